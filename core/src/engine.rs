@@ -1,0 +1,509 @@
+//! `Core`: the whole state and `apply`, which stamps time, answers duplicates, runs
+//! one command and writes its one outcome. Admin and custody commands live here;
+//! trading lives in `orders` and `matching`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use tape_schemas::*;
+
+use crate::assets::{Asset, Assets, ASSET_SCALE_MAX};
+use crate::book::Slot;
+use crate::dedupe::Dedupe;
+use crate::ledger::{Ledger, WithdrawalUsage};
+use crate::market::{Market, FEE_PPM_MAX};
+use crate::units::{to_minor, UnitError};
+
+const DAY_MS: u64 = 86_400_000;
+
+/// Bounds the engine enforces. They are part of the state machine's definition:
+/// every replica of a log must run with the same values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CoreConfig {
+    /// How long a command id is remembered (command time).
+    pub dedupe_window_ms: u64,
+    /// How many command ids are remembered at most.
+    pub dedupe_capacity: usize,
+    pub open_orders_per_account_max: usize,
+    pub slices_max: u32,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            dedupe_window_ms: DAY_MS,
+            dedupe_capacity: 1_000_000,
+            open_orders_per_account_max: 10_000,
+            slices_max: 100,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Withdrawal {
+    pub account: AccountId,
+    pub asset: u16,
+    pub amount_minor: u64,
+    pub day: u64,
+}
+
+/// Bracket bookkeeping, keyed by the entry order's id.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Bracket {
+    pub account: AccountId,
+    pub market: u32,
+    pub side: Side,
+    pub exit_ticks: u64,
+    pub entry_open: bool,
+    pub entry_filled_lots: u64,
+    /// Quote paid (buy entry, fees included) or received (sell entry, net of fees).
+    pub entry_quote_minor: u64,
+    pub exit: Option<u64>,
+    pub exit_filled_lots: u64,
+    pub exit_quote_minor: u64,
+    pub cancelled: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Parent {
+    /// A sliced order's open children.
+    Sliced { account: AccountId, children: BTreeSet<u64>, client_order_id: Option<ClientOrderId> },
+    Bracket(Bracket),
+}
+
+/// Work that follows from a command's effects: stops to trigger, bracket exits to
+/// place. Drained before `apply` returns, in order.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Pending {
+    Stops(u32),
+    PlaceExit(u64),
+}
+
+/// The deterministic state machine: all markets, books and balances.
+#[derive(Clone, Debug)]
+pub struct Core {
+    pub(crate) cfg: CoreConfig,
+    pub(crate) time_ms: u64,
+    pub(crate) next_order: u64,
+    pub(crate) next_trade: u64,
+    pub(crate) next_withdrawal: u64,
+    pub(crate) assets: Assets,
+    pub(crate) markets: Vec<Market>,
+    pub(crate) market_index: FxHashMap<Symbol, u32>,
+    pub(crate) ledger: Ledger,
+    /// Live order id -> (market, slot).
+    pub(crate) orders: FxHashMap<u64, (u32, Slot)>,
+    pub(crate) client_ids: FxHashMap<(AccountId, ClientOrderId), u64>,
+    /// GTD orders by (expiry, id).
+    pub(crate) expiries: BTreeSet<(u64, u64)>,
+    pub(crate) withdrawals: BTreeMap<u64, Withdrawal>,
+    pub(crate) deposit_refs: FxHashSet<(u16, ExternalRef)>,
+    pub(crate) parents: BTreeMap<u64, Parent>,
+    pub(crate) dedupe: Dedupe,
+    pub(crate) pending: Vec<Pending>,
+}
+
+impl Default for Core {
+    fn default() -> Self {
+        Core::new(CoreConfig::default())
+    }
+}
+
+pub(crate) type Outcome = Result<u64, RejectReason>;
+
+impl Core {
+    pub fn new(cfg: CoreConfig) -> Self {
+        Core {
+            cfg,
+            time_ms: 0,
+            next_order: 1,
+            next_trade: 1,
+            next_withdrawal: 1,
+            assets: Assets::default(),
+            markets: Vec::new(),
+            market_index: FxHashMap::default(),
+            ledger: Ledger::default(),
+            orders: FxHashMap::default(),
+            client_ids: FxHashMap::default(),
+            expiries: BTreeSet::new(),
+            withdrawals: BTreeMap::new(),
+            deposit_refs: FxHashSet::default(),
+            parents: BTreeMap::new(),
+            dedupe: Dedupe::default(),
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> CoreConfig {
+        self.cfg
+    }
+
+    /// The engine's clock: the largest command time seen.
+    pub fn time_ms(&self) -> u64 {
+        self.time_ms
+    }
+
+    /// Applies one command and appends its events to `out`: expiries its time caused,
+    /// then exactly one `Outcome`, then the command's effects.
+    pub fn apply(&mut self, envelope: &CommandEnvelope, out: &mut Vec<Event>) {
+        self.advance_time(envelope.time_ms, out);
+        if let Some(result) = self.dedupe.get(&envelope.id) {
+            out.push(Event::Outcome { command: envelope.id, result, duplicate: true });
+            return;
+        }
+        let at = out.len();
+        out.push(Event::Outcome {
+            command: envelope.id,
+            result: CommandResult::Accepted { id: 0 },
+            duplicate: false,
+        });
+        let outcome = if envelope.version != SCHEMA_VERSION {
+            Err(RejectReason::UnsupportedVersion)
+        } else {
+            self.execute(&envelope.command, out)
+        };
+        let result = match outcome {
+            Ok(id) => {
+                self.drain_pending(out);
+                CommandResult::Accepted { id }
+            }
+            Err(reason) => {
+                assert_eq!(out.len(), at + 1, "a rejected command has no effects: {:?}", envelope.command);
+                CommandResult::Rejected { reason }
+            }
+        };
+        out[at] = Event::Outcome { command: envelope.id, result, duplicate: false };
+        self.dedupe
+            .record(envelope.id, self.time_ms, result, self.cfg.dedupe_capacity, self.cfg.dedupe_window_ms);
+    }
+
+    /// Answers bytes on the commands log that are not a command at all: one
+    /// `MalformedCommand` rejection with the nil command id. Time does not move.
+    pub fn reject_malformed(&mut self, out: &mut Vec<Event>) {
+        out.push(Event::Outcome {
+            command: CommandId::default(),
+            result: CommandResult::Rejected { reason: RejectReason::MalformedCommand },
+            duplicate: false,
+        });
+    }
+
+    fn advance_time(&mut self, time_ms: u64, out: &mut Vec<Event>) {
+        self.time_ms = self.time_ms.max(time_ms);
+        while let Some(&(expires, id)) = self.expiries.first() {
+            if expires > self.time_ms {
+                break;
+            }
+            let (m, slot) = self.orders[&id];
+            self.remove_order(m, slot, DoneReason::Expired, out);
+        }
+        self.drain_pending(out);
+    }
+
+    fn execute(&mut self, command: &Command, out: &mut Vec<Event>) -> Outcome {
+        match command {
+            Command::CreateAsset(spec) => self.create_asset(spec, out),
+            Command::SetAssetEnabled { asset, enabled } => {
+                let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
+                self.assets.get_mut(a).enabled = *enabled;
+                out.push(Event::AssetUpdated { asset: *asset, enabled: *enabled });
+                Ok(0)
+            }
+            Command::CreateMarket(spec) => self.create_market(spec, out),
+            Command::SetMarketStatus { market, status } => self.set_market_status(market, *status, out),
+            Command::SetMarketFees { market, fees } => {
+                let m = self.market_id(market)?;
+                check_fees(fees)?;
+                self.markets[m as usize].fees = *fees;
+                self.push_market_updated(m, out);
+                Ok(0)
+            }
+            Command::SetPriceBand { market, band_bps, reference_price } => {
+                let m = self.market_id(market)?;
+                let mk = &self.markets[m as usize];
+                if band_bps.is_some_and(|b| b > 10_000) {
+                    return Err(RejectReason::InvalidMarketSpec);
+                }
+                let reference = reference_price.map(|p| mk.price_ticks(p)).transpose()?;
+                let mk = &mut self.markets[m as usize];
+                mk.price_band_bps = *band_bps;
+                mk.reference_ticks = reference;
+                self.push_market_updated(m, out);
+                Ok(0)
+            }
+            Command::SetAccountFees { account, market, fees } => {
+                let m = self.market_id(market)?;
+                if let Some(f) = fees {
+                    check_fees(f)?;
+                }
+                let acct = self.ledger.open_account(*account);
+                acct.fee_overrides.retain(|(mm, _)| *mm != m);
+                if let Some(f) = fees {
+                    acct.fee_overrides.push((m, *f));
+                    acct.fee_overrides.sort_by_key(|(mm, _)| *mm);
+                }
+                out.push(Event::AccountFeesSet { account: *account, market: *market, fees: *fees });
+                Ok(0)
+            }
+            Command::SetAccountRestrictions { account, can_trade, can_withdraw } => {
+                let acct = self.ledger.open_account(*account);
+                acct.can_trade = *can_trade;
+                acct.can_withdraw = *can_withdraw;
+                out.push(Event::AccountRestrictionsSet {
+                    account: *account,
+                    can_trade: *can_trade,
+                    can_withdraw: *can_withdraw,
+                });
+                Ok(0)
+            }
+            Command::SetWithdrawalLimit { account, asset, daily_limit } => {
+                let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
+                let limit = daily_limit.map(|l| amount_minor(l, self.assets.get(a).scale, true)).transpose()?;
+                let acct = self.ledger.open_account(*account);
+                acct.withdrawal_limits.retain(|(aa, _)| *aa != a);
+                acct.withdrawal_limits.push((a, limit));
+                acct.withdrawal_limits.sort_by_key(|(aa, _)| *aa);
+                out.push(Event::WithdrawalLimitSet { account: *account, asset: *asset, daily_limit: *daily_limit });
+                Ok(0)
+            }
+            Command::Deposit { account, asset, amount, reference } => {
+                self.deposit(*account, asset, *amount, reference, out)
+            }
+            Command::RequestWithdrawal { account, asset, amount } => {
+                self.request_withdrawal(*account, asset, *amount, out)
+            }
+            Command::CompleteWithdrawal { withdrawal } => self.finish_withdrawal(*withdrawal, true, out),
+            Command::FailWithdrawal { withdrawal } => self.finish_withdrawal(*withdrawal, false, out),
+            Command::PlaceOrder(order) => self.place_order(order, out),
+            Command::PlaceSliced(sliced) => self.place_sliced(sliced, out),
+            Command::PlaceBracket(bracket) => self.place_bracket(bracket, out),
+            Command::CancelOrder { account, order } => self.cancel_order(*account, order, out),
+            Command::CancelAll { account, market } => self.cancel_all(*account, market.as_ref(), out),
+            Command::AmendOrder { account, order, price, quantity } => {
+                self.amend_order(*account, order, *price, *quantity, out)
+            }
+            Command::ClockTick => Ok(0),
+        }
+    }
+
+    pub(crate) fn market_id(&self, symbol: &Symbol) -> Result<u32, RejectReason> {
+        self.market_index.get(symbol).copied().ok_or(RejectReason::UnknownMarket)
+    }
+
+    fn create_asset(&mut self, spec: &AssetSpec, out: &mut Vec<Event>) -> Outcome {
+        if self.assets.find(&spec.code).is_some() {
+            return Err(RejectReason::AssetExists);
+        }
+        if spec.scale > ASSET_SCALE_MAX {
+            return Err(RejectReason::InvalidAssetScale);
+        }
+        let limit = spec.daily_withdrawal_limit.map(|l| amount_minor(l, spec.scale, true)).transpose()?;
+        self.assets.add(Asset {
+            code: spec.code,
+            scale: spec.scale,
+            enabled: true,
+            daily_withdrawal_limit_minor: limit,
+        });
+        out.push(Event::AssetCreated(spec.clone()));
+        Ok(0)
+    }
+
+    fn create_market(&mut self, spec: &MarketSpec, out: &mut Vec<Event>) -> Outcome {
+        if self.market_index.contains_key(&spec.symbol) {
+            return Err(RejectReason::MarketExists);
+        }
+        let market = Market::new(spec.clone(), &self.assets)?;
+        let m = u32::try_from(self.markets.len()).expect("fewer than 2^32 markets");
+        self.markets.push(market);
+        self.market_index.insert(spec.symbol, m);
+        out.push(Event::MarketCreated(spec.clone()));
+        Ok(u64::from(m))
+    }
+
+    fn set_market_status(&mut self, symbol: &Symbol, status: MarketStatus, out: &mut Vec<Event>) -> Outcome {
+        let m = self.market_id(symbol)?;
+        self.markets[m as usize].status = status;
+        self.push_market_updated(m, out);
+        if status == MarketStatus::Disabled {
+            let ids: BTreeSet<u64> = self.markets[m as usize]
+                .book
+                .slab
+                .iter()
+                .filter(|o| o.id != 0)
+                .map(|o| o.id)
+                .collect();
+            for id in ids {
+                let (mm, slot) = self.orders[&id];
+                self.remove_order(mm, slot, DoneReason::MarketDisabled, out);
+            }
+        }
+        Ok(0)
+    }
+
+    fn push_market_updated(&self, m: u32, out: &mut Vec<Event>) {
+        let mk = &self.markets[m as usize];
+        out.push(Event::MarketUpdated {
+            market: mk.spec.symbol,
+            status: mk.status,
+            fees: mk.fees,
+            price_band_bps: mk.price_band_bps,
+            reference_price: mk.reference_ticks.map(|t| mk.price_dec(t)),
+        });
+    }
+
+    fn deposit(
+        &mut self,
+        account: AccountId,
+        asset: &AssetCode,
+        amount: Dec,
+        reference: &ExternalRef,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
+        let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
+        let spec = self.assets.get(a);
+        if !spec.enabled {
+            return Err(RejectReason::AssetDisabled);
+        }
+        let minor = amount_minor(amount, spec.scale, false)?;
+        if self.deposit_refs.contains(&(a, *reference)) {
+            return Err(RejectReason::DuplicateDepositReference);
+        }
+        let current = self.ledger.available(account, a);
+        let total = self.ledger.account(account).map_or(0, |acct| {
+            let b = acct.balance(a);
+            b.available.saturating_add(b.held)
+        });
+        if current.checked_add(minor).is_none() || total.checked_add(minor).is_none() {
+            return Err(RejectReason::OutOfRange);
+        }
+        self.deposit_refs.insert((a, *reference));
+        self.ledger.open_account(account);
+        out.push(Event::Deposited { account, asset: *asset, amount, reference: *reference });
+        self.ledger.post(&self.assets, a, Party::World, Party::Available(account), minor, Cause::Deposit, out);
+        Ok(0)
+    }
+
+    fn withdrawal_limit(&self, account: AccountId, asset: u16) -> Option<u64> {
+        let acct = self.ledger.account(account);
+        match acct.and_then(|a| a.withdrawal_limits.iter().find(|(aa, _)| *aa == asset)) {
+            Some((_, limit)) => *limit,
+            None => self.assets.get(asset).daily_withdrawal_limit_minor,
+        }
+    }
+
+    fn request_withdrawal(&mut self, account: AccountId, asset: &AssetCode, amount: Dec, out: &mut Vec<Event>) -> Outcome {
+        let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
+        let spec = self.assets.get(a);
+        if !spec.enabled {
+            return Err(RejectReason::AssetDisabled);
+        }
+        let minor = amount_minor(amount, spec.scale, false)?;
+        let acct = self.ledger.account(account).ok_or(RejectReason::UnknownAccount)?;
+        if !acct.can_withdraw {
+            return Err(RejectReason::WithdrawalRestricted);
+        }
+        let day = self.time_ms / DAY_MS;
+        let used = acct
+            .withdrawal_usage
+            .iter()
+            .find(|u| u.asset == a && u.day == day)
+            .map_or(0, |u| u.used_minor);
+        if let Some(limit) = self.withdrawal_limit(account, a) {
+            if used.checked_add(minor).is_none_or(|total| total > limit) {
+                return Err(RejectReason::WithdrawalLimitExceeded);
+            }
+        }
+        if acct.available(a) < minor {
+            return Err(RejectReason::InsufficientFunds);
+        }
+        let id = self.next_withdrawal;
+        self.next_withdrawal += 1;
+        let acct = self.ledger.account_mut(account).expect("checked above");
+        acct.withdrawal_usage.retain(|u| u.day == day);
+        match acct.withdrawal_usage.iter_mut().find(|u| u.asset == a) {
+            Some(u) => u.used_minor += minor,
+            None => {
+                acct.withdrawal_usage.push(WithdrawalUsage { asset: a, day, used_minor: minor });
+                acct.withdrawal_usage.sort_by_key(|u| u.asset);
+            }
+        }
+        self.withdrawals.insert(id, Withdrawal { account, asset: a, amount_minor: minor, day });
+        out.push(Event::WithdrawalRequested { withdrawal: WithdrawalId(id), account, asset: *asset, amount });
+        let cause = Cause::Withdrawal(WithdrawalId(id));
+        self.ledger.post(&self.assets, a, Party::Available(account), Party::Held(account), minor, cause, out);
+        Ok(id)
+    }
+
+    fn finish_withdrawal(&mut self, id: WithdrawalId, completed: bool, out: &mut Vec<Event>) -> Outcome {
+        let w = self.withdrawals.remove(&id.0).ok_or(RejectReason::UnknownWithdrawal)?;
+        let spec = self.assets.get(w.asset);
+        let amount = Dec::from_minor(i128::from(w.amount_minor), u32::from(spec.scale));
+        let (asset, account) = (spec.code, w.account);
+        let cause = Cause::Withdrawal(id);
+        if completed {
+            out.push(Event::WithdrawalCompleted { withdrawal: id, account, asset, amount });
+            self.ledger.post(&self.assets, w.asset, Party::Held(account), Party::World, w.amount_minor, cause, out);
+        } else {
+            out.push(Event::WithdrawalFailed { withdrawal: id, account, asset, amount });
+            self.ledger.post(&self.assets, w.asset, Party::Held(account), Party::Available(account), w.amount_minor, cause, out);
+            // A failed withdrawal gives its share of today's limit back.
+            let acct = self.ledger.account_mut(account).expect("a withdrawal's account exists");
+            if let Some(u) = acct.withdrawal_usage.iter_mut().find(|u| u.asset == w.asset && u.day == w.day) {
+                u.used_minor -= w.amount_minor;
+            }
+        }
+        Ok(id.0)
+    }
+
+    /// Balances of an account in an asset, as (available, held) in minor units.
+    pub fn balance(&self, account: AccountId, asset: &AssetCode) -> Option<crate::Balance> {
+        let a = self.assets.find(asset)?;
+        self.ledger.account(account).map(|acct| acct.balance(a))
+    }
+
+    /// The fee account's balance in an asset, in minor units.
+    pub fn fees_collected(&self, asset: &AssetCode) -> Option<u64> {
+        let a = self.assets.find(asset)?;
+        Some(self.ledger.system.get(a as usize).map_or(0, |s| s.fees))
+    }
+
+    /// Resting orders plus waiting stops, across all markets.
+    pub fn open_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// The best bid and ask of a market, in ticks.
+    pub fn best_prices(&self, market: &Symbol) -> Option<(Option<u64>, Option<u64>)> {
+        let m = self.market_id(market).ok()?;
+        let book = &self.markets[m as usize].book;
+        Some((book.best(Side::Buy).map(|b| b.0), book.best(Side::Sell).map(|a| a.0)))
+    }
+
+    /// Ids of an account's open orders (resting and stops), ascending.
+    pub fn account_orders(&self, account: AccountId) -> Vec<OrderId> {
+        self.ledger
+            .account(account)
+            .map(|a| a.open_orders.iter().map(|id| OrderId(*id)).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn check_fees(f: &FeeRates) -> Result<(), RejectReason> {
+    if f.maker_ppm > FEE_PPM_MAX || f.taker_ppm > FEE_PPM_MAX {
+        return Err(RejectReason::InvalidFee);
+    }
+    Ok(())
+}
+
+/// An asset amount in minor units; `allow_zero` for limits.
+pub(crate) fn amount_minor(amount: Dec, scale: u8, allow_zero: bool) -> Result<u64, RejectReason> {
+    let r = if allow_zero {
+        crate::units::to_units_allow_zero(amount, crate::units::minor_unit(scale))
+    } else {
+        to_minor(amount, scale)
+    };
+    r.map_err(|e| match e {
+        UnitError::NotPositive => RejectReason::InvalidAmount,
+        UnitError::NotMultiple => RejectReason::TooManyDecimals,
+        UnitError::OutOfRange => RejectReason::OutOfRange,
+    })
+}

@@ -1,0 +1,121 @@
+//! What must hold after every command. Tests and auditors call `check_invariants`;
+//! the engine may call it at checkpoints. It reads, never changes.
+
+use std::collections::BTreeMap;
+
+use tape_schemas::*;
+
+use crate::book::OrderKind;
+use crate::engine::Core;
+use crate::matching::order_max_ppm;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvariantViolation {
+    #[error("asset {asset}: accounts {accounts} + fees {fees} != deposited {deposited} - withdrawn {withdrawn}")]
+    Conservation { asset: String, accounts: u128, fees: u128, deposited: u128, withdrawn: u128 },
+    #[error("account {account} asset {asset}: held {held} but open orders and withdrawals need {needed}")]
+    Held { account: AccountId, asset: String, held: u64, needed: u128 },
+    #[error("order {order}: holds {held}, its open quantity needs {needed}")]
+    OrderHold { order: u64, held: u64, needed: u64 },
+    #[error("market {market}: best bid {bid} >= best ask {ask}")]
+    Crossed { market: String, bid: u64, ask: u64 },
+    #[error("order {order}: {what}")]
+    Order { order: u64, what: &'static str },
+}
+
+impl Core {
+    /// Checks conservation per asset, held funds against open orders and pending
+    /// withdrawals, each order's hold, and that no book is crossed.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        let n_assets = self.assets.list.len();
+        let mut per_asset = vec![0u128; n_assets];
+        for acct in self.ledger.accounts.values() {
+            for (a, b) in acct.balances.iter().enumerate() {
+                per_asset[a] += u128::from(b.available) + u128::from(b.held);
+            }
+        }
+        for (a, total) in per_asset.iter().enumerate() {
+            let sys = self.ledger.system.get(a).copied().unwrap_or_default();
+            if total + u128::from(sys.fees) + sys.withdrawn != sys.deposited {
+                return Err(InvariantViolation::Conservation {
+                    asset: self.assets.list[a].code.to_string(),
+                    accounts: *total,
+                    fees: u128::from(sys.fees),
+                    deposited: sys.deposited,
+                    withdrawn: sys.withdrawn,
+                });
+            }
+        }
+
+        let mut needed: BTreeMap<(AccountId, u16), u128> = BTreeMap::new();
+        let mut live = 0usize;
+        for (m, mk) in self.markets.iter().enumerate() {
+            let bid = mk.book.best(Side::Buy).map(|b| b.0);
+            let ask = mk.book.best(Side::Sell).map(|a| a.0);
+            if let (Some(bid), Some(ask)) = (bid, ask) {
+                if bid >= ask {
+                    return Err(InvariantViolation::Crossed { market: mk.spec.symbol.to_string(), bid, ask });
+                }
+            }
+            for o in mk.book.slab.iter().filter(|o| o.id != 0) {
+                live += 1;
+                match self.orders.get(&o.id) {
+                    Some(&(mm, _)) if mm as usize == m => {}
+                    _ => return Err(InvariantViolation::Order { order: o.id, what: "not indexed" }),
+                }
+                let acct = self.ledger.account(o.account);
+                if !acct.is_some_and(|a| a.open_orders.contains(&o.id)) {
+                    return Err(InvariantViolation::Order { order: o.id, what: "not listed on its account" });
+                }
+                let asset = match o.side {
+                    Side::Buy => mk.quote,
+                    Side::Sell => mk.base,
+                };
+                *needed.entry((o.account, asset)).or_default() += u128::from(o.held_minor);
+                if o.kind == OrderKind::Limit {
+                    if o.open_lots == 0 || o.visible_lots == 0 || o.visible_lots > o.open_lots {
+                        return Err(InvariantViolation::Order { order: o.id, what: "resting with nothing to show" });
+                    }
+                    let need = match o.side {
+                        Side::Buy => mk.buy_hold(o.price_ticks, o.open_lots, order_max_ppm(o)).unwrap_or(u64::MAX),
+                        Side::Sell => o.open_lots * mk.lot_minor,
+                    };
+                    if o.held_minor != need {
+                        return Err(InvariantViolation::OrderHold { order: o.id, held: o.held_minor, needed: need });
+                    }
+                }
+            }
+        }
+        if live != self.orders.len() {
+            return Err(InvariantViolation::Order { order: 0, what: "order index and books disagree" });
+        }
+        for w in self.withdrawals.values() {
+            *needed.entry((w.account, w.asset)).or_default() += u128::from(w.amount_minor);
+        }
+        for acct in self.ledger.accounts.values() {
+            for (a, b) in acct.balances.iter().enumerate() {
+                let need = needed.get(&(acct.id, a as u16)).copied().unwrap_or(0);
+                if u128::from(b.held) != need {
+                    return Err(InvariantViolation::Held {
+                        account: acct.id,
+                        asset: self.assets.list[a].code.to_string(),
+                        held: b.held,
+                        needed: need,
+                    });
+                }
+            }
+        }
+        for ((account, asset), need) in needed {
+            let held = self.ledger.account(account).map_or(0, |a| a.balance(asset).held);
+            if u128::from(held) != need {
+                return Err(InvariantViolation::Held {
+                    account,
+                    asset: self.assets.list[asset as usize].code.to_string(),
+                    held,
+                    needed: need,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,24 @@
+//! Tape's deterministic core: every order book and every balance, as one state
+//! machine. `Core::apply` turns one command into events; its output is a pure
+//! function of the commands applied so far.
+//!
+//! Never here: IO, the system clock, randomness, floats, or hash-map iteration that
+//! reaches an event or a snapshot. Hash maps are lookups only; everything that is
+//! walked in order is a `BTreeMap`, a `BTreeSet` or a `Vec`.
+
+mod assets;
+mod book;
+mod dedupe;
+mod engine;
+mod invariants;
+mod ledger;
+mod market;
+mod matching;
+mod orders;
+mod snapshot;
+mod units;
+
+pub use engine::{Core, CoreConfig};
+pub use invariants::InvariantViolation;
+pub use ledger::Balance;
+pub use snapshot::SnapshotError;

@@ -1,0 +1,184 @@
+//! A market: its spec as created, the integer constants derived from it (so the hot
+//! path never touches a decimal), its adjustable controls, and its book and stops.
+
+use std::collections::BTreeSet;
+
+use tape_schemas::{Dec, FeeRates, MarketSpec, MarketStatus, RejectReason, Side};
+
+use crate::assets::Assets;
+use crate::book::Book;
+use crate::units::{to_units, to_units_allow_zero, UnitError};
+
+/// The highest fee rate a market or tier may charge: 10%.
+pub const FEE_PPM_MAX: u32 = 100_000;
+
+#[derive(Clone, Debug)]
+pub struct Market {
+    pub spec: MarketSpec,
+    pub base: u16,
+    pub quote: u16,
+    pub base_scale: u8,
+    pub quote_scale: u8,
+    /// Tick size as (mantissa, scale): a price of `t` ticks is `t × tick`.
+    pub tick_mantissa: i128,
+    pub tick_scale: u32,
+    /// One lot in base minor units.
+    pub lot_minor: u64,
+    /// Quote minor units of one tick × one lot: notional = ticks × lots × this.
+    pub notional_per_tick_lot: u64,
+    pub min_notional_minor: u64,
+    pub min_lots: u64,
+    pub max_lots: u64,
+    pub status: MarketStatus,
+    pub fees: FeeRates,
+    pub price_band_bps: Option<u32>,
+    pub reference_ticks: Option<u64>,
+    pub last_ticks: Option<u64>,
+    pub book: Book,
+    /// Waiting stops: (side, trigger ticks, order id).
+    pub stops: BTreeSet<(Side, u64, u64)>,
+}
+
+impl Market {
+    /// Checks a spec and derives the market's integer constants.
+    pub fn new(spec: MarketSpec, assets: &Assets) -> Result<Market, RejectReason> {
+        let base = assets.find(&spec.base).ok_or(RejectReason::UnknownAsset)?;
+        let quote = assets.find(&spec.quote).ok_or(RejectReason::UnknownAsset)?;
+        if base == quote {
+            return Err(RejectReason::InvalidMarketSpec);
+        }
+        if spec.fees.maker_ppm > FEE_PPM_MAX || spec.fees.taker_ppm > FEE_PPM_MAX {
+            return Err(RejectReason::InvalidFee);
+        }
+        let (base_scale, quote_scale) = (assets.get(base).scale, assets.get(quote).scale);
+        let bad = |_| RejectReason::InvalidMarketSpec;
+        if spec.tick_size.mantissa() <= 0 || spec.lot_size.mantissa() <= 0 {
+            return Err(RejectReason::InvalidMarketSpec);
+        }
+        let lot_minor = crate::units::to_minor(spec.lot_size, base_scale).map_err(bad)?;
+        // tick × lot must be a whole number of quote minor units, so every notional is.
+        let tick_lot = spec.tick_size.0.checked_mul(spec.lot_size.0).ok_or(RejectReason::InvalidMarketSpec)?;
+        let notional_per_tick_lot = crate::units::to_minor(Dec(tick_lot), quote_scale).map_err(bad)?;
+        let min_notional_minor =
+            to_units_allow_zero(spec.min_notional, crate::units::minor_unit(quote_scale)).map_err(bad)?;
+        let lots = |q: Option<Dec>, default: u64| match q {
+            None => Ok(default),
+            Some(q) => to_units(q, spec.lot_size).map_err(|e: UnitError| bad(e)),
+        };
+        let min_lots = lots(spec.min_quantity, 1)?;
+        let max_lots = lots(spec.max_quantity, u64::MAX)?;
+        if min_lots > max_lots {
+            return Err(RejectReason::InvalidMarketSpec);
+        }
+        Ok(Market {
+            base,
+            quote,
+            base_scale,
+            quote_scale,
+            tick_mantissa: spec.tick_size.mantissa(),
+            tick_scale: spec.tick_size.scale(),
+            lot_minor,
+            notional_per_tick_lot,
+            min_notional_minor,
+            min_lots,
+            max_lots,
+            status: MarketStatus::Active,
+            fees: spec.fees,
+            price_band_bps: spec.price_band_bps,
+            reference_ticks: None,
+            last_ticks: None,
+            book: Book::default(),
+            stops: BTreeSet::new(),
+            spec,
+        })
+    }
+
+    pub fn price_ticks(&self, price: Dec) -> Result<u64, RejectReason> {
+        to_units(price, self.spec.tick_size).map_err(|e| match e {
+            UnitError::NotPositive => RejectReason::InvalidPrice,
+            UnitError::NotMultiple => RejectReason::PriceNotOnTick,
+            UnitError::OutOfRange => RejectReason::OutOfRange,
+        })
+    }
+
+    pub fn quantity_lots(&self, quantity: Dec) -> Result<u64, RejectReason> {
+        to_units(quantity, self.spec.lot_size).map_err(|e| match e {
+            UnitError::NotPositive => RejectReason::InvalidQuantity,
+            UnitError::NotMultiple => RejectReason::QuantityNotOnLot,
+            UnitError::OutOfRange => RejectReason::OutOfRange,
+        })
+    }
+
+    pub fn quote_minor(&self, amount: Dec) -> Result<u64, RejectReason> {
+        crate::units::to_minor(amount, self.quote_scale).map_err(|e| match e {
+            UnitError::NotPositive => RejectReason::InvalidAmount,
+            UnitError::NotMultiple => RejectReason::TooManyDecimals,
+            UnitError::OutOfRange => RejectReason::OutOfRange,
+        })
+    }
+
+    /// Checks a quantity against the market's size limits.
+    pub fn check_size(&self, lots: u64) -> Result<(), RejectReason> {
+        if lots < self.min_lots {
+            return Err(RejectReason::BelowMinQuantity);
+        }
+        if lots > self.max_lots {
+            return Err(RejectReason::AboveMaxQuantity);
+        }
+        Ok(())
+    }
+
+    /// price × quantity in quote minor units, or `OutOfRange`.
+    pub fn notional(&self, ticks: u64, lots: u64) -> Result<u64, RejectReason> {
+        let n = u128::from(ticks) * u128::from(lots) * u128::from(self.notional_per_tick_lot);
+        u64::try_from(n).map_err(|_| RejectReason::OutOfRange)
+    }
+
+    /// Funds a buy must hold for `lots` at `ticks`: notional plus the largest fee it
+    /// can be charged at `fee_ppm`.
+    pub fn buy_hold(&self, ticks: u64, lots: u64, fee_ppm: u32) -> Result<u64, RejectReason> {
+        let n = self.notional(ticks, lots)?;
+        n.checked_add(crate::units::fee(n, fee_ppm)).ok_or(RejectReason::OutOfRange)
+    }
+
+    pub fn base_minor(&self, lots: u64) -> Result<u64, RejectReason> {
+        lots.checked_mul(self.lot_minor).ok_or(RejectReason::OutOfRange)
+    }
+
+    pub fn price_dec(&self, ticks: u64) -> Dec {
+        crate::units::from_units(ticks, self.tick_mantissa, self.tick_scale)
+    }
+
+    pub fn qty_dec(&self, lots: u64) -> Dec {
+        Dec::from_minor(i128::from(lots) * i128::from(self.lot_minor), u32::from(self.base_scale))
+    }
+
+    pub fn quote_dec(&self, minor: u64) -> Dec {
+        Dec::from_minor(i128::from(minor), u32::from(self.quote_scale))
+    }
+
+    pub fn base_dec(&self, minor: u64) -> Dec {
+        Dec::from_minor(i128::from(minor), u32::from(self.base_scale))
+    }
+
+    /// The reference price for the band: the last trade, else the admin's reference.
+    pub fn reference(&self) -> Option<u64> {
+        self.last_ticks.or(self.reference_ticks)
+    }
+
+    /// The band's inclusive price bounds, when a band and a reference exist.
+    pub fn band(&self) -> Option<(u64, u64)> {
+        let bps = u128::from(self.price_band_bps?);
+        let r = u128::from(self.reference()?);
+        let lo = (r * (10_000u128.saturating_sub(bps))).div_ceil(10_000);
+        let hi = (r * (10_000 + bps)) / 10_000;
+        Some((lo as u64, u64::try_from(hi).unwrap_or(u64::MAX)))
+    }
+
+    pub fn check_band(&self, ticks: u64) -> Result<(), RejectReason> {
+        match self.band() {
+            Some((lo, hi)) if ticks < lo || ticks > hi => Err(RejectReason::PriceOutsideBand),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Snapshot, restore and the state hash. The snapshot is canonical: it lists the
+//! state's logical content in a fixed order (accounts by id, each book best price
+//! first and oldest first within a price, stops in trigger order), never a hash map's
+//! order or the slab's layout, so two cores that agree on content agree on bytes.
+
+use serde::{Deserialize, Serialize};
+use tape_schemas::*;
+
+use crate::assets::{Asset, Assets};
+use crate::book::{Order, OrderKind};
+use crate::engine::{Core, CoreConfig, Parent, Withdrawal};
+use crate::ledger::{Account, SystemTotals};
+use crate::market::Market;
+
+/// Bumped whenever the snapshot layout changes.
+const SNAPSHOT_FORMAT: u16 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot does not decode: {0}")]
+    Decode(#[from] tape_schemas::CodecError),
+    #[error("snapshot format {found} is not supported (this build reads {SNAPSHOT_FORMAT})")]
+    Format { found: u16 },
+    #[error("snapshot is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    format: u16,
+    cfg: CoreConfig,
+    time_ms: u64,
+    next_order: u64,
+    next_trade: u64,
+    next_withdrawal: u64,
+    assets: Vec<Asset>,
+    markets: Vec<MarketSnapshot>,
+    accounts: Vec<Account>,
+    system: Vec<SystemTotals>,
+    withdrawals: Vec<(u64, Withdrawal)>,
+    deposit_refs: Vec<(u16, ExternalRef)>,
+    parents: Vec<(u64, Parent)>,
+    dedupe: Vec<(u64, CommandId, CommandResult)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MarketSnapshot {
+    spec: MarketSpec,
+    status: MarketStatus,
+    fees: FeeRates,
+    price_band_bps: Option<u32>,
+    reference_ticks: Option<u64>,
+    last_ticks: Option<u64>,
+    /// Bids best first, then asks best first, each level oldest first.
+    resting: Vec<Order>,
+    /// Waiting stops in (side, trigger, id) order.
+    stops: Vec<Order>,
+}
+
+impl Core {
+    /// The canonical snapshot bytes.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let markets = self
+            .markets
+            .iter()
+            .map(|mk| {
+                let mut resting = Vec::new();
+                for side in [Side::Buy, Side::Sell] {
+                    for (_, level) in mk.book.levels(side) {
+                        resting.extend(mk.book.queue(level).map(|s| mk.book.get(s).clone()));
+                    }
+                }
+                let stops = mk
+                    .stops
+                    .iter()
+                    .map(|(_, _, id)| mk.book.get(self.orders[id].1).clone())
+                    .collect();
+                MarketSnapshot {
+                    spec: mk.spec.clone(),
+                    status: mk.status,
+                    fees: mk.fees,
+                    price_band_bps: mk.price_band_bps,
+                    reference_ticks: mk.reference_ticks,
+                    last_ticks: mk.last_ticks,
+                    resting,
+                    stops,
+                }
+            })
+            .collect();
+        let mut accounts: Vec<Account> = self.ledger.accounts.values().cloned().collect();
+        accounts.sort_by_key(|a| a.id);
+        let mut deposit_refs: Vec<(u16, ExternalRef)> = self.deposit_refs.iter().copied().collect();
+        deposit_refs.sort();
+        let snapshot = Snapshot {
+            format: SNAPSHOT_FORMAT,
+            cfg: self.cfg,
+            time_ms: self.time_ms,
+            next_order: self.next_order,
+            next_trade: self.next_trade,
+            next_withdrawal: self.next_withdrawal,
+            assets: self.assets.list.clone(),
+            markets,
+            accounts,
+            system: self.ledger.system.clone(),
+            withdrawals: self.withdrawals.iter().map(|(k, v)| (*k, *v)).collect(),
+            deposit_refs,
+            parents: self.parents.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            dedupe: self.dedupe.entries().collect(),
+        };
+        tape_schemas::codec::to_bincode(&snapshot).expect("a snapshot always encodes")
+    }
+
+    /// blake3 of the canonical snapshot bytes.
+    pub fn state_hash(&self) -> [u8; 32] {
+        *blake3::hash(&self.snapshot()).as_bytes()
+    }
+
+    /// Rebuilds a core from snapshot bytes.
+    pub fn restore(bytes: &[u8]) -> Result<Core, SnapshotError> {
+        let s: Snapshot = tape_schemas::codec::from_bincode(bytes)?;
+        if s.format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Format { found: s.format });
+        }
+        let bad = |what: &str| SnapshotError::Inconsistent(what.to_string());
+        let mut core = Core::new(s.cfg);
+        core.time_ms = s.time_ms;
+        core.next_order = s.next_order;
+        core.next_trade = s.next_trade;
+        core.next_withdrawal = s.next_withdrawal;
+        core.assets = Assets::from_list(s.assets);
+        for account in s.accounts {
+            core.ledger.accounts.insert(account.id, account);
+        }
+        core.ledger.system = s.system;
+        for (i, ms) in s.markets.into_iter().enumerate() {
+            let m = i as u32;
+            let mut mk = Market::new(ms.spec, &core.assets).map_err(|r| bad(&format!("market {i}: {r:?}")))?;
+            mk.status = ms.status;
+            mk.fees = ms.fees;
+            mk.price_band_bps = ms.price_band_bps;
+            mk.reference_ticks = ms.reference_ticks;
+            mk.last_ticks = ms.last_ticks;
+            core.market_index.insert(mk.spec.symbol, m);
+            core.markets.push(mk);
+            for o in ms.resting.into_iter().chain(ms.stops) {
+                core.restore_order(m, o).map_err(|e| bad(&e))?;
+            }
+        }
+        core.withdrawals = s.withdrawals.into_iter().collect();
+        core.deposit_refs = s.deposit_refs.into_iter().collect();
+        for (id, p) in &s.parents {
+            if let Parent::Sliced { account, client_order_id: Some(cid), .. } = p {
+                core.client_ids.insert((*account, *cid), *id);
+            }
+        }
+        core.parents = s.parents.into_iter().collect();
+        for (t, id, result) in s.dedupe {
+            core.dedupe.record(id, t, result, usize::MAX, u64::MAX);
+        }
+        Ok(core)
+    }
+
+    fn restore_order(&mut self, m: u32, o: Order) -> Result<(), String> {
+        if !self.ledger.accounts.contains_key(&o.account) {
+            return Err(format!("order {} of unknown account {}", o.id, o.account));
+        }
+        let id = o.id;
+        if let Some(cid) = o.client_order_id.as_deref() {
+            self.client_ids.insert((o.account, *cid), id);
+        }
+        if let TimeInForce::Gtd { expires_at_ms } = o.tif {
+            self.expiries.insert((expires_at_ms, id));
+        }
+        let mk = &mut self.markets[m as usize];
+        let key = (o.side, o.trigger_ticks, id);
+        let kind = o.kind;
+        let slot = mk.book.insert(o);
+        match kind {
+            OrderKind::Limit => mk.book.push_back(slot),
+            OrderKind::StopMarket | OrderKind::StopLimit => {
+                mk.stops.insert(key);
+            }
+        }
+        if self.orders.insert(id, (m, slot)).is_some() {
+            return Err(format!("order {id} appears twice"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,198 @@
+//! A small harness for core tests: a BTC-USDT market with fees, funded accounts,
+//! and helpers that apply a command, check every invariant after it, and return its
+//! events.
+#![allow(dead_code)]
+
+use tape_core::{Core, CoreConfig};
+use tape_schemas::*;
+
+pub fn d(s: &str) -> Dec {
+    s.parse().unwrap()
+}
+
+pub fn sym(s: &str) -> Symbol {
+    s.parse().unwrap()
+}
+
+pub fn code(s: &str) -> AssetCode {
+    s.parse().unwrap()
+}
+
+pub const BTC_USDT: &str = "BTC-USDT";
+pub const ALICE: AccountId = AccountId(1);
+pub const BOB: AccountId = AccountId(2);
+pub const CAROL: AccountId = AccountId(3);
+
+pub struct H {
+    pub core: Core,
+    pub time_ms: u64,
+    next_id: u128,
+    refs: u64,
+}
+
+impl H {
+    /// An empty core (dedupe off, so a rejected command leaves the snapshot
+    /// byte-identical).
+    pub fn empty() -> H {
+        let cfg = CoreConfig { dedupe_capacity: 0, ..CoreConfig::default() };
+        H { core: Core::new(cfg), time_ms: 1_700_000_000_000, next_id: 1, refs: 0 }
+    }
+
+    /// BTC (8 decimals) and USDT (6), market BTC-USDT with tick 0.01, lot 0.0001,
+    /// min notional 1 USDT, maker 0.1%, taker 0.2%; Alice, Bob and Carol each hold
+    /// 10 BTC and 1,000,000 USDT.
+    pub fn new() -> H {
+        let mut h = H::empty();
+        h.ok(Command::CreateAsset(AssetSpec { code: code("BTC"), scale: 8, daily_withdrawal_limit: None }));
+        h.ok(Command::CreateAsset(AssetSpec { code: code("USDT"), scale: 6, daily_withdrawal_limit: None }));
+        h.ok(Command::CreateMarket(spec(BTC_USDT, "BTC", "USDT")));
+        for a in [ALICE, BOB, CAROL] {
+            h.deposit(a, "BTC", "10");
+            h.deposit(a, "USDT", "1000000");
+        }
+        h
+    }
+
+    pub fn next_command_id(&mut self) -> CommandId {
+        self.next_id += 1;
+        CommandId::from_u128(self.next_id)
+    }
+
+    /// Applies a command, checks invariants and one outcome, returns all events.
+    pub fn exec(&mut self, command: Command) -> Vec<Event> {
+        let id = self.next_command_id();
+        self.exec_with_id(id, command)
+    }
+
+    pub fn exec_with_id(&mut self, id: CommandId, command: Command) -> Vec<Event> {
+        let mut out = Vec::new();
+        self.core.apply(&CommandEnvelope::new(id, self.time_ms, command), &mut out);
+        self.core.check_invariants().unwrap_or_else(|e| panic!("invariant broken: {e}\nevents: {out:#?}"));
+        let outcomes = out.iter().filter(|e| matches!(e, Event::Outcome { command, .. } if *command == id)).count();
+        assert_eq!(outcomes, 1, "exactly one outcome: {out:#?}");
+        out
+    }
+
+    /// Applies a command that must be accepted; returns its id and events.
+    pub fn ok(&mut self, command: Command) -> (u64, Vec<Event>) {
+        let out = self.exec(command.clone());
+        match outcome(&out) {
+            CommandResult::Accepted { id } => (id, out),
+            CommandResult::Rejected { reason } => panic!("{command:?} rejected: {reason:?}"),
+        }
+    }
+
+    /// Applies a command that must be rejected, and checks that it changed nothing.
+    pub fn rejected(&mut self, command: Command) -> RejectReason {
+        let before = self.core.snapshot();
+        let out = self.exec(command.clone());
+        assert_eq!(out.len(), 1, "a rejection has no effects: {out:#?}");
+        assert_eq!(self.core.snapshot(), before, "a rejected command changed the state");
+        match outcome(&out) {
+            CommandResult::Rejected { reason } => reason,
+            CommandResult::Accepted { .. } => panic!("{command:?} was accepted"),
+        }
+    }
+
+    pub fn deposit(&mut self, account: AccountId, asset: &str, amount: &str) {
+        self.refs += 1;
+        let reference = format!("dep-{}", self.refs).parse().unwrap();
+        self.ok(Command::Deposit { account, asset: code(asset), amount: d(amount), reference });
+    }
+
+    pub fn limit(&mut self, account: AccountId, side: Side, price: &str, qty: &str) -> (u64, Vec<Event>) {
+        self.ok(limit(account, side, price, qty, TimeInForce::Gtc))
+    }
+
+    pub fn available(&self, account: AccountId, asset: &str) -> u64 {
+        self.core.balance(account, &code(asset)).map_or(0, |b| b.available)
+    }
+
+    pub fn held(&self, account: AccountId, asset: &str) -> u64 {
+        self.core.balance(account, &code(asset)).map_or(0, |b| b.held)
+    }
+
+    pub fn fees(&self, asset: &str) -> u64 {
+        self.core.fees_collected(&code(asset)).unwrap()
+    }
+
+    pub fn is_open(&self, account: AccountId, order: u64) -> bool {
+        self.core.account_orders(account).contains(&OrderId(order))
+    }
+}
+
+pub fn spec(symbol: &str, base: &str, quote: &str) -> MarketSpec {
+    MarketSpec {
+        symbol: sym(symbol),
+        base: code(base),
+        quote: code(quote),
+        tick_size: d("0.01"),
+        lot_size: d("0.0001"),
+        min_notional: d("1"),
+        min_quantity: None,
+        max_quantity: None,
+        fees: FeeRates { maker_ppm: 1_000, taker_ppm: 2_000 },
+        price_band_bps: None,
+    }
+}
+
+pub fn outcome(events: &[Event]) -> CommandResult {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::Outcome { result, .. } => Some(*result),
+            _ => None,
+        })
+        .expect("an outcome")
+}
+
+pub fn limit(account: AccountId, side: Side, price: &str, qty: &str, tif: TimeInForce) -> Command {
+    Command::PlaceOrder(NewOrder {
+        account,
+        market: sym(BTC_USDT),
+        side,
+        order_type: OrderType::Limit {
+            price: d(price),
+            quantity: d(qty),
+            time_in_force: tif,
+            post_only: false,
+            display_quantity: None,
+        },
+        client_order_id: None,
+        stp: StpMode::CancelTaker,
+    })
+}
+
+pub fn order(account: AccountId, side: Side, order_type: OrderType) -> Command {
+    Command::PlaceOrder(NewOrder {
+        account,
+        market: sym(BTC_USDT),
+        side,
+        order_type,
+        client_order_id: None,
+        stp: StpMode::CancelTaker,
+    })
+}
+
+pub fn trades(events: &[Event]) -> Vec<(Dec, Dec, u64, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Trade { price, quantity, maker_order, taker_order, .. } => {
+                Some((*price, *quantity, maker_order.0, taker_order.0))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn done(events: &[Event], order: u64) -> Option<(DoneReason, Dec)> {
+    events.iter().find_map(|e| match e {
+        Event::OrderDone { order: o, reason, filled, .. } if o.0 == order => Some((*reason, *filled)),
+        _ => None,
+    })
+}
+
+pub fn cancel(account: AccountId, id: u64) -> Command {
+    Command::CancelOrder { account, order: OrderRef::Id(OrderId(id)) }
+}

@@ -1,0 +1,272 @@
+//! Commands: everything that may enter the commands log, in the order the engine will
+//! apply it. Amounts are `Dec`; the core checks them against asset scales, ticks and
+//! lots and rejects, never rounds.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::*;
+use crate::money::Dec;
+
+/// One command as it sits on the commands log.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    /// Schema version; see [`crate::SCHEMA_VERSION`].
+    pub version: u16,
+    /// The client's idempotency key.
+    pub id: CommandId,
+    /// Milliseconds since the UNIX epoch, stamped when the command entered the log.
+    /// The engine's clock is the running maximum of these.
+    pub time_ms: u64,
+    pub command: Command,
+}
+
+impl CommandEnvelope {
+    pub fn new(id: CommandId, time_ms: u64, command: Command) -> Self {
+        CommandEnvelope { version: crate::SCHEMA_VERSION, id, time_ms, command }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    // --- admin: assets and markets
+    CreateAsset(AssetSpec),
+    SetAssetEnabled { asset: AssetCode, enabled: bool },
+    CreateMarket(MarketSpec),
+    SetMarketStatus { market: Symbol, status: MarketStatus },
+    SetMarketFees { market: Symbol, fees: FeeRates },
+    /// Price band in basis points around the reference price (the last trade, or
+    /// `reference_price` until the first trade). `None` turns the band off.
+    SetPriceBand {
+        market: Symbol,
+        #[serde(default)]
+        band_bps: Option<u32>,
+        #[serde(default)]
+        reference_price: Option<Dec>,
+    },
+    // --- admin: accounts
+    /// Per-account fee tier for one market; `None` returns to the market's rates.
+    SetAccountFees {
+        account: AccountId,
+        market: Symbol,
+        #[serde(default)]
+        fees: Option<FeeRates>,
+    },
+    SetAccountRestrictions { account: AccountId, can_trade: bool, can_withdraw: bool },
+    /// Per-account daily withdrawal limit; `None` returns to the asset's default.
+    SetWithdrawalLimit {
+        account: AccountId,
+        asset: AssetCode,
+        #[serde(default)]
+        daily_limit: Option<Dec>,
+    },
+    // --- custody
+    /// Credit an account; idempotent by `reference` (per asset).
+    Deposit { account: AccountId, asset: AssetCode, amount: Dec, reference: ExternalRef },
+    /// Hold funds for a withdrawal; custody later completes or fails it.
+    RequestWithdrawal { account: AccountId, asset: AssetCode, amount: Dec },
+    CompleteWithdrawal { withdrawal: WithdrawalId },
+    FailWithdrawal { withdrawal: WithdrawalId },
+    // --- trading
+    PlaceOrder(NewOrder),
+    PlaceSliced(NewSliced),
+    PlaceBracket(NewBracket),
+    /// Cancel one order; a sliced parent's id cancels all its open children, a
+    /// bracket's entry id cancels the entry and its exit.
+    CancelOrder { account: AccountId, order: OrderRef },
+    CancelAll {
+        account: AccountId,
+        #[serde(default)]
+        market: Option<Symbol>,
+    },
+    /// Change a resting limit order. `quantity` is the new *open* quantity. Reducing
+    /// it keeps priority; a new price or a larger quantity re-queues the order.
+    AmendOrder {
+        account: AccountId,
+        order: OrderRef,
+        #[serde(default)]
+        price: Option<Dec>,
+        #[serde(default)]
+        quantity: Option<Dec>,
+    },
+    // --- time
+    /// Moves time forward when the market is quiet so GTD orders expire.
+    ClockTick,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AssetSpec {
+    pub code: AssetCode,
+    /// Decimal places of the minor unit (8 for BTC, 6 for USDT). At most 18.
+    pub scale: u8,
+    /// Default per-account daily withdrawal limit; `None` is unlimited.
+    #[serde(default)]
+    pub daily_withdrawal_limit: Option<Dec>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct FeeRates {
+    /// Parts per million of the quote notional: 1,000 ppm = 0.1%.
+    pub maker_ppm: u32,
+    pub taker_ppm: u32,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MarketSpec {
+    pub symbol: Symbol,
+    pub base: AssetCode,
+    pub quote: AssetCode,
+    /// Price step, in quote per one base unit.
+    pub tick_size: Dec,
+    /// Quantity step, in base.
+    pub lot_size: Dec,
+    /// Smallest price × quantity, in quote.
+    pub min_notional: Dec,
+    #[serde(default)]
+    pub min_quantity: Option<Dec>,
+    #[serde(default)]
+    pub max_quantity: Option<Dec>,
+    pub fees: FeeRates,
+    #[serde(default)]
+    pub price_band_bps: Option<u32>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketStatus {
+    Active,
+    /// No new orders or amends; cancels still work; the book is kept.
+    Halted,
+    /// Every open order is cancelled and nothing more is accepted.
+    Disabled,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeInForce {
+    #[default]
+    Gtc,
+    Ioc,
+    Fok,
+    /// Good till the engine's clock reaches `expires_at_ms`.
+    Gtd { expires_at_ms: u64 },
+}
+
+/// What happens when an order would trade with another order of the same account.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StpMode {
+    #[default]
+    CancelTaker,
+    CancelMaker,
+    CancelBoth,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketSize {
+    /// Buy or sell this base quantity.
+    Base(Dec),
+    /// Spend (buy, fees included) or receive (sell, before fees) this quote amount.
+    Quote(Dec),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderType {
+    Limit {
+        price: Dec,
+        quantity: Dec,
+        #[serde(default)]
+        time_in_force: TimeInForce,
+        #[serde(default)]
+        post_only: bool,
+        /// Iceberg: show at most this much; the rest refills from hidden.
+        #[serde(default)]
+        display_quantity: Option<Dec>,
+    },
+    Market {
+        size: MarketSize,
+    },
+    /// Becomes a market order when the last trade price reaches `trigger_price`
+    /// (buy: at or above; sell: at or below).
+    StopMarket {
+        trigger_price: Dec,
+        size: MarketSize,
+    },
+    /// Becomes a limit order when the last trade price reaches `trigger_price`.
+    StopLimit {
+        trigger_price: Dec,
+        price: Dec,
+        quantity: Dec,
+        #[serde(default)]
+        time_in_force: TimeInForce,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NewOrder {
+    pub account: AccountId,
+    pub market: Symbol,
+    pub side: Side,
+    pub order_type: OrderType,
+    #[serde(default)]
+    pub client_order_id: Option<ClientOrderId>,
+    #[serde(default)]
+    pub stp: StpMode,
+}
+
+/// N GTC limit children evenly spaced from `lower_price` to `upper_price` (both
+/// included, each rounded down to the tick), the total split evenly in lots (the
+/// first children take the remainder), tracked as one parent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NewSliced {
+    pub account: AccountId,
+    pub market: Symbol,
+    pub side: Side,
+    pub lower_price: Dec,
+    pub upper_price: Dec,
+    pub count: u32,
+    pub total_quantity: Dec,
+    #[serde(default)]
+    pub post_only: bool,
+    #[serde(default)]
+    pub client_order_id: Option<ClientOrderId>,
+}
+
+/// An entry limit order (GTC) and, once the entry is done with some fill, an exit at
+/// `exit_price` on the other side for the filled quantity.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NewBracket {
+    pub account: AccountId,
+    pub market: Symbol,
+    pub side: Side,
+    pub entry_price: Dec,
+    pub quantity: Dec,
+    pub exit_price: Dec,
+    #[serde(default)]
+    pub client_order_id: Option<ClientOrderId>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderRef {
+    Id(OrderId),
+    Client(ClientOrderId),
+}

@@ -1,0 +1,22 @@
+//! Tape's wire language: the commands that enter the commands log, the events the
+//! engine writes to the events log, their envelopes, ids and money types, and the two
+//! codecs (bincode 2, canonical, for logs and hashing; JSON for people and non-Rust
+//! clients). Nothing here decides anything: this crate only says what may be said.
+
+pub mod codec;
+pub mod command;
+pub mod event;
+pub mod ids;
+pub mod money;
+pub mod reason;
+
+pub use codec::{CodecError, MAX_MESSAGE_BYTES};
+pub use command::*;
+pub use event::*;
+pub use ids::*;
+pub use money::Dec;
+pub use reason::{DoneReason, RejectReason};
+
+/// The schema version written in every envelope. A decoder refuses any other version
+/// with a clear error instead of guessing.
+pub const SCHEMA_VERSION: u16 = 1;

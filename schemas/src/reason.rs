@@ -1,0 +1,97 @@
+//! The one vocabulary of refusals and of order endings. Every rejected command names
+//! exactly one `RejectReason`; every order that leaves the book names a `DoneReason`.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a command was rejected. A rejected command changes nothing but the dedupe
+/// window.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The bytes on the commands log did not decode as a command.
+    MalformedCommand,
+    /// The envelope names a schema version this engine does not speak.
+    UnsupportedVersion,
+    UnknownAsset,
+    AssetExists,
+    AssetDisabled,
+    /// An asset scale above 18 decimal places.
+    InvalidAssetScale,
+    UnknownMarket,
+    MarketExists,
+    MarketHalted,
+    MarketDisabled,
+    /// Tick, lot, notional or fee settings that cannot be traded exactly.
+    InvalidMarketSpec,
+    /// A fee rate above the maximum (100,000 ppm = 10%).
+    InvalidFee,
+    UnknownAccount,
+    UnknownOrder,
+    UnknownWithdrawal,
+    /// Zero or negative where a positive price is needed.
+    InvalidPrice,
+    /// Zero or negative where a positive quantity is needed.
+    InvalidQuantity,
+    /// Zero or negative where a positive amount is needed.
+    InvalidAmount,
+    /// More decimal places than the asset's scale allows.
+    TooManyDecimals,
+    PriceNotOnTick,
+    QuantityNotOnLot,
+    /// A value too large to represent or to multiply exactly.
+    OutOfRange,
+    BelowMinQuantity,
+    AboveMaxQuantity,
+    BelowMinNotional,
+    /// The limit price is further from the reference price than the market's band.
+    PriceOutsideBand,
+    InsufficientFunds,
+    TradingRestricted,
+    WithdrawalRestricted,
+    WithdrawalLimitExceeded,
+    /// A deposit whose external reference was already credited; nothing is credited
+    /// twice.
+    DuplicateDepositReference,
+    /// The account already has an open order with this client order id.
+    DuplicateClientOrderId,
+    PostOnlyWouldTrade,
+    FokCannotFill,
+    /// A market order met an empty opposite side.
+    NoLiquidity,
+    /// A GTD expiry at or before the current time.
+    ExpiryInPast,
+    InvalidSlice,
+    InvalidBracket,
+    WithdrawalNotPending,
+    /// Amending a stop, a market order or an iceberg's display is not supported.
+    NotAmendable,
+    /// An amend that changes nothing.
+    NothingToChange,
+    /// The account has as many open orders as the engine allows.
+    TooManyOpenOrders,
+    /// Post-only or iceberg with IOC/FOK: such an order could never rest.
+    InvalidTimeInForce,
+    /// A combination the engine does not offer (a stop-market sell sized in quote).
+    UnsupportedOrderType,
+}
+
+/// Why an order left the book (or never rested).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DoneReason {
+    Filled,
+    /// Cancelled by its owner (cancel, cancel-all, or its parent's cancel).
+    Cancelled,
+    /// What an IOC or market order could not fill at once.
+    Unfilled,
+    /// A GTD order whose time passed.
+    Expired,
+    /// Self-trade prevention removed it.
+    SelfTrade,
+    /// A market order or triggered stop whose funds ran out before it filled.
+    InsufficientFunds,
+    /// A market order that reached the edge of the market's price band.
+    PriceBand,
+    /// The market was disabled.
+    MarketDisabled,
+}
