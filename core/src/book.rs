@@ -131,7 +131,10 @@ impl Book {
             let o = self.get(slot);
             (o.side, o.price_ticks)
         };
-        let level = self.side_mut(side).entry(price).or_insert(Level { head: NIL, tail: NIL });
+        let level = self.side_mut(side).entry(price).or_insert(Level {
+            head: NIL,
+            tail: NIL,
+        });
         let old_tail = level.tail;
         level.tail = slot;
         if old_tail == NIL {
@@ -158,7 +161,9 @@ impl Book {
             self.slab[next as usize].prev = prev;
         }
         let levels = self.side_mut(side);
-        let level = levels.get_mut(&price).expect("a linked order's level exists");
+        let level = levels
+            .get_mut(&price)
+            .expect("a linked order's level exists");
         if level.head == slot {
             level.head = next;
         }
@@ -238,11 +243,20 @@ mod tests {
     use super::*;
 
     fn order(id: u64, side: Side, price: u64) -> Order {
-        Order { id, side, price_ticks: price, open_lots: 1, visible_lots: 1, ..VACANT.clone() }
+        Order {
+            id,
+            side,
+            price_ticks: price,
+            open_lots: 1,
+            visible_lots: 1,
+            ..VACANT.clone()
+        }
     }
 
     fn ids(book: &Book, side: Side) -> Vec<(u64, Vec<u64>)> {
-        book.levels(side).map(|(p, l)| (p, book.queue(l).map(|s| book.get(s).id).collect())).collect()
+        book.levels(side)
+            .map(|(p, l)| (p, book.queue(l).map(|s| book.get(s).id).collect()))
+            .collect()
     }
 
     #[test]
@@ -254,7 +268,10 @@ mod tests {
         for s in [a, b, c] {
             book.push_back(s);
         }
-        assert_eq!(ids(&book, Side::Buy), vec![(101, vec![2]), (100, vec![1, 3])]);
+        assert_eq!(
+            ids(&book, Side::Buy),
+            vec![(101, vec![2]), (100, vec![1, 3])]
+        );
         assert_eq!(book.best(Side::Buy), Some((101, b)));
         book.unlink(b);
         book.remove(b);

@@ -18,7 +18,14 @@ impl Dedupe {
         self.results.get(id).copied()
     }
 
-    pub fn record(&mut self, id: CommandId, time_ms: u64, result: CommandResult, capacity: usize, window_ms: u64) {
+    pub fn record(
+        &mut self,
+        id: CommandId,
+        time_ms: u64,
+        result: CommandResult,
+        capacity: usize,
+        window_ms: u64,
+    ) {
         if self.results.insert(id, result).is_none() {
             self.arrivals.push_back((time_ms, id));
         }
@@ -34,6 +41,8 @@ impl Dedupe {
     }
 
     pub fn entries(&self) -> impl Iterator<Item = (u64, CommandId, CommandResult)> + '_ {
-        self.arrivals.iter().map(|(t, id)| (*t, *id, self.results[id]))
+        self.arrivals
+            .iter()
+            .map(|(t, id)| (*t, *id, self.results[id]))
     }
 }

@@ -67,7 +67,11 @@ pub(crate) struct Bracket {
 #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Parent {
     /// A sliced order's open children.
-    Sliced { account: AccountId, children: BTreeSet<u64>, client_order_id: Option<ClientOrderId> },
+    Sliced {
+        account: AccountId,
+        children: BTreeSet<u64>,
+        client_order_id: Option<ClientOrderId>,
+    },
     Bracket(Bracket),
 }
 
@@ -148,7 +152,11 @@ impl Core {
     pub fn apply(&mut self, envelope: &CommandEnvelope, out: &mut Vec<Event>) {
         self.advance_time(envelope.time_ms, out);
         if let Some(result) = self.dedupe.get(&envelope.id) {
-            out.push(Event::Outcome { command: envelope.id, result, duplicate: true });
+            out.push(Event::Outcome {
+                command: envelope.id,
+                result,
+                duplicate: true,
+            });
             return;
         }
         let at = out.len();
@@ -168,13 +176,27 @@ impl Core {
                 CommandResult::Accepted { id }
             }
             Err(reason) => {
-                assert_eq!(out.len(), at + 1, "a rejected command has no effects: {:?}", envelope.command);
+                assert_eq!(
+                    out.len(),
+                    at + 1,
+                    "a rejected command has no effects: {:?}",
+                    envelope.command
+                );
                 CommandResult::Rejected { reason }
             }
         };
-        out[at] = Event::Outcome { command: envelope.id, result, duplicate: false };
-        self.dedupe
-            .record(envelope.id, self.time_ms, result, self.cfg.dedupe_capacity, self.cfg.dedupe_window_ms);
+        out[at] = Event::Outcome {
+            command: envelope.id,
+            result,
+            duplicate: false,
+        };
+        self.dedupe.record(
+            envelope.id,
+            self.time_ms,
+            result,
+            self.cfg.dedupe_capacity,
+            self.cfg.dedupe_window_ms,
+        );
     }
 
     /// Answers bytes on the commands log that are not a command at all: one
@@ -182,7 +204,9 @@ impl Core {
     pub fn reject_malformed(&mut self, out: &mut Vec<Event>) {
         out.push(Event::Outcome {
             command: CommandId::default(),
-            result: CommandResult::Rejected { reason: RejectReason::MalformedCommand },
+            result: CommandResult::Rejected {
+                reason: RejectReason::MalformedCommand,
+            },
             duplicate: false,
         });
     }
@@ -205,11 +229,16 @@ impl Core {
             Command::SetAssetEnabled { asset, enabled } => {
                 let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
                 self.assets.get_mut(a).enabled = *enabled;
-                out.push(Event::AssetUpdated { asset: *asset, enabled: *enabled });
+                out.push(Event::AssetUpdated {
+                    asset: *asset,
+                    enabled: *enabled,
+                });
                 Ok(0)
             }
             Command::CreateMarket(spec) => self.create_market(spec, out),
-            Command::SetMarketStatus { market, status } => self.set_market_status(market, *status, out),
+            Command::SetMarketStatus { market, status } => {
+                self.set_market_status(market, *status, out)
+            }
             Command::SetMarketFees { market, fees } => {
                 let m = self.market_id(market)?;
                 check_fees(fees)?;
@@ -217,7 +246,11 @@ impl Core {
                 self.push_market_updated(m, out);
                 Ok(0)
             }
-            Command::SetPriceBand { market, band_bps, reference_price } => {
+            Command::SetPriceBand {
+                market,
+                band_bps,
+                reference_price,
+            } => {
                 let m = self.market_id(market)?;
                 let mk = &self.markets[m as usize];
                 if band_bps.is_some_and(|b| b > 10_000) {
@@ -230,7 +263,11 @@ impl Core {
                 self.push_market_updated(m, out);
                 Ok(0)
             }
-            Command::SetAccountFees { account, market, fees } => {
+            Command::SetAccountFees {
+                account,
+                market,
+                fees,
+            } => {
                 let m = self.market_id(market)?;
                 if let Some(f) = fees {
                     check_fees(f)?;
@@ -241,10 +278,18 @@ impl Core {
                     acct.fee_overrides.push((m, *f));
                     acct.fee_overrides.sort_by_key(|(mm, _)| *mm);
                 }
-                out.push(Event::AccountFeesSet { account: *account, market: *market, fees: *fees });
+                out.push(Event::AccountFeesSet {
+                    account: *account,
+                    market: *market,
+                    fees: *fees,
+                });
                 Ok(0)
             }
-            Command::SetAccountRestrictions { account, can_trade, can_withdraw } => {
+            Command::SetAccountRestrictions {
+                account,
+                can_trade,
+                can_withdraw,
+            } => {
                 let acct = self.ledger.open_account(*account);
                 acct.can_trade = *can_trade;
                 acct.can_withdraw = *can_withdraw;
@@ -255,38 +300,65 @@ impl Core {
                 });
                 Ok(0)
             }
-            Command::SetWithdrawalLimit { account, asset, daily_limit } => {
+            Command::SetWithdrawalLimit {
+                account,
+                asset,
+                daily_limit,
+            } => {
                 let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
-                let limit = daily_limit.map(|l| amount_minor(l, self.assets.get(a).scale, true)).transpose()?;
+                let limit = daily_limit
+                    .map(|l| amount_minor(l, self.assets.get(a).scale, true))
+                    .transpose()?;
                 let acct = self.ledger.open_account(*account);
                 acct.withdrawal_limits.retain(|(aa, _)| *aa != a);
                 acct.withdrawal_limits.push((a, limit));
                 acct.withdrawal_limits.sort_by_key(|(aa, _)| *aa);
-                out.push(Event::WithdrawalLimitSet { account: *account, asset: *asset, daily_limit: *daily_limit });
+                out.push(Event::WithdrawalLimitSet {
+                    account: *account,
+                    asset: *asset,
+                    daily_limit: *daily_limit,
+                });
                 Ok(0)
             }
-            Command::Deposit { account, asset, amount, reference } => {
-                self.deposit(*account, asset, *amount, reference, out)
+            Command::Deposit {
+                account,
+                asset,
+                amount,
+                reference,
+            } => self.deposit(*account, asset, *amount, reference, out),
+            Command::RequestWithdrawal {
+                account,
+                asset,
+                amount,
+            } => self.request_withdrawal(*account, asset, *amount, out),
+            Command::CompleteWithdrawal { withdrawal } => {
+                self.finish_withdrawal(*withdrawal, true, out)
             }
-            Command::RequestWithdrawal { account, asset, amount } => {
-                self.request_withdrawal(*account, asset, *amount, out)
+            Command::FailWithdrawal { withdrawal } => {
+                self.finish_withdrawal(*withdrawal, false, out)
             }
-            Command::CompleteWithdrawal { withdrawal } => self.finish_withdrawal(*withdrawal, true, out),
-            Command::FailWithdrawal { withdrawal } => self.finish_withdrawal(*withdrawal, false, out),
             Command::PlaceOrder(order) => self.place_order(order, out),
             Command::PlaceSliced(sliced) => self.place_sliced(sliced, out),
             Command::PlaceBracket(bracket) => self.place_bracket(bracket, out),
             Command::CancelOrder { account, order } => self.cancel_order(*account, order, out),
-            Command::CancelAll { account, market } => self.cancel_all(*account, market.as_ref(), out),
-            Command::AmendOrder { account, order, price, quantity } => {
-                self.amend_order(*account, order, *price, *quantity, out)
+            Command::CancelAll { account, market } => {
+                self.cancel_all(*account, market.as_ref(), out)
             }
+            Command::AmendOrder {
+                account,
+                order,
+                price,
+                quantity,
+            } => self.amend_order(*account, order, *price, *quantity, out),
             Command::ClockTick => Ok(0),
         }
     }
 
     pub(crate) fn market_id(&self, symbol: &Symbol) -> Result<u32, RejectReason> {
-        self.market_index.get(symbol).copied().ok_or(RejectReason::UnknownMarket)
+        self.market_index
+            .get(symbol)
+            .copied()
+            .ok_or(RejectReason::UnknownMarket)
     }
 
     fn create_asset(&mut self, spec: &AssetSpec, out: &mut Vec<Event>) -> Outcome {
@@ -296,7 +368,10 @@ impl Core {
         if spec.scale > ASSET_SCALE_MAX {
             return Err(RejectReason::InvalidAssetScale);
         }
-        let limit = spec.daily_withdrawal_limit.map(|l| amount_minor(l, spec.scale, true)).transpose()?;
+        let limit = spec
+            .daily_withdrawal_limit
+            .map(|l| amount_minor(l, spec.scale, true))
+            .transpose()?;
         self.assets.add(Asset {
             code: spec.code,
             scale: spec.scale,
@@ -319,7 +394,12 @@ impl Core {
         Ok(u64::from(m))
     }
 
-    fn set_market_status(&mut self, symbol: &Symbol, status: MarketStatus, out: &mut Vec<Event>) -> Outcome {
+    fn set_market_status(
+        &mut self,
+        symbol: &Symbol,
+        status: MarketStatus,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
         let m = self.market_id(symbol)?;
         self.markets[m as usize].status = status;
         self.push_market_updated(m, out);
@@ -377,8 +457,21 @@ impl Core {
         }
         self.deposit_refs.insert((a, *reference));
         self.ledger.open_account(account);
-        out.push(Event::Deposited { account, asset: *asset, amount, reference: *reference });
-        self.ledger.post(&self.assets, a, Party::World, Party::Available(account), minor, Cause::Deposit, out);
+        out.push(Event::Deposited {
+            account,
+            asset: *asset,
+            amount,
+            reference: *reference,
+        });
+        self.ledger.post(
+            &self.assets,
+            a,
+            Party::World,
+            Party::Available(account),
+            minor,
+            Cause::Deposit,
+            out,
+        );
         Ok(0)
     }
 
@@ -390,14 +483,23 @@ impl Core {
         }
     }
 
-    fn request_withdrawal(&mut self, account: AccountId, asset: &AssetCode, amount: Dec, out: &mut Vec<Event>) -> Outcome {
+    fn request_withdrawal(
+        &mut self,
+        account: AccountId,
+        asset: &AssetCode,
+        amount: Dec,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
         let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
         let spec = self.assets.get(a);
         if !spec.enabled {
             return Err(RejectReason::AssetDisabled);
         }
         let minor = amount_minor(amount, spec.scale, false)?;
-        let acct = self.ledger.account(account).ok_or(RejectReason::UnknownAccount)?;
+        let acct = self
+            .ledger
+            .account(account)
+            .ok_or(RejectReason::UnknownAccount)?;
         if !acct.can_withdraw {
             return Err(RejectReason::WithdrawalRestricted);
         }
@@ -422,32 +524,98 @@ impl Core {
         match acct.withdrawal_usage.iter_mut().find(|u| u.asset == a) {
             Some(u) => u.used_minor += minor,
             None => {
-                acct.withdrawal_usage.push(WithdrawalUsage { asset: a, day, used_minor: minor });
+                acct.withdrawal_usage.push(WithdrawalUsage {
+                    asset: a,
+                    day,
+                    used_minor: minor,
+                });
                 acct.withdrawal_usage.sort_by_key(|u| u.asset);
             }
         }
-        self.withdrawals.insert(id, Withdrawal { account, asset: a, amount_minor: minor, day });
-        out.push(Event::WithdrawalRequested { withdrawal: WithdrawalId(id), account, asset: *asset, amount });
+        self.withdrawals.insert(
+            id,
+            Withdrawal {
+                account,
+                asset: a,
+                amount_minor: minor,
+                day,
+            },
+        );
+        out.push(Event::WithdrawalRequested {
+            withdrawal: WithdrawalId(id),
+            account,
+            asset: *asset,
+            amount,
+        });
         let cause = Cause::Withdrawal(WithdrawalId(id));
-        self.ledger.post(&self.assets, a, Party::Available(account), Party::Held(account), minor, cause, out);
+        self.ledger.post(
+            &self.assets,
+            a,
+            Party::Available(account),
+            Party::Held(account),
+            minor,
+            cause,
+            out,
+        );
         Ok(id)
     }
 
-    fn finish_withdrawal(&mut self, id: WithdrawalId, completed: bool, out: &mut Vec<Event>) -> Outcome {
-        let w = self.withdrawals.remove(&id.0).ok_or(RejectReason::UnknownWithdrawal)?;
+    fn finish_withdrawal(
+        &mut self,
+        id: WithdrawalId,
+        completed: bool,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
+        let w = self
+            .withdrawals
+            .remove(&id.0)
+            .ok_or(RejectReason::UnknownWithdrawal)?;
         let spec = self.assets.get(w.asset);
         let amount = Dec::from_minor(i128::from(w.amount_minor), u32::from(spec.scale));
         let (asset, account) = (spec.code, w.account);
         let cause = Cause::Withdrawal(id);
         if completed {
-            out.push(Event::WithdrawalCompleted { withdrawal: id, account, asset, amount });
-            self.ledger.post(&self.assets, w.asset, Party::Held(account), Party::World, w.amount_minor, cause, out);
+            out.push(Event::WithdrawalCompleted {
+                withdrawal: id,
+                account,
+                asset,
+                amount,
+            });
+            self.ledger.post(
+                &self.assets,
+                w.asset,
+                Party::Held(account),
+                Party::World,
+                w.amount_minor,
+                cause,
+                out,
+            );
         } else {
-            out.push(Event::WithdrawalFailed { withdrawal: id, account, asset, amount });
-            self.ledger.post(&self.assets, w.asset, Party::Held(account), Party::Available(account), w.amount_minor, cause, out);
+            out.push(Event::WithdrawalFailed {
+                withdrawal: id,
+                account,
+                asset,
+                amount,
+            });
+            self.ledger.post(
+                &self.assets,
+                w.asset,
+                Party::Held(account),
+                Party::Available(account),
+                w.amount_minor,
+                cause,
+                out,
+            );
             // A failed withdrawal gives its share of today's limit back.
-            let acct = self.ledger.account_mut(account).expect("a withdrawal's account exists");
-            if let Some(u) = acct.withdrawal_usage.iter_mut().find(|u| u.asset == w.asset && u.day == w.day) {
+            let acct = self
+                .ledger
+                .account_mut(account)
+                .expect("a withdrawal's account exists");
+            if let Some(u) = acct
+                .withdrawal_usage
+                .iter_mut()
+                .find(|u| u.asset == w.asset && u.day == w.day)
+            {
                 u.used_minor -= w.amount_minor;
             }
         }
@@ -475,7 +643,10 @@ impl Core {
     pub fn best_prices(&self, market: &Symbol) -> Option<(Option<u64>, Option<u64>)> {
         let m = self.market_id(market).ok()?;
         let book = &self.markets[m as usize].book;
-        Some((book.best(Side::Buy).map(|b| b.0), book.best(Side::Sell).map(|a| a.0)))
+        Some((
+            book.best(Side::Buy).map(|b| b.0),
+            book.best(Side::Sell).map(|a| a.0),
+        ))
     }
 
     /// Ids of an account's open orders (resting and stops), ascending.

@@ -12,9 +12,20 @@ use crate::matching::order_max_ppm;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvariantViolation {
     #[error("asset {asset}: accounts {accounts} + fees {fees} != deposited {deposited} - withdrawn {withdrawn}")]
-    Conservation { asset: String, accounts: u128, fees: u128, deposited: u128, withdrawn: u128 },
+    Conservation {
+        asset: String,
+        accounts: u128,
+        fees: u128,
+        deposited: u128,
+        withdrawn: u128,
+    },
     #[error("account {account} asset {asset}: held {held} but open orders and withdrawals need {needed}")]
-    Held { account: AccountId, asset: String, held: u64, needed: u128 },
+    Held {
+        account: AccountId,
+        asset: String,
+        held: u64,
+        needed: u128,
+    },
     #[error("order {order}: holds {held}, its open quantity needs {needed}")]
     OrderHold { order: u64, held: u64, needed: u64 },
     #[error("market {market}: best bid {bid} >= best ask {ask}")]
@@ -54,18 +65,30 @@ impl Core {
             let ask = mk.book.best(Side::Sell).map(|a| a.0);
             if let (Some(bid), Some(ask)) = (bid, ask) {
                 if bid >= ask {
-                    return Err(InvariantViolation::Crossed { market: mk.spec.symbol.to_string(), bid, ask });
+                    return Err(InvariantViolation::Crossed {
+                        market: mk.spec.symbol.to_string(),
+                        bid,
+                        ask,
+                    });
                 }
             }
             for o in mk.book.slab.iter().filter(|o| o.id != 0) {
                 live += 1;
                 match self.orders.get(&o.id) {
                     Some(&(mm, _)) if mm as usize == m => {}
-                    _ => return Err(InvariantViolation::Order { order: o.id, what: "not indexed" }),
+                    _ => {
+                        return Err(InvariantViolation::Order {
+                            order: o.id,
+                            what: "not indexed",
+                        })
+                    }
                 }
                 let acct = self.ledger.account(o.account);
                 if !acct.is_some_and(|a| a.open_orders.contains(&o.id)) {
-                    return Err(InvariantViolation::Order { order: o.id, what: "not listed on its account" });
+                    return Err(InvariantViolation::Order {
+                        order: o.id,
+                        what: "not listed on its account",
+                    });
                 }
                 let asset = match o.side {
                     Side::Buy => mk.quote,
@@ -74,20 +97,32 @@ impl Core {
                 *needed.entry((o.account, asset)).or_default() += u128::from(o.held_minor);
                 if o.kind == OrderKind::Limit {
                     if o.open_lots == 0 || o.visible_lots == 0 || o.visible_lots > o.open_lots {
-                        return Err(InvariantViolation::Order { order: o.id, what: "resting with nothing to show" });
+                        return Err(InvariantViolation::Order {
+                            order: o.id,
+                            what: "resting with nothing to show",
+                        });
                     }
                     let need = match o.side {
-                        Side::Buy => mk.buy_hold(o.price_ticks, o.open_lots, order_max_ppm(o)).unwrap_or(u64::MAX),
+                        Side::Buy => mk
+                            .buy_hold(o.price_ticks, o.open_lots, order_max_ppm(o))
+                            .unwrap_or(u64::MAX),
                         Side::Sell => o.open_lots * mk.lot_minor,
                     };
                     if o.held_minor != need {
-                        return Err(InvariantViolation::OrderHold { order: o.id, held: o.held_minor, needed: need });
+                        return Err(InvariantViolation::OrderHold {
+                            order: o.id,
+                            held: o.held_minor,
+                            needed: need,
+                        });
                     }
                 }
             }
         }
         if live != self.orders.len() {
-            return Err(InvariantViolation::Order { order: 0, what: "order index and books disagree" });
+            return Err(InvariantViolation::Order {
+                order: 0,
+                what: "order index and books disagree",
+            });
         }
         for w in self.withdrawals.values() {
             *needed.entry((w.account, w.asset)).or_default() += u128::from(w.amount_minor);
@@ -106,7 +141,10 @@ impl Core {
             }
         }
         for ((account, asset), need) in needed {
-            let held = self.ledger.account(account).map_or(0, |a| a.balance(asset).held);
+            let held = self
+                .ledger
+                .account(account)
+                .map_or(0, |a| a.balance(asset).held);
             if u128::from(held) != need {
                 return Err(InvariantViolation::Held {
                     account,

@@ -57,7 +57,10 @@ impl Account {
     }
 
     pub fn balance(&self, asset: u16) -> Balance {
-        self.balances.get(asset as usize).copied().unwrap_or_default()
+        self.balances
+            .get(asset as usize)
+            .copied()
+            .unwrap_or_default()
     }
 
     pub fn available(&self, asset: u16) -> u64 {
@@ -73,7 +76,10 @@ impl Account {
     }
 
     pub fn fees_for(&self, market: u32) -> Option<FeeRates> {
-        self.fee_overrides.iter().find(|(m, _)| *m == market).map(|(_, f)| *f)
+        self.fee_overrides
+            .iter()
+            .find(|(m, _)| *m == market)
+            .map(|(_, f)| *f)
     }
 }
 
@@ -153,14 +159,21 @@ impl Ledger {
                     .get_mut(&id)
                     .unwrap_or_else(|| panic!("debit of unknown account {id}"))
                     .balance_mut(asset);
-                let slot = if matches!(party, Party::Available(_)) { &mut b.available } else { &mut b.held };
-                *slot = slot
-                    .checked_sub(amount)
-                    .unwrap_or_else(|| panic!("posting would make {party:?} negative in asset {asset}"));
+                let slot = if matches!(party, Party::Available(_)) {
+                    &mut b.available
+                } else {
+                    &mut b.held
+                };
+                *slot = slot.checked_sub(amount).unwrap_or_else(|| {
+                    panic!("posting would make {party:?} negative in asset {asset}")
+                });
             }
             Party::Fees => {
                 let s = self.system_mut(asset);
-                s.fees = s.fees.checked_sub(amount).expect("fee account never goes negative");
+                s.fees = s
+                    .fees
+                    .checked_sub(amount)
+                    .expect("fee account never goes negative");
             }
             Party::World => self.system_mut(asset).deposited += u128::from(amount),
         }
@@ -174,12 +187,21 @@ impl Ledger {
                     .get_mut(&id)
                     .unwrap_or_else(|| panic!("credit of unknown account {id}"))
                     .balance_mut(asset);
-                let slot = if matches!(party, Party::Available(_)) { &mut b.available } else { &mut b.held };
-                *slot = slot.checked_add(amount).expect("balances fit in u64 minor units");
+                let slot = if matches!(party, Party::Available(_)) {
+                    &mut b.available
+                } else {
+                    &mut b.held
+                };
+                *slot = slot
+                    .checked_add(amount)
+                    .expect("balances fit in u64 minor units");
             }
             Party::Fees => {
                 let s = self.system_mut(asset);
-                s.fees = s.fees.checked_add(amount).expect("fees fit in u64 minor units");
+                s.fees = s
+                    .fees
+                    .checked_add(amount)
+                    .expect("fees fit in u64 minor units");
             }
             Party::World => self.system_mut(asset).withdrawn += u128::from(amount),
         }

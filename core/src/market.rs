@@ -57,10 +57,16 @@ impl Market {
         }
         let lot_minor = crate::units::to_minor(spec.lot_size, base_scale).map_err(bad)?;
         // tick × lot must be a whole number of quote minor units, so every notional is.
-        let tick_lot = spec.tick_size.0.checked_mul(spec.lot_size.0).ok_or(RejectReason::InvalidMarketSpec)?;
-        let notional_per_tick_lot = crate::units::to_minor(Dec(tick_lot), quote_scale).map_err(bad)?;
+        let tick_lot = spec
+            .tick_size
+            .0
+            .checked_mul(spec.lot_size.0)
+            .ok_or(RejectReason::InvalidMarketSpec)?;
+        let notional_per_tick_lot =
+            crate::units::to_minor(Dec(tick_lot), quote_scale).map_err(bad)?;
         let min_notional_minor =
-            to_units_allow_zero(spec.min_notional, crate::units::minor_unit(quote_scale)).map_err(bad)?;
+            to_units_allow_zero(spec.min_notional, crate::units::minor_unit(quote_scale))
+                .map_err(bad)?;
         let lots = |q: Option<Dec>, default: u64| match q {
             None => Ok(default),
             Some(q) => to_units(q, spec.lot_size).map_err(|e: UnitError| bad(e)),
@@ -138,11 +144,13 @@ impl Market {
     /// can be charged at `fee_ppm`.
     pub fn buy_hold(&self, ticks: u64, lots: u64, fee_ppm: u32) -> Result<u64, RejectReason> {
         let n = self.notional(ticks, lots)?;
-        n.checked_add(crate::units::fee(n, fee_ppm)).ok_or(RejectReason::OutOfRange)
+        n.checked_add(crate::units::fee(n, fee_ppm))
+            .ok_or(RejectReason::OutOfRange)
     }
 
     pub fn base_minor(&self, lots: u64) -> Result<u64, RejectReason> {
-        lots.checked_mul(self.lot_minor).ok_or(RejectReason::OutOfRange)
+        lots.checked_mul(self.lot_minor)
+            .ok_or(RejectReason::OutOfRange)
     }
 
     pub fn price_dec(&self, ticks: u64) -> Dec {
@@ -150,7 +158,10 @@ impl Market {
     }
 
     pub fn qty_dec(&self, lots: u64) -> Dec {
-        Dec::from_minor(i128::from(lots) * i128::from(self.lot_minor), u32::from(self.base_scale))
+        Dec::from_minor(
+            i128::from(lots) * i128::from(self.lot_minor),
+            u32::from(self.base_scale),
+        )
     }
 
     pub fn quote_dec(&self, minor: u64) -> Dec {

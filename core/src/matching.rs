@@ -52,7 +52,12 @@ fn max_ppm(o: &Order) -> u32 {
 impl Core {
     /// Matches until the taker is done or no longer crosses. `None` means it simply
     /// ran out of crossing liquidity; `Some` says why it had to stop.
-    pub(crate) fn match_taker(&mut self, m: u32, t: &mut Taker, out: &mut Vec<Event>) -> Option<DoneReason> {
+    pub(crate) fn match_taker(
+        &mut self,
+        m: u32,
+        t: &mut Taker,
+        out: &mut Vec<Event>,
+    ) -> Option<DoneReason> {
         let opposite = t.order.side.opposite();
         loop {
             if t.order.open_lots == 0 {
@@ -92,9 +97,17 @@ impl Core {
     }
 
     /// How many lots the taker can take from a maker showing `visible` at `price`.
-    fn fill_lots(&self, mk: &Market, t: &Taker, price: u64, visible: u64) -> Result<u64, DoneReason> {
+    fn fill_lots(
+        &self,
+        mk: &Market,
+        t: &Taker,
+        price: u64,
+        visible: u64,
+    ) -> Result<u64, DoneReason> {
         let mut lots = t.order.open_lots.min(visible);
-        let per_lot = mk.notional(price, 1).expect("a resting price's notional fits");
+        let per_lot = mk
+            .notional(price, 1)
+            .expect("a resting price's notional fits");
         let mut budget_bound = false;
         let mut funds_bound = false;
         let account = t.order.account;
@@ -106,8 +119,11 @@ impl Core {
                     lots = lots.min(l);
                 }
                 if t.market_order {
-                    let spendable =
-                        if t.from_held { t.order.held_minor } else { self.ledger.available(account, mk.quote) };
+                    let spendable = if t.from_held {
+                        t.order.held_minor
+                    } else {
+                        self.ledger.available(account, mk.quote)
+                    };
                     let l = affordable_lots(spendable, per_lot, t.order.taker_ppm);
                     funds_bound |= l < lots;
                     lots = lots.min(l);
@@ -120,8 +136,11 @@ impl Core {
                     lots = lots.min(l);
                 }
                 if t.market_order {
-                    let spendable =
-                        if t.from_held { t.order.held_minor } else { self.ledger.available(account, mk.base) };
+                    let spendable = if t.from_held {
+                        t.order.held_minor
+                    } else {
+                        self.ledger.available(account, mk.base)
+                    };
                     let l = spendable / mk.lot_minor;
                     funds_bound |= l < lots;
                     lots = lots.min(l);
@@ -141,7 +160,15 @@ impl Core {
     }
 
     /// One fill between the maker at `slot` and the taker, settled at once.
-    fn trade(&mut self, m: u32, slot: Slot, t: &mut Taker, price: u64, lots: u64, out: &mut Vec<Event>) {
+    fn trade(
+        &mut self,
+        m: u32,
+        slot: Slot,
+        t: &mut Taker,
+        price: u64,
+        lots: u64,
+        out: &mut Vec<Event>,
+    ) {
         let trade_id = self.next_trade;
         self.next_trade += 1;
         let mk = &self.markets[m as usize];
@@ -166,20 +193,69 @@ impl Core {
             maker_fee: mk.quote_dec(maker_fee),
             taker_fee: mk.quote_dec(taker_fee),
         });
-        let taker_src =
-            if t.from_held { Party::Held(t.order.account) } else { Party::Available(t.order.account) };
+        let taker_src = if t.from_held {
+            Party::Held(t.order.account)
+        } else {
+            Party::Available(t.order.account)
+        };
         let maker_src = Party::Held(maker_account);
         let (buyer, seller, buyer_src, seller_src, buyer_fee, seller_fee) = match t.order.side {
-            Side::Buy => (t.order.account, maker_account, taker_src, maker_src, taker_fee, maker_fee),
-            Side::Sell => (maker_account, t.order.account, maker_src, taker_src, maker_fee, taker_fee),
+            Side::Buy => (
+                t.order.account,
+                maker_account,
+                taker_src,
+                maker_src,
+                taker_fee,
+                maker_fee,
+            ),
+            Side::Sell => (
+                maker_account,
+                t.order.account,
+                maker_src,
+                taker_src,
+                maker_fee,
+                taker_fee,
+            ),
         };
         let cause = Cause::Trade(TradeId(trade_id));
         let a = &self.assets;
         let l = &mut self.ledger;
-        l.post(a, base_asset, seller_src, Party::Available(buyer), base, cause, out);
-        l.post(a, quote_asset, buyer_src, Party::Available(seller), notional, cause, out);
-        l.post(a, quote_asset, buyer_src, Party::Fees, buyer_fee, cause, out);
-        l.post(a, quote_asset, Party::Available(seller), Party::Fees, seller_fee, cause, out);
+        l.post(
+            a,
+            base_asset,
+            seller_src,
+            Party::Available(buyer),
+            base,
+            cause,
+            out,
+        );
+        l.post(
+            a,
+            quote_asset,
+            buyer_src,
+            Party::Available(seller),
+            notional,
+            cause,
+            out,
+        );
+        l.post(
+            a,
+            quote_asset,
+            buyer_src,
+            Party::Fees,
+            buyer_fee,
+            cause,
+            out,
+        );
+        l.post(
+            a,
+            quote_asset,
+            Party::Available(seller),
+            Party::Fees,
+            seller_fee,
+            cause,
+            out,
+        );
 
         // The maker: what is left of its order and of its hold.
         let mk = &mut self.markets[m as usize];
@@ -228,7 +304,15 @@ impl Core {
                     t.order.held_minor = keep;
                     let account = t.order.account;
                     let cause = Cause::Order(OrderId(t.order.id));
-                    self.ledger.post(&self.assets, quote_asset, Party::Held(account), Party::Available(account), release, cause, out);
+                    self.ledger.post(
+                        &self.assets,
+                        quote_asset,
+                        Party::Held(account),
+                        Party::Available(account),
+                        release,
+                        cause,
+                        out,
+                    );
                 } else if t.from_held {
                     t.order.held_minor -= cost;
                 }
@@ -245,7 +329,12 @@ impl Core {
 
         let mk = &mut self.markets[m as usize];
         mk.last_ticks = Some(price);
-        if !mk.stops.is_empty() && !self.pending.iter().any(|p| matches!(p, Pending::Stops(x) if *x == m)) {
+        if !mk.stops.is_empty()
+            && !self
+                .pending
+                .iter()
+                .any(|p| matches!(p, Pending::Stops(x) if *x == m))
+        {
             self.pending.push(Pending::Stops(m));
         }
         let (buyer_flow, seller_flow) = (notional + buyer_fee, notional - seller_fee);
@@ -281,8 +370,18 @@ impl Core {
     }
 
     /// Bracket bookkeeping for one fill of an entry or an exit.
-    fn bracket_fill(&mut self, m: u32, parent: u64, order: u64, lots: u64, quote_flow: u64, out: &mut Vec<Event>) {
-        let Some(Parent::Bracket(b)) = self.parents.get_mut(&parent) else { return };
+    fn bracket_fill(
+        &mut self,
+        m: u32,
+        parent: u64,
+        order: u64,
+        lots: u64,
+        quote_flow: u64,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(Parent::Bracket(b)) = self.parents.get_mut(&parent) else {
+            return;
+        };
         if order == parent {
             b.entry_filled_lots += lots;
             b.entry_quote_minor += quote_flow;
@@ -294,7 +393,8 @@ impl Core {
         b.exit_filled_lots += lots;
         b.exit_quote_minor += quote_flow;
         // Cost basis of the closed part, pro rata of the entry.
-        let basis = i128::from(b.entry_quote_minor) * i128::from(b.exit_filled_lots) / i128::from(b.entry_filled_lots);
+        let basis = i128::from(b.entry_quote_minor) * i128::from(b.exit_filled_lots)
+            / i128::from(b.entry_filled_lots);
         let pnl = match b.side {
             Side::Buy => i128::from(b.exit_quote_minor) - basis,
             Side::Sell => basis - i128::from(b.exit_quote_minor),
@@ -346,7 +446,8 @@ impl Core {
 /// The hold a resting buy at `slot` needs for what is still open.
 fn mk_buy_hold(mk: &Market, slot: Slot) -> u64 {
     let o = mk.book.get(slot);
-    mk.buy_hold(o.price_ticks, o.open_lots, max_ppm(o)).expect("a smaller hold fits")
+    mk.buy_hold(o.price_ticks, o.open_lots, max_ppm(o))
+        .expect("a smaller hold fits")
 }
 
 pub(crate) fn order_max_ppm(o: &Order) -> u32 {

@@ -30,7 +30,10 @@ struct Draft {
 impl Core {
     /// Account, market and asset checks shared by everything that trades.
     fn check_can_trade(&self, account: AccountId, m: u32) -> Result<(), RejectReason> {
-        let acct = self.ledger.account(account).ok_or(RejectReason::UnknownAccount)?;
+        let acct = self
+            .ledger
+            .account(account)
+            .ok_or(RejectReason::UnknownAccount)?;
         if !acct.can_trade {
             return Err(RejectReason::TradingRestricted);
         }
@@ -46,8 +49,16 @@ impl Core {
         Ok(())
     }
 
-    fn check_new_orders(&self, account: AccountId, count: usize, cid: Option<&ClientOrderId>) -> Result<(), RejectReason> {
-        let acct = self.ledger.account(account).ok_or(RejectReason::UnknownAccount)?;
+    fn check_new_orders(
+        &self,
+        account: AccountId,
+        count: usize,
+        cid: Option<&ClientOrderId>,
+    ) -> Result<(), RejectReason> {
+        let acct = self
+            .ledger
+            .account(account)
+            .ok_or(RejectReason::UnknownAccount)?;
         if acct.open_orders.len() + count > self.cfg.open_orders_per_account_max {
             return Err(RejectReason::TooManyOpenOrders);
         }
@@ -68,7 +79,9 @@ impl Core {
 
     fn check_tif(&self, tif: TimeInForce) -> Result<(), RejectReason> {
         match tif {
-            TimeInForce::Gtd { expires_at_ms } if expires_at_ms <= self.time_ms => Err(RejectReason::ExpiryInPast),
+            TimeInForce::Gtd { expires_at_ms } if expires_at_ms <= self.time_ms => {
+                Err(RejectReason::ExpiryInPast)
+            }
             _ => Ok(()),
         }
     }
@@ -88,7 +101,14 @@ impl Core {
 
     /// The hold for a limit order: quote (notional + worst fee) for buys, base for
     /// sells; and the asset it is held in.
-    fn limit_hold(&self, m: u32, side: Side, ticks: u64, lots: u64, fee_ppm: u32) -> Result<(u16, u64), RejectReason> {
+    fn limit_hold(
+        &self,
+        m: u32,
+        side: Side,
+        ticks: u64,
+        lots: u64,
+        fee_ppm: u32,
+    ) -> Result<(u16, u64), RejectReason> {
         let mk = &self.markets[m as usize];
         match side {
             Side::Buy => Ok((mk.quote, mk.buy_hold(ticks, lots, fee_ppm)?)),
@@ -158,7 +178,15 @@ impl Core {
             held,
         });
         let cause = Cause::Order(OrderId(o.id));
-        self.ledger.post(&self.assets, asset, Party::Available(o.account), Party::Held(o.account), o.held_minor, cause, out);
+        self.ledger.post(
+            &self.assets,
+            asset,
+            Party::Available(o.account),
+            Party::Held(o.account),
+            o.held_minor,
+            cause,
+            out,
+        );
     }
 
     pub(crate) fn place_order(&mut self, n: &NewOrder, out: &mut Vec<Event>) -> Outcome {
@@ -184,7 +212,13 @@ impl Core {
             client_order_id: n.client_order_id,
         };
         match n.order_type {
-            OrderType::Limit { price, quantity, time_in_force, post_only, display_quantity } => {
+            OrderType::Limit {
+                price,
+                quantity,
+                time_in_force,
+                post_only,
+                display_quantity,
+            } => {
                 let (ticks, lots) = self.check_limit(m, price, quantity)?;
                 self.check_tif(time_in_force)?;
                 let rests = matches!(time_in_force, TimeInForce::Gtc | TimeInForce::Gtd { .. });
@@ -217,7 +251,10 @@ impl Core {
                     ..base_draft(OrderKind::Limit)
                 };
                 if time_in_force == TimeInForce::Fok {
-                    let probe = Order { id: 0, ..self.draft_probe(&draft) };
+                    let probe = Order {
+                        id: 0,
+                        ..self.draft_probe(&draft)
+                    };
                     if self.fillable_lots(m, &probe, lots) < lots {
                         return Err(RejectReason::FokCannotFill);
                     }
@@ -235,34 +272,53 @@ impl Core {
                     return Err(RejectReason::NoLiquidity);
                 }
                 let (asset, need) = match (n.side, size) {
-                    (Side::Buy, MarketSize::Quote(_)) => (mk.quote, quote_left.expect("quote sized")),
+                    (Side::Buy, MarketSize::Quote(_)) => {
+                        (mk.quote, quote_left.expect("quote sized"))
+                    }
                     (Side::Buy, MarketSize::Base(_)) => (mk.quote, 1),
                     (Side::Sell, MarketSize::Base(_)) => (mk.base, mk.base_minor(lots)?),
                     (Side::Sell, MarketSize::Quote(_)) => (mk.base, mk.lot_minor),
                 };
                 self.check_funds(n.account, asset, need)?;
-                let draft = Draft { lots, ..base_draft(OrderKind::Limit) };
+                let draft = Draft {
+                    lots,
+                    ..base_draft(OrderKind::Limit)
+                };
                 let o = self.new_order(draft);
                 let id = o.id;
                 self.accept(m, &o, n.order_type, out);
-                let t = Taker { order: o, market_order: true, from_held: false, quote_left };
+                let t = Taker {
+                    order: o,
+                    market_order: true,
+                    from_held: false,
+                    quote_left,
+                };
                 self.run_market(m, t, out);
                 Ok(id)
             }
-            OrderType::StopMarket { trigger_price, size } => {
+            OrderType::StopMarket {
+                trigger_price,
+                size,
+            } => {
                 let mk = &self.markets[m as usize];
                 let trigger = mk.price_ticks(trigger_price)?;
                 let (lots, quote_left) = self.market_size(m, size)?;
                 let (asset, held, stop_size) = match (n.side, size) {
-                    (Side::Buy, MarketSize::Base(_)) => {
-                        (mk.quote, mk.buy_hold(trigger, lots, fees.taker_ppm)?, StopSize::BaseLots(lots))
-                    }
+                    (Side::Buy, MarketSize::Base(_)) => (
+                        mk.quote,
+                        mk.buy_hold(trigger, lots, fees.taker_ppm)?,
+                        StopSize::BaseLots(lots),
+                    ),
                     (Side::Buy, MarketSize::Quote(_)) => {
                         let q = quote_left.expect("quote sized");
                         (mk.quote, q, StopSize::QuoteMinor(q))
                     }
-                    (Side::Sell, MarketSize::Base(_)) => (mk.base, mk.base_minor(lots)?, StopSize::BaseLots(lots)),
-                    (Side::Sell, MarketSize::Quote(_)) => return Err(RejectReason::UnsupportedOrderType),
+                    (Side::Sell, MarketSize::Base(_)) => {
+                        (mk.base, mk.base_minor(lots)?, StopSize::BaseLots(lots))
+                    }
+                    (Side::Sell, MarketSize::Quote(_)) => {
+                        return Err(RejectReason::UnsupportedOrderType)
+                    }
                 };
                 self.check_new_orders(n.account, 1, n.client_order_id.as_ref())?;
                 self.check_funds(n.account, asset, held)?;
@@ -279,7 +335,12 @@ impl Core {
                 self.store_stop(m, o);
                 Ok(id)
             }
-            OrderType::StopLimit { trigger_price, price, quantity, time_in_force } => {
+            OrderType::StopLimit {
+                trigger_price,
+                price,
+                quantity,
+                time_in_force,
+            } => {
                 let trigger = self.markets[m as usize].price_ticks(trigger_price)?;
                 let (ticks, lots) = self.check_limit(m, price, quantity)?;
                 self.check_tif(time_in_force)?;
@@ -363,7 +424,10 @@ impl Core {
 
     /// Records a live order against its account and client id.
     fn register(&mut self, o: &Order) {
-        let acct = self.ledger.account_mut(o.account).expect("a live order's account exists");
+        let acct = self
+            .ledger
+            .account_mut(o.account)
+            .expect("a live order's account exists");
         acct.open_orders.insert(o.id);
         if let Some(cid) = o.client_order_id.as_deref() {
             self.client_ids.insert((o.account, *cid), o.id);
@@ -375,8 +439,15 @@ impl Core {
 
     /// Runs a limit order as taker, then rests or ends it.
     pub(crate) fn run_limit(&mut self, m: u32, order: Order, out: &mut Vec<Event>) {
-        let mut t = Taker { order, market_order: false, from_held: true, quote_left: None };
-        let stopped = if t.order.tif == TimeInForce::Fok && self.fillable_lots(m, &t.order, t.order.open_lots) < t.order.open_lots {
+        let mut t = Taker {
+            order,
+            market_order: false,
+            from_held: true,
+            quote_left: None,
+        };
+        let stopped = if t.order.tif == TimeInForce::Fok
+            && self.fillable_lots(m, &t.order, t.order.open_lots) < t.order.open_lots
+        {
             // Only a triggered stop-limit gets here: a new FOK is checked on arrival.
             Some(DoneReason::Unfilled)
         } else {
@@ -387,7 +458,9 @@ impl Core {
             return self.finish(m, o, DoneReason::Filled, out);
         }
         match stopped {
-            None if matches!(o.tif, TimeInForce::Gtc | TimeInForce::Gtd { .. }) => self.rest(m, o, out),
+            None if matches!(o.tif, TimeInForce::Gtc | TimeInForce::Gtd { .. }) => {
+                self.rest(m, o, out)
+            }
             None => self.finish(m, o, DoneReason::Unfilled, out),
             Some(reason) => self.finish(m, o, reason, out),
         }
@@ -404,7 +477,11 @@ impl Core {
     }
 
     fn rest(&mut self, m: u32, mut o: Order, out: &mut Vec<Event>) {
-        o.visible_lots = if o.is_iceberg() { o.display_lots.min(o.open_lots) } else { o.open_lots };
+        o.visible_lots = if o.is_iceberg() {
+            o.display_lots.min(o.open_lots)
+        } else {
+            o.open_lots
+        };
         self.register(&o);
         let id = o.id;
         let mk = &mut self.markets[m as usize];
@@ -423,7 +500,13 @@ impl Core {
     }
 
     /// Takes a live order out of its market and ends it.
-    pub(crate) fn remove_order(&mut self, m: u32, slot: Slot, reason: DoneReason, out: &mut Vec<Event>) {
+    pub(crate) fn remove_order(
+        &mut self,
+        m: u32,
+        slot: Slot,
+        reason: DoneReason,
+        out: &mut Vec<Event>,
+    ) {
         let mk = &mut self.markets[m as usize];
         let o = mk.book.get(slot);
         match o.kind {
@@ -443,7 +526,15 @@ impl Core {
     fn finish(&mut self, m: u32, o: Order, reason: DoneReason, out: &mut Vec<Event>) {
         let asset = self.hold_asset(m, o.side);
         let cause = Cause::Order(OrderId(o.id));
-        self.ledger.post(&self.assets, asset, Party::Held(o.account), Party::Available(o.account), o.held_minor, cause, out);
+        self.ledger.post(
+            &self.assets,
+            asset,
+            Party::Held(o.account),
+            Party::Available(o.account),
+            o.held_minor,
+            cause,
+            out,
+        );
         if let Some(acct) = self.ledger.account_mut(o.account) {
             acct.open_orders.remove(&o.id);
         }
@@ -456,8 +547,17 @@ impl Core {
             self.expiries.remove(&(e, o.id));
         }
         let mk = &self.markets[m as usize];
-        let filled = if o.filled_lots == 0 { Dec::ZERO } else { mk.qty_dec(o.filled_lots) };
-        out.push(Event::OrderDone { order: OrderId(o.id), market: mk.spec.symbol, reason, filled });
+        let filled = if o.filled_lots == 0 {
+            Dec::ZERO
+        } else {
+            mk.qty_dec(o.filled_lots)
+        };
+        out.push(Event::OrderDone {
+            order: OrderId(o.id),
+            market: mk.spec.symbol,
+            reason,
+            filled,
+        });
         if o.parent != 0 {
             self.child_done(o.parent, o.id);
         }
@@ -465,7 +565,11 @@ impl Core {
 
     fn child_done(&mut self, parent: u64, child: u64) {
         match self.parents.get_mut(&parent) {
-            Some(Parent::Sliced { account, children, client_order_id }) => {
+            Some(Parent::Sliced {
+                account,
+                children,
+                client_order_id,
+            }) => {
                 children.remove(&child);
                 if children.is_empty() {
                     if let Some(cid) = client_order_id {
@@ -494,7 +598,10 @@ impl Core {
     fn resolve(&self, account: AccountId, r: &OrderRef) -> Result<u64, RejectReason> {
         let id = match r {
             OrderRef::Id(id) => id.0,
-            OrderRef::Client(cid) => *self.client_ids.get(&(account, *cid)).ok_or(RejectReason::UnknownOrder)?,
+            OrderRef::Client(cid) => *self
+                .client_ids
+                .get(&(account, *cid))
+                .ok_or(RejectReason::UnknownOrder)?,
         };
         let owner = match (self.orders.get(&id), self.parents.get(&id)) {
             (_, Some(Parent::Sliced { account, .. })) => *account,
@@ -515,7 +622,12 @@ impl Core {
         }
     }
 
-    pub(crate) fn cancel_order(&mut self, account: AccountId, r: &OrderRef, out: &mut Vec<Event>) -> Outcome {
+    pub(crate) fn cancel_order(
+        &mut self,
+        account: AccountId,
+        r: &OrderRef,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
         let id = self.resolve(account, r)?;
         match self.parents.get_mut(&id) {
             Some(Parent::Sliced { children, .. }) => {
@@ -538,9 +650,17 @@ impl Core {
         Ok(id)
     }
 
-    pub(crate) fn cancel_all(&mut self, account: AccountId, market: Option<&Symbol>, out: &mut Vec<Event>) -> Outcome {
+    pub(crate) fn cancel_all(
+        &mut self,
+        account: AccountId,
+        market: Option<&Symbol>,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
         let m = market.map(|s| self.market_id(s)).transpose()?;
-        let acct = self.ledger.account(account).ok_or(RejectReason::UnknownAccount)?;
+        let acct = self
+            .ledger
+            .account(account)
+            .ok_or(RejectReason::UnknownAccount)?;
         let ids: Vec<u64> = acct
             .open_orders
             .iter()
@@ -572,8 +692,14 @@ impl Core {
         if o.kind != OrderKind::Limit {
             return Err(RejectReason::NotAmendable);
         }
-        let ticks = price.map(|p| mk.price_ticks(p)).transpose()?.unwrap_or(o.price_ticks);
-        let lots = quantity.map(|q| mk.quantity_lots(q)).transpose()?.unwrap_or(o.open_lots);
+        let ticks = price
+            .map(|p| mk.price_ticks(p))
+            .transpose()?
+            .unwrap_or(o.price_ticks);
+        let lots = quantity
+            .map(|q| mk.quantity_lots(q))
+            .transpose()?
+            .unwrap_or(o.open_lots);
         if ticks == o.price_ticks && lots == o.open_lots {
             return Err(RejectReason::NothingToChange);
         }
@@ -596,9 +722,25 @@ impl Core {
         let old_held = o.held_minor;
         let cause = Cause::Order(OrderId(id));
         if held > old_held {
-            self.ledger.post(&self.assets, asset, Party::Available(account), Party::Held(account), held - old_held, cause, out);
+            self.ledger.post(
+                &self.assets,
+                asset,
+                Party::Available(account),
+                Party::Held(account),
+                held - old_held,
+                cause,
+                out,
+            );
         } else {
-            self.ledger.post(&self.assets, asset, Party::Held(account), Party::Available(account), old_held - held, cause, out);
+            self.ledger.post(
+                &self.assets,
+                asset,
+                Party::Held(account),
+                Party::Available(account),
+                old_held - held,
+                cause,
+                out,
+            );
         }
         let mk = &mut self.markets[m as usize];
         if !keeps_priority {
@@ -657,7 +799,11 @@ impl Core {
         let mut children = Vec::with_capacity(s.count as usize);
         let mut hold_total = 0u64;
         for i in 0..count {
-            let ticks = if count == 1 { lo } else { lo + (hi - lo) * i / (count - 1) };
+            let ticks = if count == 1 {
+                lo
+            } else {
+                lo + (hi - lo) * i / (count - 1)
+            };
             let lots = total / count + u64::from(i < total % count);
             mk.check_size(lots)?;
             if mk.notional(ticks, lots)? < mk.min_notional_minor {
@@ -668,7 +814,9 @@ impl Core {
                 return Err(RejectReason::PostOnlyWouldTrade);
             }
             let (_, held) = self.limit_hold(m, s.side, ticks, lots, hold_ppm)?;
-            hold_total = hold_total.checked_add(held).ok_or(RejectReason::OutOfRange)?;
+            hold_total = hold_total
+                .checked_add(held)
+                .ok_or(RejectReason::OutOfRange)?;
             children.push((ticks, lots, held));
         }
         self.check_new_orders(s.account, s.count as usize, s.client_order_id.as_ref())?;
@@ -689,7 +837,11 @@ impl Core {
         if let Some(cid) = s.client_order_id {
             self.client_ids.insert((s.account, cid), parent);
         }
-        out.push(Event::SlicedPlaced { parent: OrderId(parent), market: s.market, children: ids });
+        out.push(Event::SlicedPlaced {
+            parent: OrderId(parent),
+            market: s.market,
+            children: ids,
+        });
         let mk = &self.markets[m as usize];
         let drafts: Vec<(Draft, OrderType)> = children
             .iter()
@@ -743,7 +895,8 @@ impl Core {
         }
         self.check_new_orders(b.account, 1, b.client_order_id.as_ref())?;
         let fees = self.fees_for(b.account, m);
-        let (asset, held) = self.limit_hold(m, b.side, ticks, lots, fees.maker_ppm.max(fees.taker_ppm))?;
+        let (asset, held) =
+            self.limit_hold(m, b.side, ticks, lots, fees.maker_ppm.max(fees.taker_ppm))?;
         self.check_funds(b.account, asset, held)?;
         let id = self.next_order;
         let draft = Draft {
@@ -794,14 +947,21 @@ impl Core {
 
     /// Places a bracket's exit for what its entry filled.
     fn place_exit(&mut self, entry: u64, out: &mut Vec<Event>) {
-        let Some(Parent::Bracket(b)) = self.parents.get(&entry) else { return };
+        let Some(Parent::Bracket(b)) = self.parents.get(&entry) else {
+            return;
+        };
         let b = b.clone();
         let side = b.side.opposite();
         let m = b.market;
         let fees = self.fees_for(b.account, m);
         let checked = self.check_can_trade(b.account, m).and_then(|()| {
-            let (asset, held) =
-                self.limit_hold(m, side, b.exit_ticks, b.entry_filled_lots, fees.maker_ppm.max(fees.taker_ppm))?;
+            let (asset, held) = self.limit_hold(
+                m,
+                side,
+                b.exit_ticks,
+                b.entry_filled_lots,
+                fees.maker_ppm.max(fees.taker_ppm),
+            )?;
             self.check_funds(b.account, asset, held)?;
             Ok(held)
         });
@@ -809,7 +969,10 @@ impl Core {
             Ok(held) => held,
             Err(reason) => {
                 self.parents.remove(&entry);
-                out.push(Event::BracketExitRejected { entry: OrderId(entry), reason });
+                out.push(Event::BracketExitRejected {
+                    entry: OrderId(entry),
+                    reason,
+                });
                 return;
             }
         };
@@ -834,7 +997,10 @@ impl Core {
         if let Some(Parent::Bracket(b)) = self.parents.get_mut(&entry) {
             b.exit = Some(o.id);
         }
-        out.push(Event::BracketExitPlaced { entry: OrderId(entry), exit: OrderId(o.id) });
+        out.push(Event::BracketExitPlaced {
+            entry: OrderId(entry),
+            exit: OrderId(o.id),
+        });
         let mk = &self.markets[m as usize];
         let order_type = OrderType::Limit {
             price: mk.price_dec(b.exit_ticks),
@@ -855,18 +1021,27 @@ impl Core {
         let mut ids: Vec<u64> = mk
             .stops
             .range((Side::Buy, 0, 0)..=(Side::Buy, last, u64::MAX))
-            .chain(mk.stops.range((Side::Sell, last, 0)..=(Side::Sell, u64::MAX, u64::MAX)))
+            .chain(
+                mk.stops
+                    .range((Side::Sell, last, 0)..=(Side::Sell, u64::MAX, u64::MAX)),
+            )
             .map(|k| k.2)
             .collect();
         ids.sort_unstable();
         for id in ids {
-            let Some(&(mm, slot)) = self.orders.get(&id) else { continue };
+            let Some(&(mm, slot)) = self.orders.get(&id) else {
+                continue;
+            };
             let mk = &mut self.markets[mm as usize];
             let o = mk.book.get(slot);
             mk.stops.remove(&(o.side, o.trigger_ticks, o.id));
             let mut o = mk.book.remove(slot);
             self.orders.remove(&id);
-            out.push(Event::OrderTriggered { order: OrderId(id), market: mk.spec.symbol, last_price: mk.price_dec(last) });
+            out.push(Event::OrderTriggered {
+                order: OrderId(id),
+                market: mk.spec.symbol,
+                last_price: mk.price_dec(last),
+            });
             match o.kind {
                 OrderKind::StopLimit => {
                     o.kind = OrderKind::Limit;
@@ -878,7 +1053,12 @@ impl Core {
                         _ => None,
                     };
                     o.kind = OrderKind::Limit;
-                    let t = Taker { order: o, market_order: true, from_held: true, quote_left };
+                    let t = Taker {
+                        order: o,
+                        market_order: true,
+                        from_held: true,
+                        quote_left,
+                    };
                     self.run_market(mm, t, out);
                 }
                 OrderKind::Limit => unreachable!("only stops wait for triggers"),

@@ -134,7 +134,8 @@ impl Core {
         core.ledger.system = s.system;
         for (i, ms) in s.markets.into_iter().enumerate() {
             let m = i as u32;
-            let mut mk = Market::new(ms.spec, &core.assets).map_err(|r| bad(&format!("market {i}: {r:?}")))?;
+            let mut mk = Market::new(ms.spec, &core.assets)
+                .map_err(|r| bad(&format!("market {i}: {r:?}")))?;
             mk.status = ms.status;
             mk.fees = ms.fees;
             mk.price_band_bps = ms.price_band_bps;
@@ -149,7 +150,12 @@ impl Core {
         core.withdrawals = s.withdrawals.into_iter().collect();
         core.deposit_refs = s.deposit_refs.into_iter().collect();
         for (id, p) in &s.parents {
-            if let Parent::Sliced { account, client_order_id: Some(cid), .. } = p {
+            if let Parent::Sliced {
+                account,
+                client_order_id: Some(cid),
+                ..
+            } = p
+            {
                 core.client_ids.insert((*account, *cid), *id);
             }
         }

@@ -96,7 +96,10 @@ mod tests {
         assert_eq!(to_minor(d("0.123"), 2), Err(UnitError::NotMultiple));
         assert_eq!(to_units(d("0"), d("1")), Err(UnitError::NotPositive));
         assert_eq!(to_units(d("-1"), d("1")), Err(UnitError::NotPositive));
-        assert_eq!(to_minor(d("79228162514264337593543950335"), 18), Err(UnitError::OutOfRange));
+        assert_eq!(
+            to_minor(d("79228162514264337593543950335"), 18),
+            Err(UnitError::OutOfRange)
+        );
     }
 
     #[test]

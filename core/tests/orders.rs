@@ -17,11 +17,21 @@ fn price_time_priority_fills_the_best_price_first_then_the_oldest() {
     let (b, events) = h.limit(BOB, Side::Buy, "101", "2.5");
     assert_eq!(
         trades(&events),
-        vec![(d("100.00"), d("1.00000000"), c1, b), (d("100.00"), d("1.00000000"), a2, b), (d("101.00"), d("0.50000000"), a1, b)]
+        vec![
+            (d("100.00"), d("1.00000000"), c1, b),
+            (d("100.00"), d("1.00000000"), a2, b),
+            (d("101.00"), d("0.50000000"), a1, b)
+        ]
     );
-    assert_eq!(done(&events, b), Some((DoneReason::Filled, d("2.50000000"))));
+    assert_eq!(
+        done(&events, b),
+        Some((DoneReason::Filled, d("2.50000000")))
+    );
     assert!(h.is_open(ALICE, a1));
-    assert_eq!(h.core.best_prices(&sym(BTC_USDT)), Some((None, Some(10_100))));
+    assert_eq!(
+        h.core.best_prices(&sym(BTC_USDT)),
+        Some((None, Some(10_100)))
+    );
 }
 
 #[test]
@@ -29,10 +39,15 @@ fn gtc_remainder_rests_and_keeps_only_the_hold_it_needs() {
     let mut h = H::new();
     h.limit(ALICE, Side::Sell, "100", "1");
     let (b, events) = h.limit(BOB, Side::Buy, "100", "3");
-    assert!(events.iter().any(|e| matches!(e, Event::OrderRested { order, .. } if order.0 == b)));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderRested { order, .. } if order.0 == b)));
     // 2 BTC left at 100 + 0.2% worst fee.
     assert_eq!(h.held(BOB, "USDT"), 200_400_000);
-    assert_eq!(h.core.best_prices(&sym(BTC_USDT)), Some((Some(10_000), None)));
+    assert_eq!(
+        h.core.best_prices(&sym(BTC_USDT)),
+        Some((Some(10_000), None))
+    );
 }
 
 #[test]
@@ -41,7 +56,10 @@ fn ioc_fills_what_it_can_and_the_rest_is_unfilled() {
     h.limit(ALICE, Side::Sell, "100", "1");
     let (b, events) = h.ok(limit(BOB, Side::Buy, "100", "3", TimeInForce::Ioc));
     assert_eq!(trades(&events).len(), 1);
-    assert_eq!(done(&events, b), Some((DoneReason::Unfilled, d("1.00000000"))));
+    assert_eq!(
+        done(&events, b),
+        Some((DoneReason::Unfilled, d("1.00000000")))
+    );
     assert_eq!(h.held(BOB, "USDT"), 0);
     assert!(!h.is_open(BOB, b));
 }
@@ -51,9 +69,15 @@ fn fok_that_cannot_fill_entirely_is_rejected() {
     let mut h = H::new();
     h.limit(ALICE, Side::Sell, "100", "1");
     h.limit(CAROL, Side::Sell, "101", "1");
-    assert_eq!(h.rejected(limit(BOB, Side::Buy, "100", "1.5", TimeInForce::Fok)), RejectReason::FokCannotFill);
+    assert_eq!(
+        h.rejected(limit(BOB, Side::Buy, "100", "1.5", TimeInForce::Fok)),
+        RejectReason::FokCannotFill
+    );
     let (b, events) = h.ok(limit(BOB, Side::Buy, "101", "1.5", TimeInForce::Fok));
-    assert_eq!(done(&events, b), Some((DoneReason::Filled, d("1.50000000"))));
+    assert_eq!(
+        done(&events, b),
+        Some((DoneReason::Filled, d("1.50000000")))
+    );
 }
 
 #[test]
@@ -61,7 +85,10 @@ fn fok_does_not_count_own_orders_it_would_self_trade_with() {
     let mut h = H::new();
     h.limit(BOB, Side::Sell, "100", "1");
     h.limit(ALICE, Side::Sell, "100", "1");
-    assert_eq!(h.rejected(limit(BOB, Side::Buy, "100", "1", TimeInForce::Fok)), RejectReason::FokCannotFill);
+    assert_eq!(
+        h.rejected(limit(BOB, Side::Buy, "100", "1", TimeInForce::Fok)),
+        RejectReason::FokCannotFill
+    );
 }
 
 #[test]
@@ -90,7 +117,15 @@ fn post_only_that_would_trade_is_rejected_and_otherwise_rests() {
 fn gtd_expires_on_the_first_command_past_its_time() {
     let mut h = H::new();
     let expires = h.time_ms + 60_000;
-    let (id, _) = h.ok(limit(ALICE, Side::Buy, "100", "1", TimeInForce::Gtd { expires_at_ms: expires }));
+    let (id, _) = h.ok(limit(
+        ALICE,
+        Side::Buy,
+        "100",
+        "1",
+        TimeInForce::Gtd {
+            expires_at_ms: expires,
+        },
+    ));
     h.time_ms = expires - 1;
     let events = h.exec(Command::ClockTick);
     assert_eq!(done(&events, id), None);
@@ -98,7 +133,15 @@ fn gtd_expires_on_the_first_command_past_its_time() {
     let events = h.exec(Command::ClockTick);
     assert_eq!(done(&events, id), Some((DoneReason::Expired, Dec::ZERO)));
     assert_eq!(h.held(ALICE, "USDT"), 0);
-    let past = limit(ALICE, Side::Buy, "100", "1", TimeInForce::Gtd { expires_at_ms: expires });
+    let past = limit(
+        ALICE,
+        Side::Buy,
+        "100",
+        "1",
+        TimeInForce::Gtd {
+            expires_at_ms: expires,
+        },
+    );
     assert_eq!(h.rejected(past), RejectReason::ExpiryInPast);
 }
 
@@ -116,9 +159,21 @@ fn market_order_by_base_quantity_sweeps_levels() {
     let mut h = H::new();
     h.limit(ALICE, Side::Sell, "100", "1");
     h.limit(ALICE, Side::Sell, "102", "1");
-    let (b, events) = h.ok(order(BOB, Side::Buy, OrderType::Market { size: MarketSize::Base(d("1.5")) }));
-    assert_eq!(trades(&events).iter().map(|t| t.0).collect::<Vec<_>>(), vec![d("100.00"), d("102.00")]);
-    assert_eq!(done(&events, b), Some((DoneReason::Filled, d("1.50000000"))));
+    let (b, events) = h.ok(order(
+        BOB,
+        Side::Buy,
+        OrderType::Market {
+            size: MarketSize::Base(d("1.5")),
+        },
+    ));
+    assert_eq!(
+        trades(&events).iter().map(|t| t.0).collect::<Vec<_>>(),
+        vec![d("100.00"), d("102.00")]
+    );
+    assert_eq!(
+        done(&events, b),
+        Some((DoneReason::Filled, d("1.50000000")))
+    );
     // 100 + 51 notional, 0.2% taker fee (0.302).
     assert_eq!(h.available(BOB, "USDT"), 1_000_000 * USDT - 151_302_000);
 }
@@ -127,9 +182,18 @@ fn market_order_by_base_quantity_sweeps_levels() {
 fn market_order_by_quote_spends_at_most_its_budget_fees_included() {
     let mut h = H::new();
     h.limit(ALICE, Side::Sell, "100", "5");
-    let (b, events) = h.ok(order(BOB, Side::Buy, OrderType::Market { size: MarketSize::Quote(d("100")) }));
+    let (b, events) = h.ok(order(
+        BOB,
+        Side::Buy,
+        OrderType::Market {
+            size: MarketSize::Quote(d("100")),
+        },
+    ));
     // 0.9980 BTC costs 99.80 + 0.1996 fee = 99.9996; one more lot would exceed 100.
-    assert_eq!(done(&events, b), Some((DoneReason::Filled, d("0.99800000"))));
+    assert_eq!(
+        done(&events, b),
+        Some((DoneReason::Filled, d("0.99800000")))
+    );
     assert_eq!(h.available(BOB, "USDT"), 1_000_000 * USDT - 99_999_600);
 }
 
@@ -137,8 +201,17 @@ fn market_order_by_quote_spends_at_most_its_budget_fees_included() {
 fn market_sell_by_quote_stops_at_the_target_proceeds() {
     let mut h = H::new();
     h.limit(ALICE, Side::Buy, "100", "5");
-    let (s, events) = h.ok(order(BOB, Side::Sell, OrderType::Market { size: MarketSize::Quote(d("250")) }));
-    assert_eq!(done(&events, s), Some((DoneReason::Filled, d("2.50000000"))));
+    let (s, events) = h.ok(order(
+        BOB,
+        Side::Sell,
+        OrderType::Market {
+            size: MarketSize::Quote(d("250")),
+        },
+    ));
+    assert_eq!(
+        done(&events, s),
+        Some((DoneReason::Filled, d("2.50000000")))
+    );
 }
 
 #[test]
@@ -147,7 +220,13 @@ fn market_buy_that_runs_out_of_funds_ends_with_insufficient_funds() {
     h.deposit(AccountId(7), "USDT", "150");
     h.limit(ALICE, Side::Sell, "100", "1");
     h.limit(ALICE, Side::Sell, "101", "1");
-    let (b, events) = h.ok(order(AccountId(7), Side::Buy, OrderType::Market { size: MarketSize::Base(d("2")) }));
+    let (b, events) = h.ok(order(
+        AccountId(7),
+        Side::Buy,
+        OrderType::Market {
+            size: MarketSize::Base(d("2")),
+        },
+    ));
     let (reason, filled) = done(&events, b).unwrap();
     assert_eq!(reason, DoneReason::InsufficientFunds);
     assert!(filled > d("1") && filled < d("2"), "filled {filled}");
@@ -157,7 +236,13 @@ fn market_buy_that_runs_out_of_funds_ends_with_insufficient_funds() {
 #[test]
 fn market_order_on_an_empty_book_is_rejected() {
     let mut h = H::new();
-    let m = order(BOB, Side::Buy, OrderType::Market { size: MarketSize::Base(d("1")) });
+    let m = order(
+        BOB,
+        Side::Buy,
+        OrderType::Market {
+            size: MarketSize::Base(d("1")),
+        },
+    );
     assert_eq!(h.rejected(m), RejectReason::NoLiquidity);
 }
 
@@ -167,10 +252,15 @@ fn stop_market_triggers_when_the_last_price_reaches_it() {
     let (stop, events) = h.ok(order(
         BOB,
         Side::Buy,
-        OrderType::StopMarket { trigger_price: d("105"), size: MarketSize::Base(d("1")) },
+        OrderType::StopMarket {
+            trigger_price: d("105"),
+            size: MarketSize::Base(d("1")),
+        },
     ));
     // Held at the trigger price plus the taker fee.
-    assert!(events.iter().any(|e| matches!(e, Event::OrderAccepted { held, .. } if *held == d("105.210000"))));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderAccepted { held, .. } if *held == d("105.210000"))));
     h.limit(CAROL, Side::Sell, "104", "2");
     h.limit(ALICE, Side::Buy, "104", "1"); // last = 104: not yet
     assert!(h.is_open(BOB, stop));
@@ -180,8 +270,13 @@ fn stop_market_triggers_when_the_last_price_reaches_it() {
     let events = h.limit(ALICE, Side::Buy, "105", "0.5").1; // trades at 104 (0.5 left)
     assert!(h.is_open(BOB, stop), "{events:#?}");
     let (_, events) = h.limit(ALICE, Side::Buy, "105", "0.5"); // trades at 105
-    assert!(events.iter().any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == stop)));
-    assert_eq!(done(&events, stop), Some((DoneReason::Filled, d("1.00000000"))));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == stop)));
+    assert_eq!(
+        done(&events, stop),
+        Some((DoneReason::Filled, d("1.00000000")))
+    );
     assert_eq!(h.held(BOB, "USDT"), 0);
 }
 
@@ -201,9 +296,16 @@ fn stop_limit_triggers_into_a_resting_limit_order() {
     assert_eq!(h.held(ALICE, "BTC"), BTC);
     h.limit(BOB, Side::Buy, "95", "0.1");
     let (_, events) = h.limit(CAROL, Side::Sell, "95", "0.1");
-    assert!(events.iter().any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == stop)));
-    assert!(events.iter().any(|e| matches!(e, Event::OrderRested { order, .. } if order.0 == stop)));
-    assert_eq!(h.core.best_prices(&sym(BTC_USDT)), Some((None, Some(9_400))));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == stop)));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderRested { order, .. } if order.0 == stop)));
+    assert_eq!(
+        h.core.best_prices(&sym(BTC_USDT)),
+        Some((None, Some(9_400)))
+    );
 }
 
 #[test]
@@ -223,11 +325,16 @@ fn iceberg_shows_its_display_and_refills_at_the_back_of_the_level() {
     assert!(events.iter().any(|e| matches!(e, Event::OrderRested { visible, hidden, .. } if *visible == d("1.00000000") && *hidden == d("2.00000000"))));
     let (carol, _) = h.limit(CAROL, Side::Sell, "100", "1");
     let (b, events) = h.limit(BOB, Side::Buy, "100", "1.5");
-    assert!(events.iter().any(|e| matches!(e, Event::OrderRefilled { order, .. } if order.0 == ice)));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderRefilled { order, .. } if order.0 == ice)));
     // The iceberg's first slice, then Carol (who is now ahead of the refill).
     assert_eq!(
         trades(&events),
-        vec![(d("100.00"), d("1.00000000"), ice, b), (d("100.00"), d("0.50000000"), carol, b)]
+        vec![
+            (d("100.00"), d("1.00000000"), ice, b),
+            (d("100.00"), d("0.50000000"), carol, b)
+        ]
     );
 }
 
@@ -271,7 +378,10 @@ fn cancel_releases_the_hold_and_cancel_by_client_id_works() {
         }
     });
     assert_eq!(h.rejected(dup), RejectReason::DuplicateClientOrderId);
-    let (acted, _) = h.ok(Command::CancelOrder { account: ALICE, order: OrderRef::Client(cid) });
+    let (acted, _) = h.ok(Command::CancelOrder {
+        account: ALICE,
+        order: OrderRef::Client(cid),
+    });
     assert_eq!(acted, id2);
     assert_eq!(h.rejected(cancel(ALICE, id2)), RejectReason::UnknownOrder);
 }
@@ -281,7 +391,12 @@ fn another_accounts_order_cannot_be_cancelled_or_amended() {
     let mut h = H::new();
     let (id, _) = h.limit(ALICE, Side::Buy, "100", "1");
     assert_eq!(h.rejected(cancel(BOB, id)), RejectReason::UnknownOrder);
-    let amend = Command::AmendOrder { account: BOB, order: OrderRef::Id(OrderId(id)), price: Some(d("99")), quantity: None };
+    let amend = Command::AmendOrder {
+        account: BOB,
+        order: OrderRef::Id(OrderId(id)),
+        price: Some(d("99")),
+        quantity: None,
+    };
     assert_eq!(h.rejected(amend), RejectReason::UnknownOrder);
     assert!(h.is_open(ALICE, id));
 }
@@ -307,10 +422,16 @@ fn cancel_all_can_be_limited_to_one_market() {
         stp: StpMode::CancelTaker,
     });
     let (c, _) = h.ok(other);
-    let (n, _) = h.ok(Command::CancelAll { account: ALICE, market: Some(sym(BTC_USDT)) });
+    let (n, _) = h.ok(Command::CancelAll {
+        account: ALICE,
+        market: Some(sym(BTC_USDT)),
+    });
     assert_eq!(n, 2);
     assert!(!h.is_open(ALICE, a) && !h.is_open(ALICE, b) && h.is_open(ALICE, c));
-    h.ok(Command::CancelAll { account: ALICE, market: None });
+    h.ok(Command::CancelAll {
+        account: ALICE,
+        market: None,
+    });
     assert!(h.core.account_orders(ALICE).is_empty());
 }
 
@@ -325,7 +446,13 @@ fn amend_that_reduces_quantity_keeps_priority() {
         price: None,
         quantity: Some(d("1")),
     });
-    assert!(events.iter().any(|e| matches!(e, Event::OrderAmended { requeued: false, .. })));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::OrderAmended {
+            requeued: false,
+            ..
+        }
+    )));
     assert_eq!(h.held(ALICE, "BTC"), BTC);
     let (b, events) = h.limit(BOB, Side::Buy, "100", "1");
     assert_eq!(trades(&events), vec![(d("100.00"), d("1.00000000"), a, b)]);
@@ -346,11 +473,18 @@ fn amend_that_changes_price_requeues_and_may_trade() {
     h.ok(move_to("101"));
     h.ok(move_to("100"));
     let (b, events) = h.limit(BOB, Side::Buy, "100", "1");
-    assert_eq!(trades(&events), vec![(d("100.00"), d("1.00000000"), c, b)], "Alice lost her place");
+    assert_eq!(
+        trades(&events),
+        vec![(d("100.00"), d("1.00000000"), c, b)],
+        "Alice lost her place"
+    );
     h.limit(BOB, Side::Buy, "99", "1");
     let (_, events) = h.ok(move_to("99"));
     assert_eq!(trades(&events).len(), 1, "a move across the spread trades");
-    assert_eq!(done(&events, a), Some((DoneReason::Filled, d("1.00000000"))));
+    assert_eq!(
+        done(&events, a),
+        Some((DoneReason::Filled, d("1.00000000")))
+    );
 }
 
 #[test]
@@ -395,7 +529,10 @@ fn self_trade_prevention_cancel_maker_then_keeps_matching() {
     let (other, _) = h.limit(BOB, Side::Sell, "100", "1");
     let (t, events) = h.ok(stp_order(ALICE, Side::Buy, "100", StpMode::CancelMaker));
     assert_eq!(done(&events, m), Some((DoneReason::SelfTrade, Dec::ZERO)));
-    assert_eq!(trades(&events), vec![(d("100.00"), d("1.00000000"), other, t)]);
+    assert_eq!(
+        trades(&events),
+        vec![(d("100.00"), d("1.00000000"), other, t)]
+    );
 }
 
 #[test]
@@ -431,18 +568,44 @@ fn sliced_order_spreads_children_evenly_and_cancels_as_one() {
         .collect();
     assert_eq!(
         rested,
-        vec![(d("90.00"), d("0.33340000")), (d("95.00"), d("0.33330000")), (d("100.00"), d("0.33330000"))]
+        vec![
+            (d("90.00"), d("0.33340000")),
+            (d("95.00"), d("0.33330000")),
+            (d("100.00"), d("0.33330000"))
+        ]
     );
-    let children = match events.iter().find(|e| matches!(e, Event::SlicedPlaced { .. })) {
+    let children = match events
+        .iter()
+        .find(|e| matches!(e, Event::SlicedPlaced { .. }))
+    {
         Some(Event::SlicedPlaced { children, .. }) => children.clone(),
         _ => panic!("no SlicedPlaced"),
     };
-    assert_eq!(children, vec![OrderId(parent + 1), OrderId(parent + 2), OrderId(parent + 3)]);
-    let (acted, events) = h.ok(Command::CancelOrder { account: ALICE, order: OrderRef::Client("ladder".parse().unwrap()) });
+    assert_eq!(
+        children,
+        vec![
+            OrderId(parent + 1),
+            OrderId(parent + 2),
+            OrderId(parent + 3)
+        ]
+    );
+    let (acted, events) = h.ok(Command::CancelOrder {
+        account: ALICE,
+        order: OrderRef::Client("ladder".parse().unwrap()),
+    });
     assert_eq!(acted, parent);
-    assert_eq!(events.iter().filter(|e| matches!(e, Event::OrderDone { .. })).count(), 3);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::OrderDone { .. }))
+            .count(),
+        3
+    );
     assert_eq!(h.held(ALICE, "USDT"), 0);
-    assert_eq!(h.rejected(cancel(ALICE, parent)), RejectReason::UnknownOrder);
+    assert_eq!(
+        h.rejected(cancel(ALICE, parent)),
+        RejectReason::UnknownOrder
+    );
 }
 
 #[test]
@@ -469,7 +632,11 @@ fn bracket_places_its_exit_when_the_entry_fills_and_reports_pnl_with_fees() {
     let (_, events) = h.limit(CAROL, Side::Buy, "110", "1");
     // Entry: paid 100 + 0.1 maker fee; exit: got 110 - 0.11 maker fee.
     let pnl = events.iter().find_map(|e| match e {
-        Event::BracketPnl { realized_pnl, closed_quantity, .. } => Some((*closed_quantity, *realized_pnl)),
+        Event::BracketPnl {
+            realized_pnl,
+            closed_quantity,
+            ..
+        } => Some((*closed_quantity, *realized_pnl)),
         _ => None,
     });
     assert_eq!(pnl, Some((d("1.00000000"), d("9.790000"))));
@@ -495,25 +662,56 @@ fn halted_market_refuses_orders_but_allows_cancels_and_disable_cancels_everythin
     let mut h = H::new();
     let (a, _) = h.limit(ALICE, Side::Buy, "100", "1");
     let (b, _) = h.limit(BOB, Side::Sell, "200", "1");
-    h.ok(Command::SetMarketStatus { market: sym(BTC_USDT), status: MarketStatus::Halted });
-    assert_eq!(h.rejected(limit(CAROL, Side::Buy, "100", "1", TimeInForce::Gtc)), RejectReason::MarketHalted);
+    h.ok(Command::SetMarketStatus {
+        market: sym(BTC_USDT),
+        status: MarketStatus::Halted,
+    });
+    assert_eq!(
+        h.rejected(limit(CAROL, Side::Buy, "100", "1", TimeInForce::Gtc)),
+        RejectReason::MarketHalted
+    );
     h.ok(cancel(ALICE, a));
-    let (_, events) = h.ok(Command::SetMarketStatus { market: sym(BTC_USDT), status: MarketStatus::Disabled });
-    assert_eq!(done(&events, b), Some((DoneReason::MarketDisabled, Dec::ZERO)));
+    let (_, events) = h.ok(Command::SetMarketStatus {
+        market: sym(BTC_USDT),
+        status: MarketStatus::Disabled,
+    });
+    assert_eq!(
+        done(&events, b),
+        Some((DoneReason::MarketDisabled, Dec::ZERO))
+    );
     assert_eq!(h.held(BOB, "BTC"), 0);
-    assert_eq!(h.rejected(limit(CAROL, Side::Buy, "100", "1", TimeInForce::Gtc)), RejectReason::MarketDisabled);
+    assert_eq!(
+        h.rejected(limit(CAROL, Side::Buy, "100", "1", TimeInForce::Gtc)),
+        RejectReason::MarketDisabled
+    );
 }
 
 #[test]
 fn price_band_refuses_far_limits_and_stops_market_orders_at_its_edge() {
     let mut h = H::new();
-    h.ok(Command::SetPriceBand { market: sym(BTC_USDT), band_bps: Some(500), reference_price: Some(d("100")) });
-    assert_eq!(h.rejected(limit(ALICE, Side::Sell, "105.01", "1", TimeInForce::Gtc)), RejectReason::PriceOutsideBand);
+    h.ok(Command::SetPriceBand {
+        market: sym(BTC_USDT),
+        band_bps: Some(500),
+        reference_price: Some(d("100")),
+    });
+    assert_eq!(
+        h.rejected(limit(ALICE, Side::Sell, "105.01", "1", TimeInForce::Gtc)),
+        RejectReason::PriceOutsideBand
+    );
     h.limit(ALICE, Side::Sell, "105", "1");
     h.limit(ALICE, Side::Sell, "95", "1");
     h.limit(CAROL, Side::Buy, "95", "0.5"); // last = 95; band is now 90.25..99.75
-    let (m, events) = h.ok(order(BOB, Side::Buy, OrderType::Market { size: MarketSize::Base(d("2")) }));
-    assert_eq!(done(&events, m), Some((DoneReason::PriceBand, d("0.50000000"))));
+    let (m, events) = h.ok(order(
+        BOB,
+        Side::Buy,
+        OrderType::Market {
+            size: MarketSize::Base(d("2")),
+        },
+    ));
+    assert_eq!(
+        done(&events, m),
+        Some((DoneReason::PriceBand, d("0.50000000")))
+    );
 }
 
 #[test]
@@ -534,8 +732,14 @@ fn size_tick_lot_and_notional_rules_are_enforced() {
         })
     };
     assert_eq!(h.rejected(o("100.001", "1")), RejectReason::PriceNotOnTick);
-    assert_eq!(h.rejected(o("100", "1.00001")), RejectReason::QuantityNotOnLot);
-    assert_eq!(h.rejected(o("100", "0.001")), RejectReason::BelowMinQuantity);
+    assert_eq!(
+        h.rejected(o("100", "1.00001")),
+        RejectReason::QuantityNotOnLot
+    );
+    assert_eq!(
+        h.rejected(o("100", "0.001")),
+        RejectReason::BelowMinQuantity
+    );
     assert_eq!(h.rejected(o("100", "6")), RejectReason::AboveMaxQuantity);
     assert_eq!(h.rejected(o("1", "0.5")), RejectReason::BelowMinNotional);
     assert_eq!(h.rejected(o("0", "1")), RejectReason::InvalidPrice);
@@ -551,15 +755,34 @@ fn a_repeated_command_id_gets_the_original_outcome_and_runs_once() {
     let mut core = tape_core::Core::default();
     let mut out = Vec::new();
     let id = CommandId::from_u128(42);
-    let asset = Command::CreateAsset(AssetSpec { code: code("BTC"), scale: 8, daily_withdrawal_limit: None });
-    core.apply(&CommandEnvelope::new(CommandId::from_u128(1), 1, asset), &mut out);
-    let dep = Command::Deposit { account: ALICE, asset: code("BTC"), amount: d("1"), reference: "r1".parse().unwrap() };
+    let asset = Command::CreateAsset(AssetSpec {
+        code: code("BTC"),
+        scale: 8,
+        daily_withdrawal_limit: None,
+    });
+    core.apply(
+        &CommandEnvelope::new(CommandId::from_u128(1), 1, asset),
+        &mut out,
+    );
+    let dep = Command::Deposit {
+        account: ALICE,
+        asset: code("BTC"),
+        amount: d("1"),
+        reference: "r1".parse().unwrap(),
+    };
     out.clear();
     core.apply(&CommandEnvelope::new(id, 2, dep.clone()), &mut out);
     let first = outcome(&out);
     out.clear();
     core.apply(&CommandEnvelope::new(id, 3, dep), &mut out);
-    assert_eq!(out, vec![Event::Outcome { command: id, result: first, duplicate: true }]);
+    assert_eq!(
+        out,
+        vec![Event::Outcome {
+            command: id,
+            result: first,
+            duplicate: true
+        }]
+    );
     assert_eq!(core.balance(ALICE, &code("BTC")).unwrap().available, BTC);
     let _ = &mut h;
 }
@@ -575,8 +798,22 @@ fn unknown_names_are_refused() {
         }
     });
     assert_eq!(h.rejected(o), RejectReason::UnknownMarket);
-    assert_eq!(h.rejected(limit(AccountId(99), Side::Buy, "100", "1", TimeInForce::Gtc)), RejectReason::UnknownAccount);
-    let dep = Command::Deposit { account: ALICE, asset: code("DOGE"), amount: d("1"), reference: "r".parse().unwrap() };
+    assert_eq!(
+        h.rejected(limit(
+            AccountId(99),
+            Side::Buy,
+            "100",
+            "1",
+            TimeInForce::Gtc
+        )),
+        RejectReason::UnknownAccount
+    );
+    let dep = Command::Deposit {
+        account: ALICE,
+        asset: code("DOGE"),
+        amount: d("1"),
+        reference: "r".parse().unwrap(),
+    };
     assert_eq!(h.rejected(dep), RejectReason::UnknownAsset);
     let _ = USDT;
 }

@@ -46,11 +46,15 @@ pub fn write_bincode<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), C
 
 pub fn from_bincode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(CodecError::TooLarge { size_bytes: bytes.len() });
+        return Err(CodecError::TooLarge {
+            size_bytes: bytes.len(),
+        });
     }
     let (value, used) = bincode::serde::decode_from_slice(bytes, CONFIG)?;
     if used != bytes.len() {
-        return Err(CodecError::Trailing { trailing: bytes.len() - used });
+        return Err(CodecError::Trailing {
+            trailing: bytes.len() - used,
+        });
     }
     Ok(value)
 }
@@ -61,14 +65,18 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<String, CodecError> {
 
 pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, CodecError> {
     if text.len() > MAX_MESSAGE_BYTES {
-        return Err(CodecError::TooLarge { size_bytes: text.len() });
+        return Err(CodecError::TooLarge {
+            size_bytes: text.len(),
+        });
     }
     Ok(serde_json::from_str(text)?)
 }
 
 fn check_version(envelope: CommandEnvelope) -> Result<CommandEnvelope, CodecError> {
     if envelope.version != SCHEMA_VERSION {
-        return Err(CodecError::Version { found: envelope.version });
+        return Err(CodecError::Version {
+            found: envelope.version,
+        });
     }
     Ok(envelope)
 }

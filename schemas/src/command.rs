@@ -22,7 +22,12 @@ pub struct CommandEnvelope {
 
 impl CommandEnvelope {
     pub fn new(id: CommandId, time_ms: u64, command: Command) -> Self {
-        CommandEnvelope { version: crate::SCHEMA_VERSION, id, time_ms, command }
+        CommandEnvelope {
+            version: crate::SCHEMA_VERSION,
+            id,
+            time_ms,
+            command,
+        }
     }
 }
 
@@ -31,10 +36,19 @@ impl CommandEnvelope {
 pub enum Command {
     // --- admin: assets and markets
     CreateAsset(AssetSpec),
-    SetAssetEnabled { asset: AssetCode, enabled: bool },
+    SetAssetEnabled {
+        asset: AssetCode,
+        enabled: bool,
+    },
     CreateMarket(MarketSpec),
-    SetMarketStatus { market: Symbol, status: MarketStatus },
-    SetMarketFees { market: Symbol, fees: FeeRates },
+    SetMarketStatus {
+        market: Symbol,
+        status: MarketStatus,
+    },
+    SetMarketFees {
+        market: Symbol,
+        fees: FeeRates,
+    },
     /// Price band in basis points around the reference price (the last trade, or
     /// `reference_price` until the first trade). `None` turns the band off.
     SetPriceBand {
@@ -52,7 +66,11 @@ pub enum Command {
         #[serde(default)]
         fees: Option<FeeRates>,
     },
-    SetAccountRestrictions { account: AccountId, can_trade: bool, can_withdraw: bool },
+    SetAccountRestrictions {
+        account: AccountId,
+        can_trade: bool,
+        can_withdraw: bool,
+    },
     /// Per-account daily withdrawal limit; `None` returns to the asset's default.
     SetWithdrawalLimit {
         account: AccountId,
@@ -62,18 +80,34 @@ pub enum Command {
     },
     // --- custody
     /// Credit an account; idempotent by `reference` (per asset).
-    Deposit { account: AccountId, asset: AssetCode, amount: Dec, reference: ExternalRef },
+    Deposit {
+        account: AccountId,
+        asset: AssetCode,
+        amount: Dec,
+        reference: ExternalRef,
+    },
     /// Hold funds for a withdrawal; custody later completes or fails it.
-    RequestWithdrawal { account: AccountId, asset: AssetCode, amount: Dec },
-    CompleteWithdrawal { withdrawal: WithdrawalId },
-    FailWithdrawal { withdrawal: WithdrawalId },
+    RequestWithdrawal {
+        account: AccountId,
+        asset: AssetCode,
+        amount: Dec,
+    },
+    CompleteWithdrawal {
+        withdrawal: WithdrawalId,
+    },
+    FailWithdrawal {
+        withdrawal: WithdrawalId,
+    },
     // --- trading
     PlaceOrder(NewOrder),
     PlaceSliced(NewSliced),
     PlaceBracket(NewBracket),
     /// Cancel one order; a sliced parent's id cancels all its open children, a
     /// bracket's entry id cancels the entry and its exit.
-    CancelOrder { account: AccountId, order: OrderRef },
+    CancelOrder {
+        account: AccountId,
+        order: OrderRef,
+    },
     CancelAll {
         account: AccountId,
         #[serde(default)]
@@ -165,7 +199,9 @@ pub enum TimeInForce {
     Ioc,
     Fok,
     /// Good till the engine's clock reaches `expires_at_ms`.
-    Gtd { expires_at_ms: u64 },
+    Gtd {
+        expires_at_ms: u64,
+    },
 }
 
 /// What happens when an order would trade with another order of the same account.

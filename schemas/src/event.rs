@@ -15,10 +15,17 @@ use crate::reason::{DoneReason, RejectReason};
 pub enum Event {
     /// The one answer to one command. `duplicate` is true when the command id was
     /// already seen: the original result is repeated and nothing is executed.
-    Outcome { command: CommandId, result: CommandResult, duplicate: bool },
+    Outcome {
+        command: CommandId,
+        result: CommandResult,
+        duplicate: bool,
+    },
 
     AssetCreated(AssetSpec),
-    AssetUpdated { asset: AssetCode, enabled: bool },
+    AssetUpdated {
+        asset: AssetCode,
+        enabled: bool,
+    },
     MarketCreated(MarketSpec),
     /// The market's full adjustable state after an admin change.
     MarketUpdated {
@@ -28,14 +35,46 @@ pub enum Event {
         price_band_bps: Option<u32>,
         reference_price: Option<Dec>,
     },
-    AccountFeesSet { account: AccountId, market: Symbol, fees: Option<FeeRates> },
-    AccountRestrictionsSet { account: AccountId, can_trade: bool, can_withdraw: bool },
-    WithdrawalLimitSet { account: AccountId, asset: AssetCode, daily_limit: Option<Dec> },
+    AccountFeesSet {
+        account: AccountId,
+        market: Symbol,
+        fees: Option<FeeRates>,
+    },
+    AccountRestrictionsSet {
+        account: AccountId,
+        can_trade: bool,
+        can_withdraw: bool,
+    },
+    WithdrawalLimitSet {
+        account: AccountId,
+        asset: AssetCode,
+        daily_limit: Option<Dec>,
+    },
 
-    Deposited { account: AccountId, asset: AssetCode, amount: Dec, reference: ExternalRef },
-    WithdrawalRequested { withdrawal: WithdrawalId, account: AccountId, asset: AssetCode, amount: Dec },
-    WithdrawalCompleted { withdrawal: WithdrawalId, account: AccountId, asset: AssetCode, amount: Dec },
-    WithdrawalFailed { withdrawal: WithdrawalId, account: AccountId, asset: AssetCode, amount: Dec },
+    Deposited {
+        account: AccountId,
+        asset: AssetCode,
+        amount: Dec,
+        reference: ExternalRef,
+    },
+    WithdrawalRequested {
+        withdrawal: WithdrawalId,
+        account: AccountId,
+        asset: AssetCode,
+        amount: Dec,
+    },
+    WithdrawalCompleted {
+        withdrawal: WithdrawalId,
+        account: AccountId,
+        asset: AssetCode,
+        amount: Dec,
+    },
+    WithdrawalFailed {
+        withdrawal: WithdrawalId,
+        account: AccountId,
+        asset: AssetCode,
+        amount: Dec,
+    },
 
     /// A new order, as placed, with the funds it holds (in quote for buys, base for
     /// sells; zero for market orders, which spend from available at once).
@@ -50,10 +89,21 @@ pub enum Event {
         held: Dec,
     },
     /// A stop order whose trigger was reached; it now executes.
-    OrderTriggered { order: OrderId, market: Symbol, last_price: Dec },
+    OrderTriggered {
+        order: OrderId,
+        market: Symbol,
+        last_price: Dec,
+    },
     /// The order joined the book: `visible` is what the book shows, `hidden` the
     /// iceberg reserve.
-    OrderRested { order: OrderId, market: Symbol, side: Side, price: Dec, visible: Dec, hidden: Dec },
+    OrderRested {
+        order: OrderId,
+        market: Symbol,
+        side: Side,
+        price: Dec,
+        visible: Dec,
+        hidden: Dec,
+    },
     /// An amend took effect. `requeued` is false when priority was kept.
     OrderAmended {
         order: OrderId,
@@ -67,9 +117,19 @@ pub enum Event {
     },
     /// An iceberg's visible part was used up and refilled from hidden (it goes to the
     /// back of its price level).
-    OrderRefilled { order: OrderId, market: Symbol, visible: Dec, hidden: Dec },
+    OrderRefilled {
+        order: OrderId,
+        market: Symbol,
+        visible: Dec,
+        hidden: Dec,
+    },
     /// The order left the book, or ended without resting. `filled` is its total fill.
-    OrderDone { order: OrderId, market: Symbol, reason: DoneReason, filled: Dec },
+    OrderDone {
+        order: OrderId,
+        market: Symbol,
+        reason: DoneReason,
+        filled: Dec,
+    },
 
     Trade {
         trade: TradeId,
@@ -89,14 +149,35 @@ pub enum Event {
     },
 
     /// One double-entry movement of `amount` of `asset`.
-    Posting { asset: AssetCode, from: Party, to: Party, amount: Dec, cause: Cause },
+    Posting {
+        asset: AssetCode,
+        from: Party,
+        to: Party,
+        amount: Dec,
+        cause: Cause,
+    },
 
-    SlicedPlaced { parent: OrderId, market: Symbol, children: Vec<OrderId> },
-    BracketExitPlaced { entry: OrderId, exit: OrderId },
+    SlicedPlaced {
+        parent: OrderId,
+        market: Symbol,
+        children: Vec<OrderId>,
+    },
+    BracketExitPlaced {
+        entry: OrderId,
+        exit: OrderId,
+    },
     /// Cumulative realized profit and loss of a bracket, in quote, fees included,
     /// after a fill of its exit.
-    BracketPnl { entry: OrderId, exit: OrderId, closed_quantity: Dec, realized_pnl: Dec },
-    BracketExitRejected { entry: OrderId, reason: RejectReason },
+    BracketPnl {
+        entry: OrderId,
+        exit: OrderId,
+        closed_quantity: Dec,
+        realized_pnl: Dec,
+    },
+    BracketExitRejected {
+        entry: OrderId,
+        reason: RejectReason,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -104,8 +185,12 @@ pub enum Event {
 pub enum CommandResult {
     /// `id` is what the command created or acted on: an order (or parent) id, a
     /// withdrawal id, or 0.
-    Accepted { id: u64 },
-    Rejected { reason: RejectReason },
+    Accepted {
+        id: u64,
+    },
+    Rejected {
+        reason: RejectReason,
+    },
 }
 
 /// Where money sits: an account's available or held balance, the fee account, or

@@ -41,7 +41,9 @@ numeric_id!(
 
 /// The client's idempotency key for one command. A command whose id was seen inside
 /// the engine's dedupe window is answered with the original outcome, not re-executed.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct CommandId(pub uuid::Uuid);
 
@@ -83,14 +85,20 @@ impl<const N: usize> ShortStr<N> {
             return Err(ShortStrError::Empty);
         }
         if s.len() > N {
-            return Err(ShortStrError::TooLong { len: s.len(), max: N });
+            return Err(ShortStrError::TooLong {
+                len: s.len(),
+                max: N,
+            });
         }
         if !s.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ShortStrError::BadChar);
         }
         let mut bytes = [0u8; N];
         bytes[..s.len()].copy_from_slice(s.as_bytes());
-        Ok(ShortStr { len: s.len() as u8, bytes })
+        Ok(ShortStr {
+            len: s.len() as u8,
+            bytes,
+        })
     }
 
     pub fn as_str(&self) -> &str {

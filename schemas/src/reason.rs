@@ -62,7 +62,6 @@ pub enum RejectReason {
     ExpiryInPast,
     InvalidSlice,
     InvalidBracket,
-    WithdrawalNotPending,
     /// Amending a stop, a market order or an iceberg's display is not supported.
     NotAmendable,
     /// An amend that changes nothing.

@@ -34,23 +34,53 @@ impl H {
     /// An empty core (dedupe off, so a rejected command leaves the snapshot
     /// byte-identical).
     pub fn empty() -> H {
-        let cfg = CoreConfig { dedupe_capacity: 0, ..CoreConfig::default() };
-        H { core: Core::new(cfg), time_ms: 1_700_000_000_000, next_id: 1, refs: 0 }
+        H::with_config(CoreConfig::default())
+    }
+
+    pub fn with_config(cfg: CoreConfig) -> H {
+        let cfg = CoreConfig {
+            dedupe_capacity: 0,
+            ..cfg
+        };
+        H {
+            core: Core::new(cfg),
+            time_ms: 1_700_000_000_000,
+            next_id: 1,
+            refs: 0,
+        }
+    }
+
+    /// `new()`'s market and accounts on a core with `cfg`.
+    pub fn with_market(cfg: CoreConfig) -> H {
+        let mut h = H::with_config(cfg);
+        h.setup();
+        h
     }
 
     /// BTC (8 decimals) and USDT (6), market BTC-USDT with tick 0.01, lot 0.0001,
     /// min notional 1 USDT, maker 0.1%, taker 0.2%; Alice, Bob and Carol each hold
     /// 10 BTC and 1,000,000 USDT.
     pub fn new() -> H {
-        let mut h = H::empty();
-        h.ok(Command::CreateAsset(AssetSpec { code: code("BTC"), scale: 8, daily_withdrawal_limit: None }));
-        h.ok(Command::CreateAsset(AssetSpec { code: code("USDT"), scale: 6, daily_withdrawal_limit: None }));
+        H::with_market(CoreConfig::default())
+    }
+
+    fn setup(&mut self) {
+        let h = self;
+        h.ok(Command::CreateAsset(AssetSpec {
+            code: code("BTC"),
+            scale: 8,
+            daily_withdrawal_limit: None,
+        }));
+        h.ok(Command::CreateAsset(AssetSpec {
+            code: code("USDT"),
+            scale: 6,
+            daily_withdrawal_limit: None,
+        }));
         h.ok(Command::CreateMarket(spec(BTC_USDT, "BTC", "USDT")));
         for a in [ALICE, BOB, CAROL] {
             h.deposit(a, "BTC", "10");
             h.deposit(a, "USDT", "1000000");
         }
-        h
     }
 
     pub fn next_command_id(&mut self) -> CommandId {
@@ -66,9 +96,15 @@ impl H {
 
     pub fn exec_with_id(&mut self, id: CommandId, command: Command) -> Vec<Event> {
         let mut out = Vec::new();
-        self.core.apply(&CommandEnvelope::new(id, self.time_ms, command), &mut out);
-        self.core.check_invariants().unwrap_or_else(|e| panic!("invariant broken: {e}\nevents: {out:#?}"));
-        let outcomes = out.iter().filter(|e| matches!(e, Event::Outcome { command, .. } if *command == id)).count();
+        self.core
+            .apply(&CommandEnvelope::new(id, self.time_ms, command), &mut out);
+        self.core
+            .check_invariants()
+            .unwrap_or_else(|e| panic!("invariant broken: {e}\nevents: {out:#?}"));
+        let outcomes = out
+            .iter()
+            .filter(|e| matches!(e, Event::Outcome { command, .. } if *command == id))
+            .count();
         assert_eq!(outcomes, 1, "exactly one outcome: {out:#?}");
         out
     }
@@ -87,7 +123,11 @@ impl H {
         let before = self.core.snapshot();
         let out = self.exec(command.clone());
         assert_eq!(out.len(), 1, "a rejection has no effects: {out:#?}");
-        assert_eq!(self.core.snapshot(), before, "a rejected command changed the state");
+        assert_eq!(
+            self.core.snapshot(),
+            before,
+            "a rejected command changed the state"
+        );
         match outcome(&out) {
             CommandResult::Rejected { reason } => reason,
             CommandResult::Accepted { .. } => panic!("{command:?} was accepted"),
@@ -97,19 +137,34 @@ impl H {
     pub fn deposit(&mut self, account: AccountId, asset: &str, amount: &str) {
         self.refs += 1;
         let reference = format!("dep-{}", self.refs).parse().unwrap();
-        self.ok(Command::Deposit { account, asset: code(asset), amount: d(amount), reference });
+        self.ok(Command::Deposit {
+            account,
+            asset: code(asset),
+            amount: d(amount),
+            reference,
+        });
     }
 
-    pub fn limit(&mut self, account: AccountId, side: Side, price: &str, qty: &str) -> (u64, Vec<Event>) {
+    pub fn limit(
+        &mut self,
+        account: AccountId,
+        side: Side,
+        price: &str,
+        qty: &str,
+    ) -> (u64, Vec<Event>) {
         self.ok(limit(account, side, price, qty, TimeInForce::Gtc))
     }
 
     pub fn available(&self, account: AccountId, asset: &str) -> u64 {
-        self.core.balance(account, &code(asset)).map_or(0, |b| b.available)
+        self.core
+            .balance(account, &code(asset))
+            .map_or(0, |b| b.available)
     }
 
     pub fn held(&self, account: AccountId, asset: &str) -> u64 {
-        self.core.balance(account, &code(asset)).map_or(0, |b| b.held)
+        self.core
+            .balance(account, &code(asset))
+            .map_or(0, |b| b.held)
     }
 
     pub fn fees(&self, asset: &str) -> u64 {
@@ -131,7 +186,10 @@ pub fn spec(symbol: &str, base: &str, quote: &str) -> MarketSpec {
         min_notional: d("1"),
         min_quantity: None,
         max_quantity: None,
-        fees: FeeRates { maker_ppm: 1_000, taker_ppm: 2_000 },
+        fees: FeeRates {
+            maker_ppm: 1_000,
+            taker_ppm: 2_000,
+        },
         price_band_bps: None,
     }
 }
@@ -178,9 +236,13 @@ pub fn trades(events: &[Event]) -> Vec<(Dec, Dec, u64, u64)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Trade { price, quantity, maker_order, taker_order, .. } => {
-                Some((*price, *quantity, maker_order.0, taker_order.0))
-            }
+            Event::Trade {
+                price,
+                quantity,
+                maker_order,
+                taker_order,
+                ..
+            } => Some((*price, *quantity, maker_order.0, taker_order.0)),
             _ => None,
         })
         .collect()
@@ -188,11 +250,19 @@ pub fn trades(events: &[Event]) -> Vec<(Dec, Dec, u64, u64)> {
 
 pub fn done(events: &[Event], order: u64) -> Option<(DoneReason, Dec)> {
     events.iter().find_map(|e| match e {
-        Event::OrderDone { order: o, reason, filled, .. } if o.0 == order => Some((*reason, *filled)),
+        Event::OrderDone {
+            order: o,
+            reason,
+            filled,
+            ..
+        } if o.0 == order => Some((*reason, *filled)),
         _ => None,
     })
 }
 
 pub fn cancel(account: AccountId, id: u64) -> Command {
-    Command::CancelOrder { account, order: OrderRef::Id(OrderId(id)) }
+    Command::CancelOrder {
+        account,
+        order: OrderRef::Id(OrderId(id)),
+    }
 }

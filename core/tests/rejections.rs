@@ -1,0 +1,489 @@
+//! Every rejection reason, each produced by a command that changes nothing.
+
+mod common;
+use std::collections::BTreeSet;
+
+use common::*;
+use tape_core::CoreConfig;
+use tape_schemas::*;
+
+/// Every reason; the match makes adding a variant without a case here a compile error.
+fn all_reasons() -> BTreeSet<String> {
+    use RejectReason::*;
+    let all = [
+        MalformedCommand,
+        UnsupportedVersion,
+        UnknownAsset,
+        AssetExists,
+        AssetDisabled,
+        InvalidAssetScale,
+        UnknownMarket,
+        MarketExists,
+        MarketHalted,
+        MarketDisabled,
+        InvalidMarketSpec,
+        InvalidFee,
+        UnknownAccount,
+        UnknownOrder,
+        UnknownWithdrawal,
+        InvalidPrice,
+        InvalidQuantity,
+        InvalidAmount,
+        TooManyDecimals,
+        PriceNotOnTick,
+        QuantityNotOnLot,
+        OutOfRange,
+        BelowMinQuantity,
+        AboveMaxQuantity,
+        BelowMinNotional,
+        PriceOutsideBand,
+        InsufficientFunds,
+        TradingRestricted,
+        WithdrawalRestricted,
+        WithdrawalLimitExceeded,
+        DuplicateDepositReference,
+        DuplicateClientOrderId,
+        PostOnlyWouldTrade,
+        FokCannotFill,
+        NoLiquidity,
+        ExpiryInPast,
+        InvalidSlice,
+        InvalidBracket,
+        NotAmendable,
+        NothingToChange,
+        TooManyOpenOrders,
+        InvalidTimeInForce,
+        UnsupportedOrderType,
+    ];
+    for r in all {
+        match r {
+            MalformedCommand
+            | UnsupportedVersion
+            | UnknownAsset
+            | AssetExists
+            | AssetDisabled
+            | InvalidAssetScale
+            | UnknownMarket
+            | MarketExists
+            | MarketHalted
+            | MarketDisabled
+            | InvalidMarketSpec
+            | InvalidFee
+            | UnknownAccount
+            | UnknownOrder
+            | UnknownWithdrawal
+            | InvalidPrice
+            | InvalidQuantity
+            | InvalidAmount
+            | TooManyDecimals
+            | PriceNotOnTick
+            | QuantityNotOnLot
+            | OutOfRange
+            | BelowMinQuantity
+            | AboveMaxQuantity
+            | BelowMinNotional
+            | PriceOutsideBand
+            | InsufficientFunds
+            | TradingRestricted
+            | WithdrawalRestricted
+            | WithdrawalLimitExceeded
+            | DuplicateDepositReference
+            | DuplicateClientOrderId
+            | PostOnlyWouldTrade
+            | FokCannotFill
+            | NoLiquidity
+            | ExpiryInPast
+            | InvalidSlice
+            | InvalidBracket
+            | NotAmendable
+            | NothingToChange
+            | TooManyOpenOrders
+            | InvalidTimeInForce
+            | UnsupportedOrderType => {}
+        }
+    }
+    all.iter().map(|r| format!("{r:?}")).collect()
+}
+
+fn sliced(lower: &str, upper: &str, count: u32, total: &str) -> Command {
+    Command::PlaceSliced(NewSliced {
+        account: ALICE,
+        market: sym(BTC_USDT),
+        side: Side::Buy,
+        lower_price: d(lower),
+        upper_price: d(upper),
+        count,
+        total_quantity: d(total),
+        post_only: false,
+        client_order_id: None,
+    })
+}
+
+#[test]
+fn every_rejection_reason_is_reachable_and_changes_nothing() {
+    let mut seen = BTreeSet::new();
+    let mut expect = |h: &mut H, command: Command, reason: RejectReason| {
+        assert_eq!(h.rejected(command.clone()), reason, "{command:?}");
+        seen.insert(format!("{reason:?}"));
+    };
+
+    let mut h = H::new();
+    let btc = |scale| {
+        Command::CreateAsset(AssetSpec {
+            code: code("BTC"),
+            scale,
+            daily_withdrawal_limit: None,
+        })
+    };
+    expect(&mut h, btc(8), RejectReason::AssetExists);
+    let eth = Command::CreateAsset(AssetSpec {
+        code: code("ETH"),
+        scale: 19,
+        daily_withdrawal_limit: None,
+    });
+    expect(&mut h, eth, RejectReason::InvalidAssetScale);
+    expect(
+        &mut h,
+        Command::CreateMarket(spec(BTC_USDT, "BTC", "USDT")),
+        RejectReason::MarketExists,
+    );
+    expect(
+        &mut h,
+        Command::CreateMarket(spec("X", "BTC", "BTC")),
+        RejectReason::InvalidMarketSpec,
+    );
+    let tiny_tick = MarketSpec {
+        tick_size: d("0.0000001"),
+        lot_size: d("0.00000001"),
+        ..spec("Y", "BTC", "USDT")
+    };
+    expect(
+        &mut h,
+        Command::CreateMarket(tiny_tick),
+        RejectReason::InvalidMarketSpec,
+    );
+    let fees = MarketSpec {
+        fees: FeeRates {
+            maker_ppm: 100_001,
+            taker_ppm: 0,
+        },
+        ..spec("Z", "BTC", "USDT")
+    };
+    expect(
+        &mut h,
+        Command::CreateMarket(fees),
+        RejectReason::InvalidFee,
+    );
+    let dep = |amount: &str| Command::Deposit {
+        account: ALICE,
+        asset: code("USDT"),
+        amount: d(amount),
+        reference: format!("r{amount}").parse().unwrap(),
+    };
+    expect(&mut h, dep("0"), RejectReason::InvalidAmount);
+    expect(&mut h, dep("-5"), RejectReason::InvalidAmount);
+    expect(&mut h, dep("1.0000001"), RejectReason::TooManyDecimals);
+    expect(
+        &mut h,
+        dep("18446744073709.551616"),
+        RejectReason::OutOfRange,
+    );
+    expect(
+        &mut h,
+        Command::FailWithdrawal {
+            withdrawal: WithdrawalId(77),
+        },
+        RejectReason::UnknownWithdrawal,
+    );
+    let o = |order_type| order(ALICE, Side::Buy, order_type);
+    expect(
+        &mut h,
+        o(OrderType::StopMarket {
+            trigger_price: d("100"),
+            size: MarketSize::Base(d("1")),
+        })
+        .clone_with_side(Side::Sell, MarketSize::Quote(d("5"))),
+        RejectReason::UnsupportedOrderType,
+    );
+    expect(
+        &mut h,
+        sliced("90", "100", 0, "1"),
+        RejectReason::InvalidSlice,
+    );
+    expect(
+        &mut h,
+        sliced("100", "90", 2, "1"),
+        RejectReason::InvalidSlice,
+    );
+    let (id, _) = h.ok(o(OrderType::StopLimit {
+        trigger_price: d("90"),
+        price: d("90"),
+        quantity: d("1"),
+        time_in_force: TimeInForce::Gtc,
+    }));
+    let amend = Command::AmendOrder {
+        account: ALICE,
+        order: OrderRef::Id(OrderId(id)),
+        price: Some(d("80")),
+        quantity: None,
+    };
+    expect(&mut h, amend, RejectReason::NotAmendable);
+
+    let mut capped = H::with_market(CoreConfig {
+        open_orders_per_account_max: 1,
+        ..CoreConfig::default()
+    });
+    capped.limit(ALICE, Side::Buy, "1", "1");
+    expect(
+        &mut capped,
+        limit(ALICE, Side::Buy, "1", "1", TimeInForce::Gtc),
+        RejectReason::TooManyOpenOrders,
+    );
+
+    // Names that do not exist.
+    let mut h = H::new();
+    let on = |market: &str, account| {
+        Command::PlaceOrder(NewOrder {
+            market: sym(market),
+            ..match limit(account, Side::Buy, "100", "1", TimeInForce::Gtc) {
+                Command::PlaceOrder(o) => o,
+                _ => unreachable!(),
+            }
+        })
+    };
+    expect(&mut h, on("DOGE-USDT", ALICE), RejectReason::UnknownMarket);
+    expect(
+        &mut h,
+        on(BTC_USDT, AccountId(99)),
+        RejectReason::UnknownAccount,
+    );
+    let doge = Command::Deposit {
+        account: ALICE,
+        asset: code("DOGE"),
+        amount: d("1"),
+        reference: "r".parse().unwrap(),
+    };
+    expect(&mut h, doge, RejectReason::UnknownAsset);
+    expect(&mut h, cancel(ALICE, 12345), RejectReason::UnknownOrder);
+
+    // Prices and sizes.
+    h.ok(Command::CreateMarket(MarketSpec {
+        min_quantity: Some(d("0.01")),
+        max_quantity: Some(d("5")),
+        ..spec("BTC-X", "BTC", "USDT")
+    }));
+    let x = |price: &str, qty: &str| {
+        Command::PlaceOrder(NewOrder {
+            market: sym("BTC-X"),
+            ..match limit(ALICE, Side::Buy, price, qty, TimeInForce::Gtc) {
+                Command::PlaceOrder(o) => o,
+                _ => unreachable!(),
+            }
+        })
+    };
+    expect(&mut h, x("0", "1"), RejectReason::InvalidPrice);
+    expect(&mut h, x("100", "-1"), RejectReason::InvalidQuantity);
+    expect(&mut h, x("100.001", "1"), RejectReason::PriceNotOnTick);
+    expect(&mut h, x("100", "1.00001"), RejectReason::QuantityNotOnLot);
+    expect(&mut h, x("100", "0.001"), RejectReason::BelowMinQuantity);
+    expect(&mut h, x("100", "6"), RejectReason::AboveMaxQuantity);
+    expect(&mut h, x("1", "0.5"), RejectReason::BelowMinNotional);
+    expect(&mut h, x("999999", "5"), RejectReason::InsufficientFunds);
+
+    // Order behaviour.
+    let (resting, _) = h.limit(BOB, Side::Sell, "100", "1");
+    let post_only = order(
+        ALICE,
+        Side::Buy,
+        OrderType::Limit {
+            price: d("100"),
+            quantity: d("1"),
+            time_in_force: TimeInForce::Gtc,
+            post_only: true,
+            display_quantity: None,
+        },
+    );
+    expect(&mut h, post_only, RejectReason::PostOnlyWouldTrade);
+    expect(
+        &mut h,
+        limit(ALICE, Side::Buy, "100", "2", TimeInForce::Fok),
+        RejectReason::FokCannotFill,
+    );
+    let ioc_post = order(
+        ALICE,
+        Side::Buy,
+        OrderType::Limit {
+            price: d("90"),
+            quantity: d("1"),
+            time_in_force: TimeInForce::Ioc,
+            post_only: true,
+            display_quantity: None,
+        },
+    );
+    expect(&mut h, ioc_post, RejectReason::InvalidTimeInForce);
+    expect(
+        &mut h,
+        limit(
+            ALICE,
+            Side::Buy,
+            "90",
+            "1",
+            TimeInForce::Gtd { expires_at_ms: 1 },
+        ),
+        RejectReason::ExpiryInPast,
+    );
+    expect(
+        &mut h,
+        order(
+            ALICE,
+            Side::Sell,
+            OrderType::Market {
+                size: MarketSize::Base(d("1")),
+            },
+        ),
+        RejectReason::NoLiquidity,
+    );
+    let amend_same = Command::AmendOrder {
+        account: BOB,
+        order: OrderRef::Id(OrderId(resting)),
+        price: Some(d("100")),
+        quantity: None,
+    };
+    expect(&mut h, amend_same, RejectReason::NothingToChange);
+    let bracket = Command::PlaceBracket(NewBracket {
+        account: ALICE,
+        market: sym(BTC_USDT),
+        side: Side::Sell,
+        entry_price: d("100"),
+        quantity: d("1"),
+        exit_price: d("101"),
+        client_order_id: None,
+    });
+    expect(&mut h, bracket, RejectReason::InvalidBracket);
+    let cid: ClientOrderId = "c1".parse().unwrap();
+    let with_cid = |price: &str| {
+        Command::PlaceOrder(NewOrder {
+            client_order_id: Some(cid),
+            ..match limit(ALICE, Side::Buy, price, "1", TimeInForce::Gtc) {
+                Command::PlaceOrder(o) => o,
+                _ => unreachable!(),
+            }
+        })
+    };
+    h.ok(with_cid("90"));
+    expect(&mut h, with_cid("91"), RejectReason::DuplicateClientOrderId);
+    h.ok(Command::SetPriceBand {
+        market: sym(BTC_USDT),
+        band_bps: Some(100),
+        reference_price: Some(d("100")),
+    });
+    expect(
+        &mut h,
+        limit(ALICE, Side::Buy, "98", "1", TimeInForce::Gtc),
+        RejectReason::PriceOutsideBand,
+    );
+
+    // Custody.
+    let dep = |asset: &str, reference: &str| Command::Deposit {
+        account: ALICE,
+        asset: code(asset),
+        amount: d("1"),
+        reference: reference.parse().unwrap(),
+    };
+    h.ok(dep("BTC", "tx-1"));
+    expect(
+        &mut h,
+        dep("BTC", "tx-1"),
+        RejectReason::DuplicateDepositReference,
+    );
+    h.ok(Command::SetWithdrawalLimit {
+        account: ALICE,
+        asset: code("BTC"),
+        daily_limit: Some(d("1")),
+    });
+    let withdraw = |amount: &str| Command::RequestWithdrawal {
+        account: ALICE,
+        asset: code("BTC"),
+        amount: d(amount),
+    };
+    expect(&mut h, withdraw("2"), RejectReason::WithdrawalLimitExceeded);
+
+    // Controls.
+    h.ok(Command::SetAccountRestrictions {
+        account: ALICE,
+        can_trade: false,
+        can_withdraw: false,
+    });
+    expect(
+        &mut h,
+        limit(ALICE, Side::Buy, "100", "1", TimeInForce::Gtc),
+        RejectReason::TradingRestricted,
+    );
+    expect(&mut h, withdraw("0.1"), RejectReason::WithdrawalRestricted);
+    h.ok(Command::SetMarketStatus {
+        market: sym("BTC-X"),
+        status: MarketStatus::Halted,
+    });
+    expect(&mut h, on("BTC-X", BOB), RejectReason::MarketHalted);
+    h.ok(Command::SetMarketStatus {
+        market: sym("BTC-X"),
+        status: MarketStatus::Disabled,
+    });
+    expect(&mut h, on("BTC-X", BOB), RejectReason::MarketDisabled);
+    h.ok(Command::SetAssetEnabled {
+        asset: code("USDT"),
+        enabled: false,
+    });
+    expect(&mut h, dep("USDT", "tx-2"), RejectReason::AssetDisabled);
+
+    // A command the engine could not decode, and one from a future schema.
+    let mut out = Vec::new();
+    h.core.reject_malformed(&mut out);
+    assert_eq!(
+        out,
+        vec![Event::Outcome {
+            command: CommandId::default(),
+            result: CommandResult::Rejected {
+                reason: RejectReason::MalformedCommand
+            },
+            duplicate: false
+        }]
+    );
+    seen.insert("MalformedCommand".into());
+    let mut out = Vec::new();
+    let future = CommandEnvelope {
+        version: SCHEMA_VERSION + 1,
+        ..CommandEnvelope::new(CommandId::from_u128(9), h.time_ms, Command::ClockTick)
+    };
+    h.core.apply(&future, &mut out);
+    assert!(matches!(
+        outcome(&out),
+        CommandResult::Rejected {
+            reason: RejectReason::UnsupportedVersion
+        }
+    ));
+    seen.insert("UnsupportedVersion".into());
+
+    let missing: Vec<_> = all_reasons().difference(&seen).cloned().collect();
+    assert!(missing.is_empty(), "no test produces {missing:?}");
+}
+
+trait WithSide {
+    fn clone_with_side(&self, side: Side, size: MarketSize) -> Command;
+}
+
+impl WithSide for Command {
+    fn clone_with_side(&self, side: Side, size: MarketSize) -> Command {
+        match self {
+            Command::PlaceOrder(o) => Command::PlaceOrder(NewOrder {
+                side,
+                order_type: OrderType::StopMarket {
+                    trigger_price: d("100"),
+                    size,
+                },
+                ..*o
+            }),
+            other => other.clone(),
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! The wire formats are pinned by golden files: a change to either encoding fails
+//! here until the golden file is regenerated on purpose (`UPDATE_GOLDEN=1`). Bad
+//! bytes and bad JSON are errors, never panics.
+
+use proptest::prelude::*;
+use tape_schemas::codec::*;
+use tape_schemas::*;
+
+fn d(s: &str) -> Dec {
+    s.parse().unwrap()
+}
+
+fn commands() -> Vec<(&'static str, CommandEnvelope)> {
+    let id = |n| CommandId::from_u128(0x0199_0000_0000_7000_8000_0000_0000_0000 + n);
+    let btc: AssetCode = "BTC".parse().unwrap();
+    let mkt: Symbol = "BTC-USDT".parse().unwrap();
+    let acct = AccountId(42);
+    let order = |order_type| {
+        Command::PlaceOrder(NewOrder {
+            account: acct,
+            market: mkt,
+            side: Side::Buy,
+            order_type,
+            client_order_id: Some("mm-1".parse().unwrap()),
+            stp: StpMode::CancelMaker,
+        })
+    };
+    let cmds = vec![
+        (
+            "create_asset",
+            Command::CreateAsset(AssetSpec {
+                code: btc,
+                scale: 8,
+                daily_withdrawal_limit: Some(d("5")),
+            }),
+        ),
+        (
+            "set_asset_enabled",
+            Command::SetAssetEnabled {
+                asset: btc,
+                enabled: false,
+            },
+        ),
+        (
+            "create_market",
+            Command::CreateMarket(MarketSpec {
+                symbol: mkt,
+                base: btc,
+                quote: "USDT".parse().unwrap(),
+                tick_size: d("0.01"),
+                lot_size: d("0.0001"),
+                min_notional: d("5"),
+                min_quantity: Some(d("0.001")),
+                max_quantity: None,
+                fees: FeeRates {
+                    maker_ppm: 1_000,
+                    taker_ppm: 2_000,
+                },
+                price_band_bps: Some(500),
+            }),
+        ),
+        (
+            "set_market_status",
+            Command::SetMarketStatus {
+                market: mkt,
+                status: MarketStatus::Halted,
+            },
+        ),
+        (
+            "set_market_fees",
+            Command::SetMarketFees {
+                market: mkt,
+                fees: FeeRates {
+                    maker_ppm: 0,
+                    taker_ppm: 700,
+                },
+            },
+        ),
+        (
+            "set_price_band",
+            Command::SetPriceBand {
+                market: mkt,
+                band_bps: Some(250),
+                reference_price: Some(d("30000")),
+            },
+        ),
+        (
+            "set_account_fees",
+            Command::SetAccountFees {
+                account: acct,
+                market: mkt,
+                fees: None,
+            },
+        ),
+        (
+            "set_account_restrictions",
+            Command::SetAccountRestrictions {
+                account: acct,
+                can_trade: false,
+                can_withdraw: true,
+            },
+        ),
+        (
+            "set_withdrawal_limit",
+            Command::SetWithdrawalLimit {
+                account: acct,
+                asset: btc,
+                daily_limit: Some(d("1.5")),
+            },
+        ),
+        (
+            "deposit",
+            Command::Deposit {
+                account: acct,
+                asset: btc,
+                amount: d("1.25"),
+                reference: "0xabc".parse().unwrap(),
+            },
+        ),
+        (
+            "request_withdrawal",
+            Command::RequestWithdrawal {
+                account: acct,
+                asset: btc,
+                amount: d("0.5"),
+            },
+        ),
+        (
+            "complete_withdrawal",
+            Command::CompleteWithdrawal {
+                withdrawal: WithdrawalId(7),
+            },
+        ),
+        (
+            "fail_withdrawal",
+            Command::FailWithdrawal {
+                withdrawal: WithdrawalId(8),
+            },
+        ),
+        (
+            "place_limit_gtd_iceberg",
+            order(OrderType::Limit {
+                price: d("30000.50"),
+                quantity: d("2"),
+                time_in_force: TimeInForce::Gtd {
+                    expires_at_ms: 1_800_000_000_000,
+                },
+                post_only: true,
+                display_quantity: Some(d("0.5")),
+            }),
+        ),
+        (
+            "place_market_quote",
+            order(OrderType::Market {
+                size: MarketSize::Quote(d("100")),
+            }),
+        ),
+        (
+            "place_stop_market",
+            order(OrderType::StopMarket {
+                trigger_price: d("31000"),
+                size: MarketSize::Base(d("1")),
+            }),
+        ),
+        (
+            "place_stop_limit",
+            order(OrderType::StopLimit {
+                trigger_price: d("29000"),
+                price: d("28900"),
+                quantity: d("1"),
+                time_in_force: TimeInForce::Fok,
+            }),
+        ),
+        (
+            "place_sliced",
+            Command::PlaceSliced(NewSliced {
+                account: acct,
+                market: mkt,
+                side: Side::Sell,
+                lower_price: d("30000"),
+                upper_price: d("31000"),
+                count: 5,
+                total_quantity: d("1"),
+                post_only: false,
+                client_order_id: None,
+            }),
+        ),
+        (
+            "place_bracket",
+            Command::PlaceBracket(NewBracket {
+                account: acct,
+                market: mkt,
+                side: Side::Buy,
+                entry_price: d("30000"),
+                quantity: d("0.1"),
+                exit_price: d("33000"),
+                client_order_id: None,
+            }),
+        ),
+        (
+            "cancel_order",
+            Command::CancelOrder {
+                account: acct,
+                order: OrderRef::Client("mm-1".parse().unwrap()),
+            },
+        ),
+        (
+            "cancel_all",
+            Command::CancelAll {
+                account: acct,
+                market: Some(mkt),
+            },
+        ),
+        (
+            "amend_order",
+            Command::AmendOrder {
+                account: acct,
+                order: OrderRef::Id(OrderId(9)),
+                price: None,
+                quantity: Some(d("0.3")),
+            },
+        ),
+        ("clock_tick", Command::ClockTick),
+    ];
+    cmds.into_iter()
+        .enumerate()
+        .map(|(i, (name, c))| {
+            (
+                name,
+                CommandEnvelope::new(id(i as u128), 1_763_000_000_000 + i as u64, c),
+            )
+        })
+        .collect()
+}
+
+fn events() -> Vec<(&'static str, Event)> {
+    let mkt: Symbol = "BTC-USDT".parse().unwrap();
+    vec![
+        (
+            "outcome",
+            Event::Outcome {
+                command: CommandId::from_u128(1),
+                result: CommandResult::Rejected {
+                    reason: RejectReason::PriceNotOnTick,
+                },
+                duplicate: false,
+            },
+        ),
+        (
+            "trade",
+            Event::Trade {
+                trade: TradeId(5),
+                market: mkt,
+                price: d("30000.00"),
+                quantity: d("0.50000000"),
+                quote_quantity: d("15000.000000"),
+                taker_side: Side::Sell,
+                maker_order: OrderId(3),
+                taker_order: OrderId(4),
+                maker_account: AccountId(1),
+                taker_account: AccountId(2),
+                maker_fee: d("15.000000"),
+                taker_fee: d("30.000000"),
+            },
+        ),
+        (
+            "posting",
+            Event::Posting {
+                asset: "USDT".parse().unwrap(),
+                from: Party::Held(AccountId(1)),
+                to: Party::Fees,
+                amount: d("15.000000"),
+                cause: Cause::Trade(TradeId(5)),
+            },
+        ),
+        (
+            "order_done",
+            Event::OrderDone {
+                order: OrderId(4),
+                market: mkt,
+                reason: DoneReason::SelfTrade,
+                filled: d("0.5"),
+            },
+        ),
+        (
+            "bracket_pnl",
+            Event::BracketPnl {
+                entry: OrderId(1),
+                exit: OrderId(2),
+                closed_quantity: d("1"),
+                realized_pnl: d("-3.25"),
+            },
+        ),
+    ]
+}
+
+fn render<T: serde::Serialize>(items: &[(&str, T)]) -> String {
+    let mut s = String::new();
+    for (name, item) in items {
+        s.push_str(&format!(
+            "{name}\n  bincode {}\n  json    {}\n",
+            hex::encode(to_bincode(item).unwrap()),
+            to_json(item).unwrap()
+        ));
+    }
+    s
+}
+
+fn check_golden(file: &str, rendered: &str) {
+    let path = format!("{}/tests/golden/{file}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, rendered).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(golden == rendered, "{file} drifted from the golden file; if the change is deliberate, rerun with UPDATE_GOLDEN=1 and bump SCHEMA_VERSION when old logs no longer decode.\n--- golden\n{golden}\n--- now\n{rendered}");
+}
+
+#[test]
+fn command_encodings_match_the_golden_file() {
+    check_golden("commands.txt", &render(&commands()));
+}
+
+#[test]
+fn event_encodings_match_the_golden_file() {
+    check_golden("events.txt", &render(&events()));
+}
+
+#[test]
+fn every_command_round_trips_through_both_codecs() {
+    for (name, c) in commands() {
+        assert_eq!(
+            command_from_bincode(&to_bincode(&c).unwrap()).unwrap(),
+            c,
+            "{name} bincode"
+        );
+        assert_eq!(
+            command_from_json(&to_json(&c).unwrap()).unwrap(),
+            c,
+            "{name} json"
+        );
+    }
+    for (name, e) in events() {
+        assert_eq!(
+            from_bincode::<Event>(&to_bincode(&e).unwrap()).unwrap(),
+            e,
+            "{name} bincode"
+        );
+        assert_eq!(
+            from_json::<Event>(&to_json(&e).unwrap()).unwrap(),
+            e,
+            "{name} json"
+        );
+    }
+}
+
+#[test]
+fn json_amounts_are_strings_and_floats_are_refused_with_a_hint() {
+    let ok = r#"{"version":1,"id":"00000000-0000-0000-0000-000000000001","time_ms":5,"command":{"deposit":{"account":1,"asset":"BTC","amount":"0.1","reference":"x"}}}"#;
+    let c = command_from_json(ok).unwrap();
+    assert!(matches!(c.command, Command::Deposit { amount, .. } if amount == d("0.1")));
+    let float = ok.replace(r#""0.1""#, "0.1");
+    let err = command_from_json(&float).unwrap_err().to_string();
+    assert!(err.contains("write decimals as strings"), "{err}");
+    let garbage = ok.replace(r#""0.1""#, r#""0.1x""#);
+    assert!(command_from_json(&garbage)
+        .unwrap_err()
+        .to_string()
+        .contains("not an exact decimal"));
+    let long_symbol = ok.replace(r#""BTC""#, r#""ABCDEFGHIJKLMNOPQ""#);
+    assert!(command_from_json(&long_symbol)
+        .unwrap_err()
+        .to_string()
+        .contains("at most 12"));
+}
+
+#[test]
+fn a_future_schema_version_is_refused_in_both_codecs() {
+    let mut c = commands()[0].1.clone();
+    c.version = SCHEMA_VERSION + 1;
+    assert!(
+        matches!(command_from_bincode(&to_bincode(&c).unwrap()), Err(CodecError::Version { found }) if found == SCHEMA_VERSION + 1)
+    );
+    assert!(matches!(
+        command_from_json(&to_json(&c).unwrap()),
+        Err(CodecError::Version { .. })
+    ));
+}
+
+#[test]
+fn trailing_and_oversized_input_is_refused() {
+    let mut bytes = to_bincode(&commands()[1].1).unwrap();
+    bytes.push(0);
+    assert!(matches!(
+        command_from_bincode(&bytes),
+        Err(CodecError::Trailing { trailing: 1 })
+    ));
+    let huge = vec![0u8; MAX_MESSAGE_BYTES + 1];
+    assert!(matches!(
+        command_from_bincode(&huge),
+        Err(CodecError::TooLarge { .. })
+    ));
+}
+
+proptest! {
+    #[test]
+    fn random_bytes_never_panic_the_decoder(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = command_from_bincode(&bytes);
+        let _ = from_bincode::<Event>(&bytes);
+        let _ = command_from_json(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn mutated_commands_never_panic_the_decoder(i in 0usize..23, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut bytes = to_bincode(&commands()[i].1).unwrap();
+        let at = pos.index(bytes.len());
+        bytes[at] = byte;
+        let _ = command_from_bincode(&bytes);
+    }
+}
