@@ -2,9 +2,9 @@
 //! levels, each a FIFO list threaded through the slab. The book only stores and
 //! orders; it never decides who trades (that is `matching`) and never moves money.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
+
+use crate::ladder::Ladder;
 use tape_schemas::{AccountId, ClientOrderId, Side, StpMode, TimeInForce};
 
 /// Slab index. `NIL` ends a list.
@@ -28,6 +28,16 @@ pub enum StopSize {
     QuoteMinor(u64),
 }
 
+/// Time in force as stored on an order (the expiry lives beside it, so an order
+/// stays small).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Tif {
+    Gtc,
+    Ioc,
+    Fok,
+    Gtd,
+}
+
 /// A live order: resting in the book, or a stop waiting for its trigger.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Order {
@@ -49,11 +59,15 @@ pub struct Order {
     /// Fee rates fixed when the order was accepted.
     pub maker_ppm: u32,
     pub taker_ppm: u32,
-    pub tif: TimeInForce,
+    pub tif: Tif,
+    /// GTD expiry; 0 unless `tif` is `Gtd`.
+    pub expires_at_ms: u64,
     pub post_only: bool,
     pub stp: StpMode,
     pub trigger_ticks: u64,
-    pub stop_size: Option<StopSize>,
+    /// A stop-market order sized in quote: its budget. 0 when sized in base lots
+    /// (`open_lots`).
+    pub stop_quote_minor: u64,
     /// Sliced parent or bracket entry; 0 when none.
     pub parent: u64,
     pub client_order_id: Option<Box<ClientOrderId>>,
@@ -66,6 +80,20 @@ pub struct Order {
 impl Order {
     pub fn is_iceberg(&self) -> bool {
         self.display_lots != 0
+    }
+
+    pub fn set_time_in_force(&mut self, tif: TimeInForce) {
+        (self.tif, self.expires_at_ms) = match tif {
+            TimeInForce::Gtc => (Tif::Gtc, 0),
+            TimeInForce::Ioc => (Tif::Ioc, 0),
+            TimeInForce::Fok => (Tif::Fok, 0),
+            TimeInForce::Gtd { expires_at_ms } => (Tif::Gtd, expires_at_ms),
+        };
+    }
+
+    /// The GTD expiry, if any.
+    pub fn expiry(&self) -> Option<u64> {
+        (self.tif == Tif::Gtd).then_some(self.expires_at_ms)
     }
 }
 
@@ -81,8 +109,8 @@ pub struct Level {
 
 #[derive(Clone, Default, Debug)]
 pub struct Book {
-    pub bids: BTreeMap<u64, Level>,
-    pub asks: BTreeMap<u64, Level>,
+    pub bids: Ladder,
+    pub asks: Ladder,
     pub slab: Vec<Order>,
     free: Vec<Slot>,
 }
@@ -118,7 +146,7 @@ impl Book {
         &mut self.slab[slot as usize]
     }
 
-    fn side_mut(&mut self, side: Side) -> &mut BTreeMap<u64, Level> {
+    fn side_mut(&mut self, side: Side) -> &mut Ladder {
         match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
@@ -131,10 +159,7 @@ impl Book {
             let o = self.get(slot);
             (o.side, o.price_ticks)
         };
-        let level = self.side_mut(side).entry(price).or_insert(Level {
-            head: NIL,
-            tail: NIL,
-        });
+        let level = self.side_mut(side).entry(price);
         let old_tail = level.tail;
         level.tail = slot;
         if old_tail == NIL {
@@ -162,7 +187,7 @@ impl Book {
         }
         let levels = self.side_mut(side);
         let level = levels
-            .get_mut(&price)
+            .get_mut(price)
             .expect("a linked order's level exists");
         if level.head == slot {
             level.head = next;
@@ -171,7 +196,7 @@ impl Book {
             level.tail = prev;
         }
         if level.head == NIL {
-            levels.remove(&price);
+            levels.remove(price);
         }
         let o = &mut self.slab[slot as usize];
         o.prev = NIL;
@@ -181,16 +206,16 @@ impl Book {
     /// The best level on `side`: highest bid or lowest ask, with its first order.
     pub fn best(&self, side: Side) -> Option<(u64, Slot)> {
         match side {
-            Side::Buy => self.bids.last_key_value().map(|(p, l)| (*p, l.head)),
-            Side::Sell => self.asks.first_key_value().map(|(p, l)| (*p, l.head)),
+            Side::Buy => self.bids.max().map(|(p, l)| (p, l.head)),
+            Side::Sell => self.asks.min().map(|(p, l)| (p, l.head)),
         }
     }
 
     /// Levels of `side` from best to worst.
     pub fn levels(&self, side: Side) -> Box<dyn Iterator<Item = (u64, Level)> + '_> {
         match side {
-            Side::Buy => Box::new(self.bids.iter().rev().map(|(p, l)| (*p, *l))),
-            Side::Sell => Box::new(self.asks.iter().map(|(p, l)| (*p, *l))),
+            Side::Buy => Box::new(self.bids.iter_asc().rev()),
+            Side::Sell => Box::new(self.asks.iter_asc()),
         }
     }
 
@@ -227,11 +252,12 @@ static VACANT: Order = Order {
     held_minor: 0,
     maker_ppm: 0,
     taker_ppm: 0,
-    tif: TimeInForce::Gtc,
+    tif: Tif::Gtc,
+    expires_at_ms: 0,
     post_only: false,
     stp: StpMode::CancelTaker,
     trigger_ticks: 0,
-    stop_size: None,
+    stop_quote_minor: 0,
     parent: 0,
     client_order_id: None,
     prev: NIL,

@@ -1,21 +1,162 @@
 //! The dedupe window: results of recent command ids, so a repeated id is answered
-//! with its original result instead of being executed twice. Bounded by count and
-//! by age, both set in `CoreConfig`; entries leave oldest first.
+//! with its original result instead of being executed twice. Bounded by count and by
+//! age (both in `CoreConfig`); entries leave oldest first.
+//!
+//! Every command looks its id up and records it, so this sits on the hot path. The
+//! store is a ring of entries in arrival order plus an open-addressing index of
+//! single `u64` slots (hash bits and ring position), at most half full. A lookup
+//! touches one index cache line; eviction deletes by backward shift, so the index
+//! never fills with tombstones and never pauses to rebuild once grown.
 
 use std::collections::VecDeque;
 
 use tape_schemas::{CommandId, CommandResult};
 
-#[derive(Clone, Default, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    time_ms: u64,
+    id: CommandId,
+    result: CommandResult,
+}
+
+#[derive(Clone, Debug, Default)]
 pub struct Dedupe {
-    results: rustc_hash::FxHashMap<CommandId, CommandResult>,
-    /// Arrival order, for eviction and for the snapshot.
-    pub(crate) arrivals: VecDeque<(u64, CommandId)>,
+    /// Live entries, oldest first.
+    entries: VecDeque<Entry>,
+    /// Arrival number of `entries[0]`.
+    first_seq: u64,
+    /// Ring positions are `seq % ring_capacity`; fixed once the first entry arrives.
+    ring_capacity: u64,
+    pos_bits: u32,
+    /// 0 is empty; otherwise the id's hash with its low `pos_bits` replaced by
+    /// `position + 1`.
+    slots: Vec<u64>,
+}
+
+fn hash(id: &CommandId) -> u64 {
+    let v = id.0.as_u128();
+    let folded = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
+    // A fixed odd multiplier (Fibonacci hashing) and a final mix: deterministic,
+    // and good enough for ids that are random (UUIDv4) or sequential.
+    let x = folded.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^ (x >> 31)
 }
 
 impl Dedupe {
+    fn home(&self, h: u64) -> usize {
+        let bits = self.slots.len().trailing_zeros();
+        (h >> (64 - bits)) as usize
+    }
+
+    fn position(&self, seq: u64) -> u64 {
+        seq % self.ring_capacity
+    }
+
+    fn entry_at_position(&self, pos: u64) -> &Entry {
+        // Live positions are contiguous in the ring starting at `first_seq`.
+        let first = self.position(self.first_seq);
+        let offset = (pos + self.ring_capacity - first) % self.ring_capacity;
+        &self.entries[offset as usize]
+    }
+
     pub fn get(&self, id: &CommandId) -> Option<CommandResult> {
-        self.results.get(id).copied()
+        if self.slots.is_empty() {
+            return None;
+        }
+        let h = hash(id);
+        let pos_mask = (1u64 << self.pos_bits) - 1;
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(h);
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return None;
+            }
+            if (s & !pos_mask) == (h & !pos_mask) {
+                let e = self.entry_at_position((s & pos_mask) - 1);
+                if e.id == *id {
+                    return Some(e.result);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Hints the CPU to fetch what recording `id` will touch: its index slot, and the
+    /// slot of the entry that `ahead` more records from now will evict. Only the cache
+    /// changes; the result of every call is the same with or without it.
+    pub fn prefetch(&self, id: &CommandId, ahead: usize) {
+        if self.slots.is_empty() {
+            return;
+        }
+        prefetch_read(&self.slots[self.home(hash(id))]);
+        let room = (self.ring_capacity as usize).saturating_sub(self.entries.len());
+        if ahead >= room {
+            if let Some(old) = self.entries.get(ahead - room) {
+                prefetch_read(&self.slots[self.home(hash(&old.id))]);
+            }
+        }
+    }
+
+    fn insert_slot(&mut self, h: u64, pos: u64) {
+        let pos_mask = (1u64 << self.pos_bits) - 1;
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(h);
+        while self.slots[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = (h & !pos_mask) | (pos + 1);
+    }
+
+    fn remove_slot(&mut self, h: u64, pos: u64) {
+        let pos_mask = (1u64 << self.pos_bits) - 1;
+        let mask = self.slots.len() - 1;
+        let want = (h & !pos_mask) | (pos + 1);
+        let mut i = self.home(h);
+        while self.slots[i] != want {
+            debug_assert_ne!(self.slots[i], 0, "a live entry is indexed");
+            i = (i + 1) & mask;
+        }
+        // Backward-shift deletion: pull later members of the run into the hole when
+        // their home allows it, so no tombstones are left behind.
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            let s = self.slots[j];
+            if s == 0 {
+                break;
+            }
+            let home = self.home(s);
+            // Move `s` into the hole unless its home lies cyclically in (hole, j].
+            let in_range = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !in_range {
+                self.slots[hole] = s;
+                hole = j;
+            }
+        }
+        self.slots[hole] = 0;
+    }
+
+    fn grow(&mut self, capacity: usize) {
+        let max_slots = (capacity.max(1) * 2).next_power_of_two();
+        let want = (self.entries.len() * 2 + 2)
+            .next_power_of_two()
+            .clamp(1024, max_slots.max(1024));
+        if want <= self.slots.len() {
+            return;
+        }
+        self.slots = vec![0; want];
+        for k in 0..self.entries.len() {
+            let seq = self.first_seq + k as u64;
+            let h = hash(&self.entries[k].id);
+            let pos = self.position(seq);
+            self.insert_slot(h, pos);
+        }
     }
 
     pub fn record(
@@ -26,23 +167,135 @@ impl Dedupe {
         capacity: usize,
         window_ms: u64,
     ) {
-        if self.results.insert(id, result).is_none() {
-            self.arrivals.push_back((time_ms, id));
+        if capacity == 0 {
+            return;
         }
-        while let Some(&(t, old)) = self.arrivals.front() {
-            let too_many = self.arrivals.len() > capacity;
-            let too_old = t.saturating_add(window_ms) < time_ms;
-            if !(too_many || too_old) {
+        if self.ring_capacity == 0 {
+            self.ring_capacity = capacity as u64;
+            self.pos_bits = 64 - (capacity as u64).leading_zeros();
+            // Slots keep the hash above the position bits; the index needs pos_bits + 1
+            // of them for its home slot.
+            assert!(self.pos_bits <= 31, "dedupe capacity must be below 2^31");
+        }
+        debug_assert_eq!(
+            self.ring_capacity, capacity as u64,
+            "the dedupe capacity is fixed for a core's life"
+        );
+        if self.get(&id).is_some() {
+            return;
+        }
+        while self.entries.len() as u64 >= self.ring_capacity {
+            self.evict_oldest();
+        }
+        if self.slots.len() < (self.entries.len() + 1) * 2 {
+            self.grow(capacity);
+        }
+        let seq = self.first_seq + self.entries.len() as u64;
+        self.entries.push_back(Entry {
+            time_ms,
+            id,
+            result,
+        });
+        let pos = self.position(seq);
+        self.insert_slot(hash(&id), pos);
+        while let Some(front) = self.entries.front() {
+            if front.time_ms.saturating_add(window_ms) >= time_ms {
                 break;
             }
-            self.arrivals.pop_front();
-            self.results.remove(&old);
+            self.evict_oldest();
         }
     }
 
+    fn evict_oldest(&mut self) {
+        let e = self
+            .entries
+            .pop_front()
+            .expect("evict from a non-empty window");
+        let pos = self.position(self.first_seq);
+        self.remove_slot(hash(&e.id), pos);
+        self.first_seq += 1;
+    }
+
+    /// Entries oldest first, for the snapshot.
     pub fn entries(&self) -> impl Iterator<Item = (u64, CommandId, CommandResult)> + '_ {
-        self.arrivals
-            .iter()
-            .map(|(t, id)| (*t, *id, self.results[id]))
+        self.entries.iter().map(|e| (e.time_ms, e.id, e.result))
+    }
+}
+
+#[inline(always)]
+fn prefetch_read<T>(at: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults and changes no memory.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(at as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u128) -> CommandId {
+        CommandId::from_u128(n.wrapping_mul(0x2545_F491_4F6C_DD1D_0000_0001))
+    }
+
+    const OK: CommandResult = CommandResult::Accepted { id: 7 };
+
+    #[test]
+    fn remembers_the_last_capacity_ids_and_forgets_older_ones() {
+        let mut d = Dedupe::default();
+        for n in 0..5_000 {
+            d.record(id(n), n as u64, OK, 3_000, u64::MAX);
+        }
+        assert!(d.get(&id(1_999)).is_none());
+        for n in 2_000..5_000 {
+            assert_eq!(d.get(&id(n)), Some(OK), "{n}");
+        }
+        assert_eq!(d.entries().count(), 3_000);
+    }
+
+    #[test]
+    fn forgets_ids_older_than_the_window() {
+        let mut d = Dedupe::default();
+        d.record(id(1), 1_000, OK, 10, 500);
+        d.record(id(2), 1_400, OK, 10, 500);
+        assert_eq!(d.get(&id(1)), Some(OK));
+        d.record(id(3), 1_501, OK, 10, 500);
+        assert_eq!(d.get(&id(1)), None);
+        assert_eq!(d.get(&id(2)), Some(OK));
+    }
+
+    #[test]
+    fn the_index_stays_exact_under_heavy_churn() {
+        // Small capacity: many collisions, wraps and backward shifts.
+        let mut d = Dedupe::default();
+        let mut model = std::collections::VecDeque::new();
+        for n in 0..50_000u128 {
+            let key = if n % 7 == 0 { n / 2 } else { n }; // some repeats
+            d.record(
+                id(key),
+                0,
+                CommandResult::Accepted { id: key as u64 },
+                97,
+                u64::MAX,
+            );
+            if !model.contains(&key) {
+                model.push_back(key);
+                if model.len() > 97 {
+                    model.pop_front();
+                }
+            }
+            if n % 101 == 0 {
+                for k in n.saturating_sub(300)..=n {
+                    assert_eq!(
+                        d.get(&id(k)).is_some(),
+                        model.contains(&k),
+                        "key {k} at step {n}"
+                    );
+                }
+            }
+        }
     }
 }

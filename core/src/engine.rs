@@ -16,6 +16,9 @@ use crate::units::{to_minor, UnitError};
 
 const DAY_MS: u64 = 86_400_000;
 
+/// How far ahead `apply_batch` prefetches: enough commands to cover a memory miss.
+pub const PREFETCH_AHEAD: usize = 8;
+
 /// Bounds the engine enforces. They are part of the state machine's definition:
 /// every replica of a log must run with the same values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -197,6 +200,25 @@ impl Core {
             self.cfg.dedupe_capacity,
             self.cfg.dedupe_window_ms,
         );
+    }
+
+    /// Applies a batch of commands in order, exactly as `apply` one by one would;
+    /// `ends[i]` is `out.len()` after command `i`. Batching lets the core fetch the
+    /// dedupe window's memory for later commands while it works on earlier ones.
+    pub fn apply_batch(&mut self, batch: &[CommandEnvelope], out: &mut Vec<Event>, ends: &mut Vec<usize>) {
+        for (i, envelope) in batch.iter().enumerate() {
+            if let Some(later) = batch.get(i + PREFETCH_AHEAD) {
+                self.prefetch(later);
+            }
+            self.apply(envelope, out);
+            ends.push(out.len());
+        }
+    }
+
+    /// A hint that `later` will be applied `PREFETCH_AHEAD` commands from now: the
+    /// core starts fetching the memory it will need. Changes no state.
+    pub fn prefetch(&self, later: &CommandEnvelope) {
+        self.dedupe.prefetch(&later.id, PREFETCH_AHEAD);
     }
 
     /// Answers bytes on the commands log that are not a command at all: one

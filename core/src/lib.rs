@@ -11,6 +11,7 @@ mod book;
 mod dedupe;
 mod engine;
 mod invariants;
+mod ladder;
 mod ledger;
 mod market;
 mod matching;
@@ -18,7 +19,7 @@ mod orders;
 mod snapshot;
 mod units;
 
-pub use engine::{Core, CoreConfig};
+pub use engine::{Core, CoreConfig, PREFETCH_AHEAD};
 pub use invariants::InvariantViolation;
 pub use ledger::Balance;
 pub use snapshot::SnapshotError;

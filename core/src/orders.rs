@@ -4,7 +4,7 @@
 
 use tape_schemas::*;
 
-use crate::book::{Order, OrderKind, Slot, StopSize};
+use crate::book::{Order, OrderKind, Slot, StopSize, Tif};
 use crate::engine::{Bracket, Core, Outcome, Parent, Pending};
 use crate::matching::{order_max_ppm, Taker};
 
@@ -134,7 +134,7 @@ impl Core {
     fn new_order(&mut self, d: Draft) -> Order {
         let id = self.next_order;
         self.next_order += 1;
-        Order {
+        let mut o = Order {
             id,
             account: d.account,
             side: d.side,
@@ -147,16 +147,22 @@ impl Core {
             held_minor: d.held_minor,
             maker_ppm: d.fees.maker_ppm,
             taker_ppm: d.fees.taker_ppm,
-            tif: d.tif,
+            tif: Tif::Gtc,
+            expires_at_ms: 0,
             post_only: d.post_only,
             stp: d.stp,
             trigger_ticks: d.trigger_ticks,
-            stop_size: d.stop_size,
+            stop_quote_minor: match d.stop_size {
+                Some(StopSize::QuoteMinor(q)) => q,
+                _ => 0,
+            },
             parent: d.parent,
             client_order_id: d.client_order_id.map(Box::new),
             prev: crate::book::NIL,
             next: crate::book::NIL,
-        }
+        };
+        o.set_time_in_force(d.tif);
+        o
     }
 
     /// Announces an accepted order and moves its hold from available to held.
@@ -366,7 +372,7 @@ impl Core {
 
     /// A throwaway order with the draft's matching-relevant fields (FOK probe).
     fn draft_probe(&self, d: &Draft) -> Order {
-        Order {
+        let mut o = Order {
             id: 0,
             account: d.account,
             side: d.side,
@@ -379,16 +385,19 @@ impl Core {
             held_minor: 0,
             maker_ppm: 0,
             taker_ppm: 0,
-            tif: d.tif,
+            tif: Tif::Gtc,
+            expires_at_ms: 0,
             post_only: false,
             stp: d.stp,
             trigger_ticks: 0,
-            stop_size: None,
+            stop_quote_minor: 0,
             parent: 0,
             client_order_id: None,
             prev: crate::book::NIL,
             next: crate::book::NIL,
-        }
+        };
+        o.set_time_in_force(d.tif);
+        o
     }
 
     /// (lots, quote budget) of a market size; quote-sized orders get `u64::MAX` lots.
@@ -445,7 +454,7 @@ impl Core {
             from_held: true,
             quote_left: None,
         };
-        let stopped = if t.order.tif == TimeInForce::Fok
+        let stopped = if t.order.tif == Tif::Fok
             && self.fillable_lots(m, &t.order, t.order.open_lots) < t.order.open_lots
         {
             // Only a triggered stop-limit gets here: a new FOK is checked on arrival.
@@ -458,9 +467,7 @@ impl Core {
             return self.finish(m, o, DoneReason::Filled, out);
         }
         match stopped {
-            None if matches!(o.tif, TimeInForce::Gtc | TimeInForce::Gtd { .. }) => {
-                self.rest(m, o, out)
-            }
+            None if matches!(o.tif, Tif::Gtc | Tif::Gtd) => self.rest(m, o, out),
             None => self.finish(m, o, DoneReason::Unfilled, out),
             Some(reason) => self.finish(m, o, reason, out),
         }
@@ -718,6 +725,9 @@ impl Core {
             self.check_funds(account, asset, held - o.held_minor)?;
         }
         let keeps_priority = ticks == o.price_ticks && lots < o.open_lots;
+        // A new price that does not cross just moves to the back of its level; only
+        // a crossing amend has to run through the matcher.
+        let crosses = ticks != o.price_ticks && self.would_cross(m, o.side, ticks);
 
         let old_held = o.held_minor;
         let cause = Cause::Order(OrderId(id));
@@ -758,25 +768,42 @@ impl Core {
             lots
         };
         let (side, visible) = (o.side, o.visible_lots);
-        let event = Event::OrderAmended {
+        let (price, visible_dec, hidden_dec) = (
+            mk.price_dec(ticks),
+            mk.qty_dec(visible),
+            mk.qty_dec(lots - visible),
+        );
+        out.push(Event::OrderAmended {
             order: OrderId(id),
             market: mk.spec.symbol,
             side,
-            price: mk.price_dec(ticks),
-            visible: mk.qty_dec(visible),
-            hidden: mk.qty_dec(lots - visible),
+            price,
+            visible: visible_dec,
+            hidden: hidden_dec,
             held: match side {
                 Side::Buy => mk.quote_dec(held),
                 Side::Sell => mk.base_dec(held),
             },
             requeued: !keeps_priority,
-        };
-        out.push(event);
-        if !keeps_priority {
-            let o = mk.book.remove(slot);
-            self.orders.remove(&id);
-            self.run_limit(m, o, out);
+        });
+        if keeps_priority {
+            return Ok(id);
         }
+        if !crosses {
+            mk.book.push_back(slot);
+            out.push(Event::OrderRested {
+                order: OrderId(id),
+                market: mk.spec.symbol,
+                side,
+                price,
+                visible: visible_dec,
+                hidden: hidden_dec,
+            });
+            return Ok(id);
+        }
+        let o = mk.book.remove(slot);
+        self.orders.remove(&id);
+        self.run_limit(m, o, out);
         Ok(id)
     }
 
@@ -1048,10 +1075,7 @@ impl Core {
                     self.run_limit(mm, o, out);
                 }
                 OrderKind::StopMarket => {
-                    let quote_left = match o.stop_size {
-                        Some(StopSize::QuoteMinor(q)) => Some(q),
-                        _ => None,
-                    };
+                    let quote_left = (o.stop_quote_minor != 0).then_some(o.stop_quote_minor);
                     o.kind = OrderKind::Limit;
                     let t = Taker {
                         order: o,
@@ -1080,8 +1104,5 @@ impl Core {
 }
 
 fn expiry_of(o: &Order) -> Option<u64> {
-    match o.tif {
-        TimeInForce::Gtd { expires_at_ms } => Some(expires_at_ms),
-        _ => None,
-    }
+    o.expiry()
 }

@@ -161,7 +161,8 @@ impl Core {
         }
         core.parents = s.parents.into_iter().collect();
         for (t, id, result) in s.dedupe {
-            core.dedupe.record(id, t, result, usize::MAX, u64::MAX);
+            core.dedupe
+                .record(id, t, result, s.cfg.dedupe_capacity, s.cfg.dedupe_window_ms);
         }
         Ok(core)
     }
@@ -174,7 +175,7 @@ impl Core {
         if let Some(cid) = o.client_order_id.as_deref() {
             self.client_ids.insert((o.account, *cid), id);
         }
-        if let TimeInForce::Gtd { expires_at_ms } = o.tif {
+        if let Some(expires_at_ms) = o.expiry() {
             self.expiries.insert((expires_at_ms, id));
         }
         let mk = &mut self.markets[m as usize];

@@ -45,6 +45,16 @@ pub fn to_units_allow_zero(value: Dec, unit: Dec) -> Result<u64, UnitError> {
     if mv < 0 {
         return Err(UnitError::NotPositive);
     }
+    // The common case, a value written at the unit's own scale, in 64-bit arithmetic.
+    if sv == su {
+        if let (Ok(a), Ok(b)) = (u64::try_from(mv), u64::try_from(mu)) {
+            return if a % b == 0 {
+                Ok(a / b)
+            } else {
+                Err(UnitError::NotMultiple)
+            };
+        }
+    }
     debug_assert!(mu > 0, "units are positive");
     let s = sv.max(su);
     let a = mv.checked_mul(pow10(s - sv)).ok_or(UnitError::OutOfRange)?;

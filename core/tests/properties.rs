@@ -96,7 +96,7 @@ fn tif(x: u64, now: u64) -> TimeInForce {
 /// Turns random words into one command of any kind.
 fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
     let account = AccountId(1 + a % (ACCOUNTS + 1)); // sometimes an unknown account
-    let market: Symbol = if b % 17 == 0 {
+    let market: Symbol = if b.is_multiple_of(17) {
         "NOPE-USDT".parse().unwrap()
     } else {
         MARKETS[(b % 2) as usize].parse().unwrap()
@@ -109,13 +109,13 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
     let asset: AssetCode = ["BTC", "ETH", "USDT", "XRP"][(c % 4) as usize]
         .parse()
         .unwrap();
-    let order_ref = if c % 7 == 0 {
+    let order_ref = if c.is_multiple_of(7) {
         OrderRef::Client(format!("c{}", c % 9).parse().unwrap())
     } else {
         // About one step in three makes an order: aim at recent ids.
         OrderRef::Id(OrderId((step / 3).saturating_sub(c % 12).max(1)))
     };
-    let cid = (b % 5 == 0).then(|| format!("c{}", b % 9).parse().unwrap());
+    let cid = (b.is_multiple_of(5)).then(|| format!("c{}", b % 9).parse().unwrap());
     let stp = [
         StpMode::CancelTaker,
         StpMode::CancelMaker,
@@ -131,7 +131,7 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
             stp,
         })
     };
-    let size = if c % 2 == 0 {
+    let size = if c.is_multiple_of(2) {
         MarketSize::Base(qty(b))
     } else {
         MarketSize::Quote(Dec::from_minor(i128::from(b % 50_000), 2))
@@ -141,8 +141,8 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
             price: price(b),
             quantity: qty(c),
             time_in_force: tif(a >> 12, now),
-            post_only: a % 9 == 0,
-            display_quantity: (a % 11 == 0).then(|| qty(a >> 20)),
+            post_only: a.is_multiple_of(9),
+            display_quantity: (a.is_multiple_of(11)).then(|| qty(a >> 20)),
         }),
         12 => place(OrderType::Market { size }),
         13 => place(OrderType::StopMarket {
@@ -158,7 +158,7 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
         15..=18 => Command::AmendOrder {
             account,
             order: order_ref,
-            price: (b % 3 != 0).then(|| price(b >> 3)),
+            price: (!b.is_multiple_of(3)).then(|| price(b >> 3)),
             quantity: (b % 3 != 1).then(|| qty(c >> 5)),
         },
         19 | 20 => Command::CancelOrder {
@@ -167,7 +167,7 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
         },
         21 => Command::CancelAll {
             account,
-            market: (b % 2 == 0).then_some(market),
+            market: (b.is_multiple_of(2)).then_some(market),
         },
         22 => Command::PlaceSliced(NewSliced {
             account,
@@ -177,7 +177,7 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
             upper_price: price(b.wrapping_add(c % 400)),
             count: (c % 7) as u32,
             total_quantity: qty(a >> 16),
-            post_only: a % 2 == 0,
+            post_only: a.is_multiple_of(2),
             client_order_id: cid,
         }),
         23 => Command::PlaceBracket(NewBracket {
@@ -209,7 +209,7 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
         28 => match c % 6 {
             0 => Command::SetMarketStatus {
                 market,
-                status: if b % 4 == 0 {
+                status: if b.is_multiple_of(4) {
                     MarketStatus::Halted
                 } else {
                     MarketStatus::Active
@@ -217,7 +217,7 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
             },
             1 => Command::SetPriceBand {
                 market,
-                band_bps: (b % 2 == 0).then_some((b % 3000) as u32),
+                band_bps: (b.is_multiple_of(2)).then_some((b % 3000) as u32),
                 reference_price: Some(price(a)),
             },
             2 => Command::SetMarketFees {
@@ -230,20 +230,20 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
             3 => Command::SetAccountFees {
                 account,
                 market,
-                fees: (b % 2 == 0).then_some(FeeRates {
+                fees: (b.is_multiple_of(2)).then_some(FeeRates {
                     maker_ppm: 0,
                     taker_ppm: 500,
                 }),
             },
             4 => Command::SetAccountRestrictions {
                 account,
-                can_trade: b % 5 != 0,
-                can_withdraw: b % 3 != 0,
+                can_trade: !b.is_multiple_of(5),
+                can_withdraw: !b.is_multiple_of(3),
             },
             _ => Command::SetWithdrawalLimit {
                 account,
                 asset,
-                daily_limit: (b % 2 == 0).then(|| qty(a)),
+                daily_limit: (b.is_multiple_of(2)).then(|| qty(a)),
             },
         },
         _ => Command::ClockTick,

@@ -1,0 +1,137 @@
+//! `tape bench …`: throughput, latency and memory of the core on the standard mix.
+
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use tape_benches::{
+    alloc::CountingAlloc, prepared_core, prepared_core_with, resting_book_commands, run_commands,
+    standard_mix_with,
+};
+use tape_core::{CoreConfig, PREFETCH_AHEAD};
+
+#[derive(Subcommand)]
+pub enum Bench {
+    /// The core alone, one thread, on the standard mix (see benches/README.md).
+    Core(CoreArgs),
+}
+
+#[derive(Args)]
+pub struct CoreArgs {
+    /// Timed commands.
+    #[arg(long, default_value_t = 5_000_000)]
+    commands: u64,
+    /// Seed of the mix.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Timed runs; the figures are their medians.
+    #[arg(long, default_value_t = 5)]
+    runs: u32,
+    /// Resting orders in the memory measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    memory_orders: u64,
+    /// Command ids the dedupe window remembers (the core's default unless given);
+    /// 0 turns deduplication off, to see what it costs.
+    #[arg(long)]
+    dedupe_capacity: Option<usize>,
+}
+
+pub fn run(b: Bench) -> anyhow::Result<()> {
+    match b {
+        Bench::Core(args) => core(args),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn core(args: CoreArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.commands > 0 && args.runs > 0,
+        "--commands and --runs must be positive"
+    );
+    let mut cfg = CoreConfig::default();
+    if let Some(c) = args.dedupe_capacity {
+        cfg.dedupe_capacity = c;
+    }
+    let started = Instant::now();
+    let mix = standard_mix_with(args.commands, args.seed, cfg);
+    eprintln!(
+        "generated {} commands in {:.1?}",
+        args.commands,
+        started.elapsed()
+    );
+    println!("{}", mix.stats.summary());
+
+    // Throughput: the whole stream, no per-command timing.
+    let mut rates = Vec::new();
+    for run in 0..args.runs {
+        let mut core = prepared_core(&mix);
+        let t = Instant::now();
+        let events = run_commands(&mut core, &mix.commands);
+        let secs = t.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            core.state_hash() == mix.state_hash,
+            "run {run} diverged from the generating run"
+        );
+        let rate = args.commands as f64 / secs;
+        eprintln!("run {run}: {rate:.0} commands/s, {events} events");
+        rates.push(rate);
+    }
+
+    // Latency: each command timed on its own, in a separate pass.
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    for _ in 0..args.runs {
+        let mut core = prepared_core(&mix);
+        let mut out = Vec::with_capacity(64);
+        let mut ns: Vec<u32> = Vec::with_capacity(mix.commands.len());
+        // As `apply_batch` does, with a clock around each command.
+        for (i, e) in mix.commands.iter().enumerate() {
+            out.clear();
+            let t = Instant::now();
+            if let Some(later) = mix.commands.get(i + PREFETCH_AHEAD) {
+                core.prefetch(later);
+            }
+            core.apply(e, &mut out);
+            ns.push(t.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
+        }
+        ns.sort_unstable();
+        p50s.push(f64::from(ns[ns.len() / 2]));
+        p99s.push(f64::from(ns[ns.len() * 99 / 100]));
+    }
+
+    // Memory: live heap growth per resting order on a large book (dedupe off: the
+    // window's cost is per command, not per order).
+    let mut core = prepared_core_with(
+        &mix,
+        CoreConfig {
+            dedupe_capacity: 0,
+            ..cfg
+        },
+    );
+    let book = resting_book_commands(args.memory_orders, args.seed);
+    let before_orders = core.open_orders();
+    let before = CountingAlloc::live_bytes();
+    let mut out = Vec::with_capacity(64);
+    for e in &book {
+        out.clear();
+        core.apply(e, &mut out);
+    }
+    drop(out);
+    let resting = core.open_orders() - before_orders;
+    let bytes_per_order = (CountingAlloc::live_bytes() - before) as f64 / resting as f64;
+
+    eprintln!("dedupe window: {} command ids", cfg.dedupe_capacity);
+    println!(
+        "core: {} commands, {:.0} commands/s, p50 {:.0} ns, p99 {:.0} ns, {:.0} bytes/resting order, state hash {}",
+        args.commands,
+        median(rates),
+        median(p50s),
+        median(p99s),
+        bytes_per_order,
+        hex::encode(mix.state_hash)
+    );
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! The price levels of one side of a book. Levels near the action live in a dense
+//! window indexed by price (O(1) lookup, insert and remove; best price from a
+//! two-level bitmap); the rest live in a `BTreeMap`. The window re-centres when the
+//! action moves away from it. Walking levels in price order merges the two, so what
+//! the ladder shows never depends on where a level is stored.
+
+use std::collections::BTreeMap;
+
+use crate::book::{Level, NIL};
+
+/// Prices the dense window covers. 64 × 64, so one summary word covers it.
+const WINDOW: u64 = 4096;
+const WORDS: usize = (WINDOW / 64) as usize;
+const EMPTY: Level = Level { head: NIL, tail: NIL };
+/// Re-centre once this many more levels live outside than inside the window.
+const RECENTRE_SLACK: usize = 64;
+
+#[derive(Clone, Debug)]
+pub struct Ladder {
+    base: u64,
+    window: Vec<Level>,
+    words: [u64; WORDS],
+    summary: u64,
+    in_window: usize,
+    outside: BTreeMap<u64, Level>,
+}
+
+impl Default for Ladder {
+    fn default() -> Self {
+        Ladder {
+            base: 0,
+            window: Vec::new(),
+            words: [0; WORDS],
+            summary: 0,
+            in_window: 0,
+            outside: BTreeMap::new(),
+        }
+    }
+}
+
+impl Ladder {
+    fn slot(&self, price: u64) -> Option<usize> {
+        let offset = price.checked_sub(self.base)?;
+        (offset < WINDOW && !self.window.is_empty()).then_some(offset as usize)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.in_window + self.outside.len()
+    }
+
+    pub fn get_mut(&mut self, price: u64) -> Option<&mut Level> {
+        match self.slot(price) {
+            Some(i) => (self.words[i / 64] >> (i % 64) & 1 == 1).then(|| &mut self.window[i]),
+            None => self.outside.get_mut(&price),
+        }
+    }
+
+    /// The level at `price`, created empty if missing.
+    pub fn entry(&mut self, price: u64) -> &mut Level {
+        if self.slot(price).is_none() && (self.in_window == 0 || self.outside.len() >= self.in_window + RECENTRE_SLACK) {
+            self.recentre(price);
+        }
+        match self.slot(price) {
+            Some(i) => {
+                let (w, b) = (i / 64, i % 64);
+                if self.words[w] >> b & 1 == 0 {
+                    self.words[w] |= 1 << b;
+                    self.summary |= 1 << w;
+                    self.in_window += 1;
+                    self.window[i] = EMPTY;
+                }
+                &mut self.window[i]
+            }
+            None => self.outside.entry(price).or_insert(EMPTY),
+        }
+    }
+
+    pub fn remove(&mut self, price: u64) {
+        match self.slot(price) {
+            Some(i) => {
+                let (w, b) = (i / 64, i % 64);
+                debug_assert!(self.words[w] >> b & 1 == 1, "removing a level that is not there");
+                self.words[w] &= !(1 << b);
+                if self.words[w] == 0 {
+                    self.summary &= !(1 << w);
+                }
+                self.in_window -= 1;
+            }
+            None => {
+                self.outside.remove(&price);
+            }
+        }
+    }
+
+    /// Moves the window so that it is centred on `price`.
+    fn recentre(&mut self, price: u64) {
+        let mut all: Vec<(u64, Level)> = self.window_levels().collect();
+        all.extend(std::mem::take(&mut self.outside));
+        self.words = [0; WORDS];
+        self.summary = 0;
+        self.in_window = 0;
+        if self.window.is_empty() {
+            self.window = vec![EMPTY; WINDOW as usize];
+        }
+        self.base = price.saturating_sub(WINDOW / 2);
+        for (p, level) in all {
+            *self.entry_no_recentre(p) = level;
+        }
+    }
+
+    fn entry_no_recentre(&mut self, price: u64) -> &mut Level {
+        match self.slot(price) {
+            Some(i) => {
+                self.words[i / 64] |= 1 << (i % 64);
+                self.summary |= 1 << (i / 64);
+                self.in_window += 1;
+                &mut self.window[i]
+            }
+            None => self.outside.entry(price).or_insert(EMPTY),
+        }
+    }
+
+    fn window_max(&self) -> Option<usize> {
+        if self.summary == 0 {
+            return None;
+        }
+        let w = 63 - self.summary.leading_zeros() as usize;
+        Some(w * 64 + 63 - self.words[w].leading_zeros() as usize)
+    }
+
+    fn window_min(&self) -> Option<usize> {
+        if self.summary == 0 {
+            return None;
+        }
+        let w = self.summary.trailing_zeros() as usize;
+        Some(w * 64 + self.words[w].trailing_zeros() as usize)
+    }
+
+    /// The highest level.
+    pub fn max(&self) -> Option<(u64, Level)> {
+        let above = self.outside.last_key_value().filter(|(p, _)| **p >= self.base + WINDOW || self.in_window == 0);
+        if let Some((p, l)) = above {
+            return Some((*p, *l));
+        }
+        if let Some(i) = self.window_max() {
+            return Some((self.base + i as u64, self.window[i]));
+        }
+        self.outside.last_key_value().map(|(p, l)| (*p, *l))
+    }
+
+    /// The lowest level.
+    pub fn min(&self) -> Option<(u64, Level)> {
+        let below = self.outside.first_key_value().filter(|(p, _)| **p < self.base || self.in_window == 0);
+        if let Some((p, l)) = below {
+            return Some((*p, *l));
+        }
+        if let Some(i) = self.window_min() {
+            return Some((self.base + i as u64, self.window[i]));
+        }
+        self.outside.first_key_value().map(|(p, l)| (*p, *l))
+    }
+
+    fn window_levels(&self) -> impl DoubleEndedIterator<Item = (u64, Level)> + '_ {
+        (0..WORDS).flat_map(move |w| {
+            let word = self.words[w];
+            (0..64).filter(move |b| word >> b & 1 == 1).map(move |b| {
+                let i = w * 64 + b;
+                (self.base + i as u64, self.window[i])
+            })
+        })
+    }
+
+    /// Levels from lowest to highest price.
+    pub fn iter_asc(&self) -> impl DoubleEndedIterator<Item = (u64, Level)> + '_ {
+        let below = self.outside.range(..self.base).map(|(p, l)| (*p, *l));
+        let above = self.outside.range(self.base..).map(|(p, l)| (*p, *l));
+        below.chain(self.window_levels()).chain(above)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The ladder behaves exactly like a `BTreeMap` of levels, wherever its window is.
+        #[test]
+        fn matches_a_btreemap(ops in prop::collection::vec((any::<bool>(), 0u64..3, 0u64..20_000), 1..600)) {
+            let mut ladder = Ladder::default();
+            let mut model: BTreeMap<u64, Level> = BTreeMap::new();
+            for (i, (insert, region, offset)) in ops.into_iter().enumerate() {
+                let price = [1_000_000, 1_010_000, 5][region as usize] + offset;
+                if insert {
+                    let tag = i as u32;
+                    ladder.entry(price).head = tag;
+                    model.entry(price).or_insert(EMPTY).head = tag;
+                } else if model.remove(&price).is_some() {
+                    ladder.remove(price);
+                }
+                prop_assert_eq!(ladder.len(), model.len());
+                prop_assert_eq!(ladder.max(), model.last_key_value().map(|(p, l)| (*p, *l)));
+                prop_assert_eq!(ladder.min(), model.first_key_value().map(|(p, l)| (*p, *l)));
+                let got: Vec<_> = ladder.iter_asc().collect();
+                let want: Vec<_> = model.iter().map(|(p, l)| (*p, *l)).collect();
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(ladder.get_mut(price).copied(), model.get(&price).copied());
+            }
+        }
+    }
+}
