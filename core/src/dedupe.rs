@@ -159,6 +159,7 @@ impl Dedupe {
         }
     }
 
+    /// Records the result of a command whose id is not in the window.
     pub fn record(
         &mut self,
         id: CommandId,
@@ -181,9 +182,8 @@ impl Dedupe {
             self.ring_capacity, capacity as u64,
             "the dedupe capacity is fixed for a core's life"
         );
-        if self.get(&id).is_some() {
-            return;
-        }
+        // Callers look an id up before they record it; a second copy would shadow.
+        debug_assert!(self.get(&id).is_none(), "recording an id twice");
         while self.entries.len() as u64 >= self.ring_capacity {
             self.evict_oldest();
         }
@@ -227,7 +227,10 @@ fn prefetch_read<T>(at: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it never faults and changes no memory.
     unsafe {
-        std::arch::x86_64::_mm_prefetch(at as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0);
+        std::arch::x86_64::_mm_prefetch(
+            at as *const T as *const i8,
+            std::arch::x86_64::_MM_HINT_T0,
+        );
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;

@@ -17,7 +17,7 @@ use crate::units::{to_minor, UnitError};
 const DAY_MS: u64 = 86_400_000;
 
 /// How far ahead `apply_batch` prefetches: enough commands to cover a memory miss.
-pub const PREFETCH_AHEAD: usize = 8;
+pub const PREFETCH_AHEAD: usize = 16;
 
 /// Bounds the engine enforces. They are part of the state machine's definition:
 /// every replica of a log must run with the same values.
@@ -205,7 +205,12 @@ impl Core {
     /// Applies a batch of commands in order, exactly as `apply` one by one would;
     /// `ends[i]` is `out.len()` after command `i`. Batching lets the core fetch the
     /// dedupe window's memory for later commands while it works on earlier ones.
-    pub fn apply_batch(&mut self, batch: &[CommandEnvelope], out: &mut Vec<Event>, ends: &mut Vec<usize>) {
+    pub fn apply_batch(
+        &mut self,
+        batch: &[CommandEnvelope],
+        out: &mut Vec<Event>,
+        ends: &mut Vec<usize>,
+    ) {
         for (i, envelope) in batch.iter().enumerate() {
             if let Some(later) = batch.get(i + PREFETCH_AHEAD) {
                 self.prefetch(later);

@@ -11,7 +11,10 @@ use crate::book::{Level, NIL};
 /// Prices the dense window covers. 64 × 64, so one summary word covers it.
 const WINDOW: u64 = 4096;
 const WORDS: usize = (WINDOW / 64) as usize;
-const EMPTY: Level = Level { head: NIL, tail: NIL };
+const EMPTY: Level = Level {
+    head: NIL,
+    tail: NIL,
+};
 /// Re-centre once this many more levels live outside than inside the window.
 const RECENTRE_SLACK: usize = 64;
 
@@ -58,7 +61,9 @@ impl Ladder {
 
     /// The level at `price`, created empty if missing.
     pub fn entry(&mut self, price: u64) -> &mut Level {
-        if self.slot(price).is_none() && (self.in_window == 0 || self.outside.len() >= self.in_window + RECENTRE_SLACK) {
+        if self.slot(price).is_none()
+            && (self.in_window == 0 || self.outside.len() >= self.in_window + RECENTRE_SLACK)
+        {
             self.recentre(price);
         }
         match self.slot(price) {
@@ -80,7 +85,10 @@ impl Ladder {
         match self.slot(price) {
             Some(i) => {
                 let (w, b) = (i / 64, i % 64);
-                debug_assert!(self.words[w] >> b & 1 == 1, "removing a level that is not there");
+                debug_assert!(
+                    self.words[w] >> b & 1 == 1,
+                    "removing a level that is not there"
+                );
                 self.words[w] &= !(1 << b);
                 if self.words[w] == 0 {
                     self.summary &= !(1 << w);
@@ -139,7 +147,10 @@ impl Ladder {
 
     /// The highest level.
     pub fn max(&self) -> Option<(u64, Level)> {
-        let above = self.outside.last_key_value().filter(|(p, _)| **p >= self.base + WINDOW || self.in_window == 0);
+        let above = self
+            .outside
+            .last_key_value()
+            .filter(|(p, _)| **p >= self.base + WINDOW || self.in_window == 0);
         if let Some((p, l)) = above {
             return Some((*p, *l));
         }
@@ -151,7 +162,10 @@ impl Ladder {
 
     /// The lowest level.
     pub fn min(&self) -> Option<(u64, Level)> {
-        let below = self.outside.first_key_value().filter(|(p, _)| **p < self.base || self.in_window == 0);
+        let below = self
+            .outside
+            .first_key_value()
+            .filter(|(p, _)| **p < self.base || self.in_window == 0);
         if let Some((p, l)) = below {
             return Some((*p, *l));
         }

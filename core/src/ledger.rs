@@ -142,8 +142,33 @@ impl Ledger {
         if amount == 0 {
             return;
         }
-        self.debit(asset, from, amount);
-        self.credit(asset, to, amount);
+        match (from, to) {
+            // Holds and releases stay inside one account: one lookup.
+            (Party::Available(a), Party::Held(b)) | (Party::Held(a), Party::Available(b))
+                if a == b =>
+            {
+                let bal = self
+                    .accounts
+                    .get_mut(&a)
+                    .unwrap_or_else(|| panic!("posting for unknown account {a}"))
+                    .balance_mut(asset);
+                let (src, dst) = if matches!(from, Party::Available(_)) {
+                    (&mut bal.available, &mut bal.held)
+                } else {
+                    (&mut bal.held, &mut bal.available)
+                };
+                *src = src.checked_sub(amount).unwrap_or_else(|| {
+                    panic!("posting would make {from:?} negative in asset {asset}")
+                });
+                *dst = dst
+                    .checked_add(amount)
+                    .expect("balances fit in u64 minor units");
+            }
+            _ => {
+                self.debit(asset, from, amount);
+                self.credit(asset, to, amount);
+            }
+        }
         let spec = assets.get(asset);
         out.push(Event::Posting {
             asset: spec.code,
