@@ -277,13 +277,10 @@ mod tests {
         let mut model = std::collections::VecDeque::new();
         for n in 0..50_000u128 {
             let key = if n % 7 == 0 { n / 2 } else { n }; // some repeats
-            d.record(
-                id(key),
-                0,
-                CommandResult::Accepted { id: key as u64 },
-                97,
-                u64::MAX,
-            );
+            if d.get(&id(key)).is_none() {
+                let result = CommandResult::Accepted { id: key as u64 };
+                d.record(id(key), 0, result, 97, u64::MAX);
+            }
             if !model.contains(&key) {
                 model.push_back(key);
                 if model.len() > 97 {
