@@ -1,0 +1,563 @@
+//! The embedded file log. Records live in segment files named by their first
+//! offset (`00000000000000000000.seg`), each record framed as
+//! `[len: u32 LE][crc32: u32 LE][bytes]`. One writer thread takes every append
+//! waiting for it, writes them, fsyncs once and then acknowledges them all (group
+//! commit). Readers see only durable records and can wait for new ones.
+//!
+//! On open every segment is scanned: a torn or corrupt record at the end of the last
+//! segment is cut off and reported (it was never acknowledged); damage anywhere
+//! else is an error, never silently dropped data. A lock file keeps a second writer
+//! out.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+
+use crate::{LogError, Record, Result, RECORD_BYTES_MAX};
+
+const HEADER_BYTES: u64 = 8;
+/// One sparse index entry per this many records.
+const INDEX_EVERY: u64 = 1024;
+/// The writer takes at most this much from its queue per fsync.
+const GROUP_BYTES_MAX: usize = 64 << 20;
+
+#[derive(Clone, Debug)]
+pub struct FileLogOptions {
+    /// A new segment starts once the current one reaches this size.
+    pub segment_bytes_max: u64,
+}
+
+impl Default for FileLogOptions {
+    fn default() -> Self {
+        FileLogOptions {
+            segment_bytes_max: 256 << 20,
+        }
+    }
+}
+
+/// What opening the log found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    pub records: u64,
+    pub segments: usize,
+    /// Bytes cut from the end of the last segment (a torn or corrupt tail).
+    pub truncated_bytes: u64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    base: u64,
+    path: PathBuf,
+    file: Arc<File>,
+    records: u64,
+    size_bytes: u64,
+    /// (offset, byte position) every `INDEX_EVERY` records.
+    index: Vec<(u64, u64)>,
+}
+
+struct State {
+    segments: Vec<Segment>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    state: Mutex<State>,
+    durable: watch::Sender<u64>,
+}
+
+struct AppendRequest {
+    records: Vec<Vec<u8>>,
+    reply: oneshot::Sender<Result<Vec<u64>>>,
+}
+
+/// The embedded log in one directory.
+pub struct FileLog {
+    shared: Arc<Shared>,
+    requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    _lock: File,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn segment_path(dir: &Path, base: u64) -> PathBuf {
+    dir.join(format!("{base:020}.seg"))
+}
+
+/// Scans one segment; returns the segment and, for the last one, the byte position
+/// where valid records end when something after it is not a whole valid record.
+fn scan(path: &Path, base: u64, is_last: bool) -> Result<(Segment, u64)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io(path))?;
+    let len = file.metadata().map_err(io(path))?.len();
+    let mut pos = 0u64;
+    let mut records = 0u64;
+    let mut index = Vec::new();
+    let mut header = [0u8; HEADER_BYTES as usize];
+    let mut buf = Vec::new();
+    let bad = |at: u64, what: &str| LogError::Corrupt {
+        path: path.display().to_string(),
+        at,
+        what: what.to_string(),
+    };
+    while pos < len {
+        let problem = if len - pos < HEADER_BYTES {
+            Some("partial record header")
+        } else {
+            file.read_exact_at(&mut header, pos).map_err(io(path))?;
+            let size = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as u64;
+            let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+            if size as usize > RECORD_BYTES_MAX {
+                Some("record length out of range")
+            } else if len - pos - HEADER_BYTES < size {
+                Some("partial record")
+            } else {
+                buf.resize(size as usize, 0);
+                file.read_exact_at(&mut buf, pos + HEADER_BYTES)
+                    .map_err(io(path))?;
+                if crc32fast::hash(&buf) != crc {
+                    Some("checksum mismatch")
+                } else {
+                    if records % INDEX_EVERY == 0 {
+                        index.push((base + records, pos));
+                    }
+                    records += 1;
+                    pos += HEADER_BYTES + size;
+                    None
+                }
+            }
+        };
+        if let Some(what) = problem {
+            if !is_last {
+                return Err(bad(pos, what));
+            }
+            tracing::warn!(path = %path.display(), at = pos, dropped_bytes = len - pos, what, "log tail was not a whole record; cutting it off");
+            break;
+        }
+    }
+    let segment = Segment {
+        base,
+        path: path.to_path_buf(),
+        file: Arc::new(file),
+        records,
+        size_bytes: pos,
+        index,
+    };
+    Ok((segment, pos))
+}
+
+impl FileLog {
+    /// Opens (creating if needed) the log in `dir`, recovering a torn tail.
+    pub fn open(dir: impl AsRef<Path>, options: FileLogOptions) -> Result<(FileLog, OpenReport)> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LogError::Locked {
+                    path: dir.display().to_string(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
+        let mut bases: Vec<u64> = std::fs::read_dir(&dir)
+            .map_err(io(&dir))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
+            .collect();
+        bases.sort_unstable();
+        let mut report = OpenReport::default();
+        let mut segments = Vec::new();
+        let mut expected_base = 0u64;
+        for (i, base) in bases.iter().enumerate() {
+            let path = segment_path(&dir, *base);
+            if *base != expected_base {
+                return Err(LogError::Corrupt {
+                    path: path.display().to_string(),
+                    at: 0,
+                    what: format!("segment starts at offset {base}, expected {expected_base}"),
+                });
+            }
+            let is_last = i + 1 == bases.len();
+            let (segment, valid_bytes) = scan(&path, *base, is_last)?;
+            let file_len = segment.file.metadata().map_err(io(&path))?.len();
+            if valid_bytes < file_len {
+                segment.file.set_len(valid_bytes).map_err(io(&path))?;
+                segment.file.sync_all().map_err(io(&path))?;
+                report.truncated_bytes = file_len - valid_bytes;
+            }
+            expected_base = base + segment.records;
+            report.records += segment.records;
+            segments.push(segment);
+        }
+        if segments.is_empty() {
+            let path = segment_path(&dir, 0);
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(&dir))?;
+            segments.push(Segment {
+                base: 0,
+                path,
+                file: Arc::new(file),
+                records: 0,
+                size_bytes: 0,
+                index: Vec::new(),
+            });
+        }
+        report.segments = segments.len();
+        let end = expected_base;
+        let (durable, _) = watch::channel(end);
+        let shared = Arc::new(Shared {
+            dir,
+            state: Mutex::new(State { segments }),
+            durable,
+        });
+        let (tx, rx) = mpsc::channel();
+        let writer_shared = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("tape-log-writer".into())
+            .spawn(move || writer_loop(writer_shared, rx, options))
+            .map_err(io(Path::new("writer thread")))?;
+        let log = FileLog {
+            shared,
+            requests: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            _lock: lock,
+        };
+        Ok((log, report))
+    }
+
+    /// Where the log lives.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Stops the writer after what is queued; later appends fail with `Closed`.
+    pub fn close(&self) {
+        self.requests.lock().expect("requests lock").take();
+        if let Some(handle) = self.writer.lock().expect("writer lock").take() {
+            let _ = handle.join();
+        }
+    }
+
+    pub async fn append(&self, records: Vec<Vec<u8>>) -> Result<Vec<u64>> {
+        if let Some(r) = records.iter().find(|r| r.len() > RECORD_BYTES_MAX) {
+            return Err(LogError::RecordTooLarge {
+                size_bytes: r.len(),
+            });
+        }
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, wait) = oneshot::channel();
+        let sender = self
+            .requests
+            .lock()
+            .expect("requests lock")
+            .clone()
+            .ok_or(LogError::Closed)?;
+        sender
+            .send(AppendRequest { records, reply })
+            .map_err(|_| LogError::Closed)?;
+        wait.await.map_err(|_| LogError::Closed)?
+    }
+
+    pub async fn end_offset(&self) -> Result<u64> {
+        Ok(*self.shared.durable.borrow())
+    }
+
+    pub async fn reader(&self, from: u64) -> Result<FileReader> {
+        Ok(FileReader {
+            shared: self.shared.clone(),
+            next: from,
+            cursor: None,
+            durable: self.shared.durable.subscribe(),
+            chunk: Vec::new(),
+        })
+    }
+}
+
+impl Drop for FileLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl crate::Log for FileLog {
+    type Reader = FileReader;
+
+    async fn append(&self, records: Vec<Vec<u8>>) -> Result<Vec<u64>> {
+        FileLog::append(self, records).await
+    }
+
+    async fn end_offset(&self) -> Result<u64> {
+        FileLog::end_offset(self).await
+    }
+
+    async fn reader(&self, from: u64) -> Result<FileReader> {
+        FileLog::reader(self, from).await
+    }
+}
+
+fn writer_loop(shared: Arc<Shared>, rx: mpsc::Receiver<AppendRequest>, options: FileLogOptions) {
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        let mut bytes: usize = group[0].records.iter().map(Vec::len).sum();
+        while bytes < GROUP_BYTES_MAX {
+            match rx.try_recv() {
+                Ok(r) => {
+                    bytes += r.records.iter().map(Vec::len).sum::<usize>();
+                    group.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = write_group(&shared, &group, &mut buf, &options);
+        match result {
+            Ok(first_offset) => {
+                let mut next = first_offset;
+                for r in group {
+                    let n = r.records.len() as u64;
+                    let _ = r.reply.send(Ok((next..next + n).collect()));
+                    next += n;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "log append failed; the writer stops");
+                let msg = e.to_string();
+                for r in group {
+                    let _ = r.reply.send(Err(LogError::Io {
+                        path: shared.dir.display().to_string(),
+                        source: std::io::Error::other(msg.clone()),
+                    }));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Writes a group of appends, fsyncs, publishes the new durable end; returns the
+/// offset of the group's first record.
+fn write_group(
+    shared: &Shared,
+    group: &[AppendRequest],
+    buf: &mut Vec<u8>,
+    options: &FileLogOptions,
+) -> Result<u64> {
+    let mut state = shared.state.lock().expect("state lock");
+    let first_offset = {
+        let last = state.segments.last().expect("a segment");
+        last.base + last.records
+    };
+    let mut records = group.iter().flat_map(|r| r.records.iter()).peekable();
+    while records.peek().is_some() {
+        let seg = state.segments.last_mut().expect("a segment");
+        if seg.size_bytes >= options.segment_bytes_max && seg.records > 0 {
+            seg.file.sync_all().map_err(io(&seg.path))?;
+            let base = seg.base + seg.records;
+            let path = segment_path(&shared.dir, base);
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            File::open(&shared.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(&shared.dir))?;
+            state.segments.push(Segment {
+                base,
+                path,
+                file: Arc::new(file),
+                records: 0,
+                size_bytes: 0,
+                index: Vec::new(),
+            });
+            continue;
+        }
+        buf.clear();
+        let mut pos = seg.size_bytes;
+        while let Some(r) = records.peek() {
+            if pos >= options.segment_bytes_max && seg.records > 0 {
+                break;
+            }
+            let offset = seg.base + seg.records;
+            if (offset - seg.base) % INDEX_EVERY == 0 {
+                seg.index.push((offset, pos));
+            }
+            buf.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&crc32fast::hash(r).to_le_bytes());
+            buf.extend_from_slice(r);
+            pos += HEADER_BYTES + r.len() as u64;
+            seg.records += 1;
+            records.next();
+        }
+        seg.file
+            .write_all_at(buf, seg.size_bytes)
+            .map_err(io(&seg.path))?;
+        seg.size_bytes = pos;
+    }
+    let seg = state.segments.last().expect("a segment");
+    seg.file.sync_data().map_err(io(&seg.path))?;
+    let end = seg.base + seg.records;
+    drop(state);
+    shared.durable.send_replace(end);
+    Ok(first_offset)
+}
+
+/// Bytes a reader fetches per read call.
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
+/// A reader of the file log: sequential, with a cursor so it never rescans.
+pub struct FileReader {
+    shared: Arc<Shared>,
+    next: u64,
+    /// (segment base, offset, byte position): where `next` is, when known.
+    cursor: Option<(u64, u64, u64)>,
+    durable: watch::Receiver<u64>,
+    chunk: Vec<u8>,
+}
+
+impl FileReader {
+    fn read_available(&mut self, max: usize, end: u64) -> Result<Vec<Record>> {
+        let mut out = Vec::new();
+        while out.len() < max && self.next < end {
+            // The segment holding `next`, and a starting point inside it.
+            let (file, path, seg_base, seg_end, start) = {
+                let state = self.shared.state.lock().expect("state lock");
+                let i = state
+                    .segments
+                    .partition_point(|s| s.base <= self.next)
+                    .saturating_sub(1);
+                let seg = &state.segments[i];
+                let start = match self.cursor {
+                    Some((base, offset, pos)) if base == seg.base && offset <= self.next => {
+                        (offset, pos)
+                    }
+                    _ => match seg.index.partition_point(|(o, _)| *o <= self.next) {
+                        0 => (seg.base, 0),
+                        k => seg.index[k - 1],
+                    },
+                };
+                (
+                    seg.file.clone(),
+                    seg.path.clone(),
+                    seg.base,
+                    seg.base + seg.records,
+                    start,
+                )
+            };
+            let (mut offset, mut pos) = start;
+            let stop = end.min(seg_end);
+            while out.len() < max && offset < stop {
+                self.chunk.resize(READ_CHUNK_BYTES, 0);
+                let n = read_some_at(&file, &mut self.chunk, pos).map_err(io(&path))?;
+                let mut at = 0usize;
+                while out.len() < max && offset < stop && at + HEADER_BYTES as usize <= n {
+                    let size =
+                        u32::from_le_bytes(self.chunk[at..at + 4].try_into().expect("4 bytes"))
+                            as usize;
+                    let body = at + HEADER_BYTES as usize;
+                    let bytes = if body + size <= n {
+                        self.chunk[body..body + size].to_vec()
+                    } else if at == 0 {
+                        // A record larger than what one read returned.
+                        let mut big = vec![0u8; size];
+                        file.read_exact_at(&mut big, pos + HEADER_BYTES)
+                            .map_err(io(&path))?;
+                        big
+                    } else {
+                        break;
+                    };
+                    if offset >= self.next {
+                        out.push(Record { offset, bytes });
+                        self.next = offset + 1;
+                    }
+                    offset += 1;
+                    let advance = HEADER_BYTES as usize + size;
+                    at += advance;
+                    pos += advance as u64;
+                    if at > n {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    return Err(LogError::Corrupt {
+                        path: path.display().to_string(),
+                        at: pos,
+                        what: "segment shorter than its records".into(),
+                    });
+                }
+            }
+            self.cursor = (offset < seg_end).then_some((seg_base, offset, pos));
+            if offset >= seg_end {
+                self.cursor = None;
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
+        let mut end = *self.durable.borrow_and_update();
+        if self.next >= end {
+            let changed = tokio::time::timeout(wait, self.durable.changed()).await;
+            if let Ok(Err(_)) = changed {
+                return Err(LogError::Closed);
+            }
+            end = *self.durable.borrow_and_update();
+            if self.next >= end {
+                return Ok(Vec::new());
+            }
+        }
+        self.read_available(max, end)
+    }
+}
+
+/// Reads as much as is there (up to `buf.len()`) at `pos`.
+fn read_some_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], pos + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+impl crate::LogReader for FileReader {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
+        FileReader::next_batch(self, max, wait).await
+    }
+}

@@ -1,0 +1,338 @@
+//! The Kafka log: one topic, one partition per log (a shard's total order). The
+//! producer is idempotent with `acks=all`, so retries after a lost broker never
+//! duplicate or reorder; a full producer queue makes `append` wait, never drop.
+//! Topics are created by tape (the broker may not auto-create them) with unlimited
+//! retention. Broker loss is retried by librdkafka; every error it reports is
+//! logged, and `append` returns an error only when a record's delivery finally fails.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::{LogError, Record, Result, RECORD_BYTES_MAX};
+
+const PARTITION: i32 = 0;
+
+#[derive(Clone, Debug)]
+pub struct KafkaOptions {
+    pub brokers: String,
+    pub topic: String,
+    /// Replication factor for topics tape creates.
+    pub replication: i32,
+    /// How long a record may take to be delivered, retries included, before
+    /// `append` fails.
+    pub delivery_timeout: Duration,
+}
+
+impl KafkaOptions {
+    pub fn new(brokers: &str, topic: &str) -> Self {
+        KafkaOptions {
+            brokers: brokers.to_string(),
+            topic: topic.to_string(),
+            replication: 1,
+            delivery_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Logs what librdkafka reports (broker down, back up, …) through `tracing`.
+#[derive(Clone, Default)]
+pub struct LoggingContext;
+
+impl ClientContext for LoggingContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "kafka client error (librdkafka retries)");
+    }
+}
+
+impl ConsumerContext for LoggingContext {}
+
+fn kafka(e: impl std::fmt::Display) -> LogError {
+    LogError::Kafka(e.to_string())
+}
+
+pub struct KafkaLog {
+    options: KafkaOptions,
+    producer: FutureProducer<LoggingContext>,
+    /// For watermarks.
+    meta: std::sync::Arc<BaseConsumer<LoggingContext>>,
+}
+
+fn base_config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("broker.address.family", "v4");
+    c
+}
+
+impl KafkaLog {
+    /// Connects, creating the topic (one partition, unlimited retention) if needed.
+    pub async fn open(options: KafkaOptions) -> Result<KafkaLog> {
+        create_topic(&options).await?;
+        let producer: FutureProducer<LoggingContext> = base_config(&options.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("compression.type", "none")
+            .set("message.max.bytes", (RECORD_BYTES_MAX + 4096).to_string())
+            .set(
+                "delivery.timeout.ms",
+                options.delivery_timeout.as_millis().to_string(),
+            )
+            .create_with_context(LoggingContext)
+            .map_err(kafka)?;
+        let meta: BaseConsumer<LoggingContext> = base_config(&options.brokers)
+            .set("group.id", "tape-meta")
+            .set("enable.auto.commit", "false")
+            .create_with_context(LoggingContext)
+            .map_err(kafka)?;
+        Ok(KafkaLog {
+            options,
+            producer,
+            meta: std::sync::Arc::new(meta),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.options.topic
+    }
+
+    pub async fn append(&self, records: Vec<Vec<u8>>) -> Result<Vec<u64>> {
+        self.append_keyed(records.into_iter().map(|r| (None, r)).collect())
+            .await
+    }
+
+    /// Appends records with optional keys (the commands topic is keyed by account).
+    pub async fn append_keyed(&self, records: Vec<(Option<Vec<u8>>, Vec<u8>)>) -> Result<Vec<u64>> {
+        if let Some((_, r)) = records.iter().find(|(_, r)| r.len() > RECORD_BYTES_MAX) {
+            return Err(LogError::RecordTooLarge {
+                size_bytes: r.len(),
+            });
+        }
+        let mut deliveries = Vec::with_capacity(records.len());
+        for (key, payload) in &records {
+            loop {
+                let mut record = FutureRecord::<[u8], [u8]>::to(&self.options.topic)
+                    .payload(payload)
+                    .partition(PARTITION);
+                if let Some(k) = key {
+                    record = record.key(k);
+                }
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    // Backpressure: the local queue is full; wait for it to drain.
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err((e, _)) => return Err(kafka(e)),
+                }
+            }
+        }
+        let mut offsets = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            match d.await {
+                Ok(Ok(delivery)) => offsets.push(delivery.offset as u64),
+                Ok(Err((e, _))) => {
+                    return Err(kafka(format!(
+                        "delivery to {} failed: {e}",
+                        self.options.topic
+                    )))
+                }
+                Err(_) => return Err(LogError::Closed),
+            }
+        }
+        Ok(offsets)
+    }
+
+    /// One past the last record. Some Kafka-protocol brokers (tansu 0.6) report the
+    /// high watermark as one past the *first* offset of the last record batch, so
+    /// this reads the tail from there and takes the last offset it finds; on Apache
+    /// Kafka that read returns the single last record.
+    pub async fn end_offset(&self) -> Result<u64> {
+        let (meta, topic) = (self.meta.clone(), self.options.topic.clone());
+        let (_, high) = tokio::task::spawn_blocking(move || {
+            meta.fetch_watermarks(&topic, PARTITION, Duration::from_secs(30))
+        })
+        .await
+        .map_err(kafka)?
+        .map_err(kafka)?;
+        if high <= 0 {
+            return Ok(0);
+        }
+        let mut reader = self.reader(high as u64 - 1).await?;
+        let mut end = high as u64;
+        loop {
+            let batch = reader
+                .next_batch(10_000, Duration::from_millis(300))
+                .await?;
+            match batch.last() {
+                Some(r) => end = end.max(r.offset + 1),
+                None => return Ok(end),
+            }
+        }
+    }
+
+    pub async fn reader(&self, from: u64) -> Result<KafkaReader> {
+        let consumer: StreamConsumer<LoggingContext> = base_config(&self.options.brokers)
+            .set("group.id", format!("tape-reader-{}", self.options.topic))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "10")
+            .set("fetch.max.bytes", "52428800")
+            .create_with_context(LoggingContext)
+            .map_err(kafka)?;
+        let mut reader = KafkaReader {
+            consumer,
+            topic: self.options.topic.clone(),
+            next: from,
+            rewind: 0,
+            started: false,
+        };
+        reader.assign(from)?;
+        Ok(reader)
+    }
+
+    /// Waits until everything appended so far is delivered.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.producer.flush(timeout).map_err(kafka)
+    }
+}
+
+async fn create_topic(options: &KafkaOptions) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> =
+        base_config(&options.brokers).create().map_err(kafka)?;
+    let topic = NewTopic::new(
+        &options.topic,
+        1,
+        TopicReplication::Fixed(options.replication),
+    )
+    .set("retention.ms", "-1")
+    .set("retention.bytes", "-1");
+    let results = admin
+        .create_topics(
+            [&topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .map_err(kafka)?;
+    for r in results {
+        match r {
+            Ok(_) => {
+                tracing::info!(topic = %options.topic, "created topic with unlimited retention")
+            }
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => return Err(kafka(format!("creating topic {t}: {code}"))),
+        }
+    }
+    Ok(())
+}
+
+impl crate::Log for KafkaLog {
+    type Reader = KafkaReader;
+
+    async fn append(&self, records: Vec<Vec<u8>>) -> Result<Vec<u64>> {
+        KafkaLog::append(self, records).await
+    }
+
+    async fn end_offset(&self) -> Result<u64> {
+        KafkaLog::end_offset(self).await
+    }
+
+    async fn reader(&self, from: u64) -> Result<KafkaReader> {
+        KafkaLog::reader(self, from).await
+    }
+}
+
+pub struct KafkaReader {
+    consumer: StreamConsumer<LoggingContext>,
+    topic: String,
+    next: u64,
+    /// How far before `next` the last re-assignment started.
+    rewind: u64,
+    /// Whether a record at or before `next` has been seen since the last assignment.
+    started: bool,
+}
+
+impl KafkaReader {
+    fn assign(&mut self, at: u64) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.topic, PARTITION, Offset::Offset(at as i64))
+            .map_err(kafka)?;
+        self.consumer.assign(&tpl).map_err(kafka)?;
+        self.started = false;
+        Ok(())
+    }
+
+    pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while out.len() < max {
+            // After the first record, take only what is already there.
+            let limit = if out.is_empty() {
+                deadline
+            } else {
+                tokio::time::Instant::now()
+            };
+            let message = match tokio::time::timeout_at(limit, self.consumer.recv()).await {
+                Err(_) => break,
+                Ok(Err(KafkaError::MessageConsumption(code)))
+                    if code
+                        == RDKafkaErrorCode::from(
+                            RDKafkaRespErr::RD_KAFKA_RESP_ERR__PARTITION_EOF,
+                        ) =>
+                {
+                    break
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "kafka read error (retrying)");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if out.is_empty() && tokio::time::Instant::now() < deadline {
+                        continue;
+                    }
+                    break;
+                }
+                Ok(Ok(m)) => m,
+            };
+            let offset = message.offset() as u64;
+            if offset < self.next {
+                self.started = true;
+                continue;
+            }
+            if offset > self.next && !self.started && self.next > 0 {
+                // The broker answered a fetch from inside a record batch with the next
+                // batch (tansu 0.6 does). Offsets are gap-free here (no transactions,
+                // no compaction), so start earlier and skip up to `next`.
+                self.rewind = (self.rewind * 2).clamp(1, self.next);
+                tracing::debug!(topic = %self.topic, wanted = self.next, got = offset, rewind = self.rewind, "re-reading from an earlier offset");
+                let at = self.next - self.rewind;
+                self.assign(at)?;
+                continue;
+            }
+            self.started = true;
+            self.rewind = 0;
+            out.push(Record {
+                offset,
+                bytes: message.payload().unwrap_or_default().to_vec(),
+            });
+            self.next = offset + 1;
+        }
+        Ok(out)
+    }
+}
+
+impl crate::LogReader for KafkaReader {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
+        KafkaReader::next_batch(self, max, wait).await
+    }
+}

@@ -1,0 +1,353 @@
+//! One conformance suite, run against both logs: the embedded file log always, and
+//! the Kafka log against the broker in `TAPE_KAFKA_BROKERS` (the README's test
+//! command starts one). Without a broker the Kafka tests fail and say so: they never
+//! skip silently.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tape_log::*;
+
+fn brokers() -> String {
+    std::env::var("TAPE_KAFKA_BROKERS").unwrap_or_else(|_| {
+        panic!("TAPE_KAFKA_BROKERS is not set: the Kafka log tests need a broker. Run ./scripts/test.sh, which starts one (tansu) and sets it.")
+    })
+}
+
+fn unique_topic(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("test-{name}-{nanos}")
+}
+
+async fn read_all<L: Log>(log: &L, from: u64, count: usize) -> Vec<Record> {
+    let mut reader = log.reader(from).await.unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while out.len() < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {count} records came back",
+            out.len()
+        );
+        out.extend(
+            reader
+                .next_batch(count - out.len(), Duration::from_millis(500))
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+fn record(i: u64) -> Vec<u8> {
+    format!("record-{i}-")
+        .repeat(1 + (i % 5) as usize)
+        .into_bytes()
+}
+
+async fn appends_get_contiguous_offsets_and_read_back_exactly<L: Log>(log: L) {
+    let start = log.end_offset().await.unwrap();
+    let offsets = log.append((0..10).map(record).collect()).await.unwrap();
+    assert_eq!(offsets, (start..start + 10).collect::<Vec<_>>());
+    let more = log
+        .append(vec![Vec::new(), vec![7u8; 1 << 20]])
+        .await
+        .unwrap();
+    assert_eq!(more, vec![start + 10, start + 11]);
+    assert_eq!(log.end_offset().await.unwrap(), start + 12);
+    let all = read_all(&log, start, 12).await;
+    for (i, r) in all.iter().take(10).enumerate() {
+        assert_eq!(r.offset, start + i as u64);
+        assert_eq!(r.bytes, record(i as u64));
+    }
+    assert_eq!(all[10].bytes, Vec::<u8>::new());
+    assert_eq!(all[11].bytes, vec![7u8; 1 << 20]);
+    let middle = read_all(&log, start + 4, 3).await;
+    assert_eq!(
+        middle.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![start + 4, start + 5, start + 6]
+    );
+    assert_eq!(middle[0].bytes, record(4));
+}
+
+async fn a_reader_at_the_end_sees_records_appended_later<L: Log + 'static>(log: L) {
+    let log = Arc::new(log);
+    let start = log.end_offset().await.unwrap();
+    let mut reader = log.reader(start).await.unwrap();
+    assert!(reader
+        .next_batch(10, Duration::from_millis(200))
+        .await
+        .unwrap()
+        .is_empty());
+    let writer = log.clone();
+    let handle = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        writer.append(vec![b"late".to_vec()]).await.unwrap()
+    });
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while got.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the live reader never saw the record"
+        );
+        got = reader.next_batch(10, Duration::from_secs(1)).await.unwrap();
+    }
+    assert_eq!(
+        got,
+        vec![Record {
+            offset: start,
+            bytes: b"late".to_vec()
+        }]
+    );
+    assert_eq!(handle.await.unwrap(), vec![start]);
+}
+
+async fn concurrent_appenders_lose_and_double_nothing<L: Log + 'static>(log: L) {
+    let log = Arc::new(log);
+    let start = log.end_offset().await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut offsets = Vec::new();
+            for b in 0..25u64 {
+                let batch = (0..4)
+                    .map(|i| format!("{t}:{b}:{i}").into_bytes())
+                    .collect();
+                offsets.extend(log.append(batch).await.unwrap());
+            }
+            offsets
+        }));
+    }
+    let mut offsets = Vec::new();
+    for t in tasks {
+        offsets.extend(t.await.unwrap());
+    }
+    offsets.sort_unstable();
+    assert_eq!(offsets, (start..start + 800).collect::<Vec<_>>());
+    let mut bodies: Vec<Vec<u8>> = read_all(&*log, start, 800)
+        .await
+        .into_iter()
+        .map(|r| r.bytes)
+        .collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 800);
+}
+
+async fn file_log(dir: &tempfile::TempDir) -> FileLog {
+    FileLog::open(
+        dir.path(),
+        FileLogOptions {
+            segment_bytes_max: 64 << 10,
+        },
+    )
+    .unwrap()
+    .0
+}
+
+async fn kafka_log(name: &str) -> KafkaLog {
+    KafkaLog::open(KafkaOptions::new(&brokers(), &unique_topic(name)))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_appends_get_contiguous_offsets_and_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    appends_get_contiguous_offsets_and_read_back_exactly(file_log(&dir).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_a_reader_at_the_end_sees_records_appended_later() {
+    let dir = tempfile::tempdir().unwrap();
+    a_reader_at_the_end_sees_records_appended_later(file_log(&dir).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_concurrent_appenders_lose_and_double_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    concurrent_appenders_lose_and_double_nothing(file_log(&dir).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_appends_get_contiguous_offsets_and_read_back_exactly() {
+    appends_get_contiguous_offsets_and_read_back_exactly(kafka_log("basic").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_a_reader_at_the_end_sees_records_appended_later() {
+    a_reader_at_the_end_sees_records_appended_later(kafka_log("tail").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_concurrent_appenders_lose_and_double_nothing() {
+    concurrent_appenders_lose_and_double_nothing(kafka_log("concurrent").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_a_new_client_sees_what_an_earlier_one_wrote() {
+    let topic = unique_topic("reopen");
+    let first = KafkaLog::open(KafkaOptions::new(&brokers(), &topic))
+        .await
+        .unwrap();
+    first.append((0..5).map(record).collect()).await.unwrap();
+    drop(first);
+    let second = KafkaLog::open(KafkaOptions::new(&brokers(), &topic))
+        .await
+        .unwrap();
+    assert_eq!(second.end_offset().await.unwrap(), 5);
+    let all = read_all(&second, 0, 5).await;
+    assert_eq!(all[4].bytes, record(4));
+}
+
+// ---- file log only: durability, torn tails, locking, segments
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_reopen_sees_every_acknowledged_record_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = FileLog::open(
+            dir.path(),
+            FileLogOptions {
+                segment_bytes_max: 8 << 10,
+            },
+        )
+        .unwrap()
+        .0;
+        for b in 0..50u64 {
+            log.append((0..20).map(|i| record(b * 20 + i)).collect())
+                .await
+                .unwrap();
+        }
+    }
+    let (log, report) = FileLog::open(
+        dir.path(),
+        FileLogOptions {
+            segment_bytes_max: 8 << 10,
+        },
+    )
+    .unwrap();
+    assert_eq!(report.records, 1000);
+    assert!(report.segments > 3, "{report:?}");
+    assert_eq!(report.truncated_bytes, 0);
+    let all = read_all(&log, 0, 1000).await;
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r.bytes, record(i as u64), "offset {i}");
+    }
+    assert_eq!(
+        log.append(vec![b"next".to_vec()]).await.unwrap(),
+        vec![1000]
+    );
+}
+
+fn last_segment(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut segs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segs.sort();
+    segs.pop().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_last_record_is_cut_off_and_reported_and_nothing_acknowledged_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = file_log(&dir).await;
+        log.append((0..10).map(record).collect()).await.unwrap();
+    }
+    // Simulate a crash in the middle of writing an eleventh record.
+    let seg = last_segment(dir.path());
+    let len = std::fs::metadata(&seg).unwrap().len();
+    {
+        let log = file_log(&dir).await;
+        log.append(vec![vec![9u8; 1000]]).await.unwrap();
+    }
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(len + 8 + 500).unwrap();
+    drop(f);
+    let (log, report) = FileLog::open(dir.path(), FileLogOptions::default()).unwrap();
+    assert_eq!(report.records, 10);
+    assert_eq!(report.truncated_bytes, 508);
+    assert_eq!(read_all(&log, 0, 10).await.last().unwrap().bytes, record(9));
+    assert_eq!(log.append(vec![b"after".to_vec()]).await.unwrap(), vec![10]);
+    assert_eq!(read_all(&log, 10, 1).await[0].bytes, b"after".to_vec());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_tail_record_fails_its_checksum_and_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = file_log(&dir).await;
+        log.append((0..3).map(record).collect()).await.unwrap();
+    }
+    let seg = last_segment(dir.path());
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+    let (_, report) = FileLog::open(dir.path(), FileLogOptions::default()).unwrap();
+    assert_eq!(report.records, 2);
+    assert!(report.truncated_bytes > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_before_the_last_segment_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = FileLog::open(
+            dir.path(),
+            FileLogOptions {
+                segment_bytes_max: 4 << 10,
+            },
+        )
+        .unwrap()
+        .0;
+        for b in 0..20u64 {
+            log.append((0..20).map(|i| record(b * 20 + i)).collect())
+                .await
+                .unwrap();
+        }
+    }
+    let mut segs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segs.sort();
+    let mut bytes = std::fs::read(&segs[0]).unwrap();
+    bytes[20] ^= 0xff;
+    std::fs::write(&segs[0], &bytes).unwrap();
+    let err = FileLog::open(dir.path(), FileLogOptions::default())
+        .err()
+        .expect("must refuse");
+    assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = file_log(&dir).await;
+    let err = FileLog::open(dir.path(), FileLogOptions::default())
+        .err()
+        .expect("must refuse");
+    assert!(matches!(err, LogError::Locked { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_records_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = file_log(&dir).await;
+    let err = log
+        .append(vec![b"ok".to_vec(), vec![0u8; RECORD_BYTES_MAX + 1]])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LogError::RecordTooLarge { .. }));
+    assert_eq!(log.end_offset().await.unwrap(), 0);
+}
