@@ -13,6 +13,8 @@ use tape_core::{CoreConfig, PREFETCH_AHEAD};
 pub enum Bench {
     /// The core alone, one thread, on the standard mix (see benches/README.md).
     Core(CoreArgs),
+    /// End to end: commands appended to the commands log -> durable events.
+    E2e(crate::bench_e2e::E2eArgs),
 }
 
 #[derive(Args)]
@@ -35,9 +37,10 @@ pub struct CoreArgs {
     dedupe_capacity: Option<usize>,
 }
 
-pub fn run(b: Bench) -> anyhow::Result<()> {
+pub async fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Core(args) => core(args),
+        Bench::E2e(args) => crate::bench_e2e::run(args).await,
     }
 }
 

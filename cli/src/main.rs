@@ -1,7 +1,11 @@
 //! The `tape` binary.
 
 mod bench;
+mod bench_e2e;
 mod demo;
+mod io;
+mod logs;
+mod service;
 
 use clap::{Parser, Subcommand};
 
@@ -21,7 +25,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Runs a short scripted session in an in-memory engine and prints every event as
+    /// Runs Tape: the engine over the embedded log in ./data (or Kafka with --kafka).
+    Run(service::RunArgs),
+    /// The engine alone (for a Kafka deployment, or over an embedded log).
+    Engine(service::RunArgs),
+    /// Appends commands given as JSON lines to the commands log.
+    Produce(io::ProduceArgs),
+    /// Prints events from the events log as JSON lines.
+    Consume(io::ConsumeArgs),
+    /// Runs a short scripted session in an in-memory core and prints every event as
     /// a JSON line, then the balances and the state hash.
     Demo,
     /// Benchmarks.
@@ -30,8 +42,32 @@ enum Cmd {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Cmd::Demo => demo::run(),
-        Cmd::Bench(b) => bench::run(b),
-    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Cmd::Run(args) => service::run(args).await,
+            Cmd::Engine(args) => {
+                service::run(RunArgs {
+                    demo: false,
+                    ..args
+                })
+                .await
+            }
+            Cmd::Produce(args) => io::produce(args).await,
+            Cmd::Consume(args) => io::consume(args).await,
+            Cmd::Demo => demo::run(),
+            Cmd::Bench(b) => bench::run(b).await,
+        }
+    })
 }
+
+use service::RunArgs;

@@ -79,8 +79,13 @@ pub struct FileLog {
     shared: Arc<Shared>,
     requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    _lock: File,
+    /// Set for a follower: stops its poller.
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    _lock: Option<File>,
 }
+
+/// How often a follower looks for records another process appended.
+const FOLLOW_POLL: Duration = Duration::from_millis(1);
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     move |source| LogError::Io {
@@ -248,9 +253,48 @@ impl FileLog {
             shared,
             requests: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
-            _lock: lock,
+            stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            _lock: Some(lock),
         };
         Ok((log, report))
+    }
+
+    /// Opens, for reading only, a log that another process writes (no lock is taken).
+    /// A poller picks up whole records as they appear; appends fail with `Closed`.
+    /// A follower may see records the writer has written but not yet fsynced: after a
+    /// process crash they are still there, after a power loss they may not be.
+    pub fn follow(dir: impl AsRef<Path>) -> Result<FileLog> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let (durable, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            dir,
+            state: Mutex::new(State {
+                segments: Vec::new(),
+            }),
+            durable,
+        });
+        poll_once(&shared)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (poll_shared, poll_stop) = (shared.clone(), stop.clone());
+        let poller = std::thread::Builder::new()
+            .name("tape-log-follower".into())
+            .spawn(move || {
+                while !poll_stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Err(e) = poll_once(&poll_shared) {
+                        tracing::warn!(error = %e, "following the log failed; retrying");
+                    }
+                    std::thread::sleep(FOLLOW_POLL);
+                }
+            })
+            .map_err(io(Path::new("follower thread")))?;
+        Ok(FileLog {
+            shared,
+            requests: Mutex::new(None),
+            writer: Mutex::new(Some(poller)),
+            stop,
+            _lock: None,
+        })
     }
 
     /// Where the log lives.
@@ -260,6 +304,7 @@ impl FileLog {
 
     /// Stops the writer after what is queued; later appends fail with `Closed`.
     pub fn close(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.requests.lock().expect("requests lock").take();
         if let Some(handle) = self.writer.lock().expect("writer lock").take() {
             let _ = handle.join();
@@ -323,6 +368,80 @@ impl crate::Log for FileLog {
     async fn reader(&self, from: u64) -> Result<FileReader> {
         FileLog::reader(self, from).await
     }
+}
+
+/// A follower's step: opens new segments and takes in whole new records.
+fn poll_once(shared: &Shared) -> Result<()> {
+    let mut state = shared.state.lock().expect("state lock");
+    if state.segments.is_empty() {
+        let path = segment_path(&shared.dir, 0);
+        match File::open(&path) {
+            Ok(file) => state.segments.push(Segment {
+                base: 0,
+                path,
+                file: Arc::new(file),
+                records: 0,
+                size_bytes: 0,
+                index: Vec::new(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(&path)(e)),
+        }
+    }
+    let mut header = [0u8; HEADER_BYTES as usize];
+    let mut buf = Vec::new();
+    loop {
+        let seg = state.segments.last_mut().expect("a segment");
+        let len = seg.file.metadata().map_err(io(&seg.path))?.len();
+        let mut grew = false;
+        while len - seg.size_bytes >= HEADER_BYTES {
+            seg.file
+                .read_exact_at(&mut header, seg.size_bytes)
+                .map_err(io(&seg.path))?;
+            let size = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as u64;
+            let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+            if size as usize > RECORD_BYTES_MAX || len - seg.size_bytes - HEADER_BYTES < size {
+                break; // not whole yet
+            }
+            buf.resize(size as usize, 0);
+            seg.file
+                .read_exact_at(&mut buf, seg.size_bytes + HEADER_BYTES)
+                .map_err(io(&seg.path))?;
+            if crc32fast::hash(&buf) != crc {
+                break; // still being written
+            }
+            if seg.records % INDEX_EVERY == 0 {
+                seg.index.push((seg.base + seg.records, seg.size_bytes));
+            }
+            seg.records += 1;
+            seg.size_bytes += HEADER_BYTES + size;
+            grew = true;
+        }
+        let next_base = seg.base + seg.records;
+        let next_path = segment_path(&shared.dir, next_base);
+        if !grew && seg.records > 0 && next_path.exists() {
+            let file = File::open(&next_path).map_err(io(&next_path))?;
+            state.segments.push(Segment {
+                base: next_base,
+                path: next_path,
+                file: Arc::new(file),
+                records: 0,
+                size_bytes: 0,
+                index: Vec::new(),
+            });
+            continue;
+        }
+        if !grew {
+            break;
+        }
+    }
+    let seg = state.segments.last().expect("a segment");
+    let end = seg.base + seg.records;
+    drop(state);
+    if *shared.durable.borrow() != end {
+        shared.durable.send_replace(end);
+    }
+    Ok(())
 }
 
 fn writer_loop(shared: Arc<Shared>, rx: mpsc::Receiver<AppendRequest>, options: FileLogOptions) {

@@ -73,6 +73,22 @@ pub trait LogReader {
     ) -> impl Future<Output = Result<Vec<Record>>> + Send;
 }
 
+impl<L: Log> Log for std::sync::Arc<L> {
+    type Reader = L::Reader;
+
+    fn append(&self, records: Vec<Vec<u8>>) -> impl Future<Output = Result<Vec<u64>>> + Send {
+        (**self).append(records)
+    }
+
+    fn end_offset(&self) -> impl Future<Output = Result<u64>> + Send {
+        (**self).end_offset()
+    }
+
+    fn reader(&self, from: u64) -> impl Future<Output = Result<Self::Reader>> + Send {
+        (**self).reader(from)
+    }
+}
+
 /// Either log, chosen at run time (`--data DIR` or `--kafka BROKERS`).
 pub enum AnyLog {
     File(FileLog),

@@ -351,3 +351,53 @@ async fn oversized_records_are_refused_and_change_nothing() {
     assert!(matches!(err, LogError::RecordTooLarge { .. }));
     assert_eq!(log.end_offset().await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_reads_what_another_writer_appends_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = FileLog::open(
+        dir.path(),
+        FileLogOptions {
+            segment_bytes_max: 4 << 10,
+        },
+    )
+    .unwrap()
+    .0;
+    writer.append((0..10).map(record).collect()).await.unwrap();
+    let follower = FileLog::follow(dir.path()).unwrap();
+    assert_eq!(follower.end_offset().await.unwrap(), 10);
+    let mut reader = follower.reader(5).await.unwrap();
+    for b in 1..20u64 {
+        writer
+            .append((0..20).map(|i| record(b * 20 + i)).collect())
+            .await
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while got.len() < 5 + 19 * 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "follower stalled at {}",
+            got.len()
+        );
+        got.extend(
+            reader
+                .next_batch(1000, Duration::from_millis(100))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        got[0],
+        Record {
+            offset: 5,
+            bytes: record(5)
+        }
+    );
+    assert_eq!(got.last().unwrap().bytes, record(19 * 20 + 19));
+    assert!(matches!(
+        follower.append(vec![b"x".to_vec()]).await,
+        Err(LogError::Closed)
+    ));
+}

@@ -178,6 +178,170 @@ pub enum Event {
         entry: OrderId,
         reason: RejectReason,
     },
+
+    /// Written by the engine (not the core) after the command at `command_offset`
+    /// when `command_offset + 1` is a multiple of the checkpoint interval: the state
+    /// hash there, for auditors to compare.
+    Checkpoint {
+        commands_applied: u64,
+        state_hash: Hash32,
+    },
+}
+
+/// A 32-byte hash: hex in JSON, raw bytes in bincode.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Hash32(pub [u8; 32]);
+
+impl std::fmt::Display for Hash32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Hash32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for Hash32 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash32 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            let bad = || serde::de::Error::custom(format_args!("{s:?} is not 64 hex digits"));
+            if s.len() != 64 || !s.is_ascii() {
+                return Err(bad());
+            }
+            let mut out = [0u8; 32];
+            for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+                let hex = std::str::from_utf8(chunk).map_err(|_| bad())?;
+                out[i] = u8::from_str_radix(hex, 16).map_err(|_| bad())?;
+            }
+            Ok(Hash32(out))
+        } else {
+            struct V;
+            impl serde::de::Visitor<'_> for V {
+                type Value = Hash32;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("32 bytes")
+                }
+                fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Hash32, E> {
+                    <[u8; 32]>::try_from(v)
+                        .map(Hash32)
+                        .map_err(|_| E::invalid_length(v.len(), &self))
+                }
+            }
+            d.deserialize_bytes(V)
+        }
+    }
+}
+
+/// One event as it sits on the events log: `seq` is gap-free from 1;
+/// `command_offset` is the commands-log offset of the command that caused it; `hash`
+/// chains every envelope to the one before.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    pub version: u16,
+    pub seq: u64,
+    pub command_offset: u64,
+    pub time_ms: u64,
+    pub prev_hash: Hash32,
+    pub hash: Hash32,
+    pub event: Event,
+}
+
+impl EventEnvelope {
+    /// Builds an envelope and computes its hash from `prev_hash` and its content.
+    pub fn seal(
+        seq: u64,
+        command_offset: u64,
+        time_ms: u64,
+        prev_hash: Hash32,
+        event: Event,
+    ) -> EventEnvelope {
+        let mut e = EventEnvelope {
+            version: crate::SCHEMA_VERSION,
+            seq,
+            command_offset,
+            time_ms,
+            prev_hash,
+            hash: Hash32::default(),
+            event,
+        };
+        e.hash = e.expected_hash();
+        e
+    }
+
+    /// Seals an event and encodes it in one pass: returns the hash and the canonical
+    /// bytes of the envelope (equal to `to_bincode(&EventEnvelope::seal(..))`), with
+    /// the event encoded once for both.
+    pub fn seal_encoded(
+        seq: u64,
+        command_offset: u64,
+        time_ms: u64,
+        prev_hash: Hash32,
+        event: &Event,
+    ) -> (Hash32, Vec<u8>) {
+        let mut record = Vec::with_capacity(192);
+        crate::codec::write_bincode(
+            &(crate::SCHEMA_VERSION, seq, command_offset, time_ms),
+            &mut record,
+        )
+        .expect("headers always encode");
+        let head_len = record.len();
+        crate::codec::write_bincode(event, &mut record).expect("events always encode");
+        let mut h = blake3::Hasher::new();
+        h.update(&prev_hash.0);
+        h.update(&record);
+        let hash = Hash32(*h.finalize().as_bytes());
+        // Splice the two hashes (each a 1-byte length and 32 bytes) between head and event.
+        let mut hashes = [0u8; 66];
+        hashes[0] = 32;
+        hashes[1..33].copy_from_slice(&prev_hash.0);
+        hashes[33] = 32;
+        hashes[34..].copy_from_slice(&hash.0);
+        record.splice(head_len..head_len, hashes);
+        (hash, record)
+    }
+
+    /// The envelope's seq, command offset and whether it is an `Outcome`, read from
+    /// its canonical bytes without decoding the event.
+    pub fn peek(bytes: &[u8]) -> Result<(u64, u64, bool), crate::CodecError> {
+        let ((_, seq, command_offset, _, _, _, tag), _): (
+            (u16, u64, u64, u64, Hash32, Hash32, u32),
+            usize,
+        ) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())?;
+        Ok((seq, command_offset, tag == 0))
+    }
+
+    /// blake3(prev_hash ‖ canonical bytes of (version, seq, command_offset, time_ms, event)).
+    pub fn expected_hash(&self) -> Hash32 {
+        let body = crate::codec::to_bincode(&(
+            self.version,
+            self.seq,
+            self.command_offset,
+            self.time_ms,
+            &self.event,
+        ))
+        .expect("events always encode");
+        let mut h = blake3::Hasher::new();
+        h.update(&self.prev_hash.0);
+        h.update(&body);
+        Hash32(*h.finalize().as_bytes())
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]

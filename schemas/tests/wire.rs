@@ -417,3 +417,33 @@ proptest! {
         let _ = command_from_bincode(&bytes);
     }
 }
+
+#[test]
+fn sealing_in_one_pass_gives_the_canonical_envelope_bytes() {
+    for (name, event) in events() {
+        let prev = Hash32([7u8; 32]);
+        let sealed = EventEnvelope::seal(42, 9, 1_763_000_000_000, prev, event.clone());
+        let (hash, bytes) = EventEnvelope::seal_encoded(42, 9, 1_763_000_000_000, prev, &event);
+        assert_eq!(hash, sealed.hash, "{name}");
+        assert_eq!(bytes, to_bincode(&sealed).unwrap(), "{name}");
+        assert_eq!(sealed.expected_hash(), sealed.hash);
+        let (seq, offset, is_outcome) = EventEnvelope::peek(&bytes).unwrap();
+        assert_eq!(
+            (seq, offset, is_outcome),
+            (42, 9, matches!(event, Event::Outcome { .. })),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn an_envelope_golden_file_pins_the_hash_chain_format() {
+    let mut prev = Hash32::default();
+    let mut items = Vec::new();
+    for (i, (name, event)) in events().into_iter().enumerate() {
+        let e = EventEnvelope::seal(i as u64 + 1, 3, 1_763_000_000_000, prev, event);
+        prev = e.hash;
+        items.push((name, e));
+    }
+    check_golden("envelopes.txt", &render(&items));
+}

@@ -1,0 +1,118 @@
+//! `tape produce` and `tape consume`: the hand tools for the two logs.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use tape_log::{Log, LogReader};
+use tape_schemas::{codec, CommandEnvelope, EventEnvelope, SCHEMA_VERSION};
+
+use crate::logs::{LogArgs, Role};
+
+#[derive(Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// JSON lines, one command each; standard input when absent. A line may leave out
+    /// `version` (1), `id` (a random UUID) and `time_ms` (now).
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// First event seq to print.
+    #[arg(long, default_value_t = 1)]
+    pub from: u64,
+    /// Keep printing events as they are written.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+/// Parses one JSON line into a command, filling in what the producer may omit.
+pub fn parse_line(line: &str, now_ms: u64) -> anyhow::Result<CommandEnvelope> {
+    let mut value: serde_json::Value = serde_json::from_str(line)?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("a command is a JSON object"))?;
+    obj.entry("version").or_insert(SCHEMA_VERSION.into());
+    obj.entry("id")
+        .or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
+    match obj.get("time_ms") {
+        None | Some(serde_json::Value::Null) => {
+            obj.insert("time_ms".into(), now_ms.into());
+        }
+        Some(v) if v.as_u64() == Some(0) => {
+            obj.insert("time_ms".into(), now_ms.into());
+        }
+        _ => {}
+    }
+    Ok(codec::command_from_json(&value.to_string())?)
+}
+
+pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
+    let input: Box<dyn BufRead> = match &args.file {
+        Some(path) => Box::new(std::io::BufReader::new(std::fs::File::open(path)?)),
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    let now = crate::service::now_ms();
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in input.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(&line, now) {
+            Ok(c) => records.push(codec::to_bincode(&c)?),
+            Err(e) => errors.push(format!("line {}: {e}", i + 1)),
+        }
+    }
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("tape produce: {e}");
+        }
+        anyhow::bail!("{} bad line(s); nothing was appended", errors.len());
+    }
+    let log = args.logs.open("commands", Role::Writer).await?;
+    let n = records.len();
+    let offsets = log.append(records).await?;
+    match (offsets.first(), offsets.last()) {
+        (Some(a), Some(b)) => {
+            eprintln!("tape produce: appended {n} command(s) at offsets {a}..={b}")
+        }
+        _ => eprintln!("tape produce: nothing to append"),
+    }
+    Ok(())
+}
+
+pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
+    let log = args.logs.open("events", Role::Follower).await?;
+    let mut reader = log.reader(args.from.max(1) - 1).await?;
+    let stdout = std::io::stdout();
+    let mut next = args.from.max(1);
+    loop {
+        let batch = reader.next_batch(1_000, Duration::from_millis(200)).await?;
+        if batch.is_empty() {
+            if args.follow {
+                continue;
+            }
+            if log.end_offset().await? <= next - 1 {
+                return Ok(());
+            }
+            continue;
+        }
+        let mut out = stdout.lock();
+        for r in batch {
+            let e: EventEnvelope = codec::from_bincode(&r.bytes)?;
+            // Readers dedupe by seq.
+            if e.seq < next {
+                continue;
+            }
+            next = e.seq + 1;
+            writeln!(out, "{}", codec::to_json(&e)?)?;
+        }
+    }
+}

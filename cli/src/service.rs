@@ -1,0 +1,151 @@
+//! `tape run` and `tape engine`: the engine over the chosen logs, until SIGTERM or
+//! Ctrl-C (then it finishes its batch, snapshots and exits 0).
+
+use clap::Args;
+use tape_engine::{Engine, EngineOptions, SnapshotStore};
+use tape_log::Log;
+use tape_schemas::*;
+use tokio::sync::watch;
+
+use crate::logs::{LogArgs, Role};
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Create two markets and funded accounts (on an empty log) and print how to use them.
+    #[arg(long)]
+    pub demo: bool,
+    /// Commands between checkpoints (state hash events and snapshots).
+    #[arg(long, env = "TAPE_CHECKPOINT_EVERY", default_value_t = 100_000)]
+    pub checkpoint_every: u64,
+}
+
+pub fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down: finishing the current batch");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    if args.demo {
+        seed_demo(&args.logs).await?;
+    }
+    let commands = args.logs.open("commands", Role::Follower).await?;
+    let events = args.logs.open("events", Role::Writer).await?;
+    let snapshots = SnapshotStore::open(args.logs.snapshots_dir(), 3)?;
+    let options = EngineOptions {
+        checkpoint_every: args.checkpoint_every.max(1),
+        ..EngineOptions::default()
+    };
+    let where_ = match &args.logs.kafka {
+        Some(b) => format!(
+            "Kafka at {b} (topics {}, {})",
+            args.logs.commands_topic, args.logs.events_topic
+        ),
+        None => format!("the embedded log in {}", args.logs.data.display()),
+    };
+    eprintln!("tape: engine running on {where_}");
+    eprintln!("tape: send commands with `tape produce`, watch events with `tape consume --follow` (same --data/--kafka)");
+    let engine = Engine::new(commands, events, snapshots, options);
+    let summary = engine.run(shutdown_signal()).await?;
+    eprintln!(
+        "tape: stopped after {} commands; next command offset {}, next event seq {}",
+        summary.commands_applied, summary.next_command, summary.next_seq
+    );
+    Ok(())
+}
+
+fn d(s: &str) -> Dec {
+    s.parse().expect("a literal decimal")
+}
+
+/// The demo's setup: assets, two markets, two funded accounts — appended only to an
+/// empty commands log, so a restart does not repeat it.
+async fn seed_demo(logs: &LogArgs) -> anyhow::Result<()> {
+    let log = logs.open("commands", Role::Writer).await?;
+    if log.end_offset().await? > 0 {
+        eprintln!("tape: --demo: the commands log is not empty; leaving it as it is");
+        return Ok(());
+    }
+    let asset = |code: &str, scale| {
+        Command::CreateAsset(AssetSpec {
+            code: code.parse().expect("code"),
+            scale,
+            daily_withdrawal_limit: None,
+        })
+    };
+    let market = |symbol: &str, base: &str, tick: &str, lot: &str| {
+        Command::CreateMarket(MarketSpec {
+            symbol: symbol.parse().expect("symbol"),
+            base: base.parse().expect("code"),
+            quote: "USDT".parse().expect("code"),
+            tick_size: d(tick),
+            lot_size: d(lot),
+            min_notional: d("1"),
+            min_quantity: None,
+            max_quantity: None,
+            fees: FeeRates {
+                maker_ppm: 1_000,
+                taker_ppm: 2_000,
+            },
+            price_band_bps: Some(1_000),
+        })
+    };
+    let mut commands = vec![
+        asset("BTC", 8),
+        asset("ETH", 8),
+        asset("USDT", 6),
+        market("BTC-USDT", "BTC", "0.01", "0.0001"),
+        market("ETH-USDT", "ETH", "0.01", "0.001"),
+    ];
+    for (account, asset, amount) in [
+        (1, "BTC", "10"),
+        (1, "USDT", "100000"),
+        (2, "ETH", "100"),
+        (2, "USDT", "100000"),
+    ] {
+        commands.push(Command::Deposit {
+            account: AccountId(account),
+            asset: asset.parse().expect("code"),
+            amount: d(amount),
+            reference: format!("demo-{account}-{asset}")
+                .parse()
+                .expect("reference"),
+        });
+    }
+    let now = now_ms();
+    let records = commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            codec::to_bincode(&CommandEnvelope::new(
+                CommandId(uuid::Uuid::from_u128(0xde30_0000 + i as u128)),
+                now,
+                c,
+            ))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    log.append(records).await?;
+    eprintln!("tape: demo: markets BTC-USDT and ETH-USDT; account 1 holds 10 BTC + 100,000 USDT, account 2 holds 100 ETH + 100,000 USDT");
+    eprintln!(
+        r#"tape: try: echo '{{"version":1,"id":"{}","time_ms":0,"command":{{"place_order":{{"account":1,"market":"BTC-USDT","side":"sell","order_type":{{"limit":{{"price":"30000","quantity":"0.5"}}}}}}}}}}' | tape produce"#,
+        uuid::Uuid::from_u128(1)
+    );
+    Ok(())
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
