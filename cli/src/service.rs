@@ -21,22 +21,25 @@ pub struct RunArgs {
     pub checkpoint_every: u64,
 }
 
-pub fn shutdown_signal() -> watch::Receiver<bool> {
+/// Turns true on SIGTERM or Ctrl-C. The handlers are installed before this returns,
+/// so a signal that arrives while the engine is still starting is not lost.
+pub fn shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
     let (tx, rx) = watch::channel(false);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutting down: finishing the current batch");
         let _ = tx.send(true);
     });
-    rx
+    Ok(rx)
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     if args.demo {
         seed_demo(&args.logs).await?;
     }
@@ -57,7 +60,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     eprintln!("tape: engine running on {where_}");
     eprintln!("tape: send commands with `tape produce`, watch events with `tape consume --follow` (same --data/--kafka)");
     let engine = Engine::new(commands, events, snapshots, options);
-    let summary = engine.run(shutdown_signal()).await?;
+    let summary = engine.run(shutdown).await?;
     eprintln!(
         "tape: stopped after {} commands; next command offset {}, next event seq {}",
         summary.commands_applied, summary.next_command, summary.next_seq

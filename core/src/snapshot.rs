@@ -107,7 +107,7 @@ impl Core {
             parents: self.parents.iter().map(|(k, v)| (*k, v.clone())).collect(),
             dedupe: self.dedupe.entries().collect(),
         };
-        tape_schemas::codec::to_bincode(&snapshot).expect("a snapshot always encodes")
+        tape_schemas::codec::to_bincode_large(&snapshot).expect("a snapshot always encodes")
     }
 
     /// blake3 of the canonical snapshot bytes.
@@ -117,7 +117,7 @@ impl Core {
 
     /// Rebuilds a core from snapshot bytes.
     pub fn restore(bytes: &[u8]) -> Result<Core, SnapshotError> {
-        let s: Snapshot = tape_schemas::codec::from_bincode(bytes)?;
+        let s: Snapshot = tape_schemas::codec::from_bincode_large(bytes)?;
         if s.format != SNAPSHOT_FORMAT {
             return Err(SnapshotError::Format { found: s.format });
         }

@@ -10,9 +10,11 @@
 //! commands log, and never writes one twice.
 
 mod decode;
+mod derive;
 mod sequencer;
 mod snapshots;
 
 pub use decode::decode_command;
+pub use derive::{derive_all, Deriver};
 pub use sequencer::{Engine, EngineError, EngineOptions, RunSummary};
 pub use snapshots::{Saved, SnapshotStore};

@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use tape_core::{Core, CoreConfig};
 use tape_log::{Log, LogError, LogReader};
-use tape_schemas::{codec, Event, EventEnvelope, Hash32};
+use tape_schemas::{codec, EventEnvelope};
 use tokio::sync::watch;
 
-use crate::decode::decode_command;
+use crate::derive::Deriver;
 use crate::snapshots::{Saved, SnapshotStore};
 
 #[derive(Clone, Copy, Debug)]
@@ -75,14 +75,6 @@ pub struct Engine<C: Log, E: Log> {
     options: EngineOptions,
 }
 
-/// Where the engine stands.
-struct Position {
-    core: Core,
-    next_command: u64,
-    next_seq: u64,
-    last_hash: Hash32,
-}
-
 fn decode_event(offset: u64, bytes: &[u8]) -> Result<EventEnvelope, EngineError> {
     codec::from_bincode::<EventEnvelope>(bytes).map_err(|e| EngineError::BadEvent {
         offset,
@@ -127,20 +119,17 @@ impl<C: Log, E: Log> Engine<C, E> {
         }
     }
 
-    fn restore(&self) -> Result<Position, EngineError> {
+    fn restore(&self) -> Result<Deriver, EngineError> {
+        let every = self.options.checkpoint_every;
         Ok(match self.snapshots.latest()? {
-            Some(saved) => Position {
-                core: Core::restore(&saved.core)?,
-                next_command: saved.next_command,
-                next_seq: saved.next_seq,
-                last_hash: saved.last_hash,
-            },
-            None => Position {
-                core: Core::new(self.options.core),
-                next_command: 0,
-                next_seq: 1,
-                last_hash: Hash32::default(),
-            },
+            Some(saved) => Deriver::resume(
+                Core::restore(&saved.core)?,
+                saved.next_command,
+                saved.next_seq,
+                saved.last_hash,
+                every,
+            ),
+            None => Deriver::new(self.options.core, every),
         })
     }
 
@@ -171,7 +160,6 @@ impl<C: Log, E: Log> Engine<C, E> {
             None
         };
         let mut commands = self.commands.reader(pos.next_command).await?;
-        let mut produced: Vec<Event> = Vec::with_capacity(64);
         let mut last_snapshot_at = pos.next_command;
 
         // Appends run one step behind: while the log fsyncs batch N, batch N+1 is
@@ -199,50 +187,8 @@ impl<C: Log, E: Log> Engine<C, E> {
                     snapshot: None,
                 };
                 for record in &batch {
-                    debug_assert_eq!(
-                        record.offset, pos.next_command,
-                        "commands are read in order"
-                    );
-                    produced.clear();
-                    match decode_command(&record.bytes) {
-                        Ok(command) => pos.core.apply(&command, &mut produced),
-                        Err(e) => {
-                            tracing::warn!(offset = record.offset, error = %e, "malformed command; answering with a rejection");
-                            pos.core.reject_malformed(&mut produced);
-                        }
-                    }
-                    pos.next_command = record.offset + 1;
-                    let checkpoint = pos
-                        .next_command
-                        .is_multiple_of(self.options.checkpoint_every);
-                    let snapshot = checkpoint.then(|| pos.core.snapshot());
-                    if let Some(bytes) = &snapshot {
-                        let state_hash = Hash32(*blake3::hash(bytes).as_bytes());
-                        produced.push(Event::Checkpoint {
-                            commands_applied: pos.next_command,
-                            state_hash,
-                        });
-                    }
-                    let time_ms = pos.core.time_ms();
-                    for event in &produced {
-                        let (hash, bytes) = EventEnvelope::seal_encoded(
-                            pos.next_seq,
-                            record.offset,
-                            time_ms,
-                            pos.last_hash,
-                            event,
-                        );
-                        pos.next_seq += 1;
-                        pos.last_hash = hash;
-                        step.records.push(bytes);
-                    }
-                    if let Some(core) = snapshot {
-                        step.snapshot = Some(Saved {
-                            next_command: pos.next_command,
-                            next_seq: pos.next_seq,
-                            last_hash: pos.last_hash,
-                            core,
-                        });
+                    if let Some(saved) = pos.step(record.offset, &record.bytes, &mut step.records) {
+                        step.snapshot = Some(saved);
                     }
                 }
                 summary.commands_applied += batch.len() as u64;
@@ -288,14 +234,10 @@ impl<C: Log, E: Log> Engine<C, E> {
                     break; // the appender failed; its error is returned below
                 }
             }
-            if stored.is_none() && pos.next_command > last_snapshot_at {
-                let core = pos.core.snapshot();
-                let saved = Saved {
-                    next_command: pos.next_command,
-                    next_seq: pos.next_seq,
-                    last_hash: pos.last_hash,
-                    core,
-                };
+            // Everything up to `pos` is on the log (appended, or found there while
+            // re-deriving), so the position is safe to keep.
+            if pos.next_command > last_snapshot_at {
+                let saved = pos.saved(pos.core.snapshot());
                 let _ = to_appender
                     .send(Step {
                         first_seq: pos.next_seq,

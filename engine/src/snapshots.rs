@@ -48,7 +48,7 @@ impl SnapshotStore {
     }
 
     pub fn write(&self, saved: &Saved) -> std::io::Result<()> {
-        let body = tape_schemas::codec::to_bincode(saved).map_err(std::io::Error::other)?;
+        let body = tape_schemas::codec::to_bincode_large(saved).map_err(std::io::Error::other)?;
         let mut bytes = Vec::with_capacity(body.len() + 32);
         bytes.extend_from_slice(&body);
         bytes.extend_from_slice(blake3::hash(&body).as_bytes());
@@ -82,7 +82,7 @@ impl SnapshotStore {
                 tracing::warn!(path = %path.display(), "snapshot checksum mismatch; skipping it");
                 continue;
             }
-            match tape_schemas::codec::from_bincode::<Saved>(body) {
+            match tape_schemas::codec::from_bincode_large::<Saved>(body) {
                 Ok(s) => return Ok(Some(s)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "snapshot does not decode; skipping it")

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tape_core::Core;
 use tape_engine::{Engine, EngineError, EngineOptions, RunSummary, SnapshotStore};
-use tape_log::{FileLog, FileLogOptions, Log, LogReader};
+use tape_log::{FileLog, FileLogOptions, Log};
 use tape_schemas::*;
 use tokio::sync::watch;
 
@@ -88,33 +87,12 @@ async fn run_until(d: &Dirs, commands: Arc<FileLog>, last: u64) -> Result<RunSum
     }
 }
 
-/// Every envelope a fresh core derives from these commands.
 fn expected_events(commands: &[Vec<u8>], checkpoint_every: u64) -> Vec<Vec<u8>> {
-    let mut core = Core::default();
-    let (mut seq, mut prev, mut out) = (1u64, Hash32::default(), Vec::new());
-    let mut produced = Vec::new();
-    for (offset, bytes) in commands.iter().enumerate() {
-        produced.clear();
-        match tape_engine::decode_command(bytes) {
-            Ok(c) => core.apply(&c, &mut produced),
-            Err(_) => core.reject_malformed(&mut produced),
-        }
-        if (offset as u64 + 1).is_multiple_of(checkpoint_every) {
-            let state_hash = Hash32(*blake3::hash(&core.snapshot()).as_bytes());
-            produced.push(Event::Checkpoint {
-                commands_applied: offset as u64 + 1,
-                state_hash,
-            });
-        }
-        for e in &produced {
-            let (hash, bytes) =
-                EventEnvelope::seal_encoded(seq, offset as u64, core.time_ms(), prev, e);
-            seq += 1;
-            prev = hash;
-            out.push(bytes);
-        }
-    }
-    out
+    tape_engine::derive_all(
+        commands.iter().map(|c| c.as_slice()),
+        Default::default(),
+        checkpoint_every,
+    )
 }
 
 async fn events_on_log(d: &Dirs) -> Vec<Vec<u8>> {

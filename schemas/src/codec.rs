@@ -17,6 +17,15 @@ const CONFIG: bincode::config::Configuration<
     bincode::config::Limit<MAX_MESSAGE_BYTES>,
 > = bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>();
 
+/// Snapshots are state, not messages: they may be large.
+pub const MAX_SNAPSHOT_BYTES: usize = 1 << 32;
+
+const LARGE: bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_SNAPSHOT_BYTES>,
+> = bincode::config::standard().with_limit::<MAX_SNAPSHOT_BYTES>();
+
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("message is {size_bytes} bytes; the limit is {MAX_MESSAGE_BYTES}")]
@@ -51,6 +60,21 @@ pub fn from_bincode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> 
         });
     }
     let (value, used) = bincode::serde::decode_from_slice(bytes, CONFIG)?;
+    if used != bytes.len() {
+        return Err(CodecError::Trailing {
+            trailing: bytes.len() - used,
+        });
+    }
+    Ok(value)
+}
+
+/// Canonical bytes of a snapshot-sized value (same encoding, larger limit).
+pub fn to_bincode_large<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    Ok(bincode::serde::encode_to_vec(value, LARGE)?)
+}
+
+pub fn from_bincode_large<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (value, used) = bincode::serde::decode_from_slice(bytes, LARGE)?;
     if used != bytes.len() {
         return Err(CodecError::Trailing {
             trailing: bytes.len() - used,

@@ -1,0 +1,278 @@
+//! Crash tests: the `tape engine` process is killed with SIGKILL at random moments
+//! while commands keep arriving, and restarted each time. Afterwards the events log
+//! must be exactly what a fresh run of the core derives from the commands log:
+//! one outcome per command, `seq` gap-free from 1 with no duplicate, every hash
+//! linked, every checkpoint's state hash right — and the engine's last snapshot
+//! restores to the fresh run's state hash. Run against the embedded log and against
+//! Kafka (`TAPE_KAFKA_BROKERS`, which the README's test command provides).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use tape_log::{AnyLog, FileLog, FileLogOptions, KafkaLog, KafkaOptions, Log, LogReader};
+use tape_schemas::{codec, Event, EventEnvelope};
+
+const TAPE: &str = env!("CARGO_BIN_EXE_tape");
+const CHECKPOINT_EVERY: u64 = 700;
+
+struct Target {
+    data: tempfile::TempDir,
+    kafka: Option<(String, String, String)>,
+}
+
+impl Target {
+    fn args(&self) -> Vec<String> {
+        let mut a = vec![
+            "engine".into(),
+            "--data".into(),
+            self.data.path().display().to_string(),
+            "--checkpoint-every".into(),
+            CHECKPOINT_EVERY.to_string(),
+        ];
+        if let Some((brokers, commands, events)) = &self.kafka {
+            a.extend([
+                "--kafka".into(),
+                brokers.clone(),
+                "--commands-topic".into(),
+                commands.clone(),
+                "--events-topic".into(),
+                events.clone(),
+            ]);
+        }
+        a
+    }
+
+    fn spawn(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.path().join("engine.log"))
+            .unwrap();
+        Command::new(TAPE)
+            .args(self.args())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tape engine")
+    }
+
+    async fn log(&self, which: &str, writer: bool) -> AnyLog {
+        match &self.kafka {
+            Some((brokers, commands, events)) => {
+                let topic = if which == "commands" {
+                    commands
+                } else {
+                    events
+                };
+                AnyLog::Kafka(
+                    KafkaLog::open(KafkaOptions::new(brokers, topic))
+                        .await
+                        .unwrap(),
+                )
+            }
+            None if writer => AnyLog::File(
+                FileLog::open(self.data.path().join(which), FileLogOptions::default())
+                    .unwrap()
+                    .0,
+            ),
+            None => AnyLog::File(FileLog::follow(self.data.path().join(which)).unwrap()),
+        }
+    }
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM failed");
+}
+
+async fn read_all(log: &AnyLog, count: u64) -> Vec<Vec<u8>> {
+    let mut reader = log.reader(0).await.unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (out.len() as u64) < count {
+        assert!(
+            Instant::now() < deadline,
+            "read only {} of {count}",
+            out.len()
+        );
+        out.extend(
+            reader
+                .next_batch(100_000, Duration::from_millis(200))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.bytes),
+        );
+    }
+    out
+}
+
+/// Waits until the events log holds the outcome of command `last`.
+async fn wait_for_outcome(events: &AnyLog, last: u64, engine: &mut Child, data: &Path) {
+    let mut reader = events.reader(0).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the engine never answered command {last}"
+        );
+        if let Ok(Some(status)) = engine.try_wait() {
+            panic!(
+                "the engine exited on its own: {status}; its log:\n{}",
+                std::fs::read_to_string(data.join("engine.log")).unwrap_or_default()
+            );
+        }
+        for r in reader
+            .next_batch(100_000, Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            let (_, offset, outcome) = EventEnvelope::peek(&r.bytes).unwrap();
+            if outcome && offset == last {
+                return;
+            }
+        }
+    }
+}
+
+async fn kill_nine_under_load(target: Target, seed: u64) {
+    let mix = tape_benches::standard_mix(20_000, seed);
+    let commands: Vec<Vec<u8>> = mix
+        .setup
+        .iter()
+        .chain(&mix.commands)
+        .map(|c| codec::to_bincode(c).unwrap())
+        .collect();
+    let last = commands.len() as u64 - 1;
+    let commands_log = target.log("commands", true).await;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+
+    let mut engine = target.spawn();
+    let mut kills = 0;
+    let mut sent = 0usize;
+    let mut next_kill = Instant::now() + Duration::from_millis(rng.random_range(150..600));
+    while sent < commands.len() {
+        let n = rng.random_range(50..400).min(commands.len() - sent);
+        commands_log
+            .append(commands[sent..sent + n].to_vec())
+            .await
+            .unwrap();
+        sent += n;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(1..20))).await;
+        if Instant::now() >= next_kill {
+            engine.kill().unwrap(); // SIGKILL
+            engine.wait().unwrap();
+            kills += 1;
+            engine = target.spawn();
+            next_kill = Instant::now() + Duration::from_millis(rng.random_range(150..600));
+        }
+    }
+    // One more kill once everything is in, then let it finish.
+    tokio::time::sleep(Duration::from_millis(rng.random_range(50..300))).await;
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    kills += 1;
+    engine = target.spawn();
+    let events_log = target.log("events", false).await;
+    wait_for_outcome(&events_log, last, &mut engine, target.data.path()).await;
+    sigterm(&engine);
+    let status = engine.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    assert!(kills >= 3, "only {kills} kills");
+
+    let expected = tape_engine::derive_all(
+        commands.iter().map(|c| c.as_slice()),
+        Default::default(),
+        CHECKPOINT_EVERY,
+    );
+    let on_log = read_all(&events_log, expected.len() as u64).await;
+    assert_eq!(
+        events_log.end_offset().await.unwrap(),
+        expected.len() as u64,
+        "nothing beyond what the commands derive"
+    );
+    let decoded: Vec<EventEnvelope> = on_log
+        .iter()
+        .map(|b| codec::from_bincode(b).unwrap())
+        .collect();
+    for (i, e) in decoded.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "seq is gap-free with no duplicate");
+        assert_eq!(e.hash, e.expected_hash(), "seq {} hash", e.seq);
+        if i > 0 {
+            assert_eq!(e.prev_hash, decoded[i - 1].hash, "seq {} chain", e.seq);
+        }
+    }
+    let mut outcomes = vec![0u32; commands.len()];
+    for e in &decoded {
+        if matches!(e.event, Event::Outcome { .. }) {
+            outcomes[e.command_offset as usize] += 1;
+        }
+    }
+    assert!(
+        outcomes.iter().all(|n| *n == 1),
+        "every command has exactly one outcome"
+    );
+    assert!(
+        on_log == expected,
+        "the events log is byte for byte what a fresh run derives"
+    );
+
+    // The snapshot the engine kept on shutdown is the fresh run's state at that point.
+    let saved = tape_engine::SnapshotStore::open(target.data.path().join("snapshots"), 3)
+        .unwrap()
+        .latest()
+        .unwrap()
+        .unwrap();
+    let mut fresh = tape_core::Core::default();
+    let mut out = Vec::new();
+    for c in &commands[..saved.next_command as usize] {
+        fresh.apply(&tape_engine::decode_command(c).unwrap(), &mut out);
+    }
+    assert!(saved.next_command > 0);
+    assert_eq!(
+        tape_core::Core::restore(&saved.core).unwrap().state_hash(),
+        fresh.state_hash()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_engine_killed_at_random_moments_loses_and_doubles_nothing() {
+    kill_nine_under_load(
+        Target {
+            data: tempfile::tempdir().unwrap(),
+            kafka: None,
+        },
+        11,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_engine_killed_at_random_moments_loses_and_doubles_nothing() {
+    let brokers = std::env::var("TAPE_KAFKA_BROKERS").unwrap_or_else(|_| {
+        panic!("TAPE_KAFKA_BROKERS is not set: the Kafka crash test needs a broker. Run ./scripts/test.sh, which starts one (tansu) and sets it.")
+    });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let topics = (
+        format!("crash-commands-{nanos}"),
+        format!("crash-events-{nanos}"),
+    );
+    kill_nine_under_load(
+        Target {
+            data: tempfile::tempdir().unwrap(),
+            kafka: Some((brokers, topics.0, topics.1)),
+        },
+        12,
+    )
+    .await;
+}
