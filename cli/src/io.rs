@@ -99,7 +99,7 @@ pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
             if args.follow {
                 continue;
             }
-            if log.end_offset().await? <= next - 1 {
+            if log.end_offset().await? < next {
                 return Ok(());
             }
             continue;

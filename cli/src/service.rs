@@ -16,6 +16,9 @@ pub struct RunArgs {
     /// Create two markets and funded accounts (on an empty log) and print how to use them.
     #[arg(long)]
     pub demo: bool,
+    /// Kafka topic whose consumer group decides which engine writes the shard.
+    #[arg(long, env = "TAPE_LEASE_TOPIC", default_value = "tape.engine-lease")]
+    pub lease_topic: String,
     /// Commands between checkpoints (state hash events and snapshots).
     #[arg(long, env = "TAPE_CHECKPOINT_EVERY", default_value_t = 100_000)]
     pub checkpoint_every: u64,
@@ -60,12 +63,45 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     eprintln!("tape: engine running on {where_}");
     eprintln!("tape: send commands with `tape produce`, watch events with `tape consume --follow` (same --data/--kafka)");
     let engine = Engine::new(commands, events, snapshots, options);
-    let summary = engine.run(shutdown).await?;
+    let Some(brokers) = args.logs.kafka.clone() else {
+        // Embedded: the events log's lock already keeps a second engine out.
+        let summary = engine.run(shutdown).await?;
+        report(&summary);
+        return Ok(());
+    };
+    // Kafka: hold the shard's lease while running; stand by while another engine does.
+    let group = format!("tape-engine-{}", args.logs.events_topic);
+    let mut shutdown = shutdown;
+    loop {
+        let mut lease = tokio::select! {
+            lease = tape_log::KafkaLease::acquire(&brokers, &args.lease_topic, &group) => lease?,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut signal = shutdown.clone();
+        let watcher = tokio::spawn(async move {
+            let lost = tokio::select! {
+                _ = lease.lost() => true,
+                _ = signal.changed() => false,
+            };
+            let _ = stop_tx.send(true);
+            lost
+        });
+        let summary = engine.run(stop_rx).await?;
+        report(&summary);
+        let lost = watcher.await?;
+        if !lost || *shutdown.borrow() {
+            return Ok(());
+        }
+        tracing::warn!("lost the shard lease to another engine; standing by");
+    }
+}
+
+fn report(summary: &tape_engine::RunSummary) {
     eprintln!(
         "tape: stopped after {} commands; next command offset {}, next event seq {}",
         summary.commands_applied, summary.next_command, summary.next_seq
     );
-    Ok(())
 }
 
 fn d(s: &str) -> Dec {

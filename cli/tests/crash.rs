@@ -52,7 +52,7 @@ impl Target {
             .unwrap();
         Command::new(TAPE)
             .args(self.args())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -117,11 +117,12 @@ async fn read_all(log: &AnyLog, count: u64) -> Vec<Vec<u8>> {
 /// Waits until the events log holds the outcome of command `last`.
 async fn wait_for_outcome(events: &AnyLog, last: u64, engine: &mut Child, data: &Path) {
     let mut reader = events.reader(0).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         assert!(
             Instant::now() < deadline,
-            "the engine never answered command {last}"
+            "the engine never answered command {last}; its log:\n{}",
+            std::fs::read_to_string(data.join("engine.log")).unwrap_or_default()
         );
         if let Ok(Some(status)) = engine.try_wait() {
             panic!(
@@ -151,41 +152,72 @@ async fn kill_nine_under_load(target: Target, seed: u64) {
         .map(|c| codec::to_bincode(c).unwrap())
         .collect();
     let last = commands.len() as u64 - 1;
-    let commands_log = target.log("commands", true).await;
+    let commands_log = std::sync::Arc::new(target.log("commands", true).await);
+    let events_log = target.log("events", false).await;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
 
-    let mut engine = target.spawn();
-    let mut kills = 0;
-    let mut sent = 0usize;
-    let mut next_kill = Instant::now() + Duration::from_millis(rng.random_range(150..600));
-    while sent < commands.len() {
-        let n = rng.random_range(50..400).min(commands.len() - sent);
-        commands_log
-            .append(commands[sent..sent + n].to_vec())
-            .await
-            .unwrap();
-        sent += n;
-        tokio::time::sleep(Duration::from_millis(rng.random_range(1..20))).await;
-        if Instant::now() >= next_kill {
-            engine.kill().unwrap(); // SIGKILL
-            engine.wait().unwrap();
-            kills += 1;
-            engine = target.spawn();
-            next_kill = Instant::now() + Duration::from_millis(rng.random_range(150..600));
+    // Commands keep arriving, in uneven batches, for the whole test.
+    // A Kafka engine restart waits out the dead one's group session (~6 s), so
+    // commands arrive more slowly there to keep several kills inside the stream.
+    let pause_ms = if target.kafka.is_some() {
+        100..400
+    } else {
+        5..40
+    };
+    let producer_log = commands_log.clone();
+    let all = commands.clone();
+    let producer = tokio::spawn(async move {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed + 1);
+        let mut sent = 0usize;
+        while sent < all.len() {
+            let n = rng.random_range(20..200).min(all.len() - sent);
+            producer_log
+                .append(all[sent..sent + n].to_vec())
+                .await
+                .unwrap();
+            sent += n;
+            tokio::time::sleep(Duration::from_millis(rng.random_range(pause_ms.clone()))).await;
         }
+    });
+
+    // Kill the engine while it is working: each time, only once it has appended
+    // something since it started.
+    const KILLS: u32 = 5;
+    let mut kills = 0;
+    while kills < KILLS && !producer.is_finished() {
+        let before = events_log.end_offset().await.unwrap();
+        let mut engine = target.spawn();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while events_log.end_offset().await.unwrap() == before && !producer.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "a restarted engine never appended; its log:\n{}",
+                std::fs::read_to_string(target.data.path().join("engine.log")).unwrap_or_default()
+            );
+            if let Ok(Some(status)) = engine.try_wait() {
+                panic!(
+                    "the engine exited on its own: {status}; its log:\n{}",
+                    std::fs::read_to_string(target.data.path().join("engine.log"))
+                        .unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..250))).await;
+        engine.kill().unwrap(); // SIGKILL
+        engine.wait().unwrap();
+        kills += 1;
     }
-    // One more kill once everything is in, then let it finish.
-    tokio::time::sleep(Duration::from_millis(rng.random_range(50..300))).await;
-    engine.kill().unwrap();
-    engine.wait().unwrap();
-    kills += 1;
-    engine = target.spawn();
-    let events_log = target.log("events", false).await;
+    assert!(
+        kills >= 2,
+        "only {kills} kills landed while commands were arriving"
+    );
+    producer.await.unwrap();
+    let mut engine = target.spawn();
     wait_for_outcome(&events_log, last, &mut engine, target.data.path()).await;
     sigterm(&engine);
     let status = engine.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    assert!(kills >= 3, "only {kills} kills");
 
     let expected = tape_engine::derive_all(
         commands.iter().map(|c| c.as_slice()),

@@ -135,7 +135,7 @@ fn scan(path: &Path, base: u64, is_last: bool) -> Result<(Segment, u64)> {
                 if crc32fast::hash(&buf) != crc {
                     Some("checksum mismatch")
                 } else {
-                    if records % INDEX_EVERY == 0 {
+                    if records.is_multiple_of(INDEX_EVERY) {
                         index.push((base + records, pos));
                     }
                     records += 1;
@@ -410,7 +410,7 @@ fn poll_once(shared: &Shared) -> Result<()> {
             if crc32fast::hash(&buf) != crc {
                 break; // still being written
             }
-            if seg.records % INDEX_EVERY == 0 {
+            if seg.records.is_multiple_of(INDEX_EVERY) {
                 seg.index.push((seg.base + seg.records, seg.size_bytes));
             }
             seg.records += 1;
@@ -530,7 +530,7 @@ fn write_group(
                 break;
             }
             let offset = seg.base + seg.records;
-            if (offset - seg.base) % INDEX_EVERY == 0 {
+            if (offset - seg.base).is_multiple_of(INDEX_EVERY) {
                 seg.index.push((offset, pos));
             }
             buf.extend_from_slice(&(r.len() as u32).to_le_bytes());

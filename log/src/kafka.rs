@@ -274,17 +274,32 @@ impl KafkaReader {
         Ok(())
     }
 
+    /// Starts reading again from further back (twice as far as last time).
+    fn rewind_once(&mut self) -> Result<()> {
+        self.rewind = (self.rewind * 2).clamp(1, self.next);
+        let at = self.next - self.rewind;
+        self.assign(at)
+    }
+
     pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + wait;
         while out.len() < max {
-            // After the first record, take only what is already there.
-            let limit = if out.is_empty() {
-                deadline
-            } else {
+            // After the first record, take only what is already there. Before any
+            // record at or below `next` has been seen, wait only briefly: silence may
+            // mean the position is inside the broker's last record batch.
+            let limit = if !out.is_empty() {
                 tokio::time::Instant::now()
+            } else if !self.started && self.next > 0 {
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(250))
+            } else {
+                deadline
             };
             let message = match tokio::time::timeout_at(limit, self.consumer.recv()).await {
+                Err(_) if out.is_empty() && !self.started && self.next > 0 && limit < deadline => {
+                    self.rewind_once()?;
+                    continue;
+                }
                 Err(_) => break,
                 Ok(Err(KafkaError::MessageConsumption(code)))
                     if code
@@ -313,10 +328,8 @@ impl KafkaReader {
                 // The broker answered a fetch from inside a record batch with the next
                 // batch (tansu 0.6 does). Offsets are gap-free here (no transactions,
                 // no compaction), so start earlier and skip up to `next`.
-                self.rewind = (self.rewind * 2).clamp(1, self.next);
-                tracing::debug!(topic = %self.topic, wanted = self.next, got = offset, rewind = self.rewind, "re-reading from an earlier offset");
-                let at = self.next - self.rewind;
-                self.assign(at)?;
+                tracing::debug!(topic = %self.topic, wanted = self.next, got = offset, "re-reading from an earlier offset");
+                self.rewind_once()?;
                 continue;
             }
             self.started = true;
@@ -334,5 +347,110 @@ impl KafkaReader {
 impl crate::LogReader for KafkaReader {
     async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
         KafkaReader::next_batch(self, max, wait).await
+    }
+}
+
+/// Tracks whether this process holds the lease partition.
+struct LeaseContext {
+    held: tokio::sync::watch::Sender<bool>,
+}
+
+impl ClientContext for LeaseContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "kafka lease client error (librdkafka retries)");
+    }
+}
+
+impl ConsumerContext for LeaseContext {
+    fn post_rebalance(
+        &self,
+        _base: &BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        match rebalance {
+            rdkafka::consumer::Rebalance::Assign(tpl) => {
+                let _ = self.held.send(tpl.count() > 0);
+            }
+            rdkafka::consumer::Rebalance::Revoke(_) => {
+                let _ = self.held.send(false);
+            }
+            rdkafka::consumer::Rebalance::Error(e) => {
+                tracing::warn!(error = %e, "lease rebalance error");
+                let _ = self.held.send(false);
+            }
+        }
+    }
+}
+
+/// Single writer per shard on Kafka, without transactions: engines for a shard join
+/// one consumer group on a one-partition lease topic. The group gives the partition
+/// to one member at a time; the others wait as standbys and take over when it leaves
+/// or its session times out.
+pub struct KafkaLease {
+    consumer: std::sync::Arc<StreamConsumer<LeaseContext>>,
+    held: tokio::sync::watch::Receiver<bool>,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+impl KafkaLease {
+    /// Joins the group and waits (as a standby) until this process holds the lease.
+    pub async fn acquire(brokers: &str, lease_topic: &str, group: &str) -> Result<KafkaLease> {
+        create_topic(&KafkaOptions::new(brokers, lease_topic)).await?;
+        let (tx, held) = tokio::sync::watch::channel(false);
+        let consumer: StreamConsumer<LeaseContext> = base_config(brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
+            .create_with_context(LeaseContext { held: tx })
+            .map_err(kafka)?;
+        consumer.subscribe(&[lease_topic]).map_err(kafka)?;
+        let consumer = std::sync::Arc::new(consumer);
+        let polled = consumer.clone();
+        // Polling drives the group protocol; nothing is ever produced to the topic.
+        let poller = tokio::spawn(async move {
+            loop {
+                if let Err(e) = polled.recv().await {
+                    tracing::debug!(error = %e, "lease poll");
+                }
+            }
+        });
+        let mut lease = KafkaLease {
+            consumer,
+            held,
+            poller,
+        };
+        if !*lease.held.borrow() {
+            tracing::info!(
+                group,
+                "standby: another engine holds this shard; waiting for it"
+            );
+        }
+        while !*lease.held.borrow_and_update() {
+            lease.held.changed().await.map_err(|_| LogError::Closed)?;
+        }
+        tracing::info!(group, "holding the shard lease");
+        Ok(lease)
+    }
+
+    /// Resolves when the lease is lost (another engine took the shard).
+    pub async fn lost(&mut self) {
+        while *self.held.borrow_and_update() {
+            if self.held.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    pub fn is_held(&self) -> bool {
+        *self.held.borrow()
+    }
+}
+
+impl Drop for KafkaLease {
+    fn drop(&mut self) {
+        self.poller.abort();
+        // Leave the group now rather than after a session timeout.
+        self.consumer.unsubscribe();
     }
 }

@@ -320,10 +320,10 @@ impl EventEnvelope {
     /// The envelope's seq, command offset and whether it is an `Outcome`, read from
     /// its canonical bytes without decoding the event.
     pub fn peek(bytes: &[u8]) -> Result<(u64, u64, bool), crate::CodecError> {
-        let ((_, seq, command_offset, _, _, _, tag), _): (
-            (u16, u64, u64, u64, Hash32, Hash32, u32),
-            usize,
-        ) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())?;
+        // The envelope's fields up to and including the event's variant index.
+        type Head = (u16, u64, u64, u64, Hash32, Hash32, u32);
+        let ((_, seq, command_offset, _, _, _, tag), _): (Head, usize) =
+            bincode::serde::decode_from_slice(bytes, bincode::config::standard())?;
         Ok((seq, command_offset, tag == 0))
     }
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test command: starts a real Kafka-protocol broker (tansu, installed from the
+# Rust crate registry if it is missing), runs every test against it and the embedded
+# log, and stops the broker. Without a broker the Kafka tests fail: they never skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TANSU_VERSION=0.6.0
+if ! command -v tansu >/dev/null 2>&1 || ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    echo "test.sh: installing tansu $TANSU_VERSION (a Kafka-protocol broker; ~25 minutes the first time)" >&2
+    cargo install tansu --version "$TANSU_VERSION" --features dynostore,libsql --locked \
+        || cargo install tansu --version "$TANSU_VERSION" --features dynostore,libsql
+fi
+
+# A free port on 127.0.0.1 (tansu listens on IPv4 only).
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 19092)
+LOG=$(mktemp -t tansu.XXXXXX.log)
+tansu broker --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
+    --storage-engine memory://tansu/ >"$LOG" 2>&1 &
+TANSU_PID=$!
+trap 'kill $TANSU_PID 2>/dev/null || true; wait $TANSU_PID 2>/dev/null || true' EXIT
+
+for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
+    if ! kill -0 $TANSU_PID 2>/dev/null; then
+        echo "test.sh: tansu failed to start:" >&2; cat "$LOG" >&2; exit 1
+    fi
+    sleep 0.1
+done
+echo "test.sh: tansu broker on 127.0.0.1:$PORT" >&2
+
+export TAPE_KAFKA_BROKERS="127.0.0.1:$PORT"
+cargo test --workspace --release "$@"
