@@ -24,6 +24,10 @@ pub struct E2eArgs {
     /// Run through Kafka at these brokers instead of the embedded log.
     #[arg(long)]
     kafka: Option<String>,
+    /// Offered load in commands/s (paced producer); unlimited when absent, which
+    /// measures throughput (and then p99 is mostly queueing).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Where the embedded logs go (a fresh directory under it).
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     dir: std::path::PathBuf,
@@ -84,9 +88,13 @@ async fn end_to_end(
     let started = Instant::now();
     let producer_log = commands.clone();
     let chunks: Vec<Vec<Vec<u8>>> = timed.chunks(args.batch).map(|c| c.to_vec()).collect();
+    let pace = args.rate.map(|r| Duration::from_secs_f64(args.batch as f64 / r));
     let producer = tokio::spawn(async move {
         let mut submitted = Vec::with_capacity(chunks.len());
-        for chunk in chunks {
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            if let Some(p) = pace {
+                tokio::time::sleep_until((started + p * i as u32).into()).await;
+            }
             let at = started.elapsed();
             let offsets = producer_log.append(chunk).await?;
             submitted.push((offsets[0], at));
