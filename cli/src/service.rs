@@ -20,7 +20,7 @@ pub struct RunArgs {
     #[arg(long, env = "TAPE_LEASE_TOPIC", default_value = "tape.engine-lease")]
     pub lease_topic: String,
     /// Commands between checkpoints (state hash events and snapshots).
-    #[arg(long, env = "TAPE_CHECKPOINT_EVERY", default_value_t = 100_000)]
+    #[arg(long, env = "TAPE_CHECKPOINT_EVERY", default_value_t = 1_000_000)]
     pub checkpoint_every: u64,
 }
 

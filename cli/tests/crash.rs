@@ -83,6 +83,24 @@ impl Target {
     }
 }
 
+/// Kills the engine if the test fails half way, so no engine outlives its test.
+struct Reaper(Option<Child>);
+
+impl Reaper {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a running engine")
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn sigterm(child: &Child) {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -186,7 +204,8 @@ async fn kill_nine_under_load(target: Target, seed: u64) {
     let mut kills = 0;
     while kills < KILLS && !producer.is_finished() {
         let before = events_log.end_offset().await.unwrap();
-        let mut engine = target.spawn();
+        let mut reaper = Reaper(Some(target.spawn()));
+        let engine = reaper.child();
         let deadline = Instant::now() + Duration::from_secs(60);
         while events_log.end_offset().await.unwrap() == before && !producer.is_finished() {
             assert!(
@@ -213,9 +232,10 @@ async fn kill_nine_under_load(target: Target, seed: u64) {
         "only {kills} kills landed while commands were arriving"
     );
     producer.await.unwrap();
-    let mut engine = target.spawn();
-    wait_for_outcome(&events_log, last, &mut engine, target.data.path()).await;
-    sigterm(&engine);
+    let mut reaper = Reaper(Some(target.spawn()));
+    let engine = reaper.child();
+    wait_for_outcome(&events_log, last, engine, target.data.path()).await;
+    sigterm(engine);
     let status = engine.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
 

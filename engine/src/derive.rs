@@ -1,6 +1,8 @@
-//! Deriving events from commands: one command in, its sealed event envelopes out,
-//! with checkpoints at fixed command counts. The engine runs this; so can anyone who
-//! wants to check an events log against its commands log from scratch.
+//! Deriving events from commands, in two stages the engine runs on two threads:
+//! the `Applier` turns a command record into events (and, at each checkpoint, the
+//! core's snapshot and a `Checkpoint` event); the `Sealer` wraps events in envelopes
+//! with `seq` and the hash chain. `Deriver` runs both in one place: it is the
+//! reference for what an events log must hold.
 
 use tape_core::{Core, CoreConfig};
 use tape_schemas::{Event, EventEnvelope, Hash32};
@@ -8,13 +10,88 @@ use tape_schemas::{Event, EventEnvelope, Hash32};
 use crate::decode::decode_command;
 use crate::snapshots::Saved;
 
-pub struct Deriver {
+/// The events of one command, as the applier made them.
+pub struct Applied {
+    pub offset: u64,
+    pub time_ms: u64,
+    /// `events[start..end]` of the batch they belong to.
+    pub end: usize,
+    /// The core's snapshot when this command ends a checkpoint interval.
+    pub snapshot: Option<Vec<u8>>,
+}
+
+pub struct Applier {
     pub core: Core,
     pub next_command: u64,
+    pub checkpoint_every: u64,
+}
+
+impl Applier {
+    /// Applies the command record at `offset` (which must be `next_command`) and
+    /// appends its events to `events`.
+    pub fn apply(&mut self, offset: u64, bytes: &[u8], events: &mut Vec<Event>) -> Applied {
+        debug_assert_eq!(offset, self.next_command, "commands are applied in order");
+        match decode_command(bytes) {
+            Ok(command) => self.core.apply(&command, events),
+            Err(e) => {
+                tracing::warn!(offset, error = %e, "malformed command; answering with a rejection");
+                self.core.reject_malformed(events);
+            }
+        }
+        self.next_command = offset + 1;
+        let snapshot = self
+            .next_command
+            .is_multiple_of(self.checkpoint_every)
+            .then(|| self.core.snapshot());
+        if let Some(bytes) = &snapshot {
+            let state_hash = Hash32(*blake3::hash(bytes).as_bytes());
+            events.push(Event::Checkpoint {
+                commands_applied: self.next_command,
+                state_hash,
+            });
+        }
+        Applied {
+            offset,
+            time_ms: self.core.time_ms(),
+            end: events.len(),
+            snapshot,
+        }
+    }
+}
+
+pub struct Sealer {
     pub next_seq: u64,
     pub last_hash: Hash32,
-    pub checkpoint_every: u64,
-    produced: Vec<Event>,
+}
+
+impl Sealer {
+    /// Seals `events` (all from the command at `offset`), appending their canonical
+    /// envelope bytes to `out`.
+    pub fn seal(&mut self, offset: u64, time_ms: u64, events: &[Event], out: &mut Vec<Vec<u8>>) {
+        for event in events {
+            let (hash, record) =
+                EventEnvelope::seal_encoded(self.next_seq, offset, time_ms, self.last_hash, event);
+            self.next_seq += 1;
+            self.last_hash = hash;
+            out.push(record);
+        }
+    }
+
+    pub fn saved(&self, next_command: u64, core: Vec<u8>) -> Saved {
+        Saved {
+            next_command,
+            next_seq: self.next_seq,
+            last_hash: self.last_hash,
+            core,
+        }
+    }
+}
+
+/// Both stages in one place.
+pub struct Deriver {
+    pub applier: Applier,
+    pub sealer: Sealer,
+    events: Vec<Event>,
 }
 
 impl Deriver {
@@ -31,58 +108,28 @@ impl Deriver {
         checkpoint_every: u64,
     ) -> Deriver {
         Deriver {
-            core,
-            next_command,
-            next_seq,
-            last_hash,
-            checkpoint_every: checkpoint_every.max(1),
-            produced: Vec::with_capacity(64),
+            applier: Applier {
+                core,
+                next_command,
+                checkpoint_every: checkpoint_every.max(1),
+            },
+            sealer: Sealer {
+                next_seq,
+                last_hash,
+            },
+            events: Vec::with_capacity(64),
         }
     }
 
-    /// Applies the command record at `offset` (which must be `next_command`), appends
-    /// the canonical bytes of its event envelopes to `out`, and returns a snapshot
-    /// when this command ends a checkpoint interval.
+    /// Applies one command record and appends its sealed envelopes to `out`; returns
+    /// a snapshot when the command ends a checkpoint interval.
     pub fn step(&mut self, offset: u64, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Option<Saved> {
-        debug_assert_eq!(offset, self.next_command, "commands are applied in order");
-        self.produced.clear();
-        match decode_command(bytes) {
-            Ok(command) => self.core.apply(&command, &mut self.produced),
-            Err(e) => {
-                tracing::warn!(offset, error = %e, "malformed command; answering with a rejection");
-                self.core.reject_malformed(&mut self.produced);
-            }
-        }
-        self.next_command = offset + 1;
-        let snapshot = self
-            .next_command
-            .is_multiple_of(self.checkpoint_every)
-            .then(|| self.core.snapshot());
-        if let Some(bytes) = &snapshot {
-            let state_hash = Hash32(*blake3::hash(bytes).as_bytes());
-            self.produced.push(Event::Checkpoint {
-                commands_applied: self.next_command,
-                state_hash,
-            });
-        }
-        let time_ms = self.core.time_ms();
-        for event in &self.produced {
-            let (hash, record) =
-                EventEnvelope::seal_encoded(self.next_seq, offset, time_ms, self.last_hash, event);
-            self.next_seq += 1;
-            self.last_hash = hash;
-            out.push(record);
-        }
-        snapshot.map(|core| self.saved(core))
-    }
-
-    pub fn saved(&self, core: Vec<u8>) -> Saved {
-        Saved {
-            next_command: self.next_command,
-            next_seq: self.next_seq,
-            last_hash: self.last_hash,
-            core,
-        }
+        self.events.clear();
+        let applied = self.applier.apply(offset, bytes, &mut self.events);
+        self.sealer.seal(offset, applied.time_ms, &self.events, out);
+        applied
+            .snapshot
+            .map(|core| self.sealer.saved(offset + 1, core))
     }
 }
 

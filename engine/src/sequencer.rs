@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use tape_core::{Core, CoreConfig};
 use tape_log::{Log, LogError, LogReader};
-use tape_schemas::{codec, EventEnvelope};
+use tape_schemas::{codec, Event, EventEnvelope};
 use tokio::sync::watch;
 
-use crate::derive::Deriver;
+use crate::derive::{Applied, Deriver, Sealer};
 use crate::snapshots::{Saved, SnapshotStore};
 
 #[derive(Clone, Copy, Debug)]
@@ -26,7 +26,7 @@ impl Default for EngineOptions {
         EngineOptions {
             core: CoreConfig::default(),
             batch_max: 4_096,
-            checkpoint_every: 100_000,
+            checkpoint_every: 1_000_000,
             poll: Duration::from_millis(20),
         }
     }
@@ -134,165 +134,220 @@ impl<C: Log, E: Log> Engine<C, E> {
     }
 
     /// Runs until `shutdown` turns true, then snapshots and returns.
+    ///
+    /// Three stages: this task reads commands and applies the core; a blocking
+    /// thread seals the events (encoding and the hash chain); the writer compares
+    /// what is already on the events log (recovery) and appends the rest, keeping a
+    /// snapshot only once its events are durable.
     pub async fn run(
         &self,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<RunSummary, EngineError> {
-        let mut pos = self.restore()?;
+        let Deriver {
+            mut applier,
+            sealer,
+            ..
+        } = self.restore()?;
         let written = self.last_written_seq().await?;
-        if written + 1 < pos.next_seq {
+        if written + 1 < sealer.next_seq {
             return Err(EngineError::EventsBehindSnapshot {
                 events_last_seq: written,
-                snapshot_seq: pos.next_seq - 1,
+                snapshot_seq: sealer.next_seq - 1,
             });
         }
         tracing::info!(
-            next_command = pos.next_command,
-            next_seq = pos.next_seq,
+            next_command = applier.next_command,
+            next_seq = sealer.next_seq,
             events_on_log = written,
             "engine starting: {} events to re-derive and compare",
-            written + 1 - pos.next_seq
+            written + 1 - sealer.next_seq
         );
-        let mut summary = RunSummary::default();
-        let mut stored = if written >= pos.next_seq {
-            Some(self.events.reader(pos.next_seq - 1).await?)
+        let stored = if written >= sealer.next_seq {
+            Some(self.events.reader(sealer.next_seq - 1).await?)
         } else {
             None
         };
-        let mut commands = self.commands.reader(pos.next_command).await?;
-        let mut last_snapshot_at = pos.next_command;
+        let mut commands = self.commands.reader(applier.next_command).await?;
+        let mut commands_applied = 0u64;
+        let last_snapshot_at = applier.next_command;
 
-        // Appends run one step behind: while the log fsyncs batch N, batch N+1 is
-        // computed. A snapshot is written only after its events are durable.
-        let (to_appender, appender_rx) = tokio::sync::mpsc::channel::<Step>(4);
-        let appending = async {
-            let result = append_steps(&self.events, &self.snapshots, appender_rx).await;
-            result
-        };
-        let computing = async {
+        let (to_sealer, sealer_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+        let (to_writer, writer_rx) = tokio::sync::mpsc::channel::<Step>(4);
+        let sealing =
+            tokio::task::spawn_blocking(move || seal_batches(sealer, sealer_rx, to_writer));
+        let writing = write_steps(&self.events, &self.snapshots, writer_rx, stored, written);
+        let applying = async {
+            // Owned here, so the sealer sees the channel close when this stage ends.
+            let to_sealer = to_sealer;
             loop {
                 if *shutdown.borrow() {
                     break;
                 }
-                let batch = tokio::select! {
+                let records = tokio::select! {
                     b = commands.next_batch(self.options.batch_max, self.options.poll) => b?,
                     _ = shutdown.changed() => continue,
                 };
-                if batch.is_empty() {
+                if records.is_empty() {
                     continue;
                 }
-                let mut step = Step {
-                    first_seq: pos.next_seq,
-                    records: Vec::with_capacity(batch.len() * 4),
-                    snapshot: None,
+                let mut batch = Batch {
+                    events: Vec::with_capacity(records.len() * 4),
+                    applied: Vec::with_capacity(records.len()),
                 };
-                for record in &batch {
-                    if let Some(saved) = pos.step(record.offset, &record.bytes, &mut step.records) {
-                        step.snapshot = Some(saved);
-                    }
+                for record in &records {
+                    let applied = applier.apply(record.offset, &record.bytes, &mut batch.events);
+                    batch.applied.push(applied);
                 }
-                summary.commands_applied += batch.len() as u64;
-
-                // Recovery: what is already on the log must be what we regenerated.
-                if let Some(reader) = stored.as_mut() {
-                    let mut matched = 0;
-                    while matched < step.records.len()
-                        && step.first_seq + (matched as u64) <= written
-                    {
-                        let seq = step.first_seq + matched as u64;
-                        let found = next_stored(reader, seq).await?;
-                        if found != step.records[matched] {
-                            let show = |b: &[u8]| match codec::from_bincode::<EventEnvelope>(b) {
-                                Ok(e) => format!("{:?}", e.event),
-                                Err(e) => format!("undecodable ({e})"),
-                            };
-                            return Err(EngineError::Diverged {
-                                seq,
-                                expected: show(&step.records[matched]),
-                                found: show(&found),
-                            });
+                commands_applied += records.len() as u64;
+                // The sealer thread runs beside this task; wait for room without
+                // blocking the runtime.
+                let mut pending = batch;
+                loop {
+                    match to_sealer.try_send(pending) {
+                        Ok(()) => break,
+                        Err(std::sync::mpsc::TrySendError::Full(b)) => {
+                            pending = b;
+                            tokio::time::sleep(Duration::from_micros(200)).await;
                         }
-                        matched += 1;
-                    }
-                    summary.events_matched += matched as u64;
-                    step.records.drain(..matched);
-                    step.first_seq += matched as u64;
-                    if pos.next_seq > written {
-                        stored = None;
-                        tracing::info!(
-                            seq = written,
-                            "caught up with the events log; appending from here"
-                        );
+                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                            return Ok::<(), EngineError>(())
+                        }
                     }
                 }
-                summary.events_appended += step.records.len() as u64;
-                last_snapshot_at = step
-                    .snapshot
-                    .as_ref()
-                    .map_or(last_snapshot_at, |s| s.next_command);
-                if to_appender.send(step).await.is_err() {
-                    break; // the appender failed; its error is returned below
-                }
             }
-            // Everything up to `pos` is on the log (appended, or found there while
-            // re-deriving), so the position is safe to keep.
-            if pos.next_command > last_snapshot_at {
-                let saved = pos.saved(pos.core.snapshot());
-                let _ = to_appender
-                    .send(Step {
-                        first_seq: pos.next_seq,
-                        records: Vec::new(),
-                        snapshot: Some(saved),
-                    })
-                    .await;
-            }
-            drop(to_appender);
-            Ok::<(), EngineError>(())
+            Ok(())
         };
-        let (computed, appended) = tokio::join!(computing, appending);
-        appended?;
-        computed?;
-        summary.next_command = pos.next_command;
-        summary.next_seq = pos.next_seq;
+        let (applied, written_result) = tokio::join!(applying, writing);
+        let sealer = sealing
+            .await
+            .map_err(|e| EngineError::Snapshot(std::io::Error::other(e)))?;
+        let (matched, appended) = written_result?;
+        applied?;
+        // Everything up to here is on the log (appended, or found there while
+        // re-deriving), so the position is safe to keep.
+        if applier.next_command > last_snapshot_at {
+            self.snapshots
+                .write(&sealer.saved(applier.next_command, applier.core.snapshot()))?;
+        }
+        let summary = RunSummary {
+            commands_applied,
+            events_matched: matched,
+            events_appended: appended,
+            next_command: applier.next_command,
+            next_seq: sealer.next_seq,
+        };
         tracing::info!(?summary, "engine stopped");
         Ok(summary)
     }
 }
 
-/// One batch's output, on its way to the log.
+/// One batch of applied commands on its way to the sealer.
+struct Batch {
+    events: Vec<Event>,
+    applied: Vec<Applied>,
+}
+
+/// One batch's sealed envelopes, on their way to the log.
 struct Step {
     first_seq: u64,
     records: Vec<Vec<u8>>,
     snapshot: Option<Saved>,
 }
 
-/// Appends steps in order, several at once when they queue up (one fsync for all),
-/// checks that each event landed at offset `seq - 1`, then keeps the snapshots.
-async fn append_steps<E: Log>(
+/// The sealer thread: seals batches in order until the applier hangs up.
+fn seal_batches(
+    mut sealer: Sealer,
+    batches: std::sync::mpsc::Receiver<Batch>,
+    steps: tokio::sync::mpsc::Sender<Step>,
+) -> Sealer {
+    while let Ok(batch) = batches.recv() {
+        let mut step = Step {
+            first_seq: sealer.next_seq,
+            records: Vec::with_capacity(batch.events.len()),
+            snapshot: None,
+        };
+        let mut start = 0;
+        for applied in batch.applied {
+            sealer.seal(
+                applied.offset,
+                applied.time_ms,
+                &batch.events[start..applied.end],
+                &mut step.records,
+            );
+            start = applied.end;
+            if let Some(core) = applied.snapshot {
+                step.snapshot = Some(sealer.saved(applied.offset + 1, core));
+            }
+        }
+        if steps.blocking_send(step).is_err() {
+            break; // the writer failed; its error is returned
+        }
+    }
+    sealer
+}
+
+/// The writer: checks sealed events against the log while re-deriving, appends the
+/// rest (several steps at once when they queue up: one fsync for all), checks that
+/// each event landed at offset `seq - 1`, then keeps the snapshots.
+async fn write_steps<E: Log>(
     events: &E,
     snapshots: &SnapshotStore,
     mut steps: tokio::sync::mpsc::Receiver<Step>,
-) -> Result<(), EngineError> {
+    mut stored: Option<E::Reader>,
+    written: u64,
+) -> Result<(u64, u64), EngineError> {
+    let (mut matched_total, mut appended_total) = (0u64, 0u64);
     while let Some(first) = steps.recv().await {
         let mut group = vec![first];
         while let Ok(more) = steps.try_recv() {
             group.push(more);
         }
-        // Steps whose events were all found on the log (recovery) carry none.
-        let first_seq = group
-            .iter()
-            .find(|s| !s.records.is_empty())
-            .map_or(0, |s| s.first_seq);
-        let mut records = Vec::new();
         let mut snapshot = None;
-        for step in group {
-            debug_assert!(
-                step.records.is_empty() || step.first_seq == first_seq + records.len() as u64
-            );
-            records.extend(step.records);
+        let mut first_seq = None;
+        let mut records = Vec::new();
+        for mut step in group {
+            // Recovery: what is already on the log must be what we regenerated.
+            if let Some(reader) = stored.as_mut() {
+                let mut matched = 0;
+                while matched < step.records.len() && step.first_seq + (matched as u64) <= written {
+                    let seq = step.first_seq + matched as u64;
+                    let found = next_stored(reader, seq).await?;
+                    if found != step.records[matched] {
+                        let show = |b: &[u8]| match codec::from_bincode::<EventEnvelope>(b) {
+                            Ok(e) => format!("{:?}", e.event),
+                            Err(e) => format!("undecodable ({e})"),
+                        };
+                        return Err(EngineError::Diverged {
+                            seq,
+                            expected: show(&step.records[matched]),
+                            found: show(&found),
+                        });
+                    }
+                    matched += 1;
+                }
+                matched_total += matched as u64;
+                step.records.drain(..matched);
+                step.first_seq += matched as u64;
+                if step.first_seq > written {
+                    stored = None;
+                    tracing::info!(
+                        seq = written,
+                        "caught up with the events log; appending from here"
+                    );
+                }
+            }
+            if !step.records.is_empty() {
+                first_seq.get_or_insert(step.first_seq);
+                debug_assert_eq!(
+                    step.first_seq,
+                    first_seq.unwrap_or(0) + records.len() as u64
+                );
+                records.extend(step.records);
+            }
             snapshot = step.snapshot.or(snapshot);
         }
-        if !records.is_empty() {
+        if let Some(first_seq) = first_seq {
+            appended_total += records.len() as u64;
             let offsets = events.append(records).await?;
             for (i, offset) in offsets.iter().enumerate() {
                 let seq = first_seq + i as u64;
@@ -305,10 +360,11 @@ async fn append_steps<E: Log>(
             }
         }
         if let Some(s) = snapshot {
-            snapshots.write(&s)?;
+            // Large and fsynced: keep it off the async workers.
+            tokio::task::block_in_place(|| snapshots.write(&s))?;
         }
     }
-    Ok(())
+    Ok((matched_total, appended_total))
 }
 
 /// The stored event with `seq`, as bytes, skipping lower seqs (copies a deposed
