@@ -402,6 +402,10 @@ impl KafkaLease {
             .set("enable.auto.commit", "false")
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
+            // Also the rebalance timeout: how long a rebalance waits for a member that
+            // does not rejoin (a killed engine). The poller below polls continuously,
+            // so a live member never comes near it.
+            .set("max.poll.interval.ms", "10000")
             .create_with_context(LeaseContext { held: tx })
             .map_err(kafka)?;
         consumer.subscribe(&[lease_topic]).map_err(kafka)?;
