@@ -5,6 +5,7 @@ mod bench_e2e;
 mod demo;
 mod io;
 mod logs;
+mod replay;
 mod service;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,9 @@ enum Cmd {
     Produce(io::ProduceArgs),
     /// Prints events from the events log as JSON lines.
     Consume(io::ConsumeArgs),
+    /// The auditors' tools.
+    #[command(subcommand)]
+    Replay(replay::Replay),
     /// Runs a short scripted session in an in-memory core and prints every event as
     /// a JSON line, then the balances and the state hash.
     Demo,
@@ -64,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             }
             Cmd::Produce(args) => io::produce(args).await,
             Cmd::Consume(args) => io::consume(args).await,
+            Cmd::Replay(r) => replay::run(r).await,
             Cmd::Demo => demo::run(),
             Cmd::Bench(b) => bench::run(b).await,
         }

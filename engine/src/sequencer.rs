@@ -217,7 +217,19 @@ impl<C: Log, E: Log> Engine<C, E> {
             }
             Ok(())
         };
-        let (applied, written_result) = tokio::join!(applying, writing);
+        // The writer stops first when it finds a problem (a divergence, another
+        // writer); then the applier, which may be waiting for commands, is dropped.
+        let (applied, written_result) = {
+            tokio::pin!(applying);
+            tokio::pin!(writing);
+            tokio::select! {
+                w = &mut writing => match w {
+                    Err(e) => return Err(e),
+                    Ok(counts) => (applying.await, Ok(counts)),
+                },
+                a = &mut applying => (a, writing.await),
+            }
+        };
         let sealer = sealing
             .await
             .map_err(|e| EngineError::Snapshot(std::io::Error::other(e)))?;

@@ -1,0 +1,164 @@
+//! Tamper tests: each kind of damage is caught, and named by the right first bad seq.
+
+use tape_log::{FileLog, FileLogOptions};
+use tape_replay::{verify, VerifyError};
+use tape_schemas::{codec, Dec, Event, EventEnvelope};
+
+const CHECKPOINT_EVERY: u64 = 500;
+
+fn commands() -> Vec<Vec<u8>> {
+    let m = tape_benches::standard_mix(2_000, 5);
+    m.setup
+        .iter()
+        .chain(&m.commands)
+        .map(|c| codec::to_bincode(c).unwrap())
+        .collect()
+}
+
+fn derive(commands: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    tape_engine::derive_all(
+        commands.iter().map(|c| c.as_slice()),
+        Default::default(),
+        CHECKPOINT_EVERY,
+    )
+}
+
+async fn log_of(dir: &tempfile::TempDir, name: &str, records: &[Vec<u8>]) -> FileLog {
+    let log = FileLog::open(dir.path().join(name), FileLogOptions::default())
+        .unwrap()
+        .0;
+    log.append(records.to_vec()).await.unwrap();
+    log
+}
+
+async fn check(
+    commands: &[Vec<u8>],
+    events: &[Vec<u8>],
+) -> Result<tape_replay::Verified, VerifyError> {
+    let dir = tempfile::tempdir().unwrap();
+    let c = log_of(&dir, "commands", commands).await;
+    let e = log_of(&dir, "events", events).await;
+    verify(&c, &e, Default::default(), |_, _| {}).await
+}
+
+fn first_bad(r: Result<tape_replay::Verified, VerifyError>) -> (u64, String) {
+    match r {
+        Err(VerifyError::Disagrees(d)) => (d.seq, d.what),
+        other => panic!("expected a disagreement, got {other:?}"),
+    }
+}
+
+fn decode(b: &[u8]) -> EventEnvelope {
+    codec::from_bincode(b).unwrap()
+}
+
+/// Re-seals events from `from` on so the hash chain is intact again.
+fn rechain(events: &mut [EventEnvelope], from: usize) -> Vec<Vec<u8>> {
+    let mut prev = events[from].prev_hash;
+    for e in &mut events[from..] {
+        e.prev_hash = prev;
+        e.hash = e.expected_hash();
+        prev = e.hash;
+    }
+    events
+        .iter()
+        .map(|e| codec::to_bincode(e).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_log_verifies_with_its_checkpoints() {
+    let c = commands();
+    let e = derive(&c);
+    let v = check(&c, &e).await.unwrap();
+    assert_eq!(v.commands, c.len() as u64);
+    assert_eq!(v.events, e.len() as u64);
+    assert_eq!(v.checkpoints, c.len() as u64 / CHECKPOINT_EVERY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_is_caught_at_its_event() {
+    let c = commands();
+    let mut e = derive(&c);
+    let k = e.len() / 2;
+    let last = e[k].len() - 1;
+    e[k][last] ^= 0x01;
+    assert_eq!(first_bad(check(&c, &e).await).0, k as u64 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_event_is_caught_where_it_is_missing() {
+    let c = commands();
+    let mut e = derive(&c);
+    let k = e.len() / 3;
+    e.remove(k);
+    let (seq, what) = first_bad(check(&c, &e).await);
+    assert_eq!(seq, k as u64 + 1);
+    assert!(what.contains("seq out of order"), "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_swapped_events_are_caught_at_the_first() {
+    let c = commands();
+    let mut e = derive(&c);
+    let k = e.len() / 4;
+    e.swap(k, k + 1);
+    assert_eq!(first_bad(check(&c, &e).await).0, k as u64 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amount_changed_with_the_chain_recomputed_is_caught_by_re_execution() {
+    let c = commands();
+    let mut events: Vec<EventEnvelope> = derive(&c).iter().map(|b| decode(b)).collect();
+    let k = events
+        .iter()
+        .rposition(|e| matches!(e.event, Event::Trade { .. }))
+        .unwrap();
+    if let Event::Trade { quantity, .. } = &mut events[k].event {
+        *quantity = Dec::from_minor(quantity.mantissa() + 1, quantity.scale());
+    }
+    let e = rechain(&mut events, k);
+    let (seq, what) = first_bad(check(&c, &e).await);
+    assert_eq!(seq, k as u64 + 1);
+    assert_eq!(what, "re-execution produces a different event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_checkpoint_state_hash_is_caught() {
+    let c = commands();
+    let mut events: Vec<EventEnvelope> = derive(&c).iter().map(|b| decode(b)).collect();
+    let k = events
+        .iter()
+        .position(|e| matches!(e.event, Event::Checkpoint { .. }))
+        .unwrap();
+    if let Event::Checkpoint { state_hash, .. } = &mut events[k].event {
+        state_hash.0[0] ^= 0xff;
+    }
+    let e = rechain(&mut events, k);
+    let (seq, what) = first_bad(check(&c, &e).await);
+    assert_eq!(seq, k as u64 + 1);
+    assert!(what.contains("checkpoint"), "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_removed_from_the_commands_log_is_caught_at_its_first_event() {
+    let mut c = commands();
+    let e = derive(&c);
+    let removed = c.len() as u64 / 2;
+    c.remove(removed as usize);
+    let first_of_removed = e
+        .iter()
+        .map(|b| decode(b))
+        .find(|ev| ev.command_offset == removed)
+        .unwrap()
+        .seq;
+    assert_eq!(first_bad(check(&c, &e).await).0, first_of_removed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_beyond_the_commands_are_caught() {
+    let c = commands();
+    let e = derive(&c);
+    let (seq, _) = first_bad(check(&c[..c.len() - 1], &e).await);
+    assert_eq!(seq, derive(&c[..c.len() - 1]).len() as u64 + 1);
+}
