@@ -16,6 +16,11 @@ pub struct RunArgs {
     /// Create two markets and funded accounts (on an empty log) and print how to use them.
     #[arg(long)]
     pub demo: bool,
+    /// Run without the Kafka shard lease (only when nothing else can start a second
+    /// engine for this shard: a second one would then be caught only by its
+    /// out-of-place appends).
+    #[arg(long, env = "TAPE_NO_LEASE")]
+    pub no_lease: bool,
     /// Kafka topic whose consumer group decides which engine writes the shard.
     #[arg(long, env = "TAPE_LEASE_TOPIC", default_value = "tape.engine-lease")]
     pub lease_topic: String,
@@ -63,8 +68,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     eprintln!("tape: engine running on {where_}");
     eprintln!("tape: send commands with `tape produce`, watch events with `tape consume --follow` (same --data/--kafka)");
     let engine = Engine::new(commands, events, snapshots, options);
-    let Some(brokers) = args.logs.kafka.clone() else {
-        // Embedded: the events log's lock already keeps a second engine out.
+    let Some(brokers) = args.logs.kafka.clone().filter(|_| !args.no_lease) else {
+        // Embedded: the events log's lock already keeps a second engine out. (Or
+        // Kafka with the lease turned off.)
         let summary = engine.run(shutdown).await?;
         report(&summary);
         return Ok(());
