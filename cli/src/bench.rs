@@ -15,6 +15,19 @@ pub enum Bench {
     Core(CoreArgs),
     /// End to end: commands appended to the commands log -> durable events.
     E2e(crate::bench_e2e::E2eArgs),
+    /// The auditor: `replay verify` over embedded logs holding the standard mix.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    commands: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the logs go (a fresh directory under it, removed afterwards).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: std::path::PathBuf,
 }
 
 #[derive(Args)]
@@ -41,6 +54,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Core(args) => core(args),
         Bench::E2e(args) => crate::bench_e2e::run(args).await,
+        Bench::Replay(args) => replay(args).await,
     }
 }
 
@@ -135,6 +149,48 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
         median(p99s),
         bytes_per_order,
         hex::encode(mix.state_hash)
+    );
+    Ok(())
+}
+
+/// Writes the mix and the events a fresh engine derives from it to embedded logs,
+/// then times the verifier over them.
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    use tape_log::{FileLog, FileLogOptions};
+    let mix = tape_benches::standard_mix(args.commands, args.seed);
+    let commands: Vec<Vec<u8>> = mix
+        .setup
+        .iter()
+        .chain(&mix.commands)
+        .map(|c| tape_schemas::codec::to_bincode(c).expect("encodes"))
+        .collect();
+    let events = tape_engine::derive_all(
+        commands.iter().map(|c| c.as_slice()),
+        CoreConfig::default(),
+        1_000_000,
+    );
+    let dir = args
+        .dir
+        .join(format!("tape-bench-replay-{}", std::process::id()));
+    let (c, _) = FileLog::open(dir.join("commands"), FileLogOptions::default())?;
+    let (e, _) = FileLog::open(dir.join("events"), FileLogOptions::default())?;
+    for chunk in commands.chunks(100_000) {
+        c.append(chunk.to_vec()).await?;
+    }
+    for chunk in events.chunks(100_000) {
+        e.append(chunk.to_vec()).await?;
+    }
+    let started = Instant::now();
+    let v = tape_replay::verify(&c, &e, CoreConfig::default(), |_, _| {}).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "replay: {} commands, {} events, {:.0} events/s, {:.0} commands/s, state hash {}",
+        v.commands,
+        v.events,
+        v.events as f64 / secs,
+        v.commands as f64 / secs,
+        v.state_hash
     );
     Ok(())
 }

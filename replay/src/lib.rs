@@ -151,17 +151,16 @@ pub async fn verify<C: Log, E: Log>(
             last_hash = hash;
         }
         // A checkpoint the engine wrote after this command: check it.
+        // Only a checkpoint may follow a command's own events with the same command
+        // offset; the cheap header peek rules most commands out.
         let checkpoint = match evs.peek().await? {
-            Some(r) => match codec::from_bincode::<EventEnvelope>(&r.bytes) {
-                Ok(e)
-                    if e.command_offset == offset
-                        && matches!(e.event, Event::Checkpoint { .. }) =>
-                {
-                    Some(e)
+            Some(r) if EventEnvelope::peek(&r.bytes).is_ok_and(|(_, o, _)| o == offset) => {
+                match codec::from_bincode::<EventEnvelope>(&r.bytes) {
+                    Ok(e) if matches!(e.event, Event::Checkpoint { .. }) => Some(e),
+                    _ => None,
                 }
-                _ => None,
-            },
-            None => None,
+            }
+            _ => None,
         };
         if let Some(found) = checkpoint {
             let state_hash = Hash32(*blake3::hash(&core_state.snapshot()).as_bytes());
