@@ -575,15 +575,8 @@ impl Core {
             amount,
         });
         let cause = Cause::Withdrawal(WithdrawalId(id));
-        self.ledger.post(
-            &self.assets,
-            a,
-            Party::Available(account),
-            Party::Held(account),
-            minor,
-            cause,
-            out,
-        );
+        self.ledger
+            .hold(&self.assets, a, account, minor, cause, out);
         Ok(id)
     }
 
@@ -624,15 +617,8 @@ impl Core {
                 asset,
                 amount,
             });
-            self.ledger.post(
-                &self.assets,
-                w.asset,
-                Party::Held(account),
-                Party::Available(account),
-                w.amount_minor,
-                cause,
-                out,
-            );
+            self.ledger
+                .release(&self.assets, w.asset, account, w.amount_minor, cause, out);
             // A failed withdrawal gives its share of today's limit back.
             let acct = self
                 .ledger

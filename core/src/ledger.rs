@@ -179,6 +179,48 @@ impl Ledger {
         });
     }
 
+    /// Moves `amount` of an account's `asset` from available to held.
+    pub fn hold(
+        &mut self,
+        assets: &Assets,
+        asset: u16,
+        account: AccountId,
+        amount: u64,
+        cause: Cause,
+        out: &mut Vec<Event>,
+    ) {
+        self.post(
+            assets,
+            asset,
+            Party::Available(account),
+            Party::Held(account),
+            amount,
+            cause,
+            out,
+        );
+    }
+
+    /// Moves `amount` of an account's `asset` from held back to available.
+    pub fn release(
+        &mut self,
+        assets: &Assets,
+        asset: u16,
+        account: AccountId,
+        amount: u64,
+        cause: Cause,
+        out: &mut Vec<Event>,
+    ) {
+        self.post(
+            assets,
+            asset,
+            Party::Held(account),
+            Party::Available(account),
+            amount,
+            cause,
+            out,
+        );
+    }
+
     fn debit(&mut self, asset: u16, party: Party, amount: u64) {
         match party {
             Party::Available(id) | Party::Held(id) => {

@@ -22,4 +22,4 @@ mod units;
 pub use engine::{Core, CoreConfig, PREFETCH_AHEAD};
 pub use invariants::InvariantViolation;
 pub use ledger::Balance;
-pub use snapshot::SnapshotError;
+pub use snapshot::{state_hash_of, SnapshotError};

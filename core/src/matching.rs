@@ -276,11 +276,10 @@ impl Core {
                 0
             }
         };
-        self.ledger.post(
+        self.ledger.release(
             &self.assets,
             quote_asset,
-            Party::Held(maker_account),
-            Party::Available(maker_account),
+            maker_account,
             maker_release,
             Cause::Order(OrderId(maker_id)),
             out,
@@ -304,15 +303,8 @@ impl Core {
                     t.order.held_minor = keep;
                     let account = t.order.account;
                     let cause = Cause::Order(OrderId(t.order.id));
-                    self.ledger.post(
-                        &self.assets,
-                        quote_asset,
-                        Party::Held(account),
-                        Party::Available(account),
-                        release,
-                        cause,
-                        out,
-                    );
+                    self.ledger
+                        .release(&self.assets, quote_asset, account, release, cause, out);
                 } else if t.from_held {
                     t.order.held_minor -= cost;
                 }

@@ -27,6 +27,73 @@ struct Draft {
     client_order_id: Option<ClientOrderId>,
 }
 
+impl Draft {
+    /// A plain GTC limit order that the engine places for a parent (a sliced child,
+    /// a bracket's entry or exit).
+    #[allow(clippy::too_many_arguments)]
+    fn child(
+        account: AccountId,
+        side: Side,
+        price_ticks: u64,
+        lots: u64,
+        held_minor: u64,
+        fees: FeeRates,
+        post_only: bool,
+        parent: u64,
+        client_order_id: Option<ClientOrderId>,
+    ) -> Draft {
+        Draft {
+            account,
+            side,
+            kind: OrderKind::Limit,
+            price_ticks,
+            lots,
+            display_lots: 0,
+            held_minor,
+            fees,
+            tif: TimeInForce::Gtc,
+            post_only,
+            stp: StpMode::CancelTaker,
+            trigger_ticks: 0,
+            stop_size: None,
+            parent,
+            client_order_id,
+        }
+    }
+
+    fn to_order(&self, id: u64) -> Order {
+        let mut o = Order {
+            id,
+            account: self.account,
+            side: self.side,
+            kind: self.kind,
+            price_ticks: self.price_ticks,
+            open_lots: self.lots,
+            visible_lots: self.lots,
+            display_lots: self.display_lots,
+            filled_lots: 0,
+            held_minor: self.held_minor,
+            maker_ppm: self.fees.maker_ppm,
+            taker_ppm: self.fees.taker_ppm,
+            tif: Tif::Gtc,
+            expires_at_ms: 0,
+            post_only: self.post_only,
+            stp: self.stp,
+            trigger_ticks: self.trigger_ticks,
+            stop_quote_minor: match self.stop_size {
+                Some(StopSize::QuoteMinor(q)) => q,
+                _ => 0,
+            },
+            parent: self.parent,
+            client_order_id: self.client_order_id.map(Box::new),
+            prev: crate::book::NIL,
+            next: crate::book::NIL,
+        };
+        o.set_time_in_force(self.tif);
+        o
+    }
+}
+
 impl Core {
     /// Account, market and asset checks shared by everything that trades.
     fn check_can_trade(&self, account: AccountId, m: u32) -> Result<(), RejectReason> {
@@ -132,36 +199,8 @@ impl Core {
     }
 
     fn new_order(&mut self, d: Draft) -> Order {
-        let id = self.next_order;
+        let o = d.to_order(self.next_order);
         self.next_order += 1;
-        let mut o = Order {
-            id,
-            account: d.account,
-            side: d.side,
-            kind: d.kind,
-            price_ticks: d.price_ticks,
-            open_lots: d.lots,
-            visible_lots: d.lots,
-            display_lots: d.display_lots,
-            filled_lots: 0,
-            held_minor: d.held_minor,
-            maker_ppm: d.fees.maker_ppm,
-            taker_ppm: d.fees.taker_ppm,
-            tif: Tif::Gtc,
-            expires_at_ms: 0,
-            post_only: d.post_only,
-            stp: d.stp,
-            trigger_ticks: d.trigger_ticks,
-            stop_quote_minor: match d.stop_size {
-                Some(StopSize::QuoteMinor(q)) => q,
-                _ => 0,
-            },
-            parent: d.parent,
-            client_order_id: d.client_order_id.map(Box::new),
-            prev: crate::book::NIL,
-            next: crate::book::NIL,
-        };
-        o.set_time_in_force(d.tif);
         o
     }
 
@@ -184,15 +223,8 @@ impl Core {
             held,
         });
         let cause = Cause::Order(OrderId(o.id));
-        self.ledger.post(
-            &self.assets,
-            asset,
-            Party::Available(o.account),
-            Party::Held(o.account),
-            o.held_minor,
-            cause,
-            out,
-        );
+        self.ledger
+            .hold(&self.assets, asset, o.account, o.held_minor, cause, out);
     }
 
     pub(crate) fn place_order(&mut self, n: &NewOrder, out: &mut Vec<Event>) -> Outcome {
@@ -256,14 +288,10 @@ impl Core {
                     post_only,
                     ..base_draft(OrderKind::Limit)
                 };
-                if time_in_force == TimeInForce::Fok {
-                    let probe = Order {
-                        id: 0,
-                        ..self.draft_probe(&draft)
-                    };
-                    if self.fillable_lots(m, &probe, lots) < lots {
-                        return Err(RejectReason::FokCannotFill);
-                    }
+                if time_in_force == TimeInForce::Fok
+                    && self.fillable_lots(m, &draft.to_order(0), lots) < lots
+                {
+                    return Err(RejectReason::FokCannotFill);
                 }
                 let o = self.new_order(draft);
                 let id = o.id;
@@ -368,36 +396,6 @@ impl Core {
                 Ok(id)
             }
         }
-    }
-
-    /// A throwaway order with the draft's matching-relevant fields (FOK probe).
-    fn draft_probe(&self, d: &Draft) -> Order {
-        let mut o = Order {
-            id: 0,
-            account: d.account,
-            side: d.side,
-            kind: d.kind,
-            price_ticks: d.price_ticks,
-            open_lots: d.lots,
-            visible_lots: d.lots,
-            display_lots: 0,
-            filled_lots: 0,
-            held_minor: 0,
-            maker_ppm: 0,
-            taker_ppm: 0,
-            tif: Tif::Gtc,
-            expires_at_ms: 0,
-            post_only: false,
-            stp: d.stp,
-            trigger_ticks: 0,
-            stop_quote_minor: 0,
-            parent: 0,
-            client_order_id: None,
-            prev: crate::book::NIL,
-            next: crate::book::NIL,
-        };
-        o.set_time_in_force(d.tif);
-        o
     }
 
     /// (lots, quote budget) of a market size; quote-sized orders get `u64::MAX` lots.
@@ -533,15 +531,8 @@ impl Core {
     fn finish(&mut self, m: u32, o: Order, reason: DoneReason, out: &mut Vec<Event>) {
         let asset = self.hold_asset(m, o.side);
         let cause = Cause::Order(OrderId(o.id));
-        self.ledger.post(
-            &self.assets,
-            asset,
-            Party::Held(o.account),
-            Party::Available(o.account),
-            o.held_minor,
-            cause,
-            out,
-        );
+        self.ledger
+            .release(&self.assets, asset, o.account, o.held_minor, cause, out);
         if let Some(acct) = self.ledger.account_mut(o.account) {
             acct.open_orders.remove(&o.id);
         }
@@ -732,25 +723,11 @@ impl Core {
         let old_held = o.held_minor;
         let cause = Cause::Order(OrderId(id));
         if held > old_held {
-            self.ledger.post(
-                &self.assets,
-                asset,
-                Party::Available(account),
-                Party::Held(account),
-                held - old_held,
-                cause,
-                out,
-            );
+            self.ledger
+                .hold(&self.assets, asset, account, held - old_held, cause, out);
         } else {
-            self.ledger.post(
-                &self.assets,
-                asset,
-                Party::Held(account),
-                Party::Available(account),
-                old_held - held,
-                cause,
-                out,
-            );
+            self.ledger
+                .release(&self.assets, asset, account, old_held - held, cause, out);
         }
         let mk = &mut self.markets[m as usize];
         if !keeps_priority {
@@ -880,23 +857,17 @@ impl Core {
                     post_only: s.post_only,
                     display_quantity: None,
                 };
-                let draft = Draft {
-                    account: s.account,
-                    side: s.side,
-                    kind: OrderKind::Limit,
-                    price_ticks: ticks,
+                let draft = Draft::child(
+                    s.account,
+                    s.side,
+                    ticks,
                     lots,
-                    display_lots: 0,
-                    held_minor: held,
+                    held,
                     fees,
-                    tif: TimeInForce::Gtc,
-                    post_only: s.post_only,
-                    stp: StpMode::CancelTaker,
-                    trigger_ticks: 0,
-                    stop_size: None,
+                    s.post_only,
                     parent,
-                    client_order_id: None,
-                };
+                    None,
+                );
                 (draft, order_type)
             })
             .collect();
@@ -926,23 +897,17 @@ impl Core {
             self.limit_hold(m, b.side, ticks, lots, fees.maker_ppm.max(fees.taker_ppm))?;
         self.check_funds(b.account, asset, held)?;
         let id = self.next_order;
-        let draft = Draft {
-            account: b.account,
-            side: b.side,
-            kind: OrderKind::Limit,
-            price_ticks: ticks,
+        let draft = Draft::child(
+            b.account,
+            b.side,
+            ticks,
             lots,
-            display_lots: 0,
-            held_minor: held,
+            held,
             fees,
-            tif: TimeInForce::Gtc,
-            post_only: false,
-            stp: StpMode::CancelTaker,
-            trigger_ticks: 0,
-            stop_size: None,
-            parent: id,
-            client_order_id: b.client_order_id,
-        };
+            false,
+            id,
+            b.client_order_id,
+        );
         let o = self.new_order(draft);
         self.parents.insert(
             id,
@@ -1003,23 +968,17 @@ impl Core {
                 return;
             }
         };
-        let draft = Draft {
-            account: b.account,
+        let draft = Draft::child(
+            b.account,
             side,
-            kind: OrderKind::Limit,
-            price_ticks: b.exit_ticks,
-            lots: b.entry_filled_lots,
-            display_lots: 0,
-            held_minor: held,
+            b.exit_ticks,
+            b.entry_filled_lots,
+            held,
             fees,
-            tif: TimeInForce::Gtc,
-            post_only: false,
-            stp: StpMode::CancelTaker,
-            trigger_ticks: 0,
-            stop_size: None,
-            parent: entry,
-            client_order_id: None,
-        };
+            false,
+            entry,
+            None,
+        );
         let o = self.new_order(draft);
         if let Some(Parent::Bracket(b)) = self.parents.get_mut(&entry) {
             b.exit = Some(o.id);

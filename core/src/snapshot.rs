@@ -57,6 +57,11 @@ struct MarketSnapshot {
     stops: Vec<Order>,
 }
 
+/// The state hash of canonical snapshot bytes (for callers that keep the bytes too).
+pub fn state_hash_of(snapshot: &[u8]) -> [u8; 32] {
+    *blake3::hash(snapshot).as_bytes()
+}
+
 impl Core {
     /// The canonical snapshot bytes.
     pub fn snapshot(&self) -> Vec<u8> {
@@ -112,7 +117,7 @@ impl Core {
 
     /// blake3 of the canonical snapshot bytes.
     pub fn state_hash(&self) -> [u8; 32] {
-        *blake3::hash(&self.snapshot()).as_bytes()
+        state_hash_of(&self.snapshot())
     }
 
     /// Rebuilds a core from snapshot bytes.

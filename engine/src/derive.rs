@@ -44,7 +44,7 @@ impl Applier {
             .is_multiple_of(self.checkpoint_every)
             .then(|| self.core.snapshot());
         if let Some(bytes) = &snapshot {
-            let state_hash = Hash32(*blake3::hash(bytes).as_bytes());
+            let state_hash = Hash32(tape_core::state_hash_of(bytes));
             events.push(Event::Checkpoint {
                 commands_applied: self.next_command,
                 state_hash,

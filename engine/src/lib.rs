@@ -15,6 +15,6 @@ mod sequencer;
 mod snapshots;
 
 pub use decode::decode_command;
-pub use derive::{derive_all, Deriver};
+pub use derive::{derive_all, Applied, Applier, Deriver, Sealer};
 pub use sequencer::{Engine, EngineError, EngineOptions, RunSummary};
 pub use snapshots::{Saved, SnapshotStore};

@@ -75,11 +75,14 @@ pub struct Engine<C: Log, E: Log> {
     options: EngineOptions,
 }
 
-fn decode_event(offset: u64, bytes: &[u8]) -> Result<EventEnvelope, EngineError> {
-    codec::from_bincode::<EventEnvelope>(bytes).map_err(|e| EngineError::BadEvent {
-        offset,
-        what: e.to_string(),
-    })
+/// The `seq` of the event record at `offset`, read from its header.
+fn seq_of(offset: u64, bytes: &[u8]) -> Result<u64, EngineError> {
+    EventEnvelope::peek(bytes)
+        .map(|(seq, _, _)| seq)
+        .map_err(|e| EngineError::BadEvent {
+            offset,
+            what: e.to_string(),
+        })
 }
 
 impl<C: Log, E: Log> Engine<C, E> {
@@ -111,7 +114,7 @@ impl<C: Log, E: Log> Engine<C, E> {
         loop {
             let batch = reader.next_batch(1, Duration::from_millis(500)).await?;
             if let Some(r) = batch.first() {
-                return Ok(decode_event(r.offset, &r.bytes)?.seq);
+                return seq_of(r.offset, &r.bytes);
             }
             if Instant::now() > deadline {
                 return Err(EngineError::Log(LogError::OffsetOutOfRange(end - 1)));
@@ -387,12 +390,7 @@ async fn next_stored<R: LogReader>(reader: &mut R, seq: u64) -> Result<Vec<u8>, 
         let Some(r) = batch.into_iter().next() else {
             return Err(EngineError::Log(LogError::OffsetOutOfRange(seq - 1)));
         };
-        let (found_seq, _, _) =
-            EventEnvelope::peek(&r.bytes).map_err(|e| EngineError::BadEvent {
-                offset: r.offset,
-                what: e.to_string(),
-            })?;
-        if found_seq < seq {
+        if seq_of(r.offset, &r.bytes)? < seq {
             continue;
         }
         return Ok(r.bytes);

@@ -98,6 +98,37 @@ fn segment_path(dir: &Path, base: u64) -> PathBuf {
     dir.join(format!("{base:020}.seg"))
 }
 
+/// Checks the record at `pos` of a file `len` bytes long: `Ok(size)` when it is whole
+/// and its checksum holds (its bytes are left in `buf`), else what is wrong with it.
+fn check_record(
+    file: &File,
+    path: &Path,
+    pos: u64,
+    len: u64,
+    buf: &mut Vec<u8>,
+) -> Result<std::result::Result<u64, &'static str>> {
+    if len.saturating_sub(pos) < HEADER_BYTES {
+        return Ok(Err("partial record header"));
+    }
+    let mut header = [0u8; HEADER_BYTES as usize];
+    file.read_exact_at(&mut header, pos).map_err(io(path))?;
+    let size = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as u64;
+    let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+    if size as usize > RECORD_BYTES_MAX {
+        return Ok(Err("record length out of range"));
+    }
+    if len - pos - HEADER_BYTES < size {
+        return Ok(Err("partial record"));
+    }
+    buf.resize(size as usize, 0);
+    file.read_exact_at(buf, pos + HEADER_BYTES)
+        .map_err(io(path))?;
+    if crc32fast::hash(buf) != crc {
+        return Ok(Err("checksum mismatch"));
+    }
+    Ok(Ok(size))
+}
+
 /// Scans one segment; returns the segment and, for the last one, the byte position
 /// where valid records end when something after it is not a whole valid record.
 fn scan(path: &Path, base: u64, is_last: bool) -> Result<(Segment, u64)> {
@@ -110,7 +141,6 @@ fn scan(path: &Path, base: u64, is_last: bool) -> Result<(Segment, u64)> {
     let mut pos = 0u64;
     let mut records = 0u64;
     let mut index = Vec::new();
-    let mut header = [0u8; HEADER_BYTES as usize];
     let mut buf = Vec::new();
     let bad = |at: u64, what: &str| LogError::Corrupt {
         path: path.display().to_string(),
@@ -118,30 +148,15 @@ fn scan(path: &Path, base: u64, is_last: bool) -> Result<(Segment, u64)> {
         what: what.to_string(),
     };
     while pos < len {
-        let problem = if len - pos < HEADER_BYTES {
-            Some("partial record header")
-        } else {
-            file.read_exact_at(&mut header, pos).map_err(io(path))?;
-            let size = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as u64;
-            let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-            if size as usize > RECORD_BYTES_MAX {
-                Some("record length out of range")
-            } else if len - pos - HEADER_BYTES < size {
-                Some("partial record")
-            } else {
-                buf.resize(size as usize, 0);
-                file.read_exact_at(&mut buf, pos + HEADER_BYTES)
-                    .map_err(io(path))?;
-                if crc32fast::hash(&buf) != crc {
-                    Some("checksum mismatch")
-                } else {
-                    if records.is_multiple_of(INDEX_EVERY) {
-                        index.push((base + records, pos));
-                    }
-                    records += 1;
-                    pos += HEADER_BYTES + size;
-                    None
+        let problem = match check_record(&file, path, pos, len, &mut buf)? {
+            Err(what) => Some(what),
+            Ok(size) => {
+                if records.is_multiple_of(INDEX_EVERY) {
+                    index.push((base + records, pos));
                 }
+                records += 1;
+                pos += HEADER_BYTES + size;
+                None
             }
         };
         if let Some(what) = problem {
@@ -388,28 +403,13 @@ fn poll_once(shared: &Shared) -> Result<()> {
             Err(e) => return Err(io(&path)(e)),
         }
     }
-    let mut header = [0u8; HEADER_BYTES as usize];
     let mut buf = Vec::new();
     loop {
         let seg = state.segments.last_mut().expect("a segment");
         let len = seg.file.metadata().map_err(io(&seg.path))?.len();
         let mut grew = false;
-        while len - seg.size_bytes >= HEADER_BYTES {
-            seg.file
-                .read_exact_at(&mut header, seg.size_bytes)
-                .map_err(io(&seg.path))?;
-            let size = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as u64;
-            let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-            if size as usize > RECORD_BYTES_MAX || len - seg.size_bytes - HEADER_BYTES < size {
-                break; // not whole yet
-            }
-            buf.resize(size as usize, 0);
-            seg.file
-                .read_exact_at(&mut buf, seg.size_bytes + HEADER_BYTES)
-                .map_err(io(&seg.path))?;
-            if crc32fast::hash(&buf) != crc {
-                break; // still being written
-            }
+        // A record that is not whole and valid yet is still being written.
+        while let Ok(size) = check_record(&seg.file, &seg.path, seg.size_bytes, len, &mut buf)? {
             if seg.records.is_multiple_of(INDEX_EVERY) {
                 seg.index.push((seg.base + seg.records, seg.size_bytes));
             }

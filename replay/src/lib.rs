@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use tape_core::{Core, CoreConfig};
+use tape_engine::Sealer;
 use tape_log::{Log, LogReader, Record};
 use tape_schemas::{codec, Event, EventEnvelope, Hash32};
 
@@ -78,6 +79,59 @@ fn describe(bytes: &[u8]) -> String {
     }
 }
 
+fn disagreement(
+    seq: u64,
+    command_offset: u64,
+    what: &str,
+    expected: String,
+    found: String,
+) -> Disagreement {
+    Disagreement {
+        seq,
+        command_offset,
+        what: what.to_string(),
+        expected,
+        found,
+    }
+}
+
+/// Checks one stored event against the envelope re-execution sealed; on a mismatch
+/// says whether `seq`, the hash chain or the content is what differs.
+fn compare(
+    expected: &[u8],
+    found: Option<&Record>,
+    command_offset: u64,
+    content_differs: &str,
+) -> Result<(), Disagreement> {
+    if found.is_some_and(|f| f.bytes == expected) {
+        return Ok(());
+    }
+    // Only a disagreement pays for decoding.
+    let e = codec::from_bincode::<EventEnvelope>(expected).expect("sealed envelopes decode");
+    let Some(found) = found else {
+        return Err(disagreement(
+            e.seq,
+            command_offset,
+            "the events log ends early",
+            describe(expected),
+            "nothing".into(),
+        ));
+    };
+    let what = match codec::from_bincode::<EventEnvelope>(&found.bytes) {
+        Err(_) => "undecodable event",
+        Ok(f) if f.seq != e.seq => "seq out of order (a gap, a duplicate or a swap)",
+        Ok(f) if f.prev_hash != e.prev_hash || f.hash != f.expected_hash() => "hash chain broken",
+        Ok(_) => content_differs,
+    };
+    Err(disagreement(
+        e.seq,
+        command_offset,
+        what,
+        describe(expected),
+        describe(&found.bytes),
+    ))
+}
+
 /// Verifies an events log against its commands log from the start. `progress` is
 /// called now and then with the number of commands done.
 pub async fn verify<C: Log, E: Log>(
@@ -99,15 +153,13 @@ pub async fn verify<C: Log, E: Log>(
         remaining: events_total,
     };
     let mut core_state = Core::new(core);
-    let (mut seq, mut last_hash, mut checkpoints) = (1u64, Hash32::default(), 0u64);
-    let mut produced = Vec::with_capacity(64);
-    let bad = |seq: u64, offset: u64, what: &str, expected: String, found: String| Disagreement {
-        seq,
-        command_offset: offset,
-        what: what.to_string(),
-        expected,
-        found,
+    let mut sealer = Sealer {
+        next_seq: 1,
+        last_hash: Hash32::default(),
     };
+    let mut checkpoints = 0u64;
+    let mut produced = Vec::with_capacity(64);
+    let mut expected: Vec<Vec<u8>> = Vec::with_capacity(64);
     while let Some(command) = cmds.next().await? {
         let offset = command.offset;
         produced.clear();
@@ -116,74 +168,49 @@ pub async fn verify<C: Log, E: Log>(
             Err(_) => core_state.reject_malformed(&mut produced),
         }
         let time_ms = core_state.time_ms();
-        for event in &produced {
-            let (hash, expected) =
-                EventEnvelope::seal_encoded(seq, offset, time_ms, last_hash, event);
-            let Some(found) = evs.next().await? else {
-                return Err(bad(
-                    seq,
-                    offset,
-                    "the events log ends early",
-                    describe(&expected),
-                    "nothing".into(),
-                )
-                .into());
-            };
-            if found.bytes != expected {
-                let what = match codec::from_bincode::<EventEnvelope>(&found.bytes) {
-                    Err(_) => "undecodable event",
-                    Ok(f) if f.seq != seq => "seq out of order (a gap, a duplicate or a swap)",
-                    Ok(f) if f.prev_hash != last_hash || f.hash != f.expected_hash() => {
-                        "hash chain broken"
-                    }
-                    Ok(_) => "re-execution produces a different event",
-                };
-                return Err(bad(
-                    seq,
-                    offset,
-                    what,
-                    describe(&expected),
-                    describe(&found.bytes),
-                )
-                .into());
-            }
-            seq += 1;
-            last_hash = hash;
+        expected.clear();
+        sealer.seal(offset, time_ms, &produced, &mut expected);
+        for record in &expected {
+            let found = evs.next().await?;
+            compare(
+                record,
+                found.as_ref(),
+                offset,
+                "re-execution produces a different event",
+            )?;
         }
-        // A checkpoint the engine wrote after this command: check it.
         // Only a checkpoint may follow a command's own events with the same command
         // offset; the cheap header peek rules most commands out.
-        let checkpoint = match evs.peek().await? {
+        let checkpoint_follows = match evs.peek().await? {
             Some(r) if EventEnvelope::peek(&r.bytes).is_ok_and(|(_, o, _)| o == offset) => {
-                match codec::from_bincode::<EventEnvelope>(&r.bytes) {
-                    Ok(e) if matches!(e.event, Event::Checkpoint { .. }) => Some(e),
-                    _ => None,
-                }
+                matches!(
+                    codec::from_bincode::<EventEnvelope>(&r.bytes),
+                    Ok(EventEnvelope {
+                        event: Event::Checkpoint { .. },
+                        ..
+                    })
+                )
             }
-            _ => None,
+            _ => false,
         };
-        if let Some(found) = checkpoint {
-            let state_hash = Hash32(*blake3::hash(&core_state.snapshot()).as_bytes());
+        if checkpoint_follows {
+            let state_hash = Hash32(core_state.state_hash());
             let event = Event::Checkpoint {
                 commands_applied: offset + 1,
                 state_hash,
             };
-            let (hash, expected) =
-                EventEnvelope::seal_encoded(seq, offset, time_ms, last_hash, &event);
-            let found_bytes = evs.next().await?.expect("peeked").bytes;
-            if found_bytes != expected {
-                return Err(bad(
-                    seq,
-                    offset,
-                    "checkpoint state hash or envelope differs",
-                    describe(&expected),
-                    describe(&found_bytes),
-                )
-                .into());
-            }
+            expected.clear();
+            sealer.seal(offset, time_ms, std::slice::from_ref(&event), &mut expected);
+            let found = evs.next().await?;
+            compare(
+                &expected[0],
+                found.as_ref(),
+                offset,
+                "checkpoint state hash or envelope differs",
+            )?;
             if let Err(v) = core_state.check_invariants() {
-                return Err(bad(
-                    seq,
+                return Err(disagreement(
+                    sealer.next_seq - 1,
                     offset,
                     "invariant broken at checkpoint",
                     "all invariants hold".into(),
@@ -191,18 +218,15 @@ pub async fn verify<C: Log, E: Log>(
                 )
                 .into());
             }
-            let _ = found;
             checkpoints += 1;
-            seq += 1;
-            last_hash = hash;
         }
         if offset.is_multiple_of(10_000) {
             progress(offset + 1, commands_total);
         }
     }
     if let Some(extra) = evs.next().await? {
-        return Err(bad(
-            seq,
+        return Err(disagreement(
+            sealer.next_seq,
             commands_total,
             "an event no command produced",
             "the end of the log".into(),
@@ -211,8 +235,8 @@ pub async fn verify<C: Log, E: Log>(
         .into());
     }
     if let Err(v) = core_state.check_invariants() {
-        return Err(bad(
-            seq,
+        return Err(disagreement(
+            sealer.next_seq,
             commands_total,
             "invariant broken at the end",
             "all invariants hold".into(),
@@ -223,8 +247,8 @@ pub async fn verify<C: Log, E: Log>(
     progress(commands_total, commands_total);
     Ok(Verified {
         commands: commands_total,
-        events: seq - 1,
+        events: sealer.next_seq - 1,
         checkpoints,
-        state_hash: Hash32(*blake3::hash(&core_state.snapshot()).as_bytes()),
+        state_hash: Hash32(core_state.state_hash()),
     })
 }
