@@ -42,6 +42,14 @@ impl Default for CoreConfig {
     }
 }
 
+/// A registered API key as the core keeps it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ApiKey {
+    pub role: ApiRole,
+    pub account: Option<AccountId>,
+    pub secret_hash: Hash32,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Withdrawal {
     pub account: AccountId,
@@ -106,6 +114,9 @@ pub struct Core {
     pub(crate) withdrawals: BTreeMap<u64, Withdrawal>,
     pub(crate) deposit_refs: FxHashSet<(u16, ExternalRef)>,
     pub(crate) parents: BTreeMap<u64, Parent>,
+    /// Live API keys by id (revoked keys are removed).
+    pub(crate) api_keys: BTreeMap<u64, ApiKey>,
+    pub(crate) next_api_key: u64,
     pub(crate) dedupe: Dedupe,
     pub(crate) pending: Vec<Pending>,
 }
@@ -136,6 +147,8 @@ impl Core {
             withdrawals: BTreeMap::new(),
             deposit_refs: FxHashSet::default(),
             parents: BTreeMap::new(),
+            api_keys: BTreeMap::new(),
+            next_api_key: 1,
             dedupe: Dedupe::default(),
             pending: Vec::new(),
         }
@@ -378,7 +391,43 @@ impl Core {
                 quantity,
             } => self.amend_order(*account, order, *price, *quantity, out),
             Command::ClockTick => Ok(0),
+            Command::CreateApiKey {
+                role,
+                account,
+                secret_hash,
+            } => {
+                if (*role == ApiRole::Trader) != account.is_some() {
+                    return Err(RejectReason::InvalidApiKey);
+                }
+                let key = self.next_api_key;
+                self.next_api_key += 1;
+                let record = ApiKey {
+                    role: *role,
+                    account: *account,
+                    secret_hash: *secret_hash,
+                };
+                self.api_keys.insert(key, record);
+                out.push(Event::ApiKeyCreated {
+                    key: ApiKeyId(key),
+                    role: *role,
+                    account: *account,
+                    secret_hash: *secret_hash,
+                });
+                Ok(key)
+            }
+            Command::RevokeApiKey { key } => {
+                self.api_keys
+                    .remove(&key.0)
+                    .ok_or(RejectReason::UnknownApiKey)?;
+                out.push(Event::ApiKeyRevoked { key: *key });
+                Ok(key.0)
+            }
         }
+    }
+
+    /// A live API key: its role, its account (traders) and the hash of its secret.
+    pub fn api_key(&self, key: ApiKeyId) -> Option<&ApiKey> {
+        self.api_keys.get(&key.0)
     }
 
     pub(crate) fn market_id(&self, symbol: &Symbol) -> Result<u32, RejectReason> {

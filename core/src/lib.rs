@@ -19,7 +19,7 @@ mod orders;
 mod snapshot;
 mod units;
 
-pub use engine::{Core, CoreConfig, PREFETCH_AHEAD};
+pub use engine::{ApiKey, Core, CoreConfig, PREFETCH_AHEAD};
 pub use invariants::InvariantViolation;
 pub use ledger::Balance;
 pub use snapshot::{state_hash_of, SnapshotError};

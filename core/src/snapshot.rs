@@ -8,12 +8,12 @@ use tape_schemas::*;
 
 use crate::assets::{Asset, Assets};
 use crate::book::{Order, OrderKind};
-use crate::engine::{Core, CoreConfig, Parent, Withdrawal};
+use crate::engine::{ApiKey, Core, CoreConfig, Parent, Withdrawal};
 use crate::ledger::{Account, SystemTotals};
 use crate::market::Market;
 
 /// Bumped whenever the snapshot layout changes.
-const SNAPSHOT_FORMAT: u16 = 1;
+const SNAPSHOT_FORMAT: u16 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -40,6 +40,8 @@ struct Snapshot {
     withdrawals: Vec<(u64, Withdrawal)>,
     deposit_refs: Vec<(u16, ExternalRef)>,
     parents: Vec<(u64, Parent)>,
+    next_api_key: u64,
+    api_keys: Vec<(u64, ApiKey)>,
     dedupe: Vec<(u64, CommandId, CommandResult)>,
 }
 
@@ -110,6 +112,8 @@ impl Core {
             withdrawals: self.withdrawals.iter().map(|(k, v)| (*k, *v)).collect(),
             deposit_refs,
             parents: self.parents.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            next_api_key: self.next_api_key,
+            api_keys: self.api_keys.iter().map(|(k, v)| (*k, *v)).collect(),
             dedupe: self.dedupe.entries().collect(),
         };
         tape_schemas::codec::to_bincode_large(&snapshot).expect("a snapshot always encodes")
@@ -165,6 +169,8 @@ impl Core {
             }
         }
         core.parents = s.parents.into_iter().collect();
+        core.next_api_key = s.next_api_key;
+        core.api_keys = s.api_keys.into_iter().collect();
         for (t, id, result) in s.dedupe {
             core.dedupe
                 .record(id, t, result, s.cfg.dedupe_capacity, s.cfg.dedupe_window_ms);

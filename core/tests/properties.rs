@@ -206,7 +206,7 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
         27 => Command::FailWithdrawal {
             withdrawal: WithdrawalId(1 + c % 10),
         },
-        28 => match c % 6 {
+        28 => match c % 8 {
             0 => Command::SetMarketStatus {
                 market,
                 status: if b.is_multiple_of(4) {
@@ -239,6 +239,14 @@ fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
                 account,
                 can_trade: !b.is_multiple_of(5),
                 can_withdraw: !b.is_multiple_of(3),
+            },
+            5 => Command::CreateApiKey {
+                role: [ApiRole::Trader, ApiRole::Auditor, ApiRole::Admin][(b % 3) as usize],
+                account: (!a.is_multiple_of(4)).then_some(account),
+                secret_hash: Hash32([b as u8; 32]),
+            },
+            6 => Command::RevokeApiKey {
+                key: ApiKeyId(1 + b % 6),
             },
             _ => Command::SetWithdrawalLimit {
                 account,

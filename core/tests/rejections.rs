@@ -54,6 +54,8 @@ fn all_reasons() -> BTreeSet<String> {
         TooManyOpenOrders,
         InvalidTimeInForce,
         UnsupportedOrderType,
+        UnknownApiKey,
+        InvalidApiKey,
     ];
     for r in all {
         match r {
@@ -99,7 +101,9 @@ fn all_reasons() -> BTreeSet<String> {
             | NothingToChange
             | TooManyOpenOrders
             | InvalidTimeInForce
-            | UnsupportedOrderType => {}
+            | UnsupportedOrderType
+            | UnknownApiKey
+            | InvalidApiKey => {}
         }
     }
     all.iter().map(|r| format!("{r:?}")).collect()
@@ -228,6 +232,27 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         quantity: None,
     };
     expect(&mut h, amend, RejectReason::NotAmendable);
+    for (role, account) in [
+        (ApiRole::Trader, None),
+        (ApiRole::Admin, Some(ALICE)),
+        (ApiRole::Auditor, Some(ALICE)),
+    ] {
+        let create = Command::CreateApiKey {
+            role,
+            account,
+            secret_hash: Hash32([7; 32]),
+        };
+        expect(&mut h, create, RejectReason::InvalidApiKey);
+    }
+    let revoke = |key| Command::RevokeApiKey { key: ApiKeyId(key) };
+    expect(&mut h, revoke(99), RejectReason::UnknownApiKey);
+    let (key, _) = h.ok(Command::CreateApiKey {
+        role: ApiRole::Trader,
+        account: Some(ALICE),
+        secret_hash: Hash32([7; 32]),
+    });
+    h.ok(revoke(key));
+    expect(&mut h, revoke(key), RejectReason::UnknownApiKey);
 
     let mut capped = H::with_market(CoreConfig {
         open_orders_per_account_max: 1,

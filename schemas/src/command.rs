@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::Hash32;
 use crate::ids::*;
 use crate::money::Dec;
 
@@ -126,6 +127,29 @@ pub enum Command {
     // --- time
     /// Moves time forward when the market is quiet so GTD orders expire.
     ClockTick,
+    // --- admin: API keys (the gateway and the market makers' door check them)
+    /// Registers a key. Only the hash of its secret travels on the log; the secret is
+    /// shown to its owner once by whoever generated it. A trader key acts for exactly
+    /// one account; auditor and admin keys name none.
+    CreateApiKey {
+        role: ApiRole,
+        #[serde(default)]
+        account: Option<AccountId>,
+        secret_hash: Hash32,
+    },
+    RevokeApiKey {
+        key: ApiKeyId,
+    },
+}
+
+/// What an API key may do: a trader reads and trades its own account, an auditor
+/// reads everything, an admin does everything.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiRole {
+    Trader,
+    Auditor,
+    Admin,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -186,6 +186,16 @@ pub enum Event {
         commands_applied: u64,
         state_hash: Hash32,
     },
+
+    ApiKeyCreated {
+        key: ApiKeyId,
+        role: ApiRole,
+        account: Option<AccountId>,
+        secret_hash: Hash32,
+    },
+    ApiKeyRevoked {
+        key: ApiKeyId,
+    },
 }
 
 /// A 32-byte hash: hex in JSON, raw bytes in bincode.

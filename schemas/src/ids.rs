@@ -38,6 +38,10 @@ numeric_id!(
     /// A withdrawal request, from the engine's withdrawal sequence.
     WithdrawalId
 );
+numeric_id!(
+    /// An API key, from the engine's key sequence.
+    ApiKeyId
+);
 
 /// The client's idempotency key for one command. A command whose id was seen inside
 /// the engine's dedupe window is answered with the original outcome, not re-executed.

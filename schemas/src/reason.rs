@@ -72,6 +72,10 @@ pub enum RejectReason {
     InvalidTimeInForce,
     /// A combination the engine does not offer (a stop-market sell sized in quote).
     UnsupportedOrderType,
+    /// A key that does not exist or was already revoked.
+    UnknownApiKey,
+    /// A trader key without an account, or an auditor/admin key with one.
+    InvalidApiKey,
 }
 
 /// Why an order left the book (or never rested).

@@ -221,6 +221,15 @@ fn commands() -> Vec<(&'static str, CommandEnvelope)> {
             },
         ),
         ("clock_tick", Command::ClockTick),
+        (
+            "create_api_key",
+            Command::CreateApiKey {
+                role: ApiRole::Trader,
+                account: Some(acct),
+                secret_hash: Hash32([0xab; 32]),
+            },
+        ),
+        ("revoke_api_key", Command::RevokeApiKey { key: ApiKeyId(3) }),
     ];
     cmds.into_iter()
         .enumerate()
@@ -289,6 +298,15 @@ fn events() -> Vec<(&'static str, Event)> {
                 exit: OrderId(2),
                 closed_quantity: d("1"),
                 realized_pnl: d("-3.25"),
+            },
+        ),
+        (
+            "api_key_created",
+            Event::ApiKeyCreated {
+                key: ApiKeyId(3),
+                role: ApiRole::Auditor,
+                account: None,
+                secret_hash: Hash32([0xcd; 32]),
             },
         ),
     ]
