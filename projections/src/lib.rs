@@ -1,0 +1,110 @@
+//! Tape's read side: the projector folds the events log into views kept in sled
+//! (wallets, ledger entries, equity history, orders, trades, candles, tickers, depth,
+//! sliced and bracket reports, API keys, command outcomes), each change written in
+//! the same atomic batch as the checkpoint (the next `seq`). Deleting the directory
+//! rebuilds everything from the log. Nothing here decides anything: views only
+//! restate what the engine's events say.
+
+pub mod keys;
+mod projector;
+mod read;
+pub mod views;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use projector::{Changes, Projector};
+pub use read::{EntryFilter, OrderFilter, Page, Rows, TradeFilter, Views, PAGE_ROWS_MAX};
+use tape_log::{Log, LogReader};
+use tokio::sync::{broadcast, watch};
+pub use views::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("read-model store: {0}")]
+    Store(String),
+    #[error("event at seq {seq} does not decode: {what}")]
+    Malformed { seq: u64, what: String },
+    #[error("the events log skips from seq {expected} to {found}")]
+    Gap { expected: u64, found: u64 },
+    #[error("the events contradict the views: {0}")]
+    Inconsistent(String),
+    #[error("events log: {0}")]
+    Log(#[from] tape_log::LogError),
+}
+
+impl From<sled::Error> for ProjectionError {
+    fn from(e: sled::Error) -> Self {
+        ProjectionError::Store(e.to_string())
+    }
+}
+
+/// Opens (or creates) the read models in `dir`: the projector that writes them and
+/// a read handle on them.
+pub fn open(dir: &Path) -> Result<(Projector, Views), ProjectionError> {
+    let db = sled::Config::new().path(dir).open()?;
+    let tree = db.open_tree("views")?;
+    Ok((Projector::open(tree.clone())?, Views::new(tree)))
+}
+
+/// Where the projector is: what the gateway waits on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub next_seq: u64,
+    pub last_command_offset: Option<u64>,
+    /// True once a read after the last applied event found nothing more.
+    pub idle: bool,
+}
+
+/// Events read per batch.
+pub const BATCH_EVENTS_MAX: usize = 8_192;
+
+/// Follows the events log from the projector's checkpoint until `shutdown` turns
+/// true, publishing each batch's changes and the progress.
+pub async fn run<L: Log>(
+    events: &L,
+    projector: Projector,
+    changes: broadcast::Sender<Arc<Changes>>,
+    progress: watch::Sender<Progress>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ProjectionError> {
+    // Log offsets start at 0, `seq` at 1.
+    let mut reader = events.reader(projector.next_seq() - 1).await?;
+    let mut projector = Some(Box::new(projector));
+    progress.send_replace(Progress {
+        next_seq: projector.as_ref().map_or(0, |p| p.next_seq()),
+        last_command_offset: None,
+        idle: false,
+    });
+    loop {
+        let batch = tokio::select! {
+            b = reader.next_batch(BATCH_EVENTS_MAX, Duration::from_millis(20)) => b?,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        if batch.is_empty() {
+            progress.send_if_modified(|p| !std::mem::replace(&mut p.idle, true));
+            continue;
+        }
+        let mut p = projector
+            .take()
+            .expect("the projector is back after each batch");
+        let (p, applied) = tokio::task::spawn_blocking(move || {
+            let applied = p.apply_records(batch.iter().map(|r| r.bytes.as_slice()));
+            (p, applied)
+        })
+        .await
+        .map_err(|e| ProjectionError::Store(format!("projector task failed: {e}")))?;
+        projector = Some(p);
+        let applied = applied?;
+        progress.send_replace(Progress {
+            next_seq: applied.next_seq,
+            last_command_offset: applied.last_command_offset,
+            idle: false,
+        });
+        let _ = changes.send(Arc::new(applied));
+    }
+}

@@ -1,0 +1,894 @@
+//! The projector: folds sealed events, in `seq` order, into the views. It keeps the
+//! state it updates often (wallets, open orders, depth, current candles, markets) in
+//! memory, loaded from sled when it opens, and writes every change of a batch together
+//! with its checkpoint in one atomic sled batch. It never skips or applies twice: an
+//! event below the checkpoint is ignored, a gap is an error.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use tape_schemas::*;
+
+use crate::keys::{self, Key};
+use crate::views::*;
+use crate::ProjectionError;
+
+/// What one applied batch changed: the feed for live subscriptions and for the
+/// gateway's wait on a command's outcome.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    /// The checkpoint after the batch: the next `seq` to apply.
+    pub next_seq: u64,
+    /// The command offset of the batch's last event.
+    pub last_command_offset: Option<u64>,
+    pub outcomes: Vec<OutcomeView>,
+    pub trades: Vec<TradeView>,
+    pub orders: Vec<OrderView>,
+    pub wallets: Vec<WalletView>,
+    /// Markets whose depth changed.
+    pub depth: Vec<Symbol>,
+    pub candles: Vec<(Symbol, &'static str, Candle)>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy)]
+struct Checkpoint {
+    next_seq: u64,
+    clock_ms: u64,
+    last_command_offset: Option<u64>,
+}
+
+impl Default for Checkpoint {
+    /// Before the first event (`seq` starts at 1).
+    fn default() -> Self {
+        Checkpoint {
+            next_seq: 1,
+            clock_ms: 0,
+            last_command_offset: None,
+        }
+    }
+}
+
+type Ladder = BTreeMap<Decimal, Decimal>;
+
+#[derive(Default)]
+struct Book {
+    bids: Ladder,
+    asks: Ladder,
+}
+
+impl Book {
+    fn side(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+
+    fn to_depth(&self) -> Depth {
+        let row = |(p, q): (&Decimal, &Decimal)| (Dec(*p), Dec(*q));
+        Depth {
+            bids: self.bids.iter().rev().map(row).collect(),
+            asks: self.asks.iter().map(row).collect(),
+        }
+    }
+}
+
+fn change(ladder: &mut Ladder, price: Decimal, delta: Decimal) {
+    let q = ladder.entry(price).or_default();
+    *q += delta;
+    if q.is_zero() {
+        ladder.remove(&price);
+    } else {
+        debug_assert!(q.is_sign_positive(), "depth below zero at {price}");
+    }
+}
+
+pub struct Projector {
+    tree: sled::Tree,
+    cp: Checkpoint,
+    wallets: FxHashMap<(AccountId, AssetCode), WalletRow>,
+    account_assets: FxHashMap<AccountId, Vec<AssetCode>>,
+    /// Orders not yet done.
+    open: FxHashMap<OrderId, OrderView>,
+    books: FxHashMap<Symbol, Book>,
+    markets: FxHashMap<Symbol, MarketView>,
+    candles: FxHashMap<(Symbol, u8), Candle>,
+    batch: Pending,
+}
+
+/// What the batch being applied has touched.
+#[derive(Default)]
+struct Pending {
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    orders: FxHashSet<OrderId>,
+    wallets: FxHashSet<(AccountId, AssetCode)>,
+    books: FxHashSet<Symbol>,
+    candles: FxHashSet<(Symbol, u8)>,
+    markets: FxHashSet<Symbol>,
+    equity: FxHashSet<AccountId>,
+    changes: Changes,
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    codec::to_bincode_large(v).expect("views always encode")
+}
+
+fn dec<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProjectionError> {
+    codec::from_bincode_large(bytes)
+        .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))
+}
+
+fn d(x: Decimal) -> Dec {
+    Dec(x)
+}
+
+impl Projector {
+    /// Opens the views in `tree` and loads the in-memory state from them.
+    pub fn open(tree: sled::Tree) -> Result<Projector, ProjectionError> {
+        let cp = match tree.get(keys::CHECKPOINT)? {
+            Some(v) => dec(&v)?,
+            None => Checkpoint::default(),
+        };
+        let mut p = Projector {
+            tree,
+            cp,
+            wallets: FxHashMap::default(),
+            account_assets: FxHashMap::default(),
+            open: FxHashMap::default(),
+            books: FxHashMap::default(),
+            markets: FxHashMap::default(),
+            candles: FxHashMap::default(),
+            batch: Pending::default(),
+        };
+        for kv in p.tree.scan_prefix([keys::WALLET]) {
+            let (k, v) = kv?;
+            let account = AccountId(u64::from_be_bytes(k[1..9].try_into().expect("8 bytes")));
+            let code = std::str::from_utf8(&k[9..])
+                .map_err(|e| ProjectionError::Store(e.to_string()))?
+                .trim_end_matches('\0');
+            let asset: AssetCode = code
+                .parse()
+                .map_err(|e| ProjectionError::Store(format!("{e:?}")))?;
+            p.wallets.insert((account, asset), dec(&v)?);
+            p.account_assets.entry(account).or_default().push(asset);
+        }
+        for kv in p.tree.scan_prefix([keys::OPEN_ORDER]) {
+            let (k, _) = kv?;
+            let id = OrderId(keys::tail_u64(&k));
+            let v = p.tree.get(Key::new(keys::ORDER).u64(id.0).build())?;
+            let v =
+                v.ok_or_else(|| ProjectionError::Store(format!("open order {id} has no row")))?;
+            p.open.insert(id, dec(&v)?);
+        }
+        for kv in p.tree.scan_prefix([keys::MARKET]) {
+            let (_, v) = kv?;
+            let m: MarketView = dec(&v)?;
+            p.markets.insert(m.spec.symbol, m);
+        }
+        for kv in p.tree.scan_prefix([keys::DEPTH]) {
+            let (_, v) = kv?;
+            let (symbol, depth): (Symbol, Depth) = dec(&v)?;
+            let book = p.books.entry(symbol).or_default();
+            book.bids = depth.bids.iter().map(|(p, q)| (p.0, q.0)).collect();
+            book.asks = depth.asks.iter().map(|(p, q)| (p.0, q.0)).collect();
+        }
+        Ok(p)
+    }
+
+    /// The next `seq` this projector will apply.
+    pub fn next_seq(&self) -> u64 {
+        self.cp.next_seq
+    }
+
+    /// Applies sealed envelopes (encoded, as read from the events log) in order and
+    /// commits them with the checkpoint. Records below the checkpoint are skipped.
+    pub fn apply_records<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Changes, ProjectionError> {
+        for bytes in records {
+            let (seq, _, _) =
+                EventEnvelope::peek(bytes).map_err(|e| ProjectionError::Malformed {
+                    seq: self.cp.next_seq,
+                    what: e.to_string(),
+                })?;
+            if seq < self.cp.next_seq {
+                continue;
+            }
+            let env: EventEnvelope =
+                codec::from_bincode(bytes).map_err(|e| ProjectionError::Malformed {
+                    seq,
+                    what: e.to_string(),
+                })?;
+            self.apply_one(&env)?;
+        }
+        self.commit()
+    }
+
+    /// Applies decoded envelopes and commits them (what tests and replays use).
+    pub fn apply(&mut self, envelopes: &[EventEnvelope]) -> Result<Changes, ProjectionError> {
+        for env in envelopes {
+            if env.seq < self.cp.next_seq {
+                continue;
+            }
+            self.apply_one(env)?;
+        }
+        self.commit()
+    }
+
+    fn apply_one(&mut self, env: &EventEnvelope) -> Result<(), ProjectionError> {
+        if env.seq != self.cp.next_seq {
+            return Err(ProjectionError::Gap {
+                expected: self.cp.next_seq,
+                found: env.seq,
+            });
+        }
+        self.cp.next_seq += 1;
+        self.cp.clock_ms = self.cp.clock_ms.max(env.time_ms);
+        self.cp.last_command_offset = Some(env.command_offset);
+        self.event(env.seq, env.command_offset, env.time_ms, &env.event)
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.batch.writes.push((key, Some(value)));
+    }
+
+    fn del(&mut self, key: Vec<u8>) {
+        self.batch.writes.push((key, None));
+    }
+
+    /// A stored row, seeing this batch's own writes first.
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ProjectionError> {
+        if let Some((_, v)) = self.batch.writes.iter().rev().find(|(k, _)| k == key) {
+            return v.as_deref().map(dec).transpose();
+        }
+        self.tree.get(key)?.map(|v| dec(&v)).transpose()
+    }
+
+    fn order_view(&self, id: OrderId) -> Result<Option<OrderView>, ProjectionError> {
+        if let Some(o) = self.open.get(&id) {
+            return Ok(Some(o.clone()));
+        }
+        self.get(&Key::new(keys::ORDER).u64(id.0).build())
+    }
+
+    fn order_mut(&mut self, id: OrderId) -> Result<&mut OrderView, ProjectionError> {
+        self.batch.orders.insert(id);
+        self.open
+            .get_mut(&id)
+            .ok_or(ProjectionError::Inconsistent(format!(
+                "order {id} is not open"
+            )))
+    }
+
+    fn event(
+        &mut self,
+        seq: u64,
+        command_offset: u64,
+        time_ms: u64,
+        event: &Event,
+    ) -> Result<(), ProjectionError> {
+        match event {
+            Event::Outcome {
+                command,
+                result,
+                duplicate,
+            } => {
+                let view = OutcomeView {
+                    command: *command,
+                    seq,
+                    command_offset,
+                    result: *result,
+                    duplicate: *duplicate,
+                };
+                self.put(
+                    Key::new(keys::OUTCOME).bytes(command.0.as_bytes()).build(),
+                    enc(&view),
+                );
+                self.batch.changes.outcomes.push(view);
+            }
+            Event::AssetCreated(spec) => {
+                let view = AssetView {
+                    code: spec.code,
+                    scale: spec.scale,
+                    enabled: true,
+                };
+                self.put(Key::new(keys::ASSET).name(&spec.code).build(), enc(&view));
+            }
+            Event::AssetUpdated { asset, enabled } => {
+                let key = Key::new(keys::ASSET).name(asset).build();
+                if let Some(mut view) = self.get::<AssetView>(&key)? {
+                    view.enabled = *enabled;
+                    self.put(key, enc(&view));
+                }
+            }
+            Event::MarketCreated(spec) => {
+                self.markets.insert(
+                    spec.symbol,
+                    MarketView {
+                        spec: spec.clone(),
+                        status: MarketStatus::Active,
+                        fees: spec.fees,
+                        price_band_bps: spec.price_band_bps,
+                        last_price: None,
+                        last_trade_ms: None,
+                    },
+                );
+                self.batch.markets.insert(spec.symbol);
+                self.books.entry(spec.symbol).or_default();
+                self.batch.books.insert(spec.symbol);
+            }
+            Event::MarketUpdated {
+                market,
+                status,
+                fees,
+                price_band_bps,
+                ..
+            } => {
+                if let Some(m) = self.markets.get_mut(market) {
+                    m.status = *status;
+                    m.fees = *fees;
+                    m.price_band_bps = *price_band_bps;
+                    self.batch.markets.insert(*market);
+                }
+            }
+            Event::AccountFeesSet { .. }
+            | Event::AccountRestrictionsSet { .. }
+            | Event::WithdrawalLimitSet { .. }
+            | Event::Deposited { .. }
+            | Event::Checkpoint { .. } => {}
+            Event::WithdrawalRequested {
+                withdrawal,
+                account,
+                asset,
+                amount,
+            } => {
+                let view = WithdrawalView {
+                    withdrawal: *withdrawal,
+                    account: *account,
+                    asset: *asset,
+                    amount: *amount,
+                    status: WithdrawalStatus::Requested,
+                    requested_ms: time_ms,
+                    updated_ms: time_ms,
+                };
+                self.put(
+                    Key::new(keys::WITHDRAWAL).u64(withdrawal.0).build(),
+                    enc(&view),
+                );
+            }
+            Event::WithdrawalCompleted { withdrawal, .. }
+            | Event::WithdrawalFailed { withdrawal, .. } => {
+                let key = Key::new(keys::WITHDRAWAL).u64(withdrawal.0).build();
+                if let Some(mut view) = self.get::<WithdrawalView>(&key)? {
+                    view.status = if matches!(event, Event::WithdrawalCompleted { .. }) {
+                        WithdrawalStatus::Completed
+                    } else {
+                        WithdrawalStatus::Failed
+                    };
+                    view.updated_ms = time_ms;
+                    self.put(key, enc(&view));
+                }
+            }
+            Event::OrderAccepted {
+                order,
+                account,
+                market,
+                side,
+                order_type,
+                client_order_id,
+                parent,
+                ..
+            } => {
+                let status = match order_type {
+                    OrderType::StopMarket { .. } | OrderType::StopLimit { .. } => {
+                        OrderStatus::Pending
+                    }
+                    _ => OrderStatus::New,
+                };
+                let zero = Dec::default();
+                self.open.insert(
+                    *order,
+                    OrderView {
+                        order: *order,
+                        account: *account,
+                        market: *market,
+                        side: *side,
+                        order_type: *order_type,
+                        client_order_id: *client_order_id,
+                        parent: *parent,
+                        status,
+                        done_reason: None,
+                        price: None,
+                        filled: zero,
+                        filled_quote: zero,
+                        fees: zero,
+                        visible: zero,
+                        hidden: zero,
+                        created_seq: seq,
+                        created_ms: time_ms,
+                        updated_ms: time_ms,
+                    },
+                );
+                self.batch.orders.insert(*order);
+                self.put(
+                    Key::new(keys::ACCOUNT_ORDER)
+                        .u64(account.0)
+                        .u64(order.0)
+                        .build(),
+                    Vec::new(),
+                );
+                self.put(
+                    Key::new(keys::OPEN_ORDER)
+                        .u64(account.0)
+                        .u64(order.0)
+                        .build(),
+                    Vec::new(),
+                );
+                if let Some(parent) = parent {
+                    let key = Key::new(keys::SLICED).u64(parent.0).build();
+                    if let Some(mut report) = self.get::<SlicedReport>(&key)? {
+                        if report.account == AccountId(0) {
+                            report.account = *account;
+                            self.put(key, enc(&report));
+                        }
+                    }
+                }
+            }
+            Event::OrderTriggered { order, .. } => {
+                let o = self.order_mut(*order)?;
+                o.status = OrderStatus::New;
+                o.updated_ms = time_ms;
+            }
+            Event::OrderRested {
+                order,
+                market,
+                side,
+                price,
+                visible,
+                hidden,
+            } => {
+                let o = self.order_mut(*order)?;
+                o.price = Some(*price);
+                o.visible = *visible;
+                o.hidden = *hidden;
+                o.updated_ms = time_ms;
+                change(self.book(*market).side(*side), price.0, visible.0);
+            }
+            Event::OrderAmended {
+                order,
+                market,
+                side,
+                price,
+                visible,
+                hidden,
+                ..
+            } => {
+                let o = self.order_mut(*order)?;
+                let old = (o.price, o.visible);
+                o.price = Some(*price);
+                o.visible = *visible;
+                o.hidden = *hidden;
+                o.updated_ms = time_ms;
+                let ladder = self.book(*market).side(*side);
+                if let (Some(p), v) = old {
+                    change(ladder, p.0, -v.0);
+                }
+                change(ladder, price.0, visible.0);
+            }
+            Event::OrderRefilled {
+                order,
+                market,
+                visible,
+                hidden,
+            } => {
+                let o = self.order_mut(*order)?;
+                let added = visible.0 - o.visible.0;
+                o.visible = *visible;
+                o.hidden = *hidden;
+                o.updated_ms = time_ms;
+                let (side, price) = (o.side, o.price);
+                if let Some(p) = price {
+                    change(self.book(*market).side(side), p.0, added);
+                }
+            }
+            Event::OrderDone {
+                order,
+                market,
+                reason,
+                ..
+            } => {
+                let o = self.order_mut(*order)?;
+                o.status = match reason {
+                    DoneReason::Filled => OrderStatus::Filled,
+                    DoneReason::Expired => OrderStatus::Expired,
+                    _ => OrderStatus::Cancelled,
+                };
+                o.done_reason = Some(*reason);
+                o.updated_ms = time_ms;
+                let (side, price, visible) = (o.side, o.price, o.visible);
+                o.visible = Dec::default();
+                o.hidden = Dec::default();
+                if let Some(p) = price.filter(|_| !visible.0.is_zero()) {
+                    change(self.book(*market).side(side), p.0, -visible.0);
+                }
+            }
+            Event::Trade {
+                trade,
+                market,
+                price,
+                quantity,
+                quote_quantity,
+                taker_side,
+                maker_order,
+                taker_order,
+                maker_account,
+                taker_account,
+                maker_fee,
+                taker_fee,
+            } => {
+                let view = TradeView {
+                    trade: *trade,
+                    seq,
+                    time_ms,
+                    market: *market,
+                    price: *price,
+                    quantity: *quantity,
+                    quote_quantity: *quote_quantity,
+                    taker_side: *taker_side,
+                    maker_order: *maker_order,
+                    taker_order: *taker_order,
+                    maker_account: *maker_account,
+                    taker_account: *taker_account,
+                    maker_fee: *maker_fee,
+                    taker_fee: *taker_fee,
+                };
+                self.put(Key::new(keys::TRADE).u64(trade.0).build(), enc(&view));
+                for account in [maker_account, taker_account] {
+                    self.put(
+                        Key::new(keys::ACCOUNT_TRADE)
+                            .u64(account.0)
+                            .u64(trade.0)
+                            .build(),
+                        Vec::new(),
+                    );
+                }
+                self.put(
+                    Key::new(keys::MARKET_TRADE)
+                        .name(market)
+                        .u64(trade.0)
+                        .build(),
+                    Vec::new(),
+                );
+                self.batch.changes.trades.push(view);
+                for (id, fee, maker) in [
+                    (maker_order, maker_fee, true),
+                    (taker_order, taker_fee, false),
+                ] {
+                    let o = self.order_mut(*id)?;
+                    o.filled.0 += quantity.0;
+                    o.filled_quote.0 += quote_quantity.0;
+                    o.fees.0 += fee.0;
+                    o.status = OrderStatus::PartiallyFilled;
+                    o.updated_ms = time_ms;
+                    if maker {
+                        o.visible.0 -= quantity.0;
+                        let side = o.side;
+                        change(self.book(*market).side(side), price.0, -quantity.0);
+                    }
+                }
+                if let Some(m) = self.markets.get_mut(market) {
+                    m.last_price = Some(*price);
+                    m.last_trade_ms = Some(time_ms);
+                    self.batch.markets.insert(*market);
+                }
+                self.candle_trade(*market, time_ms, *price, *quantity, *quote_quantity)?;
+            }
+            Event::Posting {
+                asset,
+                from,
+                to,
+                amount,
+                cause,
+            } => self.posting(seq, time_ms, *asset, *from, *to, *amount, *cause),
+            Event::SlicedPlaced {
+                parent,
+                market,
+                children,
+            } => {
+                let report = SlicedReport {
+                    parent: *parent,
+                    account: AccountId(0),
+                    market: *market,
+                    children: children.clone(),
+                    created_ms: time_ms,
+                };
+                self.put(Key::new(keys::SLICED).u64(parent.0).build(), enc(&report));
+            }
+            Event::BracketExitPlaced { entry, exit } => {
+                let mut report = self.bracket(*entry)?;
+                report.exit = Some(*exit);
+                self.put(Key::new(keys::BRACKET).u64(entry.0).build(), enc(&report));
+            }
+            Event::BracketPnl {
+                entry,
+                closed_quantity,
+                realized_pnl,
+                ..
+            } => {
+                let mut report = self.bracket(*entry)?;
+                report.closed_quantity = *closed_quantity;
+                report.realized_pnl = *realized_pnl;
+                self.put(Key::new(keys::BRACKET).u64(entry.0).build(), enc(&report));
+            }
+            Event::BracketExitRejected { entry, reason } => {
+                let mut report = self.bracket(*entry)?;
+                report.exit_rejected = Some(*reason);
+                self.put(Key::new(keys::BRACKET).u64(entry.0).build(), enc(&report));
+            }
+            Event::ApiKeyCreated {
+                key,
+                role,
+                account,
+                secret_hash,
+            } => {
+                let view = ApiKeyView {
+                    key: *key,
+                    role: *role,
+                    account: *account,
+                    secret_hash: *secret_hash,
+                };
+                self.put(Key::new(keys::API_KEY).u64(key.0).build(), enc(&view));
+            }
+            Event::ApiKeyRevoked { key } => self.del(Key::new(keys::API_KEY).u64(key.0).build()),
+        }
+        Ok(())
+    }
+
+    fn book(&mut self, market: Symbol) -> &mut Book {
+        self.batch.books.insert(market);
+        self.books.entry(market).or_default()
+    }
+
+    fn bracket(&self, entry: OrderId) -> Result<BracketReport, ProjectionError> {
+        if let Some(r) = self.get(&Key::new(keys::BRACKET).u64(entry.0).build())? {
+            return Ok(r);
+        }
+        let o = self
+            .order_view(entry)?
+            .ok_or(ProjectionError::Inconsistent(format!(
+                "bracket entry {entry} unknown"
+            )))?;
+        Ok(BracketReport {
+            entry,
+            account: o.account,
+            market: o.market,
+            exit: None,
+            closed_quantity: Dec::default(),
+            realized_pnl: Dec::default(),
+            exit_rejected: None,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn posting(
+        &mut self,
+        seq: u64,
+        time_ms: u64,
+        asset: AssetCode,
+        from: Party,
+        to: Party,
+        amount: Dec,
+        cause: Cause,
+    ) {
+        let account_of = |p: Party| match p {
+            Party::Available(a) | Party::Held(a) => Some(a),
+            Party::Fees | Party::World => None,
+        };
+        for (party, sign) in [(from, -Decimal::ONE), (to, Decimal::ONE)] {
+            let Some(account) = account_of(party) else {
+                continue;
+            };
+            let delta = amount.0 * sign;
+            let row = self.wallets.entry((account, asset)).or_insert_with(|| {
+                self.account_assets.entry(account).or_default().push(asset);
+                WalletRow::default()
+            });
+            match party {
+                Party::Available(_) => row.available.0 += delta,
+                _ => row.held.0 += delta,
+            }
+            let total = row.available.0 + row.held.0;
+            self.batch.wallets.insert((account, asset));
+            self.batch.equity.insert(account);
+            if account_of(from) == account_of(to) {
+                continue; // a hold or release: the total does not change
+            }
+            let (kind, reference) = match cause {
+                Cause::Deposit => (EntryKind::Deposit, None),
+                Cause::Withdrawal(w) => (EntryKind::Withdrawal, Some(w.0)),
+                Cause::Trade(t) if to == Party::Fees => (EntryKind::Fee, Some(t.0)),
+                Cause::Trade(t) => (EntryKind::Trade, Some(t.0)),
+                Cause::Order(o) => (EntryKind::Trade, Some(o.0)),
+            };
+            let entry = LedgerEntry {
+                seq,
+                time_ms,
+                account,
+                asset,
+                kind,
+                amount: d(delta),
+                balance: d(total),
+                reference,
+            };
+            self.put(
+                Key::new(keys::ENTRY).u64(account.0).u64(seq).build(),
+                enc(&entry),
+            );
+        }
+    }
+
+    /// Event times are the engine's clock, a running maximum, so a trade never
+    /// belongs to a candle before the one in memory.
+    fn candle_trade(
+        &mut self,
+        market: Symbol,
+        time_ms: u64,
+        price: Dec,
+        qty: Dec,
+        quote: Dec,
+    ) -> Result<(), ProjectionError> {
+        for (i, (_, interval_ms)) in INTERVALS_MS.iter().enumerate() {
+            let start_ms = time_ms - time_ms % interval_ms;
+            let slot = (market, i as u8);
+            let current = match self.candles.get(&slot) {
+                Some(c) if c.start_ms == start_ms => Some(*c),
+                Some(old) => {
+                    // The candle closed: keep its final state before the next one opens.
+                    let old = *old;
+                    let key = Key::new(keys::CANDLE)
+                        .name(&market)
+                        .u8(i as u8)
+                        .u64(old.start_ms)
+                        .build();
+                    self.put(key, enc(&old));
+                    None
+                }
+                None => self.get::<Candle>(
+                    &Key::new(keys::CANDLE)
+                        .name(&market)
+                        .u8(i as u8)
+                        .u64(start_ms)
+                        .build(),
+                )?,
+            };
+            let c = match current {
+                Some(mut c) => {
+                    c.high = c.high.max(price);
+                    c.low = c.low.min(price);
+                    c.close = price;
+                    c.volume.0 += qty.0;
+                    c.quote_volume.0 += quote.0;
+                    c.trades += 1;
+                    c
+                }
+                None => Candle {
+                    start_ms,
+                    open: price,
+                    high: price,
+                    low: price,
+                    close: price,
+                    volume: qty,
+                    quote_volume: quote,
+                    trades: 1,
+                },
+            };
+            self.candles.insert(slot, c);
+            self.batch.candles.insert(slot);
+        }
+        Ok(())
+    }
+
+    /// Writes the batch and its checkpoint in one atomic sled batch.
+    fn commit(&mut self) -> Result<Changes, ProjectionError> {
+        let mut pending = std::mem::take(&mut self.batch);
+        let mut batch = sled::Batch::default();
+        for (k, v) in pending.writes.drain(..) {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        let mut changes = std::mem::take(&mut pending.changes);
+        let mut done = Vec::new();
+        for id in &pending.orders {
+            let Some(o) = self.open.get(id) else { continue };
+            batch.insert(Key::new(keys::ORDER).u64(id.0).build(), enc(o));
+            if !o.status.is_open() {
+                batch.remove(
+                    Key::new(keys::OPEN_ORDER)
+                        .u64(o.account.0)
+                        .u64(id.0)
+                        .build(),
+                );
+                done.push(*id);
+            }
+            changes.orders.push(o.clone());
+        }
+        for &(account, asset) in &pending.wallets {
+            let row = self.wallets[&(account, asset)];
+            batch.insert(
+                Key::new(keys::WALLET).u64(account.0).name(&asset).build(),
+                enc(&row),
+            );
+            changes.wallets.push(WalletView {
+                account,
+                asset,
+                available: row.available,
+                held: row.held,
+            });
+        }
+        let hour = self.cp.clock_ms - self.cp.clock_ms % 3_600_000;
+        for account in &pending.equity {
+            let mut balances: Vec<(AssetCode, Dec)> = self.account_assets[account]
+                .iter()
+                .map(|a| {
+                    let row = self.wallets[&(*account, *a)];
+                    (*a, d(row.available.0 + row.held.0))
+                })
+                .collect();
+            balances.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            let point = EquityPoint {
+                time_ms: hour,
+                balances,
+            };
+            batch.insert(
+                Key::new(keys::EQUITY).u64(account.0).u64(hour).build(),
+                enc(&point),
+            );
+        }
+        for symbol in &pending.books {
+            let depth = self.books[symbol].to_depth();
+            batch.insert(
+                Key::new(keys::DEPTH).name(symbol).build(),
+                enc(&(*symbol, depth)),
+            );
+            changes.depth.push(*symbol);
+        }
+        for symbol in &pending.markets {
+            batch.insert(
+                Key::new(keys::MARKET).name(symbol).build(),
+                enc(&self.markets[symbol]),
+            );
+        }
+        for slot in &pending.candles {
+            let c = self.candles[slot];
+            let (market, i) = *slot;
+            batch.insert(
+                Key::new(keys::CANDLE)
+                    .name(&market)
+                    .u8(i)
+                    .u64(c.start_ms)
+                    .build(),
+                enc(&c),
+            );
+            changes
+                .candles
+                .push((market, INTERVALS_MS[i as usize].0, c));
+        }
+        batch.insert(keys::CHECKPOINT, enc(&self.cp));
+        self.tree.apply_batch(batch)?;
+        for id in done {
+            self.open.remove(&id);
+        }
+        changes.orders.sort_by_key(|o| o.order);
+        changes
+            .wallets
+            .sort_by_key(|w| (w.account, w.asset.as_str().to_string()));
+        changes.next_seq = self.cp.next_seq;
+        changes.last_command_offset = self.cp.last_command_offset;
+        Ok(changes)
+    }
+}

@@ -1,0 +1,489 @@
+//! Reading the views: what the gateway serves. Every list is a range of ids (or
+//! `seq`s) read in either direction from a cursor, filtered, and cut to a page.
+
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use tape_schemas::*;
+
+use crate::keys::{self, Key};
+use crate::views::*;
+use crate::ProjectionError;
+
+/// The most rows one page returns.
+pub const PAGE_ROWS_MAX: usize = 1_000;
+
+/// Which slice of a list: ids in `[from_id, to_id]`, after `cursor` (exclusive, in the
+/// direction of reading), at most `first` rows.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub newest_first: bool,
+    pub cursor: Option<u64>,
+    pub first: usize,
+    pub from_id: u64,
+    pub to_id: u64,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            newest_first: true,
+            cursor: None,
+            first: 50,
+            from_id: 0,
+            to_id: u64::MAX,
+        }
+    }
+}
+
+/// A page of rows, each with its cursor (its id), and whether more follow.
+#[derive(Clone, Debug)]
+pub struct Rows<T> {
+    pub rows: Vec<(u64, T)>,
+    pub has_more: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct OrderFilter {
+    pub market: Option<Symbol>,
+    pub side: Option<Side>,
+    pub statuses: Vec<OrderStatus>,
+    pub open_only: bool,
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TradeFilter {
+    pub market: Option<Symbol>,
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EntryFilter {
+    pub asset: Option<AssetCode>,
+    pub kind: Option<EntryKind>,
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+}
+
+fn in_time(t: u64, from_ms: Option<u64>, to_ms: Option<u64>) -> bool {
+    from_ms.is_none_or(|f| t >= f) && to_ms.is_none_or(|e| t <= e)
+}
+
+/// One stored key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// A read handle on the views; cheap to clone, safe to share.
+#[derive(Clone)]
+pub struct Views {
+    tree: sled::Tree,
+}
+
+impl Views {
+    pub fn new(tree: sled::Tree) -> Views {
+        Views { tree }
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ProjectionError> {
+        match self.tree.get(key)? {
+            Some(v) => Ok(Some(codec::from_bincode_large(&v).map_err(|e| {
+                ProjectionError::Store(format!("a view does not decode: {e}"))
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    fn scan<T: DeserializeOwned>(&self, prefix: Vec<u8>) -> Result<Vec<T>, ProjectionError> {
+        self.tree
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (_, v) = kv?;
+                codec::from_bincode_large(&v)
+                    .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))
+            })
+            .collect()
+    }
+
+    /// Reads ids under `prefix` (the id is the key's last 8 bytes) in the page's
+    /// direction, keeping those `accept` maps to a row.
+    fn page<T>(
+        &self,
+        prefix: Vec<u8>,
+        page: &Page,
+        mut accept: impl FnMut(u64) -> Result<Option<T>, ProjectionError>,
+    ) -> Result<Rows<T>, ProjectionError> {
+        let first = page.first.min(PAGE_ROWS_MAX);
+        let (mut lo, mut hi) = (page.from_id, page.to_id);
+        if let Some(c) = page.cursor {
+            if page.newest_first {
+                hi = hi.min(c.saturating_sub(1));
+                if c == 0 {
+                    return Ok(Rows {
+                        rows: Vec::new(),
+                        has_more: false,
+                    });
+                }
+            } else {
+                lo = lo.max(c.saturating_add(1));
+            }
+        }
+        let mut rows = Vec::new();
+        if lo > hi {
+            return Ok(Rows {
+                rows,
+                has_more: false,
+            });
+        }
+        let start = [prefix.as_slice(), &lo.to_be_bytes()].concat();
+        let end = [prefix.as_slice(), &hi.to_be_bytes()].concat();
+        let range = self.tree.range(start..=end);
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            if page.newest_first {
+                Box::new(range.rev())
+            } else {
+                Box::new(range)
+            };
+        for kv in iter {
+            let (k, _) = kv?;
+            let id = keys::tail_u64(&k);
+            if let Some(row) = accept(id)? {
+                if rows.len() == first {
+                    return Ok(Rows {
+                        rows,
+                        has_more: true,
+                    });
+                }
+                rows.push((id, row));
+            }
+        }
+        Ok(Rows {
+            rows,
+            has_more: false,
+        })
+    }
+
+    /// The next `seq` the projector will apply (everything below it is in the views),
+    /// and the engine clock of the last applied event.
+    pub fn checkpoint(&self) -> Result<(u64, u64), ProjectionError> {
+        #[derive(serde::Deserialize)]
+        struct Checkpoint {
+            next_seq: u64,
+            clock_ms: u64,
+            _last_command_offset: Option<u64>,
+        }
+        let cp: Checkpoint = self.get(keys::CHECKPOINT)?.unwrap_or(Checkpoint {
+            next_seq: 1,
+            clock_ms: 0,
+            _last_command_offset: None,
+        });
+        Ok((cp.next_seq, cp.clock_ms))
+    }
+
+    pub fn assets(&self) -> Result<Vec<AssetView>, ProjectionError> {
+        self.scan(vec![keys::ASSET])
+    }
+
+    pub fn asset(&self, code: &AssetCode) -> Result<Option<AssetView>, ProjectionError> {
+        self.get(&Key::new(keys::ASSET).name(code).build())
+    }
+
+    pub fn markets(&self) -> Result<Vec<MarketView>, ProjectionError> {
+        self.scan(vec![keys::MARKET])
+    }
+
+    pub fn market(&self, symbol: &Symbol) -> Result<Option<MarketView>, ProjectionError> {
+        self.get(&Key::new(keys::MARKET).name(symbol).build())
+    }
+
+    pub fn wallets(&self, account: AccountId) -> Result<Vec<WalletView>, ProjectionError> {
+        let prefix = Key::new(keys::WALLET).u64(account.0).build();
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                let code = std::str::from_utf8(&k[9..])
+                    .unwrap_or("")
+                    .trim_end_matches('\0');
+                let asset = code
+                    .parse()
+                    .map_err(|e| ProjectionError::Store(format!("wallet key: {e:?}")))?;
+                let row: WalletRow = codec::from_bincode_large(&v)
+                    .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))?;
+                Ok(WalletView {
+                    account,
+                    asset,
+                    available: row.available,
+                    held: row.held,
+                })
+            })
+            .collect()
+    }
+
+    /// The value of `amount` of `asset` in `quote` at the last trade price of a market
+    /// between them (either way round), rounded down to 18 places; `None` when no
+    /// such market has traded.
+    pub fn value_in(
+        &self,
+        asset: &AssetCode,
+        amount: Dec,
+        quote: &AssetCode,
+        markets: &[MarketView],
+    ) -> Option<Dec> {
+        if asset == quote {
+            return Some(amount);
+        }
+        for m in markets {
+            let Some(last) = m.last_price else { continue };
+            if m.spec.base == *asset && m.spec.quote == *quote {
+                return amount.0.checked_mul(last.0).map(Dec);
+            }
+            if m.spec.base == *quote && m.spec.quote == *asset && !last.0.is_zero() {
+                return amount.0.checked_div(last.0).map(|v| {
+                    Dec(v.round_dp_with_strategy(18, rust_decimal::RoundingStrategy::ToZero))
+                });
+            }
+        }
+        None
+    }
+
+    pub fn ledger(
+        &self,
+        account: AccountId,
+        filter: &EntryFilter,
+        page: &Page,
+    ) -> Result<Rows<LedgerEntry>, ProjectionError> {
+        let prefix = Key::new(keys::ENTRY).u64(account.0).build();
+        self.page(prefix.clone(), page, |seq| {
+            let e: Option<LedgerEntry> =
+                self.get(&Key::new(keys::ENTRY).u64(account.0).u64(seq).build())?;
+            Ok(e.filter(|e| {
+                filter.asset.is_none_or(|a| a == e.asset)
+                    && filter.kind.is_none_or(|k| k == e.kind)
+                    && in_time(e.time_ms, filter.from_ms, filter.to_ms)
+            }))
+        })
+    }
+
+    pub fn equity_history(
+        &self,
+        account: AccountId,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<EquityPoint>, ProjectionError> {
+        let page = Page {
+            newest_first: false,
+            first: PAGE_ROWS_MAX,
+            from_id: from_ms,
+            to_id: to_ms,
+            cursor: None,
+        };
+        let rows = self.page(Key::new(keys::EQUITY).u64(account.0).build(), &page, |t| {
+            self.get(&Key::new(keys::EQUITY).u64(account.0).u64(t).build())
+        })?;
+        Ok(rows.rows.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// The close of the last 1-hour candle at or before `time_ms` of `market`.
+    pub fn close_at(&self, market: &Symbol, time_ms: u64) -> Result<Option<Dec>, ProjectionError> {
+        let hour = 3; // INTERVALS_MS index of 1h
+        let start = Key::new(keys::CANDLE).name(market).u8(hour).build();
+        let end = Key::new(keys::CANDLE)
+            .name(market)
+            .u8(hour)
+            .u64(time_ms)
+            .build();
+        match self.tree.range(start..=end).next_back() {
+            Some(kv) => {
+                let (_, v) = kv?;
+                let c: Candle = codec::from_bincode_large(&v)
+                    .map_err(|e| ProjectionError::Store(e.to_string()))?;
+                Ok(Some(c.close))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn order(&self, id: OrderId) -> Result<Option<OrderView>, ProjectionError> {
+        self.get(&Key::new(keys::ORDER).u64(id.0).build())
+    }
+
+    pub fn orders(
+        &self,
+        account: AccountId,
+        filter: &OrderFilter,
+        page: &Page,
+    ) -> Result<Rows<OrderView>, ProjectionError> {
+        let tag = if filter.open_only {
+            keys::OPEN_ORDER
+        } else {
+            keys::ACCOUNT_ORDER
+        };
+        self.page(Key::new(tag).u64(account.0).build(), page, |id| {
+            Ok(self.order(OrderId(id))?.filter(|o| {
+                filter.market.is_none_or(|m| m == o.market)
+                    && filter.side.is_none_or(|s| s == o.side)
+                    && (filter.statuses.is_empty() || filter.statuses.contains(&o.status))
+                    && in_time(o.created_ms, filter.from_ms, filter.to_ms)
+            }))
+        })
+    }
+
+    pub fn trade(&self, id: TradeId) -> Result<Option<TradeView>, ProjectionError> {
+        self.get(&Key::new(keys::TRADE).u64(id.0).build())
+    }
+
+    fn trades_under(
+        &self,
+        prefix: Vec<u8>,
+        filter: &TradeFilter,
+        page: &Page,
+    ) -> Result<Rows<TradeView>, ProjectionError> {
+        self.page(prefix, page, |id| {
+            Ok(self.trade(TradeId(id))?.filter(|t| {
+                filter.market.is_none_or(|m| m == t.market)
+                    && in_time(t.time_ms, filter.from_ms, filter.to_ms)
+            }))
+        })
+    }
+
+    pub fn account_trades(
+        &self,
+        account: AccountId,
+        filter: &TradeFilter,
+        page: &Page,
+    ) -> Result<Rows<TradeView>, ProjectionError> {
+        self.trades_under(
+            Key::new(keys::ACCOUNT_TRADE).u64(account.0).build(),
+            filter,
+            page,
+        )
+    }
+
+    pub fn market_trades(
+        &self,
+        market: &Symbol,
+        filter: &TradeFilter,
+        page: &Page,
+    ) -> Result<Rows<TradeView>, ProjectionError> {
+        self.trades_under(
+            Key::new(keys::MARKET_TRADE).name(market).build(),
+            filter,
+            page,
+        )
+    }
+
+    /// Candles of `interval` (an entry of [`INTERVALS_MS`]) starting in
+    /// `[from_ms, to_ms]`, oldest first, at most `limit`.
+    pub fn candles(
+        &self,
+        market: &Symbol,
+        interval: usize,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Candle>, ProjectionError> {
+        let page = Page {
+            newest_first: false,
+            first: limit,
+            from_id: from_ms,
+            to_id: to_ms,
+            cursor: None,
+        };
+        let prefix = Key::new(keys::CANDLE)
+            .name(market)
+            .u8(interval as u8)
+            .build();
+        let rows = self.page(prefix, &page, |start| {
+            self.get(
+                &Key::new(keys::CANDLE)
+                    .name(market)
+                    .u8(interval as u8)
+                    .u64(start)
+                    .build(),
+            )
+        })?;
+        Ok(rows.rows.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// The rolling 24 hours before the projector's clock, from 1-minute candles.
+    pub fn ticker(&self, market: &Symbol) -> Result<Option<Ticker>, ProjectionError> {
+        let Some(m) = self.market(market)? else {
+            return Ok(None);
+        };
+        let (_, now_ms) = self.checkpoint()?;
+        let from_ms = now_ms.saturating_sub(86_400_000 - 60_000);
+        let from_ms = from_ms - from_ms % 60_000;
+        let candles = self.candles(market, 0, from_ms, now_ms, 1_440)?;
+        let depth = self.depth(market, 1)?;
+        let mut t = Ticker {
+            market: *market,
+            last: m.last_price,
+            open: candles.first().map(|c| c.open),
+            high: None,
+            low: None,
+            volume: Dec::default(),
+            quote_volume: Dec::default(),
+            trades: 0,
+            best_bid: depth.bids.first().map(|l| l.0),
+            best_ask: depth.asks.first().map(|l| l.0),
+        };
+        let mut volume = Decimal::ZERO;
+        let mut quote_volume = Decimal::ZERO;
+        for c in &candles {
+            t.high = Some(t.high.map_or(c.high, |h| h.max(c.high)));
+            t.low = Some(t.low.map_or(c.low, |l| l.min(c.low)));
+            volume += c.volume.0;
+            quote_volume += c.quote_volume.0;
+            t.trades += c.trades;
+        }
+        t.volume = Dec(volume);
+        t.quote_volume = Dec(quote_volume);
+        Ok(Some(t))
+    }
+
+    /// The best `levels` price levels of each side.
+    pub fn depth(&self, market: &Symbol, levels: usize) -> Result<Depth, ProjectionError> {
+        let stored: Option<(Symbol, Depth)> =
+            self.get(&Key::new(keys::DEPTH).name(market).build())?;
+        let mut depth = stored.map(|(_, d)| d).unwrap_or_default();
+        depth.bids.truncate(levels);
+        depth.asks.truncate(levels);
+        Ok(depth)
+    }
+
+    pub fn sliced(&self, parent: OrderId) -> Result<Option<SlicedReport>, ProjectionError> {
+        self.get(&Key::new(keys::SLICED).u64(parent.0).build())
+    }
+
+    pub fn bracket(&self, entry: OrderId) -> Result<Option<BracketReport>, ProjectionError> {
+        self.get(&Key::new(keys::BRACKET).u64(entry.0).build())
+    }
+
+    pub fn api_key(&self, key: ApiKeyId) -> Result<Option<ApiKeyView>, ProjectionError> {
+        self.get(&Key::new(keys::API_KEY).u64(key.0).build())
+    }
+
+    pub fn api_keys(&self) -> Result<Vec<ApiKeyView>, ProjectionError> {
+        self.scan(vec![keys::API_KEY])
+    }
+
+    pub fn withdrawal(&self, id: WithdrawalId) -> Result<Option<WithdrawalView>, ProjectionError> {
+        self.get(&Key::new(keys::WITHDRAWAL).u64(id.0).build())
+    }
+
+    /// Every stored key and value, in key order (to compare two sets of views).
+    pub fn dump(&self) -> Result<Vec<KeyValue>, ProjectionError> {
+        self.tree
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    pub fn outcome(&self, command: CommandId) -> Result<Option<OutcomeView>, ProjectionError> {
+        self.get(&Key::new(keys::OUTCOME).bytes(command.0.as_bytes()).build())
+    }
+}

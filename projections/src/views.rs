@@ -1,0 +1,241 @@
+//! The rows the read models store and serve. They are plain data: the projector
+//! writes them, the gateway reads them; neither side computes business rules here.
+
+use serde::{Deserialize, Serialize};
+use tape_schemas::*;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AssetView {
+    pub code: AssetCode,
+    pub scale: u8,
+    pub enabled: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MarketView {
+    pub spec: MarketSpec,
+    pub status: MarketStatus,
+    pub fees: FeeRates,
+    pub price_band_bps: Option<u32>,
+    pub last_price: Option<Dec>,
+    pub last_trade_ms: Option<u64>,
+}
+
+/// One account's balance of one asset. `total = available + held`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct WalletRow {
+    pub available: Dec,
+    pub held: Dec,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct WalletView {
+    pub account: AccountId,
+    pub asset: AssetCode,
+    pub available: Dec,
+    pub held: Dec,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum EntryKind {
+    Deposit,
+    Withdrawal,
+    /// Settlement of a trade (what was bought or sold).
+    Trade,
+    /// A trading fee.
+    Fee,
+}
+
+/// One change of an account's total balance of one asset (holds and releases move
+/// money between available and held and are not entries).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub seq: u64,
+    pub time_ms: u64,
+    pub account: AccountId,
+    pub asset: AssetCode,
+    pub kind: EntryKind,
+    /// Signed: positive credits the account.
+    pub amount: Dec,
+    /// The account's total of `asset` after this entry.
+    pub balance: Dec,
+    /// The trade or withdrawal id, when there is one.
+    pub reference: Option<u64>,
+}
+
+/// The account's totals per asset at the end of an hour (the latest state within the
+/// current hour).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct EquityPoint {
+    pub time_ms: u64,
+    pub balances: Vec<(AssetCode, Dec)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum OrderStatus {
+    /// A stop waiting for its trigger.
+    Pending,
+    New,
+    PartiallyFilled,
+    Filled,
+    /// Cancelled by its owner, unfilled (IOC/market), self-trade prevention, funds,
+    /// price band or a disabled market: `done_reason` says which.
+    Cancelled,
+    Expired,
+}
+
+impl OrderStatus {
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Pending | OrderStatus::New | OrderStatus::PartiallyFilled
+        )
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OrderView {
+    pub order: OrderId,
+    pub account: AccountId,
+    pub market: Symbol,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub client_order_id: Option<ClientOrderId>,
+    pub parent: Option<OrderId>,
+    pub status: OrderStatus,
+    pub done_reason: Option<DoneReason>,
+    /// The price it rests at (limit orders on the book).
+    pub price: Option<Dec>,
+    /// Base filled so far, and its quote value.
+    pub filled: Dec,
+    pub filled_quote: Dec,
+    /// Fees paid, in quote.
+    pub fees: Dec,
+    /// On the book: shown and iceberg reserve.
+    pub visible: Dec,
+    pub hidden: Dec,
+    pub created_seq: u64,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TradeView {
+    pub trade: TradeId,
+    pub seq: u64,
+    pub time_ms: u64,
+    pub market: Symbol,
+    pub price: Dec,
+    pub quantity: Dec,
+    pub quote_quantity: Dec,
+    pub taker_side: Side,
+    pub maker_order: OrderId,
+    pub taker_order: OrderId,
+    pub maker_account: AccountId,
+    pub taker_account: AccountId,
+    pub maker_fee: Dec,
+    pub taker_fee: Dec,
+}
+
+/// Candle intervals, in milliseconds.
+pub const INTERVALS_MS: [(&str, u64); 6] = [
+    ("1m", 60_000),
+    ("5m", 300_000),
+    ("15m", 900_000),
+    ("1h", 3_600_000),
+    ("4h", 14_400_000),
+    ("1d", 86_400_000),
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Candle {
+    pub start_ms: u64,
+    pub open: Dec,
+    pub high: Dec,
+    pub low: Dec,
+    pub close: Dec,
+    /// Base traded.
+    pub volume: Dec,
+    pub quote_volume: Dec,
+    pub trades: u64,
+}
+
+/// The last 24 hours of one market, from its 1-minute candles.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Ticker {
+    pub market: Symbol,
+    pub last: Option<Dec>,
+    pub open: Option<Dec>,
+    pub high: Option<Dec>,
+    pub low: Option<Dec>,
+    pub volume: Dec,
+    pub quote_volume: Dec,
+    pub trades: u64,
+    pub best_bid: Option<Dec>,
+    pub best_ask: Option<Dec>,
+}
+
+/// Aggregated visible quantity per price; bids best (highest) first, asks best
+/// (lowest) first.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct Depth {
+    pub bids: Vec<(Dec, Dec)>,
+    pub asks: Vec<(Dec, Dec)>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SlicedReport {
+    pub parent: OrderId,
+    pub account: AccountId,
+    pub market: Symbol,
+    pub children: Vec<OrderId>,
+    pub created_ms: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct BracketReport {
+    pub entry: OrderId,
+    pub account: AccountId,
+    pub market: Symbol,
+    pub exit: Option<OrderId>,
+    pub closed_quantity: Dec,
+    /// In quote, fees included.
+    pub realized_pnl: Dec,
+    pub exit_rejected: Option<RejectReason>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ApiKeyView {
+    pub key: ApiKeyId,
+    pub role: ApiRole,
+    pub account: Option<AccountId>,
+    pub secret_hash: Hash32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum WithdrawalStatus {
+    Requested,
+    Completed,
+    Failed,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct WithdrawalView {
+    pub withdrawal: WithdrawalId,
+    pub account: AccountId,
+    pub asset: AssetCode,
+    pub amount: Dec,
+    pub status: WithdrawalStatus,
+    pub requested_ms: u64,
+    pub updated_ms: u64,
+}
+
+/// The engine's answer to one command, by command id.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OutcomeView {
+    pub command: CommandId,
+    pub seq: u64,
+    pub command_offset: u64,
+    pub result: CommandResult,
+    pub duplicate: bool,
+}
