@@ -5,6 +5,7 @@ mod bench_e2e;
 mod demo;
 mod io;
 mod logs;
+mod read_side;
 mod replay;
 mod service;
 
@@ -26,10 +27,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Runs Tape: the engine over the embedded log in ./data (or Kafka with --kafka).
+    /// Runs Tape: the engine over the embedded log in ./data (or Kafka with --kafka),
+    /// the read models and the GraphQL gateway.
     Run(service::RunArgs),
     /// The engine alone (for a Kafka deployment, or over an embedded log).
-    Engine(service::RunArgs),
+    Engine(service::EngineArgs),
+    /// The read side alone: projector and GraphQL gateway following the events log.
+    Gateway(read_side::GatewayCmd),
+    /// The projector alone: brings the read models up to date (or follows).
+    Project(read_side::ProjectCmd),
     /// Appends commands given as JSON lines to the commands log.
     Produce(io::ProduceArgs),
     /// Prints events from the events log as JSON lines.
@@ -59,13 +65,9 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Cmd::Run(args) => service::run(args).await,
-            Cmd::Engine(args) => {
-                service::run(RunArgs {
-                    demo: false,
-                    ..args
-                })
-                .await
-            }
+            Cmd::Engine(args) => service::engine(args).await,
+            Cmd::Gateway(args) => read_side::gateway(args).await,
+            Cmd::Project(args) => read_side::project(args).await,
             Cmd::Produce(args) => io::produce(args).await,
             Cmd::Consume(args) => io::consume(args).await,
             Cmd::Replay(r) => replay::run(r).await,
@@ -74,5 +76,3 @@ fn main() -> anyhow::Result<()> {
         }
     })
 }
-
-use service::RunArgs;

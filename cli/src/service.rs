@@ -8,14 +8,23 @@ use tape_schemas::*;
 use tokio::sync::watch;
 
 use crate::logs::{LogArgs, Role};
+use crate::read_side::GatewayArgs;
 
 #[derive(Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub logs: LogArgs,
+    pub engine: EngineArgs,
     /// Create two markets and funded accounts (on an empty log) and print how to use them.
     #[arg(long)]
     pub demo: bool,
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+}
+
+#[derive(Args)]
+pub struct EngineArgs {
+    #[command(flatten)]
+    pub logs: LogArgs,
     /// Run without the Kafka shard lease (only when nothing else can start a second
     /// engine for this shard: a second one would then be caught only by its
     /// out-of-place appends).
@@ -46,11 +55,33 @@ pub fn shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
     Ok(rx)
 }
 
+/// `tape run`: the engine and the read side (projector + GraphQL) in one process.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     if args.demo {
-        seed_demo(&args.logs).await?;
+        seed_demo(&args.engine.logs).await?;
     }
+    let logs = args.engine.logs.clone();
+    let gateway = args.gateway.clone();
+    let read_shutdown = shutdown.clone();
+    let read_side =
+        tokio::spawn(async move { crate::read_side::serve(&logs, &gateway, read_shutdown).await });
+    let engine = tokio::spawn(run_engine(args.engine, shutdown));
+    tokio::select! {
+        r = read_side => {
+            r??;
+            anyhow::bail!("the read side stopped");
+        }
+        r = engine => r?,
+    }
+}
+
+/// `tape engine`: the engine alone.
+pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
+    run_engine(args, shutdown_signal()?).await
+}
+
+async fn run_engine(args: EngineArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let commands = args.logs.open("commands", Role::Follower).await?;
     let events = args.logs.open("events", Role::Writer).await?;
     let snapshots = SnapshotStore::open(args.logs.snapshots_dir(), 3)?;
@@ -66,7 +97,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => format!("the embedded log in {}", args.logs.data.display()),
     };
     eprintln!("tape: engine running on {where_}");
-    eprintln!("tape: send commands with `tape produce`, watch events with `tape consume --follow` (same --data/--kafka)");
+    eprintln!("tape: send commands with `tape produce` or GraphQL, watch events with `tape consume --follow` (same --data/--kafka)");
     let engine = Engine::new(commands, events, snapshots, options);
     let Some(brokers) = args.logs.kafka.clone().filter(|_| !args.no_lease) else {
         // Embedded: the events log's lock already keeps a second engine out. (Or

@@ -1,0 +1,352 @@
+//! Tape's door for frontends: GraphQL over axum. `POST /graphql` (GraphiQL on
+//! `GET /graphql`), subscriptions on `/graphql/ws` (graphql-transport-ws), `/health`
+//! and `/metrics`. Queries read the projections; mutations append commands to the
+//! commands log and wait for the engine's answer in the projections. API keys come
+//! from the log; each key has its own rate limit. No business rules live here.
+
+pub mod auth;
+pub mod schema;
+pub mod submit;
+pub mod types;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use tape_projections::{Changes, Progress, Views};
+use tape_schemas::Hash32;
+use tokio::sync::{broadcast, watch};
+
+pub use schema::TapeSchema;
+pub use submit::{CommandsDoor, Submitter};
+
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// blake3 of the operator's bootstrap admin token.
+    pub admin_token_hash: Hash32,
+    /// Requests per second per key (or per address without a key), and the burst.
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    /// How long a mutation waits for the engine's answer before it returns PENDING.
+    pub outcome_wait: Duration,
+    pub query_depth_max: usize,
+    pub query_complexity_max: usize,
+}
+
+impl GatewayConfig {
+    pub fn new(admin_token: &str) -> GatewayConfig {
+        GatewayConfig {
+            admin_token_hash: Hash32(*blake3::hash(admin_token.as_bytes()).as_bytes()),
+            rate_per_second: 200,
+            rate_burst: 400,
+            outcome_wait: Duration::from_secs(5),
+            query_depth_max: 12,
+            query_complexity_max: 2_000,
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub commands: IntCounterVec,
+    pub projected_seq: IntGauge,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("tape_gateway_requests_total", "GraphQL requests by result"),
+            &["result"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "tape_gateway_request_seconds",
+                "GraphQL request latency (queries and mutations)",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+            ]),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let commands = IntCounterVec::new(
+            Opts::new(
+                "tape_gateway_commands_total",
+                "Commands submitted, by whether the engine answered within the wait",
+            ),
+            &["answer"],
+        )
+        .expect("valid metric");
+        let projected_seq = IntGauge::new(
+            "tape_projector_next_seq",
+            "The next events-log seq the read models will apply",
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(commands.clone()),
+            Box::new(projected_seq.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            commands,
+            projected_seq,
+        }
+    }
+}
+
+/// Everything a resolver may use.
+pub struct AppState {
+    pub views: Views,
+    pub submitter: Submitter,
+    pub progress: watch::Receiver<Progress>,
+    pub changes: broadcast::Sender<Arc<Changes>>,
+    pub config: GatewayConfig,
+    pub metrics: Metrics,
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+#[derive(Clone)]
+struct App {
+    state: Arc<AppState>,
+    schema: TapeSchema,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn build_schema(
+    config: &GatewayConfig,
+) -> async_graphql::SchemaBuilder<schema::Query, schema::Mutation, schema::SubscriptionRoot> {
+    async_graphql::Schema::build(schema::Query, schema::Mutation, schema::SubscriptionRoot)
+        .limit_depth(config.query_depth_max)
+        .limit_complexity(config.query_complexity_max)
+}
+
+/// The schema in SDL (what `schemas/graphql/schema.graphql` holds).
+pub fn sdl() -> String {
+    build_schema(&GatewayConfig::new("")).finish().sdl()
+}
+
+/// The router: `/graphql`, `/graphql/ws`, `/health`, `/metrics`.
+pub fn router(
+    views: Views,
+    submitter: Submitter,
+    progress: watch::Receiver<Progress>,
+    changes: broadcast::Sender<Arc<Changes>>,
+    config: GatewayConfig,
+) -> Router {
+    let quota = Quota::per_second(NonZeroU32::new(config.rate_per_second.max(1)).expect("nonzero"))
+        .allow_burst(NonZeroU32::new(config.rate_burst.max(1)).expect("nonzero"));
+    let state = Arc::new(AppState {
+        views,
+        submitter,
+        progress,
+        changes,
+        metrics: Metrics::new(),
+        limiter: RateLimiter::keyed(quota),
+        config,
+    });
+    let schema = build_schema(&state.config).data(state.clone()).finish();
+    let app = App { state, schema };
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    })
+    .await
+}
+
+fn error_response(status: StatusCode, code: &str, message: String) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    });
+    (status, Json(body)).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string())
+        .unwrap_or_default()
+}
+
+impl AppState {
+    /// `Err(wait)` when the bucket is empty.
+    fn admit(&self, bucket: String) -> Result<(), Duration> {
+        self.limiter
+            .check_key(&bucket)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+async fn graphql(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    let started = Instant::now();
+    let st = &app.state;
+    let caller = match auth::authenticate(&st.views, &st.config.admin_token_hash, &bearer(&headers))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            st.metrics
+                .requests
+                .with_label_values(&["unauthenticated"])
+                .inc();
+            return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.to_string());
+        }
+    };
+    if let Err(wait) = st.admit(caller.bucket(&peer.ip().to_string())) {
+        st.metrics
+            .requests
+            .with_label_values(&["rate_limited"])
+            .inc();
+        let mut r = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!(
+                "rate limit exceeded: {} requests/s per key (bursts of {}); retry in {} ms",
+                st.config.rate_per_second,
+                st.config.rate_burst,
+                wait.as_millis().max(1)
+            ),
+        );
+        if let Ok(v) = wait.as_secs().max(1).to_string().parse() {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let request = request.into_inner().data(caller);
+    let kind = if request.query.trim_start().starts_with("mutation") {
+        "mutation"
+    } else {
+        "query"
+    };
+    let response = app.schema.execute(request).await;
+    let result = if response.is_ok() { "ok" } else { "error" };
+    st.metrics.requests.with_label_values(&[result]).inc();
+    st.metrics
+        .latency
+        .with_label_values(&[kind])
+        .observe(started.elapsed().as_secs_f64());
+    GraphQLResponse::from(response).into_response()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+}
+
+async fn graphql_ws(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let st = app.state.clone();
+    if let Err(wait) = st.admit(format!("anon:{}", peer.ip())) {
+        return error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!(
+                "rate limit exceeded; retry in {} ms",
+                wait.as_millis().max(1)
+            ),
+        );
+    }
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, app.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = payload
+                        .get("authorization")
+                        .or_else(|| payload.get("Authorization"))
+                        .and_then(|v| v.as_str())
+                        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string())
+                        .unwrap_or_default();
+                    let caller = auth::authenticate(&st.views, &st.config.admin_token_hash, &token)
+                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+async fn health(State(app): State<App>) -> Json<serde_json::Value> {
+    let p = *app.state.progress.borrow();
+    Json(serde_json::json!({
+        "status": "ok",
+        "projected_seq": p.next_seq.saturating_sub(1),
+        "caught_up": p.idle,
+    }))
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let st = &app.state;
+    st.metrics
+        .projected_seq
+        .set(st.progress.borrow().next_seq as i64);
+    let mut out = Vec::new();
+    if let Err(e) = prometheus::TextEncoder::new().encode(&st.metrics.registry.gather(), &mut out) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+        .into_response()
+}

@@ -1,0 +1,157 @@
+//! The gateway's door onto the commands log: a task that group-commits what
+//! mutations submit, and the wait for a command's outcome in the read models.
+//!
+//! On the embedded log the task holds the log's write lock only while it has work
+//! (it lets go after a quiet second), so `tape produce` can still take turns.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tape_log::{AnyLog, FileLog, FileLogOptions, Log, LogError};
+use tape_projections::{OutcomeView, Progress, Views};
+use tape_schemas::*;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Where commands go.
+pub enum CommandsDoor {
+    /// A log this process keeps open (Kafka).
+    Shared(Arc<AnyLog>),
+    /// The embedded log in this directory, opened for writing when there is work.
+    Embedded(PathBuf),
+}
+
+type Reply = oneshot::Sender<Result<u64, String>>;
+
+/// Commands queued for the log, at most.
+const QUEUE_COMMANDS_MAX: usize = 16_384;
+/// Commands appended together, at most.
+const APPEND_COMMANDS_MAX: usize = 4_096;
+
+#[derive(Clone)]
+pub struct Submitter {
+    tx: mpsc::Sender<(Vec<u8>, Reply)>,
+}
+
+impl Submitter {
+    pub fn start(door: CommandsDoor) -> Submitter {
+        let (tx, rx) = mpsc::channel(QUEUE_COMMANDS_MAX);
+        tokio::spawn(writer(door, rx));
+        Submitter { tx }
+    }
+
+    /// Appends one command; returns its offset once it is durable.
+    pub async fn submit(&self, envelope: &CommandEnvelope) -> Result<u64, String> {
+        let bytes = codec::to_bincode(envelope).map_err(|e| e.to_string())?;
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((bytes, reply))
+            .await
+            .map_err(|_| "the commands log writer has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the commands log writer has stopped".to_string())?
+    }
+}
+
+async fn open_embedded(dir: &std::path::Path) -> Result<FileLog, LogError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match FileLog::open(dir, FileLogOptions::default()) {
+            Err(LogError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => return other.map(|(log, _)| log),
+        }
+    }
+}
+
+async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Vec<u8>, Reply)>) {
+    let mut embedded: Option<FileLog> = None;
+    loop {
+        let first = match &door {
+            CommandsDoor::Embedded(_) if embedded.is_some() => {
+                match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+                    Ok(m) => m,
+                    Err(_) => {
+                        embedded = None; // quiet: let other writers in
+                        continue;
+                    }
+                }
+            }
+            _ => rx.recv().await,
+        };
+        let Some(first) = first else { return };
+        let mut batch = vec![first];
+        while batch.len() < APPEND_COMMANDS_MAX {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let (records, replies): (Vec<Vec<u8>>, Vec<Reply>) = batch.into_iter().unzip();
+        let appended = match &door {
+            CommandsDoor::Shared(log) => log.append(records).await,
+            CommandsDoor::Embedded(dir) => {
+                if embedded.is_none() {
+                    match open_embedded(dir).await {
+                        Ok(log) => embedded = Some(log),
+                        Err(e) => {
+                            for r in replies {
+                                let _ = r.send(Err(format!("commands log: {e}")));
+                            }
+                            continue;
+                        }
+                    }
+                }
+                embedded
+                    .as_ref()
+                    .expect("opened above")
+                    .append(records)
+                    .await
+            }
+        };
+        match appended {
+            Ok(offsets) => {
+                for (r, offset) in replies.into_iter().zip(offsets) {
+                    let _ = r.send(Ok(offset));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "appending to the commands log failed");
+                embedded = None;
+                for r in replies {
+                    let _ = r.send(Err(format!("commands log: {e}")));
+                }
+            }
+        }
+    }
+}
+
+/// Waits until the read models hold the command's outcome *and* all its effects (an
+/// event of a later command was applied, or the projector found the events log
+/// exhausted after it). `None` when `wait` ran out first.
+pub async fn wait_outcome(
+    views: &Views,
+    progress: &mut watch::Receiver<Progress>,
+    command: CommandId,
+    wait: Duration,
+) -> Result<Option<OutcomeView>, String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let now = *progress.borrow_and_update();
+        if let Some(o) = views.outcome(command).map_err(|e| e.to_string())? {
+            let later = now
+                .last_command_offset
+                .is_some_and(|c| c > o.command_offset);
+            if later || (now.idle && now.next_seq > o.seq) {
+                return Ok(Some(o));
+            }
+        }
+        match tokio::time::timeout_at(deadline, progress.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err("the projector has stopped".to_string()),
+            Err(_) => return Ok(None),
+        }
+    }
+}
