@@ -1,0 +1,499 @@
+//! End to end through the real doors: a `tape run` process (engine, projector and
+//! gateway over an embedded log), driven over HTTP and a websocket the way a
+//! frontend would: place, fill, cancel; wallets and history; a live subscription;
+//! another account's orders; bad input, over-deep queries and floods.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+const TAPE: &str = env!("CARGO_BIN_EXE_tape");
+const ADMIN: &str = "test-admin-token";
+
+struct Server {
+    child: Child,
+    addr: String,
+    data: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(TAPE)
+            .args(["run", "--data"])
+            .arg(data.path())
+            .args(["--listen", "127.0.0.1:0", "--admin-token", ADMIN])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tape run");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("tape run exited before listening")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("tape: GraphQL on http://") {
+                break rest.split('/').next().unwrap().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            addr,
+            data,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn post(&self, token: &str, query: &str, variables: Value) -> (u16, Value) {
+        let mut r = self.http.post(format!("http://{}/graphql", self.addr));
+        if !token.is_empty() {
+            r = r.bearer_auth(token);
+        }
+        let r = r
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// The `data` of a query that must succeed.
+    async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post(token, query, variables).await;
+        assert!(
+            status == 200 && body.get("errors").is_none(),
+            "{query}: {status} {body}"
+        );
+        body["data"].clone()
+    }
+
+    /// The first error of a query that must fail.
+    async fn error(&self, token: &str, query: &str, variables: Value) -> (u16, Value) {
+        let (status, body) = self.post(token, query, variables).await;
+        assert!(body["errors"].is_array(), "{query} should fail: {body}");
+        (status, body["errors"][0].clone())
+    }
+
+    fn commands_on_log(&self) -> u64 {
+        let log = tape_log::FileLog::follow(self.data.path().join("commands")).unwrap();
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| {
+            rt.block_on(async { tape_log::Log::end_offset(&log).await.unwrap() })
+        })
+    }
+}
+
+const PLACE: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
+    status id reason
+    order { id status filled averagePrice fees restingPrice visible }
+    trades { price quantity takerFee makerFee } } }";
+
+fn limit(side: &str, price: &str, qty: &str) -> Value {
+    json!({ "input": { "market": "BTC-USDT", "side": side, "kind": "LIMIT", "price": price, "quantity": qty } })
+}
+
+/// Assets, a market, two funded accounts, and a key for each plus an auditor key.
+async fn setup(s: &Server) -> (String, String, String) {
+    for (code, scale) in [("BTC", 8), ("USDT", 6)] {
+        let q =
+            format!("mutation {{ createAsset(code: \"{code}\", scale: {scale}) {{ status }} }}");
+        assert_eq!(
+            s.ok(ADMIN, &q, json!({})).await["createAsset"]["status"],
+            "ACCEPTED"
+        );
+    }
+    let market = "mutation { createMarket(input: { symbol: \"BTC-USDT\", base: \"BTC\", quote: \"USDT\",
+        tickSize: \"0.01\", lotSize: \"0.0001\", minNotional: \"1\", makerFeePpm: 1000, takerFeePpm: 2000 }) { status reason } }";
+    assert_eq!(
+        s.ok(ADMIN, market, json!({})).await["createMarket"]["status"],
+        "ACCEPTED"
+    );
+    for (account, asset, amount) in [(1, "BTC", "10"), (2, "USDT", "100000")] {
+        let q = format!("mutation {{ deposit(account: {account}, asset: \"{asset}\", amount: \"{amount}\", reference: \"d-{account}\") {{ status }} }}");
+        assert_eq!(
+            s.ok(ADMIN, &q, json!({})).await["deposit"]["status"],
+            "ACCEPTED"
+        );
+    }
+    let key = |role: &str, account: &str| {
+        format!("mutation {{ createApiKey(role: {role}{account}) {{ token key {{ id }} }} }}")
+    };
+    let t1 = s.ok(ADMIN, &key("TRADER", ", account: 1"), json!({})).await;
+    let t2 = s.ok(ADMIN, &key("TRADER", ", account: 2"), json!({})).await;
+    let au = s.ok(ADMIN, &key("AUDITOR", ""), json!({})).await;
+    let token = |v: &Value| v["createApiKey"]["token"].as_str().unwrap().to_string();
+    (token(&t1), token(&t2), token(&au))
+}
+
+fn dec(v: &Value) -> rust_decimal::Decimal {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a decimal string: {v}"))
+        .parse()
+        .unwrap()
+}
+
+fn balance(portfolio: &Value, asset: &str) -> (rust_decimal::Decimal, rust_decimal::Decimal) {
+    let b = portfolio["portfolio"]["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["asset"] == asset)
+        .unwrap_or_else(|| panic!("no {asset} in {portfolio}"))
+        .clone();
+    (dec(&b["available"]), dec(&b["held"]))
+}
+
+const PORTFOLIO: &str =
+    "{ portfolio(valueIn: \"USDT\") { balances { asset available held total value } totalValue } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn place_fill_cancel_and_see_wallets_and_history_change() {
+    let s = Server::start(&[]);
+    let (t1, t2, auditor) = setup(&s).await;
+
+    let sell = s.ok(&t1, PLACE, limit("SELL", "30000", "1")).await;
+    let sell = &sell["placeOrder"];
+    assert_eq!(sell["status"], "ACCEPTED");
+    assert_eq!(sell["order"]["status"], "NEW");
+    assert_eq!(
+        dec(&sell["order"]["restingPrice"]),
+        "30000".parse().unwrap()
+    );
+    let sell_id = sell["id"].as_u64().unwrap();
+    let p1 = s.ok(&t1, PORTFOLIO, json!({})).await;
+    assert_eq!(
+        balance(&p1, "BTC"),
+        ("9".parse().unwrap(), "1".parse().unwrap())
+    );
+
+    // account 2 buys 0.4: one fill at 30,000, taker fee 0.2% = 24 USDT
+    let buy = s.ok(&t2, PLACE, limit("BUY", "30000", "0.4")).await;
+    let buy = &buy["placeOrder"];
+    assert_eq!(buy["status"], "ACCEPTED");
+    assert_eq!(buy["order"]["status"], "FILLED");
+    assert_eq!(buy["trades"].as_array().unwrap().len(), 1);
+    assert_eq!(dec(&buy["trades"][0]["quantity"]), "0.4".parse().unwrap());
+    assert_eq!(dec(&buy["trades"][0]["takerFee"]), "24".parse().unwrap());
+    assert_eq!(dec(&buy["order"]["averagePrice"]), "30000".parse().unwrap());
+
+    let p2 = s.ok(&t2, PORTFOLIO, json!({})).await;
+    assert_eq!(
+        balance(&p2, "BTC"),
+        ("0.4".parse().unwrap(), "0".parse().unwrap())
+    );
+    assert_eq!(balance(&p2, "USDT").0, "87976".parse().unwrap());
+    let total = dec(&p2["portfolio"]["totalValue"]);
+    assert_eq!(
+        total,
+        "99976".parse().unwrap(),
+        "0.4 BTC at 30,000 + 87,976 USDT"
+    );
+    let p1 = s.ok(&t1, PORTFOLIO, json!({})).await;
+    assert_eq!(
+        balance(&p1, "BTC"),
+        ("9".parse().unwrap(), "0.6".parse().unwrap())
+    );
+    assert_eq!(
+        balance(&p1, "USDT"),
+        ("11988".parse().unwrap(), "0".parse().unwrap())
+    );
+
+    // history: the resting sell is partially filled; the ledger has the fill and fee
+    let orders = s
+        .ok(
+            &t1,
+            "{ orders(openOnly: true) { edges { cursor node { id status filled } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = orders["orders"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 1);
+    assert_eq!(edges[0]["node"]["status"], "PARTIALLY_FILLED");
+    let ledger = s
+        .ok(
+            &t1,
+            "{ ledger(asset: \"USDT\") { edges { node { kind amount balance } } } }",
+            json!({}),
+        )
+        .await;
+    let kinds: Vec<(String, String)> = ledger["ledger"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["node"]["kind"].as_str().unwrap().to_string(),
+                dec(&e["node"]["amount"]).normalize().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("FEE".to_string(), "-12".to_string()),
+            ("TRADE".to_string(), "12000".to_string())
+        ]
+    );
+    let trades = s
+        .ok(
+            &t2,
+            "{ myTrades { edges { node { price quantity makerAccount takerAccount } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(trades["myTrades"]["edges"][0]["node"]["makerAccount"], 1);
+
+    // cancel the rest: the order ends CANCELLED and the hold is released
+    let cancel = format!(
+        "mutation {{ cancelOrder(orderId: {sell_id}) {{ status order {{ status filled }} }} }}"
+    );
+    let c = s.ok(&t1, &cancel, json!({})).await;
+    assert_eq!(c["cancelOrder"]["status"], "ACCEPTED");
+    assert_eq!(c["cancelOrder"]["order"]["status"], "CANCELLED");
+    let p1 = s.ok(&t1, PORTFOLIO, json!({})).await;
+    assert_eq!(
+        balance(&p1, "BTC"),
+        ("9.6".parse().unwrap(), "0".parse().unwrap())
+    );
+    let depth = s
+        .ok(&t1, "{ depth(market: \"BTC-USDT\") { bids { price } asks { price } } ticker(market: \"BTC-USDT\") { last trades } }", json!({}))
+        .await;
+    assert!(depth["depth"]["asks"].as_array().unwrap().is_empty());
+    assert_eq!(depth["ticker"]["trades"], 1);
+
+    // an auditor reads any account, but cannot trade
+    let q = "{ portfolio(account: 1) { balances { asset total } } }";
+    s.ok(&auditor, q, json!({})).await;
+    let (_, e) = s.error(&auditor, PLACE, limit("SELL", "30000", "1")).await;
+    assert_eq!(e["extensions"]["code"], "FORBIDDEN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_receives_a_trade() {
+    let s = Server::start(&[]);
+    let (t1, t2, _) = setup(&s).await;
+    let mut request = format!("ws://{}/graphql/ws", s.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {t2}") } })))
+        .await
+        .unwrap();
+    let ack = ws.next().await.unwrap().unwrap();
+    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack}");
+    ws.send(send(json!({ "id": "t", "type": "subscribe", "payload": {
+        "query": "subscription { trades(market: \"BTC-USDT\") { price quantity takerSide } }" } })))
+        .await
+        .unwrap();
+    ws.send(send(json!({ "id": "w", "type": "subscribe", "payload": {
+        "query": "subscription { myWallet { asset available held } }" } })))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    s.ok(&t1, PLACE, limit("SELL", "30000", "0.5")).await;
+    s.ok(&t2, PLACE, limit("BUY", "30000", "0.5")).await;
+
+    let (mut trade, mut wallet) = (None, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while trade.is_none() || !wallet {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("no trade arrived on the subscription")
+            .unwrap()
+            .unwrap();
+        let Ok(text) = msg.to_text() else { continue };
+        let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        assert_ne!(v["type"], "error", "{v}");
+        if v["type"] == "next" && v["id"] == "t" {
+            trade = Some(v["payload"]["data"]["trades"].clone());
+        }
+        if v["type"] == "next" && v["id"] == "w" {
+            wallet = true;
+            assert!(v["payload"]["data"]["myWallet"]["asset"].is_string(), "{v}");
+        }
+    }
+    let trade = trade.unwrap();
+    assert_eq!(dec(&trade["price"]), "30000".parse().unwrap());
+    assert_eq!(dec(&trade["quantity"]), "0.5".parse().unwrap());
+    assert_eq!(trade["takerSide"], "BUY");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trader_cannot_read_or_cancel_another_accounts_orders() {
+    let s = Server::start(&[]);
+    let (t1, t2, _) = setup(&s).await;
+    let sell = s.ok(&t1, PLACE, limit("SELL", "31000", "1")).await;
+    let id = sell["placeOrder"]["id"].as_u64().unwrap();
+
+    let (_, e) = s
+        .error(
+            &t2,
+            &format!("{{ order(id: {id}) {{ status }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(e["extensions"]["code"], "FORBIDDEN", "{e}");
+    let (_, e) = s
+        .error(
+            &t2,
+            "{ orders(account: 1) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(e["extensions"]["code"], "FORBIDDEN", "{e}");
+    let before = s.commands_on_log();
+    let cancel_for_1 =
+        format!("mutation {{ cancelOrder(account: 1, orderId: {id}) {{ status }} }}");
+    let (_, e) = s.error(&t2, &cancel_for_1, json!({})).await;
+    assert_eq!(e["extensions"]["code"], "FORBIDDEN", "{e}");
+    assert_eq!(
+        s.commands_on_log(),
+        before,
+        "a refused mutation appends nothing"
+    );
+    // naming only the order id acts for the key's own account: the engine finds no
+    // such order there
+    let cancel = format!("mutation {{ cancelOrder(orderId: {id}) {{ status reason }} }}");
+    let r = s.ok(&t2, &cancel, json!({})).await;
+    assert_eq!(r["cancelOrder"]["status"], "REJECTED");
+    assert_eq!(r["cancelOrder"]["reason"], "unknown_order");
+    let (_, e) = s
+        .error(
+            &t2,
+            "mutation { cancelAllOrders(account: 1) { status } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(e["extensions"]["code"], "FORBIDDEN");
+    let still = s
+        .ok(
+            &t1,
+            &format!("{{ order(id: {id}) {{ status }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(still["order"]["status"], "NEW");
+    // no key at all: private data is refused, public data is served
+    let (_, e) = s.error("", PORTFOLIO, json!({})).await;
+    assert_eq!(e["extensions"]["code"], "UNAUTHENTICATED");
+    s.ok(
+        "",
+        "{ depth(market: \"BTC-USDT\") { asks { price quantity } } }",
+        json!({}),
+    )
+    .await;
+    let (status, e) = s.error("tape_99_00", PORTFOLIO, json!({})).await;
+    assert_eq!(
+        (status, e["extensions"]["code"].as_str()),
+        (401, Some("UNAUTHENTICATED"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let s = Server::start(&[]);
+    let (t1, _, _) = setup(&s).await;
+    let before = s.commands_on_log();
+    let portfolio = s.ok(&t1, PORTFOLIO, json!({})).await;
+
+    let (_, e) = s.error(&t1, PLACE, limit("SELL", "30,000.5", "1")).await;
+    let m = e["message"].as_str().unwrap();
+    assert!(m.contains("\"30,000.5\" is not a decimal"), "{m}");
+    let float = json!({ "input": { "market": "BTC-USDT", "side": "SELL", "kind": "LIMIT", "price": 30000.5, "quantity": "1" } });
+    let (_, e) = s.error(&t1, PLACE, float).await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("decimals are strings"),
+        "{e}"
+    );
+    let unknown = json!({ "input": { "market": "DOGE-USDT", "side": "SELL", "kind": "LIMIT", "price": "1", "quantity": "1" } });
+    let (_, e) = s.error(&t1, PLACE, unknown).await;
+    assert_eq!(e["extensions"]["code"], "UNKNOWN_MARKET");
+    assert!(
+        e["message"].as_str().unwrap().contains("markets: BTC-USDT"),
+        "{e}"
+    );
+    let no_price = json!({ "input": { "market": "BTC-USDT", "side": "SELL", "kind": "LIMIT", "quantity": "1" } });
+    let (_, e) = s.error(&t1, PLACE, no_price).await;
+    assert_eq!(e["message"], "a limit order needs `price`");
+    let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } }";
+    let (_, e) = s.error(&t1, deep, json!({})).await;
+    assert!(
+        e["message"].as_str().unwrap().contains("nested too deep"),
+        "{e}"
+    );
+    assert_eq!(
+        s.commands_on_log(),
+        before,
+        "nothing reached the commands log"
+    );
+    assert_eq!(s.ok(&t1, PORTFOLIO, json!({})).await, portfolio);
+
+    // an order the engine refuses changes nothing but is answered with the reason
+    let r = s.ok(&t1, PLACE, limit("SELL", "30000.001", "1")).await;
+    assert_eq!(r["placeOrder"]["status"], "REJECTED");
+    assert_eq!(r["placeOrder"]["reason"], "price_not_on_tick");
+    assert_eq!(s.ok(&t1, PORTFOLIO, json!({})).await, portfolio);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_over_the_rate_limit_is_refused_and_changes_nothing() {
+    let s = Server::start(&["--rate-per-second", "5", "--rate-burst", "5"]);
+    // the setup uses the admin's bucket; the flood uses trader 1's
+    let (t1, _, _) = setup(&s).await;
+    let before = s.commands_on_log();
+    let mut limited = Vec::new();
+    for _ in 0..20 {
+        let (status, body) = s.post(&t1, PLACE, limit("SELL", "30000", "0.01")).await;
+        if status == 429 {
+            limited.push(body);
+        }
+    }
+    assert!(
+        limited.len() >= 10,
+        "only {} of 20 were limited",
+        limited.len()
+    );
+    let e = &limited[0]["errors"][0];
+    assert_eq!(e["extensions"]["code"], "RATE_LIMITED");
+    assert!(
+        e["message"].as_str().unwrap().contains("5 requests/s"),
+        "{e}"
+    );
+    let accepted = 20 - limited.len() as u64;
+    assert_eq!(
+        s.commands_on_log() - before,
+        accepted,
+        "only the admitted requests reached the log"
+    );
+    // another key is not affected
+    let (status, _) = s.post(ADMIN, "{ markets { symbol } }", json!({})).await;
+    assert_eq!(status, 200);
+}
