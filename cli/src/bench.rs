@@ -17,6 +17,10 @@ pub enum Bench {
     E2e(crate::bench_e2e::E2eArgs),
     /// The auditor: `replay verify` over embedded logs holding the standard mix.
     Replay(ReplayArgs),
+    /// The projector: the standard mix's events folded into fresh read models.
+    Project(crate::bench_read::ProjectArgs),
+    /// The GraphQL gateway under a query mix from concurrent keep-alive clients.
+    Graphql(crate::bench_read::GraphqlArgs),
 }
 
 #[derive(Args)]
@@ -55,6 +59,8 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Core(args) => core(args),
         Bench::E2e(args) => crate::bench_e2e::run(args).await,
         Bench::Replay(args) => replay(args).await,
+        Bench::Project(args) => crate::bench_read::project(args),
+        Bench::Graphql(args) => crate::bench_read::graphql(args).await,
     }
 }
 

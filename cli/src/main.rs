@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_e2e;
+mod bench_read;
 mod demo;
 mod io;
 mod logs;

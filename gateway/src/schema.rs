@@ -590,17 +590,29 @@ impl Query {
         Ok(Some(w.into()))
     }
 
-    /// A command's answer by its id (for a receipt that came back PENDING).
-    async fn command(&self, ctx: &Context<'_>, id: String) -> Result<Option<CommandReceipt>> {
+    /// The answer to the command at `offset` on the commands log (a receipt that
+    /// came back PENDING names both); null while the engine has not answered.
+    async fn command(
+        &self,
+        ctx: &Context<'_>,
+        offset: u64,
+        id: String,
+    ) -> Result<Option<CommandReceipt>> {
         if caller(ctx) == Caller::Anonymous {
             return Err(coded("UNAUTHENTICATED", "this needs an API key"));
         }
         let command = parse_command_id(&id)?;
         let st = state(ctx);
-        let Some(o) = st.views.outcome(command).map_err(store)? else {
+        let Some(o) = st.views.outcome_at(offset).map_err(store)? else {
             return Ok(None);
         };
-        receipt(ctx, st, command, o.command_offset, Some(o)).map(Some)
+        if o.command != command {
+            return Err(coded(
+                "NOT_FOUND",
+                format!("command {id} is not the one at offset {offset}"),
+            ));
+        }
+        receipt(ctx, st, command, offset, Some(o)).map(Some)
     }
 
     /// Every live API key (admin).
@@ -713,9 +725,10 @@ async fn submit(
         )
     })?;
     let mut progress = st.progress.clone();
-    let outcome = crate::submit::wait_outcome(&st.views, &mut progress, id, st.config.outcome_wait)
-        .await
-        .map_err(|e| coded("UNAVAILABLE", e))?;
+    let outcome =
+        crate::submit::wait_outcome(&st.views, &mut progress, id, offset, st.config.outcome_wait)
+            .await
+            .map_err(|e| coded("UNAVAILABLE", e))?;
     st.metrics
         .commands
         .with_label_values(&[if outcome.is_some() {

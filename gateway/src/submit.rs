@@ -128,19 +128,27 @@ async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Vec<u8>, Reply)>) {
     }
 }
 
-/// Waits until the read models hold the command's outcome *and* all its effects (an
+/// Waits until the read models hold the outcome of the command at `offset` *and*
+/// all its effects (an
 /// event of a later command was applied, or the projector found the events log
 /// exhausted after it). `None` when `wait` ran out first.
 pub async fn wait_outcome(
     views: &Views,
     progress: &mut watch::Receiver<Progress>,
     command: CommandId,
+    offset: u64,
     wait: Duration,
 ) -> Result<Option<OutcomeView>, String> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let now = *progress.borrow_and_update();
-        if let Some(o) = views.outcome(command).map_err(|e| e.to_string())? {
+        let outcome = views.outcome_at(offset).map_err(|e| e.to_string())?;
+        if let Some(o) = outcome {
+            if o.command != command {
+                return Err(format!(
+                    "the commands log holds another command at offset {offset}"
+                ));
+            }
             let later = now
                 .last_command_offset
                 .is_some_and(|c| c > o.command_offset);

@@ -265,7 +265,7 @@ pub enum CommandStatus {
     Accepted,
     Rejected,
     /// Durably on the commands log; the engine has not answered within the wait.
-    /// Ask again with `command(id:)`.
+    /// Ask again with `command(offset:, id:)`.
     Pending,
 }
 

@@ -1,6 +1,11 @@
 //! The key layout of the one sled tree that holds every view. One tree, so that a
 //! batch of view changes and the checkpoint land in one atomic `apply_batch`.
 //! Numbers are big-endian so that keys sort by them.
+//!
+//! Append-only rows (ledger entries, trades, an account's order ids, outcomes) are
+//! stored as one group per account (or market) per applied batch, keyed by the
+//! group's first id: sled pays about as much for a new key as for kilobytes of
+//! value, so this is what keeps the projector fast. Readers expand the groups.
 
 use tape_schemas::*;
 
@@ -8,20 +13,28 @@ pub const CHECKPOINT: &[u8] = b"\x00checkpoint";
 pub const ASSET: u8 = b'a';
 pub const MARKET: u8 = b'm';
 pub const WALLET: u8 = b'w';
+/// Groups: account + first seq -> `Vec<LedgerEntry>`.
 pub const ENTRY: u8 = b'l';
 pub const EQUITY: u8 = b'e';
 pub const ORDER: u8 = b'o';
+/// Groups: account + first order id -> `Vec<u64>` (the account's new order ids).
 pub const ACCOUNT_ORDER: u8 = b'O';
+/// One row per account -> `BTreeSet<u64>` (its open order ids).
 pub const OPEN_ORDER: u8 = b'p';
-pub const TRADE: u8 = b't';
+/// Groups: account + first trade id -> `Vec<TradeView>`.
 pub const ACCOUNT_TRADE: u8 = b'T';
+/// Groups: market + first trade id -> `Vec<TradeView>`.
 pub const MARKET_TRADE: u8 = b'M';
 pub const CANDLE: u8 = b'c';
+/// market -> (market, the whole `Depth`).
 pub const DEPTH: u8 = b'd';
+/// market -> the best `DEPTH_TOP_LEVELS` of each side.
+pub const DEPTH_TOP: u8 = b'D';
 pub const SLICED: u8 = b's';
 pub const BRACKET: u8 = b'b';
 pub const API_KEY: u8 = b'k';
 pub const WITHDRAWAL: u8 = b'x';
+/// Groups: first command offset -> `Vec<OutcomeView>` (every outcome of a batch).
 pub const OUTCOME: u8 = b'C';
 
 /// A key: a tag byte, then fixed-width parts.

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use projector::{Changes, Projector};
+pub use projector::{Changes, Projector, DEPTH_TOP_LEVELS};
 pub use read::{EntryFilter, OrderFilter, Page, Rows, TradeFilter, Views, PAGE_ROWS_MAX};
 use tape_log::{Log, LogReader};
 use tokio::sync::{broadcast, watch};
@@ -58,7 +58,7 @@ pub struct Progress {
 }
 
 /// Events read per batch.
-pub const BATCH_EVENTS_MAX: usize = 8_192;
+pub const BATCH_EVENTS_MAX: usize = 32_768;
 
 /// Follows the events log from the projector's checkpoint until `shutdown` turns
 /// true, publishing each batch's changes and the progress.

@@ -4,7 +4,7 @@
 //! with its checkpoint in one atomic sled batch. It never skips or applies twice: an
 //! event below the checkpoint is ignored, a gap is an error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -92,6 +92,8 @@ pub struct Projector {
     account_assets: FxHashMap<AccountId, Vec<AssetCode>>,
     /// Orders not yet done.
     open: FxHashMap<OrderId, OrderView>,
+    /// Each account's open order ids (stored as one row per account).
+    open_ids: FxHashMap<AccountId, BTreeSet<u64>>,
     books: FxHashMap<Symbol, Book>,
     markets: FxHashMap<Symbol, MarketView>,
     candles: FxHashMap<(Symbol, u8), Candle>,
@@ -108,8 +110,19 @@ struct Pending {
     candles: FxHashSet<(Symbol, u8)>,
     markets: FxHashSet<Symbol>,
     equity: FxHashSet<AccountId>,
+    open_ids: FxHashSet<AccountId>,
+    /// Append-only rows, written as one group per account (or market) per batch.
+    entries: FxHashMap<AccountId, Vec<LedgerEntry>>,
+    account_trades: FxHashMap<AccountId, Vec<TradeView>>,
+    market_trades: FxHashMap<Symbol, Vec<TradeView>>,
+    account_orders: FxHashMap<AccountId, Vec<u64>>,
     changes: Changes,
 }
+
+/// Rows per stored group: a reader decodes a whole group to serve a page.
+const GROUP_ROWS_MAX: usize = 128;
+/// Levels per side in the depth row that shallow depth reads use.
+pub const DEPTH_TOP_LEVELS: usize = 50;
 
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     codec::to_bincode_large(v).expect("views always encode")
@@ -137,6 +150,7 @@ impl Projector {
             wallets: FxHashMap::default(),
             account_assets: FxHashMap::default(),
             open: FxHashMap::default(),
+            open_ids: FxHashMap::default(),
             books: FxHashMap::default(),
             markets: FxHashMap::default(),
             candles: FxHashMap::default(),
@@ -155,12 +169,16 @@ impl Projector {
             p.account_assets.entry(account).or_default().push(asset);
         }
         for kv in p.tree.scan_prefix([keys::OPEN_ORDER]) {
-            let (k, _) = kv?;
-            let id = OrderId(keys::tail_u64(&k));
-            let v = p.tree.get(Key::new(keys::ORDER).u64(id.0).build())?;
-            let v =
-                v.ok_or_else(|| ProjectionError::Store(format!("open order {id} has no row")))?;
-            p.open.insert(id, dec(&v)?);
+            let (k, v) = kv?;
+            let account = AccountId(keys::tail_u64(&k));
+            let ids: BTreeSet<u64> = dec(&v)?;
+            for id in &ids {
+                let row = p.tree.get(Key::new(keys::ORDER).u64(*id).build())?;
+                let row = row
+                    .ok_or_else(|| ProjectionError::Store(format!("open order {id} has no row")))?;
+                p.open.insert(OrderId(*id), dec(&row)?);
+            }
+            p.open_ids.insert(account, ids);
         }
         for kv in p.tree.scan_prefix([keys::MARKET]) {
             let (_, v) = kv?;
@@ -283,10 +301,6 @@ impl Projector {
                     result: *result,
                     duplicate: *duplicate,
                 };
-                self.put(
-                    Key::new(keys::OUTCOME).bytes(command.0.as_bytes()).build(),
-                    enc(&view),
-                );
                 self.batch.changes.outcomes.push(view);
             }
             Event::AssetCreated(spec) => {
@@ -413,20 +427,13 @@ impl Projector {
                     },
                 );
                 self.batch.orders.insert(*order);
-                self.put(
-                    Key::new(keys::ACCOUNT_ORDER)
-                        .u64(account.0)
-                        .u64(order.0)
-                        .build(),
-                    Vec::new(),
-                );
-                self.put(
-                    Key::new(keys::OPEN_ORDER)
-                        .u64(account.0)
-                        .u64(order.0)
-                        .build(),
-                    Vec::new(),
-                );
+                self.batch
+                    .account_orders
+                    .entry(*account)
+                    .or_default()
+                    .push(order.0);
+                self.open_ids.entry(*account).or_default().insert(order.0);
+                self.batch.open_ids.insert(*account);
                 if let Some(parent) = parent {
                     let key = Key::new(keys::SLICED).u64(parent.0).build();
                     if let Some(mut report) = self.get::<SlicedReport>(&key)? {
@@ -545,23 +552,15 @@ impl Projector {
                     maker_fee: *maker_fee,
                     taker_fee: *taker_fee,
                 };
-                self.put(Key::new(keys::TRADE).u64(trade.0).build(), enc(&view));
                 for account in [maker_account, taker_account] {
-                    self.put(
-                        Key::new(keys::ACCOUNT_TRADE)
-                            .u64(account.0)
-                            .u64(trade.0)
-                            .build(),
-                        Vec::new(),
-                    );
+                    let rows = self.batch.account_trades.entry(*account).or_default();
+                    rows.push(view);
                 }
-                self.put(
-                    Key::new(keys::MARKET_TRADE)
-                        .name(market)
-                        .u64(trade.0)
-                        .build(),
-                    Vec::new(),
-                );
+                self.batch
+                    .market_trades
+                    .entry(*market)
+                    .or_default()
+                    .push(view);
                 self.batch.changes.trades.push(view);
                 for (id, fee, maker) in [
                     (maker_order, maker_fee, true),
@@ -723,10 +722,7 @@ impl Projector {
                 balance: d(total),
                 reference,
             };
-            self.put(
-                Key::new(keys::ENTRY).u64(account.0).u64(seq).build(),
-                enc(&entry),
-            );
+            self.batch.entries.entry(account).or_default().push(entry);
         }
     }
 
@@ -807,12 +803,10 @@ impl Projector {
             let Some(o) = self.open.get(id) else { continue };
             batch.insert(Key::new(keys::ORDER).u64(id.0).build(), enc(o));
             if !o.status.is_open() {
-                batch.remove(
-                    Key::new(keys::OPEN_ORDER)
-                        .u64(o.account.0)
-                        .u64(id.0)
-                        .build(),
-                );
+                if let Some(ids) = self.open_ids.get_mut(&o.account) {
+                    ids.remove(&id.0);
+                }
+                pending.open_ids.insert(o.account);
                 done.push(*id);
             }
             changes.orders.push(o.clone());
@@ -851,6 +845,11 @@ impl Projector {
         }
         for symbol in &pending.books {
             let depth = self.books[symbol].to_depth();
+            let top = Depth {
+                bids: depth.bids.iter().take(DEPTH_TOP_LEVELS).copied().collect(),
+                asks: depth.asks.iter().take(DEPTH_TOP_LEVELS).copied().collect(),
+            };
+            batch.insert(Key::new(keys::DEPTH_TOP).name(symbol).build(), enc(&top));
             batch.insert(
                 Key::new(keys::DEPTH).name(symbol).build(),
                 enc(&(*symbol, depth)),
@@ -877,6 +876,45 @@ impl Projector {
             changes
                 .candles
                 .push((market, INTERVALS_MS[i as usize].0, c));
+        }
+        for account in &pending.open_ids {
+            let key = Key::new(keys::OPEN_ORDER).u64(account.0).build();
+            match self.open_ids.get(account).filter(|ids| !ids.is_empty()) {
+                Some(ids) => batch.insert(key, enc(ids)),
+                None => batch.remove(key),
+            }
+        }
+        // Groups per account (or market) per batch, at most GROUP_ROWS_MAX rows
+        // each, keyed by their first id.
+        for (account, rows) in &pending.entries {
+            for g in rows.chunks(GROUP_ROWS_MAX) {
+                let key = Key::new(keys::ENTRY).u64(account.0).u64(g[0].seq);
+                batch.insert(key.build(), enc(&g));
+            }
+        }
+        for (account, rows) in &pending.account_trades {
+            for g in rows.chunks(GROUP_ROWS_MAX) {
+                let key = Key::new(keys::ACCOUNT_TRADE)
+                    .u64(account.0)
+                    .u64(g[0].trade.0);
+                batch.insert(key.build(), enc(&g));
+            }
+        }
+        for (market, rows) in &pending.market_trades {
+            for g in rows.chunks(GROUP_ROWS_MAX) {
+                let key = Key::new(keys::MARKET_TRADE).name(market).u64(g[0].trade.0);
+                batch.insert(key.build(), enc(&g));
+            }
+        }
+        for (account, ids) in &pending.account_orders {
+            for g in ids.chunks(GROUP_ROWS_MAX) {
+                let key = Key::new(keys::ACCOUNT_ORDER).u64(account.0).u64(g[0]);
+                batch.insert(key.build(), enc(&g));
+            }
+        }
+        for g in changes.outcomes.chunks(GROUP_ROWS_MAX) {
+            let key = Key::new(keys::OUTCOME).u64(g[0].command_offset);
+            batch.insert(key.build(), enc(&g));
         }
         batch.insert(keys::CHECKPOINT, enc(&self.cp));
         self.tree.apply_batch(batch)?;

@@ -67,6 +67,19 @@ pub struct EntryFilter {
     pub to_ms: Option<u64>,
 }
 
+/// The id range a page covers after its cursor, or `None` when it is empty.
+fn bounds(page: &Page) -> Option<(u64, u64)> {
+    let (mut lo, mut hi) = (page.from_id, page.to_id);
+    if let Some(c) = page.cursor {
+        if page.newest_first {
+            hi = hi.min(c.checked_sub(1)?);
+        } else {
+            lo = lo.max(c.checked_add(1)?);
+        }
+    }
+    (lo <= hi).then_some((lo, hi))
+}
+
 fn in_time(t: u64, from_ms: Option<u64>, to_ms: Option<u64>) -> bool {
     from_ms.is_none_or(|f| t >= f) && to_ms.is_none_or(|e| t <= e)
 }
@@ -114,27 +127,13 @@ impl Views {
         mut accept: impl FnMut(u64) -> Result<Option<T>, ProjectionError>,
     ) -> Result<Rows<T>, ProjectionError> {
         let first = page.first.min(PAGE_ROWS_MAX);
-        let (mut lo, mut hi) = (page.from_id, page.to_id);
-        if let Some(c) = page.cursor {
-            if page.newest_first {
-                hi = hi.min(c.saturating_sub(1));
-                if c == 0 {
-                    return Ok(Rows {
-                        rows: Vec::new(),
-                        has_more: false,
-                    });
-                }
-            } else {
-                lo = lo.max(c.saturating_add(1));
-            }
-        }
         let mut rows = Vec::new();
-        if lo > hi {
+        let Some((lo, hi)) = bounds(page) else {
             return Ok(Rows {
                 rows,
                 has_more: false,
             });
-        }
+        };
         let start = [prefix.as_slice(), &lo.to_be_bytes()].concat();
         let end = [prefix.as_slice(), &hi.to_be_bytes()].concat();
         let range = self.tree.range(start..=end);
@@ -155,6 +154,72 @@ impl Views {
                     });
                 }
                 rows.push((id, row));
+            }
+        }
+        Ok(Rows {
+            rows,
+            has_more: false,
+        })
+    }
+
+    /// Like [`Views::page`] over groups (see [`keys`]): each value under `prefix` is
+    /// a `Vec<T>` in ascending id order, keyed by its first id.
+    fn page_groups<T: DeserializeOwned, R>(
+        &self,
+        prefix: Vec<u8>,
+        page: &Page,
+        id_of: impl Fn(&T) -> u64,
+        mut accept: impl FnMut(T) -> Result<Option<R>, ProjectionError>,
+    ) -> Result<Rows<R>, ProjectionError> {
+        let first = page.first.min(PAGE_ROWS_MAX);
+        let mut rows = Vec::new();
+        let Some((lo, hi)) = bounds(page) else {
+            return Ok(Rows {
+                rows,
+                has_more: false,
+            });
+        };
+        let key = |id: u64| [prefix.as_slice(), &id.to_be_bytes()].concat();
+        let groups: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            if page.newest_first {
+                Box::new(self.tree.range(key(0)..=key(hi)).rev())
+            } else {
+                // start at the group that holds `lo`, if one does
+                let start = match self.tree.range(key(0)..=key(lo)).next_back() {
+                    Some(kv) => kv?.0.to_vec(),
+                    None => key(lo),
+                };
+                Box::new(self.tree.range(start..=key(hi)))
+            };
+        for kv in groups {
+            let (_, v) = kv?;
+            let group: Vec<T> = codec::from_bincode_large(&v)
+                .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))?;
+            let items: Box<dyn Iterator<Item = T>> = if page.newest_first {
+                Box::new(group.into_iter().rev())
+            } else {
+                Box::new(group.into_iter())
+            };
+            for item in items {
+                let id = id_of(&item);
+                if (page.newest_first && id > hi) || (!page.newest_first && id < lo) {
+                    continue;
+                }
+                if id < lo || id > hi {
+                    return Ok(Rows {
+                        rows,
+                        has_more: false,
+                    });
+                }
+                if let Some(row) = accept(item)? {
+                    if rows.len() == first {
+                        return Ok(Rows {
+                            rows,
+                            has_more: true,
+                        });
+                    }
+                    rows.push((id, row));
+                }
             }
         }
         Ok(Rows {
@@ -254,15 +319,18 @@ impl Views {
         page: &Page,
     ) -> Result<Rows<LedgerEntry>, ProjectionError> {
         let prefix = Key::new(keys::ENTRY).u64(account.0).build();
-        self.page(prefix.clone(), page, |seq| {
-            let e: Option<LedgerEntry> =
-                self.get(&Key::new(keys::ENTRY).u64(account.0).u64(seq).build())?;
-            Ok(e.filter(|e| {
-                filter.asset.is_none_or(|a| a == e.asset)
-                    && filter.kind.is_none_or(|k| k == e.kind)
-                    && in_time(e.time_ms, filter.from_ms, filter.to_ms)
-            }))
-        })
+        self.page_groups(
+            prefix,
+            page,
+            |e: &LedgerEntry| e.seq,
+            |e| {
+                Ok(Some(e).filter(|e| {
+                    filter.asset.is_none_or(|a| a == e.asset)
+                        && filter.kind.is_none_or(|k| k == e.kind)
+                        && in_time(e.time_ms, filter.from_ms, filter.to_ms)
+                }))
+            },
+        )
     }
 
     pub fn equity_history(
@@ -314,23 +382,70 @@ impl Views {
         filter: &OrderFilter,
         page: &Page,
     ) -> Result<Rows<OrderView>, ProjectionError> {
-        let tag = if filter.open_only {
-            keys::OPEN_ORDER
-        } else {
-            keys::ACCOUNT_ORDER
+        let keep = |o: &OrderView| {
+            filter.market.is_none_or(|m| m == o.market)
+                && filter.side.is_none_or(|s| s == o.side)
+                && (filter.statuses.is_empty() || filter.statuses.contains(&o.status))
+                && in_time(o.created_ms, filter.from_ms, filter.to_ms)
         };
-        self.page(Key::new(tag).u64(account.0).build(), page, |id| {
-            Ok(self.order(OrderId(id))?.filter(|o| {
-                filter.market.is_none_or(|m| m == o.market)
-                    && filter.side.is_none_or(|s| s == o.side)
-                    && (filter.statuses.is_empty() || filter.statuses.contains(&o.status))
-                    && in_time(o.created_ms, filter.from_ms, filter.to_ms)
-            }))
-        })
+        if filter.open_only {
+            // one row holds the account's open ids: page through it in memory
+            let open: std::collections::BTreeSet<u64> = self
+                .get(&Key::new(keys::OPEN_ORDER).u64(account.0).build())?
+                .unwrap_or_default();
+            let Some((lo, hi)) = bounds(page) else {
+                return Ok(Rows {
+                    rows: Vec::new(),
+                    has_more: false,
+                });
+            };
+            let first = page.first.min(PAGE_ROWS_MAX);
+            let ids: Box<dyn Iterator<Item = &u64>> = if page.newest_first {
+                Box::new(open.range(lo..=hi).rev())
+            } else {
+                Box::new(open.range(lo..=hi))
+            };
+            let mut rows = Vec::new();
+            for id in ids {
+                if let Some(o) = self.order(OrderId(*id))?.filter(keep) {
+                    if rows.len() == first {
+                        return Ok(Rows {
+                            rows,
+                            has_more: true,
+                        });
+                    }
+                    rows.push((*id, o));
+                }
+            }
+            return Ok(Rows {
+                rows,
+                has_more: false,
+            });
+        }
+        let prefix = Key::new(keys::ACCOUNT_ORDER).u64(account.0).build();
+        self.page_groups(
+            prefix,
+            page,
+            |id: &u64| *id,
+            |id| Ok(self.order(OrderId(id))?.filter(keep)),
+        )
     }
 
+    /// A trade by id (from its market's tape).
     pub fn trade(&self, id: TradeId) -> Result<Option<TradeView>, ProjectionError> {
-        self.get(&Key::new(keys::TRADE).u64(id.0).build())
+        for m in self.markets()? {
+            let prefix = Key::new(keys::MARKET_TRADE).name(&m.spec.symbol).build();
+            let key = [prefix.as_slice(), &id.0.to_be_bytes()].concat();
+            if let Some(kv) = self.tree.range(prefix.clone()..=key).next_back() {
+                let (_, v) = kv?;
+                let group: Vec<TradeView> = codec::from_bincode_large(&v)
+                    .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))?;
+                if let Some(t) = group.into_iter().find(|t| t.trade == id) {
+                    return Ok(Some(t));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn trades_under(
@@ -339,12 +454,17 @@ impl Views {
         filter: &TradeFilter,
         page: &Page,
     ) -> Result<Rows<TradeView>, ProjectionError> {
-        self.page(prefix, page, |id| {
-            Ok(self.trade(TradeId(id))?.filter(|t| {
-                filter.market.is_none_or(|m| m == t.market)
-                    && in_time(t.time_ms, filter.from_ms, filter.to_ms)
-            }))
-        })
+        self.page_groups(
+            prefix,
+            page,
+            |t: &TradeView| t.trade.0,
+            |t| {
+                Ok(Some(t).filter(|t| {
+                    filter.market.is_none_or(|m| m == t.market)
+                        && in_time(t.time_ms, filter.from_ms, filter.to_ms)
+                }))
+            },
+        )
     }
 
     pub fn account_trades(
@@ -444,9 +564,14 @@ impl Views {
 
     /// The best `levels` price levels of each side.
     pub fn depth(&self, market: &Symbol, levels: usize) -> Result<Depth, ProjectionError> {
-        let stored: Option<(Symbol, Depth)> =
-            self.get(&Key::new(keys::DEPTH).name(market).build())?;
-        let mut depth = stored.map(|(_, d)| d).unwrap_or_default();
+        let mut depth: Depth = if levels <= crate::projector::DEPTH_TOP_LEVELS {
+            self.get(&Key::new(keys::DEPTH_TOP).name(market).build())?
+                .unwrap_or_default()
+        } else {
+            let stored: Option<(Symbol, Depth)> =
+                self.get(&Key::new(keys::DEPTH).name(market).build())?;
+            stored.map(|(_, d)| d).unwrap_or_default()
+        };
         depth.bids.truncate(levels);
         depth.asks.truncate(levels);
         Ok(depth)
@@ -483,7 +608,18 @@ impl Views {
             .collect()
     }
 
-    pub fn outcome(&self, command: CommandId) -> Result<Option<OutcomeView>, ProjectionError> {
-        self.get(&Key::new(keys::OUTCOME).bytes(command.0.as_bytes()).build())
+    /// The engine's answer to the command at `command_offset` on the commands log.
+    pub fn outcome_at(&self, command_offset: u64) -> Result<Option<OutcomeView>, ProjectionError> {
+        let key = Key::new(keys::OUTCOME).u64(command_offset).build();
+        let Some(kv) = self.tree.range(vec![keys::OUTCOME]..=key).next_back() else {
+            return Ok(None);
+        };
+        let (_, v) = kv?;
+        let group: Vec<OutcomeView> = codec::from_bincode_large(&v)
+            .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))?;
+        Ok(group
+            .binary_search_by_key(&command_offset, |o| o.command_offset)
+            .ok()
+            .map(|i| group[i]))
     }
 }

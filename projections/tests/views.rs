@@ -397,9 +397,10 @@ fn ledger_entries_reports_keys_and_outcomes() {
         (key.role, key.account),
         (ApiRole::Trader, Some(AccountId(2)))
     );
-    let outcome = v.outcome(CommandId::from_u128(8)).unwrap().unwrap();
+    let outcome = v.outcome_at(7).unwrap().unwrap();
+    assert_eq!(outcome.command, CommandId::from_u128(8));
     assert_eq!(outcome.result, CommandResult::Accepted { id: 3 });
-    assert_eq!(outcome.command_offset, 7);
+    assert!(v.outcome_at(script().len() as u64).unwrap().is_none());
 
     let equity = v.equity_history(AccountId(2), 0, u64::MAX).unwrap();
     assert_eq!(equity.len(), 1, "one point per hour");
@@ -407,41 +408,105 @@ fn ledger_entries_reports_keys_and_outcomes() {
     assert_eq!(v.checkpoint().unwrap().0, events().len() as u64 + 1);
 }
 
+/// Everything the views answer, as text: batches may group rows differently, so two
+/// projections are compared by what they answer, not by their bytes.
+fn answers(v: &Views) -> String {
+    let all = |newest_first| Page {
+        newest_first,
+        first: PAGE_ROWS_MAX,
+        ..Page::default()
+    };
+    let mut out = String::new();
+    let mut say = |x: &dyn std::fmt::Debug| out.push_str(&format!("{x:?}\n"));
+    say(&v.checkpoint().unwrap());
+    say(&v.assets().unwrap());
+    say(&v.markets().unwrap());
+    for account in [1, 2] {
+        let a = AccountId(account);
+        say(&v.wallets(a).unwrap());
+        for newest_first in [true, false] {
+            say(&v
+                .ledger(a, &EntryFilter::default(), &all(newest_first))
+                .unwrap()
+                .rows);
+            say(&v
+                .orders(a, &OrderFilter::default(), &all(newest_first))
+                .unwrap()
+                .rows);
+            let open = OrderFilter {
+                open_only: true,
+                ..OrderFilter::default()
+            };
+            say(&v.orders(a, &open, &all(newest_first)).unwrap().rows);
+            say(&v
+                .account_trades(a, &TradeFilter::default(), &all(newest_first))
+                .unwrap()
+                .rows);
+        }
+        say(&v.equity_history(a, 0, u64::MAX).unwrap());
+    }
+    say(&v
+        .market_trades(&btc_usdt(), &TradeFilter::default(), &all(false))
+        .unwrap()
+        .rows);
+    for (i, _) in INTERVALS_MS.iter().enumerate() {
+        say(&v
+            .candles(&btc_usdt(), i, 0, u64::MAX, PAGE_ROWS_MAX)
+            .unwrap());
+    }
+    say(&v.depth(&btc_usdt(), 100).unwrap());
+    say(&v.ticker(&btc_usdt()).unwrap());
+    for id in 1..=12 {
+        say(&v.order(OrderId(id)).unwrap());
+        say(&v.trade(TradeId(id)).unwrap());
+        say(&v.sliced(OrderId(id)).unwrap());
+        say(&v.bracket(OrderId(id)).unwrap());
+    }
+    say(&v.api_keys().unwrap());
+    say(&v.withdrawal(WithdrawalId(1)).unwrap());
+    for offset in 0..=script().len() as u64 {
+        say(&v.outcome_at(offset).unwrap());
+    }
+    out
+}
+
 #[test]
 fn applying_twice_restarting_midway_and_rebuilding_give_the_same_views() {
     let events = events();
     let once = tempfile::tempdir().unwrap();
-    let reference = project(once.path(), &events).dump().unwrap();
+    let reference = answers(&project(once.path(), &events));
 
-    // everything twice
+    // everything twice: the second pass is below the checkpoint and stores nothing
     let twice = tempfile::tempdir().unwrap();
-    project(twice.path(), &events);
+    let first = project(twice.path(), &events).dump().unwrap();
     let again = project(twice.path(), &events).dump().unwrap();
     assert!(
-        again == reference,
+        again == first,
         "applying the events again changed the views"
     );
 
-    // stop at every split point, reopen, continue with an overlap
+    // one event at a time, and stopping at several points, reopening and continuing
+    // with an overlap
+    let dir = tempfile::tempdir().unwrap();
+    for e in &events {
+        project(dir.path(), std::slice::from_ref(e));
+    }
+    assert_eq!(answers(&project(dir.path(), &[])), reference);
     for split in [1, 7, events.len() / 2, events.len() - 1] {
         let dir = tempfile::tempdir().unwrap();
         project(dir.path(), &events[..split]);
-        let resumed = project(dir.path(), &events[split.saturating_sub(3)..])
-            .dump()
-            .unwrap();
-        assert!(
-            resumed == reference,
-            "restart after {split} events changed the views"
-        );
+        let resumed = project(dir.path(), &events[split.saturating_sub(3)..]);
+        assert_eq!(answers(&resumed), reference, "restart after {split} events");
     }
 
     // deleting the directory rebuilds the same views
-    drop(reference);
     let dir = tempfile::tempdir().unwrap();
-    let first = project(dir.path(), &events).dump().unwrap();
+    project(dir.path(), &events);
     std::fs::remove_dir_all(dir.path()).unwrap();
     let rebuilt = project(dir.path(), &events).dump().unwrap();
-    assert!(rebuilt == first);
+    let fresh = tempfile::tempdir().unwrap();
+    assert!(rebuilt == project(fresh.path(), &events).dump().unwrap());
+    assert_eq!(answers(&project(dir.path(), &[])), reference);
 }
 
 #[test]
