@@ -32,23 +32,33 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// `tape run` over a fresh embedded log.
     fn start(extra: &[&str]) -> Server {
         let data = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "run".to_string(),
+            "--data".into(),
+            data.path().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Server::spawn(args, data)
+    }
+
+    /// Starts `tape <args> --listen 127.0.0.1:0 --admin-token …` and waits for its address.
+    fn spawn(mut args: Vec<String>, data: tempfile::TempDir) -> Server {
+        args.extend(["--listen", "127.0.0.1:0", "--admin-token", ADMIN].map(String::from));
         let mut child = Command::new(TAPE)
-            .args(["run", "--data"])
-            .arg(data.path())
-            .args(["--listen", "127.0.0.1:0", "--admin-token", ADMIN])
-            .args(extra)
+            .args(&args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start tape run");
+            .expect("start tape");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let addr = loop {
             let line = lines
                 .next()
-                .expect("tape run exited before listening")
+                .unwrap_or_else(|| panic!("tape {args:?} exited before listening"))
                 .unwrap();
             if let Some(rest) = line.strip_prefix("tape: GraphQL on http://") {
                 break rest.split('/').next().unwrap().to_string();
@@ -496,4 +506,82 @@ async fn a_flood_over_the_rate_limit_is_refused_and_changes_nothing() {
     // another key is not affected
     let (status, _) = s.post(ADMIN, "{ markets { symbol } }", json!({})).await;
     assert_eq!(status, 200);
+}
+
+/// Kills a child process when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// On Kafka: one engine, two read sides (`tape gateway`) with their own views. What
+/// is placed through one gateway is answered and visible through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_serve_one_engine_on_kafka() {
+    let brokers = std::env::var("TAPE_KAFKA_BROKERS").unwrap_or_else(|_| {
+        panic!("TAPE_KAFKA_BROKERS is not set: this test needs a broker. Run ./scripts/test.sh, which starts one (tansu) and sets it.")
+    });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let kafka = vec![
+        "--kafka".to_string(),
+        brokers,
+        "--commands-topic".into(),
+        format!("gql-commands-{nanos}"),
+        "--events-topic".into(),
+        format!("gql-events-{nanos}"),
+    ];
+    let engine_dir = tempfile::tempdir().unwrap();
+    let _engine = Proc(
+        Command::new(TAPE)
+            .arg("engine")
+            .args(&kafka)
+            .args(["--no-lease", "--data"])
+            .arg(engine_dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let gateway = || {
+        let data = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "gateway".to_string(),
+            "--data".into(),
+            data.path().display().to_string(),
+        ];
+        args.extend(kafka.iter().cloned());
+        Server::spawn(args, data)
+    };
+    let (a, b) = (gateway(), gateway());
+    let (t1, t2, _) = setup(&a).await;
+    let sell = a.ok(&t1, PLACE, limit("SELL", "30000", "1")).await;
+    let id = sell["placeOrder"]["id"].as_u64().unwrap();
+    assert_eq!(sell["placeOrder"]["order"]["status"], "NEW");
+    let buy = b.ok(&t2, PLACE, limit("BUY", "30000", "0.25")).await;
+    assert_eq!(buy["placeOrder"]["status"], "ACCEPTED", "{buy}");
+    assert_eq!(buy["placeOrder"]["order"]["status"], "FILLED");
+    // each gateway shows what went through the other, once its projector is there
+    let seen = |v: &Value| v["order"]["status"] == "PARTIALLY_FILLED";
+    let q = format!("{{ order(id: {id}) {{ status filled }} }}");
+    for s in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = s.ok(&t1, &q, json!({})).await;
+            if seen(&v) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
