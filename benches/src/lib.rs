@@ -10,6 +10,7 @@
 //! replays the recorded commands into a fresh core and must reach the same hash.
 
 pub mod alloc;
+pub mod random;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,300 @@
+//! Random command streams for property tests and crash tests: many accounts, two
+//! markets, every command kind, garbage values included (zero, negative, off-tick,
+//! absurd amounts, unknown accounts and markets, repeated command ids).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tape_schemas::*;
+
+pub const ACCOUNTS: u64 = 6;
+pub const MARKETS: [&str; 2] = ["BTC-USDT", "ETH-USDT"];
+
+fn d(s: &str) -> Dec {
+    s.parse().unwrap()
+}
+
+pub fn setup() -> Vec<Command> {
+    let asset = |c: &str, scale| {
+        Command::CreateAsset(AssetSpec {
+            code: c.parse().unwrap(),
+            scale,
+            daily_withdrawal_limit: Some(d("1000")),
+        })
+    };
+    let market = |s: &str, base: &str, lot: &str| {
+        Command::CreateMarket(MarketSpec {
+            symbol: s.parse().unwrap(),
+            base: base.parse().unwrap(),
+            quote: "USDT".parse().unwrap(),
+            tick_size: d("0.01"),
+            lot_size: d(lot),
+            min_notional: d("0.5"),
+            min_quantity: None,
+            max_quantity: Some(d("100")),
+            fees: FeeRates {
+                maker_ppm: 1_000,
+                taker_ppm: 2_500,
+            },
+            price_band_bps: None,
+        })
+    };
+    let mut v = vec![
+        asset("BTC", 8),
+        asset("ETH", 8),
+        asset("USDT", 6),
+        market(MARKETS[0], "BTC", "0.001"),
+        market(MARKETS[1], "ETH", "0.01"),
+    ];
+    for a in 1..=ACCOUNTS {
+        for (c, amount) in [("BTC", "50"), ("ETH", "500"), ("USDT", "20000")] {
+            v.push(Command::Deposit {
+                account: AccountId(a),
+                asset: c.parse().unwrap(),
+                amount: d(amount),
+                reference: format!("seed-{a}-{c}").parse().unwrap(),
+            });
+        }
+    }
+    v
+}
+
+/// A price near 100, or garbage: zero, negative, off tick, absurdly large.
+pub fn price(x: u64) -> Dec {
+    match x % 25 {
+        0 => d("0"),
+        1 => d("-5"),
+        2 => d("100.001"),
+        3 => d("79228162514264337593543950"),
+        _ => Dec::from_minor(9_900 + i128::from(x % 201), 2),
+    }
+}
+
+pub fn qty(x: u64) -> Dec {
+    match x % 20 {
+        0 => d("0"),
+        1 => d("0.00001"),
+        2 => d("1000"),
+        _ => Dec::from_minor(i128::from(x % 300 + 1), 2),
+    }
+}
+
+pub fn tif(x: u64, now: u64) -> TimeInForce {
+    match x % 6 {
+        0 => TimeInForce::Ioc,
+        1 => TimeInForce::Fok,
+        2 => TimeInForce::Gtd {
+            expires_at_ms: now + x % 20_000,
+        },
+        _ => TimeInForce::Gtc,
+    }
+}
+
+/// Turns random words into one command of any kind.
+pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
+    let account = AccountId(1 + a % (ACCOUNTS + 1)); // sometimes an unknown account
+    let market: Symbol = if b.is_multiple_of(17) {
+        "NOPE-USDT".parse().unwrap()
+    } else {
+        MARKETS[(b % 2) as usize].parse().unwrap()
+    };
+    let side = if a & 0x100 == 0 {
+        Side::Buy
+    } else {
+        Side::Sell
+    };
+    let asset: AssetCode = ["BTC", "ETH", "USDT", "XRP"][(c % 4) as usize]
+        .parse()
+        .unwrap();
+    let order_ref = if c.is_multiple_of(7) {
+        OrderRef::Client(format!("c{}", c % 9).parse().unwrap())
+    } else {
+        // About one step in three makes an order: aim at recent ids.
+        OrderRef::Id(OrderId((step / 3).saturating_sub(c % 12).max(1)))
+    };
+    let cid = (b.is_multiple_of(5)).then(|| format!("c{}", b % 9).parse().unwrap());
+    let stp = [
+        StpMode::CancelTaker,
+        StpMode::CancelMaker,
+        StpMode::CancelBoth,
+    ][(c % 3) as usize];
+    let place = |order_type| {
+        Command::PlaceOrder(NewOrder {
+            account,
+            market,
+            side,
+            order_type,
+            client_order_id: cid,
+            stp,
+        })
+    };
+    let size = if c.is_multiple_of(2) {
+        MarketSize::Base(qty(b))
+    } else {
+        MarketSize::Quote(Dec::from_minor(i128::from(b % 50_000), 2))
+    };
+    match kind % 32 {
+        0..=11 => place(OrderType::Limit {
+            price: price(b),
+            quantity: qty(c),
+            time_in_force: tif(a >> 12, now),
+            post_only: a.is_multiple_of(9),
+            display_quantity: (a.is_multiple_of(11)).then(|| qty(a >> 20)),
+        }),
+        12 => place(OrderType::Market { size }),
+        13 => place(OrderType::StopMarket {
+            trigger_price: price(a >> 8),
+            size,
+        }),
+        14 => place(OrderType::StopLimit {
+            trigger_price: price(a >> 8),
+            price: price(b),
+            quantity: qty(c),
+            time_in_force: tif(a >> 12, now),
+        }),
+        15..=18 => Command::AmendOrder {
+            account,
+            order: order_ref,
+            price: (!b.is_multiple_of(3)).then(|| price(b >> 3)),
+            quantity: (b % 3 != 1).then(|| qty(c >> 5)),
+        },
+        19 | 20 => Command::CancelOrder {
+            account,
+            order: order_ref,
+        },
+        21 => Command::CancelAll {
+            account,
+            market: (b.is_multiple_of(2)).then_some(market),
+        },
+        22 => Command::PlaceSliced(NewSliced {
+            account,
+            market,
+            side,
+            lower_price: price(b),
+            upper_price: price(b.wrapping_add(c % 400)),
+            count: (c % 7) as u32,
+            total_quantity: qty(a >> 16),
+            post_only: a.is_multiple_of(2),
+            client_order_id: cid,
+        }),
+        23 => Command::PlaceBracket(NewBracket {
+            account,
+            market,
+            side,
+            entry_price: price(b),
+            quantity: qty(c),
+            exit_price: price(a >> 24),
+            client_order_id: cid,
+        }),
+        24 => Command::Deposit {
+            account,
+            asset,
+            amount: qty(b),
+            reference: format!("d{}", b % 500).parse().unwrap(),
+        },
+        25 => Command::RequestWithdrawal {
+            account,
+            asset,
+            amount: qty(b),
+        },
+        26 => Command::CompleteWithdrawal {
+            withdrawal: WithdrawalId(1 + c % 10),
+        },
+        27 => Command::FailWithdrawal {
+            withdrawal: WithdrawalId(1 + c % 10),
+        },
+        28 => match c % 8 {
+            0 => Command::SetMarketStatus {
+                market,
+                status: if b.is_multiple_of(4) {
+                    MarketStatus::Halted
+                } else {
+                    MarketStatus::Active
+                },
+            },
+            1 => Command::SetPriceBand {
+                market,
+                band_bps: (b.is_multiple_of(2)).then_some((b % 3000) as u32),
+                reference_price: Some(price(a)),
+            },
+            2 => Command::SetMarketFees {
+                market,
+                fees: FeeRates {
+                    maker_ppm: (b % 3000) as u32,
+                    taker_ppm: (a % 200_000) as u32,
+                },
+            },
+            3 => Command::SetAccountFees {
+                account,
+                market,
+                fees: (b.is_multiple_of(2)).then_some(FeeRates {
+                    maker_ppm: 0,
+                    taker_ppm: 500,
+                }),
+            },
+            4 => Command::SetAccountRestrictions {
+                account,
+                can_trade: !b.is_multiple_of(5),
+                can_withdraw: !b.is_multiple_of(3),
+            },
+            5 => Command::CreateApiKey {
+                role: [ApiRole::Trader, ApiRole::Auditor, ApiRole::Admin][(b % 3) as usize],
+                account: (!a.is_multiple_of(4)).then_some(account),
+                secret_hash: Hash32([b as u8; 32]),
+            },
+            6 => Command::RevokeApiKey {
+                key: ApiKeyId(1 + b % 6),
+            },
+            _ => Command::SetWithdrawalLimit {
+                account,
+                asset,
+                daily_limit: (b.is_multiple_of(2)).then(|| qty(a)),
+            },
+        },
+        _ => Command::ClockTick,
+    }
+}
+
+pub type Step = (u8, u64, u64, u64, u16, bool);
+
+/// The command stream for random steps: setup, then one command per step; a step may
+/// repeat the previous command id instead of taking a new one.
+pub fn envelopes(steps: &[Step]) -> Vec<CommandEnvelope> {
+    let mut now = 1_700_000_000_000u64;
+    let mut v: Vec<CommandEnvelope> = setup()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| CommandEnvelope::new(CommandId::from_u128(i as u128 + 1), now, c))
+        .collect();
+    for (i, &(kind, a, b, c, dt, repeat)) in steps.iter().enumerate() {
+        now += u64::from(dt);
+        let id = if repeat {
+            v.last().unwrap().id
+        } else {
+            CommandId::from_u128(1_000 + i as u128)
+        };
+        v.push(CommandEnvelope::new(
+            id,
+            now,
+            command(kind, a, b, c, now, i as u64),
+        ));
+    }
+    v
+}
+
+/// `steps` random steps from `seed`, with the same shape proptest draws: any command
+/// kind and words, 0–3 s between commands, 3% repeating the previous command id.
+pub fn random_steps(seed: u64, steps: usize) -> Vec<Step> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..steps)
+        .map(|_| {
+            (
+                rng.random(),
+                rng.random(),
+                rng.random(),
+                rng.random(),
+                rng.random_range(0..3_000),
+                rng.random_bool(0.03),
+            )
+        })
+        .collect()
+}
