@@ -7,6 +7,8 @@
 //! no crossed book). It stops at the first event that disagrees and says what was
 //! expected and what was found.
 
+pub mod statement;
+
 use std::time::Duration;
 
 use tape_core::{Core, CoreConfig};
