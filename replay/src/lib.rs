@@ -6,15 +6,21 @@
 //! no negative balance, holds equal to what open orders and pending withdrawals need,
 //! no crossed book). It stops at the first event that disagrees and says what was
 //! expected and what was found.
+//!
+//! Two stages run side by side: one walks the stored events and checks `seq` and the
+//! hash chain on their bytes; the other re-executes the commands and compares what
+//! each event's hash covers (header and event bytes) with what it derives. A chain
+//! that links from the zero hash over bytes equal to the derived ones is the chain
+//! the engine's sealer makes, so nothing is hashed twice.
 
 pub mod statement;
 
 use std::time::Duration;
 
 use tape_core::{Core, CoreConfig};
-use tape_engine::Sealer;
 use tape_log::{Log, LogReader, Record};
-use tape_schemas::{codec, Event, EventEnvelope, Hash32};
+use tape_schemas::{codec, Event, EventEnvelope, Hash32, SCHEMA_VERSION};
+use tokio::sync::mpsc;
 
 /// What a clean log proves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,34 +50,48 @@ pub enum VerifyError {
     Log(#[from] tape_log::LogError),
 }
 
-/// Reads a log sequentially, one record at a time, with lookahead.
-struct Cursor<R> {
-    reader: R,
-    buffered: std::collections::VecDeque<Record>,
-    remaining: u64,
+/// Records read per batch from either log.
+const READ_BATCH_RECORDS: usize = 16_384;
+
+/// A stored event whose `seq` and chain link have been checked: where its bytes sit
+/// in its batch's buffer.
+#[derive(Clone, Copy)]
+struct Checked {
+    start: usize,
+    /// `[start, head_end)` is the header the hash covers, `[event_start, end)` the event.
+    head_end: usize,
+    event_start: usize,
+    end: usize,
+    command_offset: u64,
+    prev_hash: Hash32,
+    event_tag: u32,
 }
 
-impl<R: LogReader> Cursor<R> {
-    async fn peek(&mut self) -> Result<Option<&Record>, tape_log::LogError> {
-        if self.buffered.is_empty() && self.remaining > 0 {
-            let want = self.remaining.min(10_000) as usize;
-            let batch = self
-                .reader
-                .next_batch(want, Duration::from_secs(30))
-                .await?;
-            if batch.is_empty() {
-                return Err(tape_log::LogError::OffsetOutOfRange(0));
-            }
-            self.remaining -= batch.len() as u64;
-            self.buffered.extend(batch);
-        }
-        Ok(self.buffered.front())
-    }
+/// Checked events of one read, their bytes side by side in one buffer (so the stage
+/// that compares frees nothing per event; buffers go back for reuse).
+#[derive(Default)]
+struct CheckedBatch {
+    bytes: Vec<u8>,
+    events: Vec<Checked>,
+}
 
-    async fn next(&mut self) -> Result<Option<Record>, tape_log::LogError> {
-        self.peek().await?;
-        Ok(self.buffered.pop_front())
+impl CheckedBatch {
+    fn head(&self, c: &Checked) -> &[u8] {
+        &self.bytes[c.start..c.head_end]
     }
+    fn event(&self, c: &Checked) -> &[u8] {
+        &self.bytes[c.event_start..c.end]
+    }
+    fn record(&self, c: &Checked) -> &[u8] {
+        &self.bytes[c.start..c.end]
+    }
+}
+
+/// What the chain stage sends: checked events, or the first one that is not.
+enum Chained {
+    Events(CheckedBatch),
+    Bad(Disagreement),
+    Failed(tape_log::LogError),
 }
 
 fn describe(bytes: &[u8]) -> String {
@@ -97,148 +117,325 @@ fn disagreement(
     }
 }
 
-/// Checks one stored event against the envelope re-execution sealed; on a mismatch
-/// says whether `seq`, the hash chain or the content is what differs.
+/// Checks `seq` continuity from 1 and the hash chain from the zero hash over stored
+/// bytes, and hands the events on in batches (taking emptied buffers back from
+/// `reuse`).
+async fn chain<R: LogReader>(
+    mut reader: R,
+    total: u64,
+    tx: mpsc::Sender<Chained>,
+    mut reuse: mpsc::UnboundedReceiver<CheckedBatch>,
+) {
+    let mut next_seq = 1u64;
+    let mut last_hash = Hash32::default();
+    let mut last_offset = 0u64;
+    let mut read = 0u64;
+    while read < total {
+        let want = (total - read).min(READ_BATCH_RECORDS as u64) as usize;
+        let batch = match reader.next_batch(want, Duration::from_secs(30)).await {
+            Ok(b) if b.is_empty() => {
+                let _ = tx
+                    .send(Chained::Failed(tape_log::LogError::OffsetOutOfRange(read)))
+                    .await;
+                return;
+            }
+            Ok(b) => b,
+            Err(e) => {
+                let _ = tx.send(Chained::Failed(e)).await;
+                return;
+            }
+        };
+        read += batch.len() as u64;
+        let mut out = reuse.try_recv().unwrap_or_default();
+        out.bytes.clear();
+        out.events.clear();
+        for Record { bytes, .. } in batch {
+            let bad = |what: &str, expected: String, offset: u64| {
+                Chained::Bad(disagreement(
+                    next_seq,
+                    offset,
+                    what,
+                    expected,
+                    describe(&bytes),
+                ))
+            };
+            let p = match EventEnvelope::parts(&bytes) {
+                Ok(p) => p,
+                Err(e) => {
+                    let b = bad(
+                        "undecodable event",
+                        format!("seq {next_seq} ({e})"),
+                        last_offset,
+                    );
+                    let _ = tx.send(Chained::Events(out)).await;
+                    let _ = tx.send(b).await;
+                    return;
+                }
+            };
+            let problem = if p.seq != next_seq {
+                Some((
+                    "seq out of order (a gap, a duplicate or a swap)",
+                    format!("seq {next_seq}"),
+                ))
+            } else if p.prev_hash != last_hash || p.chain_hash() != p.hash {
+                Some((
+                    "hash chain broken",
+                    format!("seq {next_seq} linked to {last_hash}"),
+                ))
+            } else {
+                None
+            };
+            if let Some((what, expected)) = problem {
+                let b = bad(what, expected, p.command_offset);
+                let _ = tx.send(Chained::Events(out)).await;
+                let _ = tx.send(b).await;
+                return;
+            }
+            let start = out.bytes.len();
+            out.events.push(Checked {
+                start,
+                head_end: start + p.head.len(),
+                event_start: start + bytes.len() - p.event.len(),
+                end: start + bytes.len(),
+                command_offset: p.command_offset,
+                prev_hash: p.prev_hash,
+                event_tag: p.event_tag,
+            });
+            last_hash = p.hash;
+            last_offset = p.command_offset;
+            next_seq += 1;
+            out.bytes.extend_from_slice(&bytes);
+        }
+        if tx.send(Chained::Events(out)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The stored events in order, as the chain stage passes them.
+struct Stored {
+    rx: mpsc::Receiver<Chained>,
+    reuse: mpsc::UnboundedSender<CheckedBatch>,
+    batch: CheckedBatch,
+    pos: usize,
+    bad: Option<Disagreement>,
+}
+
+impl Stored {
+    async fn fill(&mut self) -> Result<(), VerifyError> {
+        while self.pos == self.batch.events.len() && self.bad.is_none() {
+            match self.rx.recv().await {
+                Some(Chained::Events(b)) => {
+                    let done = std::mem::replace(&mut self.batch, b);
+                    let _ = self.reuse.send(done);
+                    self.pos = 0;
+                }
+                Some(Chained::Bad(d)) => self.bad = Some(d),
+                Some(Chained::Failed(e)) => return Err(e.into()),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    async fn peek(&mut self) -> Result<Option<Checked>, VerifyError> {
+        self.fill().await?;
+        Ok(self.batch.events.get(self.pos).copied())
+    }
+
+    /// The next event; `Ok(None)` at the end of the log; the chain stage's finding
+    /// when it is this event that broke the chain.
+    async fn next(&mut self) -> Result<Option<Checked>, VerifyError> {
+        self.fill().await?;
+        match self.batch.events.get(self.pos).copied() {
+            Some(c) => {
+                self.pos += 1;
+                Ok(Some(c))
+            }
+            None => match self.bad.take() {
+                Some(d) => Err(d.into()),
+                None => Ok(None),
+            },
+        }
+    }
+}
+
+/// Compares a derived event with the stored one by the bytes its hash covers.
+#[allow(clippy::too_many_arguments)]
 fn compare(
-    expected: &[u8],
-    found: Option<&Record>,
+    head_and_event: &[u8],
+    head_len: usize,
+    seq: u64,
     command_offset: u64,
+    time_ms: u64,
+    event: &Event,
+    stored: &CheckedBatch,
+    found: Option<Checked>,
     content_differs: &str,
 ) -> Result<(), Disagreement> {
-    if found.is_some_and(|f| f.bytes == expected) {
-        return Ok(());
-    }
-    // Only a disagreement pays for decoding.
-    let e = codec::from_bincode::<EventEnvelope>(expected).expect("sealed envelopes decode");
+    let expected = |prev: Hash32| {
+        let e = EventEnvelope::seal(seq, command_offset, time_ms, prev, event.clone());
+        format!("seq {} (offset {}) {:?}", e.seq, e.command_offset, e.event)
+    };
     let Some(found) = found else {
         return Err(disagreement(
-            e.seq,
+            seq,
             command_offset,
             "the events log ends early",
-            describe(expected),
+            expected(Hash32::default()),
             "nothing".into(),
         ));
     };
-    let what = match codec::from_bincode::<EventEnvelope>(&found.bytes) {
-        Err(_) => "undecodable event",
-        Ok(f) if f.seq != e.seq => "seq out of order (a gap, a duplicate or a swap)",
-        Ok(f) if f.prev_hash != e.prev_hash || f.hash != f.expected_hash() => "hash chain broken",
-        Ok(_) => content_differs,
-    };
+    if stored.head(&found) == &head_and_event[..head_len]
+        && stored.event(&found) == &head_and_event[head_len..]
+    {
+        return Ok(());
+    }
     Err(disagreement(
-        e.seq,
+        seq,
         command_offset,
-        what,
-        describe(expected),
-        describe(&found.bytes),
+        content_differs,
+        expected(found.prev_hash),
+        describe(stored.record(&found)),
     ))
 }
 
 /// Verifies an events log against its commands log from the start. `progress` is
-/// called now and then with the number of commands done.
+/// called now and then with the number of commands done and the total.
 pub async fn verify<C: Log, E: Log>(
     commands: &C,
     events: &E,
     core: CoreConfig,
     mut progress: impl FnMut(u64, u64),
-) -> Result<Verified, VerifyError> {
+) -> Result<Verified, VerifyError>
+where
+    E::Reader: 'static,
+{
     let commands_total = commands.end_offset().await?;
     let events_total = events.end_offset().await?;
-    let mut cmds = Cursor {
-        reader: commands.reader(0).await?,
-        buffered: Default::default(),
-        remaining: commands_total,
+    let (tx, rx) = mpsc::channel(4);
+    let (reuse_tx, reuse_rx) = mpsc::unbounded_channel();
+    let checker = tokio::spawn(chain(events.reader(0).await?, events_total, tx, reuse_rx));
+    let mut stored = Stored {
+        rx,
+        reuse: reuse_tx,
+        batch: CheckedBatch::default(),
+        pos: 0,
+        bad: None,
     };
-    let mut evs = Cursor {
-        reader: events.reader(0).await?,
-        buffered: Default::default(),
-        remaining: events_total,
-    };
+    let result = reexecute(commands, commands_total, &mut stored, core, &mut progress).await;
+    drop(stored);
+    let _ = checker.await;
+    result
+}
+
+async fn reexecute<C: Log>(
+    commands: &C,
+    commands_total: u64,
+    stored: &mut Stored,
+    core: CoreConfig,
+    progress: &mut impl FnMut(u64, u64),
+) -> Result<Verified, VerifyError> {
+    let mut reader = commands.reader(0).await?;
     let mut core_state = Core::new(core);
-    let mut sealer = Sealer {
-        next_seq: 1,
-        last_hash: Hash32::default(),
-    };
+    let mut next_seq = 1u64;
     let mut checkpoints = 0u64;
     let mut produced = Vec::with_capacity(64);
-    let mut expected: Vec<Vec<u8>> = Vec::with_capacity(64);
-    while let Some(command) = cmds.next().await? {
-        let offset = command.offset;
-        produced.clear();
-        match tape_engine::decode_command(&command.bytes) {
-            Ok(c) => core_state.apply(&c, &mut produced),
-            Err(_) => core_state.reject_malformed(&mut produced),
+    let mut buf = Vec::with_capacity(512);
+    let checkpoint_tag = Event::checkpoint_tag();
+    let mut done = 0u64;
+    while done < commands_total {
+        let want = (commands_total - done).min(READ_BATCH_RECORDS as u64) as usize;
+        let batch = reader.next_batch(want, Duration::from_secs(30)).await?;
+        if batch.is_empty() {
+            return Err(tape_log::LogError::OffsetOutOfRange(done).into());
         }
-        let time_ms = core_state.time_ms();
-        expected.clear();
-        sealer.seal(offset, time_ms, &produced, &mut expected);
-        for record in &expected {
-            let found = evs.next().await?;
-            compare(
-                record,
-                found.as_ref(),
-                offset,
-                "re-execution produces a different event",
-            )?;
-        }
-        // Only a checkpoint may follow a command's own events with the same command
-        // offset; the cheap header peek rules most commands out.
-        let checkpoint_follows = match evs.peek().await? {
-            Some(r) if EventEnvelope::peek(&r.bytes).is_ok_and(|(_, o, _)| o == offset) => {
-                matches!(
-                    codec::from_bincode::<EventEnvelope>(&r.bytes),
-                    Ok(EventEnvelope {
-                        event: Event::Checkpoint { .. },
-                        ..
-                    })
-                )
+        done += batch.len() as u64;
+        for command in batch {
+            let offset = command.offset;
+            produced.clear();
+            match tape_engine::decode_command(&command.bytes) {
+                Ok(c) => core_state.apply(&c, &mut produced),
+                Err(_) => core_state.reject_malformed(&mut produced),
             }
-            _ => false,
-        };
-        if checkpoint_follows {
-            let state_hash = Hash32(core_state.state_hash());
-            let event = Event::Checkpoint {
-                commands_applied: offset + 1,
-                state_hash,
-            };
-            expected.clear();
-            sealer.seal(offset, time_ms, std::slice::from_ref(&event), &mut expected);
-            let found = evs.next().await?;
-            compare(
-                &expected[0],
-                found.as_ref(),
-                offset,
-                "checkpoint state hash or envelope differs",
-            )?;
-            if let Err(v) = core_state.check_invariants() {
-                return Err(disagreement(
-                    sealer.next_seq - 1,
+            let time_ms = core_state.time_ms();
+            for event in &produced {
+                buf.clear();
+                codec::write_bincode(&(SCHEMA_VERSION, next_seq, offset, time_ms), &mut buf)
+                    .expect("headers always encode");
+                let head_len = buf.len();
+                codec::write_bincode(event, &mut buf).expect("events always encode");
+                let found = stored.next().await?;
+                compare(
+                    &buf,
+                    head_len,
+                    next_seq,
                     offset,
-                    "invariant broken at checkpoint",
-                    "all invariants hold".into(),
-                    v.to_string(),
-                )
-                .into());
+                    time_ms,
+                    event,
+                    &stored.batch,
+                    found,
+                    "re-execution produces a different event",
+                )?;
+                next_seq += 1;
             }
-            checkpoints += 1;
+            // Only a checkpoint may follow a command's own events with the same
+            // command offset.
+            let checkpoint_follows = stored
+                .peek()
+                .await?
+                .is_some_and(|c| c.command_offset == offset && c.event_tag == checkpoint_tag);
+            if checkpoint_follows {
+                let event = Event::Checkpoint {
+                    commands_applied: offset + 1,
+                    state_hash: Hash32(core_state.state_hash()),
+                };
+                buf.clear();
+                codec::write_bincode(&(SCHEMA_VERSION, next_seq, offset, time_ms), &mut buf)
+                    .expect("headers always encode");
+                let head_len = buf.len();
+                codec::write_bincode(&event, &mut buf).expect("events always encode");
+                let found = stored.next().await?;
+                compare(
+                    &buf,
+                    head_len,
+                    next_seq,
+                    offset,
+                    time_ms,
+                    &event,
+                    &stored.batch,
+                    found,
+                    "checkpoint state hash or envelope differs",
+                )?;
+                if let Err(v) = core_state.check_invariants() {
+                    return Err(disagreement(
+                        next_seq,
+                        offset,
+                        "invariant broken at checkpoint",
+                        "all invariants hold".into(),
+                        v.to_string(),
+                    )
+                    .into());
+                }
+                next_seq += 1;
+                checkpoints += 1;
+            }
         }
-        if offset.is_multiple_of(10_000) {
-            progress(offset + 1, commands_total);
-        }
+        progress(done, commands_total);
     }
-    if let Some(extra) = evs.next().await? {
+    if let Some(extra) = stored.next().await? {
         return Err(disagreement(
-            sealer.next_seq,
+            next_seq,
             commands_total,
             "an event no command produced",
             "the end of the log".into(),
-            describe(&extra.bytes),
+            describe(stored.batch.record(&extra)),
         )
         .into());
     }
     if let Err(v) = core_state.check_invariants() {
         return Err(disagreement(
-            sealer.next_seq,
+            next_seq,
             commands_total,
             "invariant broken at the end",
             "all invariants hold".into(),
@@ -249,7 +446,7 @@ pub async fn verify<C: Log, E: Log>(
     progress(commands_total, commands_total);
     Ok(Verified {
         commands: commands_total,
-        events: sealer.next_seq - 1,
+        events: next_seq - 1,
         checkpoints,
         state_hash: Hash32(core_state.state_hash()),
     })

@@ -337,6 +337,35 @@ impl EventEnvelope {
         Ok((seq, command_offset, tag == 0))
     }
 
+    /// The envelope's canonical bytes taken apart without decoding the event: the
+    /// header fields, the two hashes, and the slices the hash covers (`head`: version,
+    /// seq, command offset, time; `event`: the event). For verifiers that check the
+    /// chain on stored bytes and compare content by slices.
+    pub fn parts(bytes: &[u8]) -> Result<EnvelopeParts<'_>, crate::CodecError> {
+        let ((version, seq, command_offset, time_ms), head_len): ((u16, u64, u64, u64), usize) =
+            bincode::serde::decode_from_slice(bytes, bincode::config::standard())?;
+        let rest = &bytes[head_len..];
+        if rest.len() < 67 || rest[0] != 32 || rest[33] != 32 {
+            return Err(crate::CodecError::Decode(
+                bincode::error::DecodeError::Other("the envelope's hashes are not 32 bytes each"),
+            ));
+        }
+        let event = &rest[66..];
+        let (event_tag, _): (u32, usize) =
+            bincode::serde::decode_from_slice(event, bincode::config::standard())?;
+        Ok(EnvelopeParts {
+            version,
+            seq,
+            command_offset,
+            time_ms,
+            prev_hash: Hash32(rest[1..33].try_into().expect("32 bytes")),
+            hash: Hash32(rest[34..66].try_into().expect("32 bytes")),
+            head: &bytes[..head_len],
+            event,
+            event_tag,
+        })
+    }
+
     /// blake3(prev_hash ‖ canonical bytes of (version, seq, command_offset, time_ms, event)).
     pub fn expected_hash(&self) -> Hash32 {
         let body = crate::codec::to_bincode(&(
@@ -351,6 +380,49 @@ impl EventEnvelope {
         h.update(&self.prev_hash.0);
         h.update(&body);
         Hash32(*h.finalize().as_bytes())
+    }
+}
+
+/// An envelope's canonical bytes, taken apart (see [`EventEnvelope::parts`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct EnvelopeParts<'a> {
+    pub version: u16,
+    pub seq: u64,
+    pub command_offset: u64,
+    pub time_ms: u64,
+    pub prev_hash: Hash32,
+    pub hash: Hash32,
+    pub head: &'a [u8],
+    pub event: &'a [u8],
+    /// The event's variant index.
+    pub event_tag: u32,
+}
+
+impl EnvelopeParts<'_> {
+    /// What `hash` must be: blake3(prev_hash ‖ head ‖ event).
+    pub fn chain_hash(&self) -> Hash32 {
+        let mut h = blake3::Hasher::new();
+        h.update(&self.prev_hash.0);
+        h.update(self.head);
+        h.update(self.event);
+        Hash32(*h.finalize().as_bytes())
+    }
+}
+
+impl Event {
+    /// The bincode variant index of `Checkpoint`.
+    pub fn checkpoint_tag() -> u32 {
+        static TAG: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        *TAG.get_or_init(|| {
+            let e = Event::Checkpoint {
+                commands_applied: 0,
+                state_hash: Hash32::default(),
+            };
+            let bytes = crate::codec::to_bincode(&e).expect("events always encode");
+            bincode::serde::decode_from_slice::<u32, _>(&bytes, bincode::config::standard())
+                .expect("a variant index")
+                .0
+        })
     }
 }
 

@@ -465,3 +465,38 @@ fn an_envelope_golden_file_pins_the_hash_chain_format() {
     }
     check_golden("envelopes.txt", &render(&items));
 }
+
+#[test]
+fn envelope_parts_cover_exactly_what_the_hash_covers() {
+    let prev = Hash32([5; 32]);
+    for (name, event) in events() {
+        let env = EventEnvelope::seal(42, 9, 1_763_000_000_000, prev, event.clone());
+        let bytes = to_bincode(&env).unwrap();
+        let p = EventEnvelope::parts(&bytes).unwrap();
+        assert_eq!(
+            (p.seq, p.command_offset, p.time_ms),
+            (42, 9, 1_763_000_000_000),
+            "{name}"
+        );
+        assert_eq!((p.prev_hash, p.hash), (prev, env.hash), "{name}");
+        assert_eq!(p.chain_hash(), env.hash, "{name}");
+        assert_eq!(p.event, to_bincode(&event).unwrap().as_slice(), "{name}");
+        let is_checkpoint = matches!(event, Event::Checkpoint { .. });
+        assert_eq!(
+            p.event_tag == Event::checkpoint_tag(),
+            is_checkpoint,
+            "{name}"
+        );
+    }
+    let checkpoint = Event::Checkpoint {
+        commands_applied: 7,
+        state_hash: Hash32([1; 32]),
+    };
+    let bytes = to_bincode(&EventEnvelope::seal(1, 0, 0, prev, checkpoint)).unwrap();
+    assert_eq!(
+        EventEnvelope::parts(&bytes).unwrap().event_tag,
+        Event::checkpoint_tag()
+    );
+    assert!(EventEnvelope::parts(&bytes[..40]).is_err());
+    assert!(EventEnvelope::parts(b"").is_err());
+}
