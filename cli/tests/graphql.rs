@@ -585,3 +585,30 @@ async fn two_gateways_serve_one_engine_on_kafka() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_and_graphiql_are_served() {
+    let s = Server::start(&[]);
+    setup(&s).await;
+    let get = |path: &str| {
+        let url = format!("http://{}{path}", s.addr);
+        let http = s.http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = get("/health").await;
+    assert_eq!(status, 200);
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert!(health["projected_seq"].as_u64().unwrap() > 0, "{health}");
+    let (status, body) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("tape_gateway_requests_total{result=\"ok\"}"), "{body}");
+    assert!(body.contains("tape_gateway_commands_total{answer=\"answered\"}"), "{body}");
+    assert!(body.contains("tape_projector_next_seq"), "{body}");
+    let (status, body) = get("/graphql").await;
+    assert_eq!(status, 200);
+    assert!(body.to_lowercase().contains("graphiql"), "GraphiQL page");
+}
