@@ -605,8 +605,14 @@ async fn health_metrics_and_graphiql_are_served() {
     assert!(health["projected_seq"].as_u64().unwrap() > 0, "{health}");
     let (status, body) = get("/metrics").await;
     assert_eq!(status, 200);
-    assert!(body.contains("tape_gateway_requests_total{result=\"ok\"}"), "{body}");
-    assert!(body.contains("tape_gateway_commands_total{answer=\"answered\"}"), "{body}");
+    assert!(
+        body.contains("tape_gateway_requests_total{result=\"ok\"}"),
+        "{body}"
+    );
+    assert!(
+        body.contains("tape_gateway_commands_total{answer=\"answered\"}"),
+        "{body}"
+    );
     assert!(body.contains("tape_projector_next_seq"), "{body}");
     let (status, body) = get("/graphql").await;
     assert_eq!(status, 200);

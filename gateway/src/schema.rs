@@ -137,6 +137,13 @@ fn page(first: Option<i32>, after: Option<String>, newest_first: bool) -> Result
     })
 }
 
+/// Narrows a page to ids (or `seq`s) in `[from, to]`.
+fn id_range(mut p: Page, from: Option<u64>, to: Option<u64>) -> Page {
+    p.from_id = from.unwrap_or(0);
+    p.to_id = to.unwrap_or(u64::MAX);
+    p
+}
+
 fn connection<V, T: OutputType>(
     rows: Rows<V>,
     had_cursor: bool,
@@ -304,12 +311,14 @@ impl Query {
         market: String,
         from_ms: Option<u64>,
         to_ms: Option<u64>,
+        from_id: Option<u64>,
+        to_id: Option<u64>,
         first: Option<i32>,
         after: Option<String>,
         #[graphql(default = true)] newest_first: bool,
     ) -> Result<Connection<String, PublicTrade>> {
         let s = market_symbol(ctx, &market)?;
-        let p = page(first, after, newest_first)?;
+        let p = id_range(page(first, after, newest_first)?, from_id, to_id);
         let filter = TradeFilter {
             market: None,
             from_ms,
@@ -374,12 +383,14 @@ impl Query {
         kind: Option<GEntryKind>,
         from_ms: Option<u64>,
         to_ms: Option<u64>,
+        from_seq: Option<u64>,
+        to_seq: Option<u64>,
         first: Option<i32>,
         after: Option<String>,
         #[graphql(default = true)] newest_first: bool,
     ) -> Result<Connection<String, LedgerEntryObject>> {
         let account = readable(ctx, account)?;
-        let p = page(first, after, newest_first)?;
+        let p = id_range(page(first, after, newest_first)?, from_seq, to_seq);
         let filter = EntryFilter {
             asset: asset.as_deref().map(|a| asset_code(ctx, a)).transpose()?,
             kind: kind.map(EntryKind::from),
@@ -467,9 +478,7 @@ impl Query {
         #[graphql(default = true)] newest_first: bool,
     ) -> Result<Connection<String, Order>> {
         let account = readable(ctx, account)?;
-        let mut p = page(first, after, newest_first)?;
-        p.from_id = from_id.unwrap_or(0);
-        p.to_id = to_id.unwrap_or(u64::MAX);
+        let p = id_range(page(first, after, newest_first)?, from_id, to_id);
         let filter = OrderFilter {
             market: market
                 .as_deref()
@@ -497,12 +506,14 @@ impl Query {
         market: Option<String>,
         from_ms: Option<u64>,
         to_ms: Option<u64>,
+        from_id: Option<u64>,
+        to_id: Option<u64>,
         first: Option<i32>,
         after: Option<String>,
         #[graphql(default = true)] newest_first: bool,
     ) -> Result<Connection<String, Trade>> {
         let account = readable(ctx, account)?;
-        let p = page(first, after, newest_first)?;
+        let p = id_range(page(first, after, newest_first)?, from_id, to_id);
         let filter = TradeFilter {
             market: market
                 .as_deref()

@@ -272,6 +272,33 @@ fn orders_history_and_statuses() {
         rows.rows.iter().map(|r| r.0).collect::<Vec<_>>(),
         vec![8, 4]
     );
+    // an id range
+    let range = Page {
+        from_id: 4,
+        to_id: 7,
+        ..newest(50)
+    };
+    let rows = v
+        .orders(AccountId(2), &OrderFilter::default(), &range)
+        .unwrap();
+    assert_eq!(
+        rows.rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![7, 6, 4]
+    );
+    let seq_range = Page {
+        from_id: 1,
+        to_id: 12,
+        ..newest(50)
+    };
+    let entries = v
+        .ledger(AccountId(2), &EntryFilter::default(), &seq_range)
+        .unwrap();
+    assert!(entries.rows.iter().all(|(seq, _)| (1..=12).contains(seq)));
+    assert_eq!(
+        entries.rows.len(),
+        1,
+        "only the deposit is within seq 1..=12"
+    );
 }
 
 #[test]
