@@ -607,25 +607,19 @@ impl Projector {
                 self.put(Key::new(keys::SLICED).u64(parent.0).build(), enc(&report));
             }
             Event::BracketExitPlaced { entry, exit } => {
-                let mut report = self.bracket(*entry)?;
-                report.exit = Some(*exit);
-                self.put(Key::new(keys::BRACKET).u64(entry.0).build(), enc(&report));
+                self.update_bracket(*entry, |r| r.exit = Some(*exit))?;
             }
             Event::BracketPnl {
                 entry,
                 closed_quantity,
                 realized_pnl,
                 ..
-            } => {
-                let mut report = self.bracket(*entry)?;
-                report.closed_quantity = *closed_quantity;
-                report.realized_pnl = *realized_pnl;
-                self.put(Key::new(keys::BRACKET).u64(entry.0).build(), enc(&report));
-            }
+            } => self.update_bracket(*entry, |r| {
+                r.closed_quantity = *closed_quantity;
+                r.realized_pnl = *realized_pnl;
+            })?,
             Event::BracketExitRejected { entry, reason } => {
-                let mut report = self.bracket(*entry)?;
-                report.exit_rejected = Some(*reason);
-                self.put(Key::new(keys::BRACKET).u64(entry.0).build(), enc(&report));
+                self.update_bracket(*entry, |r| r.exit_rejected = Some(*reason))?;
             }
             Event::ApiKeyCreated {
                 key,
@@ -649,6 +643,17 @@ impl Projector {
     fn book(&mut self, market: Symbol) -> &mut Book {
         self.batch.books.insert(market);
         self.books.entry(market).or_default()
+    }
+
+    fn update_bracket(
+        &mut self,
+        entry: OrderId,
+        change: impl FnOnce(&mut BracketReport),
+    ) -> Result<(), ProjectionError> {
+        let mut report = self.bracket(entry)?;
+        change(&mut report);
+        self.put(Key::new(keys::BRACKET).u64(entry.0).build(), enc(&report));
+        Ok(())
     }
 
     fn bracket(&self, entry: OrderId) -> Result<BracketReport, ProjectionError> {

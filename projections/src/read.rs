@@ -67,6 +67,37 @@ pub struct EntryFilter {
     pub to_ms: Option<u64>,
 }
 
+/// Gathers a page's rows, noting whether a row beyond the page exists.
+struct Collect<T> {
+    rows: Vec<(u64, T)>,
+    first: usize,
+}
+
+impl<T> Collect<T> {
+    fn new(page: &Page) -> Collect<T> {
+        Collect {
+            rows: Vec::new(),
+            first: page.first.min(PAGE_ROWS_MAX),
+        }
+    }
+
+    /// Adds a row; `Err` when the page is already full (so more rows exist).
+    fn push(&mut self, id: u64, row: T) -> Result<(), ()> {
+        if self.rows.len() == self.first {
+            return Err(());
+        }
+        self.rows.push((id, row));
+        Ok(())
+    }
+
+    fn done(self, has_more: bool) -> Rows<T> {
+        Rows {
+            rows: self.rows,
+            has_more,
+        }
+    }
+}
+
 /// The id range a page covers after its cursor, or `None` when it is empty.
 fn bounds(page: &Page) -> Option<(u64, u64)> {
     let (mut lo, mut hi) = (page.from_id, page.to_id);
@@ -126,13 +157,9 @@ impl Views {
         page: &Page,
         mut accept: impl FnMut(u64) -> Result<Option<T>, ProjectionError>,
     ) -> Result<Rows<T>, ProjectionError> {
-        let first = page.first.min(PAGE_ROWS_MAX);
-        let mut rows = Vec::new();
+        let mut out = Collect::new(page);
         let Some((lo, hi)) = bounds(page) else {
-            return Ok(Rows {
-                rows,
-                has_more: false,
-            });
+            return Ok(out.done(false));
         };
         let start = [prefix.as_slice(), &lo.to_be_bytes()].concat();
         let end = [prefix.as_slice(), &hi.to_be_bytes()].concat();
@@ -147,19 +174,12 @@ impl Views {
             let (k, _) = kv?;
             let id = keys::tail_u64(&k);
             if let Some(row) = accept(id)? {
-                if rows.len() == first {
-                    return Ok(Rows {
-                        rows,
-                        has_more: true,
-                    });
+                if out.push(id, row).is_err() {
+                    return Ok(out.done(true));
                 }
-                rows.push((id, row));
             }
         }
-        Ok(Rows {
-            rows,
-            has_more: false,
-        })
+        Ok(out.done(false))
     }
 
     /// Like [`Views::page`] over groups (see [`keys`]): each value under `prefix` is
@@ -171,13 +191,9 @@ impl Views {
         id_of: impl Fn(&T) -> u64,
         mut accept: impl FnMut(T) -> Result<Option<R>, ProjectionError>,
     ) -> Result<Rows<R>, ProjectionError> {
-        let first = page.first.min(PAGE_ROWS_MAX);
-        let mut rows = Vec::new();
+        let mut out = Collect::new(page);
         let Some((lo, hi)) = bounds(page) else {
-            return Ok(Rows {
-                rows,
-                has_more: false,
-            });
+            return Ok(out.done(false));
         };
         let key = |id: u64| [prefix.as_slice(), &id.to_be_bytes()].concat();
         let groups: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
@@ -206,26 +222,16 @@ impl Views {
                     continue;
                 }
                 if id < lo || id > hi {
-                    return Ok(Rows {
-                        rows,
-                        has_more: false,
-                    });
+                    return Ok(out.done(false));
                 }
                 if let Some(row) = accept(item)? {
-                    if rows.len() == first {
-                        return Ok(Rows {
-                            rows,
-                            has_more: true,
-                        });
+                    if out.push(id, row).is_err() {
+                        return Ok(out.done(true));
                     }
-                    rows.push((id, row));
                 }
             }
         }
-        Ok(Rows {
-            rows,
-            has_more: false,
-        })
+        Ok(out.done(false))
     }
 
     /// The next `seq` the projector will apply (everything below it is in the views),
@@ -393,34 +399,23 @@ impl Views {
             let open: std::collections::BTreeSet<u64> = self
                 .get(&Key::new(keys::OPEN_ORDER).u64(account.0).build())?
                 .unwrap_or_default();
+            let mut out = Collect::new(page);
             let Some((lo, hi)) = bounds(page) else {
-                return Ok(Rows {
-                    rows: Vec::new(),
-                    has_more: false,
-                });
+                return Ok(out.done(false));
             };
-            let first = page.first.min(PAGE_ROWS_MAX);
             let ids: Box<dyn Iterator<Item = &u64>> = if page.newest_first {
                 Box::new(open.range(lo..=hi).rev())
             } else {
                 Box::new(open.range(lo..=hi))
             };
-            let mut rows = Vec::new();
             for id in ids {
                 if let Some(o) = self.order(OrderId(*id))?.filter(keep) {
-                    if rows.len() == first {
-                        return Ok(Rows {
-                            rows,
-                            has_more: true,
-                        });
+                    if out.push(*id, o).is_err() {
+                        return Ok(out.done(true));
                     }
-                    rows.push((*id, o));
                 }
             }
-            return Ok(Rows {
-                rows,
-                has_more: false,
-            });
+            return Ok(out.done(false));
         }
         let prefix = Key::new(keys::ACCOUNT_ORDER).u64(account.0).build();
         self.page_groups(

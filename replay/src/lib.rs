@@ -260,11 +260,11 @@ impl Stored {
     }
 }
 
-/// Compares a derived event with the stored one by the bytes its hash covers.
+/// Encodes what the hash of a derived event covers (header and event) into `buf`
+/// and compares it with the stored event's bytes.
 #[allow(clippy::too_many_arguments)]
-fn compare(
-    head_and_event: &[u8],
-    head_len: usize,
+fn check(
+    buf: &mut Vec<u8>,
     seq: u64,
     command_offset: u64,
     time_ms: u64,
@@ -273,6 +273,11 @@ fn compare(
     found: Option<Checked>,
     content_differs: &str,
 ) -> Result<(), Disagreement> {
+    buf.clear();
+    codec::write_bincode(&(SCHEMA_VERSION, seq, command_offset, time_ms), buf)
+        .expect("headers always encode");
+    let head_len = buf.len();
+    codec::write_bincode(event, buf).expect("events always encode");
     let expected = |prev: Hash32| {
         let e = EventEnvelope::seal(seq, command_offset, time_ms, prev, event.clone());
         format!("seq {} (offset {}) {:?}", e.seq, e.command_offset, e.event)
@@ -286,9 +291,7 @@ fn compare(
             "nothing".into(),
         ));
     };
-    if stored.head(&found) == &head_and_event[..head_len]
-        && stored.event(&found) == &head_and_event[head_len..]
-    {
+    if stored.head(&found) == &buf[..head_len] && stored.event(&found) == &buf[head_len..] {
         return Ok(());
     }
     Err(disagreement(
@@ -373,15 +376,9 @@ async fn reexecute<C: Log>(
             }
             let time_ms = core_state.time_ms();
             for event in &produced {
-                buf.clear();
-                codec::write_bincode(&(SCHEMA_VERSION, next_seq, offset, time_ms), &mut buf)
-                    .expect("headers always encode");
-                let head_len = buf.len();
-                codec::write_bincode(event, &mut buf).expect("events always encode");
                 let found = stored.next().await?;
-                compare(
-                    &buf,
-                    head_len,
+                check(
+                    &mut buf,
                     next_seq,
                     offset,
                     time_ms,
@@ -403,15 +400,9 @@ async fn reexecute<C: Log>(
                     commands_applied: offset + 1,
                     state_hash: Hash32(core_state.state_hash()),
                 };
-                buf.clear();
-                codec::write_bincode(&(SCHEMA_VERSION, next_seq, offset, time_ms), &mut buf)
-                    .expect("headers always encode");
-                let head_len = buf.len();
-                codec::write_bincode(&event, &mut buf).expect("events always encode");
                 let found = stored.next().await?;
-                compare(
-                    &buf,
-                    head_len,
+                check(
+                    &mut buf,
                     next_seq,
                     offset,
                     time_ms,
