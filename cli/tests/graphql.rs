@@ -618,3 +618,66 @@ async fn health_metrics_and_graphiql_are_served() {
     assert_eq!(status, 200);
     assert!(body.to_lowercase().contains("graphiql"), "GraphiQL page");
 }
+
+/// With no engine running, a mutation comes back PENDING with its log offset (never
+/// a guess); once an engine runs, `command(offset:, id:)` gives the real answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_engine_has_not_answered_is_pending_until_it_does() {
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().display().to_string();
+    // create the logs, then stop the engine
+    let mut engine = Proc(
+        Command::new(TAPE)
+            .args(["engine", "--data", &data_arg])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !data.path().join("events").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine never created its logs"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(engine);
+    let args = vec![
+        "gateway".to_string(),
+        "--data".into(),
+        data_arg.clone(),
+        "--outcome-wait-ms".into(),
+        "300".into(),
+    ];
+    let keep = tempfile::tempdir().unwrap(); // the gateway's own TempDir is unused here
+    let s = Server::spawn(args, keep);
+    let q = "mutation { createAsset(code: \"BTC\", scale: 8) { status commandId offset id } }";
+    let r = s.ok(ADMIN, q, json!({})).await;
+    let receipt = &r["createAsset"];
+    assert_eq!(receipt["status"], "PENDING", "{r}");
+    let (id, offset) = (
+        receipt["commandId"].as_str().unwrap().to_string(),
+        receipt["offset"].as_u64().unwrap(),
+    );
+    let ask = format!("{{ command(offset: {offset}, id: \"{id}\") {{ status id reason }} }}");
+    assert_eq!(s.ok(ADMIN, &ask, json!({})).await["command"], Value::Null);
+
+    engine = Proc(
+        Command::new(TAPE)
+            .args(["engine", "--data", &data_arg])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = s.ok(ADMIN, &ask, json!({})).await;
+        if v["command"]["status"] == "ACCEPTED" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(engine);
+}
