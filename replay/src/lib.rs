@@ -17,7 +17,7 @@ pub mod statement;
 
 use std::time::Duration;
 
-use tape_core::{Core, CoreConfig, PREFETCH_AHEAD};
+use tape_core::{Core, CoreConfig};
 use tape_log::{Log, LogReader, Record};
 use tape_schemas::{codec, Event, EventEnvelope, Hash32, SCHEMA_VERSION};
 use tokio::sync::mpsc;
@@ -346,7 +346,6 @@ async fn reexecute<C: Log>(
     let mut produced = Vec::with_capacity(64);
     let mut buf = Vec::with_capacity(512);
     let checkpoint_tag = Event::checkpoint_tag();
-    let mut decoded: Vec<(u64, Option<tape_schemas::CommandEnvelope>)> = Vec::new();
     let mut done = 0u64;
     while done < commands_total {
         let want = (commands_total - done).min(READ_BATCH_RECORDS as u64) as usize;
@@ -355,24 +354,12 @@ async fn reexecute<C: Log>(
             return Err(tape_log::LogError::OffsetOutOfRange(done).into());
         }
         done += batch.len() as u64;
-        decoded.clear();
-        decoded.extend(
-            batch
-                .iter()
-                .map(|r| (r.offset, tape_engine::decode_command(&r.bytes).ok())),
-        );
-        drop(batch);
-        for (i, (offset, command)) in decoded.iter().enumerate() {
-            let offset = *offset;
-            // as the core's own batch loop does: start fetching what a later command
-            // will look up
-            if let Some((_, Some(later))) = decoded.get(i + PREFETCH_AHEAD) {
-                core_state.prefetch(later);
-            }
+        for command in batch {
+            let offset = command.offset;
             produced.clear();
-            match command {
-                Some(c) => core_state.apply(c, &mut produced),
-                None => core_state.reject_malformed(&mut produced),
+            match tape_engine::decode_command(&command.bytes) {
+                Ok(c) => core_state.apply(&c, &mut produced),
+                Err(_) => core_state.reject_malformed(&mut produced),
             }
             let time_ms = core_state.time_ms();
             for event in &produced {
