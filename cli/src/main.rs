@@ -22,6 +22,10 @@ static ALLOC: tape_benches::alloc::CountingAlloc = tape_benches::alloc::Counting
     about = "Tape: an event-sourced exchange back end"
 )]
 struct Cli {
+    /// Log lines on stderr as text or as JSON objects (one per line). Levels come
+    /// from RUST_LOG (default: info).
+    #[arg(long, global = true, env = "TAPE_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -53,13 +57,17 @@ enum Cmd {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -72,8 +72,8 @@ pub struct ProjectCmd {
 }
 
 fn admin_token(args: &GatewayArgs, logs: &LogArgs) -> anyhow::Result<(String, Option<PathBuf>)> {
-    if let Some(t) = &args.admin_token {
-        return Ok((t.clone(), None));
+    if let Some(t) = args.admin_token.as_ref().filter(|t| !t.trim().is_empty()) {
+        return Ok((t.trim().to_string(), None));
     }
     let path = logs.data.join("admin-token");
     if let Ok(t) = std::fs::read_to_string(&path) {
