@@ -66,7 +66,7 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
             continue;
         }
         match parse_line(&line, now) {
-            Ok(c) => records.push(codec::to_bincode(&c)?),
+            Ok(c) => records.push((c.command.topic_key(), codec::to_bincode(&c)?)),
             Err(e) => errors.push(format!("line {}: {e}", i + 1)),
         }
     }
@@ -78,7 +78,7 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     }
     let log = args.logs.open("commands", Role::Writer).await?;
     let n = records.len();
-    let offsets = log.append(records).await?;
+    let offsets = log.append_keyed(records).await?;
     match (offsets.first(), offsets.last()) {
         (Some(a), Some(b)) => {
             eprintln!("tape produce: appended {n} command(s) at offsets {a}..={b}")

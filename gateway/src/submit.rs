@@ -8,20 +8,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tape_log::{AnyLog, FileLog, FileLogOptions, Log, LogError};
+use tape_log::{AnyLog, FileLog, FileLogOptions, LogError};
 use tape_projections::{OutcomeView, Progress, Views};
 use tape_schemas::*;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Where commands go.
 pub enum CommandsDoor {
-    /// A log this process keeps open (Kafka).
+    /// A log this process keeps open (Kafka; records keyed by account).
     Shared(Arc<AnyLog>),
     /// The embedded log in this directory, opened for writing when there is work.
     Embedded(PathBuf),
 }
 
 type Reply = oneshot::Sender<Result<u64, String>>;
+/// A record and its topic key.
+type Keyed = (Option<Vec<u8>>, Vec<u8>);
 
 /// Commands queued for the log, at most.
 const QUEUE_COMMANDS_MAX: usize = 16_384;
@@ -30,7 +32,7 @@ const APPEND_COMMANDS_MAX: usize = 4_096;
 
 #[derive(Clone)]
 pub struct Submitter {
-    tx: mpsc::Sender<(Vec<u8>, Reply)>,
+    tx: mpsc::Sender<(Keyed, Reply)>,
 }
 
 impl Submitter {
@@ -45,7 +47,7 @@ impl Submitter {
         let bytes = codec::to_bincode(envelope).map_err(|e| e.to_string())?;
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send((bytes, reply))
+            .send(((envelope.command.topic_key(), bytes), reply))
             .await
             .map_err(|_| "the commands log writer has stopped".to_string())?;
         answer
@@ -66,7 +68,7 @@ async fn open_embedded(dir: &std::path::Path) -> Result<FileLog, LogError> {
     }
 }
 
-async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Vec<u8>, Reply)>) {
+async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Keyed, Reply)>) {
     let mut embedded: Option<FileLog> = None;
     loop {
         let first = match &door {
@@ -89,9 +91,9 @@ async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Vec<u8>, Reply)>) {
                 Err(_) => break,
             }
         }
-        let (records, replies): (Vec<Vec<u8>>, Vec<Reply>) = batch.into_iter().unzip();
+        let (records, replies): (Vec<Keyed>, Vec<Reply>) = batch.into_iter().unzip();
         let appended = match &door {
-            CommandsDoor::Shared(log) => log.append(records).await,
+            CommandsDoor::Shared(log) => log.append_keyed(records).await,
             CommandsDoor::Embedded(dir) => {
                 if embedded.is_none() {
                     match open_embedded(dir).await {
@@ -104,6 +106,7 @@ async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Vec<u8>, Reply)>) {
                         }
                     }
                 }
+                let records = records.into_iter().map(|(_, r)| r).collect();
                 embedded
                     .as_ref()
                     .expect("opened above")

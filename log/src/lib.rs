@@ -125,6 +125,20 @@ impl Log for AnyLog {
     }
 }
 
+impl AnyLog {
+    /// Appends records with keys: Kafka keeps them (the commands topic is keyed by
+    /// account); the embedded log has no keys and drops them.
+    pub async fn append_keyed(&self, records: Vec<(Option<Vec<u8>>, Vec<u8>)>) -> Result<Vec<u64>> {
+        match self {
+            AnyLog::File(l) => {
+                l.append(records.into_iter().map(|(_, r)| r).collect())
+                    .await
+            }
+            AnyLog::Kafka(l) => l.append_keyed(records).await,
+        }
+    }
+}
+
 impl LogReader for AnyReader {
     async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
         match self {

@@ -445,3 +445,43 @@ async fn kafka_lease_has_one_holder_at_a_time_and_a_standby_takes_over() {
         .expect("the standby takes over");
     }
 }
+
+/// The commands topic is keyed by account: keys given to `append_keyed` are what a
+/// plain Kafka consumer sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_keyed_appends_keep_their_keys() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let topic = unique_topic("keyed");
+    let log = AnyLog::Kafka(
+        KafkaLog::open(KafkaOptions::new(&brokers(), &topic))
+            .await
+            .unwrap(),
+    );
+    let records = vec![
+        (Some(b"7".to_vec()), record(0)),
+        (None, record(1)),
+        (Some(b"12".to_vec()), record(2)),
+    ];
+    assert_eq!(log.append_keyed(records).await.unwrap(), vec![0, 1, 2]);
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", format!("keys-{topic}"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&topic, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut keys = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while keys.len() < 3 && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            keys.push(m.key().map(|k| k.to_vec()));
+        }
+    }
+    assert_eq!(keys, vec![Some(b"7".to_vec()), None, Some(b"12".to_vec())]);
+}

@@ -142,6 +142,43 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The account a command acts for (or, for admin commands about an account, the
+    /// account it is about); `None` for commands about assets, markets or keys.
+    /// The commands topic is keyed by it.
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            Command::SetAccountFees { account, .. }
+            | Command::SetAccountRestrictions { account, .. }
+            | Command::SetWithdrawalLimit { account, .. }
+            | Command::Deposit { account, .. }
+            | Command::RequestWithdrawal { account, .. }
+            | Command::CancelOrder { account, .. }
+            | Command::CancelAll { account, .. }
+            | Command::AmendOrder { account, .. } => Some(*account),
+            Command::PlaceOrder(o) => Some(o.account),
+            Command::PlaceSliced(o) => Some(o.account),
+            Command::PlaceBracket(o) => Some(o.account),
+            Command::CreateApiKey { account, .. } => *account,
+            Command::CreateAsset(_)
+            | Command::SetAssetEnabled { .. }
+            | Command::CreateMarket(_)
+            | Command::SetMarketStatus { .. }
+            | Command::SetMarketFees { .. }
+            | Command::SetPriceBand { .. }
+            | Command::CompleteWithdrawal { .. }
+            | Command::FailWithdrawal { .. }
+            | Command::ClockTick
+            | Command::RevokeApiKey { .. } => None,
+        }
+    }
+
+    /// The commands topic's record key: the account id in decimal, when there is one.
+    pub fn topic_key(&self) -> Option<Vec<u8>> {
+        self.account().map(|a| a.0.to_string().into_bytes())
+    }
+}
+
 /// What an API key may do: a trader reads and trades its own account, an auditor
 /// reads everything, an admin does everything.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]

@@ -500,3 +500,23 @@ fn envelope_parts_cover_exactly_what_the_hash_covers() {
     assert!(EventEnvelope::parts(&bytes[..40]).is_err());
     assert!(EventEnvelope::parts(b"").is_err());
 }
+
+#[test]
+fn the_topic_key_is_the_account_a_command_names() {
+    for (name, envelope) in commands() {
+        let json = to_json(&envelope.command).unwrap();
+        let names_account = json.contains("\"account\":") && !json.contains("\"account\":null");
+        assert_eq!(
+            envelope.command.account().is_some(),
+            names_account,
+            "{name}: {json}"
+        );
+        if let Some(a) = envelope.command.account() {
+            assert!(json.contains(&format!("\"account\":{a}")), "{name}");
+            assert_eq!(
+                envelope.command.topic_key(),
+                Some(a.0.to_string().into_bytes())
+            );
+        }
+    }
+}
