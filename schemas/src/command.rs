@@ -2,6 +2,7 @@
 //! apply it. Amounts are `Dec`; the core checks them against asset scales, ticks and
 //! lots and rejects, never rounds.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::Hash32;
@@ -9,7 +10,7 @@ use crate::ids::*;
 use crate::money::Dec;
 
 /// One command as it sits on the commands log.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct CommandEnvelope {
     /// Schema version; see [`crate::SCHEMA_VERSION`].
     pub version: u16,
@@ -32,7 +33,7 @@ impl CommandEnvelope {
     }
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     // --- admin: assets and markets
@@ -181,7 +182,7 @@ impl Command {
 
 /// What an API key may do: a trader reads and trades its own account, an auditor
 /// reads everything, an admin does everything.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiRole {
     Trader,
@@ -189,7 +190,7 @@ pub enum ApiRole {
     Admin,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct AssetSpec {
     pub code: AssetCode,
     /// Decimal places of the minor unit (8 for BTC, 6 for USDT). At most 18.
@@ -199,14 +200,14 @@ pub struct AssetSpec {
     pub daily_withdrawal_limit: Option<Dec>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct FeeRates {
     /// Parts per million of the quote notional: 1,000 ppm = 0.1%.
     pub maker_ppm: u32,
     pub taker_ppm: u32,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct MarketSpec {
     pub symbol: Symbol,
     pub base: AssetCode,
@@ -226,7 +227,7 @@ pub struct MarketSpec {
     pub price_band_bps: Option<u32>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MarketStatus {
     Active,
@@ -236,7 +237,9 @@ pub enum MarketStatus {
     Disabled,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Buy,
@@ -252,7 +255,7 @@ impl Side {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeInForce {
     #[default]
@@ -266,7 +269,7 @@ pub enum TimeInForce {
 }
 
 /// What happens when an order would trade with another order of the same account.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StpMode {
     #[default]
@@ -275,7 +278,7 @@ pub enum StpMode {
     CancelBoth,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MarketSize {
     /// Buy or sell this base quantity.
@@ -284,7 +287,7 @@ pub enum MarketSize {
     Quote(Dec),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderType {
     Limit {
@@ -317,7 +320,7 @@ pub enum OrderType {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct NewOrder {
     pub account: AccountId,
     pub market: Symbol,
@@ -332,7 +335,7 @@ pub struct NewOrder {
 /// N GTC limit children evenly spaced from `lower_price` to `upper_price` (both
 /// included, each rounded down to the tick), the total split evenly in lots (the
 /// first children take the remainder), tracked as one parent.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct NewSliced {
     pub account: AccountId,
     pub market: Symbol,
@@ -349,7 +352,7 @@ pub struct NewSliced {
 
 /// An entry limit order (GTC) and, once the entry is done with some fill, an exit at
 /// `exit_price` on the other side for the filled quantity.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct NewBracket {
     pub account: AccountId,
     pub market: Symbol,
@@ -361,7 +364,7 @@ pub struct NewBracket {
     pub client_order_id: Option<ClientOrderId>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderRef {
     Id(OrderId),

@@ -3,6 +3,7 @@
 //! from one place to another, so debits equal credits per asset by construction and
 //! any reader can fold postings into balances.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::command::*;
@@ -10,7 +11,7 @@ use crate::ids::*;
 use crate::money::Dec;
 use crate::reason::{DoneReason, RejectReason};
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// The one answer to one command. `duplicate` is true when the command id was
@@ -217,6 +218,20 @@ impl std::fmt::Debug for Hash32 {
     }
 }
 
+impl JsonSchema for Hash32 {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Hash32".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "32 bytes as 64 lowercase hex digits",
+        })
+    }
+}
+
 impl Serialize for Hash32 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
@@ -262,7 +277,7 @@ impl<'de> Deserialize<'de> for Hash32 {
 /// One event as it sits on the events log: `seq` is gap-free from 1;
 /// `command_offset` is the commands-log offset of the command that caused it; `hash`
 /// chains every envelope to the one before.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct EventEnvelope {
     pub version: u16,
     pub seq: u64,
@@ -426,7 +441,7 @@ impl Event {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandResult {
     /// `id` is what the command created or acted on: an order (or parent) id, a
@@ -441,7 +456,7 @@ pub enum CommandResult {
 
 /// Where money sits: an account's available or held balance, the fee account, or
 /// the world outside the exchange (deposits come from it, withdrawals go to it).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Party {
     Available(AccountId),
@@ -450,7 +465,7 @@ pub enum Party {
     World,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     Deposit,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 macro_rules! numeric_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(transparent)]
         pub struct $name(pub u64);
 
@@ -46,7 +46,18 @@ numeric_id!(
 /// The client's idempotency key for one command. A command whose id was seen inside
 /// the engine's dedupe window is answered with the original outcome, not re-executed.
 #[derive(
-    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Debug,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(transparent)]
 pub struct CommandId(pub uuid::Uuid);
@@ -149,6 +160,22 @@ impl<'de, const N: usize> Deserialize<'de> for ShortStr<N> {
             }
         }
         d.deserialize_str(V::<N>)
+    }
+}
+
+impl<const N: usize> schemars::JsonSchema for ShortStr<N> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("ShortStr{N}").into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": N,
+            "pattern": "^[!-~]+$",
+            "description": format!("1 to {N} printable ASCII characters, no spaces"),
+        })
     }
 }
 

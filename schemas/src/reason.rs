@@ -1,11 +1,12 @@
 //! The one vocabulary of refusals and of order endings. Every rejected command names
 //! exactly one `RejectReason`; every order that leaves the book names a `DoneReason`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a command was rejected. A rejected command changes nothing but the dedupe
 /// window.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     /// The bytes on the commands log did not decode as a command.
@@ -79,7 +80,7 @@ pub enum RejectReason {
 }
 
 /// Why an order left the book (or never rested).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DoneReason {
     Filled,
