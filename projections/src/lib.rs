@@ -43,7 +43,21 @@ impl From<sled::Error> for ProjectionError {
 /// Opens (or creates) the read models in `dir`: the projector that writes them and
 /// a read handle on them.
 pub fn open(dir: &Path) -> Result<(Projector, Views), ProjectionError> {
-    let db = sled::Config::new().path(dir).open()?;
+    // sled lets go of its file lock from a background thread after the last handle
+    // drops, so a reopen right after a close (a restart) may find it still held for
+    // a moment: wait for it, briefly, rather than fail.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let db = loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other?,
+        }
+    };
     let tree = db.open_tree("views")?;
     Ok((Projector::open(tree.clone())?, Views::new(tree)))
 }
