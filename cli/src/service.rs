@@ -49,8 +49,9 @@ pub fn shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
             _ = int.recv() => {}
             _ = term.recv() => {}
         }
-        tracing::info!("shutting down: finishing the current batch");
+        // Signal first: logging may fail (a closed stderr) and must not stop it.
         let _ = tx.send(true);
+        tracing::info!("shutting down: finishing the current batch");
     });
     Ok(rx)
 }

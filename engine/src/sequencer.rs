@@ -188,7 +188,12 @@ impl<C: Log, E: Log> Engine<C, E> {
                 }
                 let records = tokio::select! {
                     b = commands.next_batch(self.options.batch_max, self.options.poll) => b?,
-                    _ = shutdown.changed() => continue,
+                    // A dropped sender can never say "stop": take it as the signal
+                    // rather than spin on it.
+                    changed = shutdown.changed() => match changed {
+                        Ok(()) => continue,
+                        Err(_) => break,
+                    },
                 };
                 if records.is_empty() {
                     continue;
