@@ -8,6 +8,8 @@ use tape_core::CoreConfig;
 use tape_schemas::*;
 use tokio::sync::{broadcast, watch};
 
+use crate::bench::median;
+
 #[derive(Args)]
 pub struct ProjectArgs {
     /// Commands of the standard mix whose events are projected.
@@ -58,11 +60,6 @@ fn mix_records(commands: u64, seed: u64) -> Vec<Vec<u8>> {
         .chain(&mix.commands)
         .map(|c| codec::to_bincode(c).expect("encodes"))
         .collect()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 pub fn project(args: ProjectArgs) -> anyhow::Result<()> {
