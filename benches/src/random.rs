@@ -55,7 +55,53 @@ pub fn setup() -> Vec<Command> {
             });
         }
     }
+    // Keys 1 (admin), 2..=ACCOUNTS+1 (trader of account n-1) and ACCOUNTS+2 (auditor).
+    for (key, role, account) in std::iter::once((1, ApiRole::Admin, None))
+        .chain((1..=ACCOUNTS).map(|a| (a + 1, ApiRole::Trader, Some(AccountId(a)))))
+        .chain(std::iter::once((ACCOUNTS + 2, ApiRole::Auditor, None)))
+    {
+        v.push(Command::CreateApiKey {
+            role,
+            account,
+            secret_hash: Hash32(*blake3::hash(secret(key).as_bytes()).as_bytes()),
+            mac_key: mac_key(&secret(key)),
+        });
+    }
     v
+}
+
+/// The secret of setup key `key`.
+pub fn secret(key: u64) -> String {
+    format!("random-stream-key-{key}")
+}
+
+/// Signs one step's envelope, or not, by `variant`: mostly unsigned; signed by the
+/// right key; by a wrong key; forged; expired; expiring too far ahead. `clock` is the
+/// engine's clock before the command.
+fn credentials(e: CommandEnvelope, variant: u64, clock: u64) -> CommandEnvelope {
+    let own = match e.command.account() {
+        Some(a) if !e.command.is_admin() && (1..=ACCOUNTS).contains(&a.0) => a.0 + 1,
+        _ => 1,
+    };
+    let sign = |e: CommandEnvelope, key: u64, expires_ms: u64| {
+        e.sign(ApiKeyId(key), &mac_key(&secret(key)), expires_ms)
+            .expect("a command encodes")
+    };
+    let valid = clock + MAX_VALIDITY_MS / 2;
+    match variant % 16 {
+        0..=9 => e,
+        10..=12 => sign(e, own, valid),
+        13 => sign(e, 1 + (own % (ACCOUNTS + 2)) + 1, valid),
+        14 => {
+            let mut e = sign(e, own, valid);
+            if let Some(auth) = e.auth.as_mut() {
+                auth.mac.0[variant as usize % 32] ^= 1;
+            }
+            e
+        }
+        _ if variant & 0x100 == 0 => sign(e, own, clock.saturating_sub(1)),
+        _ => sign(e, own, clock + MAX_VALIDITY_MS + 1),
+    }
 }
 
 /// A price near 100, or garbage: zero, negative, off tick, absurdly large.
@@ -236,10 +282,14 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
                 can_trade: !b.is_multiple_of(5),
                 can_withdraw: !b.is_multiple_of(3),
             },
+            5 if b.is_multiple_of(4) => Command::RequireCredentials {
+                required: b.is_multiple_of(8),
+            },
             5 => Command::CreateApiKey {
                 role: [ApiRole::Trader, ApiRole::Auditor, ApiRole::Admin][(b % 3) as usize],
                 account: (!a.is_multiple_of(4)).then_some(account),
                 secret_hash: Hash32([b as u8; 32]),
+                mac_key: Hash32([b as u8 ^ 0x5a; 32]),
             },
             6 => Command::RevokeApiKey {
                 key: ApiKeyId(1 + b % 6),
@@ -272,11 +322,9 @@ pub fn envelopes(steps: &[Step]) -> Vec<CommandEnvelope> {
         } else {
             CommandId::from_u128(1_000 + i as u128)
         };
-        v.push(CommandEnvelope::new(
-            id,
-            now,
-            command(kind, a, b, c, now, i as u64),
-        ));
+        let clock = v.last().map_or(0, |e| e.time_ms);
+        let e = CommandEnvelope::new(id, now, command(kind, a, b, c, now, i as u64));
+        v.push(credentials(e, c >> 40, clock));
     }
     v
 }

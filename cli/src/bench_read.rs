@@ -53,6 +53,7 @@ fn mix_records(commands: u64, seed: u64) -> Vec<Vec<u8>> {
             role: ApiRole::Auditor,
             account: None,
             secret_hash: tape_gateway::auth::hash_secret("bench"),
+            mac_key: mac_key("bench"),
         },
     );
     std::iter::once(&key)

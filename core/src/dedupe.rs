@@ -31,6 +31,9 @@ pub struct Dedupe {
     /// 0 is empty; otherwise the id's hash with its low `pos_bits` replaced by
     /// `position + 1`.
     slots: Vec<u64>,
+    /// The latest time of an entry evicted because the window was full (not because
+    /// it aged out): ids recorded at or before it may have been forgotten early.
+    evicted_full_ms: u64,
 }
 
 fn hash(id: &CommandId) -> u64 {
@@ -185,7 +188,8 @@ impl Dedupe {
         // Callers look an id up before they record it; a second copy would shadow.
         debug_assert!(self.get(&id).is_none(), "recording an id twice");
         while self.entries.len() as u64 >= self.ring_capacity {
-            self.evict_oldest();
+            let evicted = self.evict_oldest();
+            self.evicted_full_ms = self.evicted_full_ms.max(evicted);
         }
         if self.slots.len() < (self.entries.len() + 1) * 2 {
             self.grow(capacity);
@@ -206,7 +210,8 @@ impl Dedupe {
         }
     }
 
-    fn evict_oldest(&mut self) {
+    /// Evicts the oldest entry; returns its time.
+    fn evict_oldest(&mut self) -> u64 {
         let e = self
             .entries
             .pop_front()
@@ -214,6 +219,17 @@ impl Dedupe {
         let pos = self.position(self.first_seq);
         self.remove_slot(hash(&e.id), pos);
         self.first_seq += 1;
+        e.time_ms
+    }
+
+    /// The latest time of an id forgotten because the window was full (0: none was).
+    /// Every id recorded after it is still remembered until it ages out.
+    pub fn evicted_full_ms(&self) -> u64 {
+        self.evicted_full_ms
+    }
+
+    pub(crate) fn set_evicted_full_ms(&mut self, time_ms: u64) {
+        self.evicted_full_ms = time_ms;
     }
 
     /// Entries oldest first, for the snapshot.

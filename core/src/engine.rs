@@ -48,6 +48,8 @@ pub struct ApiKey {
     pub role: ApiRole,
     pub account: Option<AccountId>,
     pub secret_hash: Hash32,
+    /// Commands signed by this key carry `blake3::keyed_hash(mac_key, …)`.
+    pub mac_key: Hash32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
@@ -117,6 +119,10 @@ pub struct Core {
     /// Live API keys by id (revoked keys are removed).
     pub(crate) api_keys: BTreeMap<u64, ApiKey>,
     pub(crate) next_api_key: u64,
+    /// Whether every command must carry credentials (`RequireCredentials`).
+    pub(crate) credentials_required: bool,
+    /// Scratch space for signing bytes.
+    scratch: Vec<u8>,
     pub(crate) dedupe: Dedupe,
     pub(crate) pending: Vec<Pending>,
 }
@@ -149,6 +155,8 @@ impl Core {
             parents: BTreeMap::new(),
             api_keys: BTreeMap::new(),
             next_api_key: 1,
+            credentials_required: false,
+            scratch: Vec::new(),
             dedupe: Dedupe::default(),
             pending: Vec::new(),
         }
@@ -165,7 +173,21 @@ impl Core {
 
     /// Applies one command and appends its events to `out`: expiries its time caused,
     /// then exactly one `Outcome`, then the command's effects.
+    ///
+    /// A command that fails its credentials check is answered with a rejection before
+    /// anything else: its time does not move the clock and its id is not remembered,
+    /// so a forger can neither expire orders nor take a command id.
     pub fn apply(&mut self, envelope: &CommandEnvelope, out: &mut Vec<Event>) {
+        if envelope.auth.is_some() || self.credentials_required {
+            if let Err(reason) = self.authorize(envelope) {
+                out.push(Event::Outcome {
+                    command: envelope.id,
+                    result: CommandResult::Rejected { reason },
+                    duplicate: false,
+                });
+                return;
+            }
+        }
         self.advance_time(envelope.time_ms, out);
         if let Some(result) = self.dedupe.get(&envelope.id) {
             out.push(Event::Outcome {
@@ -395,6 +417,7 @@ impl Core {
                 role,
                 account,
                 secret_hash,
+                mac_key,
             } => {
                 if (*role == ApiRole::Trader) != account.is_some() {
                     return Err(RejectReason::InvalidApiKey);
@@ -405,6 +428,7 @@ impl Core {
                     role: *role,
                     account: *account,
                     secret_hash: *secret_hash,
+                    mac_key: *mac_key,
                 };
                 self.api_keys.insert(key, record);
                 out.push(Event::ApiKeyCreated {
@@ -422,7 +446,64 @@ impl Core {
                 out.push(Event::ApiKeyRevoked { key: *key });
                 Ok(key.0)
             }
+            Command::RequireCredentials { required } => {
+                self.credentials_required = *required;
+                out.push(Event::CredentialsRequired {
+                    required: *required,
+                });
+                Ok(0)
+            }
         }
+    }
+
+    /// Checks a command's credentials against the clock as it stands (before the
+    /// command's own time): the key is live, the MAC matches, the expiry is neither
+    /// past nor too far ahead, ids from within its validity are all still in the
+    /// dedupe window, and the key's role allows the command.
+    fn authorize(&mut self, envelope: &CommandEnvelope) -> Result<(), RejectReason> {
+        let auth = envelope.auth.ok_or(RejectReason::MissingCredentials)?;
+        let key = *self
+            .api_keys
+            .get(&auth.key.0)
+            .ok_or(RejectReason::UnknownApiKey)?;
+        let mac = envelope
+            .mac(auth.key, auth.expires_ms, &key.mac_key, &mut self.scratch)
+            .map_err(|_| RejectReason::BadSignature)?;
+        // blake3::Hash compares in constant time.
+        if blake3::Hash::from_bytes(mac.0) != blake3::Hash::from_bytes(auth.mac.0) {
+            return Err(RejectReason::BadSignature);
+        }
+        if auth.expires_ms < self.time_ms {
+            return Err(RejectReason::CredentialsExpired);
+        }
+        if auth.expires_ms > self.time_ms.saturating_add(MAX_VALIDITY_MS) {
+            return Err(RejectReason::ExpiryTooFar);
+        }
+        // The command, if it ran before, ran at or after `expires_ms - MAX_VALIDITY_MS`
+        // (it was not too far ahead then), so its id is still remembered unless the
+        // window was full at some later time.
+        if self.dedupe.evicted_full_ms() >= auth.expires_ms.saturating_sub(MAX_VALIDITY_MS)
+            || self.cfg.dedupe_window_ms < MAX_VALIDITY_MS
+            || self.cfg.dedupe_capacity == 0
+        {
+            return Err(RejectReason::ReplayWindowExceeded);
+        }
+        let allowed = match key.role {
+            ApiRole::Admin => true,
+            ApiRole::Auditor => false,
+            ApiRole::Trader => {
+                !envelope.command.is_admin() && envelope.command.account() == key.account
+            }
+        };
+        if !allowed {
+            return Err(RejectReason::NotPermitted);
+        }
+        Ok(())
+    }
+
+    /// Whether every command must carry credentials.
+    pub fn credentials_required(&self) -> bool {
+        self.credentials_required
     }
 
     /// A live API key: its role, its account (traders) and the hash of its secret.

@@ -13,7 +13,7 @@ use crate::ledger::{Account, SystemTotals};
 use crate::market::Market;
 
 /// Bumped whenever the snapshot layout changes.
-const SNAPSHOT_FORMAT: u16 = 2;
+const SNAPSHOT_FORMAT: u16 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -43,6 +43,8 @@ struct Snapshot {
     next_api_key: u64,
     api_keys: Vec<(u64, ApiKey)>,
     dedupe: Vec<(u64, CommandId, CommandResult)>,
+    dedupe_evicted_full_ms: u64,
+    credentials_required: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -115,6 +117,8 @@ impl Core {
             next_api_key: self.next_api_key,
             api_keys: self.api_keys.iter().map(|(k, v)| (*k, *v)).collect(),
             dedupe: self.dedupe.entries().collect(),
+            dedupe_evicted_full_ms: self.dedupe.evicted_full_ms(),
+            credentials_required: self.credentials_required,
         };
         tape_schemas::codec::to_bincode_large(&snapshot).expect("a snapshot always encodes")
     }
@@ -175,6 +179,8 @@ impl Core {
             core.dedupe
                 .record(id, t, result, s.cfg.dedupe_capacity, s.cfg.dedupe_window_ms);
         }
+        core.dedupe.set_evicted_full_ms(s.dedupe_evicted_full_ms);
+        core.credentials_required = s.credentials_required;
         Ok(core)
     }
 

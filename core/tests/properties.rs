@@ -155,6 +155,10 @@ fn random_streams_reach_every_kind_of_effect() {
                     duplicate: true, ..
                 } => "duplicate".to_string(),
                 Event::OrderDone { reason, .. } => format!("done {reason:?}"),
+                Event::Outcome {
+                    result: CommandResult::Rejected { reason },
+                    ..
+                } => format!("rejected {reason:?}"),
                 other => format!("{other:?}")
                     .split([' ', '(', '{'])
                     .next()
@@ -181,6 +185,13 @@ fn random_streams_reach_every_kind_of_effect() {
         "done Cancelled",
         "done Unfilled",
         "done InsufficientFunds",
+        "CredentialsRequired",
+        "rejected MissingCredentials",
+        "rejected BadSignature",
+        "rejected NotPermitted",
+        "rejected CredentialsExpired",
+        "rejected ExpiryTooFar",
+        "rejected UnknownApiKey",
     ] {
         assert!(
             seen.contains(wanted),

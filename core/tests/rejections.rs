@@ -56,6 +56,12 @@ fn all_reasons() -> BTreeSet<String> {
         UnsupportedOrderType,
         UnknownApiKey,
         InvalidApiKey,
+        MissingCredentials,
+        BadSignature,
+        CredentialsExpired,
+        ExpiryTooFar,
+        ReplayWindowExceeded,
+        NotPermitted,
     ];
     for r in all {
         match r {
@@ -103,7 +109,13 @@ fn all_reasons() -> BTreeSet<String> {
             | InvalidTimeInForce
             | UnsupportedOrderType
             | UnknownApiKey
-            | InvalidApiKey => {}
+            | InvalidApiKey
+            | MissingCredentials
+            | BadSignature
+            | CredentialsExpired
+            | ExpiryTooFar
+            | ReplayWindowExceeded
+            | NotPermitted => {}
         }
     }
     all.iter().map(|r| format!("{r:?}")).collect()
@@ -241,6 +253,7 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
             role,
             account,
             secret_hash: Hash32([7; 32]),
+            mac_key: Hash32([8; 32]),
         };
         expect(&mut h, create, RejectReason::InvalidApiKey);
     }
@@ -250,6 +263,7 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         role: ApiRole::Trader,
         account: Some(ALICE),
         secret_hash: Hash32([7; 32]),
+        mac_key: Hash32([8; 32]),
     });
     h.ok(revoke(key));
     expect(&mut h, revoke(key), RejectReason::UnknownApiKey);
@@ -488,6 +502,36 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         }
     ));
     seen.insert("UnsupportedVersion".into());
+
+    // Credentials (the dedupe window on: it is what stops replays).
+    let mut h = H::with_dedupe(CoreConfig::default());
+    let alice = h.key(ApiRole::Trader, Some(ALICE), "alice-secret");
+    h.ok(Command::RequireCredentials { required: true });
+    let buy = || limit(ALICE, Side::Buy, "100", "1", TimeInForce::Gtc);
+    let env = h.envelope(buy());
+    let mut credentials = |h: &mut H, env: CommandEnvelope, reason: RejectReason| {
+        assert_eq!(h.rejected_envelope(&env), reason, "{env:?}");
+        seen.insert(format!("{reason:?}"));
+    };
+    credentials(&mut h, env, RejectReason::MissingCredentials);
+    let t = h.time_ms;
+    let env = h.signed(buy(), alice, "not-alice-secret", t + 1_000);
+    credentials(&mut h, env, RejectReason::BadSignature);
+    let env = h.signed(buy(), alice, "alice-secret", t - 1);
+    credentials(&mut h, env, RejectReason::CredentialsExpired);
+    let env = h.signed(buy(), alice, "alice-secret", t + MAX_VALIDITY_MS + 1);
+    credentials(&mut h, env, RejectReason::ExpiryTooFar);
+    let bob = limit(BOB, Side::Buy, "100", "1", TimeInForce::Gtc);
+    let env = h.signed(bob, alice, "alice-secret", t + 1_000);
+    credentials(&mut h, env, RejectReason::NotPermitted);
+    let mut small = H::with_dedupe(CoreConfig {
+        dedupe_capacity: 4,
+        ..CoreConfig::default()
+    });
+    let alice = small.key(ApiRole::Trader, Some(ALICE), "alice-secret");
+    let t = small.time_ms;
+    let env = small.signed(buy(), alice, "alice-secret", t + 1_000);
+    credentials(&mut small, env, RejectReason::ReplayWindowExceeded);
 
     let missing: Vec<_> = all_reasons().difference(&seen).cloned().collect();
     assert!(missing.is_empty(), "no test produces {missing:?}");

@@ -236,8 +236,8 @@ async fn graphql(
 ) -> Response {
     let started = Instant::now();
     let st = &app.state;
-    let caller = match auth::authenticate(&st.views, &st.config.admin_token_hash, &bearer(&headers))
-    {
+    let token = bearer(&headers);
+    let caller = match auth::authenticate(&st.views, &st.config.admin_token_hash, &token) {
         Ok(c) => c,
         Err(e) => {
             st.metrics
@@ -273,7 +273,10 @@ async fn graphql(
         }
         return r;
     }
-    let request = request.into_inner().data(caller);
+    let mut request = request.into_inner().data(caller);
+    if let Some(signer) = auth::signer(&caller, &token) {
+        request = request.data(signer);
+    }
     let kind = if request.query.trim_start().starts_with("mutation") {
         "mutation"
     } else {

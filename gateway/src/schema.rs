@@ -729,6 +729,26 @@ async fn submit(
         None => CommandId(uuid::Uuid::new_v4()),
     };
     let envelope = CommandEnvelope::new(id, crate::now_ms(), command);
+    let envelope = match ctx.data_opt::<auth::Signer>() {
+        Some(signer) => signer
+            .sign(envelope)
+            .map_err(|e| coded("BAD_INPUT", format!("the command does not encode: {e}")))?,
+        None => {
+            let required = st
+                .views
+                .credentials_required()
+                .map_err(|e| coded("UNAVAILABLE", e.to_string()))?;
+            if required {
+                return Err(coded(
+                    "FORBIDDEN",
+                    "the engine requires credentials on every command and this token \
+                     cannot sign (the operator's bootstrap token is not on the log): \
+                     use an admin API key",
+                ));
+            }
+            envelope
+        }
+    };
     let offset = st.submitter.submit(&envelope).await.map_err(|e| {
         coded(
             "UNAVAILABLE",
@@ -1141,6 +1161,7 @@ impl Mutation {
             role: role.into(),
             account: account.map(AccountId),
             secret_hash,
+            mac_key: mac_key(&secret),
         };
         let r = submit(ctx, command, None).await?;
         match (r.status, r.id) {

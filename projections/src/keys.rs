@@ -10,6 +10,8 @@
 use tape_schemas::*;
 
 pub const CHECKPOINT: &[u8] = b"\x00checkpoint";
+/// -> bool: whether every command must carry credentials.
+pub const CREDENTIALS_REQUIRED: &[u8] = b"\x00credentials-required";
 pub const ASSET: u8 = b'a';
 pub const MARKET: u8 = b'm';
 pub const WALLET: u8 = b'w';

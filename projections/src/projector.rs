@@ -636,6 +636,9 @@ impl Projector {
                 self.put(Key::new(keys::API_KEY).u64(key.0).build(), enc(&view));
             }
             Event::ApiKeyRevoked { key } => self.del(Key::new(keys::API_KEY).u64(key.0).build()),
+            Event::CredentialsRequired { required } => {
+                self.put(keys::CREDENTIALS_REQUIRED.to_vec(), enc(required))
+            }
         }
         Ok(())
     }

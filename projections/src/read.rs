@@ -584,6 +584,13 @@ impl Views {
         self.get(&Key::new(keys::API_KEY).u64(key.0).build())
     }
 
+    /// Whether the engine requires credentials on every command.
+    pub fn credentials_required(&self) -> Result<bool, ProjectionError> {
+        Ok(self
+            .get::<bool>(keys::CREDENTIALS_REQUIRED)?
+            .unwrap_or(false))
+    }
+
     pub fn api_keys(&self) -> Result<Vec<ApiKeyView>, ProjectionError> {
         self.scan(vec![keys::API_KEY])
     }

@@ -135,6 +135,7 @@ fn script() -> Vec<(u64, Command)> {
                 role: ApiRole::Trader,
                 account: Some(AccountId(2)),
                 secret_hash: Hash32([9; 32]),
+                mac_key: Hash32([10; 32]),
             },
         ),
     ]

@@ -20,6 +20,10 @@ pub struct CommandEnvelope {
     /// The engine's clock is the running maximum of these.
     pub time_ms: u64,
     pub command: Command,
+    /// The API key's signature, required for every command once the operator has
+    /// turned credentials on (`RequireCredentials`); see [`crate::auth`].
+    #[serde(default)]
+    pub auth: Option<crate::auth::Credentials>,
 }
 
 impl CommandEnvelope {
@@ -29,6 +33,7 @@ impl CommandEnvelope {
             id,
             time_ms,
             command,
+            auth: None,
         }
     }
 }
@@ -137,9 +142,18 @@ pub enum Command {
         #[serde(default)]
         account: Option<AccountId>,
         secret_hash: Hash32,
+        /// The key's MAC key ([`crate::auth::mac_key`] of its secret); it stays on the
+        /// commands log and in the engine, never on the events log.
+        mac_key: Hash32,
     },
     RevokeApiKey {
         key: ApiKeyId,
+    },
+    /// With `required`, every later command must carry valid credentials of a key
+    /// allowed to issue it (see [`crate::auth`]); without, unsigned commands are the
+    /// operator's (an embedded log's writers are the machine's users).
+    RequireCredentials {
+        required: bool,
     },
 }
 
@@ -170,8 +184,25 @@ impl Command {
             | Command::CompleteWithdrawal { .. }
             | Command::FailWithdrawal { .. }
             | Command::ClockTick
-            | Command::RevokeApiKey { .. } => None,
+            | Command::RevokeApiKey { .. }
+            | Command::RequireCredentials { .. } => None,
         }
+    }
+
+    /// Whether only an admin key may issue this command: everything except trading
+    /// and withdrawal requests (a deposit credits from outside, so it is custody's,
+    /// not the account's; a clock tick moves everyone's time).
+    pub fn is_admin(&self) -> bool {
+        !matches!(
+            self,
+            Command::PlaceOrder(_)
+                | Command::PlaceSliced(_)
+                | Command::PlaceBracket(_)
+                | Command::CancelOrder { .. }
+                | Command::CancelAll { .. }
+                | Command::AmendOrder { .. }
+                | Command::RequestWithdrawal { .. }
+        )
     }
 
     /// The commands topic's record key: the account id in decimal, when there is one.

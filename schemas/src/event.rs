@@ -197,6 +197,10 @@ pub enum Event {
     ApiKeyRevoked {
         key: ApiKeyId,
     },
+    /// `RequireCredentials` took effect.
+    CredentialsRequired {
+        required: bool,
+    },
 }
 
 /// A 32-byte hash: hex in JSON, raw bytes in bincode.

@@ -3,6 +3,7 @@
 //! codecs (bincode 2, canonical, for logs and hashing; JSON for people and non-Rust
 //! clients). Nothing here decides anything: this crate only says what may be said.
 
+pub mod auth;
 pub mod codec;
 pub mod command;
 pub mod event;
@@ -10,6 +11,7 @@ pub mod ids;
 pub mod money;
 pub mod reason;
 
+pub use auth::{mac_key, Credentials, MAX_VALIDITY_MS};
 pub use codec::{CodecError, MAX_MESSAGE_BYTES};
 pub use command::*;
 pub use event::*;
@@ -19,4 +21,4 @@ pub use reason::{DoneReason, RejectReason};
 
 /// The schema version written in every envelope. A decoder refuses any other version
 /// with a clear error instead of guessing.
-pub const SCHEMA_VERSION: u16 = 1;
+pub const SCHEMA_VERSION: u16 = 2;

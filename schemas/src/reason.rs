@@ -77,6 +77,21 @@ pub enum RejectReason {
     UnknownApiKey,
     /// A trader key without an account, or an auditor/admin key with one.
     InvalidApiKey,
+    /// Credentials are required and the command carries none.
+    MissingCredentials,
+    /// The MAC does not match the command and the key: forged or altered.
+    BadSignature,
+    /// The command's `expires_ms` is before the engine's clock.
+    CredentialsExpired,
+    /// The command expires more than `MAX_VALIDITY_MS` after the engine's clock.
+    ExpiryTooFar,
+    /// Command ids from within the command's validity have left the dedupe window
+    /// (it is full), so a replay could not be told apart: refused rather than risk
+    /// running a command twice.
+    ReplayWindowExceeded,
+    /// The key may not issue this command: another account's, an admin command by
+    /// a trader key, or any command by an auditor key.
+    NotPermitted,
 }
 
 /// Why an order left the book (or never rested).

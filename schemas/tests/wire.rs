@@ -227,9 +227,14 @@ fn commands() -> Vec<(&'static str, CommandEnvelope)> {
                 role: ApiRole::Trader,
                 account: Some(acct),
                 secret_hash: Hash32([0xab; 32]),
+                mac_key: Hash32([0xcd; 32]),
             },
         ),
         ("revoke_api_key", Command::RevokeApiKey { key: ApiKeyId(3) }),
+        (
+            "require_credentials",
+            Command::RequireCredentials { required: true },
+        ),
     ];
     cmds.into_iter()
         .enumerate()
@@ -309,6 +314,10 @@ fn events() -> Vec<(&'static str, Event)> {
                 secret_hash: Hash32([0xcd; 32]),
             },
         ),
+        (
+            "credentials_required",
+            Event::CredentialsRequired { required: true },
+        ),
     ]
 }
 
@@ -373,7 +382,7 @@ fn every_command_round_trips_through_both_codecs() {
 
 #[test]
 fn json_amounts_are_strings_and_floats_are_refused_with_a_hint() {
-    let ok = r#"{"version":1,"id":"00000000-0000-0000-0000-000000000001","time_ms":5,"command":{"deposit":{"account":1,"asset":"BTC","amount":"0.1","reference":"x"}}}"#;
+    let ok = r#"{"version":2,"id":"00000000-0000-0000-0000-000000000001","time_ms":5,"command":{"deposit":{"account":1,"asset":"BTC","amount":"0.1","reference":"x"}}}"#;
     let c = command_from_json(ok).unwrap();
     assert!(matches!(c.command, Command::Deposit { amount, .. } if amount == d("0.1")));
     let float = ok.replace(r#""0.1""#, "0.1");
@@ -519,4 +528,67 @@ fn the_topic_key_is_the_account_a_command_names() {
             );
         }
     }
+}
+
+/// A test vector for clients in other languages: the secret, its MAC key, the signing
+/// bytes and the signed envelope in both codecs.
+fn signed_vector() -> (String, CommandEnvelope) {
+    let secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let command = commands()
+        .into_iter()
+        .find(|(name, _)| *name == "place_limit_gtd_iceberg")
+        .unwrap()
+        .1;
+    let key = ApiKeyId(7);
+    let expires_ms = command.time_ms + 30_000;
+    let signed = command.sign(key, &mac_key(secret), expires_ms).unwrap();
+    let mut bytes = Vec::new();
+    signed
+        .write_signing_bytes(key, expires_ms, &mut bytes)
+        .unwrap();
+    let text = format!(
+        "secret          {secret}\nmac key         {}\nsigning bytes   {}\nmac             {}\nbincode         {}\njson            {}\n",
+        hex::encode(mac_key(secret).0),
+        hex::encode(&bytes),
+        hex::encode(signed.auth.unwrap().mac.0),
+        hex::encode(to_bincode(&signed).unwrap()),
+        to_json(&signed).unwrap()
+    );
+    (text, signed)
+}
+
+#[test]
+fn a_signed_command_matches_the_golden_test_vector() {
+    check_golden("signed-command.golden", &signed_vector().0);
+}
+
+#[test]
+fn the_mac_covers_the_command_whatever_codec_carries_it() {
+    let (_, signed) = signed_vector();
+    let auth = signed.auth.unwrap();
+    let secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let from_json = codec::command_from_json(&to_json(&signed).unwrap()).unwrap();
+    let from_bincode = codec::command_from_bincode(&to_bincode(&signed).unwrap()).unwrap();
+    for decoded in [from_json, from_bincode] {
+        let mac = decoded
+            .mac(auth.key, auth.expires_ms, &mac_key(secret), &mut Vec::new())
+            .unwrap();
+        assert_eq!(mac, auth.mac);
+    }
+    // Any change to what is signed changes the MAC.
+    let mut other = signed.clone();
+    other.time_ms += 1;
+    let mac = other
+        .mac(auth.key, auth.expires_ms, &mac_key(secret), &mut Vec::new())
+        .unwrap();
+    assert_ne!(mac, auth.mac);
+    let mac = signed
+        .mac(
+            auth.key,
+            auth.expires_ms + 1,
+            &mac_key(secret),
+            &mut Vec::new(),
+        )
+        .unwrap();
+    assert_ne!(mac, auth.mac);
 }

@@ -50,6 +50,18 @@ impl H {
         }
     }
 
+    /// `new()`'s market and accounts with the dedupe window on (as in production).
+    pub fn with_dedupe(cfg: CoreConfig) -> H {
+        let mut h = H {
+            core: Core::new(cfg),
+            time_ms: 1_700_000_000_000,
+            next_id: 1,
+            refs: 0,
+        };
+        h.setup();
+        h
+    }
+
     /// `new()`'s market and accounts on a core with `cfg`.
     pub fn with_market(cfg: CoreConfig) -> H {
         let mut h = H::with_config(cfg);
@@ -95,9 +107,45 @@ impl H {
     }
 
     pub fn exec_with_id(&mut self, id: CommandId, command: Command) -> Vec<Event> {
+        self.apply(&CommandEnvelope::new(id, self.time_ms, command))
+    }
+
+    /// Registers an API key whose secret is `secret`.
+    pub fn key(&mut self, role: ApiRole, account: Option<AccountId>, secret: &str) -> ApiKeyId {
+        let (id, _) = self.ok(Command::CreateApiKey {
+            role,
+            account,
+            secret_hash: Hash32(*blake3::hash(secret.as_bytes()).as_bytes()),
+            mac_key: mac_key(secret),
+        });
+        ApiKeyId(id)
+    }
+
+    /// A new envelope at the current time, signed with `key` (whose secret is
+    /// `secret`), expiring at `expires_ms`.
+    pub fn signed(
+        &mut self,
+        command: Command,
+        key: ApiKeyId,
+        secret: &str,
+        expires_ms: u64,
+    ) -> CommandEnvelope {
+        self.envelope(command)
+            .sign(key, &mac_key(secret), expires_ms)
+            .unwrap()
+    }
+
+    /// A new envelope at the current time.
+    pub fn envelope(&mut self, command: Command) -> CommandEnvelope {
+        let id = self.next_command_id();
+        CommandEnvelope::new(id, self.time_ms, command)
+    }
+
+    /// Applies an envelope as it is; checks invariants and one outcome.
+    pub fn apply(&mut self, envelope: &CommandEnvelope) -> Vec<Event> {
+        let id = envelope.id;
         let mut out = Vec::new();
-        self.core
-            .apply(&CommandEnvelope::new(id, self.time_ms, command), &mut out);
+        self.core.apply(envelope, &mut out);
         self.core
             .check_invariants()
             .unwrap_or_else(|e| panic!("invariant broken: {e}\nevents: {out:#?}"));
@@ -120,8 +168,15 @@ impl H {
 
     /// Applies a command that must be rejected, and checks that it changed nothing.
     pub fn rejected(&mut self, command: Command) -> RejectReason {
+        let envelope = self.envelope(command);
+        self.rejected_envelope(&envelope)
+    }
+
+    /// Applies an envelope that must be rejected, and checks that it changed nothing.
+    pub fn rejected_envelope(&mut self, envelope: &CommandEnvelope) -> RejectReason {
+        let command = &envelope.command;
         let before = self.core.snapshot();
-        let out = self.exec(command.clone());
+        let out = self.apply(envelope);
         assert_eq!(out.len(), 1, "a rejection has no effects: {out:#?}");
         assert_eq!(
             self.core.snapshot(),

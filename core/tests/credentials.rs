@@ -1,0 +1,257 @@
+//! Credentials on commands: what a market maker writing straight to the commands
+//! topic relies on. Forged, replayed, expired and wrong-account commands are refused
+//! with a reason and change nothing; a refused command cannot move the clock or take
+//! a command id.
+
+mod common;
+
+use common::*;
+use tape_core::{Core, CoreConfig};
+use tape_schemas::*;
+
+const ALICE_SECRET: &str = "alice-secret";
+
+fn required() -> (H, ApiKeyId, ApiKeyId) {
+    let mut h = H::with_dedupe(CoreConfig::default());
+    let admin = h.key(ApiRole::Admin, None, "admin-secret");
+    let alice = h.key(ApiRole::Trader, Some(ALICE), ALICE_SECRET);
+    h.ok(Command::RequireCredentials { required: true });
+    (h, admin, alice)
+}
+
+fn buy(price: &str) -> Command {
+    limit(ALICE, Side::Buy, price, "1", TimeInForce::Gtc)
+}
+
+#[test]
+fn a_signed_command_acts_for_its_own_account_only() {
+    let (mut h, admin, alice) = required();
+    let t = h.time_ms;
+    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 5_000);
+    let out = h.apply(&env);
+    let CommandResult::Accepted { id } = outcome(&out) else {
+        panic!("a correctly signed order was refused: {out:?}");
+    };
+    assert!(h.is_open(ALICE, id));
+
+    // Another account's order, an admin command, and an auditor's anything.
+    let bob = limit(BOB, Side::Sell, "100", "1", TimeInForce::Gtc);
+    let env = h.signed(bob.clone(), alice, ALICE_SECRET, t + 5_000);
+    assert_eq!(h.rejected_envelope(&env), RejectReason::NotPermitted);
+    let deposit = Command::Deposit {
+        account: ALICE,
+        asset: code("BTC"),
+        amount: d("1000"),
+        reference: "self-credit".parse().unwrap(),
+    };
+    let env = h.signed(deposit.clone(), alice, ALICE_SECRET, t + 5_000);
+    assert_eq!(h.rejected_envelope(&env), RejectReason::NotPermitted);
+    let env = h.signed(
+        Command::RequireCredentials { required: false },
+        alice,
+        ALICE_SECRET,
+        t + 5_000,
+    );
+    assert_eq!(h.rejected_envelope(&env), RejectReason::NotPermitted);
+    let auditor = {
+        // Keys can only be created by an admin now.
+        let env = h.signed(
+            Command::CreateApiKey {
+                role: ApiRole::Auditor,
+                account: None,
+                secret_hash: Hash32([1; 32]),
+                mac_key: mac_key("auditor-secret"),
+            },
+            admin,
+            "admin-secret",
+            t + 5_000,
+        );
+        match outcome(&h.apply(&env)) {
+            CommandResult::Accepted { id } => ApiKeyId(id),
+            other => panic!("{other:?}"),
+        }
+    };
+    let env = h.signed(buy("99"), auditor, "auditor-secret", t + 5_000);
+    assert_eq!(h.rejected_envelope(&env), RejectReason::NotPermitted);
+
+    // The admin key may do all of it.
+    for command in [bob, deposit] {
+        let env = h.signed(command, admin, "admin-secret", t + 5_000);
+        assert!(matches!(
+            outcome(&h.apply(&env)),
+            CommandResult::Accepted { .. }
+        ));
+    }
+}
+
+#[test]
+fn forged_and_altered_commands_are_refused_and_change_nothing() {
+    let (mut h, _, alice) = required();
+    let t = h.time_ms;
+    // Unsigned, a wrong secret, an altered price under a good MAC, an unknown key.
+    let env = h.envelope(buy("100"));
+    assert_eq!(h.rejected_envelope(&env), RejectReason::MissingCredentials);
+    let env = h.signed(buy("100"), alice, "guess", t + 5_000);
+    assert_eq!(h.rejected_envelope(&env), RejectReason::BadSignature);
+    let mut env = h.signed(buy("100"), alice, ALICE_SECRET, t + 5_000);
+    env.command = buy("1000");
+    assert_eq!(h.rejected_envelope(&env), RejectReason::BadSignature);
+    let mut env = h.signed(buy("100"), alice, ALICE_SECRET, t + 5_000);
+    env.auth.as_mut().unwrap().expires_ms += 1;
+    assert_eq!(h.rejected_envelope(&env), RejectReason::BadSignature);
+    let env = h.signed(buy("100"), ApiKeyId(77), ALICE_SECRET, t + 5_000);
+    assert_eq!(h.rejected_envelope(&env), RejectReason::UnknownApiKey);
+}
+
+#[test]
+fn a_revoked_key_signs_nothing() {
+    let (mut h, admin, alice) = required();
+    let t = h.time_ms;
+    let env = h.signed(
+        Command::RevokeApiKey { key: alice },
+        admin,
+        "admin-secret",
+        t + 5_000,
+    );
+    assert!(matches!(
+        outcome(&h.apply(&env)),
+        CommandResult::Accepted { .. }
+    ));
+    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 5_000);
+    assert_eq!(h.rejected_envelope(&env), RejectReason::UnknownApiKey);
+}
+
+#[test]
+fn a_replayed_record_executes_nothing() {
+    let (mut h, admin, alice) = required();
+    let t = h.time_ms;
+    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 10_000);
+    let first = outcome(&h.apply(&env));
+    assert!(matches!(first, CommandResult::Accepted { .. }));
+    // Within its validity the same bytes are answered as a duplicate of the first.
+    h.time_ms += 5_000;
+    let before = h.core.snapshot();
+    let again = h.apply(&env);
+    assert_eq!(
+        again,
+        vec![Event::Outcome {
+            command: env.id,
+            result: first,
+            duplicate: true
+        }]
+    );
+    assert_eq!(h.core.snapshot(), before, "a replay changed the state");
+    // After it, expired, whatever the dedupe window still holds.
+    h.time_ms += 6_000;
+    // Unsigned: refused, and the clock does not move.
+    assert_eq!(
+        h.rejected(Command::ClockTick),
+        RejectReason::MissingCredentials
+    );
+    let tick = h.signed(Command::ClockTick, admin, "admin-secret", h.time_ms + 1_000);
+    assert!(matches!(
+        outcome(&h.apply(&tick)),
+        CommandResult::Accepted { .. }
+    ));
+    assert_eq!(h.rejected_envelope(&env), RejectReason::CredentialsExpired);
+}
+
+#[test]
+fn when_the_dedupe_window_is_full_a_command_that_could_be_a_replay_is_refused() {
+    let mut h = H::with_dedupe(CoreConfig {
+        dedupe_capacity: 8,
+        ..CoreConfig::default()
+    });
+    let alice = h.key(ApiRole::Trader, Some(ALICE), ALICE_SECRET);
+    // Setup filled the window: ids from now back are forgotten.
+    let t = h.time_ms;
+    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 1_000);
+    assert_eq!(
+        h.rejected_envelope(&env),
+        RejectReason::ReplayWindowExceeded
+    );
+    // Once the forgotten ids are older than any valid command, signing works again.
+    h.time_ms += MAX_VALIDITY_MS + 1;
+    h.ok(Command::ClockTick);
+    let t = h.time_ms;
+    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 1_000);
+    assert!(matches!(
+        outcome(&h.apply(&env)),
+        CommandResult::Accepted { .. }
+    ));
+}
+
+#[test]
+fn a_refused_command_neither_moves_the_clock_nor_takes_an_id() {
+    let (mut h, _, alice) = required();
+    let t = h.time_ms;
+    let gtd = limit(
+        ALICE,
+        Side::Buy,
+        "100",
+        "1",
+        TimeInForce::Gtd {
+            expires_at_ms: t + 60_000,
+        },
+    );
+    let env = h.signed(gtd, alice, ALICE_SECRET, t + 5_000);
+    let CommandResult::Accepted { id: order } = outcome(&h.apply(&env)) else {
+        panic!("GTD order refused");
+    };
+    // A forger stamps a time a day ahead (which would expire the order) and uses the
+    // id Alice's next command will carry.
+    let victim = h.signed(buy("99"), alice, ALICE_SECRET, t + 5_000);
+    let mut forged = victim.clone();
+    forged.time_ms = t + 86_400_000;
+    forged.command = limit(ALICE, Side::Sell, "1", "1", TimeInForce::Ioc);
+    assert_eq!(h.rejected_envelope(&forged), RejectReason::BadSignature);
+    assert_eq!(h.core.time_ms(), t);
+    assert!(h.is_open(ALICE, order), "the forged time expired an order");
+    let out = h.apply(&victim);
+    assert!(
+        matches!(
+            out.as_slice(),
+            [
+                Event::Outcome {
+                    result: CommandResult::Accepted { .. },
+                    duplicate: false,
+                    ..
+                },
+                ..
+            ]
+        ),
+        "Alice's command was taken for a duplicate: {out:?}"
+    );
+}
+
+#[test]
+fn credentials_and_keys_survive_a_snapshot() {
+    let (mut h, _, alice) = required();
+    let restored = Core::restore(&h.core.snapshot()).unwrap();
+    assert!(restored.credentials_required());
+    assert_eq!(restored.snapshot(), h.core.snapshot());
+    h.core = restored;
+    let env = h.envelope(buy("100"));
+    assert_eq!(h.rejected_envelope(&env), RejectReason::MissingCredentials);
+    let t = h.time_ms;
+    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 1_000);
+    assert!(matches!(
+        outcome(&h.apply(&env)),
+        CommandResult::Accepted { .. }
+    ));
+}
+
+#[test]
+fn signed_commands_work_while_credentials_are_optional_and_are_still_checked() {
+    let mut h = H::with_dedupe(CoreConfig::default());
+    let alice = h.key(ApiRole::Trader, Some(ALICE), ALICE_SECRET);
+    h.ok(buy("100"));
+    let t = h.time_ms;
+    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 1_000);
+    assert!(matches!(
+        outcome(&h.apply(&env)),
+        CommandResult::Accepted { .. }
+    ));
+    let env = h.signed(buy("100"), alice, "wrong", t + 1_000);
+    assert_eq!(h.rejected_envelope(&env), RejectReason::BadSignature);
+}
