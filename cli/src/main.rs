@@ -6,6 +6,7 @@ mod bench_read;
 mod demo;
 mod io;
 mod logs;
+mod metrics;
 mod read_side;
 mod replay;
 mod service;

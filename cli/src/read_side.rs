@@ -110,6 +110,11 @@ pub async fn serve(
     };
     let (changes_tx, _) = broadcast::channel(1_024);
     let (progress_tx, progress_rx) = watch::channel(tape_projections::Progress::default());
+    crate::metrics::projector(
+        logs.open("events", Role::Follower).await?,
+        progress_rx.clone(),
+        shutdown.clone(),
+    );
     let projector_shutdown = shutdown.clone();
     let changes = changes_tx.clone();
     let projector_task = tokio::spawn(async move {

@@ -36,6 +36,10 @@ pub struct EngineArgs {
     /// Commands between checkpoints (state hash events and snapshots).
     #[arg(long, env = "TAPE_CHECKPOINT_EVERY", default_value_t = 1_000_000)]
     pub checkpoint_every: u64,
+    /// Serve the engine's Prometheus metrics on this address at /metrics (`tape run`
+    /// also includes them in the gateway's /metrics).
+    #[arg(long, env = "TAPE_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Turns true on SIGTERM or Ctrl-C. The handlers are installed before this returns,
@@ -100,6 +104,19 @@ async fn run_engine(args: EngineArgs, shutdown: watch::Receiver<bool>) -> anyhow
     eprintln!("tape: engine running on {where_}");
     eprintln!("tape: send commands with `tape produce` or GraphQL, watch events with `tape consume --follow` (same --data/--kafka)");
     let engine = Engine::new(commands, events, snapshots, options);
+    crate::metrics::engine(
+        engine.stats(),
+        args.logs.open("commands", Role::Follower).await?,
+        shutdown.clone(),
+    );
+    if let Some(addr) = args.metrics_listen {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(addr, stop).await {
+                tracing::error!(error = %e, "the metrics endpoint stopped");
+            }
+        });
+    }
     let Some(brokers) = args.logs.kafka.clone().filter(|_| !args.no_lease) else {
         // Embedded: the events log's lock already keeps a second engine out. (Or
         // Kafka with the lease turned off.)

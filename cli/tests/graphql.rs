@@ -614,6 +614,36 @@ async fn health_metrics_and_graphiql_are_served() {
         "{body}"
     );
     assert!(body.contains("tape_projector_next_seq"), "{body}");
+    // The engine's and projector's gauges (refreshed each second) catch up with the
+    // setup: every command applied, none waiting, the read models at the last seq.
+    let commands = s.commands_on_log() as i64;
+    let value = |body: &str, name: &str| -> Option<i64> {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = get("/metrics").await;
+        let applied = value(&body, "tape_engine_commands_applied_total");
+        let next = value(&body, "tape_engine_next_command_offset");
+        let lag = value(&body, "tape_engine_commands_lag");
+        let last_seq = value(&body, "tape_engine_last_seq");
+        let projector_lag = value(&body, "tape_projector_lag_events");
+        if applied == Some(commands)
+            && next == Some(commands)
+            && lag == Some(0)
+            && last_seq.is_some_and(|s| s > commands)
+            && projector_lag == Some(0)
+        {
+            assert!(value(&body, "tape_engine_snapshot_age_seconds").is_some());
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "engine metrics never caught up with {commands} commands: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let (status, body) = get("/graphql").await;
     assert_eq!(status, 200);
     assert!(body.to_lowercase().contains("graphiql"), "GraphiQL page");

@@ -13,8 +13,10 @@ mod decode;
 mod derive;
 mod sequencer;
 mod snapshots;
+mod stats;
 
 pub use decode::decode_command;
 pub use derive::{derive_all, Applied, Applier, Deriver, Sealer};
 pub use sequencer::{Engine, EngineError, EngineOptions, RunSummary};
 pub use snapshots::{Saved, SnapshotStore};
+pub use stats::{EngineStats, StatsReading};

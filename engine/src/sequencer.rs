@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::derive::{Applied, Deriver, Sealer};
 use crate::snapshots::{Saved, SnapshotStore};
+use crate::stats::EngineStats;
 
 #[derive(Clone, Copy, Debug)]
 pub struct EngineOptions {
@@ -73,6 +74,7 @@ pub struct Engine<C: Log, E: Log> {
     events: E,
     snapshots: SnapshotStore,
     options: EngineOptions,
+    stats: std::sync::Arc<EngineStats>,
 }
 
 /// The `seq` of the event record at `offset`, read from its header.
@@ -92,7 +94,13 @@ impl<C: Log, E: Log> Engine<C, E> {
             events,
             snapshots,
             options,
+            stats: Default::default(),
         }
+    }
+
+    /// What the engine has done, updated as it runs.
+    pub fn stats(&self) -> std::sync::Arc<EngineStats> {
+        self.stats.clone()
     }
 
     pub fn commands(&self) -> &C {
@@ -170,6 +178,8 @@ impl<C: Log, E: Log> Engine<C, E> {
         } else {
             None
         };
+        self.stats.applied(0, applier.next_command);
+        self.stats.durable(written);
         let mut commands = self.commands.reader(applier.next_command).await?;
         let mut commands_applied = 0u64;
         let last_snapshot_at = applier.next_command;
@@ -178,7 +188,14 @@ impl<C: Log, E: Log> Engine<C, E> {
         let (to_writer, writer_rx) = tokio::sync::mpsc::channel::<Step>(4);
         let sealing =
             tokio::task::spawn_blocking(move || seal_batches(sealer, sealer_rx, to_writer));
-        let writing = write_steps(&self.events, &self.snapshots, writer_rx, stored, written);
+        let writing = write_steps(
+            &self.events,
+            &self.snapshots,
+            &self.stats,
+            writer_rx,
+            stored,
+            written,
+        );
         let applying = async {
             // Owned here, so the sealer sees the channel close when this stage ends.
             let to_sealer = to_sealer;
@@ -207,6 +224,8 @@ impl<C: Log, E: Log> Engine<C, E> {
                     batch.applied.push(applied);
                 }
                 commands_applied += records.len() as u64;
+                self.stats
+                    .applied(records.len() as u64, applier.next_command);
                 // The sealer thread runs beside this task; wait for room without
                 // blocking the runtime.
                 let mut pending = batch;
@@ -248,6 +267,7 @@ impl<C: Log, E: Log> Engine<C, E> {
         if applier.next_command > last_snapshot_at {
             self.snapshots
                 .write(&sealer.saved(applier.next_command, applier.core.snapshot()))?;
+            self.stats.snapshot(applier.next_command);
         }
         let summary = RunSummary {
             commands_applied,
@@ -312,6 +332,7 @@ fn seal_batches(
 async fn write_steps<E: Log>(
     events: &E,
     snapshots: &SnapshotStore,
+    stats: &EngineStats,
     mut steps: tokio::sync::mpsc::Receiver<Step>,
     mut stored: Option<E::Reader>,
     written: u64,
@@ -378,10 +399,12 @@ async fn write_steps<E: Log>(
                     });
                 }
             }
+            stats.durable(first_seq + offsets.len() as u64 - 1);
         }
         if let Some(s) = snapshot {
             // Large and fsynced: keep it off the async workers.
             tokio::task::block_in_place(|| snapshots.write(&s))?;
+            stats.snapshot(s.next_command);
         }
     }
     Ok((matched_total, appended_total))

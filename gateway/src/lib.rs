@@ -354,7 +354,11 @@ async fn metrics(State(app): State<App>) -> Response {
         .projected_seq
         .set(st.progress.borrow().next_seq as i64);
     let mut out = Vec::new();
-    if let Err(e) = prometheus::TextEncoder::new().encode(&st.metrics.registry.gather(), &mut out) {
+    // The process's other metrics (the engine's and projector's, when they run here)
+    // are in the default registry.
+    let mut families = st.metrics.registry.gather();
+    families.extend(prometheus::gather());
+    if let Err(e) = prometheus::TextEncoder::new().encode(&families, &mut out) {
         return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
     }
     (
