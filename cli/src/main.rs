@@ -4,9 +4,12 @@ mod bench;
 mod bench_e2e;
 mod bench_read;
 mod demo;
+mod door;
 mod io;
+mod load;
 mod logs;
 mod metrics;
+mod mm;
 mod read_side;
 mod replay;
 mod service;
@@ -46,6 +49,12 @@ enum Cmd {
     Produce(io::ProduceArgs),
     /// Prints events from the events log as JSON lines.
     Consume(io::ConsumeArgs),
+    /// An example market maker: quotes a ladder around the last trade straight on
+    /// the commands log, re-quotes as the market moves, cancels on shutdown.
+    Mm(mm::MmArgs),
+    /// Live load: the standard mix through the commands topic or GraphQL, with the
+    /// rates and latencies seen.
+    Load(load::LoadArgs),
     /// The auditors' tools.
     #[command(subcommand)]
     Replay(replay::Replay),
@@ -82,6 +91,8 @@ fn main() -> anyhow::Result<()> {
             Cmd::Project(args) => read_side::project(args).await,
             Cmd::Produce(args) => io::produce(args).await,
             Cmd::Consume(args) => io::consume(args).await,
+            Cmd::Mm(args) => mm::run(args).await,
+            Cmd::Load(args) => load::run(args).await,
             Cmd::Replay(r) => replay::run(r).await,
             Cmd::Demo => demo::run(),
             Cmd::Bench(b) => bench::run(b).await,

@@ -44,15 +44,27 @@ impl Submitter {
 
     /// Appends one command; returns its offset once it is durable.
     pub async fn submit(&self, envelope: &CommandEnvelope) -> Result<u64, String> {
+        self.queue(envelope).await?.await
+    }
+
+    /// Queues one command behind those queued before it and returns, without
+    /// waiting for the append, a future of its offset. Commands queued one after
+    /// another reach the log in that order.
+    pub async fn queue(
+        &self,
+        envelope: &CommandEnvelope,
+    ) -> Result<impl std::future::Future<Output = Result<u64, String>>, String> {
         let bytes = codec::to_bincode(envelope).map_err(|e| e.to_string())?;
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(((envelope.command.topic_key(), bytes), reply))
             .await
             .map_err(|_| "the commands log writer has stopped".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the commands log writer has stopped".to_string())?
+        Ok(async move {
+            answer
+                .await
+                .map_err(|_| "the commands log writer has stopped".to_string())?
+        })
     }
 }
 

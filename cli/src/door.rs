@@ -1,0 +1,141 @@
+//! What a program on the market makers' side of the log needs: a door onto the
+//! commands log (every command stamped, signed with the API key when one is given,
+//! and keyed by account) and a follower of the events log. `tape mm` and `tape load`
+//! use both, exactly as an outside client would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tape_gateway::auth::Signer;
+use tape_gateway::{CommandsDoor, Submitter};
+use tape_log::{AnyLog, AnyReader, Log, LogReader};
+use tape_schemas::*;
+
+use crate::logs::{LogArgs, Role};
+
+/// The commands log, as a client writes to it.
+#[derive(Clone)]
+pub struct Door {
+    submitter: Submitter,
+    signer: Option<Signer>,
+}
+
+impl Door {
+    /// `token` is an API token (`tape_<id>_<secret>`); without one, commands go
+    /// unsigned (accepted only while the engine does not require credentials).
+    pub async fn open(logs: &LogArgs, token: Option<&str>) -> anyhow::Result<Door> {
+        let signer = match token {
+            Some(t) => Some(
+                Signer::from_token(t)
+                    .context("the API token is malformed: expected tape_<key id>_<secret>")?,
+            ),
+            None => None,
+        };
+        let door = match &logs.kafka {
+            Some(_) => CommandsDoor::Shared(Arc::new(logs.open("commands", Role::Writer).await?)),
+            // The submitter opens the embedded log only while it has work, so other
+            // writers (a gateway, `tape produce`) take turns with it.
+            None => CommandsDoor::Embedded(logs.data.join("commands")),
+        };
+        Ok(Door {
+            submitter: Submitter::start(door),
+            signer,
+        })
+    }
+
+    /// A new envelope for `command`: a random id, the time now, signed when the
+    /// door has a key.
+    pub fn envelope(&self, command: Command) -> anyhow::Result<CommandEnvelope> {
+        let id = CommandId(uuid::Uuid::new_v4());
+        self.seal(CommandEnvelope::new(id, crate::service::now_ms(), command))
+    }
+
+    /// Signs an envelope (when the door has a key).
+    pub fn seal(&self, envelope: CommandEnvelope) -> anyhow::Result<CommandEnvelope> {
+        Ok(match &self.signer {
+            Some(s) => s.sign(envelope)?,
+            None => envelope,
+        })
+    }
+
+    /// Queues an envelope behind those queued before it; the future gives its offset
+    /// once it is durable.
+    pub async fn queue(
+        &self,
+        envelope: &CommandEnvelope,
+    ) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<u64>>> {
+        let pending = self
+            .submitter
+            .queue(envelope)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        Ok(async move { pending.await.map_err(|e| anyhow::anyhow!(e)) })
+    }
+
+    /// Appends an envelope; returns its offset on the commands log once durable.
+    pub async fn send(&self, envelope: &CommandEnvelope) -> anyhow::Result<u64> {
+        self.submitter
+            .submit(envelope)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+/// Follows the events log in `seq` order.
+pub struct Follower {
+    log: AnyLog,
+    reader: AnyReader,
+    next_seq: u64,
+}
+
+impl Follower {
+    pub async fn open(logs: &LogArgs, from_seq: u64) -> anyhow::Result<Follower> {
+        let log = logs.open("events", Role::Follower).await?;
+        let from_seq = from_seq.max(1);
+        let reader = log.reader(from_seq - 1).await?;
+        Ok(Follower {
+            log,
+            reader,
+            next_seq: from_seq,
+        })
+    }
+
+    /// From the events written after now.
+    pub async fn from_end(logs: &LogArgs) -> anyhow::Result<Follower> {
+        let log = logs.open("events", Role::Follower).await?;
+        let end = log.end_offset().await?;
+        let reader = log.reader(end).await?;
+        Ok(Follower {
+            log,
+            reader,
+            next_seq: end + 1,
+        })
+    }
+
+    /// The seq the events log ends at now.
+    pub async fn last_seq(&self) -> anyhow::Result<u64> {
+        Ok(self.log.end_offset().await?)
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The next events (none if `wait` passes first). A copy of a seq already seen
+    /// (a re-sent Kafka record) is skipped.
+    pub async fn next(&mut self, wait: Duration) -> anyhow::Result<Vec<EventEnvelope>> {
+        let batch = self.reader.next_batch(4_096, wait).await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for r in batch {
+            let e: EventEnvelope = codec::from_bincode(&r.bytes)
+                .with_context(|| format!("undecodable event at offset {}", r.offset))?;
+            if e.seq < self.next_seq {
+                continue;
+            }
+            self.next_seq = e.seq + 1;
+            out.push(e);
+        }
+        Ok(out)
+    }
+}
