@@ -15,8 +15,13 @@ pub struct ProduceArgs {
     #[command(flatten)]
     pub logs: LogArgs,
     /// JSON lines, one command each; standard input when absent. A line may leave out
-    /// `version` (1), `id` (a random UUID) and `time_ms` (now).
+    /// `version` (the current one), `id` (a random UUID) and `time_ms` (now). A line
+    /// that carries `auth` is appended exactly as written (its MAC covers its text).
     pub file: Option<PathBuf>,
+    /// An API token (`tape_<id>_<secret>`): sign every line that carries no `auth`
+    /// with it, valid for 30 s.
+    #[arg(long, env = "TAPE_KEY", hide_env_values = true)]
+    pub key: Option<String>,
 }
 
 #[derive(Args)]
@@ -57,6 +62,13 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         Some(path) => Box::new(std::io::BufReader::new(std::fs::File::open(path)?)),
         None => Box::new(std::io::BufReader::new(std::io::stdin())),
     };
+    let signer = match &args.key {
+        Some(t) => Some(
+            tape_gateway::auth::Signer::from_token(t)
+                .ok_or_else(|| anyhow::anyhow!("--key: expected tape_<key id>_<secret>"))?,
+        ),
+        None => None,
+    };
     let now = crate::service::now_ms();
     let mut records = Vec::new();
     let mut errors = Vec::new();
@@ -66,7 +78,17 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
             continue;
         }
         match parse_line(&line, now) {
-            Ok(c) => records.push((c.command.topic_key(), codec::to_bincode(&c)?)),
+            // Signed by its writer: the text is what the MAC covers.
+            Ok(c) if c.auth.is_some() => {
+                records.push((c.command.topic_key(), line.trim().as_bytes().to_vec()))
+            }
+            Ok(c) => {
+                let c = match &signer {
+                    Some(s) => s.sign(c)?,
+                    None => c,
+                };
+                records.push((c.command.topic_key(), codec::to_bincode(&c)?))
+            }
             Err(e) => errors.push(format!("line {}: {e}", i + 1)),
         }
     }

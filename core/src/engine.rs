@@ -178,8 +178,19 @@ impl Core {
     /// anything else: its time does not move the clock and its id is not remembered,
     /// so a forger can neither expire orders nor take a command id.
     pub fn apply(&mut self, envelope: &CommandEnvelope, out: &mut Vec<Event>) {
+        self.apply_record(envelope, None, out)
+    }
+
+    /// `apply` for a command that arrived as a JSON record with this text: its MAC,
+    /// if any, covers the text (see `tape_schemas::auth`).
+    pub fn apply_record(
+        &mut self,
+        envelope: &CommandEnvelope,
+        json_text: Option<&str>,
+        out: &mut Vec<Event>,
+    ) {
         if envelope.auth.is_some() || self.credentials_required {
-            if let Err(reason) = self.authorize(envelope) {
+            if let Err(reason) = self.authorize(envelope, json_text) {
                 out.push(Event::Outcome {
                     command: envelope.id,
                     result: CommandResult::Rejected { reason },
@@ -460,15 +471,26 @@ impl Core {
     /// command's own time): the key is live, the MAC matches, the expiry is neither
     /// past nor too far ahead, ids from within its validity are all still in the
     /// dedupe window, and the key's role allows the command.
-    fn authorize(&mut self, envelope: &CommandEnvelope) -> Result<(), RejectReason> {
+    fn authorize(
+        &mut self,
+        envelope: &CommandEnvelope,
+        json_text: Option<&str>,
+    ) -> Result<(), RejectReason> {
         let auth = envelope.auth.ok_or(RejectReason::MissingCredentials)?;
         let key = *self
             .api_keys
             .get(&auth.key.0)
             .ok_or(RejectReason::UnknownApiKey)?;
-        let mac = envelope
-            .mac(auth.key, auth.expires_ms, &key.mac_key, &mut self.scratch)
-            .map_err(|_| RejectReason::BadSignature)?;
+        let mac = match json_text {
+            Some(text) => {
+                let signed =
+                    json_signing_text(text, &auth.mac).ok_or(RejectReason::BadSignature)?;
+                Hash32(*blake3::keyed_hash(&key.mac_key.0, signed.as_bytes()).as_bytes())
+            }
+            None => envelope
+                .mac(auth.key, auth.expires_ms, &key.mac_key, &mut self.scratch)
+                .map_err(|_| RejectReason::BadSignature)?,
+        };
         // blake3::Hash compares in constant time.
         if blake3::Hash::from_bytes(mac.0) != blake3::Hash::from_bytes(auth.mac.0) {
             return Err(RejectReason::BadSignature);

@@ -5,12 +5,38 @@
 use tape_schemas::{codec, CodecError, CommandEnvelope};
 
 pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, CodecError> {
+    decode_record(bytes).map(|(command, _)| command)
+}
+
+/// Decodes a command record; for a JSON record also returns its text (a JSON
+/// record's MAC covers its text).
+pub fn decode_record(bytes: &[u8]) -> Result<(CommandEnvelope, Option<&str>), CodecError> {
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|e| CodecError::Json(serde::de::Error::custom(e)))?;
-            codec::command_from_json(text)
+            Ok((codec::command_from_json(text)?, Some(text)))
         }
-        _ => codec::command_from_bincode(bytes),
+        _ => Ok((codec::command_from_bincode(bytes)?, None)),
+    }
+}
+
+/// Applies one command record to `core`; a malformed record is answered with its
+/// rejection and the decoding error is returned. The engine and the auditors'
+/// replay both apply records through this.
+pub fn apply_record(
+    core: &mut tape_core::Core,
+    bytes: &[u8],
+    out: &mut Vec<tape_schemas::Event>,
+) -> Result<(), CodecError> {
+    match decode_record(bytes) {
+        Ok((command, text)) => {
+            core.apply_record(&command, text, out);
+            Ok(())
+        }
+        Err(e) => {
+            core.reject_malformed(out);
+            Err(e)
+        }
     }
 }

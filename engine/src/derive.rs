@@ -7,7 +7,7 @@
 use tape_core::{Core, CoreConfig};
 use tape_schemas::{Event, EventEnvelope, Hash32};
 
-use crate::decode::decode_command;
+use crate::decode::apply_record;
 use crate::snapshots::Saved;
 
 /// The events of one command, as the applier made them.
@@ -31,12 +31,8 @@ impl Applier {
     /// appends its events to `events`.
     pub fn apply(&mut self, offset: u64, bytes: &[u8], events: &mut Vec<Event>) -> Applied {
         debug_assert_eq!(offset, self.next_command, "commands are applied in order");
-        match decode_command(bytes) {
-            Ok(command) => self.core.apply(&command, events),
-            Err(e) => {
-                tracing::warn!(offset, error = %e, "malformed command; answering with a rejection");
-                self.core.reject_malformed(events);
-            }
+        if let Err(e) = apply_record(&mut self.core, bytes, events) {
+            tracing::warn!(offset, error = %e, "malformed command; answering with a rejection");
         }
         self.next_command = offset + 1;
         let snapshot = self

@@ -15,7 +15,7 @@ mod sequencer;
 mod snapshots;
 mod stats;
 
-pub use decode::decode_command;
+pub use decode::{apply_record, decode_command, decode_record};
 pub use derive::{derive_all, Applied, Applier, Deriver, Sealer};
 pub use sequencer::{Engine, EngineError, EngineOptions, RunSummary};
 pub use snapshots::{Saved, SnapshotStore};

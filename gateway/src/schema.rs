@@ -1195,6 +1195,21 @@ impl Mutation {
         admin(ctx)?;
         submit(ctx, Command::RevokeApiKey { key: ApiKeyId(id) }, command_id).await
     }
+
+    /// With `required`, the engine refuses every command that does not carry valid
+    /// credentials of a key allowed to issue it (the market makers' door on the
+    /// commands topic needs this). The gateway signs each caller's commands with the
+    /// caller's own key; the operator's bootstrap token cannot sign, so create an
+    /// admin key first.
+    async fn require_credentials(
+        &self,
+        ctx: &Context<'_>,
+        required: bool,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        admin(ctx)?;
+        submit(ctx, Command::RequireCredentials { required }, command_id).await
+    }
 }
 
 fn order_ref(order_id: Option<u64>, client_order_id: Option<String>) -> Result<OrderRef> {

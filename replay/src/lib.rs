@@ -357,10 +357,8 @@ async fn reexecute<C: Log>(
         for command in batch {
             let offset = command.offset;
             produced.clear();
-            match tape_engine::decode_command(&command.bytes) {
-                Ok(c) => core_state.apply(&c, &mut produced),
-                Err(_) => core_state.reject_malformed(&mut produced),
-            }
+            // A malformed record's rejection is what the engine wrote too.
+            let _ = tape_engine::apply_record(&mut core_state, &command.bytes, &mut produced);
             let time_ms = core_state.time_ms();
             for event in &produced {
                 let found = stored.next().await?;

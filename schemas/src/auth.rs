@@ -7,10 +7,14 @@
 //!   token the gateway takes) with [`mac_key`]; it travels on the commands log inside
 //!   `CreateApiKey`, never on the events log, so market makers must be able to write
 //!   `tape.commands` but not read it (a Kafka ACL).
-//! * The signing bytes are the canonical bincode of `(version, id, time_ms, command,
-//!   key, expires_ms)` — every field of the envelope except the MAC — whatever codec
-//!   the record itself uses, so a JSON record and a bincode record of one command
-//!   carry the same MAC.
+//! * A bincode record's MAC covers its *signing bytes*: the canonical bincode of
+//!   `(version, id, time_ms, command, key, expires_ms)` — every field of the
+//!   envelope except the MAC.
+//! * A JSON record's MAC covers the record's own text as written, with the MAC's 64
+//!   hex digits replaced by 64 `0`s: a client in any language writes its JSON with
+//!   `"mac":"000…0"`, hashes that text, and puts the hex digest in place of the
+//!   zeros ([`sign_json`] does it in Rust). The digest must occur in the text
+//!   exactly once, in lowercase.
 //! * A signed command is valid until `expires_ms` (command time) and must expire
 //!   within [`MAX_VALIDITY_MS`] of the engine's clock when it arrives: within that
 //!   span the dedupe window answers a repeat of its id as a duplicate, so a replayed
@@ -37,6 +41,46 @@ pub struct Credentials {
     pub expires_ms: u64,
     /// `blake3::keyed_hash(mac_key, signing bytes)`.
     pub mac: Hash32,
+}
+
+/// The 64-zero placeholder a JSON record carries where its MAC goes while it is
+/// being signed.
+pub const JSON_MAC_PLACEHOLDER: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The bytes a JSON record's MAC covers: `text` with the MAC's hex replaced by the
+/// placeholder; `None` when the hex does not occur exactly once.
+pub fn json_signing_text(text: &str, mac: &Hash32) -> Option<String> {
+    let hex = mac.to_string();
+    let mut found = text.match_indices(&hex);
+    let (at, _) = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..at]);
+    out.push_str(JSON_MAC_PLACEHOLDER);
+    out.push_str(&text[at + hex.len()..]);
+    Some(out)
+}
+
+/// Signs an envelope as a JSON record (see the module notes) and returns the text.
+pub fn sign_json(
+    envelope: &CommandEnvelope,
+    key: ApiKeyId,
+    mac_key: &Hash32,
+    expires_ms: u64,
+) -> Result<String, CodecError> {
+    let mut unsigned = envelope.clone();
+    unsigned.auth = Some(Credentials {
+        key,
+        expires_ms,
+        mac: Hash32::default(),
+    });
+    let text = crate::codec::to_json(&unsigned)?;
+    let mac = Hash32(*blake3::keyed_hash(&mac_key.0, text.as_bytes()).as_bytes());
+    let placeholder = format!("\"mac\":\"{JSON_MAC_PLACEHOLDER}\"");
+    Ok(text.replacen(&placeholder, &format!("\"mac\":\"{mac}\""), 1))
 }
 
 /// The MAC key of an API secret (the hex text after the key id in the token).

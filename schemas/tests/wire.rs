@@ -546,15 +546,31 @@ fn signed_vector() -> (String, CommandEnvelope) {
     signed
         .write_signing_bytes(key, expires_ms, &mut bytes)
         .unwrap();
+    let unsigned = CommandEnvelope {
+        auth: None,
+        ..signed.clone()
+    };
+    let json = sign_json(&unsigned, key, &mac_key(secret), expires_ms).unwrap();
+    let placeholder = json.replacen(
+        &json_mac(&json),
+        tape_schemas::auth::JSON_MAC_PLACEHOLDER,
+        1,
+    );
     let text = format!(
-        "secret          {secret}\nmac key         {}\nsigning bytes   {}\nmac             {}\nbincode         {}\njson            {}\n",
+        "secret          {secret}\nmac key         {}\n\nbincode record: the MAC covers the signing bytes\nsigning bytes   {}\nmac             {}\nrecord          {}\n\nJSON record: the MAC covers the text with the MAC as 64 zeros\nsigned text     {placeholder}\nmac             {}\nrecord          {json}\n",
         hex::encode(mac_key(secret).0),
         hex::encode(&bytes),
         hex::encode(signed.auth.unwrap().mac.0),
         hex::encode(to_bincode(&signed).unwrap()),
-        to_json(&signed).unwrap()
+        json_mac(&json),
     );
     (text, signed)
+}
+
+/// The MAC of a signed JSON record, from its text.
+fn json_mac(json: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["auth"]["mac"].as_str().unwrap().to_string()
 }
 
 #[test]
