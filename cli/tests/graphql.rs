@@ -3,114 +3,16 @@
 //! frontend would: place, fill, cancel; wallets and history; a live subscription;
 //! another account's orders; bad input, over-deep queries and floods.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::*;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-const TAPE: &str = env!("CARGO_BIN_EXE_tape");
-const ADMIN: &str = "test-admin-token";
-
-struct Server {
-    child: Child,
-    addr: String,
-    data: tempfile::TempDir,
-    http: reqwest::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// `tape run` over a fresh embedded log.
-    fn start(extra: &[&str]) -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "run".to_string(),
-            "--data".into(),
-            data.path().display().to_string(),
-        ];
-        args.extend(extra.iter().map(|a| a.to_string()));
-        Server::spawn(args, data)
-    }
-
-    /// Starts `tape <args> --listen 127.0.0.1:0 --admin-token …` and waits for its address.
-    fn spawn(mut args: Vec<String>, data: tempfile::TempDir) -> Server {
-        args.extend(["--listen", "127.0.0.1:0", "--admin-token", ADMIN].map(String::from));
-        let mut child = Command::new(TAPE)
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tape");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .unwrap_or_else(|| panic!("tape {args:?} exited before listening"))
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("tape: GraphQL on http://") {
-                break rest.split('/').next().unwrap().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            child,
-            addr,
-            data,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn post(&self, token: &str, query: &str, variables: Value) -> (u16, Value) {
-        let mut r = self.http.post(format!("http://{}/graphql", self.addr));
-        if !token.is_empty() {
-            r = r.bearer_auth(token);
-        }
-        let r = r
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
-    }
-
-    /// The `data` of a query that must succeed.
-    async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
-        let (status, body) = self.post(token, query, variables).await;
-        assert!(
-            status == 200 && body.get("errors").is_none(),
-            "{query}: {status} {body}"
-        );
-        body["data"].clone()
-    }
-
-    /// The first error of a query that must fail.
-    async fn error(&self, token: &str, query: &str, variables: Value) -> (u16, Value) {
-        let (status, body) = self.post(token, query, variables).await;
-        assert!(body["errors"].is_array(), "{query} should fail: {body}");
-        (status, body["errors"][0].clone())
-    }
-
-    fn commands_on_log(&self) -> u64 {
-        let log = tape_log::FileLog::follow(self.data.path().join("commands")).unwrap();
-        let rt = tokio::runtime::Handle::current();
-        tokio::task::block_in_place(|| {
-            rt.block_on(async { tape_log::Log::end_offset(&log).await.unwrap() })
-        })
-    }
-}
 
 const PLACE: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
     status id reason
@@ -506,18 +408,6 @@ async fn a_flood_over_the_rate_limit_is_refused_and_changes_nothing() {
     // another key is not affected
     let (status, _) = s.post(ADMIN, "{ markets { symbol } }", json!({})).await;
     assert_eq!(status, 200);
-}
-
-/// Kills a child process when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
 }
 
 /// On Kafka: one engine, two read sides (`tape gateway`) with their own views. What

@@ -814,6 +814,25 @@ impl Core {
         ))
     }
 
+    /// A market's book by price level, best first: (price, visible quantity) of each
+    /// side, bids then asks.
+    pub fn depth(&self, market: &Symbol) -> Option<[Vec<(Dec, Dec)>; 2]> {
+        let mk = &self.markets[self.market_id(market).ok()? as usize];
+        Some([Side::Buy, Side::Sell].map(|side| {
+            mk.book
+                .levels(side)
+                .map(|(ticks, level)| {
+                    let lots = mk
+                        .book
+                        .queue(level)
+                        .map(|slot| mk.book.get(slot).visible_lots)
+                        .sum();
+                    (mk.price_dec(ticks), mk.qty_dec(lots))
+                })
+                .collect()
+        }))
+    }
+
     /// Ids of an account's open orders (resting and stops), ascending.
     pub fn account_orders(&self, account: AccountId) -> Vec<OrderId> {
         self.ledger

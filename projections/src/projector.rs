@@ -471,19 +471,25 @@ impl Projector {
                 price,
                 visible,
                 hidden,
+                requeued,
                 ..
             } => {
                 let o = self.order_mut(*order)?;
                 let old = (o.price, o.visible);
                 o.price = Some(*price);
-                o.visible = *visible;
+                // A requeued order left the book: it comes back with the
+                // `OrderRested` that follows (after any trades a crossing amend
+                // makes), or ends with `OrderDone`.
+                o.visible = if *requeued { Dec::default() } else { *visible };
                 o.hidden = *hidden;
                 o.updated_ms = time_ms;
                 let ladder = self.book(*market).side(*side);
                 if let (Some(p), v) = old {
                     change(ladder, p.0, -v.0);
                 }
-                change(ladder, price.0, visible.0);
+                if !requeued {
+                    change(ladder, price.0, visible.0);
+                }
             }
             Event::OrderRefilled {
                 order,

@@ -563,3 +563,79 @@ fn a_gap_in_seq_is_refused_and_changes_nothing() {
     assert!(matches!(err, ProjectionError::Malformed { .. }), "{err}");
     assert!(views.dump().unwrap() == before);
 }
+
+/// The projected depth is the engine's book, level by level, checked every 250
+/// commands of the standard mix (mostly moves, some crossing) and of the random
+/// stream (every order kind).
+#[test]
+fn depth_is_the_engines_book_after_the_mix_and_a_random_stream() {
+    let mix = tape_benches::standard_mix(10_000, 7);
+    let random = tape_benches::random::envelopes(&tape_benches::random::random_steps(3, 5_000));
+    for (name, envelopes, markets) in [
+        (
+            "mix",
+            mix.setup
+                .iter()
+                .chain(&mix.commands)
+                .cloned()
+                .collect::<Vec<_>>(),
+            vec![tape_benches::MARKET],
+        ),
+        ("random", random, tape_benches::random::MARKETS.to_vec()),
+    ] {
+        let records: Vec<Vec<u8>> = envelopes
+            .iter()
+            .map(|e| codec::to_bincode(e).unwrap())
+            .collect();
+        let events = tape_engine::derive_all(
+            records.iter().map(|r| r.as_slice()),
+            CoreConfig::default(),
+            u64::MAX,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (mut projector, views) = open(dir.path()).unwrap();
+        let mut core = tape_core::Core::new(CoreConfig::default());
+        let (mut out, mut next_event, mut compared) = (Vec::new(), 0, 0);
+        for (i, e) in envelopes.iter().enumerate() {
+            core.apply(e, &mut out);
+            if (i + 1) % 250 != 0 && i + 1 != envelopes.len() {
+                continue;
+            }
+            let upto = events[next_event..]
+                .iter()
+                .position(|b| EventEnvelope::parts(b).unwrap().command_offset > i as u64)
+                .map_or(events.len(), |n| next_event + n);
+            projector
+                .apply_records(events[next_event..upto].iter().map(|b| b.as_slice()))
+                .unwrap();
+            next_event = upto;
+            for market in &markets {
+                let symbol: Symbol = market.parse().unwrap();
+                let [bids, asks] = core.depth(&symbol).unwrap();
+                let depth = views.depth(&symbol, usize::MAX).unwrap();
+                let norm = |v: &[(Dec, Dec)]| -> Vec<(String, String)> {
+                    v.iter()
+                        .map(|(p, q)| (p.0.normalize().to_string(), q.0.normalize().to_string()))
+                        .collect()
+                };
+                compared += bids.len() + asks.len();
+                for (side, projected, engine) in
+                    [("bids", &depth.bids, &bids), ("asks", &depth.asks, &asks)]
+                {
+                    let (projected, engine) = (norm(projected), norm(engine));
+                    let first = projected.iter().zip(&engine).position(|(a, b)| a != b);
+                    assert!(
+                        first.is_none() && projected.len() == engine.len(),
+                        "{name} {market} {side} after {} commands: level {first:?} differs: projected {:?}, engine {:?} ({} vs {} levels)",
+                        i + 1,
+                        first.map(|i| &projected[i]),
+                        first.map(|i| &engine[i]),
+                        projected.len(),
+                        engine.len()
+                    );
+                }
+            }
+        }
+        assert!(compared > 50, "{name}: only {compared} levels compared");
+    }
+}

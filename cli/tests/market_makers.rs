@@ -1,0 +1,482 @@
+//! The market makers' door on a real Kafka-protocol broker: `tape mm` quoting and
+//! `tape load` sending the standard mix straight to the commands topic, a trader
+//! over GraphQL, and forged, replayed, expired and wrong-account commands written to
+//! the topic meanwhile — with credentials required. Nothing forged gets through,
+//! the book never crosses, and `tape replay verify` passes afterwards.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use tape_log::{KafkaLog, KafkaOptions};
+use tape_schemas::*;
+
+const MARKET: &str = "BENCH-USD";
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn place(account: u64, side: Side, price: &str) -> tape_schemas::Command {
+    tape_schemas::Command::PlaceOrder(NewOrder {
+        account: AccountId(account),
+        market: MARKET.parse().unwrap(),
+        side,
+        order_type: OrderType::Limit {
+            price: price.parse().unwrap(),
+            quantity: "1".parse().unwrap(),
+            time_in_force: TimeInForce::Gtc,
+            post_only: false,
+            display_quantity: None,
+        },
+        client_order_id: None,
+        stp: StpMode::CancelTaker,
+    })
+}
+
+/// A fresh envelope now.
+fn envelope(command: tape_schemas::Command) -> CommandEnvelope {
+    CommandEnvelope::new(CommandId(uuid::Uuid::new_v4()), now_ms(), command)
+}
+
+/// (key id, secret) of a token `tape_<id>_<secret>`.
+fn key_of(token: &str) -> (ApiKeyId, String) {
+    let (id, secret) = token
+        .strip_prefix("tape_")
+        .unwrap()
+        .split_once('_')
+        .unwrap();
+    (ApiKeyId(id.parse().unwrap()), secret.to_string())
+}
+
+fn best(depth: &Value, side: &str) -> Option<rust_decimal::Decimal> {
+    depth["depth"][side][0]["price"]
+        .as_str()
+        .map(|p| p.parse().unwrap())
+}
+
+/// Every record of a log, in order.
+async fn read_all(log: &KafkaLog) -> Vec<Vec<u8>> {
+    let end = log.end_offset().await.unwrap();
+    let mut reader = log.reader(0).await.unwrap();
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    while (out.len() as u64) < end {
+        for r in reader
+            .next_batch(10_000, Duration::from_secs(5))
+            .await
+            .unwrap()
+        {
+            if r.offset == out.len() as u64 {
+                out.push(r.bytes);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_forged_gets_through(
+) {
+    let brokers = std::env::var("TAPE_KAFKA_BROKERS").unwrap_or_else(|_| {
+        panic!("TAPE_KAFKA_BROKERS is not set: this test needs a broker. Run ./scripts/test.sh, which starts one (tansu) and sets it.")
+    });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let (commands_topic, events_topic) =
+        (format!("mm-commands-{nanos}"), format!("mm-events-{nanos}"));
+    let kafka = vec![
+        "--kafka".to_string(),
+        brokers.clone(),
+        "--commands-topic".into(),
+        commands_topic.clone(),
+        "--events-topic".into(),
+        events_topic.clone(),
+    ];
+    let engine_dir = tempfile::tempdir().unwrap();
+    let mut engine = Proc(
+        Command::new(TAPE)
+            .arg("engine")
+            .args(&kafka)
+            .args(["--no-lease", "--data"])
+            .arg(engine_dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let gateway = {
+        let data = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "gateway".to_string(),
+            "--data".into(),
+            data.path().display().to_string(),
+            "--rate-per-second".into(),
+            "5000".into(),
+        ];
+        args.extend(kafka.iter().cloned());
+        Server::spawn(args, data)
+    };
+    let g = &gateway;
+
+    // The operator's setup with the bootstrap token: the mix's assets and market,
+    // funds for the market maker (5000) and the GraphQL trader (6000), keys.
+    for (code, scale) in [("BENCH", 8), ("USD", 6)] {
+        let q =
+            format!("mutation {{ createAsset(code: \"{code}\", scale: {scale}) {{ status }} }}");
+        assert_eq!(
+            g.ok(ADMIN, &q, json!({})).await["createAsset"]["status"],
+            "ACCEPTED"
+        );
+    }
+    let market = "mutation { createMarket(input: { symbol: \"BENCH-USD\", base: \"BENCH\", quote: \"USD\",
+        tickSize: \"0.01\", lotSize: \"0.001\", minNotional: \"0\", makerFeePpm: 1000, takerFeePpm: 2000 }) { status reason } }";
+    assert_eq!(
+        g.ok(ADMIN, market, json!({})).await["createMarket"]["status"],
+        "ACCEPTED"
+    );
+    for account in [5000, 6000] {
+        for (asset, amount) in [("BENCH", "100000"), ("USD", "1000000000")] {
+            let q = format!("mutation {{ deposit(account: {account}, asset: \"{asset}\", amount: \"{amount}\", reference: \"seed-{account}-{asset}\") {{ status }} }}");
+            assert_eq!(
+                g.ok(ADMIN, &q, json!({})).await["deposit"]["status"],
+                "ACCEPTED"
+            );
+        }
+    }
+    let key = |role: &str, account: &str| {
+        format!("mutation {{ createApiKey(role: {role}{account}) {{ token }} }}")
+    };
+    let token = |v: Value| v["createApiKey"]["token"].as_str().unwrap().to_string();
+    let admin = token(g.ok(ADMIN, &key("ADMIN", ""), json!({})).await);
+    let mm = token(
+        g.ok(ADMIN, &key("TRADER", ", account: 5000"), json!({}))
+            .await,
+    );
+    let trader = token(
+        g.ok(ADMIN, &key("TRADER", ", account: 6000"), json!({}))
+            .await,
+    );
+    let r = g
+        .ok(
+            &admin,
+            "mutation { requireCredentials(required: true) { status } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r["requireCredentials"]["status"], "ACCEPTED");
+    // From here the bootstrap token cannot act: it cannot sign.
+    let (_, e) = g
+        .error(ADMIN, "mutation { deposit(account: 6000, asset: \"USD\", amount: \"1\", reference: \"late\") { status } }", json!({}))
+        .await;
+    assert_eq!(e["extensions"]["code"], "FORBIDDEN", "{e}");
+
+    // The market maker and the load generator, straight on the topic.
+    let mm_proc = Command::new(TAPE)
+        .arg("mm")
+        .args(&kafka)
+        .args(["--market", MARKET, "--account", "5000", "--key", &mm])
+        .args([
+            "--reference",
+            "10000",
+            "--size",
+            "1",
+            "--levels",
+            "5",
+            "--seconds",
+            "14",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let load_proc = Command::new(TAPE)
+        .arg("load")
+        .args(&kafka)
+        .args(["--key", &admin, "--commands", "20000", "--rate", "2000"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Forgeries, written to the topic the way anyone with write access could.
+    let commands = KafkaLog::open(KafkaOptions::new(&brokers, &commands_topic))
+        .await
+        .unwrap();
+    let (mm_key, mm_secret) = key_of(&mm);
+    let mm_mac = mac_key(&mm_secret);
+    let mut forged: Vec<(Vec<u8>, RejectReason)> = vec![
+        (
+            codec::to_bincode(&envelope(place(5000, Side::Sell, "9000"))).unwrap(),
+            RejectReason::MissingCredentials,
+        ),
+        (
+            codec::to_bincode(
+                &envelope(place(6000, Side::Sell, "9000"))
+                    .sign(mm_key, &mm_mac, now_ms() + 20_000)
+                    .unwrap(),
+            )
+            .unwrap(),
+            RejectReason::NotPermitted,
+        ),
+        (
+            codec::to_bincode(
+                &envelope(place(5000, Side::Sell, "9000"))
+                    .sign(mm_key, &mac_key("not-the-secret"), now_ms() + 20_000)
+                    .unwrap(),
+            )
+            .unwrap(),
+            RejectReason::BadSignature,
+        ),
+        (
+            sign_json(
+                &envelope(place(5000, Side::Sell, "9000")),
+                mm_key,
+                &mac_key("nope"),
+                now_ms() + 20_000,
+            )
+            .unwrap()
+            .into_bytes(),
+            RejectReason::BadSignature,
+        ),
+        (
+            codec::to_bincode(
+                &envelope(place(5000, Side::Sell, "9000"))
+                    .sign(mm_key, &mm_mac, now_ms() - 60_000)
+                    .unwrap(),
+            )
+            .unwrap(),
+            RejectReason::CredentialsExpired,
+        ),
+        (
+            codec::to_bincode(
+                &envelope(place(5000, Side::Sell, "9000"))
+                    .sign(mm_key, &mm_mac, now_ms() + 3_600_000)
+                    .unwrap(),
+            )
+            .unwrap(),
+            RejectReason::ExpiryTooFar,
+        ),
+        (
+            // The admin key signs; an altered command under it.
+            {
+                let (admin_key, admin_secret) = key_of(&admin);
+                let mut e = envelope(place(5000, Side::Buy, "10"))
+                    .sign(admin_key, &mac_key(&admin_secret), now_ms() + 20_000)
+                    .unwrap();
+                e.command = tape_schemas::Command::Deposit {
+                    account: AccountId(5000),
+                    asset: "USD".parse().unwrap(),
+                    amount: "1000000".parse().unwrap(),
+                    reference: "free-money".parse().unwrap(),
+                };
+                codec::to_bincode(&e).unwrap()
+            },
+            RejectReason::BadSignature,
+        ),
+    ];
+    // A legitimate JSON record signed by the trader's key in the middle of it all.
+    let (trader_key, trader_secret) = key_of(&trader);
+    let json_order = sign_json(
+        &envelope(place(6000, Side::Buy, "5000")),
+        trader_key,
+        &mac_key(&trader_secret),
+        now_ms() + 20_000,
+    )
+    .unwrap();
+    let mut forged_offsets = Vec::new();
+    let mut json_offset = None;
+
+    // The GraphQL trader, while the book is watched for a crossing.
+    let place_q =
+        "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { status id reason } }";
+    let started = std::time::Instant::now();
+    let mut placed = 0;
+    let mut depth_checks = 0;
+    let mut i = 0u64;
+    while started.elapsed() < Duration::from_secs(12) {
+        i += 1;
+        if let Some((bytes, _)) = i
+            .is_multiple_of(3)
+            .then(|| forged.first().cloned())
+            .flatten()
+        {
+            let offsets = commands
+                .append_keyed(vec![(Some(b"5000".to_vec()), bytes)])
+                .await
+                .unwrap();
+            forged_offsets.push((offsets[0], forged.remove(0).1));
+        }
+        if i == 10 {
+            let offsets = commands
+                .append_keyed(vec![(
+                    Some(b"6000".to_vec()),
+                    json_order.clone().into_bytes(),
+                )])
+                .await
+                .unwrap();
+            json_offset = Some(offsets[0]);
+        }
+        let side = if i.is_multiple_of(2) { "BUY" } else { "SELL" };
+        let price = if i.is_multiple_of(2) { "9990" } else { "10010" };
+        let r = g
+            .ok(&trader, place_q, json!({ "input": { "market": MARKET, "side": side, "kind": "LIMIT", "price": price, "quantity": "0.5", "timeInForce": "IOC" } }))
+            .await;
+        let status = r["placeOrder"]["status"].as_str().unwrap().to_string();
+        assert!(status == "ACCEPTED" || status == "PENDING", "{r}");
+        placed += 1;
+        let depth = g
+            .ok("", "query($m: String!) { depth(market: $m, levels: 5) { bids { price quantity } asks { price quantity } } }", json!({ "m": MARKET }))
+            .await;
+        if let (Some(bid), Some(ask)) = (best(&depth, "bids"), best(&depth, "asks")) {
+            assert!(bid < ask, "the book crossed: {depth}");
+            depth_checks += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(forged.is_empty(), "not every forgery was sent");
+    assert!(
+        placed > 20 && depth_checks > 10,
+        "{placed} orders, {depth_checks} depth checks"
+    );
+
+    // A replay: one of the market maker's own signed records, sent again verbatim.
+    let all = read_all(&commands).await;
+    let (replayed_from, replayed) = all
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, r)| {
+            let e = tape_engine::decode_command(r).ok()?;
+            (e.auth.map(|a| a.key) == Some(mm_key)).then(|| (i as u64, r.clone()))
+        })
+        .expect("the market maker signed commands");
+    let replay_offset = commands
+        .append_keyed(vec![(Some(b"5000".to_vec()), replayed)])
+        .await
+        .unwrap()[0];
+
+    // The bots finish on their own and report what they saw.
+    for (name, child) in [("tape mm", mm_proc), ("tape load", load_proc)] {
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name} failed: {err}");
+        eprintln!("{err}");
+    }
+    // Let the engine answer everything, then stop it the way an operator would.
+    let end = commands.end_offset().await.unwrap();
+    let events = KafkaLog::open(KafkaOptions::new(&brokers, &events_topic))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let outcomes: BTreeMap<u64, (CommandResult, bool)> = loop {
+        let mut outcomes = BTreeMap::new();
+        for r in read_all(&events).await {
+            let e: EventEnvelope = codec::from_bincode(&r).unwrap();
+            if let Event::Outcome {
+                result, duplicate, ..
+            } = e.event
+            {
+                outcomes.insert(e.command_offset, (result, duplicate));
+            }
+        }
+        if outcomes.len() as u64 == end {
+            break outcomes;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {end} commands answered",
+            outcomes.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &engine.0.id().to_string()])
+        .status();
+    assert!(
+        engine.0.wait().unwrap().success(),
+        "the engine did not stop cleanly"
+    );
+
+    // Each forgery was refused with its reason; the JSON order went through; the
+    // replay was answered as the duplicate it is.
+    for (offset, reason) in &forged_offsets {
+        assert_eq!(
+            outcomes[offset].0,
+            CommandResult::Rejected { reason: *reason },
+            "offset {offset}"
+        );
+    }
+    assert!(matches!(
+        outcomes[&json_offset.unwrap()].0,
+        CommandResult::Accepted { .. }
+    ));
+    assert_eq!(outcomes[&replay_offset], (outcomes[&replayed_from].0, true));
+
+    // Nothing got through without the right key: after credentials were required,
+    // every accepted command carries the credentials of an admin key or of the
+    // account's own trader key.
+    let records = read_all(&commands).await;
+    let mut keys: BTreeMap<ApiKeyId, Option<AccountId>> = BTreeMap::new();
+    let mut required_from = None;
+    for r in read_all(&events).await {
+        let e: EventEnvelope = codec::from_bincode(&r).unwrap();
+        match e.event {
+            Event::ApiKeyCreated {
+                key, role, account, ..
+            } => {
+                keys.insert(
+                    key,
+                    if role == ApiRole::Admin {
+                        None
+                    } else {
+                        account
+                    },
+                );
+            }
+            Event::CredentialsRequired { required: true } => required_from = Some(e.command_offset),
+            _ => {}
+        }
+    }
+    let required_from = required_from.expect("credentials were required");
+    let mut accepted = 0;
+    for (offset, (result, duplicate)) in outcomes.range(required_from + 1..) {
+        if !matches!(result, CommandResult::Accepted { .. }) || *duplicate {
+            continue;
+        }
+        let (command, _) = tape_engine::decode_record(&records[*offset as usize]).unwrap();
+        let auth = command
+            .auth
+            .unwrap_or_else(|| panic!("unsigned command accepted at {offset}"));
+        match keys[&auth.key] {
+            None => {} // an admin key
+            Some(account) => {
+                assert_eq!(command.command.account(), Some(account), "offset {offset}")
+            }
+        }
+        accepted += 1;
+    }
+    assert!(accepted > 20_000, "only {accepted} accepted commands");
+
+    // The auditors' verifier agrees with every byte the engine wrote.
+    let mut args = vec!["replay".to_string(), "verify".into()];
+    args.extend(kafka.iter().cloned());
+    let out = Command::new(TAPE).args(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with(&format!("verified {end} commands")),
+        "tape replay verify: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
