@@ -37,15 +37,17 @@ pub struct MmArgs {
     /// Price levels on each side.
     #[arg(long, default_value_t = 5)]
     pub levels: u32,
-    /// Distance between levels, and from the reference to the first, in basis points.
-    #[arg(long, default_value_t = 10)]
-    pub spacing_bps: u32,
+    /// Distance between levels, and from the reference to the first, in basis points
+    /// (fractions allowed).
+    #[arg(long, default_value = "10")]
+    pub spacing_bps: Decimal,
     /// Quantity per level (rounded down to the lot).
     #[arg(long)]
     pub size: Decimal,
-    /// Re-quote when the reference moves this many basis points from the last quote.
-    #[arg(long, default_value_t = 5)]
-    pub requote_bps: u32,
+    /// Re-quote when the reference moves this many basis points from the last quote
+    /// (fractions allowed).
+    #[arg(long, default_value = "5")]
+    pub requote_bps: Decimal,
     /// At most one re-quote per this many milliseconds.
     #[arg(long, default_value_t = 200)]
     pub min_requote_ms: u64,
@@ -131,12 +133,12 @@ fn ladder(
     reference: Decimal,
     tick: Decimal,
     levels: u32,
-    spacing_bps: u32,
+    spacing_bps: Decimal,
 ) -> Vec<(Side, Decimal)> {
     let on_tick = |p: Decimal, strategy| (p / tick).round_dp_with_strategy(0, strategy) * tick;
     let mut out = Vec::new();
     for i in 1..=levels {
-        let step = Decimal::from(spacing_bps * i) / Decimal::from(10_000);
+        let step = spacing_bps * Decimal::from(i) / Decimal::from(10_000);
         let bid = on_tick(
             reference * (Decimal::ONE - step),
             RoundingStrategy::ToNegativeInfinity,
@@ -201,9 +203,7 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
         }
         let reference = book.last_trade.or(args.reference);
         let moved = match (reference, quoted) {
-            (Some(r), Some(q)) => {
-                ((r - q).abs() / q) * Decimal::from(10_000) >= Decimal::from(args.requote_bps)
-            }
+            (Some(r), Some(q)) => ((r - q).abs() / q) * Decimal::from(10_000) >= args.requote_bps,
             (Some(_), None) => true,
             (None, _) => false,
         };
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn the_ladder_is_on_tick_and_never_crosses_the_reference() {
-        let l = ladder(d("10000.00"), d("0.01"), 3, 10);
+        let l = ladder(d("10000.00"), d("0.01"), 3, d("10"));
         assert_eq!(
             l,
             vec![
@@ -296,7 +296,7 @@ mod tests {
             ]
         );
         // Rounding goes away from the reference on both sides.
-        let l = ladder(d("100.005"), d("0.01"), 1, 1);
+        let l = ladder(d("100.005"), d("0.01"), 1, d("1"));
         assert_eq!(l, vec![(Side::Buy, d("99.99")), (Side::Sell, d("100.02"))]);
     }
 }
