@@ -25,27 +25,27 @@ pub struct LoadArgs {
     #[command(flatten)]
     pub logs: LogArgs,
     /// Timed commands of the standard mix to send.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, env = "TAPE_LOAD_COMMANDS", default_value_t = 100_000)]
     pub commands: u64,
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, env = "TAPE_LOAD_SEED", default_value_t = 42)]
     pub seed: u64,
     /// Commands per second to offer (0: as fast as they are taken).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "TAPE_LOAD_RATE", default_value_t = 0)]
     pub rate: u64,
     /// An admin API token to sign every command with (the mix acts for 1,000
     /// accounts). Without one the commands go unsigned.
     #[arg(long, env = "TAPE_LOAD_KEY", hide_env_values = true)]
     pub key: Option<String>,
     /// Skip the mix's setup (assets, market, deposits, the initial book).
-    #[arg(long)]
+    #[arg(long, env = "TAPE_LOAD_NO_SETUP")]
     pub no_setup: bool,
     /// Send through this GraphQL endpoint (http://HOST:PORT/graphql) instead of the
     /// commands topic, with `--key` as the bearer token (an admin key; the gateway's
     /// per-key rate limit applies).
-    #[arg(long)]
+    #[arg(long, env = "TAPE_LOAD_GRAPHQL")]
     pub graphql: Option<String>,
     /// Concurrent GraphQL clients (each owns a share of the accounts, in order).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, env = "TAPE_LOAD_CLIENTS", default_value_t = 16)]
     pub clients: usize,
 }
 

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_e2e;
 mod bench_read;
+mod config;
 mod demo;
 mod door;
 mod io;
@@ -26,6 +27,11 @@ static ALLOC: tape_benches::alloc::CountingAlloc = tape_benches::alloc::Counting
     about = "Tape: an event-sourced exchange back end"
 )]
 struct Cli {
+    /// A TOML file of settings: `key = value` for any option that has an
+    /// environment variable (`data` is TAPE_DATA, `[mm] market` is TAPE_MM_MARKET).
+    /// Flags, then the environment, then the file, then the defaults.
+    #[arg(long, global = true, env = "TAPE_CONFIG")]
+    config: Option<std::path::PathBuf>,
     /// Log lines on stderr as text or as JSON objects (one per line). Levels come
     /// from RUST_LOG (default: info).
     #[arg(long, global = true, env = "TAPE_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text")]
@@ -67,6 +73,19 @@ enum Cmd {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The configuration file sets environment variables, so it is read before the
+    // command line is parsed for real (clap takes each variable's value when it
+    // builds the command).
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let early = command.clone().ignore_errors(true).get_matches();
+    let config = early
+        .get_one::<std::path::PathBuf>("config")
+        .cloned()
+        .or_else(|| std::env::var_os("TAPE_CONFIG").map(Into::into));
+    if let Some(path) = config {
+        config::apply(&path, &command)?;
+    }
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());

@@ -32,27 +32,27 @@ pub struct MmArgs {
     #[arg(long, env = "TAPE_MM_KEY", hide_env_values = true)]
     pub key: Option<String>,
     /// The reference price until the market has traded.
-    #[arg(long)]
+    #[arg(long, env = "TAPE_MM_REFERENCE")]
     pub reference: Option<Decimal>,
     /// Price levels on each side.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, env = "TAPE_MM_LEVELS", default_value_t = 5)]
     pub levels: u32,
     /// Distance between levels, and from the reference to the first, in basis points
     /// (fractions allowed).
-    #[arg(long, default_value = "10")]
+    #[arg(long, env = "TAPE_MM_SPACING_BPS", default_value = "10")]
     pub spacing_bps: Decimal,
     /// Quantity per level (rounded down to the lot).
-    #[arg(long)]
+    #[arg(long, env = "TAPE_MM_SIZE")]
     pub size: Decimal,
     /// Re-quote when the reference moves this many basis points from the last quote
     /// (fractions allowed).
-    #[arg(long, default_value = "5")]
+    #[arg(long, env = "TAPE_MM_REQUOTE_BPS", default_value = "5")]
     pub requote_bps: Decimal,
     /// At most one re-quote per this many milliseconds.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, env = "TAPE_MM_MIN_REQUOTE_MS", default_value_t = 200)]
     pub min_requote_ms: u64,
     /// Stop (cancelling everything) after this many seconds; default: until SIGTERM.
-    #[arg(long)]
+    #[arg(long, env = "TAPE_MM_SECONDS")]
     pub seconds: Option<u64>,
 }
 
