@@ -8,6 +8,7 @@ use tape_benches::{
     standard_mix_with,
 };
 use tape_core::{CoreConfig, PREFETCH_AHEAD};
+use tape_schemas::*;
 
 #[derive(Subcommand)]
 pub enum Bench {
@@ -52,6 +53,10 @@ pub struct CoreArgs {
     /// 0 turns deduplication off, to see what it costs.
     #[arg(long)]
     dedupe_capacity: Option<usize>,
+    /// Require credentials and sign every timed command with an admin key, to see
+    /// what checking a MAC on each command costs.
+    #[arg(long)]
+    signed: bool,
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
@@ -87,17 +92,68 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
     );
     println!("{}", mix.stats.summary());
 
+    // Signed: an admin key and `RequireCredentials` after the setup, and every timed
+    // command signed (before timing) as a market maker's would be.
+    const SECRET: &str = "bench-admin";
+    let signed_commands: Vec<CommandEnvelope>;
+    let (timed, expected_events) = if args.signed {
+        let mut core = prepared_core(&mix);
+        let unsigned_events = run_commands(&mut core, &mix.commands);
+        signed_commands = mix
+            .commands
+            .iter()
+            .map(|e| {
+                e.clone()
+                    .sign(ApiKeyId(1), &mac_key(SECRET), e.time_ms + 30_000)
+            })
+            .collect::<Result<_, _>>()?;
+        (&signed_commands[..], Some(unsigned_events))
+    } else {
+        (&mix.commands[..], None)
+    };
+    let prepare = || {
+        let mut core = prepared_core(&mix);
+        if args.signed {
+            let t = mix.setup.last().map_or(0, |e| e.time_ms);
+            let mut out = Vec::new();
+            for (n, command) in [
+                Command::CreateApiKey {
+                    role: ApiRole::Admin,
+                    account: None,
+                    secret_hash: Hash32(*blake3::hash(SECRET.as_bytes()).as_bytes()),
+                    mac_key: mac_key(SECRET),
+                },
+                Command::RequireCredentials { required: true },
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let id = CommandId::from_u128(u128::MAX - n as u128);
+                core.apply(&CommandEnvelope::new(id, t, command), &mut out);
+            }
+        }
+        core
+    };
+
     // Throughput: the whole stream, no per-command timing.
     let mut rates = Vec::new();
     for run in 0..args.runs {
-        let mut core = prepared_core(&mix);
+        let mut core = prepare();
         let t = Instant::now();
-        let events = run_commands(&mut core, &mix.commands);
+        let events = run_commands(&mut core, timed);
         let secs = t.elapsed().as_secs_f64();
-        anyhow::ensure!(
-            core.state_hash() == mix.state_hash,
-            "run {run} diverged from the generating run"
-        );
+        match expected_events {
+            // Signed, the state also holds the key, so the hash differs; every
+            // command must still do exactly what it did unsigned.
+            Some(expected) => anyhow::ensure!(
+                events == expected && core.credentials_required(),
+                "run {run}: {events} events signed, {expected} unsigned"
+            ),
+            None => anyhow::ensure!(
+                core.state_hash() == mix.state_hash,
+                "run {run} diverged from the generating run"
+            ),
+        }
         let rate = args.commands as f64 / secs;
         eprintln!("run {run}: {rate:.0} commands/s, {events} events");
         rates.push(rate);
@@ -107,14 +163,14 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
     let mut p50s = Vec::new();
     let mut p99s = Vec::new();
     for _ in 0..args.runs {
-        let mut core = prepared_core(&mix);
+        let mut core = prepare();
         let mut out = Vec::with_capacity(64);
-        let mut ns: Vec<u32> = Vec::with_capacity(mix.commands.len());
+        let mut ns: Vec<u32> = Vec::with_capacity(timed.len());
         // As `apply_batch` does, with a clock around each command.
-        for (i, e) in mix.commands.iter().enumerate() {
+        for (i, e) in timed.iter().enumerate() {
             out.clear();
             let t = Instant::now();
-            if let Some(later) = mix.commands.get(i + PREFETCH_AHEAD) {
+            if let Some(later) = timed.get(i + PREFETCH_AHEAD) {
                 core.prefetch(later);
             }
             core.apply(e, &mut out);
