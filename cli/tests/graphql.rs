@@ -25,35 +25,14 @@ fn limit(side: &str, price: &str, qty: &str) -> Value {
 
 /// Assets, a market, two funded accounts, and a key for each plus an auditor key.
 async fn setup(s: &Server) -> (String, String, String) {
-    for (code, scale) in [("BTC", 8), ("USDT", 6)] {
-        let q =
-            format!("mutation {{ createAsset(code: \"{code}\", scale: {scale}) {{ status }} }}");
-        assert_eq!(
-            s.ok(ADMIN, &q, json!({})).await["createAsset"]["status"],
-            "ACCEPTED"
-        );
-    }
-    let market = "mutation { createMarket(input: { symbol: \"BTC-USDT\", base: \"BTC\", quote: \"USDT\",
-        tickSize: \"0.01\", lotSize: \"0.0001\", minNotional: \"1\", makerFeePpm: 1000, takerFeePpm: 2000 }) { status reason } }";
-    assert_eq!(
-        s.ok(ADMIN, market, json!({})).await["createMarket"]["status"],
-        "ACCEPTED"
-    );
-    for (account, asset, amount) in [(1, "BTC", "10"), (2, "USDT", "100000")] {
-        let q = format!("mutation {{ deposit(account: {account}, asset: \"{asset}\", amount: \"{amount}\", reference: \"d-{account}\") {{ status }} }}");
-        assert_eq!(
-            s.ok(ADMIN, &q, json!({})).await["deposit"]["status"],
-            "ACCEPTED"
-        );
-    }
-    let key = |role: &str, account: &str| {
-        format!("mutation {{ createApiKey(role: {role}{account}) {{ token key {{ id }} }} }}")
-    };
-    let t1 = s.ok(ADMIN, &key("TRADER", ", account: 1"), json!({})).await;
-    let t2 = s.ok(ADMIN, &key("TRADER", ", account: 2"), json!({})).await;
-    let au = s.ok(ADMIN, &key("AUDITOR", ""), json!({})).await;
-    let token = |v: &Value| v["createApiKey"]["token"].as_str().unwrap().to_string();
-    (token(&t1), token(&t2), token(&au))
+    s.market(("BTC", 8), ("USDT", 6), "0.0001", "1").await;
+    s.deposit(1, "BTC", "10").await;
+    s.deposit(2, "USDT", "100000").await;
+    (
+        s.key("TRADER", Some(1)).await,
+        s.key("TRADER", Some(2)).await,
+        s.key("AUDITOR", None).await,
+    )
 }
 
 fn dec(v: &Value) -> rust_decimal::Decimal {

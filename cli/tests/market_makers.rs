@@ -130,42 +130,14 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
 
     // The operator's setup with the bootstrap token: the mix's assets and market,
     // funds for the market maker (5000) and the GraphQL trader (6000), keys.
-    for (code, scale) in [("BENCH", 8), ("USD", 6)] {
-        let q =
-            format!("mutation {{ createAsset(code: \"{code}\", scale: {scale}) {{ status }} }}");
-        assert_eq!(
-            g.ok(ADMIN, &q, json!({})).await["createAsset"]["status"],
-            "ACCEPTED"
-        );
-    }
-    let market = "mutation { createMarket(input: { symbol: \"BENCH-USD\", base: \"BENCH\", quote: \"USD\",
-        tickSize: \"0.01\", lotSize: \"0.001\", minNotional: \"0\", makerFeePpm: 1000, takerFeePpm: 2000 }) { status reason } }";
-    assert_eq!(
-        g.ok(ADMIN, market, json!({})).await["createMarket"]["status"],
-        "ACCEPTED"
-    );
+    g.market(("BENCH", 8), ("USD", 6), "0.001", "0").await;
     for account in [5000, 6000] {
-        for (asset, amount) in [("BENCH", "100000"), ("USD", "1000000000")] {
-            let q = format!("mutation {{ deposit(account: {account}, asset: \"{asset}\", amount: \"{amount}\", reference: \"seed-{account}-{asset}\") {{ status }} }}");
-            assert_eq!(
-                g.ok(ADMIN, &q, json!({})).await["deposit"]["status"],
-                "ACCEPTED"
-            );
-        }
+        g.deposit(account, "BENCH", "100000").await;
+        g.deposit(account, "USD", "1000000000").await;
     }
-    let key = |role: &str, account: &str| {
-        format!("mutation {{ createApiKey(role: {role}{account}) {{ token }} }}")
-    };
-    let token = |v: Value| v["createApiKey"]["token"].as_str().unwrap().to_string();
-    let admin = token(g.ok(ADMIN, &key("ADMIN", ""), json!({})).await);
-    let mm = token(
-        g.ok(ADMIN, &key("TRADER", ", account: 5000"), json!({}))
-            .await,
-    );
-    let trader = token(
-        g.ok(ADMIN, &key("TRADER", ", account: 6000"), json!({}))
-            .await,
-    );
+    let admin = g.key("ADMIN", None).await;
+    let mm = g.key("TRADER", Some(5000)).await;
+    let trader = g.key("TRADER", Some(6000)).await;
     let r = g
         .ok(
             &admin,

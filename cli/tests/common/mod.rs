@@ -97,6 +97,50 @@ impl Server {
         (status, body["errors"][0].clone())
     }
 
+    /// An operator's mutation with the bootstrap token; it must be ACCEPTED.
+    pub async fn admin(&self, mutation: &str) {
+        let data = self.ok(ADMIN, mutation, json!({})).await;
+        let receipt = data.as_object().and_then(|d| d.values().next()).cloned();
+        assert_eq!(
+            receipt.as_ref().map(|r| r["status"].clone()),
+            Some(json!("ACCEPTED")),
+            "{mutation}: {data}"
+        );
+    }
+
+    /// Two assets and a market of `base`/`quote` (tick 0.01, maker 0.1%, taker 0.2%).
+    pub async fn market(&self, base: (&str, u8), quote: (&str, u8), lot: &str, min_notional: &str) {
+        for (code, scale) in [base, quote] {
+            self.admin(&format!(
+                "mutation {{ createAsset(code: \"{code}\", scale: {scale}) {{ status }} }}"
+            ))
+            .await;
+        }
+        let (base, quote) = (base.0, quote.0);
+        self.admin(&format!(
+            "mutation {{ createMarket(input: {{ symbol: \"{base}-{quote}\", base: \"{base}\", quote: \"{quote}\",
+            tickSize: \"0.01\", lotSize: \"{lot}\", minNotional: \"{min_notional}\", makerFeePpm: 1000, takerFeePpm: 2000 }}) {{ status reason }} }}"
+        ))
+        .await;
+    }
+
+    pub async fn deposit(&self, account: u64, asset: &str, amount: &str) {
+        self.admin(&format!(
+            "mutation {{ deposit(account: {account}, asset: \"{asset}\", amount: \"{amount}\", reference: \"d-{account}-{asset}\") {{ status }} }}"
+        ))
+        .await;
+    }
+
+    /// A new API key's token (`role` TRADER needs an account).
+    pub async fn key(&self, role: &str, account: Option<u64>) -> String {
+        let account = account
+            .map(|a| format!(", account: {a}"))
+            .unwrap_or_default();
+        let q = format!("mutation {{ createApiKey(role: {role}{account}) {{ token }} }}");
+        let v = self.ok(ADMIN, &q, json!({})).await;
+        v["createApiKey"]["token"].as_str().unwrap().to_string()
+    }
+
     pub fn commands_on_log(&self) -> u64 {
         let log = tape_log::FileLog::follow(self.data.path().join("commands")).unwrap();
         let rt = tokio::runtime::Handle::current();
