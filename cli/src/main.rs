@@ -3,6 +3,7 @@
 mod bench;
 mod bench_e2e;
 mod bench_read;
+mod clock;
 mod config;
 mod demo;
 mod door;
@@ -58,6 +59,9 @@ enum Cmd {
     /// An example market maker: quotes a ladder around the last trade straight on
     /// the commands log, re-quotes as the market moves, cancels on shutdown.
     Mm(mm::MmArgs),
+    /// The operator's time source: a clock tick signed by an admin key every
+    /// interval (needed once credentials are required).
+    Clock(clock::ClockArgs),
     /// Live load: the standard mix through the commands topic or GraphQL, with the
     /// rates and latencies seen.
     Load(load::LoadArgs),
@@ -112,6 +116,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Consume(args) => io::consume(args).await,
             Cmd::Mm(args) => mm::run(args).await,
             Cmd::Load(args) => load::run(args).await,
+            Cmd::Clock(args) => clock::run(args).await,
             Cmd::Replay(r) => replay::run(r).await,
             Cmd::Demo => demo::run(),
             Cmd::Bench(b) => bench::run(b).await,

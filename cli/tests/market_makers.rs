@@ -152,7 +152,19 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
         .await;
     assert_eq!(e["extensions"]["code"], "FORBIDDEN", "{e}");
 
-    // The market maker and the load generator, straight on the topic.
+    // The operator's clock, the market maker and the load generator, straight on
+    // the topic.
+    let clock = Proc(
+        Command::new(TAPE)
+            .arg("clock")
+            .args(&kafka)
+            .args(["--key", &admin, "--every-ms", "500"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mm_proc = Command::new(TAPE)
         .arg("mm")
         .args(&kafka)
@@ -351,6 +363,18 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
             (e.auth.map(|a| a.key) == Some(mm_key)).then(|| (i as u64, r.clone()))
         })
         .expect("the market maker signed commands");
+    // A validly signed order stamped a day ahead: accepted, but it may not move the
+    // engine's clock past the operator's by more than the tolerance.
+    let mut future = envelope(place(5000, Side::Buy, "1"));
+    future.time_ms += 86_400_000;
+    let future = future.sign(mm_key, &mm_mac, now_ms() + 20_000).unwrap();
+    commands
+        .append_keyed(vec![(
+            Some(b"5000".to_vec()),
+            codec::to_bincode(&future).unwrap(),
+        )])
+        .await
+        .unwrap();
     let replay_offset = commands
         .append_keyed(vec![(Some(b"5000".to_vec()), replayed)])
         .await
@@ -374,6 +398,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
             assert!(err.contains("open orders left: 0"), "{err}");
         }
     }
+    drop(clock);
     // Let the engine answer everything, then stop it the way an operator would.
     let end = commands.end_offset().await.unwrap();
     let events = KafkaLog::open(KafkaOptions::new(&brokers, &events_topic))
@@ -468,6 +493,28 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
         accepted += 1;
     }
     assert!(accepted > 20_000, "only {accepted} accepted commands");
+    // The operator's clock ticked throughout, signed by the admin key.
+    let latest = read_all(&events)
+        .await
+        .iter()
+        .map(|r| codec::from_bincode::<EventEnvelope>(r).unwrap().time_ms)
+        .max()
+        .unwrap();
+    assert!(
+        latest < now_ms() + 60_000,
+        "a trader's stamp moved the engine clock to {latest}"
+    );
+    let (admin_key, _) = key_of(&admin);
+    let ticks = outcomes
+        .iter()
+        .filter(|(_, (r, _))| matches!(r, CommandResult::Accepted { .. }))
+        .filter_map(|(o, _)| tape_engine::decode_command(&records[*o as usize]).ok())
+        .filter(|e| {
+            e.command == tape_schemas::Command::ClockTick
+                && e.auth.map(|a| a.key) == Some(admin_key)
+        })
+        .count();
+    assert!(ticks >= 10, "{ticks} clock ticks");
 
     // The auditors' verifier agrees with every byte the engine wrote.
     let mut args = vec!["replay".to_string(), "verify".into()];

@@ -121,6 +121,9 @@ pub struct Core {
     pub(crate) next_api_key: u64,
     /// Whether every command must carry credentials (`RequireCredentials`).
     pub(crate) credentials_required: bool,
+    /// The latest time stamped by the operator's side (admin keys, or unsigned
+    /// commands while credentials are optional).
+    pub(crate) trusted_ms: u64,
     /// Scratch space for signing bytes.
     scratch: Vec<u8>,
     pub(crate) dedupe: Dedupe,
@@ -156,6 +159,7 @@ impl Core {
             api_keys: BTreeMap::new(),
             next_api_key: 1,
             credentials_required: false,
+            trusted_ms: 0,
             scratch: Vec::new(),
             dedupe: Dedupe::default(),
             pending: Vec::new(),
@@ -189,17 +193,33 @@ impl Core {
         json_text: Option<&str>,
         out: &mut Vec<Event>,
     ) {
-        if envelope.auth.is_some() || self.credentials_required {
-            if let Err(reason) = self.authorize(envelope, json_text) {
-                out.push(Event::Outcome {
-                    command: envelope.id,
-                    result: CommandResult::Rejected { reason },
-                    duplicate: false,
-                });
-                return;
-            }
-        }
-        self.advance_time(envelope.time_ms, out);
+        // Time from the operator's side (admin keys; unsigned commands while
+        // credentials are optional) is trusted; a trader key's stamp may run at most
+        // `TIME_TOLERANCE_MS` ahead of it, so no market maker can move everyone's
+        // clock.
+        let trusted = match (envelope.auth.is_some(), self.credentials_required) {
+            (false, false) => true,
+            _ => match self.authorize(envelope, json_text) {
+                Ok(role) => role == ApiRole::Admin,
+                Err(reason) => {
+                    out.push(Event::Outcome {
+                        command: envelope.id,
+                        result: CommandResult::Rejected { reason },
+                        duplicate: false,
+                    });
+                    return;
+                }
+            },
+        };
+        let time_ms = if trusted {
+            self.trusted_ms = self.trusted_ms.max(envelope.time_ms);
+            envelope.time_ms
+        } else {
+            envelope
+                .time_ms
+                .min(self.trusted_ms.saturating_add(TIME_TOLERANCE_MS))
+        };
+        self.advance_time(time_ms, out);
         if let Some(result) = self.dedupe.get(&envelope.id) {
             out.push(Event::Outcome {
                 command: envelope.id,
@@ -471,11 +491,12 @@ impl Core {
     /// command's own time): the key is live, the MAC matches, the expiry is neither
     /// past nor too far ahead, ids from within its validity are all still in the
     /// dedupe window, and the key's role allows the command.
+    /// Returns the signing key's role.
     fn authorize(
         &mut self,
         envelope: &CommandEnvelope,
         json_text: Option<&str>,
-    ) -> Result<(), RejectReason> {
+    ) -> Result<ApiRole, RejectReason> {
         let auth = envelope.auth.ok_or(RejectReason::MissingCredentials)?;
         let key = *self
             .api_keys
@@ -520,7 +541,7 @@ impl Core {
         if !allowed {
             return Err(RejectReason::NotPermitted);
         }
-        Ok(())
+        Ok(key.role)
     }
 
     /// Whether every command must carry credentials.

@@ -45,6 +45,7 @@ struct Snapshot {
     dedupe: Vec<(u64, CommandId, CommandResult)>,
     dedupe_evicted_full_ms: u64,
     credentials_required: bool,
+    trusted_ms: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -119,6 +120,7 @@ impl Core {
             dedupe: self.dedupe.entries().collect(),
             dedupe_evicted_full_ms: self.dedupe.evicted_full_ms(),
             credentials_required: self.credentials_required,
+            trusted_ms: self.trusted_ms,
         };
         tape_schemas::codec::to_bincode_large(&snapshot).expect("a snapshot always encodes")
     }
@@ -181,6 +183,7 @@ impl Core {
         }
         core.dedupe.set_evicted_full_ms(s.dedupe_evicted_full_ms);
         core.credentials_required = s.credentials_required;
+        core.trusted_ms = s.trusted_ms;
         Ok(core)
     }
 

@@ -15,9 +15,13 @@ fn required() -> (H, ApiKeyId, ApiKeyId) {
     let mut h = H::with_dedupe(CoreConfig::default());
     let admin = h.key(ApiRole::Admin, None, "admin-secret");
     let alice = h.key(ApiRole::Trader, Some(ALICE), ALICE_SECRET);
+    h.key(ApiRole::Trader, Some(BOB), "bob-secret");
     h.ok(Command::RequireCredentials { required: true });
     (h, admin, alice)
 }
+
+/// Bob's trader key, as `required` makes it.
+const BOB_KEY: ApiKeyId = ApiKeyId(3);
 
 fn buy(price: &str) -> Command {
     limit(ALICE, Side::Buy, price, "1", TimeInForce::Gtc)
@@ -254,4 +258,54 @@ fn signed_commands_work_while_credentials_are_optional_and_are_still_checked() {
     ));
     let env = h.signed(buy("100"), alice, "wrong", t + 1_000);
     assert_eq!(h.rejected_envelope(&env), RejectReason::BadSignature);
+}
+
+#[test]
+fn a_trader_key_cannot_move_everyones_clock() {
+    let (mut h, admin, alice) = required();
+    let bob = BOB_KEY;
+    let t = h.time_ms;
+    let gtd = limit(
+        BOB,
+        Side::Buy,
+        "90",
+        "1",
+        TimeInForce::Gtd {
+            expires_at_ms: t + 60_000,
+        },
+    );
+    let env = h.signed(gtd, bob, "bob-secret", t + 5_000);
+    let CommandResult::Accepted { id: order } = outcome(&h.apply(&env)) else {
+        panic!("GTD order refused");
+    };
+    // Alice stamps a day ahead, validly signed: her clock runs at most
+    // TIME_TOLERANCE_MS past the operator's time.
+    let mut env = h.envelope(buy("100"));
+    env.time_ms = t + 86_400_000;
+    let env = env.sign(alice, &mac_key(ALICE_SECRET), t + 5_000).unwrap();
+    assert!(matches!(
+        outcome(&h.apply(&env)),
+        CommandResult::Accepted { .. }
+    ));
+    assert_eq!(h.core.time_ms(), t + TIME_TOLERANCE_MS);
+    assert!(
+        h.is_open(BOB, order),
+        "a trader's stamp expired another's order"
+    );
+    // Bob's next command, stamped now and valid for 5 s, is still good.
+    let env = h.signed(buy_for(BOB, "91"), bob, "bob-secret", t + 5_000);
+    assert!(matches!(
+        outcome(&h.apply(&env)),
+        CommandResult::Accepted { .. }
+    ));
+    // The operator's clock (an admin key's tick) moves time for real.
+    h.time_ms = t + 61_000;
+    let tick = h.signed(Command::ClockTick, admin, "admin-secret", h.time_ms + 1_000);
+    h.apply(&tick);
+    assert_eq!(h.core.time_ms(), t + 61_000);
+    assert!(!h.is_open(BOB, order), "the GTD order outlived its time");
+}
+
+fn buy_for(account: AccountId, price: &str) -> Command {
+    limit(account, Side::Buy, price, "1", TimeInForce::Gtc)
 }

@@ -15,6 +15,10 @@
 //!   `"mac":"000…0"`, hashes that text, and puts the hex digest in place of the
 //!   zeros ([`sign_json`] does it in Rust). The digest must occur in the text
 //!   exactly once, in lowercase.
+//! * Time: a trader key's `time_ms` moves the engine's clock at most
+//!   [`TIME_TOLERANCE_MS`] past the operator's latest time, so no key holder can push
+//!   everyone's clock forward; the operator's time comes from admin keys (`tape
+//!   clock` ticks once a second).
 //! * A signed command is valid until `expires_ms` (command time) and must expire
 //!   within [`MAX_VALIDITY_MS`] of the engine's clock when it arrives: within that
 //!   span the dedupe window answers a repeat of its id as a duplicate, so a replayed
@@ -29,6 +33,11 @@ use crate::Hash32;
 
 /// How far ahead of the engine's clock a signed command may expire.
 pub const MAX_VALIDITY_MS: u64 = 60_000;
+
+/// How far a trader key's `time_ms` may run ahead of the latest time the operator's
+/// side stamped (admin keys — `tape clock` ticks — or unsigned commands while
+/// credentials are optional); a later stamp counts as that bound.
+pub const TIME_TOLERANCE_MS: u64 = 2_000;
 
 /// The blake3 key-derivation context of MAC keys.
 pub const MAC_KEY_CONTEXT: &str = "tape 2026-11-21 command MAC key";

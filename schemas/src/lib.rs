@@ -11,7 +11,9 @@ pub mod ids;
 pub mod money;
 pub mod reason;
 
-pub use auth::{json_signing_text, mac_key, sign_json, Credentials, MAX_VALIDITY_MS};
+pub use auth::{
+    json_signing_text, mac_key, sign_json, Credentials, MAX_VALIDITY_MS, TIME_TOLERANCE_MS,
+};
 pub use codec::{CodecError, MAX_MESSAGE_BYTES};
 pub use command::*;
 pub use event::*;
