@@ -63,7 +63,7 @@ pub fn setup() -> Vec<Command> {
         v.push(Command::CreateApiKey {
             role,
             account,
-            secret_hash: Hash32(*blake3::hash(secret(key).as_bytes()).as_bytes()),
+            secret_hash: hash_secret(&secret(key)),
             mac_key: mac_key(&secret(key)),
         });
     }

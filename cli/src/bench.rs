@@ -120,7 +120,7 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
                 Command::CreateApiKey {
                     role: ApiRole::Admin,
                     account: None,
-                    secret_hash: Hash32(*blake3::hash(SECRET.as_bytes()).as_bytes()),
+                    secret_hash: hash_secret(SECRET),
                     mac_key: mac_key(SECRET),
                 },
                 Command::RequireCredentials { required: true },

@@ -52,7 +52,7 @@ fn mix_records(commands: u64, seed: u64) -> Vec<Vec<u8>> {
         Command::CreateApiKey {
             role: ApiRole::Auditor,
             account: None,
-            secret_hash: tape_gateway::auth::hash_secret("bench"),
+            secret_hash: hash_secret("bench"),
             mac_key: mac_key("bench"),
         },
     );

@@ -48,7 +48,7 @@ impl Door {
     /// door has a key.
     pub fn envelope(&self, command: Command) -> anyhow::Result<CommandEnvelope> {
         let id = CommandId(uuid::Uuid::new_v4());
-        self.seal(CommandEnvelope::new(id, crate::service::now_ms(), command))
+        self.seal(CommandEnvelope::new(id, tape_gateway::now_ms(), command))
     }
 
     /// Signs an envelope (when the door has a key).

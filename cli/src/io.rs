@@ -69,7 +69,7 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let now = crate::service::now_ms();
+    let now = tape_gateway::now_ms();
     let mut records = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in input.lines().enumerate() {

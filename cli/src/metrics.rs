@@ -71,7 +71,7 @@ pub fn engine(stats: Arc<EngineStats>, commands: AnyLog, mut shutdown: watch::Re
             }
             snapshot_age.set(match now.snapshot_unix_ms {
                 0 => -1,
-                ms => (crate::service::now_ms().saturating_sub(ms) / 1_000) as i64,
+                ms => (tape_gateway::now_ms().saturating_sub(ms) / 1_000) as i64,
             });
             last = now;
         }

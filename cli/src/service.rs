@@ -217,7 +217,7 @@ async fn seed_demo(logs: &LogArgs) -> anyhow::Result<()> {
                 .expect("reference"),
         });
     }
-    let now = now_ms();
+    let now = tape_gateway::now_ms();
     let records = commands
         .into_iter()
         .enumerate()
@@ -236,10 +236,4 @@ async fn seed_demo(logs: &LogArgs) -> anyhow::Result<()> {
         uuid::Uuid::from_u128(1)
     );
     Ok(())
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -11,6 +11,8 @@
 //! tansu's group coordinator has been seen to hold a SIGKILLed member's partition
 //! for good, which would stall the takeover (the lease has its own test).
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -338,21 +340,11 @@ async fn embedded_engine_killed_at_random_moments_loses_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_engine_killed_at_random_moments_loses_and_doubles_nothing() {
-    let brokers = std::env::var("TAPE_KAFKA_BROKERS").unwrap_or_else(|_| {
-        panic!("TAPE_KAFKA_BROKERS is not set: the Kafka crash test needs a broker. Run ./scripts/test.sh, which starts one (tansu) and sets it.")
-    });
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let topics = (
-        format!("crash-commands-{nanos}"),
-        format!("crash-events-{nanos}"),
-    );
+    let topics = common::KafkaTopics::fresh("crash");
     kill_nine_under_load(
         Target {
             data: tempfile::tempdir().unwrap(),
-            kafka: Some((brokers, topics.0, topics.1)),
+            kafka: Some((topics.brokers, topics.commands, topics.events)),
         },
         12,
     )

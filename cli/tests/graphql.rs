@@ -393,34 +393,10 @@ async fn a_flood_over_the_rate_limit_is_refused_and_changes_nothing() {
 /// is placed through one gateway is answered and visible through the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_serve_one_engine_on_kafka() {
-    let brokers = std::env::var("TAPE_KAFKA_BROKERS").unwrap_or_else(|_| {
-        panic!("TAPE_KAFKA_BROKERS is not set: this test needs a broker. Run ./scripts/test.sh, which starts one (tansu) and sets it.")
-    });
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let kafka = vec![
-        "--kafka".to_string(),
-        brokers,
-        "--commands-topic".into(),
-        format!("gql-commands-{nanos}"),
-        "--events-topic".into(),
-        format!("gql-events-{nanos}"),
-    ];
+    let topics = KafkaTopics::fresh("gql");
+    let kafka = topics.args();
     let engine_dir = tempfile::tempdir().unwrap();
-    let _engine = Proc(
-        Command::new(TAPE)
-            .arg("engine")
-            .args(&kafka)
-            .args(["--no-lease", "--data"])
-            .arg(engine_dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _engine = topics.engine(engine_dir.path(), Stdio::null());
     let gateway = || {
         let data = tempfile::tempdir().unwrap();
         let mut args = vec![

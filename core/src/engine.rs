@@ -506,7 +506,7 @@ impl Core {
             Some(text) => {
                 let signed =
                     json_signing_text(text, &auth.mac).ok_or(RejectReason::BadSignature)?;
-                Hash32(*blake3::keyed_hash(&key.mac_key.0, signed.as_bytes()).as_bytes())
+                mac_of(&key.mac_key, signed.as_bytes())
             }
             None => envelope
                 .mac(auth.key, auth.expires_ms, &key.mac_key, &mut self.scratch)

@@ -267,7 +267,7 @@ impl<C: Log, E: Log> Engine<C, E> {
         if applier.next_command > last_snapshot_at {
             self.snapshots
                 .write(&sealer.saved(applier.next_command, applier.core.snapshot()))?;
-            self.stats.snapshot(applier.next_command);
+            self.stats.snapshot();
         }
         let summary = RunSummary {
             commands_applied,
@@ -404,7 +404,7 @@ async fn write_steps<E: Log>(
         if let Some(s) = snapshot {
             // Large and fsynced: keep it off the async workers.
             tokio::task::block_in_place(|| snapshots.write(&s))?;
-            stats.snapshot(s.next_command);
+            stats.snapshot();
         }
     }
     Ok((matched_total, appended_total))

@@ -9,7 +9,6 @@ pub struct EngineStats {
     next_command: AtomicU64,
     durable_seq: AtomicU64,
     snapshot_unix_ms: AtomicU64,
-    snapshot_next_command: AtomicU64,
 }
 
 /// A consistent-enough reading of [`EngineStats`].
@@ -24,8 +23,6 @@ pub struct StatsReading {
     /// When the last snapshot was written (ms since the UNIX epoch; 0: none by this
     /// process).
     pub snapshot_unix_ms: u64,
-    /// The command offset the last snapshot resumes from.
-    pub snapshot_next_command: u64,
 }
 
 impl EngineStats {
@@ -38,13 +35,12 @@ impl EngineStats {
         self.durable_seq.fetch_max(seq, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, next_command: u64) {
+    /// A snapshot was written just now.
+    pub(crate) fn snapshot(&self) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         self.snapshot_unix_ms.store(now, Ordering::Relaxed);
-        self.snapshot_next_command
-            .store(next_command, Ordering::Relaxed);
     }
 
     pub fn read(&self) -> StatsReading {
@@ -53,7 +49,6 @@ impl EngineStats {
             next_command: self.next_command.load(Ordering::Relaxed),
             durable_seq: self.durable_seq.load(Ordering::Relaxed),
             snapshot_unix_ms: self.snapshot_unix_ms.load(Ordering::Relaxed),
-            snapshot_next_command: self.snapshot_next_command.load(Ordering::Relaxed),
         }
     }
 }

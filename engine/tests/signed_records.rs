@@ -58,7 +58,7 @@ fn setup() -> Vec<Vec<u8>> {
         Command::CreateApiKey {
             role: ApiRole::Trader,
             account: Some(AccountId(1)),
-            secret_hash: Hash32(*blake3::hash(SECRET.as_bytes()).as_bytes()),
+            secret_hash: hash_secret(SECRET),
             mac_key: mac_key(SECRET),
         },
         Command::RequireCredentials { required: true },

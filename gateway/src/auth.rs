@@ -55,10 +55,6 @@ pub fn new_secret() -> (String, Hash32) {
     (secret, hash)
 }
 
-pub fn hash_secret(secret: &str) -> Hash32 {
-    Hash32(*blake3::hash(secret.as_bytes()).as_bytes())
-}
-
 pub fn token(key: ApiKeyId, secret: &str) -> String {
     format!("tape_{key}_{secret}")
 }
@@ -73,6 +69,16 @@ pub struct Signer {
 }
 
 impl Signer {
+    /// The signer of an API token `tape_<key id>_<secret>` (`None` if malformed). It
+    /// checks nothing against the log: the engine does.
+    pub fn from_token(token: &str) -> Option<Signer> {
+        let (key, secret) = parse_token(token)?;
+        Some(Signer {
+            key,
+            mac_key: mac_key(secret),
+        })
+    }
+
     /// Signs `envelope`, valid for half the longest validity the engine allows.
     pub fn sign(&self, envelope: CommandEnvelope) -> Result<CommandEnvelope, CodecError> {
         let expires_ms = envelope.time_ms + MAX_VALIDITY_MS / 2;
@@ -92,16 +98,10 @@ pub fn signer(caller: &Caller, token: &str) -> Option<Signer> {
     (signer.key == key).then_some(signer)
 }
 
-impl Signer {
-    /// The signer of an API token `tape_<key id>_<secret>` (`None` if malformed). It
-    /// checks nothing against the log: the engine does.
-    pub fn from_token(token: &str) -> Option<Signer> {
-        let (id, secret) = token.trim().strip_prefix("tape_")?.split_once('_')?;
-        Some(Signer {
-            key: ApiKeyId(id.parse().ok()?),
-            mac_key: mac_key(secret),
-        })
-    }
+/// The key id and secret of an API token `tape_<key id>_<secret>`.
+fn parse_token(token: &str) -> Option<(ApiKeyId, &str)> {
+    let (id, secret) = token.trim().strip_prefix("tape_")?.split_once('_')?;
+    Some((ApiKeyId(id.parse().ok()?), secret))
 }
 
 /// Checks a bearer token (without the `Bearer ` prefix).
@@ -113,11 +113,9 @@ pub fn authenticate(views: &Views, admin_hash: &Hash32, token: &str) -> Result<C
     if blake3::hash(token.as_bytes()) == blake3::Hash::from_bytes(admin_hash.0) {
         return Ok(Caller::Admin { key: None });
     }
-    let rest = token.strip_prefix("tape_").ok_or(AuthError::Malformed)?;
-    let (id, secret) = rest.split_once('_').ok_or(AuthError::Malformed)?;
-    let id: u64 = id.parse().map_err(|_| AuthError::Malformed)?;
+    let (id, secret) = parse_token(token).ok_or(AuthError::Malformed)?;
     let key = views
-        .api_key(ApiKeyId(id))
+        .api_key(id)
         .map_err(|e| AuthError::Store(e.to_string()))?
         .ok_or(AuthError::Rejected)?;
     // blake3::Hash compares in constant time.

@@ -48,7 +48,7 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     pub fn new(admin_token: &str) -> GatewayConfig {
         GatewayConfig {
-            admin_token_hash: Hash32(*blake3::hash(admin_token.as_bytes()).as_bytes()),
+            admin_token_hash: tape_schemas::hash_secret(admin_token),
             rate_per_second: 200,
             rate_burst: 400,
             outcome_wait: Duration::from_secs(5),

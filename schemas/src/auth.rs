@@ -87,9 +87,20 @@ pub fn sign_json(
         mac: Hash32::default(),
     });
     let text = crate::codec::to_json(&unsigned)?;
-    let mac = Hash32(*blake3::keyed_hash(&mac_key.0, text.as_bytes()).as_bytes());
+    let mac = mac_of(mac_key, text.as_bytes());
     let placeholder = format!("\"mac\":\"{JSON_MAC_PLACEHOLDER}\"");
     Ok(text.replacen(&placeholder, &format!("\"mac\":\"{mac}\""), 1))
+}
+
+/// The hash of an API secret that goes on the log (the gateway checks bearer tokens
+/// against it).
+pub fn hash_secret(secret: &str) -> Hash32 {
+    Hash32(*blake3::hash(secret.as_bytes()).as_bytes())
+}
+
+/// `blake3::keyed_hash(mac_key, bytes)`: the MAC of every credential.
+pub fn mac_of(mac_key: &Hash32, bytes: &[u8]) -> Hash32 {
+    Hash32(*blake3::keyed_hash(&mac_key.0, bytes).as_bytes())
 }
 
 /// The MAC key of an API secret (the hex text after the key id in the token).
@@ -137,7 +148,7 @@ impl CommandEnvelope {
     ) -> Result<Hash32, CodecError> {
         scratch.clear();
         self.write_signing_bytes(key, expires_ms, scratch)?;
-        Ok(Hash32(*blake3::keyed_hash(&mac_key.0, scratch).as_bytes()))
+        Ok(mac_of(mac_key, scratch))
     }
 
     /// Signs this envelope with an API key (replacing any credentials it had).

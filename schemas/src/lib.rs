@@ -12,7 +12,8 @@ pub mod money;
 pub mod reason;
 
 pub use auth::{
-    json_signing_text, mac_key, sign_json, Credentials, MAX_VALIDITY_MS, TIME_TOLERANCE_MS,
+    hash_secret, json_signing_text, mac_key, mac_of, sign_json, Credentials, MAX_VALIDITY_MS,
+    TIME_TOLERANCE_MS,
 };
 pub use codec::{CodecError, MAX_MESSAGE_BYTES};
 pub use command::*;

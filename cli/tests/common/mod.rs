@@ -161,3 +161,56 @@ impl Drop for Proc {
         let _ = self.0.wait();
     }
 }
+
+/// Fresh topics on the broker the README's test command starts (`TAPE_KAFKA_BROKERS`).
+pub struct KafkaTopics {
+    pub brokers: String,
+    pub commands: String,
+    pub events: String,
+}
+
+impl KafkaTopics {
+    /// `<prefix>-commands-<nanos>` and `<prefix>-events-<nanos>`.
+    pub fn fresh(prefix: &str) -> KafkaTopics {
+        let brokers = std::env::var("TAPE_KAFKA_BROKERS").unwrap_or_else(|_| {
+            panic!("TAPE_KAFKA_BROKERS is not set: this test needs a broker. Run ./scripts/test.sh, which starts one (tansu) and sets it.")
+        });
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        KafkaTopics {
+            brokers,
+            commands: format!("{prefix}-commands-{nanos}"),
+            events: format!("{prefix}-events-{nanos}"),
+        }
+    }
+
+    /// `--kafka B --commands-topic C --events-topic E`.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--kafka".to_string(),
+            self.brokers.clone(),
+            "--commands-topic".into(),
+            self.commands.clone(),
+            "--events-topic".into(),
+            self.events.clone(),
+        ]
+    }
+
+    /// `tape engine` on these topics (no lease), its snapshots in `dir`.
+    pub fn engine(&self, dir: &std::path::Path, stderr: Stdio) -> Proc {
+        Proc(
+            Command::new(TAPE)
+                .arg("engine")
+                .args(self.args())
+                .args(["--no-lease", "--data"])
+                .arg(dir)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .unwrap(),
+        )
+    }
+}

@@ -115,7 +115,7 @@ impl H {
         let (id, _) = self.ok(Command::CreateApiKey {
             role,
             account,
-            secret_hash: Hash32(*blake3::hash(secret.as_bytes()).as_bytes()),
+            secret_hash: hash_secret(secret),
             mac_key: mac_key(secret),
         });
         ApiKeyId(id)
