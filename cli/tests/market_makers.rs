@@ -84,36 +84,10 @@ async fn read_all(log: &KafkaLog) -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_forged_gets_through(
 ) {
-    let brokers = std::env::var("TAPE_KAFKA_BROKERS").unwrap_or_else(|_| {
-        panic!("TAPE_KAFKA_BROKERS is not set: this test needs a broker. Run ./scripts/test.sh, which starts one (tansu) and sets it.")
-    });
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let (commands_topic, events_topic) =
-        (format!("mm-commands-{nanos}"), format!("mm-events-{nanos}"));
-    let kafka = vec![
-        "--kafka".to_string(),
-        brokers.clone(),
-        "--commands-topic".into(),
-        commands_topic.clone(),
-        "--events-topic".into(),
-        events_topic.clone(),
-    ];
+    let topics = KafkaTopics::fresh("mm");
+    let kafka = topics.args();
     let engine_dir = tempfile::tempdir().unwrap();
-    let mut engine = Proc(
-        Command::new(TAPE)
-            .arg("engine")
-            .args(&kafka)
-            .args(["--no-lease", "--data"])
-            .arg(engine_dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
+    let mut engine = topics.engine(engine_dir.path(), Stdio::inherit());
     let gateway = {
         let data = tempfile::tempdir().unwrap();
         let mut args = vec![
@@ -203,7 +177,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
         .unwrap();
 
     // Forgeries, written to the topic the way anyone with write access could.
-    let commands = KafkaLog::open(KafkaOptions::new(&brokers, &commands_topic))
+    let commands = KafkaLog::open(KafkaOptions::new(&topics.brokers, &topics.commands))
         .await
         .unwrap();
     let (mm_key, mm_secret) = key_of(&mm);
@@ -295,9 +269,25 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     // watched for a crossing.
     let place_q =
         "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { status id reason } }";
+    const DEPTH: &str = "query($m: String!) { depth(market: $m, levels: 5) { bids { price quantity } asks { price quantity } } }";
+    // The bots' Kafka clients can take seconds to connect to tansu: the trading
+    // starts once their orders are on the book (only they sell).
+    let ready = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let depth = g.ok("", DEPTH, json!({ "m": MARKET })).await;
+        if best(&depth, "asks").is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < ready,
+            "the bots never quoted: {depth}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let started = std::time::Instant::now();
     let mut placed = 0;
     let mut depth_checks = 0;
+    let mut last_depth = Value::Null;
     let mut i = 0u64;
     while started.elapsed() < Duration::from_secs(12) {
         i += 1;
@@ -336,9 +326,8 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
             "{r}"
         );
         placed += u32::from(status == "ACCEPTED");
-        let depth = g
-            .ok("", "query($m: String!) { depth(market: $m, levels: 5) { bids { price quantity } asks { price quantity } } }", json!({ "m": MARKET }))
-            .await;
+        let depth = g.ok("", DEPTH, json!({ "m": MARKET })).await;
+        last_depth = depth.clone();
         if let (Some(bid), Some(ask)) = (best(&depth, "bids"), best(&depth, "asks")) {
             assert!(bid < ask, "the book crossed: {depth}");
             depth_checks += 1;
@@ -346,10 +335,6 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(forged.is_empty(), "not every forgery was sent");
-    assert!(
-        placed > 20 && depth_checks > 10,
-        "{placed} orders, {depth_checks} depth checks"
-    );
 
     // A replay: one of the market maker's own signed records, sent again verbatim.
     let all = read_all(&commands).await;
@@ -398,10 +383,15 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
             assert!(err.contains("open orders left: 0"), "{err}");
         }
     }
+    // (Checked once the bots have reported: if they failed, that says why.)
+    assert!(
+        placed > 20 && depth_checks > 10,
+        "{placed} orders, {depth_checks} depth checks; the last depth: {last_depth}"
+    );
     drop(clock);
     // Let the engine answer everything, then stop it the way an operator would.
     let end = commands.end_offset().await.unwrap();
-    let events = KafkaLog::open(KafkaOptions::new(&brokers, &events_topic))
+    let events = KafkaLog::open(KafkaOptions::new(&topics.brokers, &topics.events))
         .await
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
