@@ -27,10 +27,11 @@ pub struct Applier {
 }
 
 impl Applier {
-    /// Applies the command record at `offset` (which must be `next_command`) and
-    /// appends its events to `events`.
+    /// Applies the command record at `offset` (`next_command`, or later where the
+    /// log has a permanent hole: Kafka transaction markers) and appends its events
+    /// to `events`.
     pub fn apply(&mut self, offset: u64, bytes: &[u8], events: &mut Vec<Event>) -> Applied {
-        debug_assert_eq!(offset, self.next_command, "commands are applied in order");
+        debug_assert!(offset >= self.next_command, "commands are applied in order");
         if let Err(e) = apply_record(&mut self.core, bytes, events) {
             tracing::warn!(offset, error = %e, "malformed command; answering with a rejection");
         }

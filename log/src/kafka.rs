@@ -30,6 +30,11 @@ pub struct KafkaOptions {
     /// How long a record may take to be delivered, retries included, before
     /// `append` fails.
     pub delivery_timeout: Duration,
+    /// How long a reader waits for missing offsets to appear before it believes
+    /// the hole is real. Some brokers (tansu 0.6) briefly serve a later record batch
+    /// before an earlier one is visible; Apache Kafka leaves holes only for
+    /// transaction markers and aborted records, which never appear.
+    pub gap_wait: Duration,
 }
 
 impl KafkaOptions {
@@ -39,6 +44,7 @@ impl KafkaOptions {
             topic: topic.to_string(),
             replication: 1,
             delivery_timeout: Duration::from_secs(120),
+            gap_wait: Duration::from_secs(10),
         }
     }
 }
@@ -195,9 +201,7 @@ impl KafkaLog {
         let mut reader = KafkaReader {
             consumer,
             topic: self.options.topic.clone(),
-            next: from,
-            rewind: 0,
-            started: false,
+            position: Position::new(from, self.options.gap_wait),
         };
         reader.assign(from)?;
         Ok(reader)
@@ -257,11 +261,89 @@ impl crate::Log for KafkaLog {
 pub struct KafkaReader {
     consumer: StreamConsumer<LoggingContext>,
     topic: String,
+    position: Position,
+}
+
+/// Where a reader is, and what to make of each offset the broker answers with.
+/// Kept apart from the consumer so the rules can be tested on their own.
+#[derive(Debug)]
+struct Position {
     next: u64,
     /// How far before `next` the last re-assignment started.
     rewind: u64,
     /// Whether a record at or before `next` has been seen since the last assignment.
     started: bool,
+    gap_wait: Duration,
+    /// Since when the broker has been answering with records past `next`.
+    gap_since: Option<std::time::Instant>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// Already read: skip it.
+    Behind,
+    /// The record at `next` (or past a hole that lasted `gap_wait`): take it.
+    Take,
+    /// The broker answered from inside a record batch with the next batch: read
+    /// again from this earlier offset.
+    Rewind(u64),
+    /// `next` is not visible yet though later records are: read from `next` again.
+    Hole,
+}
+
+impl Position {
+    fn new(next: u64, gap_wait: Duration) -> Position {
+        Position {
+            next,
+            rewind: 0,
+            started: false,
+            gap_wait,
+            gap_since: None,
+        }
+    }
+
+    /// Whether silence may mean the position is inside the broker's last record
+    /// batch (nothing at or below `next` seen since the last assignment).
+    fn unsure(&self) -> bool {
+        !self.started && self.next > 0
+    }
+
+    /// Starts reading again from further back (twice as far as last time).
+    fn rewind(&mut self) -> u64 {
+        self.rewind = (self.rewind * 2).clamp(1, self.next);
+        self.started = false;
+        self.next - self.rewind
+    }
+
+    fn on_record(&mut self, offset: u64, now: std::time::Instant) -> Step {
+        if offset < self.next {
+            self.started = true;
+            return Step::Behind;
+        }
+        if offset > self.next && self.unsure() {
+            // Tansu 0.6 answers a fetch from inside a record batch with the next
+            // batch, so start earlier and skip up to `next`.
+            return Step::Rewind(self.rewind());
+        }
+        if offset > self.next {
+            // A hole. Tansu 0.6 advances its high watermark before it stores the
+            // batch, so a fetch can miss a batch that is about to appear; skipping it
+            // would skip a command that a later replay applies. Only a hole that
+            // lasts `gap_wait` is real (Apache Kafka's transaction markers and
+            // aborted records). `next` follows the end of a record batch, so reading
+            // from it needs no rewind.
+            let since = *self.gap_since.get_or_insert(now);
+            if now.duration_since(since) < self.gap_wait {
+                self.started = true;
+                return Step::Hole;
+            }
+        }
+        self.started = true;
+        self.rewind = 0;
+        self.gap_since = None;
+        self.next = offset + 1;
+        Step::Take
+    }
 }
 
 impl KafkaReader {
@@ -269,16 +351,7 @@ impl KafkaReader {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&self.topic, PARTITION, Offset::Offset(at as i64))
             .map_err(kafka)?;
-        self.consumer.assign(&tpl).map_err(kafka)?;
-        self.started = false;
-        Ok(())
-    }
-
-    /// Starts reading again from further back (twice as far as last time).
-    fn rewind_once(&mut self) -> Result<()> {
-        self.rewind = (self.rewind * 2).clamp(1, self.next);
-        let at = self.next - self.rewind;
-        self.assign(at)
+        self.consumer.assign(&tpl).map_err(kafka)
     }
 
     pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
@@ -290,14 +363,15 @@ impl KafkaReader {
             // mean the position is inside the broker's last record batch.
             let limit = if !out.is_empty() {
                 tokio::time::Instant::now()
-            } else if !self.started && self.next > 0 {
+            } else if self.position.unsure() {
                 deadline.min(tokio::time::Instant::now() + Duration::from_millis(250))
             } else {
                 deadline
             };
             let message = match tokio::time::timeout_at(limit, self.consumer.recv()).await {
-                Err(_) if out.is_empty() && !self.started && self.next > 0 && limit < deadline => {
-                    self.rewind_once()?;
+                Err(_) if out.is_empty() && self.position.unsure() && limit < deadline => {
+                    let at = self.position.rewind();
+                    self.assign(at)?;
                     continue;
                 }
                 Err(_) => break,
@@ -320,25 +394,36 @@ impl KafkaReader {
                 Ok(Ok(m)) => m,
             };
             let offset = message.offset() as u64;
-            if offset < self.next {
-                self.started = true;
-                continue;
+            let wanted = self.position.next;
+            match self.position.on_record(offset, std::time::Instant::now()) {
+                Step::Behind => {}
+                Step::Rewind(at) => {
+                    tracing::debug!(topic = %self.topic, wanted, got = offset, "re-reading from an earlier offset");
+                    self.assign(at)?;
+                }
+                Step::Hole => {
+                    tracing::debug!(topic = %self.topic, wanted, got = offset, "offsets not visible yet; reading them again");
+                    self.assign(wanted)?;
+                    if !out.is_empty() || tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Step::Take => {
+                    if offset > wanted {
+                        tracing::warn!(
+                            topic = %self.topic,
+                            from = wanted,
+                            to = offset,
+                            "offsets skip a range that never appeared (transaction markers or aborted records); reading on"
+                        );
+                    }
+                    out.push(Record {
+                        offset,
+                        bytes: message.payload().unwrap_or_default().to_vec(),
+                    });
+                }
             }
-            if offset > self.next && !self.started && self.next > 0 {
-                // The broker answered a fetch from inside a record batch with the next
-                // batch (tansu 0.6 does). Offsets are gap-free here (no transactions,
-                // no compaction), so start earlier and skip up to `next`.
-                tracing::debug!(topic = %self.topic, wanted = self.next, got = offset, "re-reading from an earlier offset");
-                self.rewind_once()?;
-                continue;
-            }
-            self.started = true;
-            self.rewind = 0;
-            out.push(Record {
-                offset,
-                bytes: message.payload().unwrap_or_default().to_vec(),
-            });
-            self.next = offset + 1;
         }
         Ok(out)
     }
@@ -456,5 +541,63 @@ impl Drop for KafkaLease {
         self.poller.abort();
         // Leave the group now rather than after a session timeout.
         self.consumer.unsubscribe();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Position, Step};
+    use std::time::{Duration, Instant};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn reading_from(next: u64) -> Position {
+        let mut p = Position::new(next - 1, WAIT);
+        assert_eq!(p.on_record(next - 1, Instant::now()), Step::Take);
+        p
+    }
+
+    #[test]
+    fn a_hole_is_read_again_until_the_missing_records_appear() {
+        let mut p = reading_from(10);
+        let t0 = Instant::now();
+        assert_eq!(p.on_record(13, t0), Step::Hole);
+        assert_eq!(p.on_record(13, t0 + WAIT / 2), Step::Hole);
+        assert_eq!(p.next, 10, "nothing past the hole is taken");
+        for offset in 10..14 {
+            assert_eq!(p.on_record(offset, t0 + WAIT / 2), Step::Take);
+        }
+        assert_eq!(p.next, 14);
+        // The wait starts again at the next hole.
+        assert_eq!(p.on_record(20, t0 + WAIT), Step::Hole);
+    }
+
+    #[test]
+    fn a_hole_that_lasts_the_wait_is_stepped_over() {
+        let mut p = reading_from(10);
+        let t0 = Instant::now();
+        assert_eq!(p.on_record(13, t0), Step::Hole);
+        assert_eq!(
+            p.on_record(13, t0 + WAIT - Duration::from_millis(1)),
+            Step::Hole
+        );
+        assert_eq!(p.on_record(13, t0 + WAIT), Step::Take);
+        assert_eq!(p.next, 14);
+    }
+
+    #[test]
+    fn an_answer_from_past_a_fresh_position_rewinds_instead_of_waiting() {
+        let mut p = Position::new(10, WAIT);
+        let now = Instant::now();
+        assert!(p.unsure());
+        assert_eq!(p.on_record(15, now), Step::Rewind(9));
+        assert_eq!(p.on_record(15, now), Step::Rewind(8));
+        assert_eq!(p.on_record(8, now), Step::Behind);
+        assert!(!p.unsure());
+        assert_eq!(p.on_record(9, now), Step::Behind);
+        assert_eq!(p.on_record(10, now), Step::Take);
+        // A reader from the start has nothing to rewind to: a hole there is waited on.
+        let mut p = Position::new(0, WAIT);
+        assert_eq!(p.on_record(3, now), Step::Hole);
     }
 }
