@@ -3,10 +3,15 @@
 //! orders and the answers to its own commands), quotes a ladder of post-only limit
 //! orders around a reference price (the last trade, or `--reference` until there is
 //! one), re-quotes when the reference moves or a quote fills, and cancels everything
-//! on shutdown. Answers are matched by commands-log offset, not by command id:
-//! anyone can write a rejected command carrying someone else's id.
+//! on shutdown. A re-quote changes only what has to change: a quote already at a
+//! wanted price stays (keeping its place in the queue), one at a price no longer
+//! wanted is amended to a wanted price on its side, and only what is left over is
+//! placed or cancelled. It re-quotes only once every earlier command is answered, so
+//! it never acts on a stale view of its own orders. Answers are matched by
+//! commands-log offset, not by command id: anyone can write a rejected command
+//! carrying someone else's id.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -62,8 +67,8 @@ struct Book {
     tick: Option<Decimal>,
     lot: Option<Decimal>,
     last_trade: Option<Decimal>,
-    /// Our orders that are live.
-    open: BTreeSet<u64>,
+    /// Our orders that are live: id -> (side, limit price; none for other types).
+    open: BTreeMap<u64, (Side, Option<Decimal>)>,
     /// Our orders filled (fully or partly) since the last quote.
     fills: u64,
     /// Our commands not answered yet: offset -> what it was.
@@ -83,9 +88,20 @@ impl Book {
                 order,
                 account: a,
                 market: m,
+                side,
+                order_type,
                 ..
             } if *a == account && *m == market => {
-                self.open.insert(order.0);
+                let price = match order_type {
+                    OrderType::Limit { price, .. } => Some(price.0),
+                    _ => None,
+                };
+                self.open.insert(order.0, (*side, price));
+            }
+            Event::OrderAmended { order, price, .. } => {
+                if let Some((_, p)) = self.open.get_mut(&order.0) {
+                    *p = Some(price.0);
+                }
             }
             Event::OrderDone { order, .. } => {
                 self.open.remove(&order.0);
@@ -126,6 +142,55 @@ async fn send(
     let offset = door.send(&door.envelope(command)?).await?;
     book.pending.insert(offset, what);
     Ok(())
+}
+
+/// One change to the quotes.
+#[derive(Debug, PartialEq)]
+enum Change {
+    Keep(u64),
+    Amend(u64, Decimal),
+    Place(Side, Decimal),
+    Cancel(u64),
+}
+
+/// What turns the live orders into the `wanted` ladder: an order at a wanted price
+/// stays; orders at prices no longer wanted move to the wanted prices left on their
+/// side (amends, best price first); what is still missing is placed and what is
+/// still left over cancelled.
+fn requote(
+    live: &BTreeMap<u64, (Side, Option<Decimal>)>,
+    wanted: &[(Side, Decimal)],
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    for side in [Side::Buy, Side::Sell] {
+        let mut missing: Vec<Decimal> = wanted
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .map(|(_, p)| *p)
+            .collect();
+        let mut surplus = Vec::new();
+        for (&order, &(_, price)) in live.iter().filter(|(_, (s, _))| *s == side) {
+            // Only limit orders are quotes; anything else on the account is not ours
+            // to move.
+            let Some(price) = price else { continue };
+            match missing.iter().position(|p| *p == price) {
+                Some(i) => {
+                    missing.remove(i);
+                    out.push(Change::Keep(order));
+                }
+                None => surplus.push(order),
+            }
+        }
+        let mut surplus = surplus.into_iter();
+        for price in missing {
+            out.push(match surplus.next() {
+                Some(order) => Change::Amend(order, price),
+                None => Change::Place(side, price),
+            });
+        }
+        out.extend(surplus.map(Change::Cancel));
+    }
+    out
 }
 
 /// The ladder around `reference`: (side, price) pairs, best first on each side.
@@ -191,6 +256,7 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
     if !book.open.is_empty() {
         send(&door, &mut book, cancel_all(), "cancel").await?;
     }
+    let mut changes: BTreeMap<&'static str, u64> = BTreeMap::new();
     let deadline = args
         .seconds
         .map(|s| Instant::now() + Duration::from_secs(s));
@@ -207,33 +273,59 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
             (Some(_), None) => true,
             (None, _) => false,
         };
-        let due = last_quote.elapsed() >= Duration::from_millis(args.min_requote_ms);
+        let due = last_quote.elapsed() >= Duration::from_millis(args.min_requote_ms)
+            && book.pending.is_empty();
         if let (Some(reference), true) = (reference, (moved || book.fills > 0) && due) {
-            // Cancel-all first (it is appended, so applied, before the new quotes).
-            send(&door, &mut book, cancel_all(), "cancel").await?;
-            let mut placing = Vec::new();
-            for (side, price) in ladder(reference, tick, args.levels, args.spacing_bps) {
-                let command = Command::PlaceOrder(NewOrder {
-                    account,
-                    market,
-                    side,
-                    order_type: OrderType::Limit {
-                        price: Dec(price),
-                        quantity: Dec(size),
-                        time_in_force: TimeInForce::Gtc,
-                        post_only: true,
-                        display_quantity: None,
-                    },
-                    client_order_id: None,
-                    stp: StpMode::CancelMaker,
-                });
+            let wanted = ladder(reference, tick, args.levels, args.spacing_bps);
+            let mut sending = Vec::new();
+            for change in requote(&book.open, &wanted) {
+                let (command, what) = match change {
+                    Change::Keep(_) => {
+                        *changes.entry("kept").or_default() += 1;
+                        continue;
+                    }
+                    Change::Amend(order, price) => (
+                        Command::AmendOrder {
+                            account,
+                            order: OrderRef::Id(OrderId(order)),
+                            price: Some(Dec(price)),
+                            quantity: None,
+                        },
+                        "amended",
+                    ),
+                    Change::Place(side, price) => (
+                        Command::PlaceOrder(NewOrder {
+                            account,
+                            market,
+                            side,
+                            order_type: OrderType::Limit {
+                                price: Dec(price),
+                                quantity: Dec(size),
+                                time_in_force: TimeInForce::Gtc,
+                                post_only: true,
+                                display_quantity: None,
+                            },
+                            client_order_id: None,
+                            stp: StpMode::CancelMaker,
+                        }),
+                        "placed",
+                    ),
+                    Change::Cancel(order) => (
+                        Command::CancelOrder {
+                            account,
+                            order: OrderRef::Id(OrderId(order)),
+                        },
+                        "cancelled",
+                    ),
+                };
+                *changes.entry(what).or_default() += 1;
                 let envelope = door.envelope(command)?;
                 let door = door.clone();
-                placing.push(async move { door.send(&envelope).await });
+                sending.push(async move { door.send(&envelope).await.map(|o| (o, what)) });
             }
             // Sent together: the door group-commits them into one append.
-            for offset in futures::future::try_join_all(placing).await? {
-                book.pending.insert(offset, "quote");
+            for (offset, what) in futures::future::try_join_all(sending).await? {
+                book.pending.insert(offset, what);
             }
             quotes += 1;
             quoted = Some(reference);
@@ -259,7 +351,7 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
         }
     }
     eprintln!(
-        "tape mm: {quotes} quotes; {} commands accepted, refused: {:?}; {} unanswered; open orders left: {}",
+        "tape mm: {quotes} quotes; levels {changes:?}; {} commands accepted, refused: {:?}; {} unanswered; open orders left: {}",
         book.accepted,
         book.rejected,
         book.pending.len(),
@@ -279,6 +371,66 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_requote_keeps_what_is_wanted_moves_the_rest_and_places_or_cancels_the_difference() {
+        let live: BTreeMap<u64, (Side, Option<Decimal>)> = [
+            (1, (Side::Buy, Some(d("99")))),
+            (2, (Side::Buy, Some(d("98")))),
+            (3, (Side::Sell, Some(d("101")))),
+            (4, (Side::Sell, Some(d("102")))),
+            (5, (Side::Sell, Some(d("103")))),
+            (6, (Side::Buy, None)),
+        ]
+        .into();
+        // The market moved up a level, and the bid side wants one more level.
+        let wanted = vec![
+            (Side::Buy, d("100")),
+            (Side::Sell, d("102")),
+            (Side::Buy, d("99")),
+            (Side::Sell, d("103")),
+            (Side::Buy, d("98")),
+            (Side::Buy, d("97")),
+        ];
+        assert_eq!(
+            requote(&live, &wanted),
+            vec![
+                Change::Keep(1),
+                Change::Keep(2),
+                Change::Place(Side::Buy, d("100")),
+                Change::Place(Side::Buy, d("97")),
+                Change::Keep(4),
+                Change::Keep(5),
+                Change::Cancel(3),
+            ]
+        );
+        // A jump past the whole ladder moves every quote; nothing is cancelled.
+        let wanted = vec![
+            (Side::Buy, d("90")),
+            (Side::Buy, d("89")),
+            (Side::Sell, d("91")),
+        ];
+        assert_eq!(
+            requote(&live, &wanted),
+            vec![
+                Change::Amend(1, d("90")),
+                Change::Amend(2, d("89")),
+                Change::Amend(3, d("91")),
+                Change::Cancel(4),
+                Change::Cancel(5),
+            ]
+        );
+        // Two orders at one wanted price: one stays, the other is surplus.
+        let live: BTreeMap<u64, (Side, Option<Decimal>)> = [
+            (7, (Side::Sell, Some(d("5")))),
+            (8, (Side::Sell, Some(d("5")))),
+        ]
+        .into();
+        assert_eq!(
+            requote(&live, &[(Side::Sell, d("5"))]),
+            vec![Change::Keep(7), Change::Cancel(8)]
+        );
     }
 
     #[test]

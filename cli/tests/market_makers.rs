@@ -380,6 +380,8 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
                 .and_then(|n| n.parse().ok())
                 .unwrap_or_else(|| panic!("no summary: {err}"));
             assert!(quotes > 1, "{err}");
+            // Re-quotes moved its quotes in place rather than cancelling them.
+            assert!(err.contains("\"amended\": "), "{err}");
             assert!(err.contains("open orders left: 0"), "{err}");
         }
     }
