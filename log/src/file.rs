@@ -8,6 +8,11 @@
 //! segment is cut off and reported (it was never acknowledged); damage anywhere
 //! else is an error, never silently dropped data. A lock file keeps a second writer
 //! out.
+//!
+//! After each fsync the writer records the durable end in the `DURABLE` file (the
+//! end as u64 LE and its CRC32; written, not fsynced: it can only lag). Followers in other
+//! processes read no further, so nothing they act on can vanish in a power loss:
+//! the engine never applies a command a power loss could take back.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -67,6 +72,54 @@ struct Shared {
     dir: PathBuf,
     state: Mutex<State>,
     durable: watch::Sender<u64>,
+    /// The `DURABLE` file: written by the writer, read by followers (opened once
+    /// it exists).
+    mark: Mutex<Option<File>>,
+}
+
+const MARK_FILE: &str = "DURABLE";
+
+/// The writer's durable end as a follower may read it; `None` when no writer has
+/// recorded one (a log written before the mark existed: everything is taken).
+fn read_mark(shared: &Shared) -> Result<Option<u64>> {
+    let mut mark = shared.mark.lock().expect("mark lock");
+    let path = shared.dir.join(MARK_FILE);
+    if mark.is_none() {
+        match File::open(&path) {
+            Ok(f) => *mark = Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        }
+    }
+    let mut bytes = [0u8; 12];
+    match mark.as_ref().expect("opened").read_exact_at(&mut bytes, 0) {
+        Ok(()) => {
+            let (end, crc) = bytes.split_at(8);
+            if crc32fast::hash(end).to_le_bytes() == crc {
+                Ok(Some(u64::from_le_bytes(end.try_into().expect("8 bytes"))))
+            } else {
+                // Read while being rewritten: take the last end known.
+                Ok(Some(*shared.durable.borrow()))
+            }
+        }
+        // Created but not written yet.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Some(0)),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// Records `end` as durable (after the fsync that made it so).
+fn write_mark(shared: &Shared, end: u64) -> Result<()> {
+    let mark = shared.mark.lock().expect("mark lock");
+    let path = shared.dir.join(MARK_FILE);
+    let mut bytes = [0u8; 12];
+    bytes[..8].copy_from_slice(&end.to_le_bytes());
+    let crc = crc32fast::hash(&end.to_le_bytes());
+    bytes[8..].copy_from_slice(&crc.to_le_bytes());
+    mark.as_ref()
+        .expect("the writer opens the mark")
+        .write_all_at(&bytes, 0)
+        .map_err(io(&path))
 }
 
 struct AppendRequest {
@@ -252,12 +305,26 @@ impl FileLog {
         }
         report.segments = segments.len();
         let end = expected_base;
+        // What a crashed writer wrote but never fsynced is durable from here on;
+        // only then may followers read it.
+        let last = segments.last().expect("a segment");
+        last.file.sync_all().map_err(io(&last.path))?;
+        let mark_path = dir.join(MARK_FILE);
+        let mark = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&mark_path)
+            .map_err(io(&mark_path))?;
         let (durable, _) = watch::channel(end);
         let shared = Arc::new(Shared {
             dir,
             state: Mutex::new(State { segments }),
             durable,
+            mark: Mutex::new(Some(mark)),
         });
+        write_mark(&shared, end)?;
         let (tx, rx) = mpsc::channel();
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
@@ -276,8 +343,8 @@ impl FileLog {
 
     /// Opens, for reading only, a log that another process writes (no lock is taken).
     /// A poller picks up whole records as they appear; appends fail with `Closed`.
-    /// A follower may see records the writer has written but not yet fsynced: after a
-    /// process crash they are still there, after a power loss they may not be.
+    /// A follower reads only records the writer has fsynced (its `DURABLE` mark), so
+    /// nothing it sees can be lost in a power loss.
     pub fn follow(dir: impl AsRef<Path>) -> Result<FileLog> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -288,6 +355,7 @@ impl FileLog {
                 segments: Vec::new(),
             }),
             durable,
+            mark: Mutex::new(None),
         });
         poll_once(&shared)?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -436,9 +504,12 @@ fn poll_once(shared: &Shared) -> Result<()> {
         }
     }
     let seg = state.segments.last().expect("a segment");
-    let end = seg.base + seg.records;
+    let mut end = seg.base + seg.records;
     drop(state);
-    if *shared.durable.borrow() != end {
+    if let Some(mark) = read_mark(shared)? {
+        end = end.min(mark);
+    }
+    if *shared.durable.borrow() < end {
         shared.durable.send_replace(end);
     }
     Ok(())
@@ -549,6 +620,7 @@ fn write_group(
     seg.file.sync_data().map_err(io(&seg.path))?;
     let end = seg.base + seg.records;
     drop(state);
+    write_mark(shared, end)?;
     shared.durable.send_replace(end);
     Ok(first_offset)
 }

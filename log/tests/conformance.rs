@@ -560,3 +560,64 @@ async fn kafka_a_live_reader_misses_nothing_while_several_clients_append() {
         "a later read found other records than the live one"
     );
 }
+
+/// A follower in another process reads only what the writer has made durable: a
+/// record written but not yet fsynced (here: one a writer wrote before it died) stays
+/// out of sight until a writer has fsynced it, so the engine never applies a command
+/// that a power loss could take back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_reads_only_what_the_writer_has_made_durable() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, _) = FileLog::open(dir.path(), FileLogOptions::default()).unwrap();
+    writer.append((0..3).map(record).collect()).await.unwrap();
+    writer.close();
+    drop(writer);
+    // A whole, valid record the (dead) writer wrote but never fsynced.
+    let body = record(3);
+    let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    frame.extend_from_slice(&body);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(last_segment(dir.path()))
+        .unwrap()
+        .write_all(&frame)
+        .unwrap();
+
+    let follower = FileLog::follow(dir.path()).unwrap();
+    let mut reader = follower.reader(0).await.unwrap();
+    let seen = reader
+        .next_batch(10, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 3, "the follower read past the durable end");
+    assert_eq!(follower.end_offset().await.unwrap(), 3);
+
+    // A writer opening the log keeps the record and fsyncs it: now it may be read.
+    let (writer, report) = FileLog::open(dir.path(), FileLogOptions::default()).unwrap();
+    assert_eq!(report.records, 4);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let late = loop {
+        let batch = reader
+            .next_batch(10, Duration::from_millis(100))
+            .await
+            .unwrap();
+        if !batch.is_empty() {
+            break batch;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the follower never saw the fsynced record"
+        );
+    };
+    assert_eq!(
+        late,
+        vec![Record {
+            offset: 3,
+            bytes: record(3)
+        }]
+    );
+    writer.append(vec![record(4)]).await.unwrap();
+    assert_eq!(read_all(&follower, 4, 1).await[0].bytes, record(4));
+}
