@@ -82,22 +82,27 @@ impl Door {
     }
 }
 
-/// Follows the events log in `seq` order.
+/// Follows the events log in `seq` order, skipping copies of events already seen
+/// (a re-sent Kafka record, or a deposed engine's late appends).
 pub struct Follower {
     log: AnyLog,
     reader: AnyReader,
+    /// Events below this `seq` are copies (0: take the first one that comes).
     next_seq: u64,
+    next_offset: u64,
 }
 
 impl Follower {
     pub async fn open(logs: &LogArgs, from_seq: u64) -> anyhow::Result<Follower> {
         let log = logs.open("events", Role::Follower).await?;
         let from_seq = from_seq.max(1);
+        // Copies only push events later: `from_seq` is at this offset or after.
         let reader = log.reader(from_seq - 1).await?;
         Ok(Follower {
             log,
             reader,
             next_seq: from_seq,
+            next_offset: from_seq - 1,
         })
     }
 
@@ -109,25 +114,27 @@ impl Follower {
         Ok(Follower {
             log,
             reader,
-            next_seq: end + 1,
+            next_seq: 0,
+            next_offset: end,
         })
     }
 
-    /// The seq the events log ends at now.
-    pub async fn last_seq(&self) -> anyhow::Result<u64> {
+    /// Where the events log ends now (an offset).
+    pub async fn end_offset(&self) -> anyhow::Result<u64> {
         Ok(self.log.end_offset().await?)
     }
 
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq
+    /// The offset after the last record read.
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset
     }
 
-    /// The next events (none if `wait` passes first). A copy of a seq already seen
-    /// (a re-sent Kafka record) is skipped.
+    /// The next events (none if `wait` passes first).
     pub async fn next(&mut self, wait: Duration) -> anyhow::Result<Vec<EventEnvelope>> {
         let batch = self.reader.next_batch(4_096, wait).await?;
         let mut out = Vec::with_capacity(batch.len());
         for r in batch {
+            self.next_offset = r.offset + 1;
             let e: EventEnvelope = codec::from_bincode(&r.bytes)
                 .with_context(|| format!("undecodable event at offset {}", r.offset))?;
             if e.seq < self.next_seq {

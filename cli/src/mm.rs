@@ -228,8 +228,8 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
     let mut events = Follower::open(&args.logs, 1).await?;
     let mut book = Book::default();
     // Catch up first: what the market is, where it trades, what we still have open.
-    let end = events.last_seq().await?;
-    while events.next_seq() <= end {
+    let end = events.end_offset().await?;
+    while events.next_offset() < end {
         for e in events.next(Duration::from_millis(500)).await? {
             book.apply(market, account, &e);
         }

@@ -147,10 +147,16 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                 v.checkpoints,
                 v.events as f64 / secs.max(1e-9)
             );
+            if v.copies > 0 {
+                eprintln!(
+                    "skipped {} identical copies of earlier events (left by an engine deposed while appending)",
+                    v.copies
+                );
+            }
             if args.json {
                 println!(
-                    r#"{{"verified":true,"commands":{},"events":{},"checkpoints":{},"state_hash":"{}"}}"#,
-                    v.commands, v.events, v.checkpoints, v.state_hash
+                    r#"{{"verified":true,"commands":{},"events":{},"checkpoints":{},"state_hash":"{}","copies":{}}}"#,
+                    v.commands, v.events, v.checkpoints, v.state_hash, v.copies
                 );
             } else {
                 println!(

@@ -142,7 +142,18 @@ async fn run_engine(args: EngineArgs, shutdown: watch::Receiver<bool>) -> anyhow
             let _ = stop_tx.send(true);
             lost
         });
-        let summary = engine.run(stop_rx).await?;
+        let summary = match engine.run(stop_rx).await {
+            // A deposed engine's last appends landed among ours. Its events are
+            // copies of ours (the same commands derive the same events), so start
+            // again: recovery compares what is on the log and carries on after it.
+            Err(e @ tape_engine::EngineError::AnotherWriter { .. }) if !*shutdown.borrow() => {
+                tracing::warn!(error = %e, "restarting after another engine's appends");
+                watcher.abort();
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            r => r?,
+        };
         report(&summary);
         let lost = watcher.await?;
         if !lost || *shutdown.borrow() {

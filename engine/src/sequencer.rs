@@ -52,8 +52,12 @@ pub enum EngineError {
         expected: String,
         found: String,
     },
-    #[error("event seq {seq} was written at offset {offset}: another writer is appending to the events log")]
-    AnotherWriter { seq: u64, offset: u64 },
+    #[error("event seq {seq} was written at offset {offset}, not {expected_offset}: another writer is appending to the events log")]
+    AnotherWriter {
+        seq: u64,
+        offset: u64,
+        expected_offset: u64,
+    },
     #[error("the events log holds undecodable bytes at offset {offset}: {what}")]
     BadEvent { offset: u64, what: String },
 }
@@ -111,23 +115,36 @@ impl<C: Log, E: Log> Engine<C, E> {
         &self.events
     }
 
-    /// The seq of the last event on the log (0 when empty).
-    async fn last_written_seq(&self) -> Result<u64, EngineError> {
+    /// The events log's end offset and the highest `seq` on it (0 when empty).
+    ///
+    /// One writer appends in `seq` order, but an engine deposed while appending (a
+    /// lost lease) may leave copies of earlier events after later ones, so the
+    /// highest `seq` need not be the last record's. Copies only ever push events to
+    /// later offsets, so every event from `from_seq` on sits at or after offset
+    /// `from_seq - 1`: the tail from there (what recovery re-derives anyway) is read.
+    async fn events_tail(&self, from_seq: u64) -> Result<(u64, u64), EngineError> {
         let end = self.events.end_offset().await?;
         if end == 0 {
-            return Ok(0);
+            return Ok((0, 0));
         }
-        let mut reader = self.events.reader(end - 1).await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let batch = reader.next_batch(1, Duration::from_millis(500)).await?;
-            if let Some(r) = batch.first() {
-                return seq_of(r.offset, &r.bytes);
+        let start = from_seq.saturating_sub(1).min(end - 1);
+        let mut reader = self.events.reader(start).await?;
+        let (mut next, mut last_seq) = (start, 0);
+        let mut deadline = Instant::now() + Duration::from_secs(30);
+        while next < end {
+            let batch = reader
+                .next_batch(10_000, Duration::from_millis(500))
+                .await?;
+            if batch.is_empty() && Instant::now() > deadline {
+                return Err(EngineError::Log(LogError::OffsetOutOfRange(next)));
             }
-            if Instant::now() > deadline {
-                return Err(EngineError::Log(LogError::OffsetOutOfRange(end - 1)));
+            for r in batch.iter().filter(|r| r.offset < end) {
+                last_seq = last_seq.max(seq_of(r.offset, &r.bytes)?);
+                next = r.offset + 1;
+                deadline = Instant::now() + Duration::from_secs(30);
             }
         }
+        Ok((end, last_seq))
     }
 
     fn restore(&self) -> Result<Deriver, EngineError> {
@@ -159,7 +176,7 @@ impl<C: Log, E: Log> Engine<C, E> {
             sealer,
             ..
         } = self.restore()?;
-        let written = self.last_written_seq().await?;
+        let (events_end, written) = self.events_tail(sealer.next_seq).await?;
         if written + 1 < sealer.next_seq {
             return Err(EngineError::EventsBehindSnapshot {
                 events_last_seq: written,
@@ -195,6 +212,7 @@ impl<C: Log, E: Log> Engine<C, E> {
             writer_rx,
             stored,
             written,
+            events_end,
         );
         let applying = async {
             // Owned here, so the sealer sees the channel close when this stage ends.
@@ -336,6 +354,8 @@ async fn write_steps<E: Log>(
     mut steps: tokio::sync::mpsc::Receiver<Step>,
     mut stored: Option<E::Reader>,
     written: u64,
+    // Where the next append must land: nobody else appends while this engine runs.
+    mut next_offset: u64,
 ) -> Result<(u64, u64), EngineError> {
     let (mut matched_total, mut appended_total) = (0u64, 0u64);
     while let Some(first) = steps.recv().await {
@@ -391,13 +411,14 @@ async fn write_steps<E: Log>(
             appended_total += records.len() as u64;
             let offsets = events.append(records).await?;
             for (i, offset) in offsets.iter().enumerate() {
-                let seq = first_seq + i as u64;
-                if offset + 1 != seq {
+                if *offset != next_offset {
                     return Err(EngineError::AnotherWriter {
-                        seq,
+                        seq: first_seq + i as u64,
                         offset: *offset,
+                        expected_offset: next_offset,
                     });
                 }
+                next_offset += 1;
             }
             stats.durable(first_seq + offsets.len() as u64 - 1);
         }

@@ -291,3 +291,51 @@ async fn an_events_log_that_disagrees_with_the_commands_stops_the_engine() {
         "{err}"
     );
 }
+
+/// A standby took over while the deposed engine was still appending: the new engine
+/// wrote 50 events, then the deposed one's in-flight appends landed after them
+/// (copies of its last 100 events and 120 it had derived further). The next engine
+/// neither stops nor repeats anything: the log, each `seq` taken once, is exactly
+/// what the commands produce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_left_by_a_deposed_engine_do_not_stop_or_confuse_the_next_one() {
+    let d = dirs();
+    let all = mix(3_000);
+    let commands = Arc::new(
+        FileLog::open(&d.commands, FileLogOptions::default())
+            .unwrap()
+            .0,
+    );
+    commands.append(all[..1_500].to_vec()).await.unwrap();
+    run_until(&d, commands.clone(), 1_499).await.unwrap();
+    let expected = expected_events(&all, options().checkpoint_every);
+    let l = events_on_log(&d).await.len();
+    {
+        let log = FileLog::open(&d.events, FileLogOptions::default())
+            .unwrap()
+            .0;
+        log.append(expected[l..l + 50].to_vec()).await.unwrap();
+        log.append(expected[l - 100..l + 120].to_vec())
+            .await
+            .unwrap();
+    }
+    commands.append(all[1_500..].to_vec()).await.unwrap();
+    let second = run_until(&d, commands.clone(), all.len() as u64 - 1)
+        .await
+        .unwrap();
+    assert!(second.events_matched >= 120, "{second:?}");
+
+    let stored = events_on_log(&d).await;
+    assert_eq!(stored.len(), expected.len() + 150);
+    let mut once = Vec::new();
+    for b in stored {
+        let (seq, _, _) = EventEnvelope::peek(&b).unwrap();
+        if seq <= once.len() as u64 {
+            assert_eq!(b, expected[seq as usize - 1], "a copy differs at seq {seq}");
+            continue;
+        }
+        assert_eq!(seq, once.len() as u64 + 1, "a gap");
+        once.push(b);
+    }
+    assert_eq!(once, expected);
+}

@@ -7,6 +7,12 @@
 //! no crossed book). It stops at the first event that disagrees and says what was
 //! expected and what was found.
 //!
+//! One exception to "no duplicate": an engine deposed while appending (its lease
+//! lost to a standby) can leave copies of events it had derived after the new
+//! engine's. A copy whose hash is the one already verified for its `seq` is the same
+//! event, byte for byte; it is skipped and counted. Any other out-of-order `seq`
+//! fails.
+//!
 //! Two stages run side by side: one walks the stored events and checks `seq` and the
 //! hash chain on their bytes; the other re-executes the commands and compares what
 //! each event's hash covers (header and event bytes) with what it derives. A chain
@@ -29,7 +35,12 @@ pub struct Verified {
     pub events: u64,
     pub checkpoints: u64,
     pub state_hash: Hash32,
+    /// Identical copies of earlier events (left by a deposed engine), skipped.
+    pub copies: u64,
 }
+
+/// How far back (in `seq`) a copy of an earlier event can be checked.
+const COPY_WINDOW: usize = 1 << 20;
 
 /// The first thing that disagrees.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +84,8 @@ struct Checked {
 struct CheckedBatch {
     bytes: Vec<u8>,
     events: Vec<Checked>,
+    /// Identical copies of earlier events skipped in this read.
+    copies: u64,
 }
 
 impl CheckedBatch {
@@ -130,6 +143,8 @@ async fn chain<R: LogReader>(
     let mut last_hash = Hash32::default();
     let mut last_offset = 0u64;
     let mut read = 0u64;
+    // The hashes of the last `COPY_WINDOW` events, the newest last.
+    let mut recent: std::collections::VecDeque<Hash32> = Default::default();
     while read < total {
         let want = (total - read).min(READ_BATCH_RECORDS as u64) as usize;
         let batch = match reader.next_batch(want, Duration::from_secs(30)).await {
@@ -149,6 +164,7 @@ async fn chain<R: LogReader>(
         let mut out = reuse.try_recv().unwrap_or_default();
         out.bytes.clear();
         out.events.clear();
+        out.copies = 0;
         for Record { bytes, .. } in batch {
             let bad = |what: &str, expected: String, offset: u64| {
                 Chained::Bad(disagreement(
@@ -172,6 +188,15 @@ async fn chain<R: LogReader>(
                     return;
                 }
             };
+            let back = next_seq.saturating_sub(p.seq) as usize;
+            if p.seq < next_seq
+                && back <= recent.len()
+                && recent[recent.len() - back] == p.hash
+                && p.chain_hash() == p.hash
+            {
+                out.copies += 1;
+                continue;
+            }
             let problem = if p.seq != next_seq {
                 Some((
                     "seq out of order (a gap, a duplicate or a swap)",
@@ -202,6 +227,10 @@ async fn chain<R: LogReader>(
                 event_tag: p.event_tag,
             });
             last_hash = p.hash;
+            if recent.len() == COPY_WINDOW {
+                recent.pop_front();
+            }
+            recent.push_back(p.hash);
             last_offset = p.command_offset;
             next_seq += 1;
             out.bytes.extend_from_slice(&bytes);
@@ -219,6 +248,7 @@ struct Stored {
     batch: CheckedBatch,
     pos: usize,
     bad: Option<Disagreement>,
+    copies: u64,
 }
 
 impl Stored {
@@ -226,6 +256,7 @@ impl Stored {
         while self.pos == self.batch.events.len() && self.bad.is_none() {
             match self.rx.recv().await {
                 Some(Chained::Events(b)) => {
+                    self.copies += b.copies;
                     let done = std::mem::replace(&mut self.batch, b);
                     let _ = self.reuse.send(done);
                     self.pos = 0;
@@ -325,6 +356,7 @@ where
         batch: CheckedBatch::default(),
         pos: 0,
         bad: None,
+        copies: 0,
     };
     let result = reexecute(commands, commands_total, &mut stored, core, &mut progress).await;
     drop(stored);
@@ -438,5 +470,6 @@ async fn reexecute<C: Log>(
         events: next_seq - 1,
         checkpoints,
         state_hash: Hash32(core_state.state_hash()),
+        copies: stored.copies,
     })
 }

@@ -118,6 +118,8 @@ async fn walk<E: Log>(
     let end = events.end_offset().await?;
     let mut reader = events.reader(0).await?;
     let mut offset = 0;
+    // Copies of earlier events (left by a deposed engine) count once.
+    let mut next_seq = 1;
     while offset < end {
         let batch = reader.next_batch(10_000, Duration::from_secs(30)).await?;
         if batch.is_empty() {
@@ -130,6 +132,10 @@ async fn walk<E: Log>(
                     offset: r.offset,
                     what: e.to_string(),
                 })?;
+            if env.seq < next_seq {
+                continue;
+            }
+            next_seq = env.seq + 1;
             if until.is_some_and(|u| u.is_before(&env)) {
                 return Ok(());
             }

@@ -162,3 +162,81 @@ async fn events_beyond_the_commands_are_caught() {
     let (seq, _) = first_bad(check(&c[..c.len() - 1], &e).await);
     assert_eq!(seq, derive(&c[..c.len() - 1]).len() as u64 + 1);
 }
+
+/// What a standby's takeover can leave: the new engine appended 50 events, then the
+/// deposed one's in-flight appends landed — copies of its last 100 events and 120 it
+/// had derived further. Identical copies are skipped and counted; the log verifies.
+fn with_deposed_copies(e: &[Vec<u8>], k: usize) -> Vec<Vec<u8>> {
+    let mut stored = e[..k + 50].to_vec();
+    stored.extend_from_slice(&e[k - 100..k + 120]);
+    stored.extend_from_slice(&e[k + 120..]);
+    stored
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_copies_left_by_a_deposed_engine_are_skipped_and_counted() {
+    let c = commands();
+    let e = derive(&c);
+    let k = e.len() / 2;
+    let v = check(&c, &with_deposed_copies(&e, k)).await.unwrap();
+    assert_eq!(v.events, e.len() as u64);
+    assert_eq!(v.copies, 150);
+    assert_eq!(
+        v,
+        check(&c, &e)
+            .await
+            .map(|v| tape_replay::Verified { copies: 150, ..v })
+            .unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_that_differs_from_its_original_is_caught() {
+    let c = commands();
+    let mut e = derive(&c);
+    let k = e.len() / 2;
+    let mut stored = with_deposed_copies(&e, k);
+    // The copy of seq k - 40 (at index k + 50 + 60) with a flipped byte, chain intact.
+    let mut copy = decode(&stored[k + 110]);
+    assert_eq!(copy.seq, (k - 40) as u64 + 1);
+    copy.time_ms += 1;
+    copy.hash = copy.expected_hash();
+    stored[k + 110] = codec::to_bincode(&copy).unwrap();
+    let (seq, what) = first_bad(check(&c, &stored).await);
+    assert_eq!(
+        seq,
+        k as u64 + 51,
+        "named where the next event was expected"
+    );
+    assert!(what.contains("seq out of order"), "{what}");
+    // And balances folded from a log with copies count each event once.
+    e.truncate(k + 120);
+    let dir = tempfile::tempdir().unwrap();
+    let clean = log_of(&dir, "clean", &e).await;
+    let copied = log_of(&dir, "copied", &with_deposed_copies(&e, k)[..k + 50 + 220]).await;
+    // Every account with a posting among the copied events.
+    let accounts: std::collections::BTreeSet<u64> = e[k - 100..k + 50]
+        .iter()
+        .filter_map(|b| match decode(b).event {
+            Event::Posting { from, to, .. } => Some([from, to]),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|p| match p {
+            tape_schemas::Party::Available(a) | tape_schemas::Party::Held(a) => Some(a.0),
+            _ => None,
+        })
+        .collect();
+    assert!(accounts.len() > 2, "{accounts:?}");
+    for account in accounts {
+        let at = tape_replay::statement::Point::Seq(e.len() as u64);
+        assert_eq!(
+            tape_replay::statement::balances_at(&copied, tape_schemas::AccountId(account), at)
+                .await
+                .unwrap(),
+            tape_replay::statement::balances_at(&clean, tape_schemas::AccountId(account), at)
+                .await
+                .unwrap()
+        );
+    }
+}
