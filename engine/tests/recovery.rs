@@ -339,3 +339,74 @@ async fn copies_left_by_a_deposed_engine_do_not_stop_or_confuse_the_next_one() {
     }
     assert_eq!(once, expected);
 }
+
+/// The other order: a deposed engine's copy lands while this engine runs. Its next
+/// append lands past where it expected, so it stops (`AnotherWriter`) rather than
+/// write on beside another writer; a restart carries on over the copy, and the
+/// log, each `seq` once, is exactly what the commands produce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_by_someone_else_stops_the_engine_and_a_restart_carries_on() {
+    let d = dirs();
+    let all = mix(2_000);
+    let expected = expected_events(&all, options().checkpoint_every);
+    let commands = Arc::new(
+        FileLog::open(&d.commands, FileLogOptions::default())
+            .unwrap()
+            .0,
+    );
+    commands.append(all[..1_000].to_vec()).await.unwrap();
+    let engine = Engine::new(
+        commands.clone(),
+        FileLog::open(&d.events, FileLogOptions::default())
+            .unwrap()
+            .0,
+        SnapshotStore::open(&d.snapshots, 3).unwrap(),
+        options(),
+    );
+    let watcher = FileLog::follow(&d.events).unwrap();
+    let (_stop, stopped) = watch::channel(false);
+    let interfere = async {
+        // Once command 999 is answered, a copy of an earlier event lands, then more
+        // commands come.
+        let mut reader = watcher.reader(0).await.unwrap();
+        let mut seen = 0;
+        'wait: loop {
+            for r in reader
+                .next_batch(10_000, Duration::from_millis(100))
+                .await
+                .unwrap()
+            {
+                seen += 1;
+                let (_, offset, outcome) = EventEnvelope::peek(&r.bytes).unwrap();
+                if outcome && offset == 999 {
+                    break 'wait;
+                }
+            }
+        }
+        engine
+            .events()
+            .append(vec![expected[seen / 2].clone()])
+            .await
+            .unwrap();
+        commands.append(all[1_000..].to_vec()).await.unwrap();
+        std::future::pending::<()>().await;
+    };
+    let err = tokio::select! {
+        r = tokio::time::timeout(Duration::from_secs(60), engine.run(stopped)) => r.expect("the engine stops by itself").unwrap_err(),
+        () = interfere => unreachable!(),
+    };
+    assert!(matches!(err, EngineError::AnotherWriter { .. }), "{err}");
+    drop(engine);
+
+    run_until(&d, commands.clone(), all.len() as u64 - 1)
+        .await
+        .unwrap();
+    let mut once = Vec::new();
+    for b in events_on_log(&d).await {
+        let (seq, _, _) = EventEnvelope::peek(&b).unwrap();
+        if seq > once.len() as u64 {
+            once.push(b);
+        }
+    }
+    assert_eq!(once, expected);
+}
