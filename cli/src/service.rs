@@ -71,13 +71,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let read_shutdown = shutdown.clone();
     let read_side =
         tokio::spawn(async move { crate::read_side::serve(&logs, &gateway, read_shutdown).await });
-    let engine = tokio::spawn(run_engine(args.engine, shutdown));
+    let stopping = shutdown.clone();
+    let mut engine = tokio::spawn(run_engine(args.engine, shutdown));
     tokio::select! {
         r = read_side => {
             r??;
-            anyhow::bail!("the read side stopped");
+            // On SIGTERM the read side drains and stops too; then the engine's
+            // shutdown (batch, snapshot) decides the exit.
+            anyhow::ensure!(*stopping.borrow(), "the read side stopped");
+            (&mut engine).await?
         }
-        r = engine => r?,
+        r = &mut engine => r?,
     }
 }
 

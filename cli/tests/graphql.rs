@@ -176,6 +176,10 @@ async fn place_fill_cancel_and_see_wallets_and_history_change() {
     s.ok(&auditor, q, json!({})).await;
     let (_, e) = s.error(&auditor, PLACE, limit("SELL", "30000", "1")).await;
     assert_eq!(e["extensions"]["code"], "FORBIDDEN");
+
+    // SIGTERM: the read side drains, the engine snapshots, and `tape run` exits 0.
+    let mut s = s;
+    assert!(s.stop().success(), "tape run did not stop cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
