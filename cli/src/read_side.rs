@@ -141,13 +141,20 @@ pub async fn serve(
         Some(path) => eprintln!("tape: the admin token is in {}", path.display()),
         None => eprintln!("tape: admin token from --admin-token / TAPE_ADMIN_TOKEN"),
     }
+    let stopping = shutdown.clone();
     let server = tape_gateway::serve(listener, router, shutdown);
     tokio::pin!(server);
     tokio::select! {
         r = &mut server => r?,
         r = projector_task => {
             r??;
-            anyhow::bail!("the projector stopped");
+            // On SIGTERM the projector stops at its next batch; let the server drain
+            // (for a while: a client may hold a connection open).
+            anyhow::ensure!(*stopping.borrow(), "the projector stopped");
+            match tokio::time::timeout(Duration::from_secs(10), server).await {
+                Ok(r) => r?,
+                Err(_) => tracing::warn!("connections still open 10 s after shutdown; closing"),
+            }
         }
     }
     Ok(())
