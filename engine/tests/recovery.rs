@@ -87,6 +87,31 @@ async fn run_until(d: &Dirs, commands: Arc<FileLog>, last: u64) -> Result<RunSum
     }
 }
 
+/// The commands log, open for appending.
+fn commands_log(d: &Dirs) -> Arc<FileLog> {
+    Arc::new(
+        FileLog::open(&d.commands, FileLogOptions::default())
+            .unwrap()
+            .0,
+    )
+}
+
+/// The events on the log, each `seq` once (later copies of a `seq`, which a deposed
+/// engine may leave, must equal the first).
+async fn each_seq_once(d: &Dirs) -> Vec<Vec<u8>> {
+    let mut once: Vec<Vec<u8>> = Vec::new();
+    for b in events_on_log(d).await {
+        let (seq, _, _) = EventEnvelope::peek(&b).unwrap();
+        if seq <= once.len() as u64 {
+            assert_eq!(b, once[seq as usize - 1], "a copy differs at seq {seq}");
+            continue;
+        }
+        assert_eq!(seq, once.len() as u64 + 1, "a gap");
+        once.push(b);
+    }
+    once
+}
+
 fn expected_events(commands: &[Vec<u8>], checkpoint_every: u64) -> Vec<Vec<u8>> {
     tape_engine::derive_all(
         commands.iter().map(|c| c.as_slice()),
@@ -117,11 +142,7 @@ async fn events_on_log(d: &Dirs) -> Vec<Vec<u8>> {
 async fn restarts_with_and_without_snapshots_and_a_torn_tail_append_exactly_the_missing_events() {
     let d = dirs();
     let all = mix(3_000);
-    let commands = Arc::new(
-        FileLog::open(&d.commands, FileLogOptions::default())
-            .unwrap()
-            .0,
-    );
+    let commands = commands_log(&d);
     commands.append(all[..1_500].to_vec()).await.unwrap();
     let first = run_until(&d, commands.clone(), 1_499).await.unwrap();
     assert_eq!(first.events_matched, 0);
@@ -173,11 +194,7 @@ async fn restarts_with_and_without_snapshots_and_a_torn_tail_append_exactly_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_commands_log_becomes_rejections_and_the_engine_goes_on() {
     let d = dirs();
-    let commands = Arc::new(
-        FileLog::open(&d.commands, FileLogOptions::default())
-            .unwrap()
-            .0,
-    );
+    let commands = commands_log(&d);
     let mut garbage: Vec<Vec<u8>> = vec![
         vec![0xff, 0x00, 0x13, 0x37, 0x42],
         Vec::new(),
@@ -229,11 +246,7 @@ async fn garbage_on_the_commands_log_becomes_rejections_and_the_engine_goes_on()
 async fn an_events_log_that_disagrees_with_the_commands_stops_the_engine() {
     let d = dirs();
     let all = mix(500);
-    let commands = Arc::new(
-        FileLog::open(&d.commands, FileLogOptions::default())
-            .unwrap()
-            .0,
-    );
+    let commands = commands_log(&d);
     commands.append(all.clone()).await.unwrap();
     run_until(&d, commands.clone(), all.len() as u64 - 1)
         .await
@@ -301,11 +314,7 @@ async fn an_events_log_that_disagrees_with_the_commands_stops_the_engine() {
 async fn copies_left_by_a_deposed_engine_do_not_stop_or_confuse_the_next_one() {
     let d = dirs();
     let all = mix(3_000);
-    let commands = Arc::new(
-        FileLog::open(&d.commands, FileLogOptions::default())
-            .unwrap()
-            .0,
-    );
+    let commands = commands_log(&d);
     commands.append(all[..1_500].to_vec()).await.unwrap();
     run_until(&d, commands.clone(), 1_499).await.unwrap();
     let expected = expected_events(&all, options().checkpoint_every);
@@ -325,19 +334,8 @@ async fn copies_left_by_a_deposed_engine_do_not_stop_or_confuse_the_next_one() {
         .unwrap();
     assert!(second.events_matched >= 120, "{second:?}");
 
-    let stored = events_on_log(&d).await;
-    assert_eq!(stored.len(), expected.len() + 150);
-    let mut once = Vec::new();
-    for b in stored {
-        let (seq, _, _) = EventEnvelope::peek(&b).unwrap();
-        if seq <= once.len() as u64 {
-            assert_eq!(b, expected[seq as usize - 1], "a copy differs at seq {seq}");
-            continue;
-        }
-        assert_eq!(seq, once.len() as u64 + 1, "a gap");
-        once.push(b);
-    }
-    assert_eq!(once, expected);
+    assert_eq!(events_on_log(&d).await.len(), expected.len() + 150);
+    assert_eq!(each_seq_once(&d).await, expected);
 }
 
 /// The other order: a deposed engine's copy lands while this engine runs. Its next
@@ -349,11 +347,7 @@ async fn an_append_by_someone_else_stops_the_engine_and_a_restart_carries_on() {
     let d = dirs();
     let all = mix(2_000);
     let expected = expected_events(&all, options().checkpoint_every);
-    let commands = Arc::new(
-        FileLog::open(&d.commands, FileLogOptions::default())
-            .unwrap()
-            .0,
-    );
+    let commands = commands_log(&d);
     commands.append(all[..1_000].to_vec()).await.unwrap();
     let engine = Engine::new(
         commands.clone(),
@@ -401,12 +395,5 @@ async fn an_append_by_someone_else_stops_the_engine_and_a_restart_carries_on() {
     run_until(&d, commands.clone(), all.len() as u64 - 1)
         .await
         .unwrap();
-    let mut once = Vec::new();
-    for b in events_on_log(&d).await {
-        let (seq, _, _) = EventEnvelope::peek(&b).unwrap();
-        if seq > once.len() as u64 {
-            once.push(b);
-        }
-    }
-    assert_eq!(once, expected);
+    assert_eq!(each_seq_once(&d).await, expected);
 }
