@@ -94,11 +94,11 @@ pub fn projector(
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => return,
             }
-            // Event seq n sits at offset n - 1 (or later, after copies a deposed
-            // engine left, which then count as lag), so the end offset is the last seq.
+            // Records on the log the projector has not read (offsets, so copies a
+            // deposed engine left do not count as lag once read past).
             if let Ok(end) = events.end_offset().await {
-                let applied = progress.borrow().next_seq.saturating_sub(1);
-                lag.set(end.saturating_sub(applied) as i64);
+                let read = progress.borrow().next_offset;
+                lag.set(end.saturating_sub(read) as i64);
             }
         }
     });

@@ -66,6 +66,9 @@ pub fn open(dir: &Path) -> Result<(Projector, Views), ProjectionError> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     pub next_seq: u64,
+    /// The events-log offset after the last record read (copies a deposed engine
+    /// left make it run ahead of `next_seq - 1`).
+    pub next_offset: u64,
     pub last_command_offset: Option<u64>,
     /// True once a read after the last applied event found nothing more.
     pub idle: bool,
@@ -88,6 +91,7 @@ pub async fn run<L: Log>(
     let mut projector = Some(Box::new(projector));
     progress.send_replace(Progress {
         next_seq: projector.as_ref().map_or(0, |p| p.next_seq()),
+        next_offset: projector.as_ref().map_or(0, |p| p.next_seq() - 1),
         last_command_offset: None,
         idle: false,
     });
@@ -103,6 +107,7 @@ pub async fn run<L: Log>(
             progress.send_if_modified(|p| !std::mem::replace(&mut p.idle, true));
             continue;
         }
+        let next_offset = batch.last().map_or(0, |r| r.offset + 1);
         let mut p = projector
             .take()
             .expect("the projector is back after each batch");
@@ -116,6 +121,7 @@ pub async fn run<L: Log>(
         let applied = applied?;
         progress.send_replace(Progress {
             next_seq: applied.next_seq,
+            next_offset,
             last_command_offset: applied.last_command_offset,
             idle: false,
         });
