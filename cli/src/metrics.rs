@@ -50,6 +50,14 @@ pub fn engine(stats: Arc<EngineStats>, commands: AnyLog, mut shutdown: watch::Re
         "tape_engine_snapshot_age_seconds",
         "Seconds since this process last wrote a snapshot (-1: none yet)",
     );
+    let trusted_behind = gauge(
+        "tape_engine_trusted_time_behind_seconds",
+        "Seconds the operator's time in the engine (admin-stamped, e.g. by tape clock) is behind this machine's clock (-1: none yet); with credentials required, trader commands are refused from about 58",
+    );
+    let credentials_required = gauge(
+        "tape_engine_credentials_required",
+        "1 when commands must carry credentials",
+    );
     tokio::spawn(async move {
         let mut last = stats.read();
         let mut at = Instant::now();
@@ -73,6 +81,11 @@ pub fn engine(stats: Arc<EngineStats>, commands: AnyLog, mut shutdown: watch::Re
                 0 => -1,
                 ms => (tape_gateway::now_ms().saturating_sub(ms) / 1_000) as i64,
             });
+            trusted_behind.set(match now.trusted_ms {
+                0 => -1,
+                ms => (tape_gateway::now_ms().saturating_sub(ms) / 1_000) as i64,
+            });
+            credentials_required.set(i64::from(now.credentials_required));
             last = now;
         }
     });

@@ -485,6 +485,10 @@ async fn health_metrics_and_graphiql_are_served() {
             && projector_lag == Some(0)
         {
             assert!(value(&body, "tape_engine_snapshot_age_seconds").is_some());
+            // The setup's admin commands were stamped moments ago.
+            let behind = value(&body, "tape_engine_trusted_time_behind_seconds");
+            assert!(behind.is_some_and(|b| (0..60).contains(&b)), "{body}");
+            assert_eq!(value(&body, "tape_engine_credentials_required"), Some(0));
             break;
         }
         assert!(

@@ -175,6 +175,13 @@ impl Core {
         self.time_ms
     }
 
+    /// The latest time stamped by the operator's side (admin keys; unsigned commands
+    /// while credentials are optional): trader stamps may run at most
+    /// `TIME_TOLERANCE_MS` past it. 0 before any.
+    pub fn trusted_ms(&self) -> u64 {
+        self.trusted_ms
+    }
+
     /// Applies one command and appends its events to `out`: expiries its time caused,
     /// then exactly one `Outcome`, then the command's effects.
     ///

@@ -197,6 +197,10 @@ impl<C: Log, E: Log> Engine<C, E> {
         };
         self.stats.applied(0, applier.next_command);
         self.stats.durable(written);
+        self.stats.clock(
+            applier.core.trusted_ms(),
+            applier.core.credentials_required(),
+        );
         let mut commands = self.commands.reader(applier.next_command).await?;
         let mut commands_applied = 0u64;
         let last_snapshot_at = applier.next_command;
@@ -244,6 +248,10 @@ impl<C: Log, E: Log> Engine<C, E> {
                 commands_applied += records.len() as u64;
                 self.stats
                     .applied(records.len() as u64, applier.next_command);
+                self.stats.clock(
+                    applier.core.trusted_ms(),
+                    applier.core.credentials_required(),
+                );
                 // The sealer thread runs beside this task; wait for room without
                 // blocking the runtime.
                 let mut pending = batch;

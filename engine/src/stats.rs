@@ -9,6 +9,8 @@ pub struct EngineStats {
     next_command: AtomicU64,
     durable_seq: AtomicU64,
     snapshot_unix_ms: AtomicU64,
+    trusted_ms: AtomicU64,
+    credentials_required: std::sync::atomic::AtomicBool,
 }
 
 /// A consistent-enough reading of [`EngineStats`].
@@ -23,12 +25,22 @@ pub struct StatsReading {
     /// When the last snapshot was written (ms since the UNIX epoch; 0: none by this
     /// process).
     pub snapshot_unix_ms: u64,
+    /// The core's trusted time (`Core::trusted_ms`; 0: none yet).
+    pub trusted_ms: u64,
+    pub credentials_required: bool,
 }
 
 impl EngineStats {
     pub(crate) fn applied(&self, commands: u64, next_command: u64) {
         self.commands_applied.fetch_add(commands, Ordering::Relaxed);
         self.next_command.store(next_command, Ordering::Relaxed);
+    }
+
+    /// The core's time source after a batch.
+    pub(crate) fn clock(&self, trusted_ms: u64, credentials_required: bool) {
+        self.trusted_ms.store(trusted_ms, Ordering::Relaxed);
+        self.credentials_required
+            .store(credentials_required, Ordering::Relaxed);
     }
 
     pub(crate) fn durable(&self, seq: u64) {
@@ -49,6 +61,8 @@ impl EngineStats {
             next_command: self.next_command.load(Ordering::Relaxed),
             durable_seq: self.durable_seq.load(Ordering::Relaxed),
             snapshot_unix_ms: self.snapshot_unix_ms.load(Ordering::Relaxed),
+            trusted_ms: self.trusted_ms.load(Ordering::Relaxed),
+            credentials_required: self.credentials_required.load(Ordering::Relaxed),
         }
     }
 }
