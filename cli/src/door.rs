@@ -14,6 +14,24 @@ use tape_schemas::*;
 
 use crate::logs::{LogArgs, Role};
 
+/// The signer of an API token (`tape_<id>_<secret>`), when one is given.
+pub fn signer(token: Option<&str>) -> anyhow::Result<Option<Signer>> {
+    token
+        .map(|t| {
+            Signer::from_token(t)
+                .context("the API token is malformed: expected tape_<key id>_<secret>")
+        })
+        .transpose()
+}
+
+/// Signs `envelope` when there is a signer.
+pub fn seal(signer: Option<&Signer>, envelope: CommandEnvelope) -> anyhow::Result<CommandEnvelope> {
+    Ok(match signer {
+        Some(s) => s.sign(envelope)?,
+        None => envelope,
+    })
+}
+
 /// The commands log, as a client writes to it.
 #[derive(Clone)]
 pub struct Door {
@@ -25,13 +43,7 @@ impl Door {
     /// `token` is an API token (`tape_<id>_<secret>`); without one, commands go
     /// unsigned (accepted only while the engine does not require credentials).
     pub async fn open(logs: &LogArgs, token: Option<&str>) -> anyhow::Result<Door> {
-        let signer = match token {
-            Some(t) => Some(
-                Signer::from_token(t)
-                    .context("the API token is malformed: expected tape_<key id>_<secret>")?,
-            ),
-            None => None,
-        };
+        let signer = signer(token)?;
         let door = match &logs.kafka {
             Some(_) => CommandsDoor::Shared(Arc::new(logs.open("commands", Role::Writer).await?)),
             // The submitter opens the embedded log only while it has work, so other
@@ -48,15 +60,10 @@ impl Door {
     /// door has a key.
     pub fn envelope(&self, command: Command) -> anyhow::Result<CommandEnvelope> {
         let id = CommandId(uuid::Uuid::new_v4());
-        self.seal(CommandEnvelope::new(id, tape_gateway::now_ms(), command))
-    }
-
-    /// Signs an envelope (when the door has a key).
-    pub fn seal(&self, envelope: CommandEnvelope) -> anyhow::Result<CommandEnvelope> {
-        Ok(match &self.signer {
-            Some(s) => s.sign(envelope)?,
-            None => envelope,
-        })
+        seal(
+            self.signer.as_ref(),
+            CommandEnvelope::new(id, tape_gateway::now_ms(), command),
+        )
     }
 
     /// Queues an envelope behind those queued before it; the future gives its offset

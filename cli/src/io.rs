@@ -4,6 +4,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Args;
 use tape_log::{Log, LogReader};
 use tape_schemas::{codec, CommandEnvelope, EventEnvelope, SCHEMA_VERSION};
@@ -62,13 +63,7 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         Some(path) => Box::new(std::io::BufReader::new(std::fs::File::open(path)?)),
         None => Box::new(std::io::BufReader::new(std::io::stdin())),
     };
-    let signer = match &args.key {
-        Some(t) => Some(
-            tape_gateway::auth::Signer::from_token(t)
-                .ok_or_else(|| anyhow::anyhow!("--key: expected tape_<key id>_<secret>"))?,
-        ),
-        None => None,
-    };
+    let signer = crate::door::signer(args.key.as_deref()).context("--key")?;
     let now = tape_gateway::now_ms();
     let mut records = Vec::new();
     let mut errors = Vec::new();
@@ -83,10 +78,7 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
                 records.push((c.command.topic_key(), line.trim().as_bytes().to_vec()))
             }
             Ok(c) => {
-                let c = match &signer {
-                    Some(s) => s.sign(c)?,
-                    None => c,
-                };
+                let c = crate::door::seal(signer.as_ref(), c)?;
                 records.push((c.command.topic_key(), codec::to_bincode(&c)?))
             }
             Err(e) => errors.push(format!("line {}: {e}", i + 1)),

@@ -145,6 +145,17 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Waits until command `i` of a stream paced at `rate` a second from `started` is
+/// due (0: unpaced).
+async fn pace(started: Instant, i: usize, rate: f64) {
+    if rate > 0.0 {
+        let due = started + Duration::from_secs_f64(i as f64 / rate);
+        if due > Instant::now() {
+            tokio::time::sleep_until(due.into()).await;
+        }
+    }
+}
+
 /// Sends `commands` through the door in order, paced at `rate` (0: unpaced), with
 /// at most `WINDOW` appends unconfirmed; returns each command's offset and the time
 /// it was handed to the door.
@@ -158,12 +169,7 @@ async fn send_all(
     let mut inflight = FuturesUnordered::new();
     let mut sent = Vec::with_capacity(commands.len());
     for (i, command) in commands.into_iter().enumerate() {
-        if rate > 0 {
-            let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
-            if due > Instant::now() {
-                tokio::time::sleep_until(due.into()).await;
-            }
-        }
+        pace(started, i, rate as f64).await;
         while inflight.len() >= WINDOW {
             sent.push(inflight.next().await.expect("not empty")?);
         }
@@ -361,12 +367,7 @@ async fn graphql(
             let mut latencies = Vec::with_capacity(share.len());
             let mut results: BTreeMap<String, u64> = BTreeMap::new();
             for (i, command) in share.iter().enumerate() {
-                if per_client_rate > 0.0 {
-                    let due = started + Duration::from_secs_f64(i as f64 / per_client_rate);
-                    if due > Instant::now() {
-                        tokio::time::sleep_until(due.into()).await;
-                    }
-                }
+                pace(started, i, per_client_rate).await;
                 let Some((query, variables)) = mutation(command) else {
                     continue;
                 };

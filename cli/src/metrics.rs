@@ -14,6 +14,14 @@ use tape_log::{AnyLog, Log};
 use tape_projections::Progress;
 use tokio::sync::watch;
 
+/// Whole seconds since `unix_ms` (-1 for 0: never).
+fn age_seconds(unix_ms: u64) -> i64 {
+    match unix_ms {
+        0 => -1,
+        ms => (tape_gateway::now_ms().saturating_sub(ms) / 1_000) as i64,
+    }
+}
+
 fn gauge(name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("a valid metric");
     // A second registration (tests run several services in one process) keeps the
@@ -77,14 +85,8 @@ pub fn engine(stats: Arc<EngineStats>, commands: AnyLog, mut shutdown: watch::Re
             if let Ok(end) = commands.end_offset().await {
                 lag.set(end.saturating_sub(now.next_command) as i64);
             }
-            snapshot_age.set(match now.snapshot_unix_ms {
-                0 => -1,
-                ms => (tape_gateway::now_ms().saturating_sub(ms) / 1_000) as i64,
-            });
-            trusted_behind.set(match now.trusted_ms {
-                0 => -1,
-                ms => (tape_gateway::now_ms().saturating_sub(ms) / 1_000) as i64,
-            });
+            snapshot_age.set(age_seconds(now.snapshot_unix_ms));
+            trusted_behind.set(age_seconds(now.trusted_ms));
             credentials_required.set(i64::from(now.credentials_required));
             last = now;
         }

@@ -86,12 +86,14 @@ pub async fn run<L: Log>(
     progress: watch::Sender<Progress>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ProjectionError> {
-    // Log offsets start at 0, `seq` at 1.
-    let mut reader = events.reader(projector.next_seq() - 1).await?;
+    // Log offsets start at 0, `seq` at 1 (copies a deposed engine left only push
+    // events later).
+    let next_seq = projector.next_seq();
+    let mut reader = events.reader(next_seq - 1).await?;
     let mut projector = Some(Box::new(projector));
     progress.send_replace(Progress {
-        next_seq: projector.as_ref().map_or(0, |p| p.next_seq()),
-        next_offset: projector.as_ref().map_or(0, |p| p.next_seq() - 1),
+        next_seq,
+        next_offset: next_seq - 1,
         last_command_offset: None,
         idle: false,
     });

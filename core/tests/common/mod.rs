@@ -159,10 +159,18 @@ impl H {
 
     /// Applies a command that must be accepted; returns its id and events.
     pub fn ok(&mut self, command: Command) -> (u64, Vec<Event>) {
-        let out = self.exec(command.clone());
+        let envelope = self.envelope(command);
+        self.ok_envelope(&envelope)
+    }
+
+    /// Applies an envelope that must be accepted.
+    pub fn ok_envelope(&mut self, envelope: &CommandEnvelope) -> (u64, Vec<Event>) {
+        let out = self.apply(envelope);
         match outcome(&out) {
             CommandResult::Accepted { id } => (id, out),
-            CommandResult::Rejected { reason } => panic!("{command:?} rejected: {reason:?}"),
+            CommandResult::Rejected { reason } => {
+                panic!("{:?} rejected: {reason:?}", envelope.command)
+            }
         }
     }
 
