@@ -77,14 +77,22 @@ pub fn secret(key: u64) -> String {
 
 /// Signs one step's envelope, or not, by `variant`: mostly unsigned; signed by the
 /// right key; by a wrong key; forged; expired; expiring too far ahead. `clock` is the
-/// engine's clock before the command.
-fn credentials(e: CommandEnvelope, variant: u64, clock: u64) -> CommandEnvelope {
+/// engine's clock before the command; `seq` numbers the step on stream 1 (every key
+/// sees increasing numbers with gaps, as behind a gateway).
+fn credentials(e: CommandEnvelope, variant: u64, clock: u64, seq: u64) -> CommandEnvelope {
     let own = match e.command.account() {
         Some(a) if !e.command.is_admin() && (1..=ACCOUNTS).contains(&a.0) => a.0 + 1,
         _ => 1,
     };
     let sign = |e: CommandEnvelope, key: u64, expires_ms: u64| {
-        e.sign(ApiKeyId(key), &mac_key(&secret(key)), expires_ms)
+        let auth = Credentials {
+            key: ApiKeyId(key),
+            stream: 1,
+            seq,
+            expires_ms,
+            mac: Hash32::default(),
+        };
+        e.sign(&mac_key(&secret(key)), auth)
             .expect("a command encodes")
     };
     let valid = clock + MAX_VALIDITY_MS / 2;
@@ -324,7 +332,7 @@ pub fn envelopes(steps: &[Step]) -> Vec<CommandEnvelope> {
         };
         let clock = v.last().map_or(0, |e| e.time_ms);
         let e = CommandEnvelope::new(id, now, command(kind, a, b, c, now, i as u64));
-        v.push(credentials(e, c >> 40, clock));
+        v.push(credentials(e, c >> 40, clock, i as u64 + 1));
     }
     v
 }

@@ -99,13 +99,16 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
     let (timed, expected_events) = if args.signed {
         let mut core = prepared_core(&mix);
         let unsigned_events = run_commands(&mut core, &mix.commands);
+        // One market maker's process: one stream, numbered in order.
+        let signer = Signer::new(
+            ApiKeyId(1),
+            mac_key(SECRET),
+            std::sync::Arc::new(SigningStream::new(0x6d6d)),
+        );
         signed_commands = mix
             .commands
             .iter()
-            .map(|e| {
-                e.clone()
-                    .sign(ApiKeyId(1), &mac_key(SECRET), e.time_ms + 30_000)
-            })
+            .map(|e| signer.sign(e.clone(), e.time_ms + 30_000))
             .collect::<Result<_, _>>()?;
         (&signed_commands[..], Some(unsigned_events))
     } else {

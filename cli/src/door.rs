@@ -7,27 +7,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tape_gateway::auth::Signer;
 use tape_gateway::{CommandsDoor, Submitter};
 use tape_log::{AnyLog, AnyReader, Log, LogReader};
 use tape_schemas::*;
 
 use crate::logs::{LogArgs, Role};
 
-/// The signer of an API token (`tape_<id>_<secret>`), when one is given.
+/// The signer of an API token (`tape_<id>_<secret>`), when one is given, on a new
+/// random stream of its own.
 pub fn signer(token: Option<&str>) -> anyhow::Result<Option<Signer>> {
+    let stream = uuid::Uuid::new_v4().as_u64_pair().0;
+    signer_on(token, Arc::new(SigningStream::new(stream)))
+}
+
+fn signer_on(token: Option<&str>, stream: Arc<SigningStream>) -> anyhow::Result<Option<Signer>> {
     token
         .map(|t| {
-            Signer::from_token(t)
+            Signer::from_token(t, stream)
                 .context("the API token is malformed: expected tape_<key id>_<secret>")
         })
         .transpose()
 }
 
-/// Signs `envelope` when there is a signer.
+/// Signs `envelope` when there is a signer, valid for half the longest validity the
+/// engine allows.
 pub fn seal(signer: Option<&Signer>, envelope: CommandEnvelope) -> anyhow::Result<CommandEnvelope> {
     Ok(match signer {
-        Some(s) => s.sign(envelope)?,
+        Some(s) => {
+            let expires_ms = tape_gateway::auth::expiry(envelope.time_ms);
+            s.sign(envelope, expires_ms)?
+        }
         None => envelope,
     })
 }
@@ -43,17 +52,15 @@ impl Door {
     /// `token` is an API token (`tape_<id>_<secret>`); without one, commands go
     /// unsigned (accepted only while the engine does not require credentials).
     pub async fn open(logs: &LogArgs, token: Option<&str>) -> anyhow::Result<Door> {
-        let signer = signer(token)?;
         let door = match &logs.kafka {
             Some(_) => CommandsDoor::Shared(Arc::new(logs.open("commands", Role::Writer).await?)),
             // The submitter opens the embedded log only while it has work, so other
             // writers (a gateway, `tape produce`) take turns with it.
             None => CommandsDoor::Embedded(logs.data.join("commands")),
         };
-        Ok(Door {
-            submitter: Submitter::start(door),
-            signer,
-        })
+        let submitter = Submitter::start(door);
+        let signer = signer_on(token, submitter.stream())?;
+        Ok(Door { submitter, signer })
     }
 
     /// A new envelope for `command`: a random id, the time now, signed when the

@@ -247,7 +247,7 @@ async fn seed_demo(logs: &LogArgs) -> anyhow::Result<()> {
     log.append(records).await?;
     eprintln!("tape: demo: markets BTC-USDT and ETH-USDT; account 1 holds 10 BTC + 100,000 USDT, account 2 holds 100 ETH + 100,000 USDT");
     eprintln!(
-        r#"tape: try: echo '{{"version":2,"id":"{}","time_ms":0,"command":{{"place_order":{{"account":1,"market":"BTC-USDT","side":"sell","order_type":{{"limit":{{"price":"30000","quantity":"0.5"}}}}}}}}}}' | tape produce"#,
+        r#"tape: try: echo '{{"version":3,"id":"{}","time_ms":0,"command":{{"place_order":{{"account":1,"market":"BTC-USDT","side":"sell","order_type":{{"limit":{{"price":"30000","quantity":"0.5"}}}}}}}}}}' | tape produce"#,
         uuid::Uuid::from_u128(1)
     );
     Ok(())

@@ -188,49 +188,52 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
             RejectReason::MissingCredentials,
         ),
         (
-            codec::to_bincode(
-                &envelope(place(6000, Side::Sell, "9000"))
-                    .sign(mm_key, &mm_mac, now_ms() + 20_000)
-                    .unwrap(),
-            )
+            codec::to_bincode(&sign_test(
+                envelope(place(6000, Side::Sell, "9000")),
+                mm_key,
+                &mm_mac,
+                now_ms() + 20_000,
+            ))
             .unwrap(),
             RejectReason::NotPermitted,
         ),
         (
-            codec::to_bincode(
-                &envelope(place(5000, Side::Sell, "9000"))
-                    .sign(mm_key, &mac_key("not-the-secret"), now_ms() + 20_000)
-                    .unwrap(),
-            )
+            codec::to_bincode(&sign_test(
+                envelope(place(5000, Side::Sell, "9000")),
+                mm_key,
+                &mac_key("not-the-secret"),
+                now_ms() + 20_000,
+            ))
             .unwrap(),
             RejectReason::BadSignature,
         ),
         (
-            sign_json(
+            sign_json_test(
                 &envelope(place(5000, Side::Sell, "9000")),
                 mm_key,
                 &mac_key("nope"),
                 now_ms() + 20_000,
             )
-            .unwrap()
             .into_bytes(),
             RejectReason::BadSignature,
         ),
         (
-            codec::to_bincode(
-                &envelope(place(5000, Side::Sell, "9000"))
-                    .sign(mm_key, &mm_mac, now_ms() - 60_000)
-                    .unwrap(),
-            )
+            codec::to_bincode(&sign_test(
+                envelope(place(5000, Side::Sell, "9000")),
+                mm_key,
+                &mm_mac,
+                now_ms() - 60_000,
+            ))
             .unwrap(),
             RejectReason::CredentialsExpired,
         ),
         (
-            codec::to_bincode(
-                &envelope(place(5000, Side::Sell, "9000"))
-                    .sign(mm_key, &mm_mac, now_ms() + 3_600_000)
-                    .unwrap(),
-            )
+            codec::to_bincode(&sign_test(
+                envelope(place(5000, Side::Sell, "9000")),
+                mm_key,
+                &mm_mac,
+                now_ms() + 3_600_000,
+            ))
             .unwrap(),
             RejectReason::ExpiryTooFar,
         ),
@@ -238,9 +241,12 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
             // The admin key signs; an altered command under it.
             {
                 let (admin_key, admin_secret) = key_of(&admin);
-                let mut e = envelope(place(5000, Side::Buy, "10"))
-                    .sign(admin_key, &mac_key(&admin_secret), now_ms() + 20_000)
-                    .unwrap();
+                let mut e = sign_test(
+                    envelope(place(5000, Side::Buy, "10")),
+                    admin_key,
+                    &mac_key(&admin_secret),
+                    now_ms() + 20_000,
+                );
                 e.command = tape_schemas::Command::Deposit {
                     account: AccountId(5000),
                     asset: "USD".parse().unwrap(),
@@ -254,13 +260,12 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     ];
     // A legitimate JSON record signed by the trader's key in the middle of it all.
     let (trader_key, trader_secret) = key_of(&trader);
-    let json_order = sign_json(
+    let json_order = sign_json_test(
         &envelope(place(6000, Side::Buy, "5000")),
         trader_key,
         &mac_key(&trader_secret),
         now_ms() + 20_000,
-    )
-    .unwrap();
+    );
     let mut forged_offsets = Vec::new();
     let mut json_offset = None;
 
@@ -352,7 +357,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     // engine's clock past the operator's by more than the tolerance.
     let mut future = envelope(place(5000, Side::Buy, "1"));
     future.time_ms += 86_400_000;
-    let future = future.sign(mm_key, &mm_mac, now_ms() + 20_000).unwrap();
+    let future = sign_test(future, mm_key, &mm_mac, now_ms() + 20_000);
     commands
         .append_keyed(vec![(
             Some(b"5000".to_vec()),
@@ -518,4 +523,37 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
         "tape replay verify: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Signs as one test process would: one stream, its numbers in order.
+fn sign_test(
+    envelope: CommandEnvelope,
+    key: ApiKeyId,
+    mac_key: &Hash32,
+    expires_ms: u64,
+) -> CommandEnvelope {
+    envelope
+        .sign(mac_key, test_credentials(key, expires_ms))
+        .unwrap()
+}
+
+/// `sign_test` as a JSON record.
+fn sign_json_test(
+    envelope: &CommandEnvelope,
+    key: ApiKeyId,
+    mac_key: &Hash32,
+    expires_ms: u64,
+) -> String {
+    sign_json(envelope, mac_key, test_credentials(key, expires_ms)).unwrap()
+}
+
+fn test_credentials(key: ApiKeyId, expires_ms: u64) -> Credentials {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    Credentials {
+        key,
+        stream: 0x7e57,
+        seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        expires_ms,
+        mac: Hash32::default(),
+    }
 }

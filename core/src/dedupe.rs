@@ -1,6 +1,9 @@
-//! The dedupe window: results of recent command ids, so a repeated id is answered
-//! with its original result instead of being executed twice. Bounded by count and by
-//! age (both in `CoreConfig`); entries leave oldest first.
+//! The answer window: results of recent command ids, so a repeated id (a retry with
+//! a new signature, an unsigned command sent twice) is answered with its original
+//! result instead of being executed twice. Bounded by count and by age (both in
+//! `CoreConfig`); entries leave oldest first. It is not what stops replays of signed
+//! records (`signing` does, whatever the rate); an id is matched only for the key that
+//! first used it (or for unsigned commands, among unsigned ones).
 //!
 //! Every command looks its id up and records it, so this sits on the hot path. The
 //! store is a ring of entries in arrival order plus an open-addressing index of
@@ -16,6 +19,8 @@ use tape_schemas::{CommandId, CommandResult};
 struct Entry {
     time_ms: u64,
     id: CommandId,
+    /// The API key whose credentials the command carried; 0 for unsigned.
+    signer: u64,
     result: CommandResult,
 }
 
@@ -31,9 +36,6 @@ pub struct Dedupe {
     /// 0 is empty; otherwise the id's hash with its low `pos_bits` replaced by
     /// `position + 1`.
     slots: Vec<u64>,
-    /// The latest time of an entry evicted because the window was full (not because
-    /// it aged out): ids recorded at or before it may have been forgotten early.
-    evicted_full_ms: u64,
 }
 
 fn hash(id: &CommandId) -> u64 {
@@ -62,7 +64,13 @@ impl Dedupe {
         &self.entries[offset as usize]
     }
 
-    pub fn get(&self, id: &CommandId) -> Option<CommandResult> {
+    /// The result of `id` as first used by `signer` (0: unsigned), if remembered.
+    pub fn get(&self, id: &CommandId, signer: u64) -> Option<CommandResult> {
+        let e = self.index_of(id)?;
+        (e.signer == signer).then_some(e.result)
+    }
+
+    fn index_of(&self, id: &CommandId) -> Option<&Entry> {
         if self.slots.is_empty() {
             return None;
         }
@@ -78,7 +86,7 @@ impl Dedupe {
             if (s & !pos_mask) == (h & !pos_mask) {
                 let e = self.entry_at_position((s & pos_mask) - 1);
                 if e.id == *id {
-                    return Some(e.result);
+                    return Some(e);
                 }
             }
             i = (i + 1) & mask;
@@ -166,6 +174,7 @@ impl Dedupe {
     pub fn record(
         &mut self,
         id: CommandId,
+        signer: u64,
         time_ms: u64,
         result: CommandResult,
         capacity: usize,
@@ -186,10 +195,12 @@ impl Dedupe {
             "the dedupe capacity is fixed for a core's life"
         );
         // Callers look an id up before they record it; a second copy would shadow.
-        debug_assert!(self.get(&id).is_none(), "recording an id twice");
+        if self.contains(&id) {
+            // Another signer's id: the first use keeps it.
+            return;
+        }
         while self.entries.len() as u64 >= self.ring_capacity {
-            let evicted = self.evict_oldest();
-            self.evicted_full_ms = self.evicted_full_ms.max(evicted);
+            self.evict_oldest();
         }
         if self.slots.len() < (self.entries.len() + 1) * 2 {
             self.grow(capacity);
@@ -198,6 +209,7 @@ impl Dedupe {
         self.entries.push_back(Entry {
             time_ms,
             id,
+            signer,
             result,
         });
         let pos = self.position(seq);
@@ -210,8 +222,8 @@ impl Dedupe {
         }
     }
 
-    /// Evicts the oldest entry; returns its time.
-    fn evict_oldest(&mut self) -> u64 {
+    /// Evicts the oldest entry.
+    fn evict_oldest(&mut self) {
         let e = self
             .entries
             .pop_front()
@@ -219,22 +231,18 @@ impl Dedupe {
         let pos = self.position(self.first_seq);
         self.remove_slot(hash(&e.id), pos);
         self.first_seq += 1;
-        e.time_ms
     }
 
-    /// The latest time of an id forgotten because the window was full (0: none was).
-    /// Every id recorded after it is still remembered until it ages out.
-    pub fn evicted_full_ms(&self) -> u64 {
-        self.evicted_full_ms
+    /// Whether `id` is remembered, for any signer.
+    fn contains(&self, id: &CommandId) -> bool {
+        self.index_of(id).is_some()
     }
 
-    pub(crate) fn set_evicted_full_ms(&mut self, time_ms: u64) {
-        self.evicted_full_ms = time_ms;
-    }
-
-    /// Entries oldest first, for the snapshot.
-    pub fn entries(&self) -> impl Iterator<Item = (u64, CommandId, CommandResult)> + '_ {
-        self.entries.iter().map(|e| (e.time_ms, e.id, e.result))
+    /// Entries oldest first, for the snapshot: (time, id, signer, result).
+    pub fn entries(&self) -> impl Iterator<Item = (u64, CommandId, u64, CommandResult)> + '_ {
+        self.entries
+            .iter()
+            .map(|e| (e.time_ms, e.id, e.signer, e.result))
     }
 }
 
@@ -266,11 +274,11 @@ mod tests {
     fn remembers_the_last_capacity_ids_and_forgets_older_ones() {
         let mut d = Dedupe::default();
         for n in 0..5_000 {
-            d.record(id(n), n as u64, OK, 3_000, u64::MAX);
+            d.record(id(n), 0, n as u64, OK, 3_000, u64::MAX);
         }
-        assert!(d.get(&id(1_999)).is_none());
+        assert!(d.get(&id(1_999), 0).is_none());
         for n in 2_000..5_000 {
-            assert_eq!(d.get(&id(n)), Some(OK), "{n}");
+            assert_eq!(d.get(&id(n), 0), Some(OK), "{n}");
         }
         assert_eq!(d.entries().count(), 3_000);
     }
@@ -278,12 +286,23 @@ mod tests {
     #[test]
     fn forgets_ids_older_than_the_window() {
         let mut d = Dedupe::default();
-        d.record(id(1), 1_000, OK, 10, 500);
-        d.record(id(2), 1_400, OK, 10, 500);
-        assert_eq!(d.get(&id(1)), Some(OK));
-        d.record(id(3), 1_501, OK, 10, 500);
-        assert_eq!(d.get(&id(1)), None);
-        assert_eq!(d.get(&id(2)), Some(OK));
+        d.record(id(1), 0, 1_000, OK, 10, 500);
+        d.record(id(2), 0, 1_400, OK, 10, 500);
+        assert_eq!(d.get(&id(1), 0), Some(OK));
+        d.record(id(3), 0, 1_501, OK, 10, 500);
+        assert_eq!(d.get(&id(1), 0), None);
+        assert_eq!(d.get(&id(2), 0), Some(OK));
+    }
+
+    #[test]
+    fn an_id_is_answered_only_to_the_signer_that_first_used_it() {
+        let mut d = Dedupe::default();
+        d.record(id(1), 7, 0, OK, 10, u64::MAX);
+        d.record(id(1), 8, 0, CommandResult::Accepted { id: 9 }, 10, u64::MAX);
+        assert_eq!(d.get(&id(1), 7), Some(OK));
+        assert_eq!(d.get(&id(1), 8), None);
+        assert_eq!(d.get(&id(1), 0), None);
+        assert_eq!(d.entries().count(), 1);
     }
 
     #[test]
@@ -293,9 +312,9 @@ mod tests {
         let mut model = std::collections::VecDeque::new();
         for n in 0..50_000u128 {
             let key = if n % 7 == 0 { n / 2 } else { n }; // some repeats
-            if d.get(&id(key)).is_none() {
+            if d.get(&id(key), 0).is_none() {
                 let result = CommandResult::Accepted { id: key as u64 };
-                d.record(id(key), 0, result, 97, u64::MAX);
+                d.record(id(key), 0, 0, result, 97, u64::MAX);
             }
             if !model.contains(&key) {
                 model.push_back(key);
@@ -306,7 +325,7 @@ mod tests {
             if n % 101 == 0 {
                 for k in n.saturating_sub(300)..=n {
                     assert_eq!(
-                        d.get(&id(k)).is_some(),
+                        d.get(&id(k), 0).is_some(),
                         model.contains(&k),
                         "key {k} at step {n}"
                     );

@@ -12,6 +12,7 @@ use crate::book::Slot;
 use crate::dedupe::Dedupe;
 use crate::ledger::{Ledger, WithdrawalUsage};
 use crate::market::{Market, FEE_PPM_MAX};
+use crate::signing::Signing;
 use crate::units::{to_minor, UnitError};
 
 const DAY_MS: u64 = 86_400_000;
@@ -23,10 +24,14 @@ pub const PREFETCH_AHEAD: usize = 16;
 /// every replica of a log must run with the same values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CoreConfig {
-    /// How long a command id is remembered (command time).
+    /// How long a command id is remembered to answer a repeat (command time).
     pub dedupe_window_ms: u64,
-    /// How many command ids are remembered at most.
+    /// How many command ids are remembered at most to answer repeats (0: none).
+    /// Replays of signed records are stopped by their stream and `seq`, not by this.
     pub dedupe_capacity: usize,
+    /// Live signing streams an API key may have at once; a stream lives until every
+    /// command it signed has expired (at most `MAX_VALIDITY_MS` after its last).
+    pub signing_streams_per_key_max: usize,
     pub open_orders_per_account_max: usize,
     pub slices_max: u32,
 }
@@ -35,7 +40,8 @@ impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
             dedupe_window_ms: DAY_MS,
-            dedupe_capacity: 1_000_000,
+            dedupe_capacity: 16_384,
+            signing_streams_per_key_max: 16,
             open_orders_per_account_max: 10_000,
             slices_max: 100,
         }
@@ -127,6 +133,8 @@ pub struct Core {
     /// Scratch space for signing bytes.
     scratch: Vec<u8>,
     pub(crate) dedupe: Dedupe,
+    /// Each key's signing streams: what stops a signed record from running twice.
+    pub(crate) signing: Signing,
     pub(crate) pending: Vec<Pending>,
 }
 
@@ -162,6 +170,7 @@ impl Core {
             trusted_ms: 0,
             scratch: Vec::new(),
             dedupe: Dedupe::default(),
+            signing: Signing::default(),
             pending: Vec::new(),
         }
     }
@@ -204,15 +213,22 @@ impl Core {
         // credentials are optional) is trusted; a trader key's stamp may run at most
         // `TIME_TOLERANCE_MS` ahead of it, so no market maker can move everyone's
         // clock.
+        let signer = envelope.auth.map_or(0, |a| a.key.0);
         let trusted = match (envelope.auth.is_some(), self.credentials_required) {
             (false, false) => true,
             _ => match self.authorize(envelope, json_text) {
                 Ok(role) => role == ApiRole::Admin,
                 Err(reason) => {
+                    // A copy of a signed record: answered with the original result
+                    // while it is remembered, else refused; either way, nothing runs.
+                    let replayed = reason == RejectReason::ReplayedSeq;
+                    let original = replayed
+                        .then(|| self.dedupe.get(&envelope.id, signer))
+                        .flatten();
                     out.push(Event::Outcome {
                         command: envelope.id,
-                        result: CommandResult::Rejected { reason },
-                        duplicate: false,
+                        result: original.unwrap_or(CommandResult::Rejected { reason }),
+                        duplicate: replayed,
                     });
                     return;
                 }
@@ -227,7 +243,7 @@ impl Core {
                 .min(self.trusted_ms.saturating_add(TIME_TOLERANCE_MS))
         };
         self.advance_time(time_ms, out);
-        if let Some(result) = self.dedupe.get(&envelope.id) {
+        if let Some(result) = self.dedupe.get(&envelope.id, signer) {
             out.push(Event::Outcome {
                 command: envelope.id,
                 result,
@@ -268,6 +284,7 @@ impl Core {
         };
         self.dedupe.record(
             envelope.id,
+            signer,
             self.time_ms,
             result,
             self.cfg.dedupe_capacity,
@@ -450,7 +467,11 @@ impl Core {
                 price,
                 quantity,
             } => self.amend_order(*account, order, *price, *quantity, out),
-            Command::ClockTick => Ok(0),
+            Command::ClockTick => {
+                // Quiet markets still shed the signing streams that have died.
+                self.signing.sweep(self.time_ms);
+                Ok(0)
+            }
             Command::CreateApiKey {
                 role,
                 account,
@@ -481,6 +502,7 @@ impl Core {
                 self.api_keys
                     .remove(&key.0)
                     .ok_or(RejectReason::UnknownApiKey)?;
+                self.signing.forget_key(key.0);
                 out.push(Event::ApiKeyRevoked { key: *key });
                 Ok(key.0)
             }
@@ -496,9 +518,9 @@ impl Core {
 
     /// Checks a command's credentials against the clock as it stands (before the
     /// command's own time): the key is live, the MAC matches, the expiry is neither
-    /// past nor too far ahead, ids from within its validity are all still in the
-    /// dedupe window, and the key's role allows the command.
-    /// Returns the signing key's role.
+    /// past nor too far ahead, the key's role allows the command, and — last, so only
+    /// a command that passed everything else uses it up — its stream has not used its
+    /// `seq`. Returns the signing key's role.
     fn authorize(
         &mut self,
         envelope: &CommandEnvelope,
@@ -516,7 +538,7 @@ impl Core {
                 mac_of(&key.mac_key, signed.as_bytes())
             }
             None => envelope
-                .mac(auth.key, auth.expires_ms, &key.mac_key, &mut self.scratch)
+                .mac(&auth, &key.mac_key, &mut self.scratch)
                 .map_err(|_| RejectReason::BadSignature)?,
         };
         // blake3::Hash compares in constant time.
@@ -529,15 +551,6 @@ impl Core {
         if auth.expires_ms > self.time_ms.saturating_add(MAX_VALIDITY_MS) {
             return Err(RejectReason::ExpiryTooFar);
         }
-        // The command, if it ran before, ran at or after `expires_ms - MAX_VALIDITY_MS`
-        // (it was not too far ahead then), so its id is still remembered unless the
-        // window was full at some later time.
-        if self.dedupe.evicted_full_ms() >= auth.expires_ms.saturating_sub(MAX_VALIDITY_MS)
-            || self.cfg.dedupe_window_ms < MAX_VALIDITY_MS
-            || self.cfg.dedupe_capacity == 0
-        {
-            return Err(RejectReason::ReplayWindowExceeded);
-        }
         let allowed = match key.role {
             ApiRole::Admin => true,
             ApiRole::Auditor => false,
@@ -548,7 +561,20 @@ impl Core {
         if !allowed {
             return Err(RejectReason::NotPermitted);
         }
+        self.signing.admit(
+            auth.key.0,
+            auth.stream,
+            auth.seq,
+            auth.expires_ms,
+            self.time_ms,
+            self.cfg.signing_streams_per_key_max,
+        )?;
         Ok(key.role)
+    }
+
+    /// Live signing streams across all keys (what replay protection keeps).
+    pub fn signing_streams(&self) -> usize {
+        self.signing.streams()
     }
 
     /// Whether every command must carry credentials.

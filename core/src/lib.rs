@@ -16,6 +16,7 @@ mod ledger;
 mod market;
 mod matching;
 mod orders;
+mod signing;
 mod snapshot;
 mod units;
 

@@ -11,9 +11,10 @@ use crate::book::{Order, OrderKind};
 use crate::engine::{ApiKey, Core, CoreConfig, Parent, Withdrawal};
 use crate::ledger::{Account, SystemTotals};
 use crate::market::Market;
+use crate::signing::{Signing, Stream};
 
 /// Bumped whenever the snapshot layout changes.
-const SNAPSHOT_FORMAT: u16 = 3;
+const SNAPSHOT_FORMAT: u16 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -42,8 +43,8 @@ struct Snapshot {
     parents: Vec<(u64, Parent)>,
     next_api_key: u64,
     api_keys: Vec<(u64, ApiKey)>,
-    dedupe: Vec<(u64, CommandId, CommandResult)>,
-    dedupe_evicted_full_ms: u64,
+    dedupe: Vec<(u64, CommandId, u64, CommandResult)>,
+    signing: Vec<(u64, Stream)>,
     credentials_required: bool,
     trusted_ms: u64,
 }
@@ -118,7 +119,7 @@ impl Core {
             next_api_key: self.next_api_key,
             api_keys: self.api_keys.iter().map(|(k, v)| (*k, *v)).collect(),
             dedupe: self.dedupe.entries().collect(),
-            dedupe_evicted_full_ms: self.dedupe.evicted_full_ms(),
+            signing: self.signing.entries().collect(),
             credentials_required: self.credentials_required,
             trusted_ms: self.trusted_ms,
         };
@@ -177,11 +178,18 @@ impl Core {
         core.parents = s.parents.into_iter().collect();
         core.next_api_key = s.next_api_key;
         core.api_keys = s.api_keys.into_iter().collect();
-        for (t, id, result) in s.dedupe {
-            core.dedupe
-                .record(id, t, result, s.cfg.dedupe_capacity, s.cfg.dedupe_window_ms);
+        for (t, id, signer, result) in s.dedupe {
+            core.dedupe.record(
+                id,
+                signer,
+                t,
+                result,
+                s.cfg.dedupe_capacity,
+                s.cfg.dedupe_window_ms,
+            );
         }
-        core.dedupe.set_evicted_full_ms(s.dedupe_evicted_full_ms);
+        core.signing =
+            Signing::from_entries(s.signing).ok_or_else(|| bad("signing streams out of order"))?;
         core.credentials_required = s.credentials_required;
         core.trusted_ms = s.trusted_ms;
         Ok(core)

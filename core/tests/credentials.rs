@@ -12,7 +12,11 @@ use tape_schemas::*;
 const ALICE_SECRET: &str = "alice-secret";
 
 fn required() -> (H, ApiKeyId, ApiKeyId) {
-    let mut h = H::with_dedupe(CoreConfig::default());
+    required_with(CoreConfig::default())
+}
+
+fn required_with(cfg: CoreConfig) -> (H, ApiKeyId, ApiKeyId) {
+    let mut h = H::with_dedupe(cfg);
     let admin = h.key(ApiRole::Admin, None, "admin-secret");
     let alice = h.key(ApiRole::Trader, Some(ALICE), ALICE_SECRET);
     h.key(ApiRole::Trader, Some(BOB), "bob-secret");
@@ -133,7 +137,7 @@ fn a_replayed_record_executes_nothing() {
         }]
     );
     assert_eq!(h.core.snapshot(), before, "a replay changed the state");
-    // After it, expired, whatever the dedupe window still holds.
+    // After it, expired, whatever the engine still holds.
     h.time_ms += 6_000;
     // Unsigned: refused, and the clock does not move.
     assert_eq!(
@@ -146,25 +150,179 @@ fn a_replayed_record_executes_nothing() {
 }
 
 #[test]
-fn when_the_dedupe_window_is_full_a_command_that_could_be_a_replay_is_refused() {
-    let mut h = H::with_dedupe(CoreConfig {
+fn no_fresh_signed_command_is_refused_for_what_the_engine_forgot() {
+    // An answer window of 8 ids, 20,000 signed commands inside one validity span:
+    // the old global window refused these as `replay_window_exceeded`.
+    let (mut h, _, alice) = required_with(CoreConfig {
         dedupe_capacity: 8,
         ..CoreConfig::default()
     });
-    let alice = h.key(ApiRole::Trader, Some(ALICE), ALICE_SECRET);
-    // Setup filled the window: ids from now back are forgotten.
     let t = h.time_ms;
-    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 1_000);
-    assert_eq!(
-        h.rejected_envelope(&env),
-        RejectReason::ReplayWindowExceeded
-    );
-    // Once the forgotten ids are older than any valid command, signing works again.
-    h.time_ms += MAX_VALIDITY_MS + 1;
-    h.ok(Command::ClockTick);
+    let mut sent = Vec::new();
+    for i in 0..20_000u64 {
+        let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
+        let price = if i % 2 == 0 { "100" } else { "101" };
+        let env = h.signed(
+            limit(ALICE, side, price, "0.1", TimeInForce::Ioc),
+            alice,
+            ALICE_SECRET,
+            t + 30_000,
+        );
+        assert!(
+            matches!(outcome(&h.apply(&env)), CommandResult::Accepted { .. }),
+            "command {i} refused"
+        );
+        sent.push(env);
+    }
+    // The bound is reached for answers (8 ids), not for protection: every copy, old
+    // or recent, is refused and runs nothing.
+    for env in sent.iter().step_by(997).chain(sent.iter().rev().take(3)) {
+        let before = h.core.snapshot();
+        let out = h.apply(env);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let refused = matches!(
+            outcome(&out),
+            CommandResult::Rejected {
+                reason: RejectReason::ReplayedSeq | RejectReason::SeqTooOld
+            }
+        );
+        let answered = matches!(
+            out[0],
+            Event::Outcome {
+                duplicate: true,
+                ..
+            }
+        );
+        assert!(refused || answered, "a copy ran: {out:?}");
+        assert_eq!(h.core.snapshot(), before, "a copy changed the state");
+    }
+}
+
+#[test]
+fn a_copy_is_refused_after_a_snapshot_restore_as_before_it() {
+    let (mut h, _, alice) = required();
     let t = h.time_ms;
-    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 1_000);
+    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 10_000);
     h.ok_envelope(&env);
+    let live = h.apply(&env);
+    h.core = Core::restore(&h.core.snapshot()).unwrap();
+    let restored = h.apply(&env);
+    assert_eq!(live, restored);
+    assert!(matches!(
+        live[0],
+        Event::Outcome {
+            duplicate: true,
+            ..
+        }
+    ));
+    // With the answer forgotten too (a core that keeps no ids), still refused.
+    let (mut h, _, alice) = required_with(CoreConfig {
+        dedupe_capacity: 0,
+        ..CoreConfig::default()
+    });
+    let env = h.signed(buy("100"), alice, ALICE_SECRET, t + 10_000);
+    h.ok_envelope(&env);
+    h.core = Core::restore(&h.core.snapshot()).unwrap();
+    assert_eq!(h.rejected_envelope(&env), RejectReason::ReplayedSeq);
+}
+
+#[test]
+fn several_processes_sign_with_one_key_each_on_its_own_stream() {
+    let (mut h, _, alice) = required();
+    let t = h.time_ms;
+    // Three quoting processes, interleaved, one of them out of order.
+    let mut envs = Vec::new();
+    for seq in 1..=20u64 {
+        for stream in [11u64, 22, 33] {
+            let seq = if stream == 33 { 21 - seq } else { seq };
+            let env = h.envelope(buy("100"));
+            envs.push(sign_on(env, alice, ALICE_SECRET, stream, seq, t + 5_000));
+        }
+    }
+    for env in &envs {
+        h.ok_envelope(env);
+    }
+    assert_eq!(h.core.signing_streams(), 3);
+    for env in &envs {
+        assert!(matches!(
+            h.apply(env)[0],
+            Event::Outcome {
+                duplicate: true,
+                ..
+            }
+        ));
+    }
+}
+
+#[test]
+fn a_retry_under_a_new_signature_with_the_same_id_is_answered_not_run() {
+    let (mut h, _, alice) = required();
+    let t = h.time_ms;
+    let first = h.signed(buy("100"), alice, ALICE_SECRET, t + 5_000);
+    let (order, _) = h.ok_envelope(&first);
+    // A gateway or `tape produce` signs the retry again: new seq, same command id.
+    let retry = h.sign(
+        CommandEnvelope::new(first.id, t, buy("100")),
+        alice,
+        ALICE_SECRET,
+        t + 5_000,
+    );
+    assert_ne!(retry.auth, first.auth);
+    let out = h.apply(&retry);
+    assert_eq!(
+        out,
+        vec![Event::Outcome {
+            command: first.id,
+            result: CommandResult::Accepted { id: order },
+            duplicate: true
+        }]
+    );
+    assert_eq!(h.core.account_orders(ALICE).len(), 1);
+    // Bob using Alice's id is not answered with Alice's outcome: his runs.
+    let bob = h.sign(
+        CommandEnvelope::new(first.id, t, buy_for(BOB, "90")),
+        BOB_KEY,
+        "bob-secret",
+        t + 5_000,
+    );
+    h.ok_envelope(&bob);
+}
+
+#[test]
+fn what_replay_protection_keeps_is_bounded_per_key_and_shrinks_as_streams_expire() {
+    let (mut h, admin, alice) = required_with(CoreConfig {
+        signing_streams_per_key_max: 4,
+        ..CoreConfig::default()
+    });
+    let t = h.time_ms;
+    for stream in 0..4 {
+        let env = sign_on(
+            h.envelope(buy("100")),
+            alice,
+            ALICE_SECRET,
+            stream,
+            1,
+            t + 1_000,
+        );
+        h.ok_envelope(&env);
+    }
+    // A fifth process is refused clearly while the four could still be replayed.
+    let fifth = sign_on(h.envelope(buy("100")), alice, ALICE_SECRET, 4, 1, t + 1_000);
+    assert_eq!(
+        h.rejected_envelope(&fifth),
+        RejectReason::TooManySigningStreams
+    );
+    // Once their commands have expired, the operator's clock tick sheds them.
+    h.time_ms = t + 2_000;
+    let tick = h.signed(Command::ClockTick, admin, "admin-secret", h.time_ms + 1_000);
+    h.ok_envelope(&tick);
+    assert_eq!(
+        h.core.signing_streams(),
+        1,
+        "only the admin's stream is left"
+    );
+    let fifth = sign_on(h.envelope(buy("100")), alice, ALICE_SECRET, 4, 1, t + 5_000);
+    h.ok_envelope(&fifth);
 }
 
 #[test]
@@ -258,7 +416,7 @@ fn a_trader_key_cannot_move_everyones_clock() {
     // TIME_TOLERANCE_MS past the operator's time.
     let mut env = h.envelope(buy("100"));
     env.time_ms = t + 86_400_000;
-    let env = env.sign(alice, &mac_key(ALICE_SECRET), t + 5_000).unwrap();
+    let env = h.sign(env, alice, ALICE_SECRET, t + 5_000);
     h.ok_envelope(&env);
     assert_eq!(h.core.time_ms(), t + TIME_TOLERANCE_MS);
     assert!(

@@ -60,7 +60,9 @@ fn all_reasons() -> BTreeSet<String> {
         BadSignature,
         CredentialsExpired,
         ExpiryTooFar,
-        ReplayWindowExceeded,
+        ReplayedSeq,
+        SeqTooOld,
+        TooManySigningStreams,
         NotPermitted,
     ];
     for r in all {
@@ -114,7 +116,9 @@ fn all_reasons() -> BTreeSet<String> {
             | BadSignature
             | CredentialsExpired
             | ExpiryTooFar
-            | ReplayWindowExceeded
+            | ReplayedSeq
+            | SeqTooOld
+            | TooManySigningStreams
             | NotPermitted => {}
         }
     }
@@ -524,14 +528,48 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
     let bob = limit(BOB, Side::Buy, "100", "1", TimeInForce::Gtc);
     let env = h.signed(bob, alice, "alice-secret", t + 1_000);
     credentials(&mut h, env, RejectReason::NotPermitted);
-    let mut small = H::with_dedupe(CoreConfig {
-        dedupe_capacity: 4,
+    // Signing streams: a used seq with another command, one below the window, and a
+    // stream beyond the key's limit.
+    let first = h.signed(buy(), alice, "alice-secret", t + 1_000);
+    h.ok_envelope(&first);
+    let seq = first.auth.unwrap().seq;
+    let reused = sign_on(
+        h.envelope(buy()),
+        alice,
+        "alice-secret",
+        DEFAULT_STREAM,
+        seq,
+        t + 1_000,
+    );
+    credentials(&mut h, reused, RejectReason::ReplayedSeq);
+    let ahead = sign_on(
+        h.envelope(buy()),
+        alice,
+        "alice-secret",
+        DEFAULT_STREAM,
+        seq + SEQ_WINDOW,
+        t + 1_000,
+    );
+    h.ok_envelope(&ahead);
+    let old = sign_on(
+        h.envelope(buy()),
+        alice,
+        "alice-secret",
+        DEFAULT_STREAM,
+        seq,
+        t + 1_000,
+    );
+    credentials(&mut h, old, RejectReason::SeqTooOld);
+    let mut few = H::with_dedupe(CoreConfig {
+        signing_streams_per_key_max: 1,
         ..CoreConfig::default()
     });
-    let alice = small.key(ApiRole::Trader, Some(ALICE), "alice-secret");
-    let t = small.time_ms;
-    let env = small.signed(buy(), alice, "alice-secret", t + 1_000);
-    credentials(&mut small, env, RejectReason::ReplayWindowExceeded);
+    let alice = few.key(ApiRole::Trader, Some(ALICE), "alice-secret");
+    let t = few.time_ms;
+    let env = few.signed(buy(), alice, "alice-secret", t + 1_000);
+    few.ok_envelope(&env);
+    let env = sign_on(few.envelope(buy()), alice, "alice-secret", 2, 1, t + 1_000);
+    credentials(&mut few, env, RejectReason::TooManySigningStreams);
 
     let missing: Vec<_> = all_reasons().difference(&seen).cloned().collect();
     assert!(missing.is_empty(), "no test produces {missing:?}");

@@ -198,9 +198,9 @@ async fn garbage_on_the_commands_log_becomes_rejections_and_the_engine_goes_on()
     let mut garbage: Vec<Vec<u8>> = vec![
         vec![0xff, 0x00, 0x13, 0x37, 0x42],
         Vec::new(),
-        br#"{"version":2,"id":"00000000-0000-0000-0000-000000000001","time_ms":1,"command":{"no_such_command":{}}}"#.to_vec(),
+        br#"{"version":3,"id":"00000000-0000-0000-0000-000000000001","time_ms":1,"command":{"no_such_command":{}}}"#.to_vec(),
         br#"{"hello": "world"}"#.to_vec(),
-        br#"{"version":2,"id":"00000000-0000-0000-0000-000000000002","time_ms":1,"command":{"deposit":{"account":1,"asset":"BTC","amount":1.5,"reference":"x"}}}"#.to_vec(),
+        br#"{"version":3,"id":"00000000-0000-0000-0000-000000000002","time_ms":1,"command":{"deposit":{"account":1,"asset":"BTC","amount":1.5,"reference":"x"}}}"#.to_vec(),
         vec![b'{'; 2 << 20],
     ];
     let good = CommandEnvelope::new(

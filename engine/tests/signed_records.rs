@@ -115,16 +115,18 @@ fn refused(reason: RejectReason) -> CommandResult {
 #[test]
 fn json_and_bincode_records_signed_by_their_rules_are_accepted() {
     let key = ApiKeyId(1);
-    let json = sign_json(
+    let json = sign_json_test(
         &envelope(100, buy("100")),
         key,
         &mac_key(SECRET),
         T0 + 10_000,
-    )
-    .unwrap();
-    let bin = envelope(101, buy("101"))
-        .sign(key, &mac_key(SECRET), T0 + 10_000)
-        .unwrap();
+    );
+    let bin = sign_test(
+        envelope(101, buy("101")),
+        key,
+        &mac_key(SECRET),
+        T0 + 10_000,
+    );
     let results = outcomes(vec![json.into_bytes(), bincode(&bin)]);
     assert!(
         results
@@ -137,31 +139,32 @@ fn json_and_bincode_records_signed_by_their_rules_are_accepted() {
 #[test]
 fn an_altered_or_wrongly_signed_json_record_is_refused() {
     let key = ApiKeyId(1);
-    let json = sign_json(
+    let json = sign_json_test(
         &envelope(100, buy("100")),
         key,
         &mac_key(SECRET),
         T0 + 10_000,
-    )
-    .unwrap();
+    );
     // The price changed after signing.
     let altered = json.replace("\"100\"", "\"1000\"");
     assert_ne!(altered, json);
     // Whitespace is part of what is signed.
     let spaced = json.replacen("{", "{ ", 1);
     // A JSON record carrying the bincode rule's MAC.
-    let bincode_mac = envelope(102, buy("100"))
-        .sign(key, &mac_key(SECRET), T0 + 10_000)
-        .unwrap();
+    let bincode_mac = sign_test(
+        envelope(102, buy("100")),
+        key,
+        &mac_key(SECRET),
+        T0 + 10_000,
+    );
     let mixed = codec::to_json(&bincode_mac).unwrap();
     // Signed with another secret.
-    let forged = sign_json(
+    let forged = sign_json_test(
         &envelope(103, buy("100")),
         key,
         &mac_key("guess"),
         T0 + 10_000,
-    )
-    .unwrap();
+    );
     // Unsigned.
     let unsigned = codec::to_json(&envelope(104, buy("100"))).unwrap();
     let results = outcomes(
@@ -179,4 +182,37 @@ fn an_altered_or_wrongly_signed_json_record_is_refused() {
             refused(RejectReason::MissingCredentials),
         ]
     );
+}
+
+/// Signs as one test process would: one stream, its numbers in order.
+fn sign_test(
+    envelope: CommandEnvelope,
+    key: ApiKeyId,
+    mac_key: &Hash32,
+    expires_ms: u64,
+) -> CommandEnvelope {
+    envelope
+        .sign(mac_key, test_credentials(key, expires_ms))
+        .unwrap()
+}
+
+/// `sign_test` as a JSON record.
+fn sign_json_test(
+    envelope: &CommandEnvelope,
+    key: ApiKeyId,
+    mac_key: &Hash32,
+    expires_ms: u64,
+) -> String {
+    sign_json(envelope, mac_key, test_credentials(key, expires_ms)).unwrap()
+}
+
+fn test_credentials(key: ApiKeyId, expires_ms: u64) -> Credentials {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    Credentials {
+        key,
+        stream: 0x7e57,
+        seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        expires_ms,
+        mac: Hash32::default(),
+    }
 }

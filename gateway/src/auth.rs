@@ -4,6 +4,8 @@
 //! bootstrap admin token is configured, not on the log. Secrets are 32 random bytes:
 //! a fast hash is enough, there is nothing to brute-force.
 
+use std::sync::Arc;
+
 use tape_projections::Views;
 use tape_schemas::*;
 
@@ -59,49 +61,23 @@ pub fn token(key: ApiKeyId, secret: &str) -> String {
     format!("tape_{key}_{secret}")
 }
 
-/// What the gateway signs a caller's commands with: the caller's own on-log key, so
-/// the engine checks every command against the key's role and account no matter
-/// which door it came through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Signer {
-    pub key: ApiKeyId,
-    pub mac_key: Hash32,
-}
-
-impl Signer {
-    /// The signer of an API token `tape_<key id>_<secret>` (`None` if malformed). It
-    /// checks nothing against the log: the engine does.
-    pub fn from_token(token: &str) -> Option<Signer> {
-        let (key, secret) = parse_token(token)?;
-        Some(Signer {
-            key,
-            mac_key: mac_key(secret),
-        })
-    }
-
-    /// Signs `envelope`, valid for half the longest validity the engine allows.
-    pub fn sign(&self, envelope: CommandEnvelope) -> Result<CommandEnvelope, CodecError> {
-        let expires_ms = envelope.time_ms + MAX_VALIDITY_MS / 2;
-        envelope.sign(self.key, &self.mac_key, expires_ms)
-    }
-}
-
-/// The signer of an authenticated caller's token: `None` for the anonymous and for
-/// the operator's bootstrap token (which is not on the log, so cannot sign).
-pub fn signer(caller: &Caller, token: &str) -> Option<Signer> {
+/// The signer of an authenticated caller's token on `stream`: the caller's own
+/// on-log key, so the engine checks every command against the key's role and account
+/// no matter which door it came through. `None` for the anonymous and for the
+/// operator's bootstrap token (which is not on the log, so cannot sign).
+pub fn signer(caller: &Caller, token: &str, stream: Arc<SigningStream>) -> Option<Signer> {
     let key = match *caller {
         Caller::Trader { key, .. } | Caller::Auditor { key } => key,
         Caller::Admin { key: Some(key) } => key,
         Caller::Anonymous | Caller::Admin { key: None } => return None,
     };
-    let signer = Signer::from_token(token)?;
-    (signer.key == key).then_some(signer)
+    let signer = Signer::from_token(token, stream)?;
+    (signer.key() == key).then_some(signer)
 }
 
-/// The key id and secret of an API token `tape_<key id>_<secret>`.
-fn parse_token(token: &str) -> Option<(ApiKeyId, &str)> {
-    let (id, secret) = token.trim().strip_prefix("tape_")?.split_once('_')?;
-    Some((ApiKeyId(id.parse().ok()?), secret))
+/// How long the gateway's signatures are valid: half the longest the engine allows.
+pub fn expiry(time_ms: u64) -> u64 {
+    time_ms + MAX_VALIDITY_MS / 2
 }
 
 /// Checks a bearer token (without the `Bearer ` prefix).

@@ -274,7 +274,7 @@ async fn graphql(
         return r;
     }
     let mut request = request.into_inner().data(caller);
-    if let Some(signer) = auth::signer(&caller, &token) {
+    if let Some(signer) = auth::signer(&caller, &token, st.submitter.stream()) {
         request = request.data(signer);
     }
     let kind = if request.query.trim_start().starts_with("mutation") {

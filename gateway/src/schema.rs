@@ -717,7 +717,49 @@ fn receipt(
     })
 }
 
-/// Appends the command and waits for its answer.
+/// Signs (with the caller's key, when it can sign) and appends a command; returns
+/// its offset once durable.
+async fn append(
+    st: &AppState,
+    signer: Option<&Signer>,
+    id: CommandId,
+    command: Command,
+) -> Result<u64> {
+    if signer.is_none() {
+        let required = st
+            .views
+            .credentials_required()
+            .map_err(|e| coded("UNAVAILABLE", e.to_string()))?;
+        if required {
+            return Err(coded(
+                "FORBIDDEN",
+                "the engine requires credentials on every command and this token \
+                 cannot sign (the operator's bootstrap token is not on the log): \
+                 use an admin API key",
+            ));
+        }
+    }
+    let now = crate::now_ms();
+    let envelope = CommandEnvelope::new(id, now, command);
+    let unavailable = |e: String| {
+        coded(
+            "UNAVAILABLE",
+            format!("the command was not accepted onto the log: {e}"),
+        )
+    };
+    let (_, pending) = st
+        .submitter
+        .queue_signed(envelope, signer, auth::expiry(now))
+        .await
+        .map_err(unavailable)?;
+    let offset = pending.await.map_err(unavailable)?;
+    st.submitter
+        .remember(signer.map_or(0, |s| s.key().0), id, offset);
+    Ok(offset)
+}
+
+/// Appends the command (or finds the one this id already named) and waits for its
+/// answer.
 async fn submit(
     ctx: &Context<'_>,
     command: Command,
@@ -728,33 +770,15 @@ async fn submit(
         Some(s) => parse_command_id(&s)?,
         None => CommandId(uuid::Uuid::new_v4()),
     };
-    let envelope = CommandEnvelope::new(id, crate::now_ms(), command);
-    let envelope = match ctx.data_opt::<auth::Signer>() {
-        Some(signer) => signer
-            .sign(envelope)
-            .map_err(|e| coded("BAD_INPUT", format!("the command does not encode: {e}")))?,
-        None => {
-            let required = st
-                .views
-                .credentials_required()
-                .map_err(|e| coded("UNAVAILABLE", e.to_string()))?;
-            if required {
-                return Err(coded(
-                    "FORBIDDEN",
-                    "the engine requires credentials on every command and this token \
-                     cannot sign (the operator's bootstrap token is not on the log): \
-                     use an admin API key",
-                ));
-            }
-            envelope
-        }
+    let signer = ctx.data_opt::<Signer>();
+    let key = signer.map_or(0, |s| s.key().0);
+    // A retry of a command this gateway appended: the original's receipt. (A retry
+    // through another gateway is signed again; the engine answers its id with the
+    // original outcome.)
+    let offset = match st.submitter.submitted(key, id) {
+        Some(offset) => offset,
+        None => append(st, signer, id, command).await?,
     };
-    let offset = st.submitter.submit(&envelope).await.map_err(|e| {
-        coded(
-            "UNAVAILABLE",
-            format!("the command was not accepted onto the log: {e}"),
-        )
-    })?;
     let mut progress = st.progress.clone();
     let outcome =
         crate::submit::wait_outcome(&st.views, &mut progress, id, offset, st.config.outcome_wait)

@@ -33,13 +33,100 @@ const APPEND_COMMANDS_MAX: usize = 4_096;
 #[derive(Clone)]
 pub struct Submitter {
     tx: mpsc::Sender<(Keyed, Reply)>,
+    /// This process's signing stream (a random number per start): every key this
+    /// door signs for takes its `seq`s from it.
+    stream: Arc<SigningStream>,
+    /// Held from taking a `seq` to queueing its record, so records reach the log in
+    /// the order of their numbers however many requests sign at once.
+    in_order: Arc<tokio::sync::Mutex<()>>,
+    /// Where recent commands went, by (signing key, command id), so a retry with the
+    /// same id is answered with the original receipt.
+    submitted: Arc<std::sync::Mutex<Submitted>>,
+}
+
+/// Commands this door remembers having appended, at most.
+const SUBMITTED_MAX: usize = 65_536;
+
+/// The offsets of the last `SUBMITTED_MAX` commands appended, by (key, id); 0 is
+/// the key of unsigned commands.
+#[derive(Default)]
+struct Submitted {
+    offsets: std::collections::HashMap<(u64, CommandId), u64>,
+    order: std::collections::VecDeque<(u64, CommandId)>,
+}
+
+impl Submitted {
+    fn insert(&mut self, key: (u64, CommandId), offset: u64) {
+        if self.offsets.insert(key, offset).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > SUBMITTED_MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.offsets.remove(&old);
+            }
+        }
+    }
 }
 
 impl Submitter {
     pub fn start(door: CommandsDoor) -> Submitter {
         let (tx, rx) = mpsc::channel(QUEUE_COMMANDS_MAX);
         tokio::spawn(writer(door, rx));
-        Submitter { tx }
+        Submitter {
+            tx,
+            stream: Arc::new(SigningStream::new(rand::random())),
+            in_order: Arc::new(tokio::sync::Mutex::new(())),
+            submitted: Arc::default(),
+        }
+    }
+
+    /// The offset of a command this door appended for `key` (0: unsigned) with
+    /// `id`, while remembered.
+    pub fn submitted(&self, key: u64, id: CommandId) -> Option<u64> {
+        let submitted = self.submitted.lock().unwrap_or_else(|e| e.into_inner());
+        submitted.offsets.get(&(key, id)).copied()
+    }
+
+    /// Remembers where a command for `key` (0: unsigned) with `id` went.
+    pub fn remember(&self, key: u64, id: CommandId, offset: u64) {
+        let mut submitted = self.submitted.lock().unwrap_or_else(|e| e.into_inner());
+        submitted.insert((key, id), offset);
+    }
+
+    /// The signing stream of this door.
+    pub fn stream(&self) -> Arc<SigningStream> {
+        self.stream.clone()
+    }
+
+    /// A signer for an API token on this door's stream (`None`: malformed token).
+    pub fn signer(&self, token: &str) -> Option<Signer> {
+        Signer::from_token(token, self.stream())
+    }
+
+    /// Signs `envelope` with `signer` (valid until `expires_ms`; unsigned without a
+    /// signer) and queues it, in one step; returns the signed envelope and a future
+    /// of its offset.
+    pub async fn queue_signed(
+        &self,
+        envelope: CommandEnvelope,
+        signer: Option<&Signer>,
+        expires_ms: u64,
+    ) -> Result<
+        (
+            CommandEnvelope,
+            impl std::future::Future<Output = Result<u64, String>>,
+        ),
+        String,
+    > {
+        let _in_order = self.in_order.lock().await;
+        let envelope = match signer {
+            Some(s) => s
+                .sign(envelope, expires_ms)
+                .map_err(|e| format!("the command does not encode: {e}"))?,
+            None => envelope,
+        };
+        let pending = self.queue(&envelope).await?;
+        Ok((envelope, pending))
     }
 
     /// Appends one command; returns its offset once it is durable.

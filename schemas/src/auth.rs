@@ -19,10 +19,14 @@
 //!   [`TIME_TOLERANCE_MS`] past the operator's latest time, so no key holder can push
 //!   everyone's clock forward; the operator's time comes from admin keys (`tape
 //!   clock` ticks once a second).
+//! * Replay protection: a signing process picks a random *stream* when it starts and
+//!   numbers its commands `seq` = 1, 2, 3, … within it. The engine keeps, per key and
+//!   live stream, the highest `seq` seen and a bitmap of the [`SEQ_WINDOW`] below it
+//!   (RFC 4303's anti-replay window), so a copy of a signed record executes nothing
+//!   however fast the key signs; several processes sign with one key by each using
+//!   their own stream. A stream is forgotten once every command it signed has expired.
 //! * A signed command is valid until `expires_ms` (command time) and must expire
-//!   within [`MAX_VALIDITY_MS`] of the engine's clock when it arrives: within that
-//!   span the dedupe window answers a repeat of its id as a duplicate, so a replayed
-//!   record executes nothing.
+//!   within [`MAX_VALIDITY_MS`] of the engine's clock when it arrives.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +43,10 @@ pub const MAX_VALIDITY_MS: u64 = 60_000;
 /// credentials are optional); a later stamp counts as that bound.
 pub const TIME_TOLERANCE_MS: u64 = 2_000;
 
+/// How far below a stream's highest `seq` a command may still arrive (out of order)
+/// and be told apart from a replay.
+pub const SEQ_WINDOW: u64 = 256;
+
 /// The blake3 key-derivation context of MAC keys.
 pub const MAC_KEY_CONTEXT: &str = "tape 2026-11-21 command MAC key";
 
@@ -46,6 +54,13 @@ pub const MAC_KEY_CONTEXT: &str = "tape 2026-11-21 command MAC key";
 pub struct Credentials {
     /// The API key that signs.
     pub key: ApiKeyId,
+    /// The signing process's stream: any number, chosen at random when the process
+    /// starts (JavaScript clients: below 2^53), and never shared with another process
+    /// signing with the same key.
+    pub stream: u64,
+    /// The command's number within its stream: 1 for the first, then increasing.
+    /// Gaps are fine; a `seq` used once is never accepted again.
+    pub seq: u64,
     /// Command time (ms since the UNIX epoch) after which the command is refused.
     pub expires_ms: u64,
     /// `blake3::keyed_hash(mac_key, signing bytes)`.
@@ -73,20 +88,19 @@ pub fn json_signing_text(text: &str, mac: &Hash32) -> Option<String> {
     Some(out)
 }
 
-/// Signs an envelope as a JSON record (see the module notes) and returns the text.
+/// Signs an envelope as a JSON record under `unsigned` (key, stream, seq, expiry;
+/// its `mac` is ignored) and returns the text (see the module notes).
 pub fn sign_json(
     envelope: &CommandEnvelope,
-    key: ApiKeyId,
     mac_key: &Hash32,
-    expires_ms: u64,
+    unsigned: Credentials,
 ) -> Result<String, CodecError> {
-    let mut unsigned = envelope.clone();
-    unsigned.auth = Some(Credentials {
-        key,
-        expires_ms,
+    let mut placeholder_signed = envelope.clone();
+    placeholder_signed.auth = Some(Credentials {
         mac: Hash32::default(),
+        ..unsigned
     });
-    let text = crate::codec::to_json(&unsigned)?;
+    let text = crate::codec::to_json(&placeholder_signed)?;
     let mac = mac_of(mac_key, text.as_bytes());
     let placeholder = format!("\"mac\":\"{JSON_MAC_PLACEHOLDER}\"");
     Ok(text.replacen(&placeholder, &format!("\"mac\":\"{mac}\""), 1))
@@ -115,15 +129,17 @@ struct SigningBytes<'a> {
     time_ms: u64,
     command: &'a Command,
     key: ApiKeyId,
+    stream: u64,
+    seq: u64,
     expires_ms: u64,
 }
 
 impl CommandEnvelope {
-    /// Appends the signing bytes of this envelope under `key` and `expires_ms` to `out`.
+    /// Appends the signing bytes of this envelope under `auth` (its `mac` is ignored)
+    /// to `out`.
     pub fn write_signing_bytes(
         &self,
-        key: ApiKeyId,
-        expires_ms: u64,
+        auth: &Credentials,
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
         let bytes = SigningBytes {
@@ -131,39 +147,130 @@ impl CommandEnvelope {
             id: &self.id,
             time_ms: self.time_ms,
             command: &self.command,
-            key,
-            expires_ms,
+            key: auth.key,
+            stream: auth.stream,
+            seq: auth.seq,
+            expires_ms: auth.expires_ms,
         };
         write_bincode(&bytes, out)
     }
 
-    /// The MAC this envelope needs under `key`, `expires_ms` and `mac_key`; `scratch`
-    /// is a reusable buffer.
+    /// The MAC this envelope needs under `auth` (its `mac` is ignored) and `mac_key`;
+    /// `scratch` is a reusable buffer.
     pub fn mac(
         &self,
-        key: ApiKeyId,
-        expires_ms: u64,
+        auth: &Credentials,
         mac_key: &Hash32,
         scratch: &mut Vec<u8>,
     ) -> Result<Hash32, CodecError> {
         scratch.clear();
-        self.write_signing_bytes(key, expires_ms, scratch)?;
+        self.write_signing_bytes(auth, scratch)?;
         Ok(mac_of(mac_key, scratch))
     }
 
-    /// Signs this envelope with an API key (replacing any credentials it had).
-    pub fn sign(
-        mut self,
-        key: ApiKeyId,
-        mac_key: &Hash32,
-        expires_ms: u64,
-    ) -> Result<Self, CodecError> {
-        let mac = self.mac(key, expires_ms, mac_key, &mut Vec::new())?;
-        self.auth = Some(Credentials {
-            key,
-            expires_ms,
-            mac,
-        });
+    /// Signs this envelope under `unsigned` (key, stream, seq, expiry; its `mac` is
+    /// ignored), replacing any credentials it had.
+    pub fn sign(mut self, mac_key: &Hash32, unsigned: Credentials) -> Result<Self, CodecError> {
+        let mac = self.mac(&unsigned, mac_key, &mut Vec::new())?;
+        self.auth = Some(Credentials { mac, ..unsigned });
         Ok(self)
     }
+}
+
+/// A signing process's stream: a number picked at random when the process starts
+/// and the next `seq`. One stream may serve many keys (a gateway signs for all its
+/// callers on one); each key then sees increasing numbers with gaps, which is fine.
+/// Records should reach the log in about the order their numbers were taken: the
+/// engine takes them up to [`SEQ_WINDOW`] out of order.
+#[derive(Debug)]
+pub struct SigningStream {
+    stream: u64,
+    next_seq: std::sync::atomic::AtomicU64,
+}
+
+impl SigningStream {
+    pub fn new(stream: u64) -> SigningStream {
+        SigningStream {
+            stream,
+            next_seq: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    pub fn stream(&self) -> u64 {
+        self.stream
+    }
+
+    /// Takes the next `seq`.
+    pub fn take(&self) -> u64 {
+        self.next_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// An API key's id and MAC key, and the stream it signs on.
+#[derive(Clone, Debug)]
+pub struct Signer {
+    key: ApiKeyId,
+    mac_key: Hash32,
+    stream: std::sync::Arc<SigningStream>,
+}
+
+impl Signer {
+    pub fn new(key: ApiKeyId, mac_key: Hash32, stream: std::sync::Arc<SigningStream>) -> Signer {
+        Signer {
+            key,
+            mac_key,
+            stream,
+        }
+    }
+
+    /// The signer of an API token `tape_<key id>_<secret>` on `stream` (`None` if
+    /// the token is malformed). It checks nothing against the log: the engine does.
+    pub fn from_token(token: &str, stream: std::sync::Arc<SigningStream>) -> Option<Signer> {
+        let (key, secret) = parse_token(token)?;
+        Some(Signer::new(key, mac_key(secret), stream))
+    }
+
+    pub fn key(&self) -> ApiKeyId {
+        self.key
+    }
+
+    pub fn stream(&self) -> &std::sync::Arc<SigningStream> {
+        &self.stream
+    }
+
+    /// The next credentials of this signer (MAC not yet computed).
+    pub fn next(&self, expires_ms: u64) -> Credentials {
+        Credentials {
+            key: self.key,
+            stream: self.stream.stream(),
+            seq: self.stream.take(),
+            expires_ms,
+            mac: Hash32::default(),
+        }
+    }
+
+    /// Signs `envelope` with the next seq, valid until `expires_ms`.
+    pub fn sign(
+        &self,
+        envelope: CommandEnvelope,
+        expires_ms: u64,
+    ) -> Result<CommandEnvelope, CodecError> {
+        envelope.sign(&self.mac_key, self.next(expires_ms))
+    }
+
+    /// Signs `envelope` as a JSON record with the next seq.
+    pub fn sign_json(
+        &self,
+        envelope: &CommandEnvelope,
+        expires_ms: u64,
+    ) -> Result<String, CodecError> {
+        sign_json(envelope, &self.mac_key, self.next(expires_ms))
+    }
+}
+
+/// The key id and secret of an API token `tape_<key id>_<secret>`.
+pub fn parse_token(token: &str) -> Option<(ApiKeyId, &str)> {
+    let (id, secret) = token.trim().strip_prefix("tape_")?.split_once('_')?;
+    Some((ApiKeyId(id.parse().ok()?), secret))
 }

@@ -12,8 +12,8 @@ pub mod money;
 pub mod reason;
 
 pub use auth::{
-    hash_secret, json_signing_text, mac_key, mac_of, sign_json, Credentials, MAX_VALIDITY_MS,
-    TIME_TOLERANCE_MS,
+    hash_secret, json_signing_text, mac_key, mac_of, parse_token, sign_json, Credentials, Signer,
+    SigningStream, MAX_VALIDITY_MS, SEQ_WINDOW, TIME_TOLERANCE_MS,
 };
 pub use codec::{CodecError, MAX_MESSAGE_BYTES};
 pub use command::*;
@@ -24,4 +24,4 @@ pub use reason::{DoneReason, RejectReason};
 
 /// The schema version written in every envelope. A decoder refuses any other version
 /// with a clear error instead of guessing.
-pub const SCHEMA_VERSION: u16 = 2;
+pub const SCHEMA_VERSION: u16 = 3;

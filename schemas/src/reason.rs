@@ -4,8 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Why a command was rejected. A rejected command changes nothing but the dedupe
-/// window.
+/// Why a command was rejected. A rejected command changes nothing but the record of
+/// used ids and signing sequence numbers.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
@@ -85,10 +85,16 @@ pub enum RejectReason {
     CredentialsExpired,
     /// The command expires more than `MAX_VALIDITY_MS` after the engine's clock.
     ExpiryTooFar,
-    /// Command ids from within the command's validity have left the dedupe window
-    /// (it is full), so a replay could not be told apart: refused rather than risk
-    /// running a command twice.
-    ReplayWindowExceeded,
+    /// The signing stream already used this `seq`: a copy of a signed record (or a
+    /// signer that reused a number). Nothing is executed again.
+    ReplayedSeq,
+    /// The `seq` is more than `SEQ_WINDOW` below the highest its stream has used,
+    /// so it cannot be told apart from a replay. Sign in order, or use another stream.
+    SeqTooOld,
+    /// The key already has as many live signing streams as the engine keeps
+    /// (`CoreConfig::signing_streams_per_key_max`); a stream lives until every
+    /// command it signed has expired.
+    TooManySigningStreams,
     /// The key may not issue this command: another account's, an admin command by
     /// a trader key, or any command by an auditor key.
     NotPermitted,

@@ -382,7 +382,7 @@ fn every_command_round_trips_through_both_codecs() {
 
 #[test]
 fn json_amounts_are_strings_and_floats_are_refused_with_a_hint() {
-    let ok = r#"{"version":2,"id":"00000000-0000-0000-0000-000000000001","time_ms":5,"command":{"deposit":{"account":1,"asset":"BTC","amount":"0.1","reference":"x"}}}"#;
+    let ok = r#"{"version":3,"id":"00000000-0000-0000-0000-000000000001","time_ms":5,"command":{"deposit":{"account":1,"asset":"BTC","amount":"0.1","reference":"x"}}}"#;
     let c = command_from_json(ok).unwrap();
     assert!(matches!(c.command, Command::Deposit { amount, .. } if amount == d("0.1")));
     let float = ok.replace(r#""0.1""#, "0.1");
@@ -539,18 +539,21 @@ fn signed_vector() -> (String, CommandEnvelope) {
         .find(|(name, _)| *name == "place_limit_gtd_iceberg")
         .unwrap()
         .1;
-    let key = ApiKeyId(7);
-    let expires_ms = command.time_ms + 30_000;
-    let signed = command.sign(key, &mac_key(secret), expires_ms).unwrap();
+    let auth = Credentials {
+        key: ApiKeyId(7),
+        stream: 4_503_599_627_370_497,
+        seq: 42,
+        expires_ms: command.time_ms + 30_000,
+        mac: Hash32::default(),
+    };
+    let signed = command.sign(&mac_key(secret), auth).unwrap();
     let mut bytes = Vec::new();
-    signed
-        .write_signing_bytes(key, expires_ms, &mut bytes)
-        .unwrap();
+    signed.write_signing_bytes(&auth, &mut bytes).unwrap();
     let unsigned = CommandEnvelope {
         auth: None,
         ..signed.clone()
     };
-    let json = sign_json(&unsigned, key, &mac_key(secret), expires_ms).unwrap();
+    let json = sign_json(&unsigned, &mac_key(secret), auth).unwrap();
     let placeholder = json.replacen(
         &json_mac(&json),
         tape_schemas::auth::JSON_MAC_PLACEHOLDER,
@@ -587,24 +590,32 @@ fn the_mac_covers_the_command_whatever_codec_carries_it() {
     let from_bincode = codec::command_from_bincode(&to_bincode(&signed).unwrap()).unwrap();
     for decoded in [from_json, from_bincode] {
         let mac = decoded
-            .mac(auth.key, auth.expires_ms, &mac_key(secret), &mut Vec::new())
+            .mac(&auth, &mac_key(secret), &mut Vec::new())
             .unwrap();
         assert_eq!(mac, auth.mac);
     }
     // Any change to what is signed changes the MAC.
     let mut other = signed.clone();
     other.time_ms += 1;
-    let mac = other
-        .mac(auth.key, auth.expires_ms, &mac_key(secret), &mut Vec::new())
-        .unwrap();
+    let mac = other.mac(&auth, &mac_key(secret), &mut Vec::new()).unwrap();
     assert_ne!(mac, auth.mac);
-    let mac = signed
-        .mac(
-            auth.key,
-            auth.expires_ms + 1,
-            &mac_key(secret),
-            &mut Vec::new(),
-        )
-        .unwrap();
-    assert_ne!(mac, auth.mac);
+    for changed in [
+        Credentials {
+            expires_ms: auth.expires_ms + 1,
+            ..auth
+        },
+        Credentials {
+            stream: auth.stream + 1,
+            ..auth
+        },
+        Credentials {
+            seq: auth.seq + 1,
+            ..auth
+        },
+    ] {
+        let mac = signed
+            .mac(&changed, &mac_key(secret), &mut Vec::new())
+            .unwrap();
+        assert_ne!(mac, auth.mac, "{changed:?}");
+    }
 }

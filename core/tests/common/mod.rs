@@ -23,11 +23,35 @@ pub const ALICE: AccountId = AccountId(1);
 pub const BOB: AccountId = AccountId(2);
 pub const CAROL: AccountId = AccountId(3);
 
+/// The stream `H::signed` signs on.
+pub const DEFAULT_STREAM: u64 = 0x5eed;
+
+/// `env` signed with `key` (whose secret is `secret`) as `seq` of `stream`.
+pub fn sign_on(
+    env: CommandEnvelope,
+    key: ApiKeyId,
+    secret: &str,
+    stream: u64,
+    seq: u64,
+    expires_ms: u64,
+) -> CommandEnvelope {
+    let auth = Credentials {
+        key,
+        stream,
+        seq,
+        expires_ms,
+        mac: Hash32::default(),
+    };
+    env.sign(&mac_key(secret), auth).unwrap()
+}
+
 pub struct H {
     pub core: Core,
     pub time_ms: u64,
     next_id: u128,
     refs: u64,
+    /// The next seq of each key's default signing stream.
+    seqs: std::collections::BTreeMap<u64, u64>,
 }
 
 impl H {
@@ -47,6 +71,7 @@ impl H {
             time_ms: 1_700_000_000_000,
             next_id: 1,
             refs: 0,
+            seqs: Default::default(),
         }
     }
 
@@ -57,6 +82,7 @@ impl H {
             time_ms: 1_700_000_000_000,
             next_id: 1,
             refs: 0,
+            seqs: Default::default(),
         };
         h.setup();
         h
@@ -122,7 +148,8 @@ impl H {
     }
 
     /// A new envelope at the current time, signed with `key` (whose secret is
-    /// `secret`), expiring at `expires_ms`.
+    /// `secret`) on its default stream (`DEFAULT_STREAM`) with the next seq,
+    /// expiring at `expires_ms`.
     pub fn signed(
         &mut self,
         command: Command,
@@ -130,9 +157,22 @@ impl H {
         secret: &str,
         expires_ms: u64,
     ) -> CommandEnvelope {
-        self.envelope(command)
-            .sign(key, &mac_key(secret), expires_ms)
-            .unwrap()
+        let env = self.envelope(command);
+        self.sign(env, key, secret, expires_ms)
+    }
+
+    /// Signs `env` with `key` on its default stream with the next seq.
+    pub fn sign(
+        &mut self,
+        env: CommandEnvelope,
+        key: ApiKeyId,
+        secret: &str,
+        expires_ms: u64,
+    ) -> CommandEnvelope {
+        let next = self.seqs.entry(key.0).or_insert(1);
+        let seq = *next;
+        *next += 1;
+        sign_on(env, key, secret, DEFAULT_STREAM, seq, expires_ms)
     }
 
     /// A new envelope at the current time.
