@@ -12,6 +12,10 @@ if ! command -v tansu >/dev/null 2>&1 || ! tansu --version 2>/dev/null | grep -q
         || cargo install tansu --version "$TANSU_VERSION" --features dynostore,libsql
 fi
 
+# Python clients in the tests (the signing example) need the blake3 package.
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    blake3==1.0.11
+
 # A free port on 127.0.0.1 (tansu listens on IPv4 only).
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 19092)
 LOG=$(mktemp -t tansu.XXXXXX.log)

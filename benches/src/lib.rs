@@ -442,6 +442,26 @@ pub fn run_commands(core: &mut Core, commands: &[CommandEnvelope]) -> u64 {
     events
 }
 
+/// `run_commands` for commands that arrived as bincode records (`records[i]` is
+/// `commands[i]` encoded), as the engine applies them: a record's MAC covers its
+/// bytes as written, so nothing is re-encoded to check it.
+pub fn run_records(core: &mut Core, commands: &[CommandEnvelope], records: &[Vec<u8>]) -> u64 {
+    assert_eq!(commands.len(), records.len(), "one record per command");
+    let mut out = Vec::with_capacity(64 * BATCH);
+    let mut events = 0u64;
+    for (batch, bytes) in commands.chunks(BATCH).zip(records.chunks(BATCH)) {
+        out.clear();
+        for (i, (envelope, record)) in batch.iter().zip(bytes).enumerate() {
+            if let Some(later) = batch.get(i + tape_core::PREFETCH_AHEAD) {
+                core.prefetch(later);
+            }
+            core.apply_record(envelope, Some(Record::Bincode(record)), &mut out);
+        }
+        events += out.len() as u64;
+    }
+    events
+}
+
 /// A book of `orders` resting orders spread over the standard ~700 levels, built on
 /// a funded core: for measuring memory per resting order.
 pub fn resting_book_commands(orders: u64, seed: u64) -> Vec<CommandEnvelope> {

@@ -3,10 +3,9 @@
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
-use tape_benches::{
-    alloc::CountingAlloc, prepared_core, prepared_core_with, resting_book_commands, run_commands,
-    standard_mix_with,
-};
+#[cfg(feature = "count-alloc")]
+use tape_benches::{alloc::CountingAlloc, prepared_core_with, resting_book_commands};
+use tape_benches::{prepared_core, run_commands, standard_mix_with};
 use tape_core::{CoreConfig, PREFETCH_AHEAD};
 use tape_schemas::*;
 
@@ -96,6 +95,7 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
     // command signed (before timing) as a market maker's would be.
     const SECRET: &str = "bench-admin";
     let signed_commands: Vec<CommandEnvelope>;
+    let mut signed_records: Vec<Vec<u8>> = Vec::new();
     let (timed, expected_events) = if args.signed {
         let mut core = prepared_core(&mix);
         let unsigned_events = run_commands(&mut core, &mix.commands);
@@ -110,9 +110,18 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
             .iter()
             .map(|e| signer.sign(e.clone(), e.time_ms + 30_000))
             .collect::<Result<_, _>>()?;
+        // The records as they sit on the log: their MACs cover these bytes.
+        signed_records = signed_commands
+            .iter()
+            .map(codec::to_bincode)
+            .collect::<Result<_, _>>()?;
         (&signed_commands[..], Some(unsigned_events))
     } else {
         (&mix.commands[..], None)
+    };
+    let apply_all = |core: &mut tape_core::Core| match args.signed {
+        true => tape_benches::run_records(core, timed, &signed_records),
+        false => run_commands(core, timed),
     };
     let prepare = || {
         let mut core = prepared_core(&mix);
@@ -140,10 +149,12 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
 
     // Throughput: the whole stream, no per-command timing.
     let mut rates = Vec::new();
+    let mut snapshot_bytes = 0;
+    let mut snapshot_ms = 0.0;
     for run in 0..args.runs {
         let mut core = prepare();
         let t = Instant::now();
-        let events = run_commands(&mut core, timed);
+        let events = apply_all(&mut core);
         let secs = t.elapsed().as_secs_f64();
         match expected_events {
             // Signed, the state also holds the key, so the hash differs; every
@@ -158,6 +169,9 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
             ),
         }
         let rate = args.commands as f64 / secs;
+        let t = Instant::now();
+        snapshot_bytes = core.snapshot().len();
+        snapshot_ms = t.elapsed().as_secs_f64() * 1e3;
         eprintln!("run {run}: {rate:.0} commands/s, {events} events");
         rates.push(rate);
     }
@@ -176,7 +190,10 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
             if let Some(later) = timed.get(i + PREFETCH_AHEAD) {
                 core.prefetch(later);
             }
-            core.apply(e, &mut out);
+            match signed_records.get(i) {
+                Some(r) => core.apply_record(e, Some(Record::Bincode(r)), &mut out),
+                None => core.apply(e, &mut out),
+            }
             ns.push(t.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
         }
         ns.sort_unstable();
@@ -184,8 +201,26 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
         p99s.push(f64::from(ns[ns.len() * 99 / 100]));
     }
 
-    // Memory: live heap growth per resting order on a large book (dedupe off: the
-    // window's cost is per command, not per order).
+    let bytes_per_order = memory_per_order(&mix, cfg, &args);
+    eprintln!("dedupe window: {} command ids", cfg.dedupe_capacity);
+    println!(
+        "core: {} commands, {:.0} commands/s, p50 {:.0} ns, p99 {:.0} ns, {} bytes/resting order, snapshot {} bytes in {:.1} ms, state hash {}",
+        args.commands,
+        median(rates),
+        median(p50s),
+        median(p99s),
+        bytes_per_order,
+        snapshot_bytes,
+        snapshot_ms,
+        hex::encode(mix.state_hash)
+    );
+    Ok(())
+}
+
+/// Live heap growth per resting order on a large book (dedupe off: the window's cost
+/// is per command, not per order), in a build with the counting allocator.
+#[cfg(feature = "count-alloc")]
+fn memory_per_order(mix: &tape_benches::Mix, cfg: CoreConfig, args: &CoreArgs) -> String {
     let mut core = prepared_core_with(
         &mix,
         CoreConfig {
@@ -204,18 +239,12 @@ fn core(args: CoreArgs) -> anyhow::Result<()> {
     drop(out);
     let resting = core.open_orders() - before_orders;
     let bytes_per_order = (CountingAlloc::live_bytes() - before) as f64 / resting as f64;
+    format!("{bytes_per_order:.0}")
+}
 
-    eprintln!("dedupe window: {} command ids", cfg.dedupe_capacity);
-    println!(
-        "core: {} commands, {:.0} commands/s, p50 {:.0} ns, p99 {:.0} ns, {:.0} bytes/resting order, state hash {}",
-        args.commands,
-        median(rates),
-        median(p50s),
-        median(p99s),
-        bytes_per_order,
-        hex::encode(mix.state_hash)
-    );
-    Ok(())
+#[cfg(not(feature = "count-alloc"))]
+fn memory_per_order(_: &tape_benches::Mix, _: CoreConfig, _: &CoreArgs) -> String {
+    "n/a (build with --features count-alloc)".to_string()
 }
 
 /// Writes the mix and the events a fresh engine derives from it to embedded logs,

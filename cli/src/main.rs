@@ -18,6 +18,9 @@ mod service;
 
 use clap::{Parser, Subcommand};
 
+/// The memory benchmark's counting allocator, only in builds made for it
+/// (`--features count-alloc`): it does an atomic add on every allocation.
+#[cfg(feature = "count-alloc")]
 #[global_allocator]
 static ALLOC: tape_benches::alloc::CountingAlloc = tape_benches::alloc::CountingAlloc;
 

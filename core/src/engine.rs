@@ -201,12 +201,13 @@ impl Core {
         self.apply_record(envelope, None, out)
     }
 
-    /// `apply` for a command that arrived as a JSON record with this text: its MAC,
-    /// if any, covers the text (see `tape_schemas::auth`).
+    /// `apply` for a command that arrived as `record`: its MAC, if any, covers the
+    /// record's bytes as written (see `tape_schemas::auth`). Without the record the
+    /// core encodes the envelope to find them.
     pub fn apply_record(
         &mut self,
         envelope: &CommandEnvelope,
-        json_text: Option<&str>,
+        record: Option<Record<'_>>,
         out: &mut Vec<Event>,
     ) {
         // Time from the operator's side (admin keys; unsigned commands while
@@ -216,7 +217,7 @@ impl Core {
         let signer = envelope.auth.map_or(0, |a| a.key.0);
         let trusted = match (envelope.auth.is_some(), self.credentials_required) {
             (false, false) => true,
-            _ => match self.authorize(envelope, json_text) {
+            _ => match self.authorize(envelope, record) {
                 Ok(role) => role == ApiRole::Admin,
                 Err(reason) => {
                     // A copy of a signed record: answered with the original result
@@ -524,18 +525,23 @@ impl Core {
     fn authorize(
         &mut self,
         envelope: &CommandEnvelope,
-        json_text: Option<&str>,
+        record: Option<Record<'_>>,
     ) -> Result<ApiRole, RejectReason> {
         let auth = envelope.auth.ok_or(RejectReason::MissingCredentials)?;
         let key = *self
             .api_keys
             .get(&auth.key.0)
             .ok_or(RejectReason::UnknownApiKey)?;
-        let mac = match json_text {
-            Some(text) => {
+        let mac = match record {
+            Some(Record::Json(text)) => {
                 let signed =
                     json_signing_text(text, &auth.mac).ok_or(RejectReason::BadSignature)?;
                 mac_of(&key.mac_key, signed.as_bytes())
+            }
+            Some(Record::Bincode(bytes)) => {
+                let signed =
+                    bincode_signed_bytes(bytes, &auth.mac).ok_or(RejectReason::BadSignature)?;
+                mac_of(&key.mac_key, signed)
             }
             None => envelope
                 .mac(&auth, &key.mac_key, &mut self.scratch)

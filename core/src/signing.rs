@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tape_schemas::{RejectReason, SEQ_WINDOW};
 
 const WORDS: usize = (SEQ_WINDOW / 64) as usize;
-const _: () = assert!(SEQ_WINDOW % 64 == 0 && WORDS > 0);
+const _: () = assert!(SEQ_WINDOW.is_multiple_of(64) && WORDS > 0);
 
 /// One signing stream of one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,22 +2,22 @@
 //! non-blank byte is `{`). Anything else, or anything that does not decode, is
 //! malformed and becomes a rejection event; it never stops the engine.
 
-use tape_schemas::{codec, CodecError, CommandEnvelope};
+use tape_schemas::{codec, CodecError, CommandEnvelope, Record};
 
 pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, CodecError> {
     decode_record(bytes).map(|(command, _)| command)
 }
 
-/// Decodes a command record; for a JSON record also returns its text (a JSON
-/// record's MAC covers its text).
-pub fn decode_record(bytes: &[u8]) -> Result<(CommandEnvelope, Option<&str>), CodecError> {
+/// Decodes a command record; also returns the record as written (its MAC covers
+/// that).
+pub fn decode_record(bytes: &[u8]) -> Result<(CommandEnvelope, Record<'_>), CodecError> {
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|e| CodecError::Json(serde::de::Error::custom(e)))?;
-            Ok((codec::command_from_json(text)?, Some(text)))
+            Ok((codec::command_from_json(text)?, Record::Json(text)))
         }
-        _ => Ok((codec::command_from_bincode(bytes)?, None)),
+        _ => Ok((codec::command_from_bincode(bytes)?, Record::Bincode(bytes))),
     }
 }
 
@@ -30,8 +30,8 @@ pub fn apply_record(
     out: &mut Vec<tape_schemas::Event>,
 ) -> Result<(), CodecError> {
     match decode_record(bytes) {
-        Ok((command, text)) => {
-            core.apply_record(&command, text, out);
+        Ok((command, record)) => {
+            core.apply_record(&command, Some(record), out);
             Ok(())
         }
         Err(e) => {

@@ -7,9 +7,10 @@
 //!   token the gateway takes) with [`mac_key`]; it travels on the commands log inside
 //!   `CreateApiKey`, never on the events log, so market makers must be able to write
 //!   `tape.commands` but not read it (a Kafka ACL).
-//! * A bincode record's MAC covers its *signing bytes*: the canonical bincode of
-//!   `(version, id, time_ms, command, key, expires_ms)` — every field of the
-//!   envelope except the MAC.
+//! * A bincode record's MAC covers the record's own bytes before the MAC: the MAC is
+//!   the record's last 32 bytes, so a signer encodes the envelope with 32 zero bytes
+//!   for it, hashes all but those, and writes the digest in their place. The engine
+//!   hashes the bytes it received; nothing is re-encoded.
 //! * A JSON record's MAC covers the record's own text as written, with the MAC's 64
 //!   hex digits replaced by 64 `0`s: a client in any language writes its JSON with
 //!   `"mac":"000…0"`, hashes that text, and puts the hex digest in place of the
@@ -122,37 +123,52 @@ pub fn mac_key(secret: &str) -> Hash32 {
     Hash32(blake3::derive_key(MAC_KEY_CONTEXT, secret.as_bytes()))
 }
 
+/// A command record as it arrived, for its MAC: the bytes as written.
+#[derive(Clone, Copy, Debug)]
+pub enum Record<'a> {
+    Bincode(&'a [u8]),
+    Json(&'a str),
+}
+
+/// The bytes a bincode record's MAC covers: all but its last 32 bytes, which must be
+/// `mac`; `None` when they are not.
+pub fn bincode_signed_bytes<'a>(record: &'a [u8], mac: &Hash32) -> Option<&'a [u8]> {
+    let at = record.len().checked_sub(mac.0.len())?;
+    (record[at..] == mac.0).then_some(&record[..at])
+}
+
+/// Serializes exactly as `CommandEnvelope` does, with borrowed parts.
 #[derive(Serialize)]
-struct SigningBytes<'a> {
+struct EnvelopeView<'a> {
     version: u16,
     id: &'a CommandId,
     time_ms: u64,
     command: &'a Command,
-    key: ApiKeyId,
-    stream: u64,
-    seq: u64,
-    expires_ms: u64,
+    auth: Option<&'a Credentials>,
 }
 
 impl CommandEnvelope {
-    /// Appends the signing bytes of this envelope under `auth` (its `mac` is ignored)
-    /// to `out`.
+    /// Appends the bytes a bincode record of this envelope signed under `auth`
+    /// (its `mac` is ignored) has before its MAC to `out`.
     pub fn write_signing_bytes(
         &self,
         auth: &Credentials,
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
-        let bytes = SigningBytes {
+        let placeholder = Credentials {
+            mac: Hash32::default(),
+            ..*auth
+        };
+        let view = EnvelopeView {
             version: self.version,
             id: &self.id,
             time_ms: self.time_ms,
             command: &self.command,
-            key: auth.key,
-            stream: auth.stream,
-            seq: auth.seq,
-            expires_ms: auth.expires_ms,
+            auth: Some(&placeholder),
         };
-        write_bincode(&bytes, out)
+        write_bincode(&view, out)?;
+        out.truncate(out.len() - placeholder.mac.0.len());
+        Ok(())
     }
 
     /// The MAC this envelope needs under `auth` (its `mac` is ignored) and `mac_key`;

@@ -12,8 +12,8 @@ pub mod money;
 pub mod reason;
 
 pub use auth::{
-    hash_secret, json_signing_text, mac_key, mac_of, parse_token, sign_json, Credentials, Signer,
-    SigningStream, MAX_VALIDITY_MS, SEQ_WINDOW, TIME_TOLERANCE_MS,
+    bincode_signed_bytes, hash_secret, json_signing_text, mac_key, mac_of, parse_token, sign_json,
+    Credentials, Record, Signer, SigningStream, MAX_VALIDITY_MS, SEQ_WINDOW, TIME_TOLERANCE_MS,
 };
 pub use codec::{CodecError, MAX_MESSAGE_BYTES};
 pub use command::*;
