@@ -23,6 +23,10 @@ pub struct ProduceArgs {
     /// with it, valid for 30 s.
     #[arg(long, env = "TAPE_KEY", hide_env_values = true)]
     pub key: Option<String>,
+    /// Print the records as JSON lines (signed by the JSON rule with `--key`)
+    /// instead of appending them: records to send later, or to send again.
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Args)]
@@ -77,6 +81,13 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
             Ok(c) if c.auth.is_some() => {
                 records.push((c.command.topic_key(), line.trim().as_bytes().to_vec()))
             }
+            Ok(c) if args.print => {
+                let text = match &signer {
+                    Some(s) => s.sign_json(&c, tape_gateway::auth::expiry(c.time_ms))?,
+                    None => codec::to_json(&c)?,
+                };
+                records.push((c.command.topic_key(), text.into_bytes()))
+            }
             Ok(c) => {
                 let c = crate::door::seal(signer.as_ref(), c)?;
                 records.push((c.command.topic_key(), codec::to_bincode(&c)?))
@@ -89,6 +100,14 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
             eprintln!("tape produce: {e}");
         }
         anyhow::bail!("{} bad line(s); nothing was appended", errors.len());
+    }
+    if args.print {
+        let mut out = std::io::stdout().lock();
+        for (_, record) in &records {
+            out.write_all(record)?;
+            out.write_all(b"\n")?;
+        }
+        return Ok(());
     }
     let log = args.logs.open("commands", Role::Writer).await?;
     let n = records.len();
