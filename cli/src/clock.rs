@@ -21,6 +21,11 @@ pub struct ClockArgs {
     /// Milliseconds between ticks.
     #[arg(long, env = "TAPE_CLOCK_EVERY_MS", default_value_t = 1_000)]
     pub every_ms: u64,
+    /// Start with `AllowClockJump`: the operator's consent to move the engine's
+    /// clock to now however long it stood still (after an outage longer than
+    /// the engine's `clock_jump_max_ms`, 7 days by default).
+    #[arg(long)]
+    pub allow_jump: bool,
 }
 
 pub async fn run(args: ClockArgs) -> anyhow::Result<()> {
@@ -30,6 +35,10 @@ pub async fn run(args: ClockArgs) -> anyhow::Result<()> {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     eprintln!("tape clock: a signed clock tick every {} ms", args.every_ms);
     let mut ticks = 0u64;
+    if args.allow_jump {
+        door.send(&door.envelope(Command::AllowClockJump)?).await?;
+        eprintln!("tape clock: sent AllowClockJump");
+    }
     loop {
         tokio::select! {
             _ = every.tick() => {

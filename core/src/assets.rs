@@ -35,8 +35,10 @@ impl Assets {
         self.index.get(code).copied()
     }
 
+    /// Adds an asset; the caller keeps the count within `CoreConfig::assets_max`
+    /// (a `u16`, so ids always fit).
     pub fn add(&mut self, asset: Asset) -> u16 {
-        let i = u16::try_from(self.list.len()).expect("fewer than 65,536 assets");
+        let i = u16::try_from(self.list.len()).unwrap_or(u16::MAX);
         self.index.insert(asset.code, i);
         self.list.push(asset);
         i

@@ -33,7 +33,25 @@ pub struct CoreConfig {
     /// command it signed has expired (at most `MAX_VALIDITY_MS` after its last).
     pub signing_streams_per_key_max: usize,
     pub open_orders_per_account_max: usize,
+    /// Resting orders and waiting stops across all accounts.
+    pub open_orders_max: usize,
     pub slices_max: u32,
+    /// Live sliced and bracket parents across all accounts.
+    pub parents_max: usize,
+    pub assets_max: u16,
+    pub markets_max: u32,
+    pub accounts_max: usize,
+    /// Live API keys (revoked ones do not count).
+    pub api_keys_max: usize,
+    pub pending_withdrawals_max: usize,
+    /// Deposit references remembered (each deposit's, forever: it is what makes
+    /// deposits idempotent).
+    pub deposit_references_max: usize,
+    /// The latest time a trusted clock may say (ms since the UNIX epoch).
+    pub time_max_ms: u64,
+    /// The furthest a trusted clock may move forward in one command, unless the
+    /// command is the operator's `AllowClockJump`.
+    pub clock_jump_max_ms: u64,
 }
 
 impl Default for CoreConfig {
@@ -43,7 +61,18 @@ impl Default for CoreConfig {
             dedupe_capacity: 16_384,
             signing_streams_per_key_max: 16,
             open_orders_per_account_max: 10_000,
+            open_orders_max: 10_000_000,
             slices_max: 100,
+            parents_max: 1_000_000,
+            assets_max: 4_096,
+            markets_max: 4_096,
+            accounts_max: 10_000_000,
+            api_keys_max: 100_000,
+            pending_withdrawals_max: 1_000_000,
+            deposit_references_max: 100_000_000,
+            // 2100-01-01T00:00:00Z.
+            time_max_ms: 4_102_444_800_000,
+            clock_jump_max_ms: 7 * DAY_MS,
         }
     }
 }
@@ -216,7 +245,17 @@ impl Core {
         // clock.
         let signer = envelope.auth.map_or(0, |a| a.key.0);
         let trusted = match (envelope.auth.is_some(), self.credentials_required) {
-            (false, false) => true,
+            (false, false) => match self.check_trusted_time(envelope) {
+                Ok(()) => true,
+                Err(reason) => {
+                    out.push(Event::Outcome {
+                        command: envelope.id,
+                        result: CommandResult::Rejected { reason },
+                        duplicate: false,
+                    });
+                    return;
+                }
+            },
             _ => match self.authorize(envelope, record) {
                 Ok(role) => role == ApiRole::Admin,
                 Err(reason) => {
@@ -390,6 +429,7 @@ impl Core {
                 if let Some(f) = fees {
                     check_fees(f)?;
                 }
+                self.admit_account(*account)?;
                 let acct = self.ledger.open_account(*account);
                 acct.fee_overrides.retain(|(mm, _)| *mm != m);
                 if let Some(f) = fees {
@@ -408,6 +448,7 @@ impl Core {
                 can_trade,
                 can_withdraw,
             } => {
+                self.admit_account(*account)?;
                 let acct = self.ledger.open_account(*account);
                 acct.can_trade = *can_trade;
                 acct.can_withdraw = *can_withdraw;
@@ -427,6 +468,7 @@ impl Core {
                 let limit = daily_limit
                     .map(|l| amount_minor(l, self.assets.get(a).scale, true))
                     .transpose()?;
+                self.admit_account(*account)?;
                 let acct = self.ledger.open_account(*account);
                 acct.withdrawal_limits.retain(|(aa, _)| *aa != a);
                 acct.withdrawal_limits.push((a, limit));
@@ -468,7 +510,7 @@ impl Core {
                 price,
                 quantity,
             } => self.amend_order(*account, order, *price, *quantity, out),
-            Command::ClockTick => {
+            Command::ClockTick | Command::AllowClockJump => {
                 // Quiet markets still shed the signing streams that have died.
                 self.signing.sweep(self.time_ms);
                 Ok(0)
@@ -481,6 +523,9 @@ impl Core {
             } => {
                 if (*role == ApiRole::Trader) != account.is_some() {
                     return Err(RejectReason::InvalidApiKey);
+                }
+                if self.api_keys.len() >= self.cfg.api_keys_max {
+                    return Err(RejectReason::TooManyApiKeys);
                 }
                 let key = self.next_api_key;
                 self.next_api_key += 1;
@@ -567,6 +612,9 @@ impl Core {
         if !allowed {
             return Err(RejectReason::NotPermitted);
         }
+        if key.role == ApiRole::Admin {
+            self.check_trusted_time(envelope)?;
+        }
         self.signing.admit(
             auth.key.0,
             auth.stream,
@@ -581,6 +629,34 @@ impl Core {
     /// Live signing streams across all keys (what replay protection keeps).
     pub fn signing_streams(&self) -> usize {
         self.signing.streams()
+    }
+
+    /// What a trusted clock may say: nothing past the horizon, and no jump forward
+    /// beyond `clock_jump_max_ms` unless the command is the operator's
+    /// `AllowClockJump` (the first time sets the clock from nothing). Going back is
+    /// harmless: the clock is a running maximum.
+    fn check_trusted_time(&self, envelope: &CommandEnvelope) -> Result<(), RejectReason> {
+        let t = envelope.time_ms;
+        if t > self.cfg.time_max_ms {
+            return Err(RejectReason::TimeBeyondHorizon);
+        }
+        let jump_ok = self.time_ms == 0
+            || matches!(envelope.command, Command::AllowClockJump)
+            || t <= self.time_ms.saturating_add(self.cfg.clock_jump_max_ms);
+        if !jump_ok {
+            return Err(RejectReason::ClockJumpTooLarge);
+        }
+        Ok(())
+    }
+
+    /// Refuses a command that would open a new account beyond `accounts_max`.
+    fn admit_account(&self, account: AccountId) -> Result<(), RejectReason> {
+        if self.ledger.account(account).is_none()
+            && self.ledger.accounts.len() >= self.cfg.accounts_max
+        {
+            return Err(RejectReason::TooManyAccounts);
+        }
+        Ok(())
     }
 
     /// Whether every command must carry credentials.
@@ -604,6 +680,9 @@ impl Core {
         if self.assets.find(&spec.code).is_some() {
             return Err(RejectReason::AssetExists);
         }
+        if self.assets.list.len() >= usize::from(self.cfg.assets_max) {
+            return Err(RejectReason::TooManyAssets);
+        }
         if spec.scale > ASSET_SCALE_MAX {
             return Err(RejectReason::InvalidAssetScale);
         }
@@ -625,8 +704,11 @@ impl Core {
         if self.market_index.contains_key(&spec.symbol) {
             return Err(RejectReason::MarketExists);
         }
+        let m = u32::try_from(self.markets.len()).map_err(|_| RejectReason::TooManyMarkets)?;
+        if m >= self.cfg.markets_max {
+            return Err(RejectReason::TooManyMarkets);
+        }
         let market = Market::new(spec.clone(), &self.assets)?;
-        let m = u32::try_from(self.markets.len()).expect("fewer than 2^32 markets");
         self.markets.push(market);
         self.market_index.insert(spec.symbol, m);
         out.push(Event::MarketCreated(spec.clone()));
@@ -686,6 +768,10 @@ impl Core {
         if self.deposit_refs.contains(&(a, *reference)) {
             return Err(RejectReason::DuplicateDepositReference);
         }
+        if self.deposit_refs.len() >= self.cfg.deposit_references_max {
+            return Err(RejectReason::TooManyDeposits);
+        }
+        self.admit_account(account)?;
         let current = self.ledger.available(account, a);
         let total = self.ledger.account(account).map_or(0, |acct| {
             let b = acct.balance(a);
@@ -755,6 +841,9 @@ impl Core {
         }
         if acct.available(a) < minor {
             return Err(RejectReason::InsufficientFunds);
+        }
+        if self.withdrawals.len() >= self.cfg.pending_withdrawals_max {
+            return Err(RejectReason::TooManyPendingWithdrawals);
         }
         let id = self.next_withdrawal;
         self.next_withdrawal += 1;

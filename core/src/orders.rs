@@ -126,13 +126,22 @@ impl Core {
             .ledger
             .account(account)
             .ok_or(RejectReason::UnknownAccount)?;
-        if acct.open_orders.len() + count > self.cfg.open_orders_per_account_max {
+        if acct.open_orders.len() + count > self.cfg.open_orders_per_account_max
+            || self.orders.len() + count > self.cfg.open_orders_max
+        {
             return Err(RejectReason::TooManyOpenOrders);
         }
         if let Some(cid) = cid {
             if self.client_ids.contains_key(&(account, *cid)) {
                 return Err(RejectReason::DuplicateClientOrderId);
             }
+        }
+        Ok(())
+    }
+
+    fn check_new_parent(&self) -> Result<(), RejectReason> {
+        if self.parents.len() >= self.cfg.parents_max {
+            return Err(RejectReason::TooManyParents);
         }
         Ok(())
     }
@@ -824,6 +833,7 @@ impl Core {
             children.push((ticks, lots, held));
         }
         self.check_new_orders(s.account, s.count as usize, s.client_order_id.as_ref())?;
+        self.check_new_parent()?;
         self.check_funds(s.account, self.hold_asset(m, s.side), hold_total)?;
 
         let parent = self.next_order;
@@ -892,6 +902,7 @@ impl Core {
             return Err(RejectReason::InvalidBracket);
         }
         self.check_new_orders(b.account, 1, b.client_order_id.as_ref())?;
+        self.check_new_parent()?;
         let fees = self.fees_for(b.account, m);
         let (asset, held) =
             self.limit_hold(m, b.side, ticks, lots, fees.maker_ppm.max(fees.taker_ppm))?;

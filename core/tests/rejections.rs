@@ -64,6 +64,15 @@ fn all_reasons() -> BTreeSet<String> {
         SeqTooOld,
         TooManySigningStreams,
         NotPermitted,
+        TimeBeyondHorizon,
+        ClockJumpTooLarge,
+        TooManyAssets,
+        TooManyMarkets,
+        TooManyAccounts,
+        TooManyApiKeys,
+        TooManyPendingWithdrawals,
+        TooManyDeposits,
+        TooManyParents,
     ];
     for r in all {
         match r {
@@ -119,7 +128,16 @@ fn all_reasons() -> BTreeSet<String> {
             | ReplayedSeq
             | SeqTooOld
             | TooManySigningStreams
-            | NotPermitted => {}
+            | NotPermitted
+            | TimeBeyondHorizon
+            | ClockJumpTooLarge
+            | TooManyAssets
+            | TooManyMarkets
+            | TooManyAccounts
+            | TooManyApiKeys
+            | TooManyPendingWithdrawals
+            | TooManyDeposits
+            | TooManyParents => {}
         }
     }
     all.iter().map(|r| format!("{r:?}")).collect()
@@ -570,6 +588,81 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
     few.ok_envelope(&env);
     let env = sign_on(few.envelope(buy()), alice, "alice-secret", 2, 1, t + 1_000);
     credentials(&mut few, env, RejectReason::TooManySigningStreams);
+
+    // Time from the operator's side (unsigned, credentials optional): past the
+    // horizon, and a jump beyond the bound.
+    let mut h = H::new();
+    let mut tick_at = |h: &mut H, time_ms: u64, reason: RejectReason| {
+        let env = CommandEnvelope::new(h.next_command_id(), time_ms, Command::ClockTick);
+        assert_eq!(h.rejected_envelope(&env), reason);
+        seen.insert(format!("{reason:?}"));
+    };
+    tick_at(&mut h, u64::MAX, RejectReason::TimeBeyondHorizon);
+    let t = h.time_ms;
+    tick_at(&mut h, t + 8 * 86_400_000, RejectReason::ClockJumpTooLarge);
+
+    // Every table a command grows has a bound (the harness's setup makes 2 assets,
+    // 1 market, 3 accounts and 6 deposits).
+    let mut tight = H::with_market(CoreConfig {
+        assets_max: 2,
+        markets_max: 1,
+        accounts_max: 3,
+        api_keys_max: 1,
+        pending_withdrawals_max: 1,
+        deposit_references_max: 6,
+        parents_max: 1,
+        ..CoreConfig::default()
+    });
+    let mut bound = |h: &mut H, command: Command, reason: RejectReason| {
+        assert_eq!(h.rejected(command.clone()), reason, "{command:?}");
+        seen.insert(format!("{reason:?}"));
+    };
+    let eth = Command::CreateAsset(AssetSpec {
+        code: code("ETH"),
+        scale: 8,
+        daily_withdrawal_limit: None,
+    });
+    bound(&mut tight, eth, RejectReason::TooManyAssets);
+    let market = Command::CreateMarket(spec("USDT-BTC", "USDT", "BTC"));
+    bound(&mut tight, market, RejectReason::TooManyMarkets);
+    let stranger = Command::SetAccountRestrictions {
+        account: AccountId(4),
+        can_trade: true,
+        can_withdraw: true,
+    };
+    bound(&mut tight, stranger, RejectReason::TooManyAccounts);
+    let deposit = Command::Deposit {
+        account: ALICE,
+        asset: code("BTC"),
+        amount: d("1"),
+        reference: "one-more".parse().unwrap(),
+    };
+    bound(&mut tight, deposit, RejectReason::TooManyDeposits);
+    tight.key(ApiRole::Auditor, None, "first");
+    let key = Command::CreateApiKey {
+        role: ApiRole::Auditor,
+        account: None,
+        secret_hash: hash_secret("second"),
+        mac_key: mac_key("second"),
+    };
+    bound(&mut tight, key, RejectReason::TooManyApiKeys);
+    let withdraw = |amount: &str| Command::RequestWithdrawal {
+        account: ALICE,
+        asset: code("BTC"),
+        amount: d(amount),
+    };
+    tight.ok(withdraw("1"));
+    bound(
+        &mut tight,
+        withdraw("1"),
+        RejectReason::TooManyPendingWithdrawals,
+    );
+    tight.ok(sliced("90", "95", 2, "2"));
+    bound(
+        &mut tight,
+        sliced("80", "85", 2, "2"),
+        RejectReason::TooManyParents,
+    );
 
     let missing: Vec<_> = all_reasons().difference(&seen).cloned().collect();
     assert!(missing.is_empty(), "no test produces {missing:?}");

@@ -1234,6 +1234,18 @@ impl Mutation {
         admin(ctx)?;
         submit(ctx, Command::RequireCredentials { required }, command_id).await
     }
+
+    /// Moves the engine's clock to now however long it stood still: the operator's
+    /// explicit consent after an outage longer than the engine's clock-jump bound
+    /// (7 days by default), when every command is refused as CLOCK_JUMP_TOO_LARGE.
+    async fn allow_clock_jump(
+        &self,
+        ctx: &Context<'_>,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        admin(ctx)?;
+        submit(ctx, Command::AllowClockJump, command_id).await
+    }
 }
 
 fn order_ref(order_id: Option<u64>, client_order_id: Option<String>) -> Result<OrderRef> {

@@ -155,6 +155,10 @@ pub enum Command {
     RequireCredentials {
         required: bool,
     },
+    /// The operator's explicit consent to move the clock forward by more than
+    /// `CoreConfig::clock_jump_max_ms` (a restart after a long outage): this command's
+    /// own `time_ms` becomes the clock, however far ahead, within the horizon.
+    AllowClockJump,
 }
 
 impl Command {
@@ -185,7 +189,8 @@ impl Command {
             | Command::FailWithdrawal { .. }
             | Command::ClockTick
             | Command::RevokeApiKey { .. }
-            | Command::RequireCredentials { .. } => None,
+            | Command::RequireCredentials { .. }
+            | Command::AllowClockJump => None,
         }
     }
 

@@ -98,6 +98,26 @@ pub enum RejectReason {
     /// The key may not issue this command: another account's, an admin command by
     /// a trader key, or any command by an auditor key.
     NotPermitted,
+    /// A trusted `time_ms` past the horizon (`CoreConfig::time_max_ms`, the year
+    /// 2100): a clock in microseconds or nanoseconds, or garbage.
+    TimeBeyondHorizon,
+    /// A trusted `time_ms` more than `CoreConfig::clock_jump_max_ms` ahead of the
+    /// engine's clock; after a real outage the operator sends `AllowClockJump`.
+    ClockJumpTooLarge,
+    /// As many assets as `CoreConfig::assets_max`.
+    TooManyAssets,
+    /// As many markets as `CoreConfig::markets_max`.
+    TooManyMarkets,
+    /// As many accounts as `CoreConfig::accounts_max`; a new account is refused.
+    TooManyAccounts,
+    /// As many live API keys as `CoreConfig::api_keys_max`.
+    TooManyApiKeys,
+    /// As many pending withdrawals as `CoreConfig::pending_withdrawals_max`.
+    TooManyPendingWithdrawals,
+    /// As many deposit references remembered as `CoreConfig::deposit_references_max`.
+    TooManyDeposits,
+    /// As many live sliced and bracket parents as `CoreConfig::parents_max`.
+    TooManyParents,
 }
 
 /// Why an order left the book (or never rested).
