@@ -331,18 +331,20 @@ impl EventEnvelope {
         )
         .expect("headers always encode");
         let head_len = record.len();
+        // Room for the two hashes (each a 1-byte length and 32 bytes) between head
+        // and event, filled in once the hash is known: no copy of the event.
+        record.extend_from_slice(&[0u8; 66]);
         crate::codec::write_bincode(event, &mut record).expect("events always encode");
         let mut h = blake3::Hasher::new();
         h.update(&prev_hash.0);
-        h.update(&record);
+        h.update(&record[..head_len]);
+        h.update(&record[head_len + 66..]);
         let hash = Hash32(*h.finalize().as_bytes());
-        // Splice the two hashes (each a 1-byte length and 32 bytes) between head and event.
-        let mut hashes = [0u8; 66];
+        let hashes = &mut record[head_len..head_len + 66];
         hashes[0] = 32;
         hashes[1..33].copy_from_slice(&prev_hash.0);
         hashes[33] = 32;
         hashes[34..].copy_from_slice(&hash.0);
-        record.splice(head_len..head_len, hashes);
         (hash, record)
     }
 
