@@ -626,6 +626,22 @@ impl Core {
         Ok(key.role)
     }
 
+    /// Test hook: sets an account's balance (available, held), as a bug in the
+    /// core would, so tests can show what the engine does when an invariant breaks.
+    #[cfg(feature = "test-hooks")]
+    pub fn corrupt_balance(
+        &mut self,
+        account: AccountId,
+        asset: &AssetCode,
+        available: u64,
+        held: u64,
+    ) {
+        let a = self.assets.find(asset).expect("a known asset");
+        let b = self.ledger.open_account(account).balance_mut(a);
+        b.available = available;
+        b.held = held;
+    }
+
     /// Live signing streams across all keys (what replay protection keeps).
     pub fn signing_streams(&self) -> usize {
         self.signing.streams()
@@ -850,7 +866,7 @@ impl Core {
         let acct = self.ledger.account_mut(account).expect("checked above");
         acct.withdrawal_usage.retain(|u| u.day == day);
         match acct.withdrawal_usage.iter_mut().find(|u| u.asset == a) {
-            Some(u) => u.used_minor += minor,
+            Some(u) => u.used_minor = crate::checked::add(u.used_minor, minor, "withdrawal usage"),
             None => {
                 acct.withdrawal_usage.push(WithdrawalUsage {
                     asset: a,
@@ -930,7 +946,8 @@ impl Core {
                 .iter_mut()
                 .find(|u| u.asset == w.asset && u.day == w.day)
             {
-                u.used_minor -= w.amount_minor;
+                u.used_minor =
+                    crate::checked::sub(u.used_minor, w.amount_minor, "withdrawal usage");
             }
         }
         Ok(id.0)

@@ -67,7 +67,7 @@ impl Account {
         self.balance(asset).available
     }
 
-    fn balance_mut(&mut self, asset: u16) -> &mut Balance {
+    pub(crate) fn balance_mut(&mut self, asset: u16) -> &mut Balance {
         let i = asset as usize;
         if self.balances.len() <= i {
             self.balances.resize(i + 1, Balance::default());

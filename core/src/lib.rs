@@ -8,6 +8,7 @@
 
 mod assets;
 mod book;
+mod checked;
 mod dedupe;
 mod engine;
 mod invariants;

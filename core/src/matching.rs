@@ -3,6 +3,7 @@
 //! so funds are never promised twice. Self-trade prevention and iceberg refills
 //! happen here; what to do with the taker's remainder is the caller's choice.
 
+use crate::checked::{add, sub};
 use tape_schemas::*;
 
 use crate::book::{Order, Slot};
@@ -260,19 +261,24 @@ impl Core {
         // The maker: what is left of its order and of its hold.
         let mk = &mut self.markets[m as usize];
         let maker = mk.book.get_mut(slot);
-        maker.open_lots -= lots;
-        maker.visible_lots -= lots;
-        maker.filled_lots += lots;
+        maker.open_lots = sub(maker.open_lots, lots, "maker open lots");
+        maker.visible_lots = sub(maker.visible_lots, lots, "maker visible lots");
+        maker.filled_lots = add(maker.filled_lots, lots, "maker filled lots");
         let maker_release = match maker.side {
             Side::Buy => {
                 let keep = mk_buy_hold(&self.markets[m as usize], slot);
                 let maker = self.markets[m as usize].book.get_mut(slot);
-                let release = maker.held_minor - notional - maker_fee - keep;
+                let spent = add(notional, maker_fee, "maker buy cost");
+                let release = sub(
+                    sub(maker.held_minor, spent, "maker buy hold"),
+                    keep,
+                    "maker buy hold kept",
+                );
                 maker.held_minor = keep;
                 release
             }
             Side::Sell => {
-                maker.held_minor -= base;
+                maker.held_minor = sub(maker.held_minor, base, "maker sell hold");
                 0
             }
         };
@@ -286,35 +292,39 @@ impl Core {
         );
 
         // The taker.
-        t.order.open_lots -= lots;
-        t.order.filled_lots += lots;
+        t.order.open_lots = sub(t.order.open_lots, lots, "taker open lots");
+        t.order.filled_lots = add(t.order.filled_lots, lots, "taker filled lots");
         let mk = &self.markets[m as usize];
         match t.order.side {
             Side::Buy => {
-                let cost = notional + taker_fee;
+                let cost = add(notional, taker_fee, "taker buy cost");
                 if let Some(q) = t.quote_left.as_mut() {
-                    *q -= cost;
+                    *q = sub(*q, cost, "taker quote budget");
                 }
                 if !t.market_order {
                     let keep = mk
                         .buy_hold(t.order.price_ticks, t.order.open_lots, max_ppm(&t.order))
                         .expect("a smaller hold fits");
-                    let release = t.order.held_minor - cost - keep;
+                    let release = sub(
+                        sub(t.order.held_minor, cost, "taker buy hold"),
+                        keep,
+                        "taker buy hold kept",
+                    );
                     t.order.held_minor = keep;
                     let account = t.order.account;
                     let cause = Cause::Order(OrderId(t.order.id));
                     self.ledger
                         .release(&self.assets, quote_asset, account, release, cause, out);
                 } else if t.from_held {
-                    t.order.held_minor -= cost;
+                    t.order.held_minor = sub(t.order.held_minor, cost, "taker market hold");
                 }
             }
             Side::Sell => {
                 if let Some(q) = t.quote_left.as_mut() {
-                    *q -= notional;
+                    *q = sub(*q, notional, "taker quote budget");
                 }
                 if t.from_held {
-                    t.order.held_minor -= base;
+                    t.order.held_minor = sub(t.order.held_minor, base, "taker sell hold");
                 }
             }
         }
@@ -329,7 +339,10 @@ impl Core {
         {
             self.pending.push(Pending::Stops(m));
         }
-        let (buyer_flow, seller_flow) = (notional + buyer_fee, notional - seller_fee);
+        let (buyer_flow, seller_flow) = (
+            add(notional, buyer_fee, "buyer flow"),
+            sub(notional, seller_fee, "seller flow"),
+        );
         let (maker_flow, taker_flow) = match t.order.side {
             Side::Buy => (seller_flow, buyer_flow),
             Side::Sell => (buyer_flow, seller_flow),
@@ -349,7 +362,8 @@ impl Core {
             let mk = &mut self.markets[m as usize];
             let maker = mk.book.get_mut(slot);
             maker.visible_lots = maker.display_lots.min(maker.open_lots);
-            let (visible, hidden) = (maker.visible_lots, maker.open_lots - maker.visible_lots);
+            let hidden = sub(maker.open_lots, maker.visible_lots, "iceberg hidden lots");
+            let visible = maker.visible_lots;
             mk.book.unlink(slot);
             mk.book.push_back(slot);
             out.push(Event::OrderRefilled {
@@ -375,15 +389,15 @@ impl Core {
             return;
         };
         if order == parent {
-            b.entry_filled_lots += lots;
-            b.entry_quote_minor += quote_flow;
+            b.entry_filled_lots = add(b.entry_filled_lots, lots, "bracket entry lots");
+            b.entry_quote_minor = add(b.entry_quote_minor, quote_flow, "bracket entry quote");
             return;
         }
         if b.exit != Some(order) {
             return;
         }
-        b.exit_filled_lots += lots;
-        b.exit_quote_minor += quote_flow;
+        b.exit_filled_lots = add(b.exit_filled_lots, lots, "bracket exit lots");
+        b.exit_quote_minor = add(b.exit_quote_minor, quote_flow, "bracket exit quote");
         // Cost basis of the closed part, pro rata of the entry.
         let basis = i128::from(b.entry_quote_minor) * i128::from(b.exit_filled_lots)
             / i128::from(b.entry_filled_lots);

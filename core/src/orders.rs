@@ -2,6 +2,7 @@
 //! amend, stops and their triggers, GTD expiry, sliced parents and brackets. Every
 //! check runs before the first change, so a rejected command changes nothing.
 
+use crate::checked::sub;
 use tape_schemas::*;
 
 use crate::book::{Order, OrderKind, Slot, StopSize, Tif};
@@ -722,7 +723,7 @@ impl Core {
         }
         let (asset, held) = self.limit_hold(m, o.side, ticks, lots, order_max_ppm(o))?;
         if held > o.held_minor {
-            self.check_funds(account, asset, held - o.held_minor)?;
+            self.check_funds(account, asset, sub(held, o.held_minor, "amend hold"))?;
         }
         let keeps_priority = ticks == o.price_ticks && lots < o.open_lots;
         // A new price that does not cross just moves to the back of its level; only
@@ -732,11 +733,23 @@ impl Core {
         let old_held = o.held_minor;
         let cause = Cause::Order(OrderId(id));
         if held > old_held {
-            self.ledger
-                .hold(&self.assets, asset, account, held - old_held, cause, out);
+            self.ledger.hold(
+                &self.assets,
+                asset,
+                account,
+                sub(held, old_held, "amend hold"),
+                cause,
+                out,
+            );
         } else {
-            self.ledger
-                .release(&self.assets, asset, account, old_held - held, cause, out);
+            self.ledger.release(
+                &self.assets,
+                asset,
+                account,
+                sub(old_held, held, "amend release"),
+                cause,
+                out,
+            );
         }
         let mk = &mut self.markets[m as usize];
         if !keeps_priority {

@@ -23,23 +23,61 @@ pub struct Applied {
 pub struct Applier {
     pub core: Core,
     pub next_command: u64,
+    /// The seq the next event produced will get (the sealer gives it).
+    pub next_seq: u64,
     pub checkpoint_every: u64,
+}
+
+/// The core broke an invariant: a bug, not bad input. The engine stops before any
+/// event of the command (or the checkpoint) is written and keeps its last good
+/// snapshot; a restart stops at the same place until the bug is fixed.
+#[derive(Debug, thiserror::Error)]
+#[error("the core broke an invariant at command offset {offset} (its events would start at seq {seq}): {what}")]
+pub struct Broken {
+    pub offset: u64,
+    pub seq: u64,
+    pub what: String,
 }
 
 impl Applier {
     /// Applies the command record at `offset` (`next_command`, or later where the
     /// log has a permanent hole: Kafka transaction markers) and appends its events
-    /// to `events`.
-    pub fn apply(&mut self, offset: u64, bytes: &[u8], events: &mut Vec<Event>) -> Applied {
+    /// to `events`. At the end of a checkpoint interval it checks the core's
+    /// invariants before it takes the snapshot.
+    pub fn apply(
+        &mut self,
+        offset: u64,
+        bytes: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Applied, Broken> {
         debug_assert!(offset >= self.next_command, "commands are applied in order");
-        if let Err(e) = apply_record(&mut self.core, bytes, events) {
-            tracing::warn!(offset, error = %e, "malformed command; answering with a rejection");
+        let start = events.len();
+        let broken = |what: String| Broken {
+            offset,
+            seq: self.next_seq,
+            what,
+        };
+        // Checked arithmetic in the core panics on a broken invariant; it is caught
+        // here so the engine can say where, and the core is not used again.
+        let core = &mut self.core;
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            apply_record(core, bytes, events)
+        }));
+        match applied {
+            Ok(Err(e)) => {
+                tracing::warn!(offset, error = %e, "malformed command; answering with a rejection")
+            }
+            Ok(Ok(())) => {}
+            Err(panic) => return Err(broken(panic_text(&panic))),
         }
         self.next_command = offset + 1;
-        let snapshot = self
-            .next_command
-            .is_multiple_of(self.checkpoint_every)
-            .then(|| self.core.snapshot());
+        let checkpoint = self.next_command.is_multiple_of(self.checkpoint_every);
+        if checkpoint {
+            if let Err(v) = self.core.check_invariants() {
+                return Err(broken(v.to_string()));
+            }
+        }
+        let snapshot = checkpoint.then(|| self.core.snapshot());
         if let Some(bytes) = &snapshot {
             let state_hash = Hash32(tape_core::state_hash_of(bytes));
             events.push(Event::Checkpoint {
@@ -47,13 +85,22 @@ impl Applier {
                 state_hash,
             });
         }
-        Applied {
+        self.next_seq += (events.len() - start) as u64;
+        Ok(Applied {
             offset,
             time_ms: self.core.time_ms(),
             end: events.len(),
             snapshot,
-        }
+        })
     }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 pub struct Sealer {
@@ -108,6 +155,7 @@ impl Deriver {
             applier: Applier {
                 core,
                 next_command,
+                next_seq,
                 checkpoint_every: checkpoint_every.max(1),
             },
             sealer: Sealer {
@@ -120,13 +168,18 @@ impl Deriver {
 
     /// Applies one command record and appends its sealed envelopes to `out`; returns
     /// a snapshot when the command ends a checkpoint interval.
-    pub fn step(&mut self, offset: u64, bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Option<Saved> {
+    pub fn step(
+        &mut self,
+        offset: u64,
+        bytes: &[u8],
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<Option<Saved>, Broken> {
         self.events.clear();
-        let applied = self.applier.apply(offset, bytes, &mut self.events);
+        let applied = self.applier.apply(offset, bytes, &mut self.events)?;
         self.sealer.seal(offset, applied.time_ms, &self.events, out);
-        applied
+        Ok(applied
             .snapshot
-            .map(|core| self.sealer.saved(offset + 1, core))
+            .map(|core| self.sealer.saved(offset + 1, core)))
     }
 }
 
@@ -140,7 +193,9 @@ pub fn derive_all<'a>(
     let mut d = Deriver::new(core, checkpoint_every);
     let mut out = Vec::new();
     for (offset, bytes) in commands.into_iter().enumerate() {
-        d.step(offset as u64, bytes, &mut out);
+        if let Err(broken) = d.step(offset as u64, bytes, &mut out) {
+            panic!("{broken}");
+        }
     }
     out
 }

@@ -41,6 +41,8 @@ pub enum EngineError {
     Snapshot(#[from] std::io::Error),
     #[error("snapshot does not restore: {0}")]
     Restore(#[from] tape_core::SnapshotError),
+    #[error(transparent)]
+    Broken(#[from] crate::derive::Broken),
     #[error("the events log ends at seq {events_last_seq} but the snapshot expects at least {snapshot_seq}: the events log lost data")]
     EventsBehindSnapshot {
         events_last_seq: u64,
@@ -242,7 +244,7 @@ impl<C: Log, E: Log> Engine<C, E> {
                     applied: Vec::with_capacity(records.len()),
                 };
                 for record in &records {
-                    let applied = applier.apply(record.offset, &record.bytes, &mut batch.events);
+                    let applied = applier.apply(record.offset, &record.bytes, &mut batch.events)?;
                     batch.applied.push(applied);
                 }
                 commands_applied += records.len() as u64;

@@ -51,6 +51,7 @@ async fn run_until(d: &Dirs, commands: Arc<FileLog>, last: u64) -> Result<RunSum
         &d.events,
         FileLogOptions {
             segment_bytes_max: 1 << 20,
+            ..FileLogOptions::default()
         },
     )
     .unwrap()

@@ -5,12 +5,12 @@
 //! from the log; each key has its own rate limit. No business rules live here.
 
 pub mod auth;
+mod limiter;
 pub mod schema;
 pub mod submit;
 pub mod types;
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 use tape_projections::{Changes, Progress, Views};
 use tape_schemas::Hash32;
@@ -124,7 +122,7 @@ pub struct AppState {
     pub changes: broadcast::Sender<Arc<Changes>>,
     pub config: GatewayConfig,
     pub metrics: Metrics,
-    limiter: DefaultKeyedRateLimiter<String>,
+    limiter: limiter::Limiter,
 }
 
 #[derive(Clone)]
@@ -160,15 +158,13 @@ pub fn router(
     changes: broadcast::Sender<Arc<Changes>>,
     config: GatewayConfig,
 ) -> Router {
-    let quota = Quota::per_second(NonZeroU32::new(config.rate_per_second.max(1)).expect("nonzero"))
-        .allow_burst(NonZeroU32::new(config.rate_burst.max(1)).expect("nonzero"));
     let state = Arc::new(AppState {
         views,
         submitter,
         progress,
         changes,
         metrics: Metrics::new(),
-        limiter: RateLimiter::keyed(quota),
+        limiter: limiter::Limiter::new(config.rate_per_second, config.rate_burst),
         config,
     });
     let schema = build_schema(&state.config).data(state.clone()).finish();
@@ -222,9 +218,7 @@ fn bearer(headers: &HeaderMap) -> String {
 impl AppState {
     /// `Err(wait)` when the bucket is empty.
     fn admit(&self, bucket: String) -> Result<(), Duration> {
-        self.limiter
-            .check_key(&bucket)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        self.limiter.admit(bucket)
     }
 }
 

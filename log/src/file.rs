@@ -34,12 +34,17 @@ const GROUP_BYTES_MAX: usize = 64 << 20;
 pub struct FileLogOptions {
     /// A new segment starts once the current one reaches this size.
     pub segment_bytes_max: u64,
+    /// Record bytes queued for the writer at most: an append beyond it waits for
+    /// room (backpressure), so a flood of appends cannot grow memory without bound.
+    /// An append larger than this waits for the queue to be empty.
+    pub queue_bytes_max: u32,
 }
 
 impl Default for FileLogOptions {
     fn default() -> Self {
         FileLogOptions {
             segment_bytes_max: 256 << 20,
+            queue_bytes_max: 64 << 20,
         }
     }
 }
@@ -125,12 +130,17 @@ fn write_mark(shared: &Shared, end: u64) -> Result<()> {
 struct AppendRequest {
     records: Vec<Vec<u8>>,
     reply: oneshot::Sender<Result<Vec<u64>>>,
+    /// Its share of the queue, given back when the writer is done with it.
+    _room: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// The embedded log in one directory.
 pub struct FileLog {
     shared: Arc<Shared>,
     requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    /// Room in the writer's queue, in record bytes.
+    room: Arc<tokio::sync::Semaphore>,
+    room_max: u32,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Set for a follower: stops its poller.
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -326,6 +336,7 @@ impl FileLog {
         });
         write_mark(&shared, end)?;
         let (tx, rx) = mpsc::channel();
+        let room_max = options.queue_bytes_max.max(1);
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
             .name("tape-log-writer".into())
@@ -334,6 +345,8 @@ impl FileLog {
         let log = FileLog {
             shared,
             requests: Mutex::new(Some(tx)),
+            room: Arc::new(tokio::sync::Semaphore::new(room_max as usize)),
+            room_max,
             writer: Mutex::new(Some(writer)),
             stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             _lock: Some(lock),
@@ -374,6 +387,8 @@ impl FileLog {
         Ok(FileLog {
             shared,
             requests: Mutex::new(None),
+            room: Arc::new(tokio::sync::Semaphore::new(0)),
+            room_max: 0,
             writer: Mutex::new(Some(poller)),
             stop,
             _lock: None,
@@ -410,10 +425,29 @@ impl FileLog {
             .expect("requests lock")
             .clone()
             .ok_or(LogError::Closed)?;
+        let bytes: usize = records.iter().map(Vec::len).sum();
+        let cost = u32::try_from(bytes)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.room_max);
+        let room = self
+            .room
+            .clone()
+            .acquire_many_owned(cost)
+            .await
+            .map_err(|_| LogError::Closed)?;
         sender
-            .send(AppendRequest { records, reply })
+            .send(AppendRequest {
+                records,
+                reply,
+                _room: Some(room),
+            })
             .map_err(|_| LogError::Closed)?;
         wait.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// Record bytes queued for the writer now (at most `queue_bytes_max`).
+    pub fn queued_bytes(&self) -> usize {
+        (self.room_max as usize).saturating_sub(self.room.available_permits())
     }
 
     pub async fn end_offset(&self) -> Result<u64> {

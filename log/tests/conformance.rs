@@ -144,6 +144,7 @@ async fn file_log(dir: &tempfile::TempDir) -> FileLog {
         dir.path(),
         FileLogOptions {
             segment_bytes_max: 64 << 10,
+            ..FileLogOptions::default()
         },
     )
     .unwrap()
@@ -215,6 +216,7 @@ async fn file_reopen_sees_every_acknowledged_record_across_segments() {
             dir.path(),
             FileLogOptions {
                 segment_bytes_max: 8 << 10,
+                ..FileLogOptions::default()
             },
         )
         .unwrap()
@@ -229,6 +231,7 @@ async fn file_reopen_sees_every_acknowledged_record_across_segments() {
         dir.path(),
         FileLogOptions {
             segment_bytes_max: 8 << 10,
+            ..FileLogOptions::default()
         },
     )
     .unwrap();
@@ -305,6 +308,7 @@ async fn damage_before_the_last_segment_refuses_to_open() {
             dir.path(),
             FileLogOptions {
                 segment_bytes_max: 4 << 10,
+                ..FileLogOptions::default()
             },
         )
         .unwrap()
@@ -359,6 +363,7 @@ async fn a_follower_reads_what_another_writer_appends_live() {
         dir.path(),
         FileLogOptions {
             segment_bytes_max: 4 << 10,
+            ..FileLogOptions::default()
         },
     )
     .unwrap()
@@ -620,4 +625,40 @@ async fn a_follower_reads_only_what_the_writer_has_made_durable() {
     );
     writer.append(vec![record(4)]).await.unwrap();
     assert_eq!(read_all(&follower, 4, 1).await[0].bytes, record(4));
+}
+
+/// The embedded writer's queue is bounded in bytes: a flood of concurrent appends
+/// waits for room instead of piling up in memory, and every record still lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_appends_waits_for_room_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let room = 1u32 << 20;
+    let (log, _) = FileLog::open(
+        dir.path(),
+        FileLogOptions {
+            queue_bytes_max: room,
+            ..FileLogOptions::default()
+        },
+    )
+    .unwrap();
+    let log = std::sync::Arc::new(log);
+    let appends: Vec<_> = (0..64u8)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(vec![vec![i; 16 << 10]; 16]).await.unwrap() })
+        })
+        .collect();
+    let mut most = 0;
+    while !appends.iter().all(|a| a.is_finished()) {
+        most = most.max(log.queued_bytes());
+        tokio::time::sleep(std::time::Duration::from_micros(50)).await;
+    }
+    assert!(most <= room as usize, "{most} bytes queued");
+    let mut offsets = Vec::new();
+    for a in appends {
+        offsets.extend(a.await.unwrap());
+    }
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..64 * 16).collect::<Vec<u64>>());
+    assert_eq!(log.end_offset().await.unwrap(), 64 * 16);
 }
