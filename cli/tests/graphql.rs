@@ -398,20 +398,9 @@ async fn a_flood_over_the_rate_limit_is_refused_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_serve_one_engine_on_kafka() {
     let topics = KafkaTopics::fresh("gql");
-    let kafka = topics.args();
     let engine_dir = tempfile::tempdir().unwrap();
     let _engine = topics.engine(engine_dir.path(), Stdio::null());
-    let gateway = || {
-        let data = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "gateway".to_string(),
-            "--data".into(),
-            data.path().display().to_string(),
-        ];
-        args.extend(kafka.iter().cloned());
-        Server::spawn(args, data)
-    };
-    let (a, b) = (gateway(), gateway());
+    let (a, b) = (topics.gateway(), topics.gateway());
     let (t1, t2, _) = setup(&a).await;
     let sell = a.ok(&t1, PLACE, limit("SELL", "30000", "1")).await;
     let id = sell["placeOrder"]["id"].as_u64().unwrap();

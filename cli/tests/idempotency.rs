@@ -178,20 +178,9 @@ async fn a_tape_produce_line_sent_twice_is_answered_not_run_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_key_signs_through_two_gateways_at_once() {
     let topics = KafkaTopics::fresh("idem");
-    let kafka = topics.args();
     let engine_dir = tempfile::tempdir().unwrap();
     let _engine = topics.engine(engine_dir.path(), Stdio::null());
-    let gateway = || {
-        let data = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "gateway".to_string(),
-            "--data".into(),
-            data.path().display().to_string(),
-        ];
-        args.extend(kafka.iter().cloned());
-        Server::spawn(args, data)
-    };
-    let (a, b) = (gateway(), gateway());
+    let (a, b) = (topics.gateway(), topics.gateway());
     let trader = secured(&a).await;
     // b learns the key from the log.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -1,7 +1,7 @@
 //! Credentials on the commands topic. A command acts for an account only when it
-//! carries [`Credentials`] of a live API key allowed to: the key's id, an expiry, and
-//! a MAC — blake3 in keyed mode — over the command's *signing bytes* with the key's
-//! MAC key.
+//! carries [`Credentials`] of a live API key allowed to: the key's id, its signing
+//! stream and sequence number, an expiry, and a MAC — blake3 in keyed mode, under
+//! the key's MAC key — over the record as written.
 //!
 //! * The MAC key is derived from the API secret (`tape_<id>_<secret>`, the same
 //!   token the gateway takes) with [`mac_key`]; it travels on the commands log inside

@@ -205,6 +205,18 @@ impl KafkaTopics {
         ]
     }
 
+    /// `tape gateway` (projector + GraphQL) on these topics, with its own views.
+    pub fn gateway(&self) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "gateway".to_string(),
+            "--data".into(),
+            data.path().display().to_string(),
+        ];
+        args.extend(self.args());
+        Server::spawn(args, data)
+    }
+
     /// `tape engine` on these topics (no lease), its snapshots in `dir`.
     pub fn engine(&self, dir: &std::path::Path, stderr: Stdio) -> Proc {
         Proc(
