@@ -8,8 +8,11 @@ use tape_core::Core;
 use tape_log::{FileLog, FileLogOptions};
 use tape_schemas::*;
 
+/// A target's body: panics when a check fails for these bytes.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/`.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("decode_command", decode_command),
     ("core_stream", core_stream),
     ("file_log", file_log),
