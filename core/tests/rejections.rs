@@ -525,7 +525,7 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
     ));
     seen.insert("UnsupportedVersion".into());
 
-    // Credentials (the dedupe window on: it is what stops replays).
+    // Credentials (the answer window on, as in production).
     let mut h = H::with_dedupe(CoreConfig::default());
     let alice = h.key(ApiRole::Trader, Some(ALICE), "alice-secret");
     h.ok(Command::RequireCredentials { required: true });

@@ -43,8 +43,9 @@ numeric_id!(
     ApiKeyId
 );
 
-/// The client's idempotency key for one command. A command whose id was seen inside
-/// the engine's dedupe window is answered with the original outcome, not re-executed.
+/// The client's idempotency key for one command. A command whose id its signer used
+/// within the engine's answer window is answered with the original outcome, not
+/// re-executed (copies of signed records are stopped by their stream and `seq`).
 #[derive(
     Clone,
     Copy,
