@@ -184,7 +184,9 @@ impl Deriver {
 }
 
 /// Every event envelope (canonical bytes) that a fresh engine derives from these
-/// command records.
+/// command records. For tests and benchmarks: a broken invariant (a bug in the core,
+/// never input) panics with where it happened; the engine itself stops with
+/// `EngineError::Broken` instead.
 pub fn derive_all<'a>(
     commands: impl IntoIterator<Item = &'a [u8]>,
     core: CoreConfig,

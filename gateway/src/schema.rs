@@ -747,11 +747,14 @@ async fn append(
             format!("the command was not accepted onto the log: {e}"),
         )
     };
-    let (_, pending) = st
+    let pending = st
         .submitter
         .queue_signed(envelope, signer, auth::expiry(now))
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| match e {
+            crate::submit::QueueError::Encode(_) => coded("BAD_INPUT", e.to_string()),
+            crate::submit::QueueError::Log(e) => unavailable(e),
+        })?;
     let offset = pending.await.map_err(unavailable)?;
     st.submitter
         .remember(signer.map_or(0, |s| s.key().0), id, offset);

@@ -22,6 +22,16 @@ pub enum CommandsDoor {
 }
 
 type Reply = oneshot::Sender<Result<u64, String>>;
+
+/// Why a command could not be queued: it does not encode (bad input), or the log's
+/// writer is gone.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the command does not encode: {0}")]
+    Encode(CodecError),
+    #[error("{0}")]
+    Log(String),
+}
 /// A record and its topic key.
 type Keyed = (Option<Vec<u8>>, Vec<u8>);
 
@@ -104,29 +114,19 @@ impl Submitter {
     }
 
     /// Signs `envelope` with `signer` (valid until `expires_ms`; unsigned without a
-    /// signer) and queues it, in one step; returns the signed envelope and a future
-    /// of its offset.
+    /// signer) and queues it, in one step; returns a future of its offset.
     pub async fn queue_signed(
         &self,
         envelope: CommandEnvelope,
         signer: Option<&Signer>,
         expires_ms: u64,
-    ) -> Result<
-        (
-            CommandEnvelope,
-            impl std::future::Future<Output = Result<u64, String>>,
-        ),
-        String,
-    > {
+    ) -> Result<impl std::future::Future<Output = Result<u64, String>>, QueueError> {
         let _in_order = self.in_order.lock().await;
         let envelope = match signer {
-            Some(s) => s
-                .sign(envelope, expires_ms)
-                .map_err(|e| format!("the command does not encode: {e}"))?,
+            Some(s) => s.sign(envelope, expires_ms).map_err(QueueError::Encode)?,
             None => envelope,
         };
-        let pending = self.queue(&envelope).await?;
-        Ok((envelope, pending))
+        self.queue(&envelope).await.map_err(QueueError::Log)
     }
 
     /// Appends one command; returns its offset once it is durable.

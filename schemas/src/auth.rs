@@ -167,6 +167,8 @@ impl CommandEnvelope {
             auth: Some(&placeholder),
         };
         write_bincode(&view, out)?;
+        // The MAC is the envelope's last field, so the encoding ends with its 32
+        // bytes: `out` holds at least those.
         out.truncate(out.len() - placeholder.mac.0.len());
         Ok(())
     }
