@@ -122,14 +122,17 @@ impl<C: Log, E: Log> Engine<C, E> {
     /// One writer appends in `seq` order, but an engine deposed while appending (a
     /// lost lease) may leave copies of earlier events after later ones, so the
     /// highest `seq` need not be the last record's. Copies only ever push events to
-    /// later offsets, so every event from `from_seq` on sits at or after offset
-    /// `from_seq - 1`: the tail from there (what recovery re-derives anyway) is read.
+    /// later offsets, so every event from `from_seq - 1` on (the last one the
+    /// snapshot counts, then what recovery re-derives) sits at or after offset
+    /// `from_seq - 2`: the tail from there is read. (From `from_seq - 1`, copies
+    /// after an events log that ends exactly at the snapshot would hide its last
+    /// event, and the engine would refuse to start, taking the log for short.)
     async fn events_tail(&self, from_seq: u64) -> Result<(u64, u64), EngineError> {
         let end = self.events.end_offset().await?;
         if end == 0 {
             return Ok((0, 0));
         }
-        let start = from_seq.saturating_sub(1).min(end - 1);
+        let start = from_seq.saturating_sub(2).min(end - 1);
         let mut reader = self.events.reader(start).await?;
         let (mut next, mut last_seq) = (start, 0);
         let mut deadline = Instant::now() + Duration::from_secs(30);
@@ -207,10 +210,16 @@ impl<C: Log, E: Log> Engine<C, E> {
         let mut commands_applied = 0u64;
         let last_snapshot_at = applier.next_command;
 
-        let (to_sealer, sealer_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+        let threaded = on_threads();
         let (to_writer, writer_rx) = tokio::sync::mpsc::channel::<Step>(4);
-        let sealing =
-            tokio::task::spawn_blocking(move || seal_batches(sealer, sealer_rx, to_writer));
+        let mut sealing = if threaded {
+            let (to_sealer, sealer_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+            let handle =
+                tokio::task::spawn_blocking(move || seal_batches(sealer, sealer_rx, to_writer));
+            Sealing::Thread { to_sealer, handle }
+        } else {
+            Sealing::Inline { sealer, to_writer }
+        };
         let writing = write_steps(
             &self.events,
             &self.snapshots,
@@ -221,13 +230,13 @@ impl<C: Log, E: Log> Engine<C, E> {
             events_end,
         );
         let applying = async {
-            // Owned here, so the sealer sees the channel close when this stage ends.
-            let to_sealer = to_sealer;
             loop {
                 if *shutdown.borrow() {
                     break;
                 }
                 let records = tokio::select! {
+                    // In order, so a run is the same every time (the simulation).
+                    biased;
                     b = commands.next_batch(self.options.batch_max, self.options.poll) => b?,
                     // A dropped sender can never say "stop": take it as the signal
                     // rather than spin on it.
@@ -254,23 +263,12 @@ impl<C: Log, E: Log> Engine<C, E> {
                     applier.core.trusted_ms(),
                     applier.core.credentials_required(),
                 );
-                // The sealer thread runs beside this task; wait for room without
-                // blocking the runtime.
-                let mut pending = batch;
-                loop {
-                    match to_sealer.try_send(pending) {
-                        Ok(()) => break,
-                        Err(std::sync::mpsc::TrySendError::Full(b)) => {
-                            pending = b;
-                            tokio::time::sleep(Duration::from_micros(200)).await;
-                        }
-                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                            return Ok::<(), EngineError>(())
-                        }
-                    }
+                if !sealing.send(batch).await {
+                    break; // the writer stopped; its result says why
                 }
             }
-            Ok(())
+            // Closing the channel lets the writer finish what is queued.
+            Ok::<Sealed, EngineError>(sealing.close())
         };
         // The writer stops first when it finds a problem (a divergence, another
         // writer); then the applier, which may be waiting for commands, is dropped.
@@ -278,6 +276,7 @@ impl<C: Log, E: Log> Engine<C, E> {
             tokio::pin!(applying);
             tokio::pin!(writing);
             tokio::select! {
+                biased;
                 w = &mut writing => match w {
                     Err(e) => return Err(e),
                     Ok(counts) => (applying.await, Ok(counts)),
@@ -285,11 +284,8 @@ impl<C: Log, E: Log> Engine<C, E> {
                 a = &mut applying => (a, writing.await),
             }
         };
-        let sealer = sealing
-            .await
-            .map_err(|e| EngineError::Snapshot(std::io::Error::other(e)))?;
         let (matched, appended) = written_result?;
-        applied?;
+        let sealer = applied?.sealer().await?;
         // Everything up to here is on the log (appended, or found there while
         // re-deriving), so the position is safe to keep.
         if applier.next_command > last_snapshot_at {
@@ -322,6 +318,100 @@ struct Step {
     snapshot: Option<Saved>,
 }
 
+/// True on a multi-threaded runtime. Elsewhere (a single-threaded runtime, or the
+/// simulation's own executor) the stages run inline, one after the other, in an
+/// order that is the same every run.
+fn on_threads() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
+/// Where applied batches go to be sealed: a thread of their own, or inline.
+enum Sealing {
+    Thread {
+        to_sealer: std::sync::mpsc::SyncSender<Batch>,
+        handle: tokio::task::JoinHandle<Sealer>,
+    },
+    Inline {
+        sealer: Sealer,
+        to_writer: tokio::sync::mpsc::Sender<Step>,
+    },
+}
+
+/// The sealing stage once the applier is done with it.
+enum Sealed {
+    Thread(tokio::task::JoinHandle<Sealer>),
+    Inline(Sealer),
+}
+
+impl Sealing {
+    /// Hands a batch on; false once the writer has stopped.
+    async fn send(&mut self, batch: Batch) -> bool {
+        match self {
+            Sealing::Thread { to_sealer, .. } => {
+                // The sealer thread runs beside this task; wait for room without
+                // blocking the runtime.
+                let mut pending = batch;
+                loop {
+                    match to_sealer.try_send(pending) {
+                        Ok(()) => return true,
+                        Err(std::sync::mpsc::TrySendError::Full(b)) => {
+                            pending = b;
+                            tokio::time::sleep(Duration::from_micros(200)).await;
+                        }
+                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
+                    }
+                }
+            }
+            Sealing::Inline { sealer, to_writer } => {
+                to_writer.send(seal_batch(sealer, batch)).await.is_ok()
+            }
+        }
+    }
+
+    /// Hangs up on the next stage, so it ends once it has done what is queued.
+    fn close(self) -> Sealed {
+        match self {
+            Sealing::Thread { handle, .. } => Sealed::Thread(handle),
+            Sealing::Inline { sealer, .. } => Sealed::Inline(sealer),
+        }
+    }
+}
+
+impl Sealed {
+    async fn sealer(self) -> Result<Sealer, EngineError> {
+        match self {
+            Sealed::Thread(handle) => handle
+                .await
+                .map_err(|e| EngineError::Snapshot(std::io::Error::other(e))),
+            Sealed::Inline(sealer) => Ok(sealer),
+        }
+    }
+}
+
+/// Seals one batch into the step the writer appends.
+fn seal_batch(sealer: &mut Sealer, batch: Batch) -> Step {
+    let mut step = Step {
+        first_seq: sealer.next_seq,
+        records: Vec::with_capacity(batch.events.len()),
+        snapshot: None,
+    };
+    let mut start = 0;
+    for applied in batch.applied {
+        sealer.seal(
+            applied.offset,
+            applied.time_ms,
+            &batch.events[start..applied.end],
+            &mut step.records,
+        );
+        start = applied.end;
+        if let Some(core) = applied.snapshot {
+            step.snapshot = Some(sealer.saved(applied.offset + 1, core));
+        }
+    }
+    step
+}
+
 /// The sealer thread: seals batches in order until the applier hangs up.
 fn seal_batches(
     mut sealer: Sealer,
@@ -329,25 +419,7 @@ fn seal_batches(
     steps: tokio::sync::mpsc::Sender<Step>,
 ) -> Sealer {
     while let Ok(batch) = batches.recv() {
-        let mut step = Step {
-            first_seq: sealer.next_seq,
-            records: Vec::with_capacity(batch.events.len()),
-            snapshot: None,
-        };
-        let mut start = 0;
-        for applied in batch.applied {
-            sealer.seal(
-                applied.offset,
-                applied.time_ms,
-                &batch.events[start..applied.end],
-                &mut step.records,
-            );
-            start = applied.end;
-            if let Some(core) = applied.snapshot {
-                step.snapshot = Some(sealer.saved(applied.offset + 1, core));
-            }
-        }
-        if steps.blocking_send(step).is_err() {
+        if steps.blocking_send(seal_batch(&mut sealer, batch)).is_err() {
             break; // the writer failed; its error is returned
         }
     }
@@ -434,7 +506,11 @@ async fn write_steps<E: Log>(
         }
         if let Some(s) = snapshot {
             // Large and fsynced: keep it off the async workers.
-            tokio::task::block_in_place(|| snapshots.write(&s))?;
+            if on_threads() {
+                tokio::task::block_in_place(|| snapshots.write(&s))?;
+            } else {
+                snapshots.write(&s)?;
+            }
             stats.snapshot();
         }
     }

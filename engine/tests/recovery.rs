@@ -339,6 +339,33 @@ async fn copies_left_by_a_deposed_engine_do_not_stop_or_confuse_the_next_one() {
     assert_eq!(each_seq_once(&d).await, expected);
 }
 
+/// Found by the simulation (seed 31): the engine stopped with a snapshot at the
+/// very end of the events log, then a deposed engine's copies of older events
+/// landed after it. The restart must find its snapshot's last event (just before
+/// the copies) rather than take the log for short and refuse to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_right_after_the_snapshots_last_event_do_not_look_like_lost_data() {
+    let d = dirs();
+    let all = mix(1_000);
+    let commands = commands_log(&d);
+    commands.append(all[..600].to_vec()).await.unwrap();
+    // Stopping writes a snapshot at the end of what it applied.
+    run_until(&d, commands.clone(), 599).await.unwrap();
+    let expected = expected_events(&all, options().checkpoint_every);
+    let l = events_on_log(&d).await.len();
+    {
+        let log = FileLog::open(&d.events, FileLogOptions::default())
+            .unwrap()
+            .0;
+        log.append(expected[l - 40..l - 10].to_vec()).await.unwrap();
+    }
+    commands.append(all[600..].to_vec()).await.unwrap();
+    run_until(&d, commands.clone(), all.len() as u64 - 1)
+        .await
+        .unwrap();
+    assert_eq!(each_seq_once(&d).await, expected);
+}
+
 /// The other order: a deposed engine's copy lands while this engine runs. Its next
 /// append lands past where it expected, so it stops (`AnotherWriter`) rather than
 /// write on beside another writer; a restart carries on over the copy, and the

@@ -99,6 +99,8 @@ pub async fn run<L: Log>(
     });
     loop {
         let batch = tokio::select! {
+            // In order, so a run is the same every time (the simulation).
+            biased;
             b = reader.next_batch(BATCH_EVENTS_MAX, Duration::from_millis(20)) => b?,
             _ = shutdown.changed() => return Ok(()),
         };
@@ -113,12 +115,21 @@ pub async fn run<L: Log>(
         let mut p = projector
             .take()
             .expect("the projector is back after each batch");
-        let (p, applied) = tokio::task::spawn_blocking(move || {
+        // On a multi-threaded runtime the store's writes go to a blocking thread;
+        // elsewhere (a single-threaded runtime, the simulation) they run inline.
+        let threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let (p, applied) = if threaded {
+            tokio::task::spawn_blocking(move || {
+                let applied = p.apply_records(batch.iter().map(|r| r.bytes.as_slice()));
+                (p, applied)
+            })
+            .await
+            .map_err(|e| ProjectionError::Store(format!("projector task failed: {e}")))?
+        } else {
             let applied = p.apply_records(batch.iter().map(|r| r.bytes.as_slice()));
             (p, applied)
-        })
-        .await
-        .map_err(|e| ProjectionError::Store(format!("projector task failed: {e}")))?;
+        };
         projector = Some(p);
         let applied = applied?;
         progress.send_replace(Progress {

@@ -1,5 +1,6 @@
-//! Events: everything the engine decided. Each command yields exactly one `Outcome`
-//! first, then the effects. Every balance change is a `Posting` that moves an amount
+//! Events: everything the engine decided. Each command yields exactly one `Outcome`,
+//! with the command's own effects after it; the expiries its time stamp sets off
+//! (the clock passing good-till-date orders) come just before it. Every balance change is a `Posting` that moves an amount
 //! from one place to another, so debits equal credits per asset by construction and
 //! any reader can fold postings into balances.
 
