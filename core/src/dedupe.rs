@@ -2,8 +2,10 @@
 //! a new signature, an unsigned command sent twice) is answered with its original
 //! result instead of being executed twice. Bounded by count and by age (both in
 //! `CoreConfig`); entries leave oldest first. It is not what stops replays of signed
-//! records (`signing` does, whatever the rate); an id is matched only for the key that
-//! first used it (or for unsigned commands, among unsigned ones).
+//! records (`signing` does, whatever the rate). Ids are matched per signer: each key's
+//! ids are its own (unsigned commands share signer 0), so one key can neither learn
+//! nor block another's outcome by using its id, nor lose its own deduplication to
+//! an id another key used first.
 //!
 //! Every command looks its id up and records it, so this sits on the hot path. The
 //! store is a ring of entries in arrival order plus an open-addressing index of
@@ -64,13 +66,14 @@ impl Dedupe {
         &self.entries[offset as usize]
     }
 
-    /// The result of `id` as first used by `signer` (0: unsigned), if remembered.
+    /// The result of `id` from `signer` (0: unsigned), if remembered.
     pub fn get(&self, id: &CommandId, signer: u64) -> Option<CommandResult> {
-        let e = self.index_of(id)?;
-        (e.signer == signer).then_some(e.result)
+        self.index_of(id, signer).map(|e| e.result)
     }
 
-    fn index_of(&self, id: &CommandId) -> Option<&Entry> {
+    /// The entry for `id` from `signer`: each signer's ids are its own, so the same
+    /// id from two signers is two entries (probed past like any other collision).
+    fn index_of(&self, id: &CommandId, signer: u64) -> Option<&Entry> {
         if self.slots.is_empty() {
             return None;
         }
@@ -85,7 +88,7 @@ impl Dedupe {
             }
             if (s & !pos_mask) == (h & !pos_mask) {
                 let e = self.entry_at_position((s & pos_mask) - 1);
-                if e.id == *id {
+                if e.id == *id && e.signer == signer {
                     return Some(e);
                 }
             }
@@ -195,8 +198,7 @@ impl Dedupe {
             "the dedupe capacity is fixed for a core's life"
         );
         // Callers look an id up before they record it; a second copy would shadow.
-        if self.contains(&id) {
-            // Another signer's id: the first use keeps it.
+        if self.index_of(&id, signer).is_some() {
             return;
         }
         while self.entries.len() as u64 >= self.ring_capacity {
@@ -231,11 +233,6 @@ impl Dedupe {
         let pos = self.position(self.first_seq);
         self.remove_slot(hash(&e.id), pos);
         self.first_seq += 1;
-    }
-
-    /// Whether `id` is remembered, for any signer.
-    fn contains(&self, id: &CommandId) -> bool {
-        self.index_of(id).is_some()
     }
 
     /// Entries oldest first, for the snapshot: (time, id, signer, result).
@@ -295,14 +292,17 @@ mod tests {
     }
 
     #[test]
-    fn an_id_is_answered_only_to_the_signer_that_first_used_it() {
+    fn each_signer_has_its_own_ids_and_answers() {
         let mut d = Dedupe::default();
         d.record(id(1), 7, 0, OK, 10, u64::MAX);
+        assert_eq!(d.get(&id(1), 8), None);
+        // The same id from another signer is that signer's own: it is remembered
+        // too (else every copy of it would run), and neither answer leaks.
         d.record(id(1), 8, 0, CommandResult::Accepted { id: 9 }, 10, u64::MAX);
         assert_eq!(d.get(&id(1), 7), Some(OK));
-        assert_eq!(d.get(&id(1), 8), None);
+        assert_eq!(d.get(&id(1), 8), Some(CommandResult::Accepted { id: 9 }));
         assert_eq!(d.get(&id(1), 0), None);
-        assert_eq!(d.entries().count(), 1);
+        assert_eq!(d.entries().count(), 2);
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub struct GatewayConfig {
     pub outcome_wait: Duration,
     pub query_depth_max: usize,
     pub query_complexity_max: usize,
+    /// The largest request body read; a larger one is refused (HTTP 413) before it
+    /// is read in full.
+    pub body_bytes_max: usize,
+    /// Requests being answered at once; one more is refused (HTTP 503, `OVERLOADED`).
+    pub requests_in_flight_max: usize,
+    /// Live WebSocket connections (subscriptions); one more is refused (HTTP 503).
+    pub websockets_max: usize,
 }
 
 impl GatewayConfig {
@@ -52,6 +59,9 @@ impl GatewayConfig {
             outcome_wait: Duration::from_secs(5),
             query_depth_max: 12,
             query_complexity_max: 2_000,
+            body_bytes_max: 1 << 20,
+            requests_in_flight_max: 1_024,
+            websockets_max: 10_000,
         }
     }
 }
@@ -123,6 +133,9 @@ pub struct AppState {
     pub config: GatewayConfig,
     pub metrics: Metrics,
     limiter: limiter::Limiter,
+    /// Room for requests in flight and live WebSockets: each holds a permit.
+    in_flight: Arc<tokio::sync::Semaphore>,
+    websockets: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Clone)]
@@ -165,8 +178,11 @@ pub fn router(
         changes,
         metrics: Metrics::new(),
         limiter: limiter::Limiter::new(config.rate_per_second, config.rate_burst),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(config.requests_in_flight_max)),
+        websockets: Arc::new(tokio::sync::Semaphore::new(config.websockets_max)),
         config,
     });
+    let body_bytes_max = state.config.body_bytes_max;
     let schema = build_schema(&state.config).data(state.clone()).finish();
     let app = App { state, schema };
     Router::new()
@@ -174,7 +190,18 @@ pub fn router(
         .route("/graphql/ws", get(graphql_ws))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            body_bytes_max,
+        ))
         .with_state(app)
+}
+
+fn overloaded(what: &str, max: usize) -> Response {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "OVERLOADED",
+        format!("the gateway is at its limit of {max} {what}; retry shortly"),
+    )
 }
 
 /// Serves until `shutdown` turns true.
@@ -230,6 +257,10 @@ async fn graphql(
 ) -> Response {
     let started = Instant::now();
     let st = &app.state;
+    let Ok(_permit) = st.in_flight.clone().try_acquire_owned() else {
+        st.metrics.requests.with_label_values(&["overloaded"]).inc();
+        return overloaded("requests in flight", st.config.requests_in_flight_max);
+    };
     let token = bearer(&headers);
     let caller = match auth::authenticate(&st.views, &st.config.admin_token_hash, &token) {
         Ok(c) => c,
@@ -312,9 +343,14 @@ async fn graphql_ws(
             ),
         );
     }
+    let Ok(permit) = st.websockets.clone().try_acquire_owned() else {
+        return overloaded("WebSocket connections", st.config.websockets_max);
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
+            // Held for as long as the connection lives.
+            let _permit = permit;
             GraphQLWebSocket::new(socket, app.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
                     let token = payload
@@ -330,6 +366,7 @@ async fn graphql_ws(
                     Ok(data)
                 })
                 .serve()
+                .await
         })
 }
 

@@ -265,3 +265,26 @@ pub async fn wait_outcome(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_for_retries_keep_only_the_newest() {
+        let mut s = Submitted::default();
+        let total = SUBMITTED_MAX as u128 * 3;
+        for n in 0..total {
+            s.insert((n as u64 % 5, CommandId::from_u128(n)), n as u64);
+        }
+        assert_eq!(s.offsets.len(), SUBMITTED_MAX);
+        assert_eq!(s.order.len(), SUBMITTED_MAX);
+        let newest = total - 1;
+        assert_eq!(
+            s.offsets
+                .get(&(newest as u64 % 5, CommandId::from_u128(newest))),
+            Some(&(newest as u64))
+        );
+        assert!(!s.offsets.contains_key(&(0, CommandId::from_u128(0))));
+    }
+}

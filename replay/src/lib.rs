@@ -137,7 +137,7 @@ async fn chain<R: LogReader>(
     mut reader: R,
     total: u64,
     tx: mpsc::Sender<Chained>,
-    mut reuse: mpsc::UnboundedReceiver<CheckedBatch>,
+    mut reuse: mpsc::Receiver<CheckedBatch>,
 ) {
     let mut next_seq = 1u64;
     let mut last_hash = Hash32::default();
@@ -244,7 +244,7 @@ async fn chain<R: LogReader>(
 /// The stored events in order, as the chain stage passes them.
 struct Stored {
     rx: mpsc::Receiver<Chained>,
-    reuse: mpsc::UnboundedSender<CheckedBatch>,
+    reuse: mpsc::Sender<CheckedBatch>,
     batch: CheckedBatch,
     pos: usize,
     bad: Option<Disagreement>,
@@ -258,7 +258,8 @@ impl Stored {
                 Some(Chained::Events(b)) => {
                     self.copies += b.copies;
                     let done = std::mem::replace(&mut self.batch, b);
-                    let _ = self.reuse.send(done);
+                    // A full return channel: the buffer is simply dropped.
+                    let _ = self.reuse.try_send(done);
                     self.pos = 0;
                 }
                 Some(Chained::Bad(d)) => self.bad = Some(d),
@@ -348,7 +349,8 @@ where
     let commands_total = commands.end_offset().await?;
     let events_total = events.end_offset().await?;
     let (tx, rx) = mpsc::channel(4);
-    let (reuse_tx, reuse_rx) = mpsc::unbounded_channel();
+    // Buffers on their way back: no more than are in flight on `tx`.
+    let (reuse_tx, reuse_rx) = mpsc::channel(8);
     let checker = tokio::spawn(chain(events.reader(0).await?, events_total, tx, reuse_rx));
     let mut stored = Stored {
         rx,

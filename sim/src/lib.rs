@@ -246,7 +246,8 @@ fn scratch() -> std::io::Result<tempfile::TempDir> {
 /// The command records of a run: the standard trading mix or the hostile random
 /// stream (every kind of command, bad signatures, expired ones, repeated ids).
 fn workload(seed: u64, commands: u64, rng: &mut ChaCha8Rng) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    let encode = |e: &tape_schemas::CommandEnvelope| codec::to_bincode(e).expect("a command encodes");
+    let encode =
+        |e: &tape_schemas::CommandEnvelope| codec::to_bincode(e).expect("a command encodes");
     if rng.random_bool(0.5) {
         let m = tape_benches::standard_mix(commands, seed);
         (
@@ -258,7 +259,10 @@ fn workload(seed: u64, commands: u64, rng: &mut ChaCha8Rng) -> (Vec<Vec<u8>>, Ve
         let all = tape_benches::random::envelopes(&steps);
         let setup = tape_benches::random::setup().len();
         let (a, b) = all.split_at(setup);
-        (a.iter().map(encode).collect(), b.iter().map(encode).collect())
+        (
+            a.iter().map(encode).collect(),
+            b.iter().map(encode).collect(),
+        )
     }
 }
 
@@ -636,10 +640,10 @@ impl World {
             if self.step > options.fault_steps
                 && self.producers.iter().all(|p| p.outbox.borrow().is_empty())
             {
-                let n = self.commands.len();
+                let n = self.commands.records_now();
                 if expected.is_none_or(|(m, _)| m != n) {
                     let records = self.commands.records().map_err(|e| e.to_string())?;
-                    let events = derive(&records, self.engine)?.0.len() as u64;
+                    let events = derive(&records, self.engine)?.events.len() as u64;
                     expected = Some((n, events));
                 }
                 if self.settled(expected) && self.engines[1].task.is_none() {
@@ -677,15 +681,28 @@ impl World {
     }
 }
 
-/// A fresh derivation of the command records: the events and the final core.
-fn derive(records: &[Vec<u8>], options: EngineOptions) -> Result<(Vec<Vec<u8>>, Core), String> {
+/// A fresh derivation of the command records.
+struct Derived {
+    events: Vec<Vec<u8>>,
+    core: Core,
+    /// The engine's clock after each command.
+    times: Vec<u64>,
+}
+
+fn derive(records: &[Vec<u8>], options: EngineOptions) -> Result<Derived, String> {
     let mut d = Deriver::new(options.core, options.checkpoint_every);
-    let mut out = Vec::new();
+    let mut events = Vec::new();
+    let mut times = Vec::with_capacity(records.len());
     for (offset, bytes) in records.iter().enumerate() {
-        d.step(offset as u64, bytes, &mut out)
+        d.step(offset as u64, bytes, &mut events)
             .map_err(|e| format!("a fresh derivation broke: {e}"))?;
+        times.push(d.applier.core.time_ms());
     }
-    Ok((out, d.applier.core))
+    Ok(Derived {
+        events,
+        core: d.applier.core,
+        times,
+    })
 }
 
 /// Runs one seed and checks it.
@@ -705,7 +722,11 @@ pub fn run(seed: u64, options: &Options) -> Result<Report, String> {
 fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), String> {
     let commands = world.commands.records().map_err(|e| e.to_string())?;
     let stored = world.events.records().map_err(|e| e.to_string())?;
-    let (expected, core) = derive(&commands, world.engine)?;
+    let Derived {
+        events: expected,
+        core,
+        times,
+    } = derive(&commands, world.engine)?;
     let r = &mut world.report;
     r.command_records = commands.len();
     let mut digest = blake3::Hasher::new();
@@ -740,7 +761,9 @@ fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), String> {
             }
             r.event_copies += 1;
         } else {
-            return Err(format!("the events log skips from seq {next} to {seq} at offset {offset}"));
+            return Err(format!(
+                "the events log skips from seq {next} to {seq} at offset {offset}"
+            ));
         }
     }
     r.events = events.len();
@@ -752,10 +775,13 @@ fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), String> {
         ));
     }
     if let Some(i) = (0..expected.len()).find(|&i| *events[i] != expected[i]) {
-        return Err(format!("event seq {} differs from a fresh derivation", i + 1));
+        return Err(format!(
+            "event seq {} differs from a fresh derivation",
+            i + 1
+        ));
     }
 
-    check_outcomes(&commands, &events)?;
+    check_outcomes(&commands, &events, &times, &world.engine.core)?;
 
     // The hash chain and the checkpoints, as an auditor checks them.
     let verified = tokio::runtime::Builder::new_current_thread()
@@ -857,8 +883,17 @@ fn rows(views: &tape_projections::Views) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, S
 /// Every command record has exactly one outcome, and its events are together (the
 /// expiries its time stamp sets off come before the outcome, its own effects after
 /// it); of identical copies of a record at most one runs (the others are answered
-/// as duplicates with the same result, or refused).
-fn check_outcomes(commands: &[Vec<u8>], events: &[&Vec<u8>]) -> Result<(), String> {
+/// as duplicates with the same result, or refused). The one exception is the
+/// documented rule for unsigned commands (trusted operator input): their ids are
+/// remembered by the answer window only, so a copy arriving after the window has
+/// moved past the first (`dedupe_window_ms` of clock, or `dedupe_capacity` ids)
+/// runs again.
+fn check_outcomes(
+    commands: &[Vec<u8>],
+    events: &[&Vec<u8>],
+    times: &[u64],
+    cfg: &CoreConfig,
+) -> Result<(), String> {
     let mut outcomes: Vec<Option<(CommandResult, bool)>> = vec![None; commands.len()];
     let mut last_offset: Option<usize> = None;
     for bytes in events {
@@ -879,29 +914,47 @@ fn check_outcomes(commands: &[Vec<u8>], events: &[&Vec<u8>]) -> Result<(), Strin
             }
         }
         last_offset = Some(offset);
-        let slot = outcomes
-            .get_mut(offset)
-            .ok_or_else(|| format!("seq {} names command offset {offset}, past the log", env.seq))?;
+        let slot = outcomes.get_mut(offset).ok_or_else(|| {
+            format!(
+                "seq {} names command offset {offset}, past the log",
+                env.seq
+            )
+        })?;
         if let Event::Outcome {
             result, duplicate, ..
         } = env.event
         {
             if slot.is_some() {
-                return Err(format!("command {offset} has a second outcome (seq {})", env.seq));
+                return Err(format!(
+                    "command {offset} has a second outcome (seq {})",
+                    env.seq
+                ));
             }
             *slot = Some((result, duplicate));
         }
     }
-    let mut runs: BTreeMap<&Vec<u8>, CommandResult> = BTreeMap::new();
+    let mut runs: BTreeMap<&Vec<u8>, (usize, CommandResult)> = BTreeMap::new();
     for (offset, (record, outcome)) in commands.iter().zip(&outcomes).enumerate() {
-        let (result, duplicate) = outcome.ok_or_else(|| format!("command {offset} has no outcome"))?;
+        let (result, duplicate) =
+            outcome.ok_or_else(|| format!("command {offset} has no outcome"))?;
         if duplicate {
             continue;
         }
         if let CommandResult::Accepted { .. } = result {
-            if let Some(earlier) = runs.insert(record, result) {
+            if let Some((earlier, first)) = runs.insert(record, (offset, result)) {
+                let command = tape_engine::decode_command(record);
+                let unsigned = command.as_ref().is_ok_and(|c| c.auth.is_none());
+                let forgotten = times[offset].saturating_sub(times[earlier])
+                    >= cfg.dedupe_window_ms
+                    || offset - earlier > cfg.dedupe_capacity;
+                if unsigned && forgotten {
+                    continue;
+                }
+                let command = command
+                    .map(|c| format!("{c:?}"))
+                    .unwrap_or_else(|e| format!("undecodable: {e}"));
                 return Err(format!(
-                    "command {offset} ran again: an identical record was already accepted ({earlier:?})"
+                    "command {offset} ran again: the identical record at {earlier} was already accepted ({first:?}): {command}"
                 ));
             }
         }

@@ -219,7 +219,7 @@ impl SimLog {
     }
 
     /// Records on the log now (no fault, no delay: for the simulator's own checks).
-    pub fn len(&self) -> usize {
+    pub fn records_now(&self) -> usize {
         match &*self.backend() {
             Backend::Broker(v) => v.len(),
             Backend::Disk { log, .. } => log
@@ -281,12 +281,11 @@ impl SimLog {
     /// never does, and the log is opened again. Returns the bytes the reopened log
     /// cut off as a torn tail (0 for the broker, whose acknowledged records survive).
     pub fn power_loss(&self) -> Result<u64> {
-        let inflight: Vec<Vec<Vec<u8>>> = std::mem::take(
-            &mut *self.inner.inflight.lock().expect("inflight lock"),
-        )
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
+        let inflight: Vec<Vec<Vec<u8>>> =
+            std::mem::take(&mut *self.inner.inflight.lock().expect("inflight lock"))
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect();
         let mut backend = self.backend();
         let Backend::Disk {
             dir,

@@ -18,16 +18,28 @@ fn every_seed_converges_and_checks_out() {
     for seed in 0..seeds() {
         match tape_sim::run(seed, &options) {
             Ok(report) => totals.add(&report),
-            Err(e) => failures.push(format!("seed {seed}: {e}\n  again: {}", options.repro(seed))),
+            Err(e) => failures.push(format!(
+                "seed {seed}: {e}\n  again: {}",
+                options.repro(seed)
+            )),
         }
     }
     println!("{totals}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The faults were there to be survived.
     assert!(totals.power_losses > 0 && totals.torn_bytes > 0, "{totals}");
-    assert!(totals.engine_crashes > 0 && totals.projector_crashes > 0, "{totals}");
-    assert!(totals.duplicate_records > 0 && totals.outages > 0, "{totals}");
-    assert!(totals.second_engines > 0 && totals.damaged_snapshots > 0, "{totals}");
+    assert!(
+        totals.engine_crashes > 0 && totals.projector_crashes > 0,
+        "{totals}"
+    );
+    assert!(
+        totals.duplicate_records > 0 && totals.outages > 0,
+        "{totals}"
+    );
+    assert!(
+        totals.second_engines > 0 && totals.damaged_snapshots > 0,
+        "{totals}"
+    );
 }
 
 #[test]

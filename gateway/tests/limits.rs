@@ -1,0 +1,164 @@
+//! The gateway's own bounds, flooded in process: a request body larger than the limit
+//! is refused before it is read in full; requests past the in-flight limit and
+//! WebSockets past theirs are refused with 503 `OVERLOADED`, and room comes back as
+//! they end. None of them queues: memory stays bounded however hard it is pushed.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode};
+use tape_gateway::{router, CommandsDoor, GatewayConfig, Submitter};
+use tokio::sync::{broadcast, watch};
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-token-for-tests";
+
+struct Gateway {
+    router: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+fn gateway(tune: impl FnOnce(&mut GatewayConfig)) -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, views) = tape_projections::open(&dir.path().join("views")).unwrap();
+    let submitter = Submitter::start(CommandsDoor::Embedded(dir.path().join("commands")));
+    // No engine runs: a mutation waits for its answer until `outcome_wait`.
+    let (_progress_tx, progress) = watch::channel(Default::default());
+    std::mem::forget(_progress_tx);
+    let (changes, _) = broadcast::channel(4);
+    let mut config = GatewayConfig::new(ADMIN);
+    tune(&mut config);
+    let router = router(views, submitter, progress, changes, config)
+        .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+    Gateway { router, _dir: dir }
+}
+
+fn post(body: Body) -> Request<Body> {
+    Request::post("/graphql")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(body)
+        .unwrap()
+}
+
+fn mutation() -> Body {
+    Body::from(r#"{"query":"mutation { createAsset(code: \"BTC\", scale: 8) { status } }"}"#)
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_before_it_is_read() {
+    let g = gateway(|c| c.body_bytes_max = 64 << 10);
+    // Declared too large: refused on the header alone.
+    let big = vec![b' '; 65 << 10];
+    let mut request = post(Body::from(big));
+    request
+        .headers_mut()
+        .insert("content-length", (65u32 << 10).into());
+    let r = g.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Streamed without a length, 1 GiB of it: the gateway stops reading at the limit.
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let chunks = futures::stream::iter(0..16_384).map(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok::<_, std::io::Error>(vec![b' '; 64 << 10])
+    });
+    use futures::StreamExt;
+    let r = g
+        .router
+        .clone()
+        .oneshot(post(Body::from_stream(chunks)))
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_client_error(),
+        "an endless body is refused, got {}",
+        r.status()
+    );
+    let n = pulled.load(Ordering::Relaxed);
+    assert!(n <= 4, "{n} chunks of 64 KiB were read for a 64 KiB limit");
+
+    // A normal request still goes through.
+    let r = g
+        .router
+        .clone()
+        .oneshot(post(Body::from(r#"{"query":"{ assets { code } }"}"#)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn requests_past_the_in_flight_limit_are_refused_and_room_comes_back() {
+    let g = gateway(|c| {
+        c.requests_in_flight_max = 2;
+        c.outcome_wait = Duration::from_secs(2);
+    });
+    let waiting: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(g.router.clone().oneshot(post(mutation()))))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A flood past the limit: every one refused at once, none queued.
+    for _ in 0..100 {
+        let r = g.router.clone().oneshot(post(mutation())).await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("OVERLOADED"));
+    }
+    for w in waiting {
+        assert_eq!(w.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    let r = g
+        .router
+        .clone()
+        .oneshot(post(Body::from(r#"{"query":"{ assets { code } }"}"#)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn websockets_past_the_limit_are_refused_and_room_comes_back() {
+    let g = gateway(|c| c.websockets_max = 2);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stopped) = watch::channel(false);
+    tokio::spawn(tape_gateway::serve(listener, g.router.clone(), stopped));
+    let url = format!("ws://{addr}/graphql/ws");
+    let connect = || {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(req)
+    };
+    let first = connect().await.unwrap();
+    let second = connect().await.unwrap();
+    for _ in 0..20 {
+        match connect().await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE)
+            }
+            other => panic!("a third WebSocket was not refused: {:?}", other.map(|_| ())),
+        }
+    }
+    drop(first);
+    // The server notices the close, and the permit comes back.
+    let mut third = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(ws) = connect().await {
+            third = Some(ws);
+            break;
+        }
+    }
+    assert!(third.is_some(), "room did not come back after a close");
+    drop(second);
+}
