@@ -10,7 +10,6 @@
 //! replays the recorded commands into a fresh core and must reach the same hash.
 
 pub mod alloc;
-pub mod random;
 
 use std::collections::HashMap;
 

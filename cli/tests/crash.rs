@@ -173,7 +173,7 @@ async fn kill_nine_under_load(target: Target, seed: u64) {
     // The standard mix, then the property tests' random stream (every command kind,
     // garbage values, repeated ids), its ids moved clear of the mix's.
     let mix = tape_benches::standard_mix(10_000, seed);
-    let random = tape_benches::random::envelopes(&tape_benches::random::random_steps(seed, 10_000));
+    let random = tape_testkit::random::envelopes(&tape_testkit::random::random_steps(seed, 10_000));
     let commands: Vec<Vec<u8>> = mix
         .setup
         .iter()

@@ -14,7 +14,7 @@ const TAPE: &str = env!("CARGO_BIN_EXE_tape");
 async fn recording(span_ms: u64) -> (tempfile::TempDir, Vec<Vec<u8>>) {
     let dir = tempfile::tempdir().unwrap();
     let mut envelopes =
-        tape_benches::random::envelopes(&tape_benches::random::random_steps(11, 400));
+        tape_testkit::random::envelopes(&tape_testkit::random::random_steps(11, 400));
     let t0 = envelopes[0].time_ms;
     let n = envelopes.len() as u64;
     for (i, e) in envelopes.iter_mut().enumerate() {

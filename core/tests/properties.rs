@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use tape_core::Core;
 use tape_schemas::*;
 
-use tape_benches::random::*;
+use tape_testkit::random::*;
 
 fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
     prop::collection::vec(

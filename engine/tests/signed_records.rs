@@ -4,13 +4,10 @@
 
 use tape_core::CoreConfig;
 use tape_schemas::*;
+use tape_testkit::d;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const T0: u64 = 1_763_000_000_000;
-
-fn d(s: &str) -> Dec {
-    s.parse().unwrap()
-}
 
 fn envelope(n: u128, command: Command) -> CommandEnvelope {
     CommandEnvelope::new(CommandId::from_u128(n), T0, command)
@@ -34,21 +31,7 @@ fn setup() -> Vec<Vec<u8>> {
             scale: 6,
             daily_withdrawal_limit: None,
         }),
-        Command::CreateMarket(MarketSpec {
-            symbol: "BTC-USDT".parse().unwrap(),
-            base: "BTC".parse().unwrap(),
-            quote: "USDT".parse().unwrap(),
-            tick_size: d("0.01"),
-            lot_size: d("0.0001"),
-            min_notional: d("1"),
-            min_quantity: None,
-            max_quantity: None,
-            fees: FeeRates {
-                maker_ppm: 0,
-                taker_ppm: 0,
-            },
-            price_band_bps: None,
-        }),
+        Command::CreateMarket(tape_testkit::btc_usdt(tape_testkit::NO_FEES)),
         Command::Deposit {
             account: AccountId(1),
             asset: "USDT".parse().unwrap(),

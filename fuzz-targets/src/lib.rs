@@ -57,11 +57,11 @@ pub fn core_stream(bytes: &[u8]) {
         return;
     };
     let steps = &steps[..steps.len().min(256)];
-    let shape: Vec<tape_benches::random::Step> = steps
+    let shape: Vec<tape_testkit::random::Step> = steps
         .iter()
         .map(|s| (s.kind, s.a, s.b, s.c, s.dt % 3_000, s.repeat))
         .collect();
-    let envelopes = tape_benches::random::envelopes(&shape);
+    let envelopes = tape_testkit::random::envelopes(&shape);
     let setup = envelopes.len() - shape.len();
     let mut live = Core::default();
     let mut out = Vec::new();

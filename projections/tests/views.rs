@@ -5,13 +5,10 @@
 use tape_core::CoreConfig;
 use tape_projections::*;
 use tape_schemas::*;
+use tape_testkit::d;
 
 /// 2026-01-01T00:00:00Z: an hour (and day) boundary, so candles are easy to predict.
 const T0: u64 = 1_767_225_600_000;
-
-fn d(s: &str) -> Dec {
-    s.parse().unwrap()
-}
 
 fn a(code: &str) -> AssetCode {
     code.parse().unwrap()
@@ -58,21 +55,7 @@ fn script() -> Vec<(u64, Command)> {
         (0, asset("USDT", 6)),
         (
             0,
-            Command::CreateMarket(MarketSpec {
-                symbol: btc_usdt(),
-                base: a("BTC"),
-                quote: a("USDT"),
-                tick_size: d("0.01"),
-                lot_size: d("0.0001"),
-                min_notional: d("1"),
-                min_quantity: None,
-                max_quantity: None,
-                fees: FeeRates {
-                    maker_ppm: 1_000,
-                    taker_ppm: 2_000,
-                },
-                price_band_bps: None,
-            }),
+            Command::CreateMarket(tape_testkit::btc_usdt(tape_testkit::FEES)),
         ),
         (0, deposit(1, "BTC", "10")),
         (0, deposit(2, "USDT", "100000")),
@@ -570,7 +553,7 @@ fn a_gap_in_seq_is_refused_and_changes_nothing() {
 #[test]
 fn depth_is_the_engines_book_after_the_mix_and_a_random_stream() {
     let mix = tape_benches::standard_mix(10_000, 7);
-    let random = tape_benches::random::envelopes(&tape_benches::random::random_steps(3, 5_000));
+    let random = tape_testkit::random::envelopes(&tape_testkit::random::random_steps(3, 5_000));
     for (name, envelopes, markets) in [
         (
             "mix",
@@ -581,7 +564,7 @@ fn depth_is_the_engines_book_after_the_mix_and_a_random_stream() {
                 .collect::<Vec<_>>(),
             vec![tape_benches::MARKET],
         ),
-        ("random", random, tape_benches::random::MARKETS.to_vec()),
+        ("random", random, tape_testkit::random::MARKETS.to_vec()),
     ] {
         let records: Vec<Vec<u8>> = envelopes
             .iter()

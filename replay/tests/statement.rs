@@ -9,7 +9,7 @@ use tape_schemas::*;
 /// events a fresh engine derives from it, on an embedded events log.
 async fn recorded(dir: &std::path::Path) -> (FileLog, Vec<Vec<u8>>) {
     let commands: Vec<Vec<u8>> =
-        tape_benches::random::envelopes(&tape_benches::random::random_steps(7, 3_000))
+        tape_testkit::random::envelopes(&tape_testkit::random::random_steps(7, 3_000))
             .iter()
             .map(|c| codec::to_bincode(c).unwrap())
             .collect();
@@ -44,7 +44,7 @@ async fn balances_at_a_seq_equal_what_the_projections_showed_there() {
             .apply_records(events[applied..at].iter().map(|e| e.as_slice()))
             .unwrap();
         applied = at;
-        for account in 1..=tape_benches::random::ACCOUNTS + 1 {
+        for account in 1..=tape_testkit::random::ACCOUNTS + 1 {
             let replayed = balances_at(&log, AccountId(account), Point::Seq(at as u64))
                 .await
                 .unwrap();

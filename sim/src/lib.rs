@@ -255,9 +255,9 @@ fn workload(seed: u64, commands: u64, rng: &mut ChaCha8Rng) -> (Vec<Vec<u8>>, Ve
             m.commands.iter().map(encode).collect(),
         )
     } else {
-        let steps = tape_benches::random::random_steps(seed, commands as usize);
-        let all = tape_benches::random::envelopes(&steps);
-        let setup = tape_benches::random::setup().len();
+        let steps = tape_testkit::random::random_steps(seed, commands as usize);
+        let all = tape_testkit::random::envelopes(&steps);
+        let setup = tape_testkit::random::setup().len();
         let (a, b) = all.split_at(setup);
         (
             a.iter().map(encode).collect(),

@@ -10,12 +10,12 @@ fn seeds() -> u64 {
         .unwrap_or(300)
 }
 
-#[test]
-fn every_seed_converges_and_checks_out() {
+/// Runs `seeds` and checks each; returns what the faults added up to.
+fn run_all(seeds: impl Iterator<Item = u64>) -> tape_sim::Totals {
     let options = tape_sim::Options::default();
     let mut totals = tape_sim::Totals::default();
     let mut failures = Vec::new();
-    for seed in 0..seeds() {
+    for seed in seeds {
         match tape_sim::run(seed, &options) {
             Ok(report) => totals.add(&report),
             Err(e) => failures.push(format!(
@@ -26,20 +26,26 @@ fn every_seed_converges_and_checks_out() {
     }
     println!("{totals}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // The faults were there to be survived.
-    assert!(totals.power_losses > 0 && totals.torn_bytes > 0, "{totals}");
-    assert!(
-        totals.engine_crashes > 0 && totals.projector_crashes > 0,
-        "{totals}"
-    );
-    assert!(
-        totals.duplicate_records > 0 && totals.outages > 0,
-        "{totals}"
-    );
-    assert!(
-        totals.second_engines > 0 && totals.damaged_snapshots > 0,
-        "{totals}"
-    );
+    totals
+}
+
+/// The faults were there to be survived.
+fn assert_injected(t: &tape_sim::Totals) {
+    assert!(t.power_losses > 0 && t.torn_bytes > 0, "{t}");
+    assert!(t.engine_crashes > 0 && t.projector_crashes > 0, "{t}");
+    assert!(t.duplicate_records > 0 && t.outages > 0, "{t}");
+    assert!(t.second_engines > 0 && t.damaged_snapshots > 0, "{t}");
+}
+
+// Two halves, so the test threads run them side by side.
+#[test]
+fn even_seeds_converge_and_check_out() {
+    assert_injected(&run_all((0..seeds()).step_by(2)));
+}
+
+#[test]
+fn odd_seeds_converge_and_check_out() {
+    assert_injected(&run_all((1..seeds()).step_by(2)));
 }
 
 #[test]

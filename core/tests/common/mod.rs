@@ -6,17 +6,7 @@
 use tape_core::{Core, CoreConfig};
 use tape_schemas::*;
 
-pub fn d(s: &str) -> Dec {
-    s.parse().unwrap()
-}
-
-pub fn sym(s: &str) -> Symbol {
-    s.parse().unwrap()
-}
-
-pub fn code(s: &str) -> AssetCode {
-    s.parse().unwrap()
-}
+pub use tape_testkit::{code, d, sign_on, spec, sym};
 
 pub const BTC_USDT: &str = "BTC-USDT";
 pub const ALICE: AccountId = AccountId(1);
@@ -25,25 +15,6 @@ pub const CAROL: AccountId = AccountId(3);
 
 /// The stream `H::signed` signs on.
 pub const DEFAULT_STREAM: u64 = 0x5eed;
-
-/// `env` signed with `key` (whose secret is `secret`) as `seq` of `stream`.
-pub fn sign_on(
-    env: CommandEnvelope,
-    key: ApiKeyId,
-    secret: &str,
-    stream: u64,
-    seq: u64,
-    expires_ms: u64,
-) -> CommandEnvelope {
-    let auth = Credentials {
-        key,
-        stream,
-        seq,
-        expires_ms,
-        mac: Hash32::default(),
-    };
-    env.sign(&mac_key(secret), auth).unwrap()
-}
 
 pub struct H {
     pub core: Core,
@@ -276,24 +247,6 @@ impl H {
 
     pub fn is_open(&self, account: AccountId, order: u64) -> bool {
         self.core.account_orders(account).contains(&OrderId(order))
-    }
-}
-
-pub fn spec(symbol: &str, base: &str, quote: &str) -> MarketSpec {
-    MarketSpec {
-        symbol: sym(symbol),
-        base: code(base),
-        quote: code(quote),
-        tick_size: d("0.01"),
-        lot_size: d("0.0001"),
-        min_notional: d("1"),
-        min_quantity: None,
-        max_quantity: None,
-        fees: FeeRates {
-            maker_ppm: 1_000,
-            taker_ppm: 2_000,
-        },
-        price_band_bps: None,
     }
 }
 

@@ -6,12 +6,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tape_schemas::*;
 
+use crate::d;
+
 pub const ACCOUNTS: u64 = 6;
 pub const MARKETS: [&str; 2] = ["BTC-USDT", "ETH-USDT"];
-
-fn d(s: &str) -> Dec {
-    s.parse().unwrap()
-}
 
 pub fn setup() -> Vec<Command> {
     let asset = |c: &str, scale| {
