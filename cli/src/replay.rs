@@ -290,7 +290,9 @@ fn record_time_ms(log: &str, bytes: &[u8]) -> Option<u64> {
             .ok()
             .map(|e| e.time_ms)
     } else {
-        tape_engine::decode_command(bytes).ok().map(|c| c.time_ms)
+        tape_schemas::codec::decode_command(bytes)
+            .ok()
+            .map(|c| c.time_ms)
     }
 }
 

@@ -301,7 +301,7 @@ async fn kill_nine_under_load(target: Target, seed: u64) {
     let mut fresh = tape_core::Core::default();
     let mut out = Vec::new();
     for c in &commands[..saved.next_command as usize] {
-        fresh.apply(&tape_engine::decode_command(c).unwrap(), &mut out);
+        fresh.apply(&tape_schemas::codec::decode_command(c).unwrap(), &mut out);
     }
     assert!(saved.next_command > 0);
     assert_eq!(

@@ -349,7 +349,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
         .rev()
         .filter(|(i, _)| !forged_offsets.iter().any(|(o, _)| *o == *i as u64))
         .find_map(|(i, r)| {
-            let e = tape_engine::decode_command(r).ok()?;
+            let e = tape_schemas::codec::decode_command(r).ok()?;
             (e.auth.map(|a| a.key) == Some(mm_key)).then(|| (i as u64, r.clone()))
         })
         .expect("the market maker signed commands");
@@ -477,7 +477,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
         if !matches!(result, CommandResult::Accepted { .. }) || *duplicate {
             continue;
         }
-        let (command, _) = tape_engine::decode_record(&records[*offset as usize]).unwrap();
+        let (command, _) = tape_schemas::codec::decode_record(&records[*offset as usize]).unwrap();
         let auth = command
             .auth
             .unwrap_or_else(|| panic!("unsigned command accepted at {offset}"));
@@ -505,7 +505,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     let ticks = outcomes
         .iter()
         .filter(|(_, (r, _))| matches!(r, CommandResult::Accepted { .. }))
-        .filter_map(|(o, _)| tape_engine::decode_command(&records[*o as usize]).ok())
+        .filter_map(|(o, _)| tape_schemas::codec::decode_command(&records[*o as usize]).ok())
         .filter(|e| {
             e.command == tape_schemas::Command::ClockTick
                 && e.auth.map(|a| a.key) == Some(admin_key)

@@ -356,6 +356,26 @@ impl Core {
         self.dedupe.prefetch(&later.id, PREFETCH_AHEAD);
     }
 
+    /// Applies one command record as it sits on the commands log (either codec); a
+    /// malformed record is answered with its rejection and the decoding error is
+    /// returned. The engine and the auditors' replay both apply records this way.
+    pub fn apply_bytes(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<Event>,
+    ) -> Result<(), tape_schemas::CodecError> {
+        match tape_schemas::codec::decode_record(bytes) {
+            Ok((command, record)) => {
+                self.apply_record(&command, Some(record), out);
+                Ok(())
+            }
+            Err(e) => {
+                self.reject_malformed(out);
+                Err(e)
+            }
+        }
+    }
+
     /// Answers bytes on the commands log that are not a command at all: one
     /// `MalformedCommand` rejection with the nil command id. Time does not move.
     pub fn reject_malformed(&mut self, out: &mut Vec<Event>) {

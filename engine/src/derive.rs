@@ -7,7 +7,6 @@
 use tape_core::{Core, CoreConfig};
 use tape_schemas::{Event, EventEnvelope, Hash32};
 
-use crate::decode::apply_record;
 use crate::snapshots::Saved;
 
 /// The events of one command, as the applier made them.
@@ -61,7 +60,7 @@ impl Applier {
         // here so the engine can say where, and the core is not used again.
         let core = &mut self.core;
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            apply_record(core, bytes, events)
+            core.apply_bytes(bytes, events)
         }));
         match applied {
             Ok(Err(e)) => {

@@ -9,13 +9,11 @@
 //! what is missing. The engine never writes an event it has not derived from the
 //! commands log, and never writes one twice.
 
-mod decode;
 mod derive;
 mod sequencer;
 mod snapshots;
 mod stats;
 
-pub use decode::{apply_record, decode_command, decode_record};
 pub use derive::{derive_all, Applied, Applier, Deriver, Sealer};
 pub use sequencer::{Engine, EngineError, EngineOptions, RunSummary};
 pub use snapshots::{Saved, SnapshotStore};

@@ -23,10 +23,10 @@ pub const TARGETS: [(&str, Target); 4] = [
 /// the engine answers the record with exactly one outcome (a rejection when it is
 /// not a command) without breaking an invariant.
 pub fn decode_command(bytes: &[u8]) {
-    let _ = tape_engine::decode_record(bytes);
+    let _ = tape_schemas::codec::decode_record(bytes);
     let mut core = Core::default();
     let mut out = Vec::new();
-    let _ = tape_engine::apply_record(&mut core, bytes, &mut out);
+    let _ = core.apply_bytes(bytes, &mut out);
     let outcomes = out
         .iter()
         .filter(|e| matches!(e, Event::Outcome { .. }))

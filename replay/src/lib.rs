@@ -392,7 +392,7 @@ async fn reexecute<C: Log>(
             let offset = command.offset;
             produced.clear();
             // A malformed record's rejection is what the engine wrote too.
-            let _ = tape_engine::apply_record(&mut core_state, &command.bytes, &mut produced);
+            let _ = core_state.apply_bytes(&command.bytes, &mut produced);
             let time_ms = core_state.time_ms();
             for event in &produced {
                 let found = stored.next().await?;

@@ -114,3 +114,23 @@ pub fn command_from_bincode(bytes: &[u8]) -> Result<CommandEnvelope, CodecError>
 pub fn command_from_json(text: &str) -> Result<CommandEnvelope, CodecError> {
     check_version(from_json(text)?)
 }
+
+/// Decodes a command record as it sits on the commands log: JSON when its first
+/// non-blank byte is `{`, canonical bincode otherwise. Also returns the record as
+/// written (its MAC covers that). Anything that does not decode is malformed; the
+/// engine answers it with a rejection.
+pub fn decode_record(bytes: &[u8]) -> Result<(CommandEnvelope, crate::Record<'_>), CodecError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|e| CodecError::Json(serde::de::Error::custom(e)))?;
+            Ok((command_from_json(text)?, crate::Record::Json(text)))
+        }
+        _ => Ok((command_from_bincode(bytes)?, crate::Record::Bincode(bytes))),
+    }
+}
+
+/// `decode_record` without the record.
+pub fn decode_command(bytes: &[u8]) -> Result<CommandEnvelope, CodecError> {
+    decode_record(bytes).map(|(command, _)| command)
+}

@@ -942,7 +942,7 @@ fn check_outcomes(
         }
         if let CommandResult::Accepted { .. } = result {
             if let Some((earlier, first)) = runs.insert(record, (offset, result)) {
-                let command = tape_engine::decode_command(record);
+                let command = tape_schemas::codec::decode_command(record);
                 let unsigned = command.as_ref().is_ok_and(|c| c.auth.is_none());
                 let forgotten = times[offset].saturating_sub(times[earlier])
                     >= cfg.dedupe_window_ms
