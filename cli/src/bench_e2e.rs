@@ -45,7 +45,7 @@ async fn open_pair(
     let unique = format!(
         "tape-bench-{}-{}-{tag}",
         std::process::id(),
-        tape_gateway::now_ms()
+        tape_client::now_ms()
     );
     let dir = args.dir.join(&unique);
     Ok(match &args.kafka {

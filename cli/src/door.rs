@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tape_gateway::{CommandsDoor, Submitter};
+use tape_client::{CommandsDoor, Submitter};
 use tape_log::{AnyLog, AnyReader, Log, LogReader};
 use tape_schemas::*;
 
@@ -34,7 +34,7 @@ fn signer_on(token: Option<&str>, stream: Arc<SigningStream>) -> anyhow::Result<
 pub fn seal(signer: Option<&Signer>, envelope: CommandEnvelope) -> anyhow::Result<CommandEnvelope> {
     Ok(match signer {
         Some(s) => {
-            let expires_ms = tape_gateway::auth::expiry(envelope.time_ms);
+            let expires_ms = tape_client::expiry(envelope.time_ms);
             s.sign(envelope, expires_ms)?
         }
         None => envelope,
@@ -69,7 +69,7 @@ impl Door {
         let id = CommandId(uuid::Uuid::new_v4());
         seal(
             self.signer.as_ref(),
-            CommandEnvelope::new(id, tape_gateway::now_ms(), command),
+            CommandEnvelope::new(id, tape_client::now_ms(), command),
         )
     }
 

@@ -68,7 +68,7 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::BufReader::new(std::io::stdin())),
     };
     let signer = crate::door::signer(args.key.as_deref()).context("--key")?;
-    let now = tape_gateway::now_ms();
+    let now = tape_client::now_ms();
     let mut records = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in input.lines().enumerate() {
@@ -83,7 +83,7 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
             }
             Ok(c) if args.print => {
                 let text = match &signer {
-                    Some(s) => s.sign_json(&c, tape_gateway::auth::expiry(c.time_ms))?,
+                    Some(s) => s.sign_json(&c, tape_client::expiry(c.time_ms))?,
                     None => codec::to_json(&c)?,
                 };
                 records.push((c.command.topic_key(), text.into_bytes()))

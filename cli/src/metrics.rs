@@ -18,7 +18,7 @@ use tokio::sync::watch;
 fn age_seconds(unix_ms: u64) -> i64 {
     match unix_ms {
         0 => -1,
-        ms => (tape_gateway::now_ms().saturating_sub(ms) / 1_000) as i64,
+        ms => (tape_client::now_ms().saturating_sub(ms) / 1_000) as i64,
     }
 }
 

@@ -232,7 +232,7 @@ async fn seed_demo(logs: &LogArgs) -> anyhow::Result<()> {
                 .expect("reference"),
         });
     }
-    let now = tape_gateway::now_ms();
+    let now = tape_client::now_ms();
     let records = commands
         .into_iter()
         .enumerate()

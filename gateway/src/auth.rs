@@ -75,11 +75,6 @@ pub fn signer(caller: &Caller, token: &str, stream: Arc<SigningStream>) -> Optio
     (signer.key() == key).then_some(signer)
 }
 
-/// How long the gateway's signatures are valid: half the longest the engine allows.
-pub fn expiry(time_ms: u64) -> u64 {
-    time_ms + MAX_VALIDITY_MS / 2
-}
-
 /// Checks a bearer token (without the `Bearer ` prefix).
 pub fn authenticate(views: &Views, admin_hash: &Hash32, token: &str) -> Result<Caller, AuthError> {
     let token = token.trim();

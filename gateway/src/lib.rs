@@ -7,7 +7,6 @@
 pub mod auth;
 mod limiter;
 pub mod schema;
-pub mod submit;
 pub mod types;
 
 use std::net::SocketAddr;
@@ -28,7 +27,7 @@ use tape_schemas::Hash32;
 use tokio::sync::{broadcast, watch};
 
 pub use schema::TapeSchema;
-pub use submit::{CommandsDoor, Submitter};
+pub use tape_client::{now_ms, CommandsDoor, Submitter};
 
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
@@ -142,12 +141,6 @@ pub struct AppState {
 struct App {
     state: Arc<AppState>,
     schema: TapeSchema,
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn build_schema(

@@ -749,11 +749,11 @@ async fn append(
     };
     let pending = st
         .submitter
-        .queue_signed(envelope, signer, auth::expiry(now))
+        .queue_signed(envelope, signer, tape_client::expiry(now))
         .await
         .map_err(|e| match e {
-            crate::submit::QueueError::Encode(_) => coded("BAD_INPUT", e.to_string()),
-            crate::submit::QueueError::Log(e) => unavailable(e),
+            tape_client::QueueError::Encode(_) => coded("BAD_INPUT", e.to_string()),
+            tape_client::QueueError::Log(e) => unavailable(e),
         })?;
     let offset = pending.await.map_err(unavailable)?;
     st.submitter
@@ -784,7 +784,7 @@ async fn submit(
     };
     let mut progress = st.progress.clone();
     let outcome =
-        crate::submit::wait_outcome(&st.views, &mut progress, id, offset, st.config.outcome_wait)
+        tape_client::wait_outcome(&st.views, &mut progress, id, offset, st.config.outcome_wait)
             .await
             .map_err(|e| coded("UNAVAILABLE", e))?;
     st.metrics
