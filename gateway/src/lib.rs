@@ -146,9 +146,13 @@ struct App {
 fn build_schema(
     config: &GatewayConfig,
 ) -> async_graphql::SchemaBuilder<schema::Query, schema::Mutation, schema::SubscriptionRoot> {
-    async_graphql::Schema::build(schema::Query, schema::Mutation, schema::SubscriptionRoot)
-        .limit_depth(config.query_depth_max)
-        .limit_complexity(config.query_complexity_max)
+    async_graphql::Schema::build(
+        schema::Query::default(),
+        schema::Mutation::default(),
+        schema::SubscriptionRoot,
+    )
+    .limit_depth(config.query_depth_max)
+    .limit_complexity(config.query_complexity_max)
 }
 
 /// The schema in SDL (what `schemas/graphql/schema.graphql` holds).

@@ -1,0 +1,219 @@
+//! The operator's side: assets, markets, fees, API keys, credentials and the clock.
+
+use super::*;
+
+#[derive(Default)]
+pub struct AdminQuery;
+
+#[Object]
+impl AdminQuery {
+    /// Every live API key (admin).
+    async fn api_keys(&self, ctx: &Context<'_>) -> Result<Vec<ApiKeyObject>> {
+        admin(ctx)?;
+        Ok(state(ctx)
+            .views
+            .api_keys()
+            .map_err(store)?
+            .into_iter()
+            .map(ApiKeyObject::from)
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct AdminMutation;
+
+#[Object]
+impl AdminMutation {
+    async fn create_asset(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+        scale: u8,
+        daily_withdrawal_limit: Option<Decimal>,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        admin(ctx)?;
+        let command = Command::CreateAsset(AssetSpec {
+            code: short("code", &code)?,
+            scale,
+            daily_withdrawal_limit: dec_opt(daily_withdrawal_limit),
+        });
+        submit(ctx, command, command_id).await
+    }
+
+    async fn create_market(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateMarketInput,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        admin(ctx)?;
+        let command = Command::CreateMarket(MarketSpec {
+            symbol: short("symbol", &input.symbol)?,
+            base: asset_code(ctx, &input.base)?,
+            quote: asset_code(ctx, &input.quote)?,
+            tick_size: input.tick_size.0,
+            lot_size: input.lot_size.0,
+            min_notional: input.min_notional.0,
+            min_quantity: dec_opt(input.min_quantity),
+            max_quantity: dec_opt(input.max_quantity),
+            fees: FeeRates {
+                maker_ppm: input.maker_fee_ppm,
+                taker_ppm: input.taker_fee_ppm,
+            },
+            price_band_bps: input.price_band_bps,
+        });
+        submit(ctx, command, command_id).await
+    }
+
+    /// Halt (no new orders; cancels work), resume, or disable (cancels everything).
+    async fn set_market_status(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+        status: GMarketStatus,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        admin(ctx)?;
+        let market = market_symbol(ctx, &market)?;
+        let command = Command::SetMarketStatus {
+            market,
+            status: status.into(),
+        };
+        submit(ctx, command, command_id).await
+    }
+
+    async fn set_market_fees(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+        maker_fee_ppm: u32,
+        taker_fee_ppm: u32,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        admin(ctx)?;
+        let command = Command::SetMarketFees {
+            market: market_symbol(ctx, &market)?,
+            fees: FeeRates {
+                maker_ppm: maker_fee_ppm,
+                taker_ppm: taker_fee_ppm,
+            },
+        };
+        submit(ctx, command, command_id).await
+    }
+
+    /// A per-account fee tier for one market; omit the rates to return to the
+    /// market's.
+    async fn set_account_fees(
+        &self,
+        ctx: &Context<'_>,
+        account: u64,
+        market: String,
+        maker_fee_ppm: Option<u32>,
+        taker_fee_ppm: Option<u32>,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        admin(ctx)?;
+        let fees = match (maker_fee_ppm, taker_fee_ppm) {
+            (Some(maker_ppm), Some(taker_ppm)) => Some(FeeRates {
+                maker_ppm,
+                taker_ppm,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(coded(
+                    "BAD_INPUT",
+                    "give both makerFeePpm and takerFeePpm, or neither",
+                ))
+            }
+        };
+        let command = Command::SetAccountFees {
+            account: AccountId(account),
+            market: market_symbol(ctx, &market)?,
+            fees,
+        };
+        submit(ctx, command, command_id).await
+    }
+
+    /// Creates an API key; the token in the answer is shown once.
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        role: GRole,
+        account: Option<u64>,
+    ) -> Result<NewApiKey> {
+        admin(ctx)?;
+        if (role == GRole::Trader) != account.is_some() {
+            return Err(coded(
+                "BAD_INPUT",
+                "a trader key names its `account`; auditor and admin keys name none",
+            ));
+        }
+        let (secret, secret_hash) = auth::new_secret();
+        let command = Command::CreateApiKey {
+            role: role.into(),
+            account: account.map(AccountId),
+            secret_hash,
+            mac_key: mac_key(&secret),
+        };
+        let r = submit(ctx, command, None).await?;
+        match (r.status, r.id) {
+            (CommandStatus::Accepted, Some(id)) => Ok(NewApiKey {
+                key: ApiKeyObject { id, role, account },
+                token: auth::token(ApiKeyId(id), &secret),
+            }),
+            (CommandStatus::Pending, _) => Err(coded(
+                "UNAVAILABLE",
+                format!(
+                    "the engine has not answered yet; the key was not issued (command {})",
+                    r.command_id
+                ),
+            )),
+            _ => Err(coded(
+                "REJECTED",
+                format!(
+                    "the engine refused the key: {}",
+                    r.reason.unwrap_or_default()
+                ),
+            )),
+        }
+    }
+
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        id: u64,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        admin(ctx)?;
+        submit(ctx, Command::RevokeApiKey { key: ApiKeyId(id) }, command_id).await
+    }
+
+    /// With `required`, the engine refuses every command that does not carry valid
+    /// credentials of a key allowed to issue it (the market makers' door on the
+    /// commands topic needs this). The gateway signs each caller's commands with the
+    /// caller's own key; the operator's bootstrap token cannot sign, so create an
+    /// admin key first.
+    async fn require_credentials(
+        &self,
+        ctx: &Context<'_>,
+        required: bool,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        admin(ctx)?;
+        submit(ctx, Command::RequireCredentials { required }, command_id).await
+    }
+
+    /// Moves the engine's clock to now however long it stood still: the operator's
+    /// explicit consent after an outage longer than the engine's clock-jump bound
+    /// (7 days by default), when every command is refused as CLOCK_JUMP_TOO_LARGE.
+    async fn allow_clock_jump(
+        &self,
+        ctx: &Context<'_>,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        admin(ctx)?;
+        submit(ctx, Command::AllowClockJump, command_id).await
+    }
+}

@@ -1,0 +1,155 @@
+//! Submitting a command: its id, the append to the commands log, the wait for the engine's answer and the receipt.
+
+use super::*;
+
+pub(super) fn parse_command_id(id: &str) -> Result<CommandId> {
+    uuid::Uuid::parse_str(id)
+        .map(CommandId)
+        .map_err(|_| coded("BAD_INPUT", format!("\"{id}\" is not a UUID")))
+}
+
+/// Builds the receipt of an answered (or still pending) command.
+pub(super) fn receipt(
+    ctx: &Context<'_>,
+    st: &AppState,
+    command: CommandId,
+    offset: u64,
+    outcome: Option<OutcomeView>,
+) -> Result<CommandReceipt> {
+    let Some(o) = outcome else {
+        return Ok(CommandReceipt {
+            command_id: command.0.to_string(),
+            status: CommandStatus::Pending,
+            offset,
+            id: None,
+            reason: None,
+            duplicate: false,
+            seq: None,
+            order: None,
+            trades: Vec::new(),
+        });
+    };
+    let (status, id, reason) = match o.result {
+        CommandResult::Accepted { id } => (CommandStatus::Accepted, Some(id), None),
+        CommandResult::Rejected { reason } => {
+            (CommandStatus::Rejected, None, Some(wire_name(&reason)))
+        }
+    };
+    let mut order = None;
+    let mut trades = Vec::new();
+    if let Some(id) = id.filter(|id| *id > 0) {
+        if let Some(view) = st.views.order(OrderId(id)).map_err(store)? {
+            if readable(ctx, Some(view.account.0)).is_ok() {
+                let p = Page {
+                    first: PAGE_ROWS_MAX,
+                    ..Page::default()
+                };
+                let rows = st
+                    .views
+                    .account_trades(view.account, &TradeFilter::default(), &p)
+                    .map_err(store)?;
+                trades = rows
+                    .rows
+                    .into_iter()
+                    .map(|(_, t)| t)
+                    .filter(|t| t.taker_order.0 == id)
+                    .rev()
+                    .map(Trade)
+                    .collect();
+                order = Some(Order(view));
+            }
+        }
+    }
+    Ok(CommandReceipt {
+        command_id: command.0.to_string(),
+        status,
+        offset,
+        id,
+        reason,
+        duplicate: o.duplicate,
+        seq: Some(o.seq),
+        order,
+        trades,
+    })
+}
+
+/// Signs (with the caller's key, when it can sign) and appends a command; returns
+/// its offset once durable.
+async fn append(
+    st: &AppState,
+    signer: Option<&Signer>,
+    id: CommandId,
+    command: Command,
+) -> Result<u64> {
+    if signer.is_none() {
+        let required = st
+            .views
+            .credentials_required()
+            .map_err(|e| coded("UNAVAILABLE", e.to_string()))?;
+        if required {
+            return Err(coded(
+                "FORBIDDEN",
+                "the engine requires credentials on every command and this token \
+                 cannot sign (the operator's bootstrap token is not on the log): \
+                 use an admin API key",
+            ));
+        }
+    }
+    let now = crate::now_ms();
+    let envelope = CommandEnvelope::new(id, now, command);
+    let unavailable = |e: String| {
+        coded(
+            "UNAVAILABLE",
+            format!("the command was not accepted onto the log: {e}"),
+        )
+    };
+    let pending = st
+        .submitter
+        .queue_signed(envelope, signer, tape_client::expiry(now))
+        .await
+        .map_err(|e| match e {
+            tape_client::QueueError::Encode(_) => coded("BAD_INPUT", e.to_string()),
+            tape_client::QueueError::Log(e) => unavailable(e),
+        })?;
+    let offset = pending.await.map_err(unavailable)?;
+    st.submitter
+        .remember(signer.map_or(0, |s| s.key().0), id, offset);
+    Ok(offset)
+}
+
+/// Appends the command (or finds the one this id already named) and waits for its
+/// answer.
+pub(super) async fn submit(
+    ctx: &Context<'_>,
+    command: Command,
+    command_id: Option<String>,
+) -> Result<CommandReceipt> {
+    let st = state(ctx);
+    let id = match command_id {
+        Some(s) => parse_command_id(&s)?,
+        None => CommandId(uuid::Uuid::new_v4()),
+    };
+    let signer = ctx.data_opt::<Signer>();
+    let key = signer.map_or(0, |s| s.key().0);
+    // A retry of a command this gateway appended: the original's receipt. (A retry
+    // through another gateway is signed again; the engine answers its id with the
+    // original outcome.)
+    let offset = match st.submitter.submitted(key, id) {
+        Some(offset) => offset,
+        None => append(st, signer, id, command).await?,
+    };
+    let mut progress = st.progress.clone();
+    let outcome =
+        tape_client::wait_outcome(&st.views, &mut progress, id, offset, st.config.outcome_wait)
+            .await
+            .map_err(|e| coded("UNAVAILABLE", e))?;
+    st.metrics
+        .commands
+        .with_label_values(&[if outcome.is_some() {
+            "answered"
+        } else {
+            "pending"
+        }])
+        .inc();
+    receipt(ctx, st, id, offset, outcome)
+}

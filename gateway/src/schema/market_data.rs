@@ -1,0 +1,115 @@
+//! Market data, public to all: assets, markets, tickers, depth, candles and trades.
+
+use super::*;
+
+#[derive(Default)]
+pub struct MarketDataQuery;
+
+#[Object]
+impl MarketDataQuery {
+    async fn assets(&self, ctx: &Context<'_>) -> Result<Vec<Asset>> {
+        Ok(state(ctx)
+            .views
+            .assets()
+            .map_err(store)?
+            .into_iter()
+            .map(Asset::from)
+            .collect())
+    }
+
+    async fn markets(&self, ctx: &Context<'_>) -> Result<Vec<Market>> {
+        Ok(state(ctx)
+            .views
+            .markets()
+            .map_err(store)?
+            .into_iter()
+            .map(Market)
+            .collect())
+    }
+
+    async fn market(&self, ctx: &Context<'_>, symbol: String) -> Result<Market> {
+        let s = market_symbol(ctx, &symbol)?;
+        let m = state(ctx).views.market(&s).map_err(store)?;
+        m.map(Market)
+            .ok_or_else(|| coded("UNKNOWN_MARKET", format!("unknown market \"{symbol}\"")))
+    }
+
+    /// The last 24 hours of a market.
+    async fn ticker(&self, ctx: &Context<'_>, market: String) -> Result<TickerObject> {
+        let s = market_symbol(ctx, &market)?;
+        let t = state(ctx).views.ticker(&s).map_err(store)?;
+        t.map(TickerObject::from)
+            .ok_or_else(|| coded("UNKNOWN_MARKET", format!("unknown market \"{market}\"")))
+    }
+
+    /// The aggregated book: `levels` best price levels per side (at most 1,000).
+    async fn depth(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+        #[graphql(default = 20)] levels: u32,
+    ) -> Result<DepthObject> {
+        let s = market_symbol(ctx, &market)?;
+        let d = state(ctx)
+            .views
+            .depth(&s, levels.min(1_000) as usize)
+            .map_err(store)?;
+        Ok(DepthObject::new(&s, d))
+    }
+
+    /// Candles starting in `[fromMs, toMs]`, oldest first.
+    async fn candles(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+        interval: CandleInterval,
+        #[graphql(default)] from_ms: u64,
+        to_ms: Option<u64>,
+        #[graphql(default = 500)] limit: u32,
+    ) -> Result<Vec<CandleObject>> {
+        let s = market_symbol(ctx, &market)?;
+        let name = INTERVALS_MS[interval.index()].0;
+        let rows = state(ctx)
+            .views
+            .candles(
+                &s,
+                interval.index(),
+                from_ms,
+                to_ms.unwrap_or(u64::MAX),
+                (limit as usize).min(PAGE_ROWS_MAX),
+            )
+            .map_err(store)?;
+        Ok(rows
+            .into_iter()
+            .map(|c| CandleObject::new(&s, name, c))
+            .collect())
+    }
+
+    /// The public tape of a market.
+    #[allow(clippy::too_many_arguments)]
+    async fn trades(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+        from_ms: Option<u64>,
+        to_ms: Option<u64>,
+        from_id: Option<u64>,
+        to_id: Option<u64>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default = true)] newest_first: bool,
+    ) -> Result<Connection<String, PublicTrade>> {
+        let s = market_symbol(ctx, &market)?;
+        let p = id_range(page(first, after, newest_first)?, from_id, to_id);
+        let filter = TradeFilter {
+            market: None,
+            from_ms,
+            to_ms,
+        };
+        let rows = state(ctx)
+            .views
+            .market_trades(&s, &filter, &p)
+            .map_err(store)?;
+        Ok(connection(rows, p.cursor.is_some(), PublicTrade::from))
+    }
+}

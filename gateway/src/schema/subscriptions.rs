@@ -1,0 +1,138 @@
+//! Subscriptions: market data and the caller's own orders and wallet, pushed as the projector applies each batch.
+
+use super::*;
+
+/// Every batch the projector applies, from now on.
+fn changes(st: &AppState) -> impl Stream<Item = Arc<Changes>> + use<> {
+    let rx = st.changes.subscribe();
+    futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(c) => return Some((c, rx)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "a subscriber fell behind; batches skipped");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Every trade of a market, as it is projected.
+    async fn trades(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+    ) -> Result<impl Stream<Item = PublicTrade>> {
+        let s = market_symbol(ctx, &market)?;
+        Ok(changes(state(ctx)).flat_map(move |c| {
+            let items: Vec<PublicTrade> = c
+                .trades
+                .iter()
+                .filter(|t| t.market == s)
+                .map(|t| PublicTrade::from(*t))
+                .collect();
+            futures::stream::iter(items)
+        }))
+    }
+
+    /// The book after each change.
+    async fn depth(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+        #[graphql(default = 20)] levels: u32,
+    ) -> Result<impl Stream<Item = DepthObject>> {
+        let s = market_symbol(ctx, &market)?;
+        let views = state(ctx).views.clone();
+        Ok(changes(state(ctx)).filter_map(move |c| {
+            let d = c
+                .depth
+                .contains(&s)
+                .then(|| views.depth(&s, levels.min(1_000) as usize).ok())
+                .flatten()
+                .map(|d| DepthObject::new(&s, d));
+            async move { d }
+        }))
+    }
+
+    /// The 24-hour ticker after each trade.
+    async fn ticker(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+    ) -> Result<impl Stream<Item = TickerObject>> {
+        let s = market_symbol(ctx, &market)?;
+        let views = state(ctx).views.clone();
+        Ok(changes(state(ctx)).filter_map(move |c| {
+            let t = c
+                .trades
+                .iter()
+                .any(|t| t.market == s)
+                .then(|| views.ticker(&s).ok().flatten())
+                .flatten()
+                .map(TickerObject::from);
+            async move { t }
+        }))
+    }
+
+    /// The open candle of an interval, after each trade.
+    async fn candles(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+        interval: CandleInterval,
+    ) -> Result<impl Stream<Item = CandleObject>> {
+        let s = market_symbol(ctx, &market)?;
+        let name = INTERVALS_MS[interval.index()].0;
+        Ok(changes(state(ctx)).flat_map(move |c| {
+            let items: Vec<CandleObject> = c
+                .candles
+                .iter()
+                .filter(|(m, i, _)| *m == s && *i == name)
+                .map(|(m, i, candle)| CandleObject::new(m, i, *candle))
+                .collect();
+            futures::stream::iter(items)
+        }))
+    }
+
+    /// The account's orders as they change.
+    async fn my_orders(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+    ) -> Result<impl Stream<Item = Order>> {
+        let account = readable(ctx, account)?;
+        Ok(changes(state(ctx)).flat_map(move |c| {
+            let items: Vec<Order> = c
+                .orders
+                .iter()
+                .filter(|o| o.account == account)
+                .map(|o| Order(o.clone()))
+                .collect();
+            futures::stream::iter(items)
+        }))
+    }
+
+    /// The account's balances as they change.
+    async fn my_wallet(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+    ) -> Result<impl Stream<Item = WalletUpdate>> {
+        let account = readable(ctx, account)?;
+        Ok(changes(state(ctx)).flat_map(move |c| {
+            let items: Vec<WalletUpdate> = c
+                .wallets
+                .iter()
+                .filter(|w| w.account == account)
+                .map(|w| WalletUpdate::from(*w))
+                .collect();
+            futures::stream::iter(items)
+        }))
+    }
+}
