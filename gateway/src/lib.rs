@@ -160,14 +160,14 @@ pub fn sdl() -> String {
     build_schema(&GatewayConfig::new("")).finish().sdl()
 }
 
-/// The router: `/graphql`, `/graphql/ws`, `/health`, `/metrics`.
-pub fn router(
+/// The gateway's state and schema, built once for the router or a test.
+fn app(
     views: Views,
     submitter: Submitter,
     progress: watch::Receiver<Progress>,
     changes: broadcast::Sender<Arc<Changes>>,
     config: GatewayConfig,
-) -> Router {
+) -> App {
     let state = Arc::new(AppState {
         views,
         submitter,
@@ -179,9 +179,33 @@ pub fn router(
         websockets: Arc::new(tokio::sync::Semaphore::new(config.websockets_max)),
         config,
     });
-    let body_bytes_max = state.config.body_bytes_max;
     let schema = build_schema(&state.config).data(state.clone()).finish();
-    let app = App { state, schema };
+    App { state, schema }
+}
+
+/// The schema alone, for executing requests in process (the router adds HTTP,
+/// tokens and rate limits in front of it): a request carries its caller as data
+/// (`auth::Caller`; none is anonymous).
+pub fn schema(
+    views: Views,
+    submitter: Submitter,
+    progress: watch::Receiver<Progress>,
+    changes: broadcast::Sender<Arc<Changes>>,
+    config: GatewayConfig,
+) -> TapeSchema {
+    app(views, submitter, progress, changes, config).schema
+}
+
+/// The router: `/graphql`, `/graphql/ws`, `/health`, `/metrics`.
+pub fn router(
+    views: Views,
+    submitter: Submitter,
+    progress: watch::Receiver<Progress>,
+    changes: broadcast::Sender<Arc<Changes>>,
+    config: GatewayConfig,
+) -> Router {
+    let app = app(views, submitter, progress, changes, config);
+    let body_bytes_max = app.state.config.body_bytes_max;
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))

@@ -1,0 +1,181 @@
+//! Who may read and trade what, executed in process against the schema (no HTTP, no
+//! tokens: each request carries its caller). Market data is public; a trader reads
+//! and trades its own account only; an auditor reads any account and trades none;
+//! only an admin runs admin commands. A refused mutation appends nothing.
+
+use std::time::Duration;
+
+use async_graphql::{Request, Response};
+use tape_gateway::auth::Caller;
+use tape_gateway::{CommandsDoor, GatewayConfig, Submitter, TapeSchema};
+use tape_schemas::*;
+use tape_testkit::{code, d};
+use tokio::sync::{broadcast, watch};
+
+/// Commands of the setup, already on the log.
+const SETUP: u64 = 5;
+const ALICE: AccountId = AccountId(1);
+const BOB: AccountId = AccountId(2);
+const TRADER: Caller = Caller::Trader {
+    key: ApiKeyId(7),
+    account: ALICE,
+};
+const AUDITOR: Caller = Caller::Auditor { key: ApiKeyId(8) };
+const ADMIN: Caller = Caller::Admin {
+    key: Some(ApiKeyId(9)),
+};
+
+struct Gateway {
+    schema: TapeSchema,
+    dir: tempfile::TempDir,
+}
+
+/// Read models of a market with two funded accounts, and a gateway over them.
+fn gateway() -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let deposit = |account, asset: &str, amount: &str| Command::Deposit {
+        account,
+        asset: code(asset),
+        amount: d(amount),
+        reference: format!("{account}-{asset}").parse().unwrap(),
+    };
+    let asset = |c: &str, scale| {
+        Command::CreateAsset(AssetSpec {
+            code: code(c),
+            scale,
+            daily_withdrawal_limit: None,
+        })
+    };
+    let commands: Vec<Vec<u8>> = [
+        asset("BTC", 8),
+        asset("USDT", 6),
+        Command::CreateMarket(tape_testkit::btc_usdt(tape_testkit::FEES)),
+        deposit(ALICE, "USDT", "1000"),
+        deposit(BOB, "BTC", "2"),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, c)| {
+        let e = CommandEnvelope::new(CommandId::from_u128(i as u128 + 1), 1_767_225_600_000, c);
+        codec::to_bincode(&e).unwrap()
+    })
+    .collect();
+    let events = tape_engine::derive_all(
+        commands.iter().map(Vec::as_slice),
+        Default::default(),
+        1_000,
+    );
+    let (mut projector, views) = tape_projections::open(&dir.path().join("views")).unwrap();
+    projector
+        .apply_records(events.iter().map(Vec::as_slice))
+        .unwrap();
+    // The commands the read models came from are on the commands log, as they
+    // would be: the gateway appends after them.
+    {
+        let (log, _) =
+            tape_log::FileLog::open(dir.path().join("commands"), Default::default()).unwrap();
+        futures::executor::block_on(log.append(commands)).unwrap();
+        log.close();
+    }
+    let submitter = Submitter::start(CommandsDoor::Embedded(dir.path().join("commands")));
+    let (progress_tx, progress) = watch::channel(Default::default());
+    std::mem::forget(progress_tx);
+    let (changes, _) = broadcast::channel(4);
+    let mut config = GatewayConfig::new("unused");
+    config.outcome_wait = Duration::from_millis(100);
+    Gateway {
+        schema: tape_gateway::schema(views, submitter, progress, changes, config),
+        dir,
+    }
+}
+
+impl Gateway {
+    async fn run(&self, caller: Option<Caller>, query: &str) -> Response {
+        let mut request = Request::new(query);
+        if let Some(c) = caller {
+            request = request.data(c);
+        }
+        self.schema.execute(request).await
+    }
+
+    /// The error code of a refused request (panics if it was not refused).
+    async fn refused(&self, caller: Option<Caller>, query: &str) -> String {
+        let r = self.run(caller, query).await;
+        let e = r
+            .errors
+            .first()
+            .unwrap_or_else(|| panic!("{query} was allowed: {:?}", r.data));
+        let code = e.extensions.as_ref().and_then(|x| x.get("code")).cloned();
+        match code {
+            Some(async_graphql::Value::String(c)) => c,
+            other => panic!("{query}: an error without a code: {e:?} {other:?}"),
+        }
+    }
+
+    async fn allowed(&self, caller: Option<Caller>, query: &str) -> serde_json::Value {
+        let r = self.run(caller, query).await;
+        assert!(r.errors.is_empty(), "{query}: {:?}", r.errors);
+        r.data.into_json().unwrap()
+    }
+
+    /// Records the gateway appended to the commands log: refusals must leave none.
+    async fn appended(&self) -> u64 {
+        let log = tape_log::FileLog::follow(self.dir.path().join("commands")).unwrap();
+        log.end_offset().await.unwrap() - SETUP
+    }
+}
+
+const PORTFOLIO: &str = "{ portfolio { account balances { asset total } } }";
+const BOBS_PORTFOLIO: &str = "{ portfolio(account: 2) { account balances { asset total } } }";
+const BOBS_LEDGER: &str = "{ ledger(account: 2) { edges { node { asset } } } }";
+const BUY_FOR_BOB: &str = r#"mutation { placeOrder(input: { account: 2, market: "BTC-USDT", side: BUY, kind: LIMIT, price: "100", quantity: "1" }) { status } }"#;
+const BUY: &str = r#"mutation { placeOrder(input: { market: "BTC-USDT", side: BUY, kind: LIMIT, price: "100", quantity: "1" }) { status } }"#;
+const CREATE_ASSET: &str = r#"mutation { createAsset(code: "ETH", scale: 8) { status } }"#;
+
+#[tokio::test]
+async fn market_data_is_public_and_accounts_need_a_key() {
+    let g = gateway();
+    let markets = g.allowed(None, "{ markets { symbol } }").await;
+    assert_eq!(markets["markets"][0]["symbol"], "BTC-USDT");
+    assert_eq!(g.refused(None, PORTFOLIO).await, "UNAUTHENTICATED");
+    assert_eq!(g.refused(None, BUY).await, "UNAUTHENTICATED");
+    assert_eq!(g.refused(None, CREATE_ASSET).await, "UNAUTHENTICATED");
+    assert_eq!(g.appended().await, 0);
+}
+
+#[tokio::test]
+async fn a_trader_reads_and_trades_its_own_account_only() {
+    let g = gateway();
+    let own = g.allowed(Some(TRADER), PORTFOLIO).await;
+    assert_eq!(own["portfolio"]["account"], 1);
+    assert_eq!(own["portfolio"]["balances"][0]["asset"], "USDT");
+    assert_eq!(g.refused(Some(TRADER), BOBS_PORTFOLIO).await, "FORBIDDEN");
+    assert_eq!(g.refused(Some(TRADER), BOBS_LEDGER).await, "FORBIDDEN");
+    assert_eq!(g.refused(Some(TRADER), BUY_FOR_BOB).await, "FORBIDDEN");
+    assert_eq!(g.refused(Some(TRADER), CREATE_ASSET).await, "FORBIDDEN");
+    assert_eq!(g.appended().await, 0);
+    // Its own order goes to the log (no engine answers here, so it is pending).
+    let placed = g.allowed(Some(TRADER), BUY).await;
+    assert_eq!(placed["placeOrder"]["status"], "PENDING");
+    assert_eq!(g.appended().await, 1);
+}
+
+#[tokio::test]
+async fn an_auditor_reads_every_account_and_trades_none() {
+    let g = gateway();
+    let bob = g.allowed(Some(AUDITOR), BOBS_PORTFOLIO).await;
+    assert_eq!(bob["portfolio"]["balances"][0]["asset"], "BTC");
+    g.allowed(Some(AUDITOR), BOBS_LEDGER).await;
+    assert_eq!(g.refused(Some(AUDITOR), BUY_FOR_BOB).await, "FORBIDDEN");
+    assert_eq!(g.refused(Some(AUDITOR), CREATE_ASSET).await, "FORBIDDEN");
+    assert_eq!(g.appended().await, 0);
+}
+
+#[tokio::test]
+async fn an_admin_reads_any_account_and_runs_admin_commands() {
+    let g = gateway();
+    g.allowed(Some(ADMIN), BOBS_PORTFOLIO).await;
+    let created = g.allowed(Some(ADMIN), CREATE_ASSET).await;
+    assert_eq!(created["createAsset"]["status"], "PENDING");
+    assert_eq!(g.appended().await, 1);
+}
