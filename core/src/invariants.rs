@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tape_schemas::*;
 
 use crate::book::OrderKind;
-use crate::engine::Core;
+use crate::exchange::Core;
 use crate::matching::order_max_ppm;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,8 +9,10 @@
 mod assets;
 mod book;
 mod checked;
+mod config;
+mod custody;
 mod dedupe;
-mod engine;
+mod exchange;
 mod invariants;
 mod ladder;
 mod ledger;
@@ -21,7 +23,7 @@ mod signing;
 mod snapshot;
 mod units;
 
-pub use engine::{ApiKey, Core, CoreConfig, PREFETCH_AHEAD};
+pub use exchange::{ApiKey, Core, CoreConfig, PREFETCH_AHEAD};
 pub use invariants::InvariantViolation;
 pub use ledger::Balance;
 pub use snapshot::{state_hash_of, SnapshotError};

@@ -7,7 +7,7 @@ use crate::checked::{add, sub};
 use tape_schemas::*;
 
 use crate::book::{Order, Slot};
-use crate::engine::{Core, Parent, Pending};
+use crate::exchange::{Core, Parent, Pending};
 use crate::market::Market;
 use crate::units::fee;
 

@@ -6,7 +6,7 @@ use crate::checked::sub;
 use tape_schemas::*;
 
 use crate::book::{Order, OrderKind, Slot, StopSize, Tif};
-use crate::engine::{Bracket, Core, Outcome, Parent, Pending};
+use crate::exchange::{Bracket, Core, Outcome, Parent, Pending};
 use crate::matching::{order_max_ppm, Taker};
 
 /// Everything needed to build a new order.

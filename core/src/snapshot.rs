@@ -8,7 +8,7 @@ use tape_schemas::*;
 
 use crate::assets::{Asset, Assets};
 use crate::book::{Order, OrderKind};
-use crate::engine::{ApiKey, Core, CoreConfig, Parent, Withdrawal};
+use crate::exchange::{ApiKey, Core, CoreConfig, Parent, Withdrawal};
 use crate::ledger::{Account, SystemTotals};
 use crate::market::Market;
 use crate::signing::{Signing, Stream};

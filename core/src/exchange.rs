@@ -10,72 +10,15 @@ use tape_schemas::*;
 use crate::assets::{Asset, Assets, ASSET_SCALE_MAX};
 use crate::book::Slot;
 use crate::dedupe::Dedupe;
-use crate::ledger::{Ledger, WithdrawalUsage};
+use crate::ledger::Ledger;
 use crate::market::{Market, FEE_PPM_MAX};
 use crate::signing::Signing;
 use crate::units::{to_minor, UnitError};
 
-const DAY_MS: u64 = 86_400_000;
+pub use crate::config::CoreConfig;
 
 /// How far ahead `apply_batch` prefetches: enough commands to cover a memory miss.
 pub const PREFETCH_AHEAD: usize = 16;
-
-/// Bounds the engine enforces. They are part of the state machine's definition:
-/// every replica of a log must run with the same values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CoreConfig {
-    /// How long a command id is remembered to answer a repeat (command time).
-    pub dedupe_window_ms: u64,
-    /// How many command ids are remembered at most to answer repeats (0: none).
-    /// Replays of signed records are stopped by their stream and `seq`, not by this.
-    pub dedupe_capacity: usize,
-    /// Live signing streams an API key may have at once; a stream lives until every
-    /// command it signed has expired (at most `MAX_VALIDITY_MS` after its last).
-    pub signing_streams_per_key_max: usize,
-    pub open_orders_per_account_max: usize,
-    /// Resting orders and waiting stops across all accounts.
-    pub open_orders_max: usize,
-    pub slices_max: u32,
-    /// Live sliced and bracket parents across all accounts.
-    pub parents_max: usize,
-    pub assets_max: u16,
-    pub markets_max: u32,
-    pub accounts_max: usize,
-    /// Live API keys (revoked ones do not count).
-    pub api_keys_max: usize,
-    pub pending_withdrawals_max: usize,
-    /// Deposit references remembered (each deposit's, forever: it is what makes
-    /// deposits idempotent).
-    pub deposit_references_max: usize,
-    /// The latest time a trusted clock may say (ms since the UNIX epoch).
-    pub time_max_ms: u64,
-    /// The furthest a trusted clock may move forward in one command, unless the
-    /// command is the operator's `AllowClockJump`.
-    pub clock_jump_max_ms: u64,
-}
-
-impl Default for CoreConfig {
-    fn default() -> Self {
-        CoreConfig {
-            dedupe_window_ms: DAY_MS,
-            dedupe_capacity: 16_384,
-            signing_streams_per_key_max: 16,
-            open_orders_per_account_max: 10_000,
-            open_orders_max: 10_000_000,
-            slices_max: 100,
-            parents_max: 1_000_000,
-            assets_max: 4_096,
-            markets_max: 4_096,
-            accounts_max: 10_000_000,
-            api_keys_max: 100_000,
-            pending_withdrawals_max: 1_000_000,
-            deposit_references_max: 100_000_000,
-            // 2100-01-01T00:00:00Z.
-            time_max_ms: 4_102_444_800_000,
-            clock_jump_max_ms: 7 * DAY_MS,
-        }
-    }
-}
 
 /// A registered API key as the core keeps it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
@@ -686,7 +629,7 @@ impl Core {
     }
 
     /// Refuses a command that would open a new account beyond `accounts_max`.
-    fn admit_account(&self, account: AccountId) -> Result<(), RejectReason> {
+    pub(crate) fn admit_account(&self, account: AccountId) -> Result<(), RejectReason> {
         if self.ledger.account(account).is_none()
             && self.ledger.accounts.len() >= self.cfg.accounts_max
         {
@@ -785,192 +728,6 @@ impl Core {
             price_band_bps: mk.price_band_bps,
             reference_price: mk.reference_ticks.map(|t| mk.price_dec(t)),
         });
-    }
-
-    fn deposit(
-        &mut self,
-        account: AccountId,
-        asset: &AssetCode,
-        amount: Dec,
-        reference: &ExternalRef,
-        out: &mut Vec<Event>,
-    ) -> Outcome {
-        let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
-        let spec = self.assets.get(a);
-        if !spec.enabled {
-            return Err(RejectReason::AssetDisabled);
-        }
-        let minor = amount_minor(amount, spec.scale, false)?;
-        if self.deposit_refs.contains(&(a, *reference)) {
-            return Err(RejectReason::DuplicateDepositReference);
-        }
-        if self.deposit_refs.len() >= self.cfg.deposit_references_max {
-            return Err(RejectReason::TooManyDeposits);
-        }
-        self.admit_account(account)?;
-        let current = self.ledger.available(account, a);
-        let total = self.ledger.account(account).map_or(0, |acct| {
-            let b = acct.balance(a);
-            b.available.saturating_add(b.held)
-        });
-        if current.checked_add(minor).is_none() || total.checked_add(minor).is_none() {
-            return Err(RejectReason::OutOfRange);
-        }
-        self.deposit_refs.insert((a, *reference));
-        self.ledger.open_account(account);
-        out.push(Event::Deposited {
-            account,
-            asset: *asset,
-            amount,
-            reference: *reference,
-        });
-        self.ledger.post(
-            &self.assets,
-            a,
-            Party::World,
-            Party::Available(account),
-            minor,
-            Cause::Deposit,
-            out,
-        );
-        Ok(0)
-    }
-
-    fn withdrawal_limit(&self, account: AccountId, asset: u16) -> Option<u64> {
-        let acct = self.ledger.account(account);
-        match acct.and_then(|a| a.withdrawal_limits.iter().find(|(aa, _)| *aa == asset)) {
-            Some((_, limit)) => *limit,
-            None => self.assets.get(asset).daily_withdrawal_limit_minor,
-        }
-    }
-
-    fn request_withdrawal(
-        &mut self,
-        account: AccountId,
-        asset: &AssetCode,
-        amount: Dec,
-        out: &mut Vec<Event>,
-    ) -> Outcome {
-        let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
-        let spec = self.assets.get(a);
-        if !spec.enabled {
-            return Err(RejectReason::AssetDisabled);
-        }
-        let minor = amount_minor(amount, spec.scale, false)?;
-        let acct = self
-            .ledger
-            .account(account)
-            .ok_or(RejectReason::UnknownAccount)?;
-        if !acct.can_withdraw {
-            return Err(RejectReason::WithdrawalRestricted);
-        }
-        let day = self.time_ms / DAY_MS;
-        let used = acct
-            .withdrawal_usage
-            .iter()
-            .find(|u| u.asset == a && u.day == day)
-            .map_or(0, |u| u.used_minor);
-        if let Some(limit) = self.withdrawal_limit(account, a) {
-            if used.checked_add(minor).is_none_or(|total| total > limit) {
-                return Err(RejectReason::WithdrawalLimitExceeded);
-            }
-        }
-        if acct.available(a) < minor {
-            return Err(RejectReason::InsufficientFunds);
-        }
-        if self.withdrawals.len() >= self.cfg.pending_withdrawals_max {
-            return Err(RejectReason::TooManyPendingWithdrawals);
-        }
-        let id = self.next_withdrawal;
-        self.next_withdrawal += 1;
-        let acct = self.ledger.account_mut(account).expect("checked above");
-        acct.withdrawal_usage.retain(|u| u.day == day);
-        match acct.withdrawal_usage.iter_mut().find(|u| u.asset == a) {
-            Some(u) => u.used_minor = crate::checked::add(u.used_minor, minor, "withdrawal usage"),
-            None => {
-                acct.withdrawal_usage.push(WithdrawalUsage {
-                    asset: a,
-                    day,
-                    used_minor: minor,
-                });
-                acct.withdrawal_usage.sort_by_key(|u| u.asset);
-            }
-        }
-        self.withdrawals.insert(
-            id,
-            Withdrawal {
-                account,
-                asset: a,
-                amount_minor: minor,
-                day,
-            },
-        );
-        out.push(Event::WithdrawalRequested {
-            withdrawal: WithdrawalId(id),
-            account,
-            asset: *asset,
-            amount,
-        });
-        let cause = Cause::Withdrawal(WithdrawalId(id));
-        self.ledger
-            .hold(&self.assets, a, account, minor, cause, out);
-        Ok(id)
-    }
-
-    fn finish_withdrawal(
-        &mut self,
-        id: WithdrawalId,
-        completed: bool,
-        out: &mut Vec<Event>,
-    ) -> Outcome {
-        let w = self
-            .withdrawals
-            .remove(&id.0)
-            .ok_or(RejectReason::UnknownWithdrawal)?;
-        let spec = self.assets.get(w.asset);
-        let amount = Dec::from_minor(i128::from(w.amount_minor), u32::from(spec.scale));
-        let (asset, account) = (spec.code, w.account);
-        let cause = Cause::Withdrawal(id);
-        if completed {
-            out.push(Event::WithdrawalCompleted {
-                withdrawal: id,
-                account,
-                asset,
-                amount,
-            });
-            self.ledger.post(
-                &self.assets,
-                w.asset,
-                Party::Held(account),
-                Party::World,
-                w.amount_minor,
-                cause,
-                out,
-            );
-        } else {
-            out.push(Event::WithdrawalFailed {
-                withdrawal: id,
-                account,
-                asset,
-                amount,
-            });
-            self.ledger
-                .release(&self.assets, w.asset, account, w.amount_minor, cause, out);
-            // A failed withdrawal gives its share of today's limit back.
-            let acct = self
-                .ledger
-                .account_mut(account)
-                .expect("a withdrawal's account exists");
-            if let Some(u) = acct
-                .withdrawal_usage
-                .iter_mut()
-                .find(|u| u.asset == w.asset && u.day == w.day)
-            {
-                u.used_minor =
-                    crate::checked::sub(u.used_minor, w.amount_minor, "withdrawal usage");
-            }
-        }
-        Ok(id.0)
     }
 
     /// Balances of an account in an asset, as (available, held) in minor units.
