@@ -101,7 +101,7 @@ impl Faults {
 }
 
 /// Yields to the simulator `n` times.
-struct Pause(u32);
+pub(crate) struct Pause(pub(crate) u32);
 
 impl Future for Pause {
     type Output = ();

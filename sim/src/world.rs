@@ -20,7 +20,7 @@ use tape_schemas::{codec, EventEnvelope};
 use tokio::sync::{broadcast, watch};
 
 use crate::check::derive;
-use crate::log::{self, Rates, SimLog};
+use crate::log::{self, Pause, Rates, SimLog};
 use crate::{Options, Report};
 
 type Task<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -30,21 +30,6 @@ fn step<T>(task: &mut Task<T>) -> Option<T> {
     match task.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => Some(v),
         Poll::Pending => None,
-    }
-}
-
-/// Yields to the simulator `n` times.
-struct Pause(u32);
-
-impl Future for Pause {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            return Poll::Ready(());
-        }
-        self.0 -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
 
