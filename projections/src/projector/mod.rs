@@ -15,6 +15,15 @@ use crate::keys::{self, Key};
 use crate::views::*;
 use crate::ProjectionError;
 
+mod access;
+mod custody;
+mod markets;
+mod orders;
+mod outcomes;
+mod reports;
+mod trades;
+mod wallets;
+
 /// What one applied batch changed: the feed for live subscriptions and for the
 /// gateway's wait on a command's outcome.
 #[derive(Clone, Debug, Default)]
@@ -281,6 +290,7 @@ impl Projector {
             )))
     }
 
+    /// One event, handed to the views it changes (one file each).
     fn event(
         &mut self,
         seq: u64,
@@ -289,364 +299,38 @@ impl Projector {
         event: &Event,
     ) -> Result<(), ProjectionError> {
         match event {
-            Event::Outcome {
-                command,
-                result,
-                duplicate,
-            } => {
-                let view = OutcomeView {
-                    command: *command,
-                    seq,
-                    command_offset,
-                    result: *result,
-                    duplicate: *duplicate,
-                };
-                self.batch.changes.outcomes.push(view);
+            Event::Outcome { .. } => self.outcomes(seq, command_offset, time_ms, event),
+            Event::AssetCreated(_)
+            | Event::AssetUpdated { .. }
+            | Event::MarketCreated(_)
+            | Event::MarketUpdated { .. } => self.markets(seq, command_offset, time_ms, event),
+            Event::WithdrawalRequested { .. }
+            | Event::WithdrawalCompleted { .. }
+            | Event::WithdrawalFailed { .. } => self.custody(seq, command_offset, time_ms, event),
+            Event::OrderAccepted { .. }
+            | Event::OrderTriggered { .. }
+            | Event::OrderRested { .. }
+            | Event::OrderAmended { .. }
+            | Event::OrderRefilled { .. }
+            | Event::OrderDone { .. } => self.orders(seq, command_offset, time_ms, event),
+            Event::Trade { .. } => self.trades(seq, command_offset, time_ms, event),
+            Event::Posting { .. } => self.wallets(seq, command_offset, time_ms, event),
+            Event::SlicedPlaced { .. }
+            | Event::BracketExitPlaced { .. }
+            | Event::BracketPnl { .. }
+            | Event::BracketExitRejected { .. } => {
+                self.reports(seq, command_offset, time_ms, event)
             }
-            Event::AssetCreated(spec) => {
-                let view = AssetView {
-                    code: spec.code,
-                    scale: spec.scale,
-                    enabled: true,
-                };
-                self.put(Key::new(keys::ASSET).name(&spec.code).build(), enc(&view));
-            }
-            Event::AssetUpdated { asset, enabled } => {
-                let key = Key::new(keys::ASSET).name(asset).build();
-                if let Some(mut view) = self.get::<AssetView>(&key)? {
-                    view.enabled = *enabled;
-                    self.put(key, enc(&view));
-                }
-            }
-            Event::MarketCreated(spec) => {
-                self.markets.insert(
-                    spec.symbol,
-                    MarketView {
-                        spec: spec.clone(),
-                        status: MarketStatus::Active,
-                        fees: spec.fees,
-                        price_band_bps: spec.price_band_bps,
-                        last_price: None,
-                        last_trade_ms: None,
-                    },
-                );
-                self.batch.markets.insert(spec.symbol);
-                self.books.entry(spec.symbol).or_default();
-                self.batch.books.insert(spec.symbol);
-            }
-            Event::MarketUpdated {
-                market,
-                status,
-                fees,
-                price_band_bps,
-                ..
-            } => {
-                if let Some(m) = self.markets.get_mut(market) {
-                    m.status = *status;
-                    m.fees = *fees;
-                    m.price_band_bps = *price_band_bps;
-                    self.batch.markets.insert(*market);
-                }
-            }
+            Event::ApiKeyCreated { .. }
+            | Event::ApiKeyRevoked { .. }
+            | Event::CredentialsRequired { .. } => self.access(seq, command_offset, time_ms, event),
+            // Shown by other events (a deposit by its posting) or by no view at all.
             Event::AccountFeesSet { .. }
             | Event::AccountRestrictionsSet { .. }
             | Event::WithdrawalLimitSet { .. }
             | Event::Deposited { .. }
-            | Event::Checkpoint { .. } => {}
-            Event::WithdrawalRequested {
-                withdrawal,
-                account,
-                asset,
-                amount,
-            } => {
-                let view = WithdrawalView {
-                    withdrawal: *withdrawal,
-                    account: *account,
-                    asset: *asset,
-                    amount: *amount,
-                    status: WithdrawalStatus::Requested,
-                    requested_ms: time_ms,
-                    updated_ms: time_ms,
-                };
-                self.put(
-                    Key::new(keys::WITHDRAWAL).u64(withdrawal.0).build(),
-                    enc(&view),
-                );
-            }
-            Event::WithdrawalCompleted { withdrawal, .. }
-            | Event::WithdrawalFailed { withdrawal, .. } => {
-                let key = Key::new(keys::WITHDRAWAL).u64(withdrawal.0).build();
-                if let Some(mut view) = self.get::<WithdrawalView>(&key)? {
-                    view.status = if matches!(event, Event::WithdrawalCompleted { .. }) {
-                        WithdrawalStatus::Completed
-                    } else {
-                        WithdrawalStatus::Failed
-                    };
-                    view.updated_ms = time_ms;
-                    self.put(key, enc(&view));
-                }
-            }
-            Event::OrderAccepted {
-                order,
-                account,
-                market,
-                side,
-                order_type,
-                client_order_id,
-                parent,
-                ..
-            } => {
-                let status = match order_type {
-                    OrderType::StopMarket { .. } | OrderType::StopLimit { .. } => {
-                        OrderStatus::Pending
-                    }
-                    _ => OrderStatus::New,
-                };
-                let zero = Dec::default();
-                self.open.insert(
-                    *order,
-                    OrderView {
-                        order: *order,
-                        account: *account,
-                        market: *market,
-                        side: *side,
-                        order_type: *order_type,
-                        client_order_id: *client_order_id,
-                        parent: *parent,
-                        status,
-                        done_reason: None,
-                        price: None,
-                        filled: zero,
-                        filled_quote: zero,
-                        fees: zero,
-                        visible: zero,
-                        hidden: zero,
-                        created_seq: seq,
-                        created_ms: time_ms,
-                        updated_ms: time_ms,
-                    },
-                );
-                self.batch.orders.insert(*order);
-                self.batch
-                    .account_orders
-                    .entry(*account)
-                    .or_default()
-                    .push(order.0);
-                self.open_ids.entry(*account).or_default().insert(order.0);
-                self.batch.open_ids.insert(*account);
-                if let Some(parent) = parent {
-                    let key = Key::new(keys::SLICED).u64(parent.0).build();
-                    if let Some(mut report) = self.get::<SlicedReport>(&key)? {
-                        if report.account == AccountId(0) {
-                            report.account = *account;
-                            self.put(key, enc(&report));
-                        }
-                    }
-                }
-            }
-            Event::OrderTriggered { order, .. } => {
-                let o = self.order_mut(*order)?;
-                o.status = OrderStatus::New;
-                o.updated_ms = time_ms;
-            }
-            Event::OrderRested {
-                order,
-                market,
-                side,
-                price,
-                visible,
-                hidden,
-            } => {
-                let o = self.order_mut(*order)?;
-                o.price = Some(*price);
-                o.visible = *visible;
-                o.hidden = *hidden;
-                o.updated_ms = time_ms;
-                change(self.book(*market).side(*side), price.0, visible.0);
-            }
-            Event::OrderAmended {
-                order,
-                market,
-                side,
-                price,
-                visible,
-                hidden,
-                requeued,
-                ..
-            } => {
-                let o = self.order_mut(*order)?;
-                let old = (o.price, o.visible);
-                o.price = Some(*price);
-                // A requeued order left the book: it comes back with the
-                // `OrderRested` that follows (after any trades a crossing amend
-                // makes), or ends with `OrderDone`.
-                o.visible = if *requeued { Dec::default() } else { *visible };
-                o.hidden = *hidden;
-                o.updated_ms = time_ms;
-                let ladder = self.book(*market).side(*side);
-                if let (Some(p), v) = old {
-                    change(ladder, p.0, -v.0);
-                }
-                if !requeued {
-                    change(ladder, price.0, visible.0);
-                }
-            }
-            Event::OrderRefilled {
-                order,
-                market,
-                visible,
-                hidden,
-            } => {
-                let o = self.order_mut(*order)?;
-                let added = visible.0 - o.visible.0;
-                o.visible = *visible;
-                o.hidden = *hidden;
-                o.updated_ms = time_ms;
-                let (side, price) = (o.side, o.price);
-                if let Some(p) = price {
-                    change(self.book(*market).side(side), p.0, added);
-                }
-            }
-            Event::OrderDone {
-                order,
-                market,
-                reason,
-                ..
-            } => {
-                let o = self.order_mut(*order)?;
-                o.status = match reason {
-                    DoneReason::Filled => OrderStatus::Filled,
-                    DoneReason::Expired => OrderStatus::Expired,
-                    _ => OrderStatus::Cancelled,
-                };
-                o.done_reason = Some(*reason);
-                o.updated_ms = time_ms;
-                let (side, price, visible) = (o.side, o.price, o.visible);
-                o.visible = Dec::default();
-                o.hidden = Dec::default();
-                if let Some(p) = price.filter(|_| !visible.0.is_zero()) {
-                    change(self.book(*market).side(side), p.0, -visible.0);
-                }
-            }
-            Event::Trade {
-                trade,
-                market,
-                price,
-                quantity,
-                quote_quantity,
-                taker_side,
-                maker_order,
-                taker_order,
-                maker_account,
-                taker_account,
-                maker_fee,
-                taker_fee,
-            } => {
-                let view = TradeView {
-                    trade: *trade,
-                    seq,
-                    time_ms,
-                    market: *market,
-                    price: *price,
-                    quantity: *quantity,
-                    quote_quantity: *quote_quantity,
-                    taker_side: *taker_side,
-                    maker_order: *maker_order,
-                    taker_order: *taker_order,
-                    maker_account: *maker_account,
-                    taker_account: *taker_account,
-                    maker_fee: *maker_fee,
-                    taker_fee: *taker_fee,
-                };
-                for account in [maker_account, taker_account] {
-                    let rows = self.batch.account_trades.entry(*account).or_default();
-                    rows.push(view);
-                }
-                self.batch
-                    .market_trades
-                    .entry(*market)
-                    .or_default()
-                    .push(view);
-                self.batch.changes.trades.push(view);
-                for (id, fee, maker) in [
-                    (maker_order, maker_fee, true),
-                    (taker_order, taker_fee, false),
-                ] {
-                    let o = self.order_mut(*id)?;
-                    o.filled.0 += quantity.0;
-                    o.filled_quote.0 += quote_quantity.0;
-                    o.fees.0 += fee.0;
-                    o.status = OrderStatus::PartiallyFilled;
-                    o.updated_ms = time_ms;
-                    if maker {
-                        o.visible.0 -= quantity.0;
-                        let side = o.side;
-                        change(self.book(*market).side(side), price.0, -quantity.0);
-                    }
-                }
-                if let Some(m) = self.markets.get_mut(market) {
-                    m.last_price = Some(*price);
-                    m.last_trade_ms = Some(time_ms);
-                    self.batch.markets.insert(*market);
-                }
-                self.candle_trade(*market, time_ms, *price, *quantity, *quote_quantity)?;
-            }
-            Event::Posting {
-                asset,
-                from,
-                to,
-                amount,
-                cause,
-            } => self.posting(seq, time_ms, *asset, *from, *to, *amount, *cause),
-            Event::SlicedPlaced {
-                parent,
-                market,
-                children,
-            } => {
-                let report = SlicedReport {
-                    parent: *parent,
-                    account: AccountId(0),
-                    market: *market,
-                    children: children.clone(),
-                    created_ms: time_ms,
-                };
-                self.put(Key::new(keys::SLICED).u64(parent.0).build(), enc(&report));
-            }
-            Event::BracketExitPlaced { entry, exit } => {
-                self.update_bracket(*entry, |r| r.exit = Some(*exit))?;
-            }
-            Event::BracketPnl {
-                entry,
-                closed_quantity,
-                realized_pnl,
-                ..
-            } => self.update_bracket(*entry, |r| {
-                r.closed_quantity = *closed_quantity;
-                r.realized_pnl = *realized_pnl;
-            })?,
-            Event::BracketExitRejected { entry, reason } => {
-                self.update_bracket(*entry, |r| r.exit_rejected = Some(*reason))?;
-            }
-            Event::ApiKeyCreated {
-                key,
-                role,
-                account,
-                secret_hash,
-            } => {
-                let view = ApiKeyView {
-                    key: *key,
-                    role: *role,
-                    account: *account,
-                    secret_hash: *secret_hash,
-                };
-                self.put(Key::new(keys::API_KEY).u64(key.0).build(), enc(&view));
-            }
-            Event::ApiKeyRevoked { key } => self.del(Key::new(keys::API_KEY).u64(key.0).build()),
-            Event::CredentialsRequired { required } => {
-                self.put(keys::CREDENTIALS_REQUIRED.to_vec(), enc(required))
-            }
+            | Event::Checkpoint { .. } => Ok(()),
         }
-        Ok(())
     }
 
     fn book(&mut self, market: Symbol) -> &mut Book {

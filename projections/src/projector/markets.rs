@@ -1,0 +1,63 @@
+//! Assets and markets as the admin events define them.
+
+use super::*;
+
+impl Projector {
+    pub(super) fn markets(
+        &mut self,
+        _seq: u64,
+        _command_offset: u64,
+        _time_ms: u64,
+        event: &Event,
+    ) -> Result<(), ProjectionError> {
+        match event {
+            Event::AssetCreated(spec) => {
+                let view = AssetView {
+                    code: spec.code,
+                    scale: spec.scale,
+                    enabled: true,
+                };
+                self.put(Key::new(keys::ASSET).name(&spec.code).build(), enc(&view));
+            }
+            Event::AssetUpdated { asset, enabled } => {
+                let key = Key::new(keys::ASSET).name(asset).build();
+                if let Some(mut view) = self.get::<AssetView>(&key)? {
+                    view.enabled = *enabled;
+                    self.put(key, enc(&view));
+                }
+            }
+            Event::MarketCreated(spec) => {
+                self.markets.insert(
+                    spec.symbol,
+                    MarketView {
+                        spec: spec.clone(),
+                        status: MarketStatus::Active,
+                        fees: spec.fees,
+                        price_band_bps: spec.price_band_bps,
+                        last_price: None,
+                        last_trade_ms: None,
+                    },
+                );
+                self.batch.markets.insert(spec.symbol);
+                self.books.entry(spec.symbol).or_default();
+                self.batch.books.insert(spec.symbol);
+            }
+            Event::MarketUpdated {
+                market,
+                status,
+                fees,
+                price_band_bps,
+                ..
+            } => {
+                if let Some(m) = self.markets.get_mut(market) {
+                    m.status = *status;
+                    m.fees = *fees;
+                    m.price_band_bps = *price_band_bps;
+                    self.batch.markets.insert(*market);
+                }
+            }
+            _ => {} // not this view's
+        }
+        Ok(())
+    }
+}
