@@ -19,6 +19,7 @@ mod ledger;
 mod market;
 mod matching;
 mod orders;
+mod queries;
 mod signing;
 mod snapshot;
 mod units;

@@ -1,0 +1,61 @@
+//! Read-only questions about the core's state, for tests, benchmarks and tools.
+
+use tape_schemas::*;
+
+use crate::exchange::Core;
+
+impl Core {
+    /// Balances of an account in an asset, as (available, held) in minor units.
+    pub fn balance(&self, account: AccountId, asset: &AssetCode) -> Option<crate::Balance> {
+        let a = self.assets.find(asset)?;
+        self.ledger.account(account).map(|acct| acct.balance(a))
+    }
+
+    /// The fee account's balance in an asset, in minor units.
+    pub fn fees_collected(&self, asset: &AssetCode) -> Option<u64> {
+        let a = self.assets.find(asset)?;
+        Some(self.ledger.system.get(a as usize).map_or(0, |s| s.fees))
+    }
+
+    /// Resting orders plus waiting stops, across all markets.
+    pub fn open_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// The best bid and ask of a market, in ticks.
+    pub fn best_prices(&self, market: &Symbol) -> Option<(Option<u64>, Option<u64>)> {
+        let m = self.market_id(market).ok()?;
+        let book = &self.markets[m as usize].book;
+        Some((
+            book.best(Side::Buy).map(|b| b.0),
+            book.best(Side::Sell).map(|a| a.0),
+        ))
+    }
+
+    /// A market's book by price level, best first: (price, visible quantity) of each
+    /// side, bids then asks.
+    pub fn depth(&self, market: &Symbol) -> Option<[Vec<(Dec, Dec)>; 2]> {
+        let mk = &self.markets[self.market_id(market).ok()? as usize];
+        Some([Side::Buy, Side::Sell].map(|side| {
+            mk.book
+                .levels(side)
+                .map(|(ticks, level)| {
+                    let lots = mk
+                        .book
+                        .queue(level)
+                        .map(|slot| mk.book.get(slot).visible_lots)
+                        .sum();
+                    (mk.price_dec(ticks), mk.qty_dec(lots))
+                })
+                .collect()
+        }))
+    }
+
+    /// Ids of an account's open orders (resting and stops), ascending.
+    pub fn account_orders(&self, account: AccountId) -> Vec<OrderId> {
+        self.ledger
+            .account(account)
+            .map(|a| a.open_orders.iter().map(|id| OrderId(*id)).collect())
+            .unwrap_or_default()
+    }
+}
