@@ -1,0 +1,134 @@
+//! Sliced orders: one parent, up to `slices_max` limit children evenly spaced over a price range.
+
+use tape_schemas::*;
+
+use super::*;
+
+impl Core {
+    pub(crate) fn place_sliced(&mut self, s: &NewSliced, out: &mut Vec<Event>) -> Outcome {
+        let m = self.market_id(&s.market)?;
+        self.check_can_trade(s.account, m)?;
+        if s.count == 0 || s.count > self.cfg.slices_max {
+            return Err(RejectReason::InvalidSlice);
+        }
+        let mk = &self.markets[m as usize];
+        let lo = mk.price_ticks(s.lower_price)?;
+        let hi = mk.price_ticks(s.upper_price)?;
+        let total = mk.quantity_lots(s.total_quantity)?;
+        let count = u64::from(s.count);
+        if lo > hi || total < count || (count > 1 && lo == hi) {
+            return Err(RejectReason::InvalidSlice);
+        }
+        let fees = self.fees_for(s.account, m);
+        let hold_ppm = fees.maker_ppm.max(fees.taker_ppm);
+        let mut children = Vec::with_capacity(s.count as usize);
+        let mut hold_total = 0u64;
+        for i in 0..count {
+            let ticks = if count == 1 {
+                lo
+            } else {
+                lo + (hi - lo) * i / (count - 1)
+            };
+            let lots = total / count + u64::from(i < total % count);
+            mk.check_size(lots)?;
+            if mk.notional(ticks, lots)? < mk.min_notional_minor {
+                return Err(RejectReason::BelowMinNotional);
+            }
+            mk.check_band(ticks)?;
+            if s.post_only && self.would_cross(m, s.side, ticks) {
+                return Err(RejectReason::PostOnlyWouldTrade);
+            }
+            let (_, held) = self.limit_hold(m, s.side, ticks, lots, hold_ppm)?;
+            hold_total = hold_total
+                .checked_add(held)
+                .ok_or(RejectReason::OutOfRange)?;
+            children.push((ticks, lots, held));
+        }
+        self.check_new_orders(s.account, s.count as usize, s.client_order_id.as_ref())?;
+        self.check_new_parent()?;
+        self.check_funds(s.account, self.hold_asset(m, s.side), hold_total)?;
+
+        let parent = self.next_order;
+        self.next_order += 1;
+        let first_child = self.next_order;
+        let ids: Vec<OrderId> = (first_child..first_child + count).map(OrderId).collect();
+        self.parents.insert(
+            parent,
+            Parent::Sliced {
+                account: s.account,
+                children: ids.iter().map(|i| i.0).collect(),
+                client_order_id: s.client_order_id,
+            },
+        );
+        if let Some(cid) = s.client_order_id {
+            self.client_ids.insert((s.account, cid), parent);
+        }
+        out.push(Event::SlicedPlaced {
+            parent: OrderId(parent),
+            market: s.market,
+            children: ids,
+        });
+        let mk = &self.markets[m as usize];
+        let drafts: Vec<(Draft, OrderType)> = children
+            .iter()
+            .map(|&(ticks, lots, held)| {
+                let order_type = OrderType::Limit {
+                    price: mk.price_dec(ticks),
+                    quantity: mk.qty_dec(lots),
+                    time_in_force: TimeInForce::Gtc,
+                    post_only: s.post_only,
+                    display_quantity: None,
+                };
+                let draft = Draft::child(
+                    s.account,
+                    s.side,
+                    ticks,
+                    lots,
+                    held,
+                    fees,
+                    s.post_only,
+                    parent,
+                    None,
+                );
+                (draft, order_type)
+            })
+            .collect();
+        for (draft, order_type) in drafts {
+            let o = self.new_order(draft);
+            self.accept(m, &o, order_type, out);
+            self.run_limit(m, o, out);
+        }
+        Ok(parent)
+    }
+
+    pub(crate) fn child_done(&mut self, parent: u64, child: u64) {
+        match self.parents.get_mut(&parent) {
+            Some(Parent::Sliced {
+                account,
+                children,
+                client_order_id,
+            }) => {
+                children.remove(&child);
+                if children.is_empty() {
+                    if let Some(cid) = client_order_id {
+                        self.client_ids.remove(&(*account, *cid));
+                    }
+                    self.parents.remove(&parent);
+                }
+            }
+            Some(Parent::Bracket(b)) => {
+                if child == parent {
+                    b.entry_open = false;
+                    if b.cancelled || b.entry_filled_lots == 0 {
+                        self.parents.remove(&parent);
+                    } else {
+                        self.pending.push(Pending::PlaceExit(parent));
+                    }
+                } else if b.exit == Some(child) {
+                    self.parents.remove(&parent);
+                }
+            }
+            None => {}
+        }
+    }
+}
