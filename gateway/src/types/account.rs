@@ -1,0 +1,141 @@
+//! An account: balances, the portfolio, wallet updates, ledger entries, equity, API keys and withdrawals.
+
+use super::*;
+
+#[derive(SimpleObject, Clone)]
+pub struct Balance {
+    pub asset: String,
+    pub available: Decimal,
+    pub held: Decimal,
+    pub total: Decimal,
+    /// `total` in the portfolio's `valueIn` asset at the last price; null when no
+    /// market between them has traded.
+    pub value: Option<Decimal>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Portfolio {
+    pub account: u64,
+    pub value_in: Option<String>,
+    pub balances: Vec<Balance>,
+    /// The sum of the balances' values (those that have one).
+    pub total_value: Option<Decimal>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct WalletUpdate {
+    pub account: u64,
+    pub asset: String,
+    pub available: Decimal,
+    pub held: Decimal,
+    pub total: Decimal,
+}
+
+impl From<WalletView> for WalletUpdate {
+    fn from(w: WalletView) -> Self {
+        WalletUpdate {
+            account: w.account.0,
+            asset: w.asset.to_string(),
+            available: dm(w.available),
+            held: dm(w.held),
+            total: Decimal(Dec(w.available.0 + w.held.0)),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct LedgerEntryObject {
+    pub seq: u64,
+    pub time_ms: u64,
+    pub asset: String,
+    pub kind: GEntryKind,
+    /// Signed: positive credits the account.
+    pub amount: Decimal,
+    /// The account's total of `asset` after this entry.
+    pub balance: Decimal,
+    /// The trade or withdrawal id.
+    pub reference: Option<u64>,
+}
+
+impl From<LedgerEntry> for LedgerEntryObject {
+    fn from(e: LedgerEntry) -> Self {
+        LedgerEntryObject {
+            seq: e.seq,
+            time_ms: e.time_ms,
+            asset: e.asset.to_string(),
+            kind: e.kind.into(),
+            amount: dm(e.amount),
+            balance: dm(e.balance),
+            reference: e.reference,
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct AssetAmount {
+    pub asset: String,
+    pub amount: Decimal,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct EquityPointObject {
+    /// The start of the hour this point closes.
+    pub time_ms: u64,
+    pub balances: Vec<AssetAmount>,
+    /// Valued at each asset's last 1-hour close at or before the point; null when
+    /// some asset has no price.
+    pub value: Option<Decimal>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct ApiKeyObject {
+    pub id: u64,
+    pub role: GRole,
+    pub account: Option<u64>,
+}
+
+impl From<ApiKeyView> for ApiKeyObject {
+    fn from(k: ApiKeyView) -> Self {
+        ApiKeyObject {
+            id: k.key.0,
+            role: k.role.into(),
+            account: k.account.map(|a| a.0),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct NewApiKey {
+    pub key: ApiKeyObject,
+    /// Send as `Authorization: Bearer <token>`. Shown once: only its hash is kept.
+    pub token: String,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Withdrawal {
+    pub id: u64,
+    pub account: u64,
+    pub asset: String,
+    pub amount: Decimal,
+    pub status: GWithdrawalStatus,
+    pub requested_ms: u64,
+    pub updated_ms: u64,
+}
+
+impl From<WithdrawalView> for Withdrawal {
+    fn from(w: WithdrawalView) -> Self {
+        Withdrawal {
+            id: w.withdrawal.0,
+            account: w.account.0,
+            asset: w.asset.to_string(),
+            amount: dm(w.amount),
+            status: match w.status {
+                WithdrawalStatus::Requested => GWithdrawalStatus::Requested,
+                WithdrawalStatus::Completed => GWithdrawalStatus::Completed,
+                WithdrawalStatus::Failed => GWithdrawalStatus::Failed,
+            },
+            requested_ms: w.requested_ms,
+            updated_ms: w.updated_ms,
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Market data: assets, markets, public trades, candles, tickers and depth.
+
+use super::*;
+
+#[derive(SimpleObject, Clone)]
+pub struct Asset {
+    pub code: String,
+    pub scale: u8,
+    pub enabled: bool,
+}
+
+impl From<AssetView> for Asset {
+    fn from(a: AssetView) -> Self {
+        Asset {
+            code: a.code.to_string(),
+            scale: a.scale,
+            enabled: a.enabled,
+        }
+    }
+}
+
+pub struct Market(pub MarketView);
+
+#[Object]
+impl Market {
+    async fn symbol(&self) -> String {
+        self.0.spec.symbol.to_string()
+    }
+    async fn base(&self) -> String {
+        self.0.spec.base.to_string()
+    }
+    async fn quote(&self) -> String {
+        self.0.spec.quote.to_string()
+    }
+    async fn tick_size(&self) -> Decimal {
+        dm(self.0.spec.tick_size)
+    }
+    async fn lot_size(&self) -> Decimal {
+        dm(self.0.spec.lot_size)
+    }
+    async fn min_notional(&self) -> Decimal {
+        dm(self.0.spec.min_notional)
+    }
+    async fn status(&self) -> GMarketStatus {
+        self.0.status.into()
+    }
+    /// Parts per million of the quote notional.
+    async fn maker_fee_ppm(&self) -> u32 {
+        self.0.fees.maker_ppm
+    }
+    async fn taker_fee_ppm(&self) -> u32 {
+        self.0.fees.taker_ppm
+    }
+    async fn price_band_bps(&self) -> Option<u32> {
+        self.0.price_band_bps
+    }
+    async fn last_price(&self) -> Option<Decimal> {
+        self.0.last_price.map(dm)
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct PublicTrade {
+    pub id: u64,
+    pub time_ms: u64,
+    pub market: String,
+    pub price: Decimal,
+    pub quantity: Decimal,
+    pub taker_side: GSide,
+}
+
+impl From<TradeView> for PublicTrade {
+    fn from(t: TradeView) -> Self {
+        PublicTrade {
+            id: t.trade.0,
+            time_ms: t.time_ms,
+            market: t.market.to_string(),
+            price: dm(t.price),
+            quantity: dm(t.quantity),
+            taker_side: t.taker_side.into(),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct CandleObject {
+    pub market: String,
+    pub interval: String,
+    pub start_ms: u64,
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+    pub volume: Decimal,
+    pub quote_volume: Decimal,
+    pub trades: u64,
+}
+
+impl CandleObject {
+    pub fn new(market: &Symbol, interval: &str, c: Candle) -> Self {
+        CandleObject {
+            market: market.to_string(),
+            interval: interval.to_string(),
+            start_ms: c.start_ms,
+            open: dm(c.open),
+            high: dm(c.high),
+            low: dm(c.low),
+            close: dm(c.close),
+            volume: dm(c.volume),
+            quote_volume: dm(c.quote_volume),
+            trades: c.trades,
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct TickerObject {
+    pub market: String,
+    pub last: Option<Decimal>,
+    pub open: Option<Decimal>,
+    pub high: Option<Decimal>,
+    pub low: Option<Decimal>,
+    pub volume: Decimal,
+    pub quote_volume: Decimal,
+    pub trades: u64,
+    pub best_bid: Option<Decimal>,
+    pub best_ask: Option<Decimal>,
+}
+
+impl From<Ticker> for TickerObject {
+    fn from(t: Ticker) -> Self {
+        TickerObject {
+            market: t.market.to_string(),
+            last: t.last.map(dm),
+            open: t.open.map(dm),
+            high: t.high.map(dm),
+            low: t.low.map(dm),
+            volume: dm(t.volume),
+            quote_volume: dm(t.quote_volume),
+            trades: t.trades,
+            best_bid: t.best_bid.map(dm),
+            best_ask: t.best_ask.map(dm),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct PriceLevel {
+    pub price: Decimal,
+    pub quantity: Decimal,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct DepthObject {
+    pub market: String,
+    /// Best (highest) first.
+    pub bids: Vec<PriceLevel>,
+    /// Best (lowest) first.
+    pub asks: Vec<PriceLevel>,
+    pub best_bid: Option<PriceLevel>,
+    pub best_ask: Option<PriceLevel>,
+}
+
+impl DepthObject {
+    pub fn new(market: &Symbol, d: Depth) -> Self {
+        let level = |&(p, q): &(Dec, Dec)| PriceLevel {
+            price: dm(p),
+            quantity: dm(q),
+        };
+        DepthObject {
+            market: market.to_string(),
+            best_bid: d.bids.first().map(level),
+            best_ask: d.asks.first().map(level),
+            bids: d.bids.iter().map(level).collect(),
+            asks: d.asks.iter().map(level).collect(),
+        }
+    }
+}
