@@ -3,13 +3,7 @@
 use super::*;
 
 impl Projector {
-    pub(super) fn access(
-        &mut self,
-        _seq: u64,
-        _command_offset: u64,
-        _time_ms: u64,
-        event: &Event,
-    ) -> Result<(), ProjectionError> {
+    pub(super) fn access(&mut self, _at: At, event: &Event) -> Result<(), ProjectionError> {
         match event {
             Event::ApiKeyCreated {
                 key,

@@ -3,13 +3,8 @@
 use super::*;
 
 impl Projector {
-    pub(super) fn custody(
-        &mut self,
-        _seq: u64,
-        _command_offset: u64,
-        time_ms: u64,
-        event: &Event,
-    ) -> Result<(), ProjectionError> {
+    pub(super) fn custody(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
+        let At { time_ms, .. } = at;
         match event {
             Event::WithdrawalRequested {
                 withdrawal,

@@ -3,13 +3,7 @@
 use super::*;
 
 impl Projector {
-    pub(super) fn markets(
-        &mut self,
-        _seq: u64,
-        _command_offset: u64,
-        _time_ms: u64,
-        event: &Event,
-    ) -> Result<(), ProjectionError> {
+    pub(super) fn markets(&mut self, _at: At, event: &Event) -> Result<(), ProjectionError> {
         match event {
             Event::AssetCreated(spec) => {
                 let view = AssetView {

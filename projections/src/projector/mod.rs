@@ -24,6 +24,14 @@ mod reports;
 mod trades;
 mod wallets;
 
+/// Where an event stands: its `seq`, its command's offset and its time.
+#[derive(Clone, Copy)]
+struct At {
+    seq: u64,
+    command_offset: u64,
+    time_ms: u64,
+}
+
 /// What one applied batch changed: the feed for live subscriptions and for the
 /// gateway's wait on a command's outcome.
 #[derive(Clone, Debug, Default)]
@@ -298,32 +306,35 @@ impl Projector {
         time_ms: u64,
         event: &Event,
     ) -> Result<(), ProjectionError> {
+        let at = At {
+            seq,
+            command_offset,
+            time_ms,
+        };
         match event {
-            Event::Outcome { .. } => self.outcomes(seq, command_offset, time_ms, event),
+            Event::Outcome { .. } => self.outcomes(at, event),
             Event::AssetCreated(_)
             | Event::AssetUpdated { .. }
             | Event::MarketCreated(_)
-            | Event::MarketUpdated { .. } => self.markets(seq, command_offset, time_ms, event),
+            | Event::MarketUpdated { .. } => self.markets(at, event),
             Event::WithdrawalRequested { .. }
             | Event::WithdrawalCompleted { .. }
-            | Event::WithdrawalFailed { .. } => self.custody(seq, command_offset, time_ms, event),
+            | Event::WithdrawalFailed { .. } => self.custody(at, event),
             Event::OrderAccepted { .. }
             | Event::OrderTriggered { .. }
             | Event::OrderRested { .. }
             | Event::OrderAmended { .. }
             | Event::OrderRefilled { .. }
-            | Event::OrderDone { .. } => self.orders(seq, command_offset, time_ms, event),
-            Event::Trade { .. } => self.trades(seq, command_offset, time_ms, event),
-            Event::Posting { .. } => self.wallets(seq, command_offset, time_ms, event),
+            | Event::OrderDone { .. } => self.orders(at, event),
+            Event::Trade { .. } => self.trades(at, event),
+            Event::Posting { .. } => self.wallets(at, event),
             Event::SlicedPlaced { .. }
             | Event::BracketExitPlaced { .. }
             | Event::BracketPnl { .. }
-            | Event::BracketExitRejected { .. } => {
-                self.reports(seq, command_offset, time_ms, event)
-            }
+            | Event::BracketExitRejected { .. } => self.reports(at, event),
             Event::ApiKeyCreated { .. }
             | Event::ApiKeyRevoked { .. }
-            | Event::CredentialsRequired { .. } => self.access(seq, command_offset, time_ms, event),
+            | Event::CredentialsRequired { .. } => self.access(at, event),
             // Shown by other events (a deposit by its posting) or by no view at all.
             Event::AccountFeesSet { .. }
             | Event::AccountRestrictionsSet { .. }

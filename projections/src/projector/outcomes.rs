@@ -3,13 +3,12 @@
 use super::*;
 
 impl Projector {
-    pub(super) fn outcomes(
-        &mut self,
-        seq: u64,
-        command_offset: u64,
-        _time_ms: u64,
-        event: &Event,
-    ) -> Result<(), ProjectionError> {
+    pub(super) fn outcomes(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
+        let At {
+            seq,
+            command_offset,
+            ..
+        } = at;
         if let Event::Outcome {
             command,
             result,

@@ -3,13 +3,8 @@
 use super::*;
 
 impl Projector {
-    pub(super) fn trades(
-        &mut self,
-        seq: u64,
-        _command_offset: u64,
-        time_ms: u64,
-        event: &Event,
-    ) -> Result<(), ProjectionError> {
+    pub(super) fn trades(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
+        let At { seq, time_ms, .. } = at;
         if let Event::Trade {
             trade,
             market,
