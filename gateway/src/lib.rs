@@ -5,6 +5,7 @@
 //! from the log; each key has its own rate limit. No business rules live here.
 
 pub mod auth;
+pub mod error;
 mod limiter;
 pub mod schema;
 pub mod types;
@@ -26,6 +27,7 @@ use tape_projections::{Changes, Progress, Views};
 use tape_schemas::Hash32;
 use tokio::sync::{broadcast, watch};
 
+pub use error::Code;
 pub use schema::TapeSchema;
 pub use tape_client::{now_ms, CommandsDoor, Submitter};
 
@@ -220,7 +222,7 @@ pub fn router(
 fn overloaded(what: &str, max: usize) -> Response {
     error_response(
         StatusCode::SERVICE_UNAVAILABLE,
-        "OVERLOADED",
+        Code::Overloaded,
         format!("the gateway is at its limit of {max} {what}; retry shortly"),
     )
 }
@@ -241,9 +243,9 @@ pub async fn serve(
     .await
 }
 
-fn error_response(status: StatusCode, code: &str, message: String) -> Response {
+fn error_response(status: StatusCode, code: Code, message: String) -> Response {
     let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]
     });
     (status, Json(body)).into_response()
 }
@@ -290,7 +292,11 @@ async fn graphql(
                 .requests
                 .with_label_values(&["unauthenticated"])
                 .inc();
-            return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.to_string());
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                e.to_string(),
+            );
         }
     };
     // The operator's bootstrap token is not limited: it is how they get back in.
@@ -306,7 +312,7 @@ async fn graphql(
             .inc();
         let mut r = error_response(
             StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
+            Code::RateLimited,
             format!(
                 "rate limit exceeded: {} requests/s per key (bursts of {}); retry in {} ms",
                 st.config.rate_per_second,
@@ -357,7 +363,7 @@ async fn graphql_ws(
     if let Err(wait) = st.admit(format!("anon:{}", peer.ip())) {
         return error_response(
             StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
+            Code::RateLimited,
             format!(
                 "rate limit exceeded; retry in {} ms",
                 wait.as_millis().max(1)

@@ -179,3 +179,17 @@ async fn an_admin_reads_any_account_and_runs_admin_commands() {
     assert_eq!(created["createAsset"]["status"], "PENDING");
     assert_eq!(g.appended().await, 1);
 }
+
+/// The frontend guide lists every error code the gateway can answer with.
+#[test]
+fn the_frontend_guide_lists_every_error_code() {
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/frontend.md"))
+            .unwrap();
+    for code in tape_gateway::Code::ALL {
+        assert!(
+            guide.contains(&format!("`{code}`")),
+            "docs/frontend.md does not list {code}"
+        );
+    }
+}

@@ -123,7 +123,7 @@ impl AdminMutation {
             (None, None) => None,
             _ => {
                 return Err(coded(
-                    "BAD_INPUT",
+                    Code::BadInput,
                     "give both makerFeePpm and takerFeePpm, or neither",
                 ))
             }
@@ -146,7 +146,7 @@ impl AdminMutation {
         admin(ctx)?;
         if (role == GRole::Trader) != account.is_some() {
             return Err(coded(
-                "BAD_INPUT",
+                Code::BadInput,
                 "a trader key names its `account`; auditor and admin keys name none",
             ));
         }
@@ -164,14 +164,14 @@ impl AdminMutation {
                 token: auth::token(ApiKeyId(id), &secret),
             }),
             (CommandStatus::Pending, _) => Err(coded(
-                "UNAVAILABLE",
+                Code::Unavailable,
                 format!(
                     "the engine has not answered yet; the key was not issued (command {})",
                     r.command_id
                 ),
             )),
             _ => Err(coded(
-                "REJECTED",
+                Code::Rejected,
                 format!(
                     "the engine refused the key: {}",
                     r.reason.unwrap_or_default()

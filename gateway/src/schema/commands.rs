@@ -5,7 +5,7 @@ use super::*;
 pub(super) fn parse_command_id(id: &str) -> Result<CommandId> {
     uuid::Uuid::parse_str(id)
         .map(CommandId)
-        .map_err(|_| coded("BAD_INPUT", format!("\"{id}\" is not a UUID")))
+        .map_err(|_| coded(Code::BadInput, format!("\"{id}\" is not a UUID")))
 }
 
 /// Builds the receipt of an answered (or still pending) command.
@@ -85,10 +85,10 @@ async fn append(
         let required = st
             .views
             .credentials_required()
-            .map_err(|e| coded("UNAVAILABLE", e.to_string()))?;
+            .map_err(|e| coded(Code::Unavailable, e.to_string()))?;
         if required {
             return Err(coded(
-                "FORBIDDEN",
+                Code::Forbidden,
                 "the engine requires credentials on every command and this token \
                  cannot sign (the operator's bootstrap token is not on the log): \
                  use an admin API key",
@@ -99,7 +99,7 @@ async fn append(
     let envelope = CommandEnvelope::new(id, now, command);
     let unavailable = |e: String| {
         coded(
-            "UNAVAILABLE",
+            Code::Unavailable,
             format!("the command was not accepted onto the log: {e}"),
         )
     };
@@ -108,7 +108,7 @@ async fn append(
         .queue_signed(envelope, signer, tape_client::expiry(now))
         .await
         .map_err(|e| match e {
-            tape_client::QueueError::Encode(_) => coded("BAD_INPUT", e.to_string()),
+            tape_client::QueueError::Encode(_) => coded(Code::BadInput, e.to_string()),
             tape_client::QueueError::Log(e) => unavailable(e),
         })?;
     let offset = pending.await.map_err(unavailable)?;
@@ -142,7 +142,7 @@ pub(super) async fn submit(
     let outcome =
         tape_client::wait_outcome(&st.views, &mut progress, id, offset, st.config.outcome_wait)
             .await
-            .map_err(|e| coded("UNAVAILABLE", e))?;
+            .map_err(|e| coded(Code::Unavailable, e))?;
     st.metrics
         .commands
         .with_label_values(&[if outcome.is_some() {

@@ -31,7 +31,7 @@ impl MarketDataQuery {
         let s = market_symbol(ctx, &symbol)?;
         let m = state(ctx).views.market(&s).map_err(store)?;
         m.map(Market)
-            .ok_or_else(|| coded("UNKNOWN_MARKET", format!("unknown market \"{symbol}\"")))
+            .ok_or_else(|| coded(Code::UnknownMarket, format!("unknown market \"{symbol}\"")))
     }
 
     /// The last 24 hours of a market.
@@ -39,7 +39,7 @@ impl MarketDataQuery {
         let s = market_symbol(ctx, &market)?;
         let t = state(ctx).views.ticker(&s).map_err(store)?;
         t.map(TickerObject::from)
-            .ok_or_else(|| coded("UNKNOWN_MARKET", format!("unknown market \"{market}\"")))
+            .ok_or_else(|| coded(Code::UnknownMarket, format!("unknown market \"{market}\"")))
     }
 
     /// The aggregated book: `levels` best price levels per side (at most 1,000).

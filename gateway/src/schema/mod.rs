@@ -10,6 +10,7 @@ use tape_projections::*;
 use tape_schemas::*;
 
 use crate::auth::{self, Caller};
+use crate::error::Code;
 use crate::types::*;
 use crate::AppState;
 
@@ -46,12 +47,12 @@ pub struct Mutation(
 );
 
 /// A GraphQL error with a machine-readable `extensions.code`.
-pub fn coded(code: &'static str, message: impl Into<String>) -> Error {
-    Error::new(message.into()).extend_with(|_, e| e.set("code", code))
+pub fn coded(code: Code, message: impl Into<String>) -> Error {
+    Error::new(message.into()).extend_with(|_, e| e.set("code", code.as_str()))
 }
 
 fn store(e: ProjectionError) -> Error {
-    coded("INTERNAL", format!("read models: {e}"))
+    coded(Code::Internal, format!("read models: {e}"))
 }
 
 fn state<'a>(ctx: &Context<'a>) -> &'a Arc<AppState> {
@@ -69,24 +70,24 @@ fn caller(ctx: &Context<'_>) -> Caller {
 fn readable(ctx: &Context<'_>, account: Option<u64>) -> Result<AccountId> {
     match (caller(ctx), account) {
         (Caller::Anonymous, _) => Err(coded(
-            "UNAUTHENTICATED",
+            Code::Unauthenticated,
             "this needs an API key: send `Authorization: Bearer <token>`",
         )),
         (Caller::Trader { account: own, .. }, None) => Ok(own),
         (Caller::Trader { account: own, .. }, Some(a)) if a == own.0 => Ok(own),
         (Caller::Trader { account: own, .. }, Some(a)) => Err(coded(
-            "FORBIDDEN",
+            Code::Forbidden,
             format!("this key reads and trades account {own} only, not {a}"),
         )),
         (_, Some(a)) => Ok(AccountId(a)),
-        (_, None) => Err(coded("BAD_INPUT", "name the `account`")),
+        (_, None) => Err(coded(Code::BadInput, "name the `account`")),
     }
 }
 
 /// The account a trading command acts for: a trader's own, or any for admins.
 fn tradable(ctx: &Context<'_>, account: Option<u64>) -> Result<AccountId> {
     if let Caller::Auditor { .. } = caller(ctx) {
-        return Err(coded("FORBIDDEN", "auditor keys are read-only"));
+        return Err(coded(Code::Forbidden, "auditor keys are read-only"));
     }
     readable(ctx, account)
 }
@@ -95,10 +96,10 @@ fn admin(ctx: &Context<'_>) -> Result<()> {
     match caller(ctx) {
         Caller::Admin { .. } => Ok(()),
         Caller::Anonymous => Err(coded(
-            "UNAUTHENTICATED",
+            Code::Unauthenticated,
             "this needs an admin API key: send `Authorization: Bearer <token>`",
         )),
-        _ => Err(coded("FORBIDDEN", "this needs an admin key")),
+        _ => Err(coded(Code::Forbidden, "this needs an admin key")),
     }
 }
 
@@ -112,7 +113,7 @@ fn market_symbol(ctx: &Context<'_>, symbol: &str) -> Result<Symbol> {
             .map(|m| m.spec.symbol.to_string())
             .collect();
         coded(
-            "UNKNOWN_MARKET",
+            Code::UnknownMarket,
             format!(
                 "unknown market \"{symbol}\" (markets: {})",
                 known.join(", ")
@@ -129,17 +130,20 @@ fn market_symbol(ctx: &Context<'_>, symbol: &str) -> Result<Symbol> {
 fn asset_code(ctx: &Context<'_>, code: &str) -> Result<AssetCode> {
     let a: AssetCode = code
         .parse()
-        .map_err(|_| coded("UNKNOWN_ASSET", format!("unknown asset \"{code}\"")))?;
+        .map_err(|_| coded(Code::UnknownAsset, format!("unknown asset \"{code}\"")))?;
     match state(ctx).views.asset(&a).map_err(store)? {
         Some(_) => Ok(a),
-        None => Err(coded("UNKNOWN_ASSET", format!("unknown asset \"{code}\""))),
+        None => Err(coded(
+            Code::UnknownAsset,
+            format!("unknown asset \"{code}\""),
+        )),
     }
 }
 
 fn short<const N: usize>(what: &str, s: &str) -> Result<ShortStr<N>> {
     s.parse().map_err(|_| {
         coded(
-            "BAD_INPUT",
+            Code::BadInput,
             format!("{what} must be 1 to {N} printable ASCII characters"),
         )
     })
@@ -149,14 +153,14 @@ fn page(first: Option<i32>, after: Option<String>, newest_first: bool) -> Result
     let first = first.unwrap_or(50);
     if !(0..=PAGE_ROWS_MAX as i32).contains(&first) {
         return Err(coded(
-            "BAD_INPUT",
+            Code::BadInput,
             format!("`first` must be between 0 and {PAGE_ROWS_MAX}"),
         ));
     }
     let cursor = after
         .map(|c| {
             c.parse::<u64>()
-                .map_err(|_| coded("BAD_INPUT", format!("`after` is not a cursor: \"{c}\"")))
+                .map_err(|_| coded(Code::BadInput, format!("`after` is not a cursor: \"{c}\"")))
         })
         .transpose()?;
     Ok(Page {
@@ -194,7 +198,7 @@ fn dec_opt(d: Option<Decimal>) -> Option<Dec> {
 
 fn required(what: &str, kind: &str, v: Option<Decimal>) -> Result<Dec> {
     v.map(|x| x.0)
-        .ok_or_else(|| coded("BAD_INPUT", format!("a {kind} order needs `{what}`")))
+        .ok_or_else(|| coded(Code::BadInput, format!("a {kind} order needs `{what}`")))
 }
 
 fn size(kind: &str, quantity: Option<Decimal>, quote: Option<Decimal>) -> Result<MarketSize> {
@@ -202,7 +206,7 @@ fn size(kind: &str, quantity: Option<Decimal>, quote: Option<Decimal>) -> Result
         (Some(q), None) => Ok(MarketSize::Base(q.0)),
         (None, Some(q)) => Ok(MarketSize::Quote(q.0)),
         _ => Err(coded(
-            "BAD_INPUT",
+            Code::BadInput,
             format!("a {kind} order needs exactly one of `quantity` and `quoteQuantity`"),
         )),
     }
@@ -215,11 +219,11 @@ fn time_in_force(tif: GTimeInForce, expires_at_ms: Option<u64>) -> Result<TimeIn
         (GTimeInForce::Fok, None) => TimeInForce::Fok,
         (GTimeInForce::Gtd, Some(expires_at_ms)) => TimeInForce::Gtd { expires_at_ms },
         (GTimeInForce::Gtd, None) => {
-            return Err(coded("BAD_INPUT", "timeInForce GTD needs `expiresAtMs`"))
+            return Err(coded(Code::BadInput, "timeInForce GTD needs `expiresAtMs`"))
         }
         (_, Some(_)) => {
             return Err(coded(
-                "BAD_INPUT",
+                Code::BadInput,
                 "`expiresAtMs` goes with timeInForce GTD only",
             ))
         }

@@ -122,7 +122,7 @@ impl OrdersQuery {
         id: String,
     ) -> Result<Option<CommandReceipt>> {
         if caller(ctx) == Caller::Anonymous {
-            return Err(coded("UNAUTHENTICATED", "this needs an API key"));
+            return Err(coded(Code::Unauthenticated, "this needs an API key"));
         }
         let command = parse_command_id(&id)?;
         let st = state(ctx);
@@ -131,7 +131,7 @@ impl OrdersQuery {
         };
         if o.command != command {
             return Err(coded(
-                "NOT_FOUND",
+                Code::NotFound,
                 format!("command {id} is not the one at offset {offset}"),
             ));
         }

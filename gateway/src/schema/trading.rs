@@ -165,7 +165,7 @@ fn order_ref(order_id: Option<u64>, client_order_id: Option<String>) -> Result<O
         (Some(id), None) => Ok(OrderRef::Id(OrderId(id))),
         (None, Some(c)) => Ok(OrderRef::Client(short("clientOrderId", &c)?)),
         _ => Err(coded(
-            "BAD_INPUT",
+            Code::BadInput,
             "name the order by exactly one of `orderId` and `clientOrderId`",
         )),
     }
