@@ -97,6 +97,10 @@ pub async fn run<L: Log>(
         last_command_offset: None,
         idle: false,
     });
+    // On a multi-threaded runtime the store's writes go to a blocking thread;
+    // elsewhere (a single-threaded runtime, the simulation) they run inline.
+    let threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     loop {
         let batch = tokio::select! {
             // In order, so a run is the same every time (the simulation).
@@ -115,10 +119,6 @@ pub async fn run<L: Log>(
         let mut p = projector
             .take()
             .expect("the projector is back after each batch");
-        // On a multi-threaded runtime the store's writes go to a blocking thread;
-        // elsewhere (a single-threaded runtime, the simulation) they run inline.
-        let threaded = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let (p, applied) = if threaded {
             tokio::task::spawn_blocking(move || {
                 let applied = p.apply_records(batch.iter().map(|r| r.bytes.as_slice()));

@@ -472,6 +472,7 @@ impl World {
         };
         let producers_done = self.producers.iter().all(|p| p.outbox.borrow().is_empty());
         let engine = &self.engines[0];
+        let stats = engine.stats.read();
         let projected = self
             .projector
             .progress
@@ -479,8 +480,8 @@ impl World {
             .is_some_and(|p| p.borrow().next_seq == expected + 1);
         producers_done
             && engine.task.is_some()
-            && engine.stats.read().durable_seq == expected
-            && engine.stats.read().next_command == commands as u64
+            && stats.durable_seq == expected
+            && stats.next_command == commands as u64
             && self.projector.task.is_some()
             && projected
     }
