@@ -5,8 +5,37 @@
 use tape_schemas::*;
 
 use crate::config::DAY_MS;
-use crate::exchange::{amount_minor, Core, Outcome, Withdrawal};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashSet;
+
+use crate::exchange::{amount_minor, Core, Outcome};
 use crate::ledger::WithdrawalUsage;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Withdrawal {
+    pub account: AccountId,
+    pub asset: u16,
+    pub amount_minor: u64,
+    pub day: u64,
+}
+
+/// What custody remembers: the pending withdrawals and every deposit reference seen.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Custody {
+    pub withdrawals: BTreeMap<u64, Withdrawal>,
+    pub deposit_refs: FxHashSet<(u16, ExternalRef)>,
+    pub next_withdrawal: u64,
+}
+
+impl Custody {
+    pub fn new() -> Self {
+        Custody {
+            next_withdrawal: 1,
+            ..Custody::default()
+        }
+    }
+}
 
 impl Core {
     pub(crate) fn deposit(
@@ -23,10 +52,10 @@ impl Core {
             return Err(RejectReason::AssetDisabled);
         }
         let minor = amount_minor(amount, spec.scale, false)?;
-        if self.deposit_refs.contains(&(a, *reference)) {
+        if self.custody.deposit_refs.contains(&(a, *reference)) {
             return Err(RejectReason::DuplicateDepositReference);
         }
-        if self.deposit_refs.len() >= self.cfg.deposit_references_max {
+        if self.custody.deposit_refs.len() >= self.cfg.deposit_references_max {
             return Err(RejectReason::TooManyDeposits);
         }
         self.admit_account(account)?;
@@ -38,7 +67,7 @@ impl Core {
         if current.checked_add(minor).is_none() || total.checked_add(minor).is_none() {
             return Err(RejectReason::OutOfRange);
         }
-        self.deposit_refs.insert((a, *reference));
+        self.custody.deposit_refs.insert((a, *reference));
         self.ledger.open_account(account);
         out.push(Event::Deposited {
             account,
@@ -86,7 +115,7 @@ impl Core {
         if !acct.can_withdraw {
             return Err(RejectReason::WithdrawalRestricted);
         }
-        let day = self.time_ms / DAY_MS;
+        let day = self.clock.now_ms / DAY_MS;
         let used = acct
             .withdrawal_usage
             .iter()
@@ -100,25 +129,14 @@ impl Core {
         if acct.available(a) < minor {
             return Err(RejectReason::InsufficientFunds);
         }
-        if self.withdrawals.len() >= self.cfg.pending_withdrawals_max {
+        if self.custody.withdrawals.len() >= self.cfg.pending_withdrawals_max {
             return Err(RejectReason::TooManyPendingWithdrawals);
         }
-        let id = self.next_withdrawal;
-        self.next_withdrawal += 1;
+        let id = self.custody.next_withdrawal;
+        self.custody.next_withdrawal += 1;
         let acct = self.ledger.account_mut(account).expect("checked above");
-        acct.withdrawal_usage.retain(|u| u.day == day);
-        match acct.withdrawal_usage.iter_mut().find(|u| u.asset == a) {
-            Some(u) => u.used_minor = crate::checked::add(u.used_minor, minor, "withdrawal usage"),
-            None => {
-                acct.withdrawal_usage.push(WithdrawalUsage {
-                    asset: a,
-                    day,
-                    used_minor: minor,
-                });
-                acct.withdrawal_usage.sort_by_key(|u| u.asset);
-            }
-        }
-        self.withdrawals.insert(
+        count_usage(&mut acct.withdrawal_usage, a, day, minor);
+        self.custody.withdrawals.insert(
             id,
             Withdrawal {
                 account,
@@ -146,6 +164,7 @@ impl Core {
         out: &mut Vec<Event>,
     ) -> Outcome {
         let w = self
+            .custody
             .withdrawals
             .remove(&id.0)
             .ok_or(RejectReason::UnknownWithdrawal)?;
@@ -193,5 +212,46 @@ impl Core {
             }
         }
         Ok(id.0)
+    }
+
+    /// Sets an account's own daily limit for an asset (`None`: no limit at all).
+    pub(crate) fn set_withdrawal_limit(
+        &mut self,
+        account: AccountId,
+        asset: &AssetCode,
+        daily_limit: Option<Dec>,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
+        let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
+        let limit = daily_limit
+            .map(|l| amount_minor(l, self.assets.get(a).scale, true))
+            .transpose()?;
+        self.admit_account(account)?;
+        let acct = self.ledger.open_account(account);
+        acct.withdrawal_limits.retain(|(aa, _)| *aa != a);
+        acct.withdrawal_limits.push((a, limit));
+        acct.withdrawal_limits.sort_by_key(|(aa, _)| *aa);
+        out.push(Event::WithdrawalLimitSet {
+            account,
+            asset: *asset,
+            daily_limit,
+        });
+        Ok(0)
+    }
+}
+
+/// Adds a withdrawal to the day's usage (earlier days are dropped).
+fn count_usage(usage: &mut Vec<WithdrawalUsage>, asset: u16, day: u64, minor: u64) {
+    usage.retain(|u| u.day == day);
+    match usage.iter_mut().find(|u| u.asset == asset) {
+        Some(u) => u.used_minor = crate::checked::add(u.used_minor, minor, "withdrawal usage"),
+        None => {
+            usage.push(WithdrawalUsage {
+                asset,
+                day,
+                used_minor: minor,
+            });
+            usage.sort_by_key(|u| u.asset);
+        }
     }
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use tape_schemas::*;
 
-use crate::book::OrderKind;
+use crate::book::{Order, OrderKind};
 use crate::exchange::Core;
-use crate::matching::order_max_ppm;
+use crate::market::Market;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvariantViolation {
@@ -38,8 +38,36 @@ impl Core {
     /// Checks conservation per asset, held funds against open orders and pending
     /// withdrawals, each order's hold, and that no book is crossed.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
-        let n_assets = self.assets.list.len();
-        let mut per_asset = vec![0u128; n_assets];
+        self.check_conservation()?;
+        let mut needed: BTreeMap<(AccountId, u16), u128> = BTreeMap::new();
+        let mut live = 0usize;
+        for (m, mk) in self.markets.iter().enumerate() {
+            check_not_crossed(mk)?;
+            for o in mk.book.slab.iter().filter(|o| o.id != 0) {
+                live += 1;
+                self.check_order(m as u32, mk, o)?;
+                let asset = match o.side {
+                    Side::Buy => mk.quote,
+                    Side::Sell => mk.base,
+                };
+                *needed.entry((o.account, asset)).or_default() += u128::from(o.held_minor);
+            }
+        }
+        if live != self.orders.live.len() {
+            return Err(InvariantViolation::Order {
+                order: 0,
+                what: "order index and books disagree",
+            });
+        }
+        for w in self.custody.withdrawals.values() {
+            *needed.entry((w.account, w.asset)).or_default() += u128::from(w.amount_minor);
+        }
+        self.check_held(&needed)
+    }
+
+    /// Per asset: what accounts have plus fees plus withdrawals is what came in.
+    fn check_conservation(&self) -> Result<(), InvariantViolation> {
+        let mut per_asset = vec![0u128; self.assets.list.len()];
         for acct in self.ledger.accounts.values() {
             for (a, b) in acct.balances.iter().enumerate() {
                 per_asset[a] += u128::from(b.available) + u128::from(b.held);
@@ -57,76 +85,48 @@ impl Core {
                 });
             }
         }
+        Ok(())
+    }
 
-        let mut needed: BTreeMap<(AccountId, u16), u128> = BTreeMap::new();
-        let mut live = 0usize;
-        for (m, mk) in self.markets.iter().enumerate() {
-            let bid = mk.book.best(Side::Buy).map(|b| b.0);
-            let ask = mk.book.best(Side::Sell).map(|a| a.0);
-            if let (Some(bid), Some(ask)) = (bid, ask) {
-                if bid >= ask {
-                    return Err(InvariantViolation::Crossed {
-                        market: mk.spec.symbol.to_string(),
-                        bid,
-                        ask,
-                    });
-                }
-            }
-            for o in mk.book.slab.iter().filter(|o| o.id != 0) {
-                live += 1;
-                match self.orders.get(&o.id) {
-                    Some(&(mm, _)) if mm as usize == m => {}
-                    _ => {
-                        return Err(InvariantViolation::Order {
-                            order: o.id,
-                            what: "not indexed",
-                        })
-                    }
-                }
-                let acct = self.ledger.account(o.account);
-                if !acct.is_some_and(|a| a.open_orders.contains(&o.id)) {
-                    return Err(InvariantViolation::Order {
-                        order: o.id,
-                        what: "not listed on its account",
-                    });
-                }
-                let asset = match o.side {
-                    Side::Buy => mk.quote,
-                    Side::Sell => mk.base,
-                };
-                *needed.entry((o.account, asset)).or_default() += u128::from(o.held_minor);
-                if o.kind == OrderKind::Limit {
-                    if o.open_lots == 0 || o.visible_lots == 0 || o.visible_lots > o.open_lots {
-                        return Err(InvariantViolation::Order {
-                            order: o.id,
-                            what: "resting with nothing to show",
-                        });
-                    }
-                    let need = match o.side {
-                        Side::Buy => mk
-                            .buy_hold(o.price_ticks, o.open_lots, order_max_ppm(o))
-                            .unwrap_or(u64::MAX),
-                        Side::Sell => o.open_lots * mk.lot_minor,
-                    };
-                    if o.held_minor != need {
-                        return Err(InvariantViolation::OrderHold {
-                            order: o.id,
-                            held: o.held_minor,
-                            needed: need,
-                        });
-                    }
-                }
-            }
+    /// A live order is indexed, listed on its account, and (resting) shows something
+    /// and holds exactly what its open part needs.
+    fn check_order(&self, m: u32, mk: &Market, o: &Order) -> Result<(), InvariantViolation> {
+        let bad = |what| InvariantViolation::Order { order: o.id, what };
+        match self.orders.live.get(&o.id) {
+            Some(&(mm, _)) if mm == m => {}
+            _ => return Err(bad("not indexed")),
         }
-        if live != self.orders.len() {
-            return Err(InvariantViolation::Order {
-                order: 0,
-                what: "order index and books disagree",
+        let acct = self.ledger.account(o.account);
+        if !acct.is_some_and(|a| a.open_orders.contains(&o.id)) {
+            return Err(bad("not listed on its account"));
+        }
+        if o.kind != OrderKind::Limit {
+            return Ok(());
+        }
+        if o.open_lots == 0 || o.visible_lots == 0 || o.visible_lots > o.open_lots {
+            return Err(bad("resting with nothing to show"));
+        }
+        let need = match o.side {
+            Side::Buy => mk
+                .buy_hold(o.price_ticks, o.open_lots, crate::fees::max_ppm(o))
+                .unwrap_or(u64::MAX),
+            Side::Sell => o.open_lots * mk.lot_minor,
+        };
+        if o.held_minor != need {
+            return Err(InvariantViolation::OrderHold {
+                order: o.id,
+                held: o.held_minor,
+                needed: need,
             });
         }
-        for w in self.withdrawals.values() {
-            *needed.entry((w.account, w.asset)).or_default() += u128::from(w.amount_minor);
-        }
+        Ok(())
+    }
+
+    /// Every account's held balance is exactly what its orders and withdrawals need.
+    fn check_held(
+        &self,
+        needed: &BTreeMap<(AccountId, u16), u128>,
+    ) -> Result<(), InvariantViolation> {
         for acct in self.ledger.accounts.values() {
             for (a, b) in acct.balances.iter().enumerate() {
                 let need = needed.get(&(acct.id, a as u16)).copied().unwrap_or(0);
@@ -140,7 +140,7 @@ impl Core {
                 }
             }
         }
-        for ((account, asset), need) in needed {
+        for (&(account, asset), &need) in needed {
             let held = self
                 .ledger
                 .account(account)
@@ -156,4 +156,19 @@ impl Core {
         }
         Ok(())
     }
+}
+
+fn check_not_crossed(mk: &Market) -> Result<(), InvariantViolation> {
+    let bid = mk.book.best(Side::Buy).map(|b| b.0);
+    let ask = mk.book.best(Side::Sell).map(|a| a.0);
+    if let (Some(bid), Some(ask)) = (bid, ask) {
+        if bid >= ask {
+            return Err(InvariantViolation::Crossed {
+                market: mk.spec.symbol.to_string(),
+                bid,
+                ask,
+            });
+        }
+    }
+    Ok(())
 }

@@ -6,20 +6,25 @@
 //! reaches an event or a snapshot. Hash maps are lookups only; everything that is
 //! walked in order is a `BTreeMap`, a `BTreeSet` or a `Vec`.
 
+mod admin;
 mod assets;
 mod book;
 mod checked;
+mod clock;
 mod config;
 mod custody;
 mod dedupe;
 mod exchange;
+mod fees;
 mod invariants;
+mod keys;
 mod ladder;
 mod ledger;
 mod market;
 mod matching;
 mod orders;
 mod queries;
+mod settlement;
 mod signing;
 mod snapshot;
 mod units;

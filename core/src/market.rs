@@ -9,9 +9,6 @@ use crate::assets::Assets;
 use crate::book::Book;
 use crate::units::{to_units, to_units_allow_zero, UnitError};
 
-/// The highest fee rate a market or tier may charge: 10%.
-pub const FEE_PPM_MAX: u32 = 100_000;
-
 #[derive(Clone, Debug)]
 pub struct Market {
     pub spec: MarketSpec,
@@ -47,9 +44,7 @@ impl Market {
         if base == quote {
             return Err(RejectReason::InvalidMarketSpec);
         }
-        if spec.fees.maker_ppm > FEE_PPM_MAX || spec.fees.taker_ppm > FEE_PPM_MAX {
-            return Err(RejectReason::InvalidFee);
-        }
+        crate::fees::check_fees(&spec.fees)?;
         let (base_scale, quote_scale) = (assets.get(base).scale, assets.get(quote).scale);
         let bad = |_| RejectReason::InvalidMarketSpec;
         if spec.tick_size.mantissa() <= 0 || spec.lot_size.mantissa() <= 0 {
@@ -140,14 +135,6 @@ impl Market {
         u64::try_from(n).map_err(|_| RejectReason::OutOfRange)
     }
 
-    /// Funds a buy must hold for `lots` at `ticks`: notional plus the largest fee it
-    /// can be charged at `fee_ppm`.
-    pub fn buy_hold(&self, ticks: u64, lots: u64, fee_ppm: u32) -> Result<u64, RejectReason> {
-        let n = self.notional(ticks, lots)?;
-        n.checked_add(crate::units::fee(n, fee_ppm))
-            .ok_or(RejectReason::OutOfRange)
-    }
-
     pub fn base_minor(&self, lots: u64) -> Result<u64, RejectReason> {
         lots.checked_mul(self.lot_minor)
             .ok_or(RejectReason::OutOfRange)
@@ -191,5 +178,70 @@ impl Market {
             Some((lo, hi)) if ticks < lo || ticks > hi => Err(RejectReason::PriceOutsideBand),
             _ => Ok(()),
         }
+    }
+}
+
+/// Every market, in creation order (a market's number is its place here), found by
+/// symbol; and the trade id counter they share.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Markets {
+    list: Vec<Market>,
+    index: rustc_hash::FxHashMap<tape_schemas::Symbol, u32>,
+    pub next_trade: u64,
+}
+
+impl Markets {
+    pub fn new() -> Self {
+        Markets {
+            next_trade: 1,
+            ..Markets::default()
+        }
+    }
+
+    pub fn id(&self, symbol: &tape_schemas::Symbol) -> Result<u32, RejectReason> {
+        self.index
+            .get(symbol)
+            .copied()
+            .ok_or(RejectReason::UnknownMarket)
+    }
+
+    pub fn contains(&self, symbol: &tape_schemas::Symbol) -> bool {
+        self.index.contains_key(symbol)
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Adds a market and returns its number.
+    pub fn push(&mut self, market: Market) -> u32 {
+        let m = self.list.len() as u32;
+        self.index.insert(market.spec.symbol, m);
+        self.list.push(market);
+        m
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Market> {
+        self.list.iter()
+    }
+
+    /// A new trade id.
+    pub fn take_trade_id(&mut self) -> u64 {
+        let id = self.next_trade;
+        self.next_trade += 1;
+        id
+    }
+}
+
+impl std::ops::Index<u32> for Markets {
+    type Output = Market;
+    fn index(&self, m: u32) -> &Market {
+        &self.list[m as usize]
+    }
+}
+
+impl std::ops::IndexMut<u32> for Markets {
+    fn index_mut(&mut self, m: u32) -> &mut Market {
+        &mut self.list[m as usize]
     }
 }

@@ -19,13 +19,13 @@ impl Core {
 
     /// Resting orders plus waiting stops, across all markets.
     pub fn open_orders(&self) -> usize {
-        self.orders.len()
+        self.orders.live.len()
     }
 
     /// The best bid and ask of a market, in ticks.
     pub fn best_prices(&self, market: &Symbol) -> Option<(Option<u64>, Option<u64>)> {
-        let m = self.market_id(market).ok()?;
-        let book = &self.markets[m as usize].book;
+        let m = self.markets.id(market).ok()?;
+        let book = &self.markets[m].book;
         Some((
             book.best(Side::Buy).map(|b| b.0),
             book.best(Side::Sell).map(|a| a.0),
@@ -35,7 +35,7 @@ impl Core {
     /// A market's book by price level, best first: (price, visible quantity) of each
     /// side, bids then asks.
     pub fn depth(&self, market: &Symbol) -> Option<[Vec<(Dec, Dec)>; 2]> {
-        let mk = &self.markets[self.market_id(market).ok()? as usize];
+        let mk = &self.markets[self.markets.id(market).ok()?];
         Some([Side::Buy, Side::Sell].map(|side| {
             mk.book
                 .levels(side)

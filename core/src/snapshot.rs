@@ -8,7 +8,8 @@ use tape_schemas::*;
 
 use crate::assets::{Asset, Assets};
 use crate::book::{Order, OrderKind};
-use crate::exchange::{ApiKey, Core, CoreConfig, Parent, Withdrawal};
+use crate::custody::Withdrawal;
+use crate::exchange::{ApiKey, Core, CoreConfig, Parent};
 use crate::ledger::{Account, SystemTotals};
 use crate::market::Market;
 use crate::signing::{Signing, Stream};
@@ -84,7 +85,7 @@ impl Core {
                 let stops = mk
                     .stops
                     .iter()
-                    .map(|(_, _, id)| mk.book.get(self.orders[id].1).clone())
+                    .map(|(_, _, id)| mk.book.get(self.orders.live[id].1).clone())
                     .collect();
                 MarketSnapshot {
                     spec: mk.spec.clone(),
@@ -100,28 +101,39 @@ impl Core {
             .collect();
         let mut accounts: Vec<Account> = self.ledger.accounts.values().cloned().collect();
         accounts.sort_by_key(|a| a.id);
-        let mut deposit_refs: Vec<(u16, ExternalRef)> = self.deposit_refs.iter().copied().collect();
+        let mut deposit_refs: Vec<(u16, ExternalRef)> =
+            self.custody.deposit_refs.iter().copied().collect();
         deposit_refs.sort();
         let snapshot = Snapshot {
             format: SNAPSHOT_FORMAT,
             cfg: self.cfg,
-            time_ms: self.time_ms,
-            next_order: self.next_order,
-            next_trade: self.next_trade,
-            next_withdrawal: self.next_withdrawal,
+            time_ms: self.clock.now_ms,
+            next_order: self.orders.next_id,
+            next_trade: self.markets.next_trade,
+            next_withdrawal: self.custody.next_withdrawal,
             assets: self.assets.list.clone(),
             markets,
             accounts,
             system: self.ledger.system.clone(),
-            withdrawals: self.withdrawals.iter().map(|(k, v)| (*k, *v)).collect(),
+            withdrawals: self
+                .custody
+                .withdrawals
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .collect(),
             deposit_refs,
-            parents: self.parents.iter().map(|(k, v)| (*k, v.clone())).collect(),
-            next_api_key: self.next_api_key,
-            api_keys: self.api_keys.iter().map(|(k, v)| (*k, *v)).collect(),
+            parents: self
+                .orders
+                .parents
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            next_api_key: self.keys.next_id,
+            api_keys: self.keys.live.iter().map(|(k, v)| (*k, *v)).collect(),
             dedupe: self.dedupe.entries().collect(),
             signing: self.signing.entries().collect(),
-            credentials_required: self.credentials_required,
-            trusted_ms: self.trusted_ms,
+            credentials_required: self.keys.required,
+            trusted_ms: self.clock.trusted_ms,
         };
         tape_schemas::codec::to_bincode_large(&snapshot).expect("a snapshot always encodes")
     }
@@ -139,10 +151,10 @@ impl Core {
         }
         let bad = |what: &str| SnapshotError::Inconsistent(what.to_string());
         let mut core = Core::new(s.cfg);
-        core.time_ms = s.time_ms;
-        core.next_order = s.next_order;
-        core.next_trade = s.next_trade;
-        core.next_withdrawal = s.next_withdrawal;
+        core.clock.now_ms = s.time_ms;
+        core.orders.next_id = s.next_order;
+        core.markets.next_trade = s.next_trade;
+        core.custody.next_withdrawal = s.next_withdrawal;
         core.assets = Assets::from_list(s.assets);
         for account in s.accounts {
             core.ledger.accounts.insert(account.id, account);
@@ -157,14 +169,13 @@ impl Core {
             mk.price_band_bps = ms.price_band_bps;
             mk.reference_ticks = ms.reference_ticks;
             mk.last_ticks = ms.last_ticks;
-            core.market_index.insert(mk.spec.symbol, m);
             core.markets.push(mk);
             for o in ms.resting.into_iter().chain(ms.stops) {
                 core.restore_order(m, o).map_err(|e| bad(&e))?;
             }
         }
-        core.withdrawals = s.withdrawals.into_iter().collect();
-        core.deposit_refs = s.deposit_refs.into_iter().collect();
+        core.custody.withdrawals = s.withdrawals.into_iter().collect();
+        core.custody.deposit_refs = s.deposit_refs.into_iter().collect();
         for (id, p) in &s.parents {
             if let Parent::Sliced {
                 account,
@@ -172,12 +183,12 @@ impl Core {
                 ..
             } = p
             {
-                core.client_ids.insert((*account, *cid), *id);
+                core.orders.client_ids.insert((*account, *cid), *id);
             }
         }
-        core.parents = s.parents.into_iter().collect();
-        core.next_api_key = s.next_api_key;
-        core.api_keys = s.api_keys.into_iter().collect();
+        core.orders.parents = s.parents.into_iter().collect();
+        core.keys.next_id = s.next_api_key;
+        core.keys.live = s.api_keys.into_iter().collect();
         for (t, id, signer, result) in s.dedupe {
             core.dedupe.record(
                 id,
@@ -190,8 +201,8 @@ impl Core {
         }
         core.signing =
             Signing::from_entries(s.signing).ok_or_else(|| bad("signing streams out of order"))?;
-        core.credentials_required = s.credentials_required;
-        core.trusted_ms = s.trusted_ms;
+        core.keys.required = s.credentials_required;
+        core.clock.trusted_ms = s.trusted_ms;
         Ok(core)
     }
 
@@ -201,12 +212,12 @@ impl Core {
         }
         let id = o.id;
         if let Some(cid) = o.client_order_id.as_deref() {
-            self.client_ids.insert((o.account, *cid), id);
+            self.orders.client_ids.insert((o.account, *cid), id);
         }
         if let Some(expires_at_ms) = o.expiry() {
-            self.expiries.insert((expires_at_ms, id));
+            self.orders.expiries.insert((expires_at_ms, id));
         }
-        let mk = &mut self.markets[m as usize];
+        let mk = &mut self.markets[m];
         let key = (o.side, o.trigger_ticks, id);
         let kind = o.kind;
         let slot = mk.book.insert(o);
@@ -216,7 +227,7 @@ impl Core {
                 mk.stops.insert(key);
             }
         }
-        if self.orders.insert(id, (m, slot)).is_some() {
+        if self.orders.live.insert(id, (m, slot)).is_some() {
             return Err(format!("order {id} appears twice"));
         }
         Ok(())

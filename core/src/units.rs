@@ -79,12 +79,6 @@ pub fn from_units(units: u64, unit_mantissa: i128, unit_scale: u32) -> Dec {
     Dec::from_minor(i128::from(units) * unit_mantissa, unit_scale)
 }
 
-/// Fee on a notional at `ppm` parts per million, rounded down to the minor unit, so
-/// that per-fill fees never add up to more than the fee held for the whole order.
-pub fn fee(notional: u64, ppm: u32) -> u64 {
-    ((u128::from(notional) * u128::from(ppm)) / 1_000_000) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,12 +104,5 @@ mod tests {
             to_minor(d("79228162514264337593543950335"), 18),
             Err(UnitError::OutOfRange)
         );
-    }
-
-    #[test]
-    fn fees_round_down() {
-        assert_eq!(fee(999, 1000), 0);
-        assert_eq!(fee(1000, 1000), 1);
-        assert_eq!(fee(1_000_000, 2_500), 2_500);
     }
 }

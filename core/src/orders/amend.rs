@@ -6,7 +6,7 @@ use super::*;
 
 impl Core {
     pub(crate) fn cancel_id(&mut self, id: u64, out: &mut Vec<Event>) {
-        if let Some(&(m, slot)) = self.orders.get(&id) {
+        if let Some(&(m, slot)) = self.orders.live.get(&id) {
             self.remove_order(m, slot, DoneReason::Cancelled, out);
         }
     }
@@ -18,7 +18,7 @@ impl Core {
         out: &mut Vec<Event>,
     ) -> Outcome {
         let id = self.resolve(account, r)?;
-        match self.parents.get_mut(&id) {
+        match self.orders.parents.get_mut(&id) {
             Some(Parent::Sliced { children, .. }) => {
                 let children: Vec<u64> = children.iter().copied().collect();
                 for child in children {
@@ -32,7 +32,7 @@ impl Core {
                 if let Some(exit) = exit {
                     self.cancel_id(exit, out);
                 }
-                self.parents.remove(&id);
+                self.orders.parents.remove(&id);
             }
             None => self.cancel_id(id, out),
         }
@@ -45,7 +45,7 @@ impl Core {
         market: Option<&Symbol>,
         out: &mut Vec<Event>,
     ) -> Outcome {
-        let m = market.map(|s| self.market_id(s)).transpose()?;
+        let m = market.map(|s| self.markets.id(s)).transpose()?;
         let acct = self
             .ledger
             .account(account)
@@ -54,10 +54,10 @@ impl Core {
             .open_orders
             .iter()
             .copied()
-            .filter(|id| m.is_none_or(|m| self.orders[id].0 == m))
+            .filter(|id| m.is_none_or(|m| self.orders.live[id].0 == m))
             .collect();
         for &id in &ids {
-            if let Some(Parent::Bracket(b)) = self.parents.get_mut(&id) {
+            if let Some(Parent::Bracket(b)) = self.orders.parents.get_mut(&id) {
                 b.cancelled = true;
             }
             self.cancel_id(id, out);
@@ -65,6 +65,9 @@ impl Core {
         Ok(ids.len() as u64)
     }
 
+    /// Changes a resting limit order's price or size. Shrinking at the same price
+    /// keeps its place; anything else requeues it, and a new price that crosses runs
+    /// through the matcher. The hold follows the new terms.
     pub(crate) fn amend_order(
         &mut self,
         account: AccountId,
@@ -73,22 +76,92 @@ impl Core {
         quantity: Option<Dec>,
         out: &mut Vec<Event>,
     ) -> Outcome {
+        let a = self.check_amend(account, r, price, quantity)?;
+        let cause = Cause::Order(OrderId(a.id));
+        if a.held > a.old_held {
+            let more = sub(a.held, a.old_held, "amend hold");
+            self.ledger
+                .hold(&self.assets, a.asset, account, more, cause, out);
+        } else {
+            let less = sub(a.old_held, a.held, "amend release");
+            self.ledger
+                .release(&self.assets, a.asset, account, less, cause, out);
+        }
+        let (m, slot, id) = (a.m, a.slot, a.id);
+        let mk = &mut self.markets[m];
+        if !a.keeps_priority {
+            mk.book.unlink(slot);
+        }
+        let o = mk.book.get_mut(slot);
+        o.price_ticks = a.ticks;
+        o.open_lots = a.lots;
+        o.held_minor = a.held;
+        o.visible_lots = if a.keeps_priority {
+            o.visible_lots.min(a.lots)
+        } else {
+            iceberg::shown(o, a.lots)
+        };
+        let (side, visible) = (o.side, o.visible_lots);
+        let price = mk.price_dec(a.ticks);
+        let (visible, hidden) = (mk.qty_dec(visible), mk.qty_dec(a.lots - visible));
+        out.push(Event::OrderAmended {
+            order: OrderId(id),
+            market: mk.spec.symbol,
+            side,
+            price,
+            visible,
+            hidden,
+            held: match side {
+                Side::Buy => mk.quote_dec(a.held),
+                Side::Sell => mk.base_dec(a.held),
+            },
+            requeued: !a.keeps_priority,
+        });
+        if a.keeps_priority {
+            return Ok(id);
+        }
+        if !a.crosses {
+            mk.book.push_back(slot);
+            out.push(Event::OrderRested {
+                order: OrderId(id),
+                market: mk.spec.symbol,
+                side,
+                price,
+                visible,
+                hidden,
+            });
+            return Ok(id);
+        }
+        let o = mk.book.remove(slot);
+        self.orders.live.remove(&id);
+        self.run_limit(m, o, out);
+        Ok(id)
+    }
+
+    /// Every check an amend must pass, before anything changes.
+    fn check_amend(
+        &self,
+        account: AccountId,
+        r: &OrderRef,
+        price: Option<Dec>,
+        quantity: Option<Dec>,
+    ) -> Result<Amend, RejectReason> {
         let id = self.resolve(account, r)?;
-        let &(m, slot) = self.orders.get(&id).ok_or(RejectReason::NotAmendable)?;
+        let &(m, slot) = self
+            .orders
+            .live
+            .get(&id)
+            .ok_or(RejectReason::NotAmendable)?;
         self.check_can_trade(account, m)?;
-        let mk = &self.markets[m as usize];
+        let mk = &self.markets[m];
         let o = mk.book.get(slot);
         if o.kind != OrderKind::Limit {
             return Err(RejectReason::NotAmendable);
         }
-        let ticks = price
-            .map(|p| mk.price_ticks(p))
-            .transpose()?
-            .unwrap_or(o.price_ticks);
-        let lots = quantity
-            .map(|q| mk.quantity_lots(q))
-            .transpose()?
-            .unwrap_or(o.open_lots);
+        let ticks = price.map(|p| mk.price_ticks(p)).transpose()?;
+        let ticks = ticks.unwrap_or(o.price_ticks);
+        let lots = quantity.map(|q| mk.quantity_lots(q)).transpose()?;
+        let lots = lots.unwrap_or(o.open_lots);
         if ticks == o.price_ticks && lots == o.open_lots {
             return Err(RejectReason::NothingToChange);
         }
@@ -102,89 +175,24 @@ impl Core {
                 return Err(RejectReason::PostOnlyWouldTrade);
             }
         }
-        let (asset, held) = self.limit_hold(m, o.side, ticks, lots, order_max_ppm(o))?;
+        let (asset, held) = self.limit_hold(m, o.side, ticks, lots, crate::fees::max_ppm(o))?;
         if held > o.held_minor {
             self.check_funds(account, asset, sub(held, o.held_minor, "amend hold"))?;
         }
-        let keeps_priority = ticks == o.price_ticks && lots < o.open_lots;
-        // A new price that does not cross just moves to the back of its level; only
-        // a crossing amend has to run through the matcher.
-        let crosses = ticks != o.price_ticks && self.would_cross(m, o.side, ticks);
-
-        let old_held = o.held_minor;
-        let cause = Cause::Order(OrderId(id));
-        if held > old_held {
-            self.ledger.hold(
-                &self.assets,
-                asset,
-                account,
-                sub(held, old_held, "amend hold"),
-                cause,
-                out,
-            );
-        } else {
-            self.ledger.release(
-                &self.assets,
-                asset,
-                account,
-                sub(old_held, held, "amend release"),
-                cause,
-                out,
-            );
-        }
-        let mk = &mut self.markets[m as usize];
-        if !keeps_priority {
-            mk.book.unlink(slot);
-        }
-        let o = mk.book.get_mut(slot);
-        o.price_ticks = ticks;
-        o.open_lots = lots;
-        o.held_minor = held;
-        o.visible_lots = if keeps_priority {
-            o.visible_lots.min(lots)
-        } else if o.is_iceberg() {
-            o.display_lots.min(lots)
-        } else {
-            lots
-        };
-        let (side, visible) = (o.side, o.visible_lots);
-        let (price, visible_dec, hidden_dec) = (
-            mk.price_dec(ticks),
-            mk.qty_dec(visible),
-            mk.qty_dec(lots - visible),
-        );
-        out.push(Event::OrderAmended {
-            order: OrderId(id),
-            market: mk.spec.symbol,
-            side,
-            price,
-            visible: visible_dec,
-            hidden: hidden_dec,
-            held: match side {
-                Side::Buy => mk.quote_dec(held),
-                Side::Sell => mk.base_dec(held),
-            },
-            requeued: !keeps_priority,
-        });
-        if keeps_priority {
-            return Ok(id);
-        }
-        if !crosses {
-            mk.book.push_back(slot);
-            out.push(Event::OrderRested {
-                order: OrderId(id),
-                market: mk.spec.symbol,
-                side,
-                price,
-                visible: visible_dec,
-                hidden: hidden_dec,
-            });
-            return Ok(id);
-        }
-        let o = mk.book.remove(slot);
-        self.orders.remove(&id);
-        self.run_limit(m, o, out);
-        Ok(id)
+        Ok(Amend {
+            id,
+            m,
+            slot,
+            ticks,
+            lots,
+            asset,
+            held,
+            old_held: o.held_minor,
+            keeps_priority: ticks == o.price_ticks && lots < o.open_lots,
+            // A new price that does not cross just moves to the back of its level;
+            // only a crossing amend has to run through the matcher.
+            crosses: ticks != o.price_ticks && self.would_cross(m, o.side, ticks),
+        })
     }
 
     /// Resolves an order reference to a live order id or a parent id of `account`.
@@ -192,14 +200,15 @@ impl Core {
         let id = match r {
             OrderRef::Id(id) => id.0,
             OrderRef::Client(cid) => *self
+                .orders
                 .client_ids
                 .get(&(account, *cid))
                 .ok_or(RejectReason::UnknownOrder)?,
         };
-        let owner = match (self.orders.get(&id), self.parents.get(&id)) {
+        let owner = match (self.orders.live.get(&id), self.orders.parents.get(&id)) {
             (_, Some(Parent::Sliced { account, .. })) => *account,
             (_, Some(Parent::Bracket(b))) => b.account,
-            (Some(&(m, slot)), None) => self.markets[m as usize].book.get(slot).account,
+            (Some(&(m, slot)), None) => self.markets[m].book.get(slot).account,
             (None, None) => return Err(RejectReason::UnknownOrder),
         };
         // Another account's order is reported as unknown: ids are not a way to probe.
@@ -208,4 +217,18 @@ impl Core {
         }
         Ok(id)
     }
+}
+
+/// An amend that passed its checks: the order, its new terms and hold.
+struct Amend {
+    id: u64,
+    m: u32,
+    slot: Slot,
+    ticks: u64,
+    lots: u64,
+    asset: u16,
+    held: u64,
+    old_held: u64,
+    keeps_priority: bool,
+    crosses: bool,
 }

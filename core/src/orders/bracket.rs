@@ -3,13 +3,14 @@
 use tape_schemas::*;
 
 use super::*;
+use crate::checked::add;
 
 impl Core {
     pub(crate) fn place_bracket(&mut self, b: &NewBracket, out: &mut Vec<Event>) -> Outcome {
-        let m = self.market_id(&b.market)?;
+        let m = self.markets.id(&b.market)?;
         self.check_can_trade(b.account, m)?;
         let (ticks, lots) = self.check_limit(m, b.entry_price, b.quantity)?;
-        let exit_ticks = self.markets[m as usize].price_ticks(b.exit_price)?;
+        let exit_ticks = self.markets[m].price_ticks(b.exit_price)?;
         let profitable = match b.side {
             Side::Buy => exit_ticks > ticks,
             Side::Sell => exit_ticks < ticks,
@@ -20,10 +21,9 @@ impl Core {
         self.check_new_orders(b.account, 1, b.client_order_id.as_ref())?;
         self.check_new_parent()?;
         let fees = self.fees_for(b.account, m);
-        let (asset, held) =
-            self.limit_hold(m, b.side, ticks, lots, fees.maker_ppm.max(fees.taker_ppm))?;
+        let (asset, held) = self.limit_hold(m, b.side, ticks, lots, crate::fees::hold_ppm(fees))?;
         self.check_funds(b.account, asset, held)?;
-        let id = self.next_order;
+        let id = self.orders.next_id;
         let draft = Draft::child(
             b.account,
             b.side,
@@ -36,7 +36,7 @@ impl Core {
             b.client_order_id,
         );
         let o = self.new_order(draft);
-        self.parents.insert(
+        self.orders.parents.insert(
             id,
             Parent::Bracket(Bracket {
                 account: b.account,
@@ -66,7 +66,7 @@ impl Core {
 
     /// Places a bracket's exit for what its entry filled.
     pub(crate) fn place_exit(&mut self, entry: u64, out: &mut Vec<Event>) {
-        let Some(Parent::Bracket(b)) = self.parents.get(&entry) else {
+        let Some(Parent::Bracket(b)) = self.orders.parents.get(&entry) else {
             return;
         };
         let b = b.clone();
@@ -79,7 +79,7 @@ impl Core {
                 side,
                 b.exit_ticks,
                 b.entry_filled_lots,
-                fees.maker_ppm.max(fees.taker_ppm),
+                crate::fees::hold_ppm(fees),
             )?;
             self.check_funds(b.account, asset, held)?;
             Ok(held)
@@ -87,7 +87,7 @@ impl Core {
         let held = match checked {
             Ok(held) => held,
             Err(reason) => {
-                self.parents.remove(&entry);
+                self.orders.parents.remove(&entry);
                 out.push(Event::BracketExitRejected {
                     entry: OrderId(entry),
                     reason,
@@ -107,14 +107,14 @@ impl Core {
             None,
         );
         let o = self.new_order(draft);
-        if let Some(Parent::Bracket(b)) = self.parents.get_mut(&entry) {
+        if let Some(Parent::Bracket(b)) = self.orders.parents.get_mut(&entry) {
             b.exit = Some(o.id);
         }
         out.push(Event::BracketExitPlaced {
             entry: OrderId(entry),
             exit: OrderId(o.id),
         });
-        let mk = &self.markets[m as usize];
+        let mk = &self.markets[m];
         let order_type = OrderType::Limit {
             price: mk.price_dec(b.exit_ticks),
             quantity: mk.qty_dec(b.entry_filled_lots),
@@ -124,5 +124,44 @@ impl Core {
         };
         self.accept(m, &o, order_type, out);
         self.run_limit(m, o, out);
+    }
+
+    /// Bracket bookkeeping for one fill of an entry or an exit.
+    pub(crate) fn bracket_fill(
+        &mut self,
+        m: u32,
+        parent: u64,
+        order: u64,
+        lots: u64,
+        quote_flow: u64,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(Parent::Bracket(b)) = self.orders.parents.get_mut(&parent) else {
+            return;
+        };
+        if order == parent {
+            b.entry_filled_lots = add(b.entry_filled_lots, lots, "bracket entry lots");
+            b.entry_quote_minor = add(b.entry_quote_minor, quote_flow, "bracket entry quote");
+            return;
+        }
+        if b.exit != Some(order) {
+            return;
+        }
+        b.exit_filled_lots = add(b.exit_filled_lots, lots, "bracket exit lots");
+        b.exit_quote_minor = add(b.exit_quote_minor, quote_flow, "bracket exit quote");
+        // Cost basis of the closed part, pro rata of the entry.
+        let basis = i128::from(b.entry_quote_minor) * i128::from(b.exit_filled_lots)
+            / i128::from(b.entry_filled_lots);
+        let pnl = match b.side {
+            Side::Buy => i128::from(b.exit_quote_minor) - basis,
+            Side::Sell => basis - i128::from(b.exit_quote_minor),
+        };
+        let mk = &self.markets[m];
+        out.push(Event::BracketPnl {
+            entry: OrderId(parent),
+            exit: OrderId(order),
+            closed_quantity: mk.qty_dec(b.exit_filled_lots),
+            realized_pnl: Dec::from_minor(pnl, u32::from(mk.quote_scale)),
+        });
     }
 }

@@ -1,18 +1,54 @@
-//! The life of an order: placement checks and holds, resting, cancel, cancel-all,
-//! amend, stops and their triggers, GTD expiry, sliced parents and brackets. Every
-//! check runs before the first change, so a rejected command changes nothing.
+//! The life of an order: the checks and holds every type shares, resting, ending and
+//! GTD expiry. Each order type's own rules are a file here: `limit`, `market`,
+//! `stop`, `iceberg`, `amend` (and cancel), `sliced`, `bracket`. Every check runs
+//! before the first change, so a rejected command changes nothing.
 
 use crate::checked::sub;
 use tape_schemas::*;
 
 mod amend;
 mod bracket;
+mod iceberg;
+pub(crate) mod index;
+mod limit;
+mod market;
 mod sliced;
 mod stop;
 
 use crate::book::{Order, OrderKind, Slot, StopSize, Tif};
 use crate::exchange::{Bracket, Core, Outcome, Parent, Pending};
-use crate::matching::{order_max_ppm, Taker};
+use crate::matching::Taker;
+
+/// A `PlaceOrder` command on its way in: its market and the account's fee rates.
+pub(crate) struct Placing<'a> {
+    pub m: u32,
+    pub n: &'a NewOrder,
+    pub fees: FeeRates,
+}
+
+impl Placing<'_> {
+    /// The draft every order type starts from: the command's account, side, STP
+    /// mode and client id, the account's fees, nothing sized yet.
+    pub(crate) fn draft(&self, kind: OrderKind) -> Draft {
+        Draft {
+            account: self.n.account,
+            side: self.n.side,
+            kind,
+            price_ticks: 0,
+            lots: 0,
+            display_lots: 0,
+            held_minor: 0,
+            fees: self.fees,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+            stp: self.n.stp,
+            trigger_ticks: 0,
+            stop_size: None,
+            parent: 0,
+            client_order_id: self.n.client_order_id,
+        }
+    }
+}
 
 /// Everything needed to build a new order.
 pub(crate) struct Draft {
@@ -110,7 +146,7 @@ impl Core {
         if !acct.can_trade {
             return Err(RejectReason::TradingRestricted);
         }
-        let mk = &self.markets[m as usize];
+        let mk = &self.markets[m];
         match mk.status {
             MarketStatus::Active => {}
             MarketStatus::Halted => return Err(RejectReason::MarketHalted),
@@ -133,12 +169,12 @@ impl Core {
             .account(account)
             .ok_or(RejectReason::UnknownAccount)?;
         if acct.open_orders.len() + count > self.cfg.open_orders_per_account_max
-            || self.orders.len() + count > self.cfg.open_orders_max
+            || self.orders.live.len() + count > self.cfg.open_orders_max
         {
             return Err(RejectReason::TooManyOpenOrders);
         }
         if let Some(cid) = cid {
-            if self.client_ids.contains_key(&(account, *cid)) {
+            if self.orders.client_ids.contains_key(&(account, *cid)) {
                 return Err(RejectReason::DuplicateClientOrderId);
             }
         }
@@ -146,22 +182,15 @@ impl Core {
     }
 
     pub(crate) fn check_new_parent(&self) -> Result<(), RejectReason> {
-        if self.parents.len() >= self.cfg.parents_max {
+        if self.orders.parents.len() >= self.cfg.parents_max {
             return Err(RejectReason::TooManyParents);
         }
         Ok(())
     }
 
-    pub(crate) fn fees_for(&self, account: AccountId, m: u32) -> FeeRates {
-        self.ledger
-            .account(account)
-            .and_then(|a| a.fees_for(m))
-            .unwrap_or(self.markets[m as usize].fees)
-    }
-
     pub(crate) fn check_tif(&self, tif: TimeInForce) -> Result<(), RejectReason> {
         match tif {
-            TimeInForce::Gtd { expires_at_ms } if expires_at_ms <= self.time_ms => {
+            TimeInForce::Gtd { expires_at_ms } if expires_at_ms <= self.clock.now_ms => {
                 Err(RejectReason::ExpiryInPast)
             }
             _ => Ok(()),
@@ -175,7 +204,7 @@ impl Core {
         price: Dec,
         quantity: Dec,
     ) -> Result<(u64, u64), RejectReason> {
-        let mk = &self.markets[m as usize];
+        let mk = &self.markets[m];
         let ticks = mk.price_ticks(price)?;
         let lots = mk.quantity_lots(quantity)?;
         mk.check_size(lots)?;
@@ -196,7 +225,7 @@ impl Core {
         lots: u64,
         fee_ppm: u32,
     ) -> Result<(u16, u64), RejectReason> {
-        let mk = &self.markets[m as usize];
+        let mk = &self.markets[m];
         match side {
             Side::Buy => Ok((mk.quote, mk.buy_hold(ticks, lots, fee_ppm)?)),
             Side::Sell => Ok((mk.base, mk.base_minor(lots)?)),
@@ -216,7 +245,7 @@ impl Core {
     }
 
     pub(crate) fn hold_asset(&self, m: u32, side: Side) -> u16 {
-        let mk = &self.markets[m as usize];
+        let mk = &self.markets[m];
         match side {
             Side::Buy => mk.quote,
             Side::Sell => mk.base,
@@ -224,9 +253,7 @@ impl Core {
     }
 
     pub(crate) fn new_order(&mut self, d: Draft) -> Order {
-        let o = d.to_order(self.next_order);
-        self.next_order += 1;
-        o
+        d.to_order(self.orders.take_id())
     }
 
     /// Announces an accepted order and moves its hold from available to held.
@@ -238,7 +265,7 @@ impl Core {
         out: &mut Vec<Event>,
     ) {
         let asset = self.hold_asset(m, o.side);
-        let mk = &self.markets[m as usize];
+        let mk = &self.markets[m];
         let held = match o.side {
             Side::Buy => mk.quote_dec(o.held_minor),
             Side::Sell => mk.base_dec(o.held_minor),
@@ -258,175 +285,29 @@ impl Core {
             .hold(&self.assets, asset, o.account, o.held_minor, cause, out);
     }
 
+    /// Places an order of any type: the checks every type shares, then its own
+    /// rules (`limit`, `market`, `stop`).
     pub(crate) fn place_order(&mut self, n: &NewOrder, out: &mut Vec<Event>) -> Outcome {
-        let m = self.market_id(&n.market)?;
+        let m = self.markets.id(&n.market)?;
         self.check_can_trade(n.account, m)?;
-        let fees = self.fees_for(n.account, m);
-        let hold_ppm = fees.maker_ppm.max(fees.taker_ppm);
-        let base_draft = |kind| Draft {
-            account: n.account,
-            side: n.side,
-            kind,
-            price_ticks: 0,
-            lots: 0,
-            display_lots: 0,
-            held_minor: 0,
-            fees,
-            tif: TimeInForce::Gtc,
-            post_only: false,
-            stp: n.stp,
-            trigger_ticks: 0,
-            stop_size: None,
-            parent: 0,
-            client_order_id: n.client_order_id,
+        let p = Placing {
+            m,
+            n,
+            fees: self.fees_for(n.account, m),
         };
         match n.order_type {
-            OrderType::Limit {
-                price,
-                quantity,
-                time_in_force,
-                post_only,
-                display_quantity,
-            } => {
-                let (ticks, lots) = self.check_limit(m, price, quantity)?;
-                self.check_tif(time_in_force)?;
-                let rests = matches!(time_in_force, TimeInForce::Gtc | TimeInForce::Gtd { .. });
-                if (post_only || display_quantity.is_some()) && !rests {
-                    return Err(RejectReason::InvalidTimeInForce);
-                }
-                let display_lots = match display_quantity {
-                    None => 0,
-                    Some(d) => {
-                        let d = self.markets[m as usize].quantity_lots(d)?;
-                        if d >= lots {
-                            return Err(RejectReason::InvalidQuantity);
-                        }
-                        d
-                    }
-                };
-                self.check_new_orders(n.account, 1, n.client_order_id.as_ref())?;
-                let (asset, held) = self.limit_hold(m, n.side, ticks, lots, hold_ppm)?;
-                self.check_funds(n.account, asset, held)?;
-                if post_only && self.would_cross(m, n.side, ticks) {
-                    return Err(RejectReason::PostOnlyWouldTrade);
-                }
-                let draft = Draft {
-                    price_ticks: ticks,
-                    lots,
-                    display_lots,
-                    held_minor: held,
-                    tif: time_in_force,
-                    post_only,
-                    ..base_draft(OrderKind::Limit)
-                };
-                if time_in_force == TimeInForce::Fok
-                    && self.fillable_lots(m, &draft.to_order(0), lots) < lots
-                {
-                    return Err(RejectReason::FokCannotFill);
-                }
-                let o = self.new_order(draft);
-                let id = o.id;
-                self.accept(m, &o, n.order_type, out);
-                self.run_limit(m, o, out);
-                Ok(id)
-            }
-            OrderType::Market { size } => {
-                let mk = &self.markets[m as usize];
-                let (lots, quote_left) = self.market_size(m, size)?;
-                if mk.book.best(n.side.opposite()).is_none() {
-                    return Err(RejectReason::NoLiquidity);
-                }
-                let (asset, need) = match (n.side, size) {
-                    (Side::Buy, MarketSize::Quote(_)) => {
-                        (mk.quote, quote_left.expect("quote sized"))
-                    }
-                    (Side::Buy, MarketSize::Base(_)) => (mk.quote, 1),
-                    (Side::Sell, MarketSize::Base(_)) => (mk.base, mk.base_minor(lots)?),
-                    (Side::Sell, MarketSize::Quote(_)) => (mk.base, mk.lot_minor),
-                };
-                self.check_funds(n.account, asset, need)?;
-                let draft = Draft {
-                    lots,
-                    ..base_draft(OrderKind::Limit)
-                };
-                let o = self.new_order(draft);
-                let id = o.id;
-                self.accept(m, &o, n.order_type, out);
-                let t = Taker {
-                    order: o,
-                    market_order: true,
-                    from_held: false,
-                    quote_left,
-                };
-                self.run_market(m, t, out);
-                Ok(id)
-            }
-            OrderType::StopMarket {
-                trigger_price,
-                size,
-            } => {
-                let mk = &self.markets[m as usize];
-                let trigger = mk.price_ticks(trigger_price)?;
-                let (lots, quote_left) = self.market_size(m, size)?;
-                let (asset, held, stop_size) = match (n.side, size) {
-                    (Side::Buy, MarketSize::Base(_)) => (
-                        mk.quote,
-                        mk.buy_hold(trigger, lots, fees.taker_ppm)?,
-                        StopSize::BaseLots(lots),
-                    ),
-                    (Side::Buy, MarketSize::Quote(_)) => {
-                        let q = quote_left.expect("quote sized");
-                        (mk.quote, q, StopSize::QuoteMinor(q))
-                    }
-                    (Side::Sell, MarketSize::Base(_)) => {
-                        (mk.base, mk.base_minor(lots)?, StopSize::BaseLots(lots))
-                    }
-                    (Side::Sell, MarketSize::Quote(_)) => {
-                        return Err(RejectReason::UnsupportedOrderType)
-                    }
-                };
-                self.check_new_orders(n.account, 1, n.client_order_id.as_ref())?;
-                self.check_funds(n.account, asset, held)?;
-                let draft = Draft {
-                    lots,
-                    held_minor: held,
-                    trigger_ticks: trigger,
-                    stop_size: Some(stop_size),
-                    ..base_draft(OrderKind::StopMarket)
-                };
-                let o = self.new_order(draft);
-                let id = o.id;
-                self.accept(m, &o, n.order_type, out);
-                self.store_stop(m, o);
-                Ok(id)
-            }
-            OrderType::StopLimit {
-                trigger_price,
-                price,
-                quantity,
-                time_in_force,
-            } => {
-                let trigger = self.markets[m as usize].price_ticks(trigger_price)?;
-                let (ticks, lots) = self.check_limit(m, price, quantity)?;
-                self.check_tif(time_in_force)?;
-                self.check_new_orders(n.account, 1, n.client_order_id.as_ref())?;
-                let (asset, held) = self.limit_hold(m, n.side, ticks, lots, hold_ppm)?;
-                self.check_funds(n.account, asset, held)?;
-                let draft = Draft {
-                    price_ticks: ticks,
-                    lots,
-                    held_minor: held,
-                    tif: time_in_force,
-                    trigger_ticks: trigger,
-                    ..base_draft(OrderKind::StopLimit)
-                };
-                let o = self.new_order(draft);
-                let id = o.id;
-                self.accept(m, &o, n.order_type, out);
-                self.store_stop(m, o);
-                Ok(id)
-            }
+            OrderType::Limit { .. } => self.place_limit(&p, out),
+            OrderType::Market { .. } => self.place_market(&p, out),
+            OrderType::StopMarket { .. } => self.place_stop_market(&p, out),
+            OrderType::StopLimit { .. } => self.place_stop_limit(&p, out),
         }
+    }
+
+    /// Builds a drafted order, announces it and takes its hold; returns the order.
+    pub(crate) fn open(&mut self, p: &Placing, draft: Draft, out: &mut Vec<Event>) -> Order {
+        let o = self.new_order(draft);
+        self.accept(p.m, &o, p.n.order_type, out);
+        o
     }
 
     /// (lots, quote budget) of a market size; quote-sized orders get `u64::MAX` lots.
@@ -435,7 +316,7 @@ impl Core {
         m: u32,
         size: MarketSize,
     ) -> Result<(u64, Option<u64>), RejectReason> {
-        let mk = &self.markets[m as usize];
+        let mk = &self.markets[m];
         match size {
             MarketSize::Base(q) => {
                 let lots = mk.quantity_lots(q)?;
@@ -460,10 +341,10 @@ impl Core {
             .expect("a live order's account exists");
         acct.open_orders.insert(o.id);
         if let Some(cid) = o.client_order_id.as_deref() {
-            self.client_ids.insert((o.account, *cid), o.id);
+            self.orders.client_ids.insert((o.account, *cid), o.id);
         }
         if let Some(e) = expiry_of(o) {
-            self.expiries.insert((e, o.id));
+            self.orders.expiries.insert((e, o.id));
         }
     }
 
@@ -505,14 +386,10 @@ impl Core {
     }
 
     pub(crate) fn rest(&mut self, m: u32, mut o: Order, out: &mut Vec<Event>) {
-        o.visible_lots = if o.is_iceberg() {
-            o.display_lots.min(o.open_lots)
-        } else {
-            o.open_lots
-        };
+        o.visible_lots = iceberg::shown(&o, o.open_lots);
         self.register(&o);
         let id = o.id;
-        let mk = &mut self.markets[m as usize];
+        let mk = &mut self.markets[m];
         let event = Event::OrderRested {
             order: OrderId(id),
             market: mk.spec.symbol,
@@ -523,7 +400,7 @@ impl Core {
         };
         let slot = mk.book.insert(o);
         mk.book.push_back(slot);
-        self.orders.insert(id, (m, slot));
+        self.orders.live.insert(id, (m, slot));
         out.push(event);
     }
 
@@ -535,7 +412,7 @@ impl Core {
         reason: DoneReason,
         out: &mut Vec<Event>,
     ) {
-        let mk = &mut self.markets[m as usize];
+        let mk = &mut self.markets[m];
         let o = mk.book.get(slot);
         match o.kind {
             OrderKind::Limit => mk.book.unlink(slot),
@@ -545,7 +422,7 @@ impl Core {
             }
         }
         let o = mk.book.remove(slot);
-        self.orders.remove(&o.id);
+        self.orders.live.remove(&o.id);
         self.finish(m, o, reason, out);
     }
 
@@ -560,14 +437,14 @@ impl Core {
             acct.open_orders.remove(&o.id);
         }
         if let Some(cid) = o.client_order_id.as_deref() {
-            if self.client_ids.get(&(o.account, *cid)) == Some(&o.id) {
-                self.client_ids.remove(&(o.account, *cid));
+            if self.orders.client_ids.get(&(o.account, *cid)) == Some(&o.id) {
+                self.orders.client_ids.remove(&(o.account, *cid));
             }
         }
         if let Some(e) = expiry_of(&o) {
-            self.expiries.remove(&(e, o.id));
+            self.orders.expiries.remove(&(e, o.id));
         }
-        let mk = &self.markets[m as usize];
+        let mk = &self.markets[m];
         let filled = if o.filled_lots == 0 {
             Dec::ZERO
         } else {

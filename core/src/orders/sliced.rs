@@ -6,12 +6,62 @@ use super::*;
 
 impl Core {
     pub(crate) fn place_sliced(&mut self, s: &NewSliced, out: &mut Vec<Event>) -> Outcome {
-        let m = self.market_id(&s.market)?;
+        let m = self.markets.id(&s.market)?;
         self.check_can_trade(s.account, m)?;
+        let fees = self.fees_for(s.account, m);
+        let children = self.check_slices(m, s, crate::fees::hold_ppm(fees))?;
+        let count = children.len() as u64;
+        let parent = self.orders.take_id();
+        let first_child = self.orders.next_id;
+        let ids: Vec<OrderId> = (first_child..first_child + count).map(OrderId).collect();
+        self.orders.parents.insert(
+            parent,
+            Parent::Sliced {
+                account: s.account,
+                children: ids.iter().map(|i| i.0).collect(),
+                client_order_id: s.client_order_id,
+            },
+        );
+        if let Some(cid) = s.client_order_id {
+            self.orders.client_ids.insert((s.account, cid), parent);
+        }
+        out.push(Event::SlicedPlaced {
+            parent: OrderId(parent),
+            market: s.market,
+            children: ids,
+        });
+        for (ticks, lots, held) in children {
+            let mk = &self.markets[m];
+            let order_type = OrderType::Limit {
+                price: mk.price_dec(ticks),
+                quantity: mk.qty_dec(lots),
+                time_in_force: TimeInForce::Gtc,
+                post_only: s.post_only,
+                display_quantity: None,
+            };
+            let (account, side, post_only) = (s.account, s.side, s.post_only);
+            let draft = Draft::child(
+                account, side, ticks, lots, held, fees, post_only, parent, None,
+            );
+            let o = self.new_order(draft);
+            self.accept(m, &o, order_type, out);
+            self.run_limit(m, o, out);
+        }
+        Ok(parent)
+    }
+
+    /// The children of a sliced order as (ticks, lots, hold), every one checked, and
+    /// the parent's limits and funds checked for all of them.
+    fn check_slices(
+        &self,
+        m: u32,
+        s: &NewSliced,
+        hold_ppm: u32,
+    ) -> Result<Vec<(u64, u64, u64)>, RejectReason> {
         if s.count == 0 || s.count > self.cfg.slices_max {
             return Err(RejectReason::InvalidSlice);
         }
-        let mk = &self.markets[m as usize];
+        let mk = &self.markets[m];
         let lo = mk.price_ticks(s.lower_price)?;
         let hi = mk.price_ticks(s.upper_price)?;
         let total = mk.quantity_lots(s.total_quantity)?;
@@ -19,8 +69,6 @@ impl Core {
         if lo > hi || total < count || (count > 1 && lo == hi) {
             return Err(RejectReason::InvalidSlice);
         }
-        let fees = self.fees_for(s.account, m);
-        let hold_ppm = fees.maker_ppm.max(fees.taker_ppm);
         let mut children = Vec::with_capacity(s.count as usize);
         let mut hold_total = 0u64;
         for i in 0..count {
@@ -47,62 +95,11 @@ impl Core {
         self.check_new_orders(s.account, s.count as usize, s.client_order_id.as_ref())?;
         self.check_new_parent()?;
         self.check_funds(s.account, self.hold_asset(m, s.side), hold_total)?;
-
-        let parent = self.next_order;
-        self.next_order += 1;
-        let first_child = self.next_order;
-        let ids: Vec<OrderId> = (first_child..first_child + count).map(OrderId).collect();
-        self.parents.insert(
-            parent,
-            Parent::Sliced {
-                account: s.account,
-                children: ids.iter().map(|i| i.0).collect(),
-                client_order_id: s.client_order_id,
-            },
-        );
-        if let Some(cid) = s.client_order_id {
-            self.client_ids.insert((s.account, cid), parent);
-        }
-        out.push(Event::SlicedPlaced {
-            parent: OrderId(parent),
-            market: s.market,
-            children: ids,
-        });
-        let mk = &self.markets[m as usize];
-        let drafts: Vec<(Draft, OrderType)> = children
-            .iter()
-            .map(|&(ticks, lots, held)| {
-                let order_type = OrderType::Limit {
-                    price: mk.price_dec(ticks),
-                    quantity: mk.qty_dec(lots),
-                    time_in_force: TimeInForce::Gtc,
-                    post_only: s.post_only,
-                    display_quantity: None,
-                };
-                let draft = Draft::child(
-                    s.account,
-                    s.side,
-                    ticks,
-                    lots,
-                    held,
-                    fees,
-                    s.post_only,
-                    parent,
-                    None,
-                );
-                (draft, order_type)
-            })
-            .collect();
-        for (draft, order_type) in drafts {
-            let o = self.new_order(draft);
-            self.accept(m, &o, order_type, out);
-            self.run_limit(m, o, out);
-        }
-        Ok(parent)
+        Ok(children)
     }
 
     pub(crate) fn child_done(&mut self, parent: u64, child: u64) {
-        match self.parents.get_mut(&parent) {
+        match self.orders.parents.get_mut(&parent) {
             Some(Parent::Sliced {
                 account,
                 children,
@@ -111,21 +108,21 @@ impl Core {
                 children.remove(&child);
                 if children.is_empty() {
                     if let Some(cid) = client_order_id {
-                        self.client_ids.remove(&(*account, *cid));
+                        self.orders.client_ids.remove(&(*account, *cid));
                     }
-                    self.parents.remove(&parent);
+                    self.orders.parents.remove(&parent);
                 }
             }
             Some(Parent::Bracket(b)) => {
                 if child == parent {
                     b.entry_open = false;
                     if b.cancelled || b.entry_filled_lots == 0 {
-                        self.parents.remove(&parent);
+                        self.orders.parents.remove(&parent);
                     } else {
                         self.pending.push(Pending::PlaceExit(parent));
                     }
                 } else if b.exit == Some(child) {
-                    self.parents.remove(&parent);
+                    self.orders.parents.remove(&parent);
                 }
             }
             None => {}
