@@ -360,7 +360,7 @@ impl Views {
 
     /// The close of the last 1-hour candle at or before `time_ms` of `market`.
     pub fn close_at(&self, market: &Symbol, time_ms: u64) -> Result<Option<Dec>, ProjectionError> {
-        let hour = 3; // INTERVALS_MS index of 1h
+        let hour = Interval::H1.key();
         let start = Key::new(keys::CANDLE).name(market).u8(hour).build();
         let end = Key::new(keys::CANDLE)
             .name(market)
@@ -488,12 +488,12 @@ impl Views {
         )
     }
 
-    /// Candles of `interval` (an entry of [`INTERVALS_MS`]) starting in
+    /// Candles of `interval` starting in
     /// `[from_ms, to_ms]`, oldest first, at most `limit`.
     pub fn candles(
         &self,
         market: &Symbol,
-        interval: usize,
+        interval: Interval,
         from_ms: u64,
         to_ms: u64,
         limit: usize,
@@ -507,13 +507,13 @@ impl Views {
         };
         let prefix = Key::new(keys::CANDLE)
             .name(market)
-            .u8(interval as u8)
+            .u8(interval.key())
             .build();
         let rows = self.page(prefix, &page, |start| {
             self.get(
                 &Key::new(keys::CANDLE)
                     .name(market)
-                    .u8(interval as u8)
+                    .u8(interval.key())
                     .u64(start)
                     .build(),
             )
@@ -529,7 +529,7 @@ impl Views {
         let (_, now_ms) = self.checkpoint()?;
         let from_ms = now_ms.saturating_sub(86_400_000 - 60_000);
         let from_ms = from_ms - from_ms % 60_000;
-        let candles = self.candles(market, 0, from_ms, now_ms, 1_440)?;
+        let candles = self.candles(market, Interval::M1, from_ms, now_ms, 1_440)?;
         let depth = self.depth(market, 1)?;
         let mut t = Ticker {
             market: *market,

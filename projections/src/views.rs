@@ -137,15 +137,61 @@ pub struct TradeView {
     pub taker_fee: Dec,
 }
 
-/// Candle intervals, in milliseconds.
-pub const INTERVALS_MS: [(&str, u64); 6] = [
-    ("1m", 60_000),
-    ("5m", 300_000),
-    ("15m", 900_000),
-    ("1h", 3_600_000),
-    ("4h", 14_400_000),
-    ("1d", 86_400_000),
-];
+/// A candle interval: the one type from the projector to the GraphQL API (the
+/// gateway's `CandleInterval` mirrors it).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub enum Interval {
+    M1,
+    M5,
+    M15,
+    H1,
+    H4,
+    D1,
+}
+
+impl Interval {
+    /// Every interval, shortest first; each trade updates a candle of each.
+    pub const ALL: [Interval; 6] = [
+        Interval::M1,
+        Interval::M5,
+        Interval::M15,
+        Interval::H1,
+        Interval::H4,
+        Interval::D1,
+    ];
+
+    pub fn ms(self) -> u64 {
+        match self {
+            Interval::M1 => 60_000,
+            Interval::M5 => 300_000,
+            Interval::M15 => 900_000,
+            Interval::H1 => 3_600_000,
+            Interval::H4 => 14_400_000,
+            Interval::D1 => 86_400_000,
+        }
+    }
+
+    /// How the API writes it in a candle: `1m`, `5m`, `15m`, `1h`, `4h`, `1d`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Interval::M1 => "1m",
+            Interval::M5 => "5m",
+            Interval::M15 => "15m",
+            Interval::H1 => "1h",
+            Interval::H4 => "4h",
+            Interval::D1 => "1d",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Interval> {
+        Interval::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// Its byte in the read model's candle keys (its place in `ALL`).
+    pub(crate) fn key(self) -> u8 {
+        self as u8
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Candle {

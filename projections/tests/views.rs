@@ -306,7 +306,9 @@ fn trades_candles_ticker_and_depth() {
     assert_eq!((t2.maker_order, t2.taker_order), (OrderId(1), OrderId(4)));
     assert_eq!(t2.taker_fee.0, d("30").0);
 
-    let minute = v.candles(&btc_usdt(), 0, T0, T0 + 3_600_000, 10).unwrap();
+    let minute = v
+        .candles(&btc_usdt(), Interval::M1, T0, T0 + 3_600_000, 10)
+        .unwrap();
     assert_eq!(minute.len(), 2);
     let c0 = minute[0];
     assert_eq!(
@@ -322,7 +324,7 @@ fn trades_candles_ticker_and_depth() {
     );
     assert_eq!(c1.volume.0, d("1.1").0);
     assert_eq!(c1.trades, 3);
-    let hour = v.candles(&btc_usdt(), 3, T0, T0, 10).unwrap();
+    let hour = v.candles(&btc_usdt(), Interval::H1, T0, T0, 10).unwrap();
     assert_eq!(hour.len(), 1);
     assert_eq!(hour[0].volume.0, d("1.6").0);
     assert_eq!(hour[0].quote_volume.0, d("47950.002").0);
@@ -460,7 +462,7 @@ fn answers(v: &Views) -> String {
         .market_trades(&btc_usdt(), &TradeFilter::default(), &all(false))
         .unwrap()
         .rows);
-    for (i, _) in INTERVALS_MS.iter().enumerate() {
+    for i in Interval::ALL {
         say(&v
             .candles(&btc_usdt(), i, 0, u64::MAX, PAGE_ROWS_MAX)
             .unwrap());

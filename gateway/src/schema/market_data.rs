@@ -68,12 +68,12 @@ impl MarketDataQuery {
         #[graphql(default = 500)] limit: u32,
     ) -> Result<Vec<CandleObject>> {
         let s = market_symbol(ctx, &market)?;
-        let name = INTERVALS_MS[interval.index()].0;
+        let interval = Interval::from(interval);
         let rows = state(ctx)
             .views
             .candles(
                 &s,
-                interval.index(),
+                interval,
                 from_ms,
                 to_ms.unwrap_or(u64::MAX),
                 (limit as usize).min(PAGE_ROWS_MAX),
@@ -81,7 +81,7 @@ impl MarketDataQuery {
             .map_err(store)?;
         Ok(rows
             .into_iter()
-            .map(|c| CandleObject::new(&s, name, c))
+            .map(|c| CandleObject::new(&s, interval, c))
             .collect())
     }
 

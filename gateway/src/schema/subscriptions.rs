@@ -88,13 +88,13 @@ impl SubscriptionRoot {
         interval: CandleInterval,
     ) -> Result<impl Stream<Item = CandleObject>> {
         let s = market_symbol(ctx, &market)?;
-        let name = INTERVALS_MS[interval.index()].0;
+        let interval = Interval::from(interval);
         Ok(changes(state(ctx)).flat_map(move |c| {
             let items: Vec<CandleObject> = c
                 .candles
                 .iter()
-                .filter(|(m, i, _)| *m == s && *i == name)
-                .map(|(m, i, candle)| CandleObject::new(m, i, *candle))
+                .filter(|(m, i, _)| *m == s && *i == interval)
+                .map(|(m, i, candle)| CandleObject::new(m, *i, *candle))
                 .collect();
             futures::stream::iter(items)
         }))

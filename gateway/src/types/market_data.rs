@@ -97,10 +97,10 @@ pub struct CandleObject {
 }
 
 impl CandleObject {
-    pub fn new(market: &Symbol, interval: &str, c: Candle) -> Self {
+    pub fn new(market: &Symbol, interval: Interval, c: Candle) -> Self {
         CandleObject {
             market: market.to_string(),
-            interval: interval.to_string(),
+            interval: interval.name().to_string(),
             start_ms: c.start_ms,
             open: dm(c.open),
             high: dm(c.high),

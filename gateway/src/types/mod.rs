@@ -237,34 +237,17 @@ pub enum GWithdrawalStatus {
     Failed,
 }
 
+// The GraphQL face of `tape_projections::Interval`: the same variants, converted
+// both ways by async-graphql's `remote` (a doc comment here would enter the SDL).
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "tape_projections::Interval")]
 pub enum CandleInterval {
-    #[graphql(name = "M1")]
     M1,
-    #[graphql(name = "M5")]
     M5,
-    #[graphql(name = "M15")]
     M15,
-    #[graphql(name = "H1")]
     H1,
-    #[graphql(name = "H4")]
     H4,
-    #[graphql(name = "D1")]
     D1,
-}
-
-impl CandleInterval {
-    /// Index into [`INTERVALS_MS`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn from_name(name: &str) -> Option<CandleInterval> {
-        use CandleInterval::*;
-        [M1, M5, M15, H1, H4, D1]
-            .into_iter()
-            .find(|i| INTERVALS_MS[i.index()].0 == name)
-    }
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

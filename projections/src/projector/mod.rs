@@ -46,7 +46,7 @@ pub struct Changes {
     pub wallets: Vec<WalletView>,
     /// Markets whose depth changed.
     pub depth: Vec<Symbol>,
-    pub candles: Vec<(Symbol, &'static str, Candle)>,
+    pub candles: Vec<(Symbol, Interval, Candle)>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy)]
@@ -113,7 +113,7 @@ pub struct Projector {
     open_ids: FxHashMap<AccountId, BTreeSet<u64>>,
     books: FxHashMap<Symbol, Book>,
     markets: FxHashMap<Symbol, MarketView>,
-    candles: FxHashMap<(Symbol, u8), Candle>,
+    candles: FxHashMap<(Symbol, Interval), Candle>,
     batch: Pending,
 }
 
@@ -124,7 +124,7 @@ struct Pending {
     orders: FxHashSet<OrderId>,
     wallets: FxHashSet<(AccountId, AssetCode)>,
     books: FxHashSet<Symbol>,
-    candles: FxHashSet<(Symbol, u8)>,
+    candles: FxHashSet<(Symbol, Interval)>,
     markets: FxHashSet<Symbol>,
     equity: FxHashSet<AccountId>,
     open_ids: FxHashSet<AccountId>,
@@ -445,9 +445,9 @@ impl Projector {
         qty: Dec,
         quote: Dec,
     ) -> Result<(), ProjectionError> {
-        for (i, (_, interval_ms)) in INTERVALS_MS.iter().enumerate() {
-            let start_ms = time_ms - time_ms % interval_ms;
-            let slot = (market, i as u8);
+        for interval in Interval::ALL {
+            let start_ms = time_ms - time_ms % interval.ms();
+            let slot = (market, interval);
             let current = match self.candles.get(&slot) {
                 Some(c) if c.start_ms == start_ms => Some(*c),
                 Some(old) => {
@@ -455,7 +455,7 @@ impl Projector {
                     let old = *old;
                     let key = Key::new(keys::CANDLE)
                         .name(&market)
-                        .u8(i as u8)
+                        .u8(interval.key())
                         .u64(old.start_ms)
                         .build();
                     self.put(key, enc(&old));
@@ -464,7 +464,7 @@ impl Projector {
                 None => self.get::<Candle>(
                     &Key::new(keys::CANDLE)
                         .name(&market)
-                        .u8(i as u8)
+                        .u8(interval.key())
                         .u64(start_ms)
                         .build(),
                 )?,
@@ -577,14 +577,12 @@ impl Projector {
             batch.insert(
                 Key::new(keys::CANDLE)
                     .name(&market)
-                    .u8(i)
+                    .u8(i.key())
                     .u64(c.start_ms)
                     .build(),
                 enc(&c),
             );
-            changes
-                .candles
-                .push((market, INTERVALS_MS[i as usize].0, c));
+            changes.candles.push((market, i, c));
         }
         for account in &pending.open_ids {
             let key = Key::new(keys::OPEN_ORDER).u64(account.0).build();
