@@ -16,17 +16,17 @@ impl AccountQuery {
                 account: None,
             },
             Caller::Trader { key, account } => Me {
-                role: Some(GRole::Trader),
+                role: Some(Role::Trader),
                 key_id: Some(key.0),
                 account: Some(account.0),
             },
             Caller::Auditor { key } => Me {
-                role: Some(GRole::Auditor),
+                role: Some(Role::Auditor),
                 key_id: Some(key.0),
                 account: None,
             },
             Caller::Admin { key } => Me {
-                role: Some(GRole::Admin),
+                role: Some(Role::Admin),
                 key_id: key.map(|k| k.0),
                 account: None,
             },
@@ -82,7 +82,7 @@ impl AccountQuery {
         ctx: &Context<'_>,
         account: Option<u64>,
         asset: Option<String>,
-        kind: Option<GEntryKind>,
+        kind: Option<EntryKind>,
         from_ms: Option<u64>,
         to_ms: Option<u64>,
         from_seq: Option<u64>,
@@ -90,12 +90,12 @@ impl AccountQuery {
         first: Option<i32>,
         after: Option<String>,
         #[graphql(default = true)] newest_first: bool,
-    ) -> Result<Connection<String, LedgerEntryObject>> {
+    ) -> Result<Connection<String, LedgerEntry>> {
         let account = readable(ctx, account)?;
         let p = id_range(page(first, after, newest_first)?, from_seq, to_seq);
         let filter = EntryFilter {
             asset: asset.as_deref().map(|a| asset_code(ctx, a)).transpose()?,
-            kind: kind.map(EntryKind::from),
+            kind: kind.map(views::EntryKind::from),
             from_ms,
             to_ms,
         };
@@ -103,11 +103,7 @@ impl AccountQuery {
             .views
             .ledger(account, &filter, &p)
             .map_err(store)?;
-        Ok(connection(
-            rows,
-            p.cursor.is_some(),
-            LedgerEntryObject::from,
-        ))
+        Ok(connection(rows, p.cursor.is_some(), LedgerEntry::from))
     }
 
     /// Hourly totals, valued in `valueIn` at each hour's close.
@@ -118,7 +114,7 @@ impl AccountQuery {
         value_in: String,
         #[graphql(default)] from_ms: u64,
         to_ms: Option<u64>,
-    ) -> Result<Vec<EquityPointObject>> {
+    ) -> Result<Vec<EquityPoint>> {
         let account = readable(ctx, account)?;
         let quote = asset_code(ctx, &value_in)?;
         let views = &state(ctx).views;
@@ -137,7 +133,7 @@ impl AccountQuery {
                     _ => None,
                 };
             }
-            out.push(EquityPointObject {
+            out.push(EquityPoint {
                 time_ms: p.time_ms,
                 balances: p
                     .balances
@@ -225,7 +221,7 @@ fn value_of(
 
 #[derive(async_graphql::SimpleObject)]
 pub struct Me {
-    pub role: Option<GRole>,
+    pub role: Option<Role>,
     pub key_id: Option<u64>,
     pub account: Option<u64>,
 }

@@ -8,14 +8,14 @@ pub struct AdminQuery;
 #[Object]
 impl AdminQuery {
     /// Every live API key (admin).
-    async fn api_keys(&self, ctx: &Context<'_>) -> Result<Vec<ApiKeyObject>> {
+    async fn api_keys(&self, ctx: &Context<'_>) -> Result<Vec<ApiKey>> {
         admin(ctx)?;
         Ok(state(ctx)
             .views
             .api_keys()
             .map_err(store)?
             .into_iter()
-            .map(ApiKeyObject::from)
+            .map(ApiKey::from)
             .collect())
     }
 }
@@ -72,7 +72,7 @@ impl AdminMutation {
         &self,
         ctx: &Context<'_>,
         market: String,
-        status: GMarketStatus,
+        status: MarketStatus,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
         admin(ctx)?;
@@ -140,11 +140,11 @@ impl AdminMutation {
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
-        role: GRole,
+        role: Role,
         account: Option<u64>,
     ) -> Result<NewApiKey> {
         admin(ctx)?;
-        if (role == GRole::Trader) != account.is_some() {
+        if (role == Role::Trader) != account.is_some() {
             return Err(coded(
                 Code::BadInput,
                 "a trader key names its `account`; auditor and admin keys name none",
@@ -160,7 +160,7 @@ impl AdminMutation {
         let r = submit(ctx, command, None).await?;
         match (r.status, r.id) {
             (CommandStatus::Accepted, Some(id)) => Ok(NewApiKey {
-                key: ApiKeyObject { id, role, account },
+                key: ApiKey { id, role, account },
                 token: auth::token(ApiKeyId(id), &secret),
             }),
             (CommandStatus::Pending, _) => Err(coded(

@@ -35,10 +35,10 @@ impl MarketDataQuery {
     }
 
     /// The last 24 hours of a market.
-    async fn ticker(&self, ctx: &Context<'_>, market: String) -> Result<TickerObject> {
+    async fn ticker(&self, ctx: &Context<'_>, market: String) -> Result<Ticker> {
         let s = market_symbol(ctx, &market)?;
         let t = state(ctx).views.ticker(&s).map_err(store)?;
-        t.map(TickerObject::from)
+        t.map(Ticker::from)
             .ok_or_else(|| coded(Code::UnknownMarket, format!("unknown market \"{market}\"")))
     }
 
@@ -48,13 +48,13 @@ impl MarketDataQuery {
         ctx: &Context<'_>,
         market: String,
         #[graphql(default = 20)] levels: u32,
-    ) -> Result<DepthObject> {
+    ) -> Result<Depth> {
         let s = market_symbol(ctx, &market)?;
         let d = state(ctx)
             .views
             .depth(&s, levels.min(1_000) as usize)
             .map_err(store)?;
-        Ok(DepthObject::new(&s, d))
+        Ok(Depth::new(&s, d))
     }
 
     /// Candles starting in `[fromMs, toMs]`, oldest first.
@@ -66,7 +66,7 @@ impl MarketDataQuery {
         #[graphql(default)] from_ms: u64,
         to_ms: Option<u64>,
         #[graphql(default = 500)] limit: u32,
-    ) -> Result<Vec<CandleObject>> {
+    ) -> Result<Vec<Candle>> {
         let s = market_symbol(ctx, &market)?;
         let interval = Interval::from(interval);
         let rows = state(ctx)
@@ -81,7 +81,7 @@ impl MarketDataQuery {
             .map_err(store)?;
         Ok(rows
             .into_iter()
-            .map(|c| CandleObject::new(&s, interval, c))
+            .map(|c| Candle::new(&s, interval, c))
             .collect())
     }
 

@@ -6,12 +6,18 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Error, ErrorExtensions, Object, OutputType, Result, Subscription};
 use futures::{Stream, StreamExt};
-use tape_projections::*;
-use tape_schemas::*;
+use tape_projections::{self as views, *};
+use tape_schemas::{self as wire, *};
 
 use crate::auth::{self, Caller};
 use crate::error::Code;
 use crate::types::*;
+// The GraphQL types named like the wire and view types they show win over the
+// globs; those are `wire::…` and `views::…` here.
+use crate::types::{
+    BracketReport, Candle, Depth, EntryKind, EquityPoint, LedgerEntry, MarketStatus, OrderStatus,
+    Side, SlicedReport, Ticker, TimeInForce,
+};
 use crate::AppState;
 
 mod account;
@@ -212,13 +218,13 @@ fn size(kind: &str, quantity: Option<Decimal>, quote: Option<Decimal>) -> Result
     }
 }
 
-fn time_in_force(tif: GTimeInForce, expires_at_ms: Option<u64>) -> Result<TimeInForce> {
+fn time_in_force(tif: TimeInForce, expires_at_ms: Option<u64>) -> Result<wire::TimeInForce> {
     Ok(match (tif, expires_at_ms) {
-        (GTimeInForce::Gtc, None) => TimeInForce::Gtc,
-        (GTimeInForce::Ioc, None) => TimeInForce::Ioc,
-        (GTimeInForce::Fok, None) => TimeInForce::Fok,
-        (GTimeInForce::Gtd, Some(expires_at_ms)) => TimeInForce::Gtd { expires_at_ms },
-        (GTimeInForce::Gtd, None) => {
+        (TimeInForce::Gtc, None) => wire::TimeInForce::Gtc,
+        (TimeInForce::Ioc, None) => wire::TimeInForce::Ioc,
+        (TimeInForce::Fok, None) => wire::TimeInForce::Fok,
+        (TimeInForce::Gtd, Some(expires_at_ms)) => wire::TimeInForce::Gtd { expires_at_ms },
+        (TimeInForce::Gtd, None) => {
             return Err(coded(Code::BadInput, "timeInForce GTD needs `expiresAtMs`"))
         }
         (_, Some(_)) => {

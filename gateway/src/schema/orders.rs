@@ -22,8 +22,8 @@ impl OrdersQuery {
         ctx: &Context<'_>,
         account: Option<u64>,
         market: Option<String>,
-        side: Option<GSide>,
-        #[graphql(default)] status: Vec<GOrderStatus>,
+        side: Option<Side>,
+        #[graphql(default)] status: Vec<OrderStatus>,
         #[graphql(default)] open_only: bool,
         from_ms: Option<u64>,
         to_ms: Option<u64>,
@@ -40,8 +40,8 @@ impl OrdersQuery {
                 .as_deref()
                 .map(|m| market_symbol(ctx, m))
                 .transpose()?,
-            side: side.map(Side::from),
-            statuses: status.into_iter().map(OrderStatus::from).collect(),
+            side: side.map(wire::Side::from),
+            statuses: status.into_iter().map(views::OrderStatus::from).collect(),
             open_only,
             from_ms,
             to_ms,
@@ -54,11 +54,7 @@ impl OrdersQuery {
     }
 
     /// A sliced order: its children and their fills together.
-    async fn sliced_order(
-        &self,
-        ctx: &Context<'_>,
-        parent: u64,
-    ) -> Result<Option<SlicedReportObject>> {
+    async fn sliced_order(&self, ctx: &Context<'_>, parent: u64) -> Result<Option<SlicedReport>> {
         let views = &state(ctx).views;
         let Some(r) = views.sliced(OrderId(parent)).map_err(store)? else {
             return Ok(None);
@@ -76,7 +72,7 @@ impl OrdersQuery {
                 children.push(Order(o));
             }
         }
-        Ok(Some(SlicedReportObject {
+        Ok(Some(SlicedReport {
             parent,
             account: r.account.0,
             market: r.market.to_string(),
@@ -89,11 +85,7 @@ impl OrdersQuery {
     }
 
     /// A bracket order: entry, exit and realized P&L (after fees).
-    async fn bracket_order(
-        &self,
-        ctx: &Context<'_>,
-        entry: u64,
-    ) -> Result<Option<BracketReportObject>> {
+    async fn bracket_order(&self, ctx: &Context<'_>, entry: u64) -> Result<Option<BracketReport>> {
         let views = &state(ctx).views;
         let Some(entry_order) = views.order(OrderId(entry)).map_err(store)? else {
             return Ok(None);
@@ -104,7 +96,7 @@ impl OrdersQuery {
             Some(x) => views.order(x).map_err(store)?.map(Order),
             None => None,
         };
-        Ok(Some(BracketReportObject {
+        Ok(Some(BracketReport {
             entry: Order(entry_order),
             exit,
             closed_quantity: Decimal(report.map(|r| r.closed_quantity).unwrap_or_default()),

@@ -46,7 +46,7 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         market: String,
         #[graphql(default = 20)] levels: u32,
-    ) -> Result<impl Stream<Item = DepthObject>> {
+    ) -> Result<impl Stream<Item = Depth>> {
         let s = market_symbol(ctx, &market)?;
         let views = state(ctx).views.clone();
         Ok(changes(state(ctx)).filter_map(move |c| {
@@ -55,7 +55,7 @@ impl SubscriptionRoot {
                 .contains(&s)
                 .then(|| views.depth(&s, levels.min(1_000) as usize).ok())
                 .flatten()
-                .map(|d| DepthObject::new(&s, d));
+                .map(|d| Depth::new(&s, d));
             async move { d }
         }))
     }
@@ -65,7 +65,7 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         market: String,
-    ) -> Result<impl Stream<Item = TickerObject>> {
+    ) -> Result<impl Stream<Item = Ticker>> {
         let s = market_symbol(ctx, &market)?;
         let views = state(ctx).views.clone();
         Ok(changes(state(ctx)).filter_map(move |c| {
@@ -75,7 +75,7 @@ impl SubscriptionRoot {
                 .any(|t| t.market == s)
                 .then(|| views.ticker(&s).ok().flatten())
                 .flatten()
-                .map(TickerObject::from);
+                .map(Ticker::from);
             async move { t }
         }))
     }
@@ -86,15 +86,15 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         market: String,
         interval: CandleInterval,
-    ) -> Result<impl Stream<Item = CandleObject>> {
+    ) -> Result<impl Stream<Item = Candle>> {
         let s = market_symbol(ctx, &market)?;
         let interval = Interval::from(interval);
         Ok(changes(state(ctx)).flat_map(move |c| {
-            let items: Vec<CandleObject> = c
+            let items: Vec<Candle> = c
                 .candles
                 .iter()
                 .filter(|(m, i, _)| *m == s && *i == interval)
-                .map(|(m, i, candle)| CandleObject::new(m, *i, *candle))
+                .map(|(m, i, candle)| Candle::new(m, *i, *candle))
                 .collect();
             futures::stream::iter(items)
         }))

@@ -50,11 +50,7 @@ impl TradingMutation {
                 .as_deref()
                 .map(|c| short("clientOrderId", c))
                 .transpose()?,
-            stp: match input.self_trade_prevention {
-                GStp::CancelTaker => StpMode::CancelTaker,
-                GStp::CancelMaker => StpMode::CancelMaker,
-                GStp::CancelBoth => StpMode::CancelBoth,
-            },
+            stp: input.self_trade_prevention.into(),
         });
         submit(ctx, command, command_id).await
     }

@@ -44,11 +44,11 @@ impl From<WalletView> for WalletUpdate {
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct LedgerEntryObject {
+pub struct LedgerEntry {
     pub seq: u64,
     pub time_ms: u64,
     pub asset: String,
-    pub kind: GEntryKind,
+    pub kind: EntryKind,
     /// Signed: positive credits the account.
     pub amount: Decimal,
     /// The account's total of `asset` after this entry.
@@ -57,9 +57,9 @@ pub struct LedgerEntryObject {
     pub reference: Option<u64>,
 }
 
-impl From<LedgerEntry> for LedgerEntryObject {
-    fn from(e: LedgerEntry) -> Self {
-        LedgerEntryObject {
+impl From<views::LedgerEntry> for LedgerEntry {
+    fn from(e: views::LedgerEntry) -> Self {
+        LedgerEntry {
             seq: e.seq,
             time_ms: e.time_ms,
             asset: e.asset.to_string(),
@@ -78,7 +78,7 @@ pub struct AssetAmount {
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct EquityPointObject {
+pub struct EquityPoint {
     /// The start of the hour this point closes.
     pub time_ms: u64,
     pub balances: Vec<AssetAmount>,
@@ -88,15 +88,15 @@ pub struct EquityPointObject {
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct ApiKeyObject {
+pub struct ApiKey {
     pub id: u64,
-    pub role: GRole,
+    pub role: Role,
     pub account: Option<u64>,
 }
 
-impl From<ApiKeyView> for ApiKeyObject {
+impl From<ApiKeyView> for ApiKey {
     fn from(k: ApiKeyView) -> Self {
-        ApiKeyObject {
+        ApiKey {
             id: k.key.0,
             role: k.role.into(),
             account: k.account.map(|a| a.0),
@@ -106,7 +106,7 @@ impl From<ApiKeyView> for ApiKeyObject {
 
 #[derive(SimpleObject, Clone)]
 pub struct NewApiKey {
-    pub key: ApiKeyObject,
+    pub key: ApiKey,
     /// Send as `Authorization: Bearer <token>`. Shown once: only its hash is kept.
     pub token: String,
 }
@@ -117,7 +117,7 @@ pub struct Withdrawal {
     pub account: u64,
     pub asset: String,
     pub amount: Decimal,
-    pub status: GWithdrawalStatus,
+    pub status: WithdrawalStatus,
     pub requested_ms: u64,
     pub updated_ms: u64,
 }
@@ -129,11 +129,7 @@ impl From<WithdrawalView> for Withdrawal {
             account: w.account.0,
             asset: w.asset.to_string(),
             amount: dm(w.amount),
-            status: match w.status {
-                WithdrawalStatus::Requested => GWithdrawalStatus::Requested,
-                WithdrawalStatus::Completed => GWithdrawalStatus::Completed,
-                WithdrawalStatus::Failed => GWithdrawalStatus::Failed,
-            },
+            status: w.status.into(),
             requested_ms: w.requested_ms,
             updated_ms: w.updated_ms,
         }

@@ -41,7 +41,7 @@ impl Market {
     async fn min_notional(&self) -> Decimal {
         dm(self.0.spec.min_notional)
     }
-    async fn status(&self) -> GMarketStatus {
+    async fn status(&self) -> MarketStatus {
         self.0.status.into()
     }
     /// Parts per million of the quote notional.
@@ -66,7 +66,7 @@ pub struct PublicTrade {
     pub market: String,
     pub price: Decimal,
     pub quantity: Decimal,
-    pub taker_side: GSide,
+    pub taker_side: Side,
 }
 
 impl From<TradeView> for PublicTrade {
@@ -83,7 +83,7 @@ impl From<TradeView> for PublicTrade {
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct CandleObject {
+pub struct Candle {
     pub market: String,
     pub interval: String,
     pub start_ms: u64,
@@ -96,9 +96,9 @@ pub struct CandleObject {
     pub trades: u64,
 }
 
-impl CandleObject {
-    pub fn new(market: &Symbol, interval: Interval, c: Candle) -> Self {
-        CandleObject {
+impl Candle {
+    pub fn new(market: &Symbol, interval: Interval, c: views::Candle) -> Self {
+        Candle {
             market: market.to_string(),
             interval: interval.name().to_string(),
             start_ms: c.start_ms,
@@ -114,7 +114,7 @@ impl CandleObject {
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct TickerObject {
+pub struct Ticker {
     pub market: String,
     pub last: Option<Decimal>,
     pub open: Option<Decimal>,
@@ -127,9 +127,9 @@ pub struct TickerObject {
     pub best_ask: Option<Decimal>,
 }
 
-impl From<Ticker> for TickerObject {
-    fn from(t: Ticker) -> Self {
-        TickerObject {
+impl From<views::Ticker> for Ticker {
+    fn from(t: views::Ticker) -> Self {
+        Ticker {
             market: t.market.to_string(),
             last: t.last.map(dm),
             open: t.open.map(dm),
@@ -151,7 +151,7 @@ pub struct PriceLevel {
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct DepthObject {
+pub struct Depth {
     pub market: String,
     /// Best (highest) first.
     pub bids: Vec<PriceLevel>,
@@ -161,13 +161,13 @@ pub struct DepthObject {
     pub best_ask: Option<PriceLevel>,
 }
 
-impl DepthObject {
-    pub fn new(market: &Symbol, d: Depth) -> Self {
+impl Depth {
+    pub fn new(market: &Symbol, d: views::Depth) -> Self {
         let level = |&(p, q): &(Dec, Dec)| PriceLevel {
             price: dm(p),
             quantity: dm(q),
         };
-        DepthObject {
+        Depth {
             market: market.to_string(),
             best_bid: d.bids.first().map(level),
             best_ask: d.asks.first().map(level),

@@ -12,8 +12,13 @@ use async_graphql::{
 };
 pub use market_data::*;
 pub use orders::*;
-use tape_projections::*;
-use tape_schemas::*;
+// These share their names with the view types they show; named here, they win over
+// the globs (the views are `views::…`).
+pub use account::{EquityPoint, LedgerEntry};
+pub use market_data::{Candle, Depth, Ticker};
+pub use orders::{BracketReport, SlicedReport};
+use tape_projections::{self as views, *};
+use tape_schemas::{self as wire, *};
 
 /// An exact decimal, as a string: `"30000.5"`. Numbers are refused: a JSON number
 /// may have passed through a float.
@@ -55,65 +60,21 @@ pub fn wire_name<T: serde::Serialize>(v: &T) -> String {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "Side")]
-pub enum GSide {
+#[graphql(remote = "tape_schemas::Side")]
+pub enum Side {
     Buy,
     Sell,
 }
 
-impl From<Side> for GSide {
-    fn from(s: Side) -> Self {
-        match s {
-            Side::Buy => GSide::Buy,
-            Side::Sell => GSide::Sell,
-        }
-    }
-}
-
-impl From<GSide> for Side {
-    fn from(s: GSide) -> Self {
-        match s {
-            GSide::Buy => Side::Buy,
-            GSide::Sell => Side::Sell,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "OrderStatus")]
-pub enum GOrderStatus {
+#[graphql(remote = "tape_projections::OrderStatus")]
+pub enum OrderStatus {
     Pending,
     New,
     PartiallyFilled,
     Filled,
     Cancelled,
     Expired,
-}
-
-impl From<OrderStatus> for GOrderStatus {
-    fn from(s: OrderStatus) -> Self {
-        match s {
-            OrderStatus::Pending => GOrderStatus::Pending,
-            OrderStatus::New => GOrderStatus::New,
-            OrderStatus::PartiallyFilled => GOrderStatus::PartiallyFilled,
-            OrderStatus::Filled => GOrderStatus::Filled,
-            OrderStatus::Cancelled => GOrderStatus::Cancelled,
-            OrderStatus::Expired => GOrderStatus::Expired,
-        }
-    }
-}
-
-impl From<GOrderStatus> for OrderStatus {
-    fn from(s: GOrderStatus) -> Self {
-        match s {
-            GOrderStatus::Pending => OrderStatus::Pending,
-            GOrderStatus::New => OrderStatus::New,
-            GOrderStatus::PartiallyFilled => OrderStatus::PartiallyFilled,
-            GOrderStatus::Filled => OrderStatus::Filled,
-            GOrderStatus::Cancelled => OrderStatus::Cancelled,
-            GOrderStatus::Expired => OrderStatus::Expired,
-        }
-    }
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -125,8 +86,7 @@ pub enum OrderKind {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "TimeInForce")]
-pub enum GTimeInForce {
+pub enum TimeInForce {
     Gtc,
     Ioc,
     Fok,
@@ -135,103 +95,41 @@ pub enum GTimeInForce {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "SelfTradePrevention")]
-pub enum GStp {
+#[graphql(remote = "tape_schemas::StpMode")]
+pub enum SelfTradePrevention {
     CancelTaker,
     CancelMaker,
     CancelBoth,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "Role")]
-pub enum GRole {
+#[graphql(remote = "tape_schemas::ApiRole")]
+pub enum Role {
     Trader,
     Auditor,
     Admin,
 }
 
-impl From<ApiRole> for GRole {
-    fn from(r: ApiRole) -> Self {
-        match r {
-            ApiRole::Trader => GRole::Trader,
-            ApiRole::Auditor => GRole::Auditor,
-            ApiRole::Admin => GRole::Admin,
-        }
-    }
-}
-
-impl From<GRole> for ApiRole {
-    fn from(r: GRole) -> Self {
-        match r {
-            GRole::Trader => ApiRole::Trader,
-            GRole::Auditor => ApiRole::Auditor,
-            GRole::Admin => ApiRole::Admin,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "MarketStatus")]
-pub enum GMarketStatus {
+#[graphql(remote = "tape_schemas::MarketStatus")]
+pub enum MarketStatus {
     Active,
     Halted,
     Disabled,
 }
 
-impl From<MarketStatus> for GMarketStatus {
-    fn from(s: MarketStatus) -> Self {
-        match s {
-            MarketStatus::Active => GMarketStatus::Active,
-            MarketStatus::Halted => GMarketStatus::Halted,
-            MarketStatus::Disabled => GMarketStatus::Disabled,
-        }
-    }
-}
-
-impl From<GMarketStatus> for MarketStatus {
-    fn from(s: GMarketStatus) -> Self {
-        match s {
-            GMarketStatus::Active => MarketStatus::Active,
-            GMarketStatus::Halted => MarketStatus::Halted,
-            GMarketStatus::Disabled => MarketStatus::Disabled,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "EntryKind")]
-pub enum GEntryKind {
+#[graphql(remote = "tape_projections::EntryKind")]
+pub enum EntryKind {
     Deposit,
     Withdrawal,
     Trade,
     Fee,
 }
 
-impl From<EntryKind> for GEntryKind {
-    fn from(k: EntryKind) -> Self {
-        match k {
-            EntryKind::Deposit => GEntryKind::Deposit,
-            EntryKind::Withdrawal => GEntryKind::Withdrawal,
-            EntryKind::Trade => GEntryKind::Trade,
-            EntryKind::Fee => GEntryKind::Fee,
-        }
-    }
-}
-
-impl From<GEntryKind> for EntryKind {
-    fn from(k: GEntryKind) -> Self {
-        match k {
-            GEntryKind::Deposit => EntryKind::Deposit,
-            GEntryKind::Withdrawal => EntryKind::Withdrawal,
-            GEntryKind::Trade => EntryKind::Trade,
-            GEntryKind::Fee => EntryKind::Fee,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "WithdrawalStatus")]
-pub enum GWithdrawalStatus {
+#[graphql(remote = "tape_projections::WithdrawalStatus")]
+pub enum WithdrawalStatus {
     Requested,
     Completed,
     Failed,

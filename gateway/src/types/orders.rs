@@ -15,7 +15,7 @@ impl Order {
     async fn market(&self) -> String {
         self.0.market.to_string()
     }
-    async fn side(&self) -> GSide {
+    async fn side(&self) -> Side {
         self.0.side.into()
     }
     async fn kind(&self) -> OrderKind {
@@ -26,7 +26,7 @@ impl Order {
             OrderType::StopLimit { .. } => OrderKind::StopLimit,
         }
     }
-    async fn status(&self) -> GOrderStatus {
+    async fn status(&self) -> OrderStatus {
         self.0.status.into()
     }
     /// Why it left the book: filled, cancelled, unfilled, expired, self_trade, …
@@ -72,14 +72,14 @@ impl Order {
             _ => None,
         }
     }
-    async fn time_in_force(&self) -> Option<GTimeInForce> {
+    async fn time_in_force(&self) -> Option<TimeInForce> {
         match self.0.order_type {
             OrderType::Limit { time_in_force, .. } | OrderType::StopLimit { time_in_force, .. } => {
                 Some(match time_in_force {
-                    TimeInForce::Gtc => GTimeInForce::Gtc,
-                    TimeInForce::Ioc => GTimeInForce::Ioc,
-                    TimeInForce::Fok => GTimeInForce::Fok,
-                    TimeInForce::Gtd { .. } => GTimeInForce::Gtd,
+                    wire::TimeInForce::Gtc => TimeInForce::Gtc,
+                    wire::TimeInForce::Ioc => TimeInForce::Ioc,
+                    wire::TimeInForce::Fok => TimeInForce::Fok,
+                    wire::TimeInForce::Gtd { .. } => TimeInForce::Gtd,
                 })
             }
             _ => None,
@@ -88,11 +88,11 @@ impl Order {
     async fn expires_at_ms(&self) -> Option<u64> {
         match self.0.order_type {
             OrderType::Limit {
-                time_in_force: TimeInForce::Gtd { expires_at_ms },
+                time_in_force: wire::TimeInForce::Gtd { expires_at_ms },
                 ..
             }
             | OrderType::StopLimit {
-                time_in_force: TimeInForce::Gtd { expires_at_ms },
+                time_in_force: wire::TimeInForce::Gtd { expires_at_ms },
                 ..
             } => Some(expires_at_ms),
             _ => None,
@@ -182,7 +182,7 @@ impl Trade {
     async fn quote_quantity(&self) -> Decimal {
         dm(self.0.quote_quantity)
     }
-    async fn taker_side(&self) -> GSide {
+    async fn taker_side(&self) -> Side {
         self.0.taker_side.into()
     }
     async fn maker_order(&self) -> u64 {
@@ -228,7 +228,7 @@ pub struct CommandReceipt {
 }
 
 #[derive(SimpleObject)]
-pub struct SlicedReportObject {
+pub struct SlicedReport {
     pub parent: u64,
     pub account: u64,
     pub market: String,
@@ -240,7 +240,7 @@ pub struct SlicedReportObject {
 }
 
 #[derive(SimpleObject)]
-pub struct BracketReportObject {
+pub struct BracketReport {
     pub entry: Order,
     pub exit: Option<Order>,
     pub closed_quantity: Decimal,
@@ -254,7 +254,7 @@ pub struct PlaceOrderInput {
     /// Defaults to the key's own account (traders).
     pub account: Option<u64>,
     pub market: String,
-    pub side: GSide,
+    pub side: Side,
     pub kind: OrderKind,
     /// Limit and stop-limit orders.
     pub price: Option<Decimal>,
@@ -263,8 +263,8 @@ pub struct PlaceOrderInput {
     pub quantity: Option<Decimal>,
     pub quote_quantity: Option<Decimal>,
     pub trigger_price: Option<Decimal>,
-    #[graphql(default_with = "GTimeInForce::Gtc")]
-    pub time_in_force: GTimeInForce,
+    #[graphql(default_with = "TimeInForce::Gtc")]
+    pub time_in_force: TimeInForce,
     /// With `timeInForce: GTD`.
     pub expires_at_ms: Option<u64>,
     #[graphql(default)]
@@ -272,15 +272,15 @@ pub struct PlaceOrderInput {
     /// Iceberg: show at most this much.
     pub display_quantity: Option<Decimal>,
     pub client_order_id: Option<String>,
-    #[graphql(default_with = "GStp::CancelTaker")]
-    pub self_trade_prevention: GStp,
+    #[graphql(default_with = "SelfTradePrevention::CancelTaker")]
+    pub self_trade_prevention: SelfTradePrevention,
 }
 
 #[derive(InputObject)]
 pub struct PlaceSlicedInput {
     pub account: Option<u64>,
     pub market: String,
-    pub side: GSide,
+    pub side: Side,
     pub lower_price: Decimal,
     pub upper_price: Decimal,
     pub count: u32,
@@ -294,7 +294,7 @@ pub struct PlaceSlicedInput {
 pub struct PlaceBracketInput {
     pub account: Option<u64>,
     pub market: String,
-    pub side: GSide,
+    pub side: Side,
     pub entry_price: Decimal,
     pub quantity: Decimal,
     pub exit_price: Decimal,
