@@ -14,6 +14,7 @@ use common::*;
 use serde_json::{json, Value};
 use tape_log::{KafkaLog, KafkaOptions};
 use tape_schemas::*;
+use tape_testkit::{sign_json_test, sign_test};
 
 const MARKET: &str = "BENCH-USD";
 
@@ -523,37 +524,4 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
         "tape replay verify: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Signs as one test process would: one stream, its numbers in order.
-fn sign_test(
-    envelope: CommandEnvelope,
-    key: ApiKeyId,
-    mac_key: &Hash32,
-    expires_ms: u64,
-) -> CommandEnvelope {
-    envelope
-        .sign(mac_key, test_credentials(key, expires_ms))
-        .unwrap()
-}
-
-/// `sign_test` as a JSON record.
-fn sign_json_test(
-    envelope: &CommandEnvelope,
-    key: ApiKeyId,
-    mac_key: &Hash32,
-    expires_ms: u64,
-) -> String {
-    sign_json(envelope, mac_key, test_credentials(key, expires_ms)).unwrap()
-}
-
-fn test_credentials(key: ApiKeyId, expires_ms: u64) -> Credentials {
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    Credentials {
-        key,
-        stream: 0x7e57,
-        seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        expires_ms,
-        mac: Hash32::default(),
-    }
 }

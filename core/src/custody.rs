@@ -46,12 +46,7 @@ impl Core {
         reference: &ExternalRef,
         out: &mut Vec<Event>,
     ) -> Outcome {
-        let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
-        let spec = self.assets.get(a);
-        if !spec.enabled {
-            return Err(RejectReason::AssetDisabled);
-        }
-        let minor = amount_minor(amount, spec.scale, false)?;
+        let (a, minor) = self.custody_amount(asset, amount)?;
         if self.custody.deposit_refs.contains(&(a, *reference)) {
             return Err(RejectReason::DuplicateDepositReference);
         }
@@ -87,6 +82,16 @@ impl Core {
         Ok(0)
     }
 
+    /// An enabled asset and an amount of it in minor units.
+    fn custody_amount(&self, asset: &AssetCode, amount: Dec) -> Result<(u16, u64), RejectReason> {
+        let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
+        let spec = self.assets.get(a);
+        if !spec.enabled {
+            return Err(RejectReason::AssetDisabled);
+        }
+        Ok((a, amount_minor(amount, spec.scale, false)?))
+    }
+
     pub(crate) fn withdrawal_limit(&self, account: AccountId, asset: u16) -> Option<u64> {
         let acct = self.ledger.account(account);
         match acct.and_then(|a| a.withdrawal_limits.iter().find(|(aa, _)| *aa == asset)) {
@@ -102,12 +107,7 @@ impl Core {
         amount: Dec,
         out: &mut Vec<Event>,
     ) -> Outcome {
-        let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
-        let spec = self.assets.get(a);
-        if !spec.enabled {
-            return Err(RejectReason::AssetDisabled);
-        }
-        let minor = amount_minor(amount, spec.scale, false)?;
+        let (a, minor) = self.custody_amount(asset, amount)?;
         let acct = self
             .ledger
             .account(account)

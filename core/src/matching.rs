@@ -91,45 +91,27 @@ impl Core {
         let per_lot = mk
             .notional(price, 1)
             .expect("a resting price's notional fits");
-        let mut budget_bound = false;
-        let mut funds_bound = false;
-        let account = t.order.account;
-        match t.order.side {
-            Side::Buy => {
-                if let Some(q) = t.quote_left {
-                    let l = affordable_lots(q, per_lot, t.order.taker_ppm);
-                    budget_bound |= l < lots;
-                    lots = lots.min(l);
-                }
-                if t.market_order {
-                    let spendable = if t.from_held {
-                        t.order.held_minor
-                    } else {
-                        self.ledger.available(account, mk.quote)
-                    };
-                    let l = affordable_lots(spendable, per_lot, t.order.taker_ppm);
-                    funds_bound |= l < lots;
-                    lots = lots.min(l);
-                }
-            }
-            Side::Sell => {
-                if let Some(q) = t.quote_left {
-                    let l = q / per_lot;
-                    budget_bound |= l < lots;
-                    lots = lots.min(l);
-                }
-                if t.market_order {
-                    let spendable = if t.from_held {
-                        t.order.held_minor
-                    } else {
-                        self.ledger.available(account, mk.base)
-                    };
-                    let l = spendable / mk.lot_minor;
-                    funds_bound |= l < lots;
-                    lots = lots.min(l);
-                }
-            }
-        }
+        // What the quote budget and (market orders) the funds allow, in lots.
+        let (side, ppm) = (t.order.side, t.order.taker_ppm);
+        let spendable = t.market_order.then(|| match (t.from_held, side) {
+            (true, _) => t.order.held_minor,
+            (false, Side::Buy) => self.ledger.available(t.order.account, mk.quote),
+            (false, Side::Sell) => self.ledger.available(t.order.account, mk.base),
+        });
+        let (budget_lots, funds_lots) = match side {
+            Side::Buy => (
+                t.quote_left.map(|q| affordable_lots(q, per_lot, ppm)),
+                spendable.map(|s| affordable_lots(s, per_lot, ppm)),
+            ),
+            Side::Sell => (
+                t.quote_left.map(|q| q / per_lot),
+                spendable.map(|s| s / mk.lot_minor),
+            ),
+        };
+        let budget_bound = budget_lots.is_some_and(|l| l < lots);
+        lots = lots.min(budget_lots.unwrap_or(u64::MAX));
+        let funds_bound = funds_lots.is_some_and(|l| l < lots);
+        lots = lots.min(funds_lots.unwrap_or(u64::MAX));
         if lots > 0 {
             return Ok(lots);
         }

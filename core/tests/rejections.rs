@@ -7,140 +7,33 @@ use common::*;
 use tape_core::CoreConfig;
 use tape_schemas::*;
 
-/// Every reason; the match makes adding a variant without a case here a compile error.
+/// Every reason on the wire, by its Rust name, read from the committed JSON Schema of
+/// events (which a drift test keeps equal to the code): a new variant without a case
+/// here fails this test.
 fn all_reasons() -> BTreeSet<String> {
-    use RejectReason::*;
-    let all = [
-        MalformedCommand,
-        UnsupportedVersion,
-        UnknownAsset,
-        AssetExists,
-        AssetDisabled,
-        InvalidAssetScale,
-        UnknownMarket,
-        MarketExists,
-        MarketHalted,
-        MarketDisabled,
-        InvalidMarketSpec,
-        InvalidFee,
-        UnknownAccount,
-        UnknownOrder,
-        UnknownWithdrawal,
-        InvalidPrice,
-        InvalidQuantity,
-        InvalidAmount,
-        TooManyDecimals,
-        PriceNotOnTick,
-        QuantityNotOnLot,
-        OutOfRange,
-        BelowMinQuantity,
-        AboveMaxQuantity,
-        BelowMinNotional,
-        PriceOutsideBand,
-        InsufficientFunds,
-        TradingRestricted,
-        WithdrawalRestricted,
-        WithdrawalLimitExceeded,
-        DuplicateDepositReference,
-        DuplicateClientOrderId,
-        PostOnlyWouldTrade,
-        FokCannotFill,
-        NoLiquidity,
-        ExpiryInPast,
-        InvalidSlice,
-        InvalidBracket,
-        NotAmendable,
-        NothingToChange,
-        TooManyOpenOrders,
-        InvalidTimeInForce,
-        UnsupportedOrderType,
-        UnknownApiKey,
-        InvalidApiKey,
-        MissingCredentials,
-        BadSignature,
-        CredentialsExpired,
-        ExpiryTooFar,
-        ReplayedSeq,
-        SeqTooOld,
-        TooManySigningStreams,
-        NotPermitted,
-        TimeBeyondHorizon,
-        ClockJumpTooLarge,
-        TooManyAssets,
-        TooManyMarkets,
-        TooManyAccounts,
-        TooManyApiKeys,
-        TooManyPendingWithdrawals,
-        TooManyDeposits,
-        TooManyParents,
-    ];
-    for r in all {
-        match r {
-            MalformedCommand
-            | UnsupportedVersion
-            | UnknownAsset
-            | AssetExists
-            | AssetDisabled
-            | InvalidAssetScale
-            | UnknownMarket
-            | MarketExists
-            | MarketHalted
-            | MarketDisabled
-            | InvalidMarketSpec
-            | InvalidFee
-            | UnknownAccount
-            | UnknownOrder
-            | UnknownWithdrawal
-            | InvalidPrice
-            | InvalidQuantity
-            | InvalidAmount
-            | TooManyDecimals
-            | PriceNotOnTick
-            | QuantityNotOnLot
-            | OutOfRange
-            | BelowMinQuantity
-            | AboveMaxQuantity
-            | BelowMinNotional
-            | PriceOutsideBand
-            | InsufficientFunds
-            | TradingRestricted
-            | WithdrawalRestricted
-            | WithdrawalLimitExceeded
-            | DuplicateDepositReference
-            | DuplicateClientOrderId
-            | PostOnlyWouldTrade
-            | FokCannotFill
-            | NoLiquidity
-            | ExpiryInPast
-            | InvalidSlice
-            | InvalidBracket
-            | NotAmendable
-            | NothingToChange
-            | TooManyOpenOrders
-            | InvalidTimeInForce
-            | UnsupportedOrderType
-            | UnknownApiKey
-            | InvalidApiKey
-            | MissingCredentials
-            | BadSignature
-            | CredentialsExpired
-            | ExpiryTooFar
-            | ReplayedSeq
-            | SeqTooOld
-            | TooManySigningStreams
-            | NotPermitted
-            | TimeBeyondHorizon
-            | ClockJumpTooLarge
-            | TooManyAssets
-            | TooManyMarkets
-            | TooManyAccounts
-            | TooManyApiKeys
-            | TooManyPendingWithdrawals
-            | TooManyDeposits
-            | TooManyParents => {}
-        }
-    }
-    all.iter().map(|r| format!("{r:?}")).collect()
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/json/event-envelope.schema.json"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let reasons = &schema["$defs"]["RejectReason"]["oneOf"];
+    let names: BTreeSet<String> = reasons
+        .as_array()
+        .unwrap()
+        .iter()
+        // Documented variants stand alone as a `const`, the rest share one `enum`.
+        .flat_map(|variant| match variant["enum"].as_array() {
+            Some(names) => names.clone(),
+            None => vec![variant["const"].clone()],
+        })
+        .map(|name| {
+            let reason: RejectReason = serde_json::from_value(name).unwrap();
+            format!("{reason:?}")
+        })
+        .collect();
+    assert!(names.len() > 50, "the schema lists the reasons: {names:?}");
+    names
 }
 
 fn sliced(lower: &str, upper: &str, count: u32, total: &str) -> Command {

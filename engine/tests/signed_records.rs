@@ -4,7 +4,7 @@
 
 use tape_core::CoreConfig;
 use tape_schemas::*;
-use tape_testkit::d;
+use tape_testkit::{d, sign_json_test, sign_test};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const T0: u64 = 1_763_000_000_000;
@@ -165,37 +165,4 @@ fn an_altered_or_wrongly_signed_json_record_is_refused() {
             refused(RejectReason::MissingCredentials),
         ]
     );
-}
-
-/// Signs as one test process would: one stream, its numbers in order.
-fn sign_test(
-    envelope: CommandEnvelope,
-    key: ApiKeyId,
-    mac_key: &Hash32,
-    expires_ms: u64,
-) -> CommandEnvelope {
-    envelope
-        .sign(mac_key, test_credentials(key, expires_ms))
-        .unwrap()
-}
-
-/// `sign_test` as a JSON record.
-fn sign_json_test(
-    envelope: &CommandEnvelope,
-    key: ApiKeyId,
-    mac_key: &Hash32,
-    expires_ms: u64,
-) -> String {
-    sign_json(envelope, mac_key, test_credentials(key, expires_ms)).unwrap()
-}
-
-fn test_credentials(key: ApiKeyId, expires_ms: u64) -> Credentials {
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    Credentials {
-        key,
-        stream: 0x7e57,
-        seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        expires_ms,
-        mac: Hash32::default(),
-    }
 }

@@ -19,20 +19,7 @@ fn btc_usdt() -> Symbol {
 }
 
 fn limit(account: u64, side: Side, price: &str, qty: &str, tif: TimeInForce) -> Command {
-    Command::PlaceOrder(NewOrder {
-        account: AccountId(account),
-        market: btc_usdt(),
-        side,
-        order_type: OrderType::Limit {
-            price: d(price),
-            quantity: d(qty),
-            time_in_force: tif,
-            post_only: false,
-            display_quantity: None,
-        },
-        client_order_id: None,
-        stp: StpMode::CancelTaker,
-    })
+    tape_testkit::limit(AccountId(account), side, price, qty, tif)
 }
 
 /// The script: (time offset ms, command). Orders get ids 1, 2, … in placement order.

@@ -54,6 +54,24 @@ pub fn btc_usdt(fees: FeeRates) -> MarketSpec {
 }
 
 /// No fees.
+/// A plain limit order on BTC-USDT (the reference market of `btc_usdt`).
+pub fn limit(account: AccountId, side: Side, price: &str, qty: &str, tif: TimeInForce) -> Command {
+    Command::PlaceOrder(NewOrder {
+        account,
+        market: sym("BTC-USDT"),
+        side,
+        order_type: OrderType::Limit {
+            price: d(price),
+            quantity: d(qty),
+            time_in_force: tif,
+            post_only: false,
+            display_quantity: None,
+        },
+        client_order_id: None,
+        stp: StpMode::CancelTaker,
+    })
+}
+
 pub const NO_FEES: FeeRates = FeeRates {
     maker_ppm: 0,
     taker_ppm: 0,
@@ -77,4 +95,37 @@ pub fn sign_on(
     };
     env.sign(&mac_key(secret), auth)
         .expect("a test command encodes")
+}
+
+/// Signs as one test process would: one stream, its numbers in order.
+pub fn sign_test(
+    envelope: CommandEnvelope,
+    key: ApiKeyId,
+    mac_key: &Hash32,
+    expires_ms: u64,
+) -> CommandEnvelope {
+    envelope
+        .sign(mac_key, test_credentials(key, expires_ms))
+        .unwrap()
+}
+
+/// `sign_test` as a JSON record.
+pub fn sign_json_test(
+    envelope: &CommandEnvelope,
+    key: ApiKeyId,
+    mac_key: &Hash32,
+    expires_ms: u64,
+) -> String {
+    sign_json(envelope, mac_key, test_credentials(key, expires_ms)).unwrap()
+}
+
+fn test_credentials(key: ApiKeyId, expires_ms: u64) -> Credentials {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    Credentials {
+        key,
+        stream: 0x7e57,
+        seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        expires_ms,
+        mac: Hash32::default(),
+    }
 }

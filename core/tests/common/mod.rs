@@ -260,22 +260,7 @@ pub fn outcome(events: &[Event]) -> CommandResult {
         .expect("an outcome")
 }
 
-pub fn limit(account: AccountId, side: Side, price: &str, qty: &str, tif: TimeInForce) -> Command {
-    Command::PlaceOrder(NewOrder {
-        account,
-        market: sym(BTC_USDT),
-        side,
-        order_type: OrderType::Limit {
-            price: d(price),
-            quantity: d(qty),
-            time_in_force: tif,
-            post_only: false,
-            display_quantity: None,
-        },
-        client_order_id: None,
-        stp: StpMode::CancelTaker,
-    })
-}
+pub use tape_testkit::limit;
 
 pub fn order(account: AccountId, side: Side, order_type: OrderType) -> Command {
     Command::PlaceOrder(NewOrder {

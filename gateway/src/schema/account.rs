@@ -167,10 +167,7 @@ impl AccountQuery {
         let account = readable(ctx, account)?;
         let p = id_range(page(first, after, newest_first)?, from_id, to_id);
         let filter = TradeFilter {
-            market: market
-                .as_deref()
-                .map(|m| market_symbol(ctx, m))
-                .transpose()?,
+            market: market_filter(ctx, market.as_deref())?,
             from_ms,
             to_ms,
         };

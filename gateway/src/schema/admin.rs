@@ -33,13 +33,14 @@ impl AdminMutation {
         daily_withdrawal_limit: Option<Decimal>,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        let command = Command::CreateAsset(AssetSpec {
-            code: short("code", &code)?,
-            scale,
-            daily_withdrawal_limit: dec_opt(daily_withdrawal_limit),
-        });
-        submit(ctx, command, command_id).await
+        submit_admin(ctx, command_id, || {
+            Ok(Command::CreateAsset(AssetSpec {
+                code: short("code", &code)?,
+                scale,
+                daily_withdrawal_limit: dec_opt(daily_withdrawal_limit),
+            }))
+        })
+        .await
     }
 
     async fn create_market(
@@ -48,23 +49,24 @@ impl AdminMutation {
         input: CreateMarketInput,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        let command = Command::CreateMarket(MarketSpec {
-            symbol: short("symbol", &input.symbol)?,
-            base: asset_code(ctx, &input.base)?,
-            quote: asset_code(ctx, &input.quote)?,
-            tick_size: input.tick_size.0,
-            lot_size: input.lot_size.0,
-            min_notional: input.min_notional.0,
-            min_quantity: dec_opt(input.min_quantity),
-            max_quantity: dec_opt(input.max_quantity),
-            fees: FeeRates {
-                maker_ppm: input.maker_fee_ppm,
-                taker_ppm: input.taker_fee_ppm,
-            },
-            price_band_bps: input.price_band_bps,
-        });
-        submit(ctx, command, command_id).await
+        submit_admin(ctx, command_id, || {
+            Ok(Command::CreateMarket(MarketSpec {
+                symbol: short("symbol", &input.symbol)?,
+                base: asset_code(ctx, &input.base)?,
+                quote: asset_code(ctx, &input.quote)?,
+                tick_size: input.tick_size.0,
+                lot_size: input.lot_size.0,
+                min_notional: input.min_notional.0,
+                min_quantity: dec_opt(input.min_quantity),
+                max_quantity: dec_opt(input.max_quantity),
+                fees: FeeRates {
+                    maker_ppm: input.maker_fee_ppm,
+                    taker_ppm: input.taker_fee_ppm,
+                },
+                price_band_bps: input.price_band_bps,
+            }))
+        })
+        .await
     }
 
     /// Halt (no new orders; cancels work), resume, or disable (cancels everything).
@@ -75,13 +77,14 @@ impl AdminMutation {
         status: MarketStatus,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        let market = market_symbol(ctx, &market)?;
-        let command = Command::SetMarketStatus {
-            market,
-            status: status.into(),
-        };
-        submit(ctx, command, command_id).await
+        submit_admin(ctx, command_id, || {
+            let market = market_symbol(ctx, &market)?;
+            Ok(Command::SetMarketStatus {
+                market,
+                status: status.into(),
+            })
+        })
+        .await
     }
 
     async fn set_market_fees(
@@ -92,15 +95,16 @@ impl AdminMutation {
         taker_fee_ppm: u32,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        let command = Command::SetMarketFees {
-            market: market_symbol(ctx, &market)?,
-            fees: FeeRates {
-                maker_ppm: maker_fee_ppm,
-                taker_ppm: taker_fee_ppm,
-            },
-        };
-        submit(ctx, command, command_id).await
+        submit_admin(ctx, command_id, || {
+            Ok(Command::SetMarketFees {
+                market: market_symbol(ctx, &market)?,
+                fees: FeeRates {
+                    maker_ppm: maker_fee_ppm,
+                    taker_ppm: taker_fee_ppm,
+                },
+            })
+        })
+        .await
     }
 
     /// A per-account fee tier for one market; omit the rates to return to the
@@ -114,26 +118,27 @@ impl AdminMutation {
         taker_fee_ppm: Option<u32>,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        let fees = match (maker_fee_ppm, taker_fee_ppm) {
-            (Some(maker_ppm), Some(taker_ppm)) => Some(FeeRates {
-                maker_ppm,
-                taker_ppm,
-            }),
-            (None, None) => None,
-            _ => {
-                return Err(coded(
-                    Code::BadInput,
-                    "give both makerFeePpm and takerFeePpm, or neither",
-                ))
-            }
-        };
-        let command = Command::SetAccountFees {
-            account: AccountId(account),
-            market: market_symbol(ctx, &market)?,
-            fees,
-        };
-        submit(ctx, command, command_id).await
+        submit_admin(ctx, command_id, || {
+            let fees = match (maker_fee_ppm, taker_fee_ppm) {
+                (Some(maker_ppm), Some(taker_ppm)) => Some(FeeRates {
+                    maker_ppm,
+                    taker_ppm,
+                }),
+                (None, None) => None,
+                _ => {
+                    return Err(coded(
+                        Code::BadInput,
+                        "give both makerFeePpm and takerFeePpm, or neither",
+                    ))
+                }
+            };
+            Ok(Command::SetAccountFees {
+                account: AccountId(account),
+                market: market_symbol(ctx, &market)?,
+                fees,
+            })
+        })
+        .await
     }
 
     /// Creates an API key; the token in the answer is shown once.
@@ -186,8 +191,10 @@ impl AdminMutation {
         id: u64,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        submit(ctx, Command::RevokeApiKey { key: ApiKeyId(id) }, command_id).await
+        submit_admin(ctx, command_id, || {
+            Ok(Command::RevokeApiKey { key: ApiKeyId(id) })
+        })
+        .await
     }
 
     /// With `required`, the engine refuses every command that does not carry valid
@@ -201,8 +208,10 @@ impl AdminMutation {
         required: bool,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        submit(ctx, Command::RequireCredentials { required }, command_id).await
+        submit_admin(ctx, command_id, || {
+            Ok(Command::RequireCredentials { required })
+        })
+        .await
     }
 
     /// Moves the engine's clock to now however long it stood still: the operator's
@@ -213,7 +222,6 @@ impl AdminMutation {
         ctx: &Context<'_>,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        submit(ctx, Command::AllowClockJump, command_id).await
+        submit_admin(ctx, command_id, || Ok(Command::AllowClockJump)).await
     }
 }

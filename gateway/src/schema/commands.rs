@@ -153,3 +153,14 @@ pub(super) async fn submit(
         .inc();
     receipt(ctx, st, id, offset, outcome)
 }
+
+/// An admin's mutation: the role is checked before the command is built, so no one
+/// else learns anything from how its arguments would have been refused.
+pub(super) async fn submit_admin(
+    ctx: &Context<'_>,
+    command_id: Option<String>,
+    build: impl FnOnce() -> Result<Command>,
+) -> Result<CommandReceipt> {
+    admin(ctx)?;
+    submit(ctx, build()?, command_id).await
+}

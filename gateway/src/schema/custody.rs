@@ -55,14 +55,15 @@ impl CustodyMutation {
         reference: String,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        let command = Command::Deposit {
-            account: AccountId(account),
-            asset: asset_code(ctx, &asset)?,
-            amount: amount.0,
-            reference: short("reference", &reference)?,
-        };
-        submit(ctx, command, command_id).await
+        submit_admin(ctx, command_id, || {
+            Ok(Command::Deposit {
+                account: AccountId(account),
+                asset: asset_code(ctx, &asset)?,
+                amount: amount.0,
+                reference: short("reference", &reference)?,
+            })
+        })
+        .await
     }
 
     async fn complete_withdrawal(
@@ -71,11 +72,12 @@ impl CustodyMutation {
         id: u64,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        let command = Command::CompleteWithdrawal {
-            withdrawal: WithdrawalId(id),
-        };
-        submit(ctx, command, command_id).await
+        submit_admin(ctx, command_id, || {
+            Ok(Command::CompleteWithdrawal {
+                withdrawal: WithdrawalId(id),
+            })
+        })
+        .await
     }
 
     async fn fail_withdrawal(
@@ -84,10 +86,11 @@ impl CustodyMutation {
         id: u64,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        admin(ctx)?;
-        let command = Command::FailWithdrawal {
-            withdrawal: WithdrawalId(id),
-        };
-        submit(ctx, command, command_id).await
+        submit_admin(ctx, command_id, || {
+            Ok(Command::FailWithdrawal {
+                withdrawal: WithdrawalId(id),
+            })
+        })
+        .await
     }
 }

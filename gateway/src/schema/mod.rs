@@ -29,7 +29,7 @@ mod orders;
 mod subscriptions;
 mod trading;
 
-use commands::{parse_command_id, receipt, submit};
+use commands::{parse_command_id, receipt, submit, submit_admin};
 pub use subscriptions::SubscriptionRoot;
 
 pub type TapeSchema = async_graphql::Schema<Query, Mutation, SubscriptionRoot>;
@@ -131,6 +131,16 @@ fn market_symbol(ctx: &Context<'_>, symbol: &str) -> Result<Symbol> {
         Some(_) => Ok(s),
         None => Err(unknown()),
     }
+}
+
+/// An optional market filter: `None` for all, else a known market.
+fn market_filter(ctx: &Context<'_>, symbol: Option<&str>) -> Result<Option<Symbol>> {
+    symbol.map(|m| market_symbol(ctx, m)).transpose()
+}
+
+/// An optional client order id, at most 36 bytes.
+fn client_order_id(id: Option<&str>) -> Result<Option<ClientOrderId>> {
+    id.map(|c| short("clientOrderId", c)).transpose()
 }
 
 fn asset_code(ctx: &Context<'_>, code: &str) -> Result<AssetCode> {

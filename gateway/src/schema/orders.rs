@@ -36,10 +36,7 @@ impl OrdersQuery {
         let account = readable(ctx, account)?;
         let p = id_range(page(first, after, newest_first)?, from_id, to_id);
         let filter = OrderFilter {
-            market: market
-                .as_deref()
-                .map(|m| market_symbol(ctx, m))
-                .transpose()?,
+            market: market_filter(ctx, market.as_deref())?,
             side: side.map(wire::Side::from),
             statuses: status.into_iter().map(views::OrderStatus::from).collect(),
             open_only,

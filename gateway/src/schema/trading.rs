@@ -45,11 +45,7 @@ impl TradingMutation {
             market,
             side: input.side.into(),
             order_type,
-            client_order_id: input
-                .client_order_id
-                .as_deref()
-                .map(|c| short("clientOrderId", c))
-                .transpose()?,
+            client_order_id: client_order_id(input.client_order_id.as_deref())?,
             stp: input.self_trade_prevention.into(),
         });
         submit(ctx, command, command_id).await
@@ -71,11 +67,7 @@ impl TradingMutation {
             count: input.count,
             total_quantity: input.total_quantity.0,
             post_only: input.post_only,
-            client_order_id: input
-                .client_order_id
-                .as_deref()
-                .map(|c| short("clientOrderId", c))
-                .transpose()?,
+            client_order_id: client_order_id(input.client_order_id.as_deref())?,
         });
         submit(ctx, command, command_id).await
     }
@@ -94,11 +86,7 @@ impl TradingMutation {
             entry_price: input.entry_price.0,
             quantity: input.quantity.0,
             exit_price: input.exit_price.0,
-            client_order_id: input
-                .client_order_id
-                .as_deref()
-                .map(|c| short("clientOrderId", c))
-                .transpose()?,
+            client_order_id: client_order_id(input.client_order_id.as_deref())?,
         });
         submit(ctx, command, command_id).await
     }
