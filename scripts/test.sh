@@ -12,6 +12,13 @@ if ! command -v tansu >/dev/null 2>&1 || ! tansu --version 2>/dev/null | grep -q
         || cargo install tansu --version "$TANSU_VERSION" --features dynostore,libsql
 fi
 
+# The guides' commands (cli/tests/guides.rs) use curl.
+if ! command -v curl >/dev/null 2>&1; then
+    echo "test.sh: installing curl (the guides' examples use it)" >&2
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl >/dev/null
+fi
+
 # Python clients in the tests (the signing example) need the blake3 package.
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     blake3==1.0.11
