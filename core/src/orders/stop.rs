@@ -40,10 +40,7 @@ impl Core {
             stop_size: Some(stop_size),
             ..p.draft(OrderKind::StopMarket)
         };
-        let o = self.open(p, draft, out);
-        let id = o.id;
-        self.store_stop(m, o);
-        Ok(id)
+        self.open_stop(p, draft, out)
     }
 
     /// A stop-limit order: held like the limit order it becomes once triggered.
@@ -73,9 +70,14 @@ impl Core {
             trigger_ticks: trigger,
             ..p.draft(OrderKind::StopLimit)
         };
+        self.open_stop(p, draft, out)
+    }
+
+    /// Opens a drafted stop and leaves it waiting for its trigger.
+    fn open_stop(&mut self, p: &Placing, draft: Draft, out: &mut Vec<Event>) -> Outcome {
         let o = self.open(p, draft, out);
         let id = o.id;
-        self.store_stop(m, o);
+        self.store_stop(p.m, o);
         Ok(id)
     }
 

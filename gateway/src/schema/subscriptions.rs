@@ -18,6 +18,15 @@ fn changes(st: &AppState) -> impl Stream<Item = Arc<Changes>> + use<> {
     })
 }
 
+/// The items each batch yields, as one stream.
+fn each_batch<T, F>(st: &AppState, pick: F) -> impl Stream<Item = T> + use<T, F>
+where
+    T: Send + 'static,
+    F: Fn(&Changes) -> Vec<T> + Send + 'static,
+{
+    changes(st).flat_map(move |c| futures::stream::iter(pick(&c)))
+}
+
 pub struct SubscriptionRoot;
 
 #[Subscription]
@@ -29,14 +38,12 @@ impl SubscriptionRoot {
         market: String,
     ) -> Result<impl Stream<Item = PublicTrade>> {
         let s = market_symbol(ctx, &market)?;
-        Ok(changes(state(ctx)).flat_map(move |c| {
-            let items: Vec<PublicTrade> = c
-                .trades
+        Ok(each_batch(state(ctx), move |c| {
+            c.trades
                 .iter()
                 .filter(|t| t.market == s)
                 .map(|t| PublicTrade::from(*t))
-                .collect();
-            futures::stream::iter(items)
+                .collect()
         }))
     }
 
@@ -89,14 +96,12 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Candle>> {
         let s = market_symbol(ctx, &market)?;
         let interval = Interval::from(interval);
-        Ok(changes(state(ctx)).flat_map(move |c| {
-            let items: Vec<Candle> = c
-                .candles
+        Ok(each_batch(state(ctx), move |c| {
+            c.candles
                 .iter()
                 .filter(|(m, i, _)| *m == s && *i == interval)
                 .map(|(m, i, candle)| Candle::new(m, *i, *candle))
-                .collect();
-            futures::stream::iter(items)
+                .collect()
         }))
     }
 
@@ -107,14 +112,12 @@ impl SubscriptionRoot {
         account: Option<u64>,
     ) -> Result<impl Stream<Item = Order>> {
         let account = readable(ctx, account)?;
-        Ok(changes(state(ctx)).flat_map(move |c| {
-            let items: Vec<Order> = c
-                .orders
+        Ok(each_batch(state(ctx), move |c| {
+            c.orders
                 .iter()
                 .filter(|o| o.account == account)
                 .map(|o| Order(o.clone()))
-                .collect();
-            futures::stream::iter(items)
+                .collect()
         }))
     }
 
@@ -125,14 +128,12 @@ impl SubscriptionRoot {
         account: Option<u64>,
     ) -> Result<impl Stream<Item = WalletUpdate>> {
         let account = readable(ctx, account)?;
-        Ok(changes(state(ctx)).flat_map(move |c| {
-            let items: Vec<WalletUpdate> = c
-                .wallets
+        Ok(each_batch(state(ctx), move |c| {
+            c.wallets
                 .iter()
                 .filter(|w| w.account == account)
                 .map(|w| WalletUpdate::from(*w))
-                .collect();
-            futures::stream::iter(items)
+                .collect()
         }))
     }
 }
