@@ -258,11 +258,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         .chain(&mix.commands)
         .map(|c| tape_schemas::codec::to_bincode(c).expect("encodes"))
         .collect();
-    let events = tape_engine::derive_all(
-        commands.iter().map(|c| c.as_slice()),
-        CoreConfig::default(),
-        1_000_000,
-    );
+    let events = tape_engine::derive_records(&commands, CoreConfig::default(), 1_000_000);
     let dir = args
         .dir
         .join(format!("tape-bench-replay-{}", std::process::id()));

@@ -66,11 +66,7 @@ fn mix_records(commands: u64, seed: u64) -> Vec<Vec<u8>> {
 pub fn project(args: ProjectArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.runs > 0, "--runs must be positive");
     let commands = mix_records(args.commands, args.seed);
-    let events = tape_engine::derive_all(
-        commands.iter().map(|c| c.as_slice()),
-        CoreConfig::default(),
-        1_000_000,
-    );
+    let events = tape_engine::derive_records(&commands, CoreConfig::default(), 1_000_000);
     eprintln!(
         "{} commands -> {} events ({:.1} MB)",
         commands.len(),
@@ -118,11 +114,7 @@ pub async fn graphql(args: GraphqlArgs) -> anyhow::Result<()> {
         "--runs and --concurrency must be positive"
     );
     let commands = mix_records(args.commands, 1);
-    let events = tape_engine::derive_all(
-        commands.iter().map(|c| c.as_slice()),
-        CoreConfig::default(),
-        1_000_000,
-    );
+    let events = tape_engine::derive_records(&commands, CoreConfig::default(), 1_000_000);
     let dir = args
         .dir
         .join(format!("tape-bench-graphql-{}", std::process::id()));

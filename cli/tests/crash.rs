@@ -255,11 +255,7 @@ async fn kill_nine_under_load(target: Target, seed: u64) {
     let status = engine.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
 
-    let expected = tape_engine::derive_all(
-        commands.iter().map(|c| c.as_slice()),
-        Default::default(),
-        CHECKPOINT_EVERY,
-    );
+    let expected = tape_engine::derive_records(&commands, Default::default(), CHECKPOINT_EVERY);
     let on_log = read_all(&events_log, expected.len() as u64).await;
     assert_eq!(
         events_log.end_offset().await.unwrap(),

@@ -24,11 +24,7 @@ async fn recording(span_ms: u64) -> (tempfile::TempDir, Vec<Vec<u8>>) {
         .iter()
         .map(|c| codec::to_bincode(c).unwrap())
         .collect();
-    let events = tape_engine::derive_all(
-        commands.iter().map(|c| c.as_slice()),
-        Default::default(),
-        100,
-    );
+    let events = tape_engine::derive_records(&commands, Default::default(), 100);
     let (c, _) = FileLog::open(dir.path().join("commands"), FileLogOptions::default()).unwrap();
     c.append(commands).await.unwrap();
     let (e, _) = FileLog::open(dir.path().join("events"), FileLogOptions::default()).unwrap();

@@ -391,12 +391,7 @@ fn another_accounts_order_cannot_be_cancelled_or_amended() {
     let mut h = H::new();
     let (id, _) = h.limit(ALICE, Side::Buy, "100", "1");
     assert_eq!(h.rejected(cancel(BOB, id)), RejectReason::UnknownOrder);
-    let amend = Command::AmendOrder {
-        account: BOB,
-        order: OrderRef::Id(OrderId(id)),
-        price: Some(d("99")),
-        quantity: None,
-    };
+    let amend = amend(BOB, id, Some("99"), None);
     assert_eq!(h.rejected(amend), RejectReason::UnknownOrder);
     assert!(h.is_open(ALICE, id));
 }
@@ -440,12 +435,7 @@ fn amend_that_reduces_quantity_keeps_priority() {
     let mut h = H::new();
     let (a, _) = h.limit(ALICE, Side::Sell, "100", "2");
     let (c, _) = h.limit(CAROL, Side::Sell, "100", "1");
-    let (_, events) = h.ok(Command::AmendOrder {
-        account: ALICE,
-        order: OrderRef::Id(OrderId(a)),
-        price: None,
-        quantity: Some(d("1")),
-    });
+    let (_, events) = h.ok(amend(ALICE, a, None, Some("1")));
     assert!(events.iter().any(|e| matches!(
         e,
         Event::OrderAmended {
@@ -464,12 +454,7 @@ fn amend_that_changes_price_requeues_and_may_trade() {
     let mut h = H::new();
     let (a, _) = h.limit(ALICE, Side::Sell, "100", "1");
     let (c, _) = h.limit(CAROL, Side::Sell, "100", "1");
-    let move_to = |price: &str| Command::AmendOrder {
-        account: ALICE,
-        order: OrderRef::Id(OrderId(a)),
-        price: Some(d(price)),
-        quantity: None,
-    };
+    let move_to = |price: &str| amend(ALICE, a, Some(price), None);
     h.ok(move_to("101"));
     h.ok(move_to("100"));
     let (b, events) = h.limit(BOB, Side::Buy, "100", "1");
@@ -492,12 +477,7 @@ fn amend_up_needs_funds_and_an_amend_that_changes_nothing_is_refused() {
     let mut h = H::new();
     h.deposit(AccountId(7), "USDT", "101");
     let (a, _) = h.ok(limit(AccountId(7), Side::Buy, "100", "1", TimeInForce::Gtc));
-    let amend = |q: &str| Command::AmendOrder {
-        account: AccountId(7),
-        order: OrderRef::Id(OrderId(a)),
-        price: None,
-        quantity: Some(d(q)),
-    };
+    let amend = |q: &str| amend(AccountId(7), a, None, Some(q));
     assert_eq!(h.rejected(amend("2")), RejectReason::InsufficientFunds);
     assert_eq!(h.rejected(amend("1")), RejectReason::NothingToChange);
 }

@@ -152,13 +152,8 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         quantity: d("1"),
         time_in_force: TimeInForce::Gtc,
     }));
-    let amend = Command::AmendOrder {
-        account: ALICE,
-        order: OrderRef::Id(OrderId(id)),
-        price: Some(d("80")),
-        quantity: None,
-    };
-    expect(&mut h, amend, RejectReason::NotAmendable);
+    let stop_amend = amend(ALICE, id, Some("80"), None);
+    expect(&mut h, stop_amend, RejectReason::NotAmendable);
     for (role, account) in [
         (ApiRole::Trader, None),
         (ApiRole::Admin, Some(ALICE)),
@@ -297,12 +292,7 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         ),
         RejectReason::NoLiquidity,
     );
-    let amend_same = Command::AmendOrder {
-        account: BOB,
-        order: OrderRef::Id(OrderId(resting)),
-        price: Some(d("100")),
-        quantity: None,
-    };
+    let amend_same = amend(BOB, resting, Some("100"), None);
     expect(&mut h, amend_same, RejectReason::NothingToChange);
     let bracket = Command::PlaceBracket(NewBracket {
         account: ALICE,

@@ -186,6 +186,15 @@ impl Deriver {
 /// command records. For tests and benchmarks: a broken invariant (a bug in the core,
 /// never input) panics with where it happened; the engine itself stops with
 /// `EngineError::Broken` instead.
+pub fn derive_records(
+    commands: &[Vec<u8>],
+    core: CoreConfig,
+    checkpoint_every: u64,
+) -> Vec<Vec<u8>> {
+    derive_all(commands.iter().map(Vec::as_slice), core, checkpoint_every)
+}
+
+/// `derive_records` over command records given as an iterator of byte slices.
 pub fn derive_all<'a>(
     commands: impl IntoIterator<Item = &'a [u8]>,
     core: CoreConfig,

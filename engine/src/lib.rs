@@ -14,7 +14,7 @@ mod sequencer;
 mod snapshots;
 mod stats;
 
-pub use derive::{derive_all, Applied, Applier, Deriver, Sealer};
+pub use derive::{derive_all, derive_records, Applied, Applier, Deriver, Sealer};
 pub use sequencer::{Engine, EngineError, EngineOptions, RunSummary};
 pub use snapshots::{Saved, SnapshotStore};
 pub use stats::{EngineStats, StatsReading};

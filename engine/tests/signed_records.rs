@@ -95,21 +95,21 @@ fn refused(reason: RejectReason) -> CommandResult {
     CommandResult::Rejected { reason }
 }
 
+/// A buy at `price` as command `n`, signed by `key` as a JSON record.
+fn signed_json(key: ApiKeyId, n: u128, price: &str) -> String {
+    sign_json_test(&envelope(n, buy(price)), key, &mac_key(SECRET), T0 + 10_000)
+}
+
+/// The same, as an envelope for the bincode record.
+fn signed_bincode(key: ApiKeyId, n: u128, price: &str) -> CommandEnvelope {
+    sign_test(envelope(n, buy(price)), key, &mac_key(SECRET), T0 + 10_000)
+}
+
 #[test]
 fn json_and_bincode_records_signed_by_their_rules_are_accepted() {
     let key = ApiKeyId(1);
-    let json = sign_json_test(
-        &envelope(100, buy("100")),
-        key,
-        &mac_key(SECRET),
-        T0 + 10_000,
-    );
-    let bin = sign_test(
-        envelope(101, buy("101")),
-        key,
-        &mac_key(SECRET),
-        T0 + 10_000,
-    );
+    let json = signed_json(key, 100, "100");
+    let bin = signed_bincode(key, 101, "101");
     let results = outcomes(vec![json.into_bytes(), bincode(&bin)]);
     assert!(
         results
@@ -122,24 +122,14 @@ fn json_and_bincode_records_signed_by_their_rules_are_accepted() {
 #[test]
 fn an_altered_or_wrongly_signed_json_record_is_refused() {
     let key = ApiKeyId(1);
-    let json = sign_json_test(
-        &envelope(100, buy("100")),
-        key,
-        &mac_key(SECRET),
-        T0 + 10_000,
-    );
+    let json = signed_json(key, 100, "100");
     // The price changed after signing.
     let altered = json.replace("\"100\"", "\"1000\"");
     assert_ne!(altered, json);
     // Whitespace is part of what is signed.
     let spaced = json.replacen("{", "{ ", 1);
     // A JSON record carrying the bincode rule's MAC.
-    let bincode_mac = sign_test(
-        envelope(102, buy("100")),
-        key,
-        &mac_key(SECRET),
-        T0 + 10_000,
-    );
+    let bincode_mac = signed_bincode(key, 102, "100");
     let mixed = codec::to_json(&bincode_mac).unwrap();
     // Signed with another secret.
     let forged = sign_json_test(

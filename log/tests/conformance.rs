@@ -208,24 +208,30 @@ async fn kafka_a_new_client_sees_what_an_earlier_one_wrote() {
 
 // ---- file log only: durability, torn tails, locking, segments
 
+/// Appends `batches` batches of 20 records to a file log with small segments, then
+/// closes it.
+async fn fill_segments(dir: &std::path::Path, segment_bytes_max: u64, batches: u64) {
+    let log = FileLog::open(
+        dir,
+        FileLogOptions {
+            segment_bytes_max,
+            ..FileLogOptions::default()
+        },
+    )
+    .unwrap()
+    .0;
+    for b in 0..batches {
+        log.append((0..20).map(|i| record(b * 20 + i)).collect())
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_reopen_sees_every_acknowledged_record_across_segments() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let log = FileLog::open(
-            dir.path(),
-            FileLogOptions {
-                segment_bytes_max: 8 << 10,
-                ..FileLogOptions::default()
-            },
-        )
-        .unwrap()
-        .0;
-        for b in 0..50u64 {
-            log.append((0..20).map(|i| record(b * 20 + i)).collect())
-                .await
-                .unwrap();
-        }
+        fill_segments(dir.path(), 8 << 10, 50u64).await;
     }
     let (log, report) = FileLog::open(
         dir.path(),
@@ -304,20 +310,7 @@ async fn a_corrupt_tail_record_fails_its_checksum_and_is_cut_off() {
 async fn damage_before_the_last_segment_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let log = FileLog::open(
-            dir.path(),
-            FileLogOptions {
-                segment_bytes_max: 4 << 10,
-                ..FileLogOptions::default()
-            },
-        )
-        .unwrap()
-        .0;
-        for b in 0..20u64 {
-            log.append((0..20).map(|i| record(b * 20 + i)).collect())
-                .await
-                .unwrap();
-        }
+        fill_segments(dir.path(), 4 << 10, 20u64).await;
     }
     let mut segs: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

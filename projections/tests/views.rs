@@ -124,11 +124,7 @@ fn events() -> Vec<Vec<u8>> {
             .unwrap()
         })
         .collect();
-    tape_engine::derive_all(
-        commands.iter().map(|c| c.as_slice()),
-        CoreConfig::default(),
-        1_000,
-    )
+    tape_engine::derive_records(&commands, CoreConfig::default(), 1_000)
 }
 
 fn project(dir: &std::path::Path, events: &[Vec<u8>]) -> Views {

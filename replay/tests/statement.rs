@@ -13,11 +13,7 @@ async fn recorded(dir: &std::path::Path) -> (FileLog, Vec<Vec<u8>>) {
             .iter()
             .map(|c| codec::to_bincode(c).unwrap())
             .collect();
-    let events = tape_engine::derive_all(
-        commands.iter().map(|c| c.as_slice()),
-        Default::default(),
-        500,
-    );
+    let events = tape_engine::derive_records(&commands, Default::default(), 500);
     let (log, _) = FileLog::open(dir.join("events"), FileLogOptions::default()).unwrap();
     log.append(events.clone()).await.unwrap();
     (log, events)

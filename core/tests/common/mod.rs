@@ -301,6 +301,16 @@ pub fn done(events: &[Event], order: u64) -> Option<(DoneReason, Dec)> {
     })
 }
 
+/// An amend of order `id`: a new price, a new quantity, or both.
+pub fn amend(account: AccountId, id: u64, price: Option<&str>, quantity: Option<&str>) -> Command {
+    Command::AmendOrder {
+        account,
+        order: OrderRef::Id(OrderId(id)),
+        price: price.map(d),
+        quantity: quantity.map(d),
+    }
+}
+
 pub fn cancel(account: AccountId, id: u64) -> Command {
     Command::CancelOrder {
         account,
