@@ -38,21 +38,7 @@ pub fn run() -> anyhow::Result<()> {
             scale: 6,
             daily_withdrawal_limit: None,
         }),
-        Command::CreateMarket(MarketSpec {
-            symbol: market,
-            base: "BTC".parse()?,
-            quote: "USDT".parse()?,
-            tick_size: d("0.01"),
-            lot_size: d("0.0001"),
-            min_notional: d("5"),
-            min_quantity: None,
-            max_quantity: None,
-            fees: FeeRates {
-                maker_ppm: 1_000,
-                taker_ppm: 2_000,
-            },
-            price_band_bps: Some(1_000),
-        }),
+        usdt_market("BTC-USDT", "BTC", "0.01", "0.0001", "5"),
         Command::Deposit {
             account: alice,
             asset: "BTC".parse()?,
@@ -109,4 +95,24 @@ pub fn run() -> anyhow::Result<()> {
     );
     println!("state hash {}", hex::encode(core.state_hash()));
     Ok(())
+}
+
+/// A market quoted in USDT as the demos set them up: 0.1% maker, 0.2% taker fees and
+/// a 10% price band.
+pub fn usdt_market(symbol: &str, base: &str, tick: &str, lot: &str, min_notional: &str) -> Command {
+    Command::CreateMarket(MarketSpec {
+        symbol: symbol.parse().expect("a demo symbol"),
+        base: base.parse().expect("a demo asset"),
+        quote: "USDT".parse().expect("a demo asset"),
+        tick_size: d(tick),
+        lot_size: d(lot),
+        min_notional: d(min_notional),
+        min_quantity: None,
+        max_quantity: None,
+        fees: FeeRates {
+            maker_ppm: 1_000,
+            taker_ppm: 2_000,
+        },
+        price_band_bps: Some(1_000),
+    })
 }

@@ -193,29 +193,12 @@ async fn seed_demo(logs: &LogArgs) -> anyhow::Result<()> {
             daily_withdrawal_limit: None,
         })
     };
-    let market = |symbol: &str, base: &str, tick: &str, lot: &str| {
-        Command::CreateMarket(MarketSpec {
-            symbol: symbol.parse().expect("symbol"),
-            base: base.parse().expect("code"),
-            quote: "USDT".parse().expect("code"),
-            tick_size: d(tick),
-            lot_size: d(lot),
-            min_notional: d("1"),
-            min_quantity: None,
-            max_quantity: None,
-            fees: FeeRates {
-                maker_ppm: 1_000,
-                taker_ppm: 2_000,
-            },
-            price_band_bps: Some(1_000),
-        })
-    };
     let mut commands = vec![
         asset("BTC", 8),
         asset("ETH", 8),
         asset("USDT", 6),
-        market("BTC-USDT", "BTC", "0.01", "0.0001"),
-        market("ETH-USDT", "ETH", "0.01", "0.001"),
+        crate::demo::usdt_market("BTC-USDT", "BTC", "0.01", "0.0001", "1"),
+        crate::demo::usdt_market("ETH-USDT", "ETH", "0.01", "0.001", "1"),
     ];
     for (account, asset, amount) in [
         (1, "BTC", "10"),

@@ -445,7 +445,30 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
         outcomes[&json_offset.unwrap()].0,
         CommandResult::Accepted { .. }
     ));
-    assert_eq!(outcomes[&replay_offset], (outcomes[&replayed_from].0, true));
+    // The copy ran nothing. It gets the original's answer while the engine's answer
+    // window still holds it (the last `dedupe_capacity` commands), else `replayed_seq`;
+    // how many commands `tape load` slipped in between depends on the machine's speed.
+    let between = (replay_offset - replayed_from) as usize;
+    let capacity = tape_core::CoreConfig::default().dedupe_capacity;
+    eprintln!("the copy came {between} commands after the original");
+    let (answer, duplicate) = outcomes[&replay_offset];
+    assert!(duplicate, "the copy is answered as a duplicate");
+    let refused = CommandResult::Rejected {
+        reason: RejectReason::ReplayedSeq,
+    };
+    if between < capacity / 2 {
+        assert_eq!(
+            answer, outcomes[&replayed_from].0,
+            "{between} commands apart"
+        );
+    } else if between > capacity {
+        assert_eq!(answer, refused, "{between} commands apart");
+    } else {
+        assert!(
+            answer == outcomes[&replayed_from].0 || answer == refused,
+            "{answer:?}"
+        );
+    }
 
     // Nothing got through without the right key: after credentials were required,
     // every accepted command carries the credentials of an admin key or of the

@@ -43,12 +43,7 @@ fn a_signed_command_acts_for_its_own_account_only() {
     let bob = limit(BOB, Side::Sell, "100", "1", TimeInForce::Gtc);
     let env = h.signed(bob.clone(), alice, ALICE_SECRET, t + 5_000);
     assert_eq!(h.rejected_envelope(&env), RejectReason::NotPermitted);
-    let deposit = Command::Deposit {
-        account: ALICE,
-        asset: code("BTC"),
-        amount: d("1000"),
-        reference: "self-credit".parse().unwrap(),
-    };
+    let deposit = deposit(ALICE, "BTC", "1000", "self-credit");
     let env = h.signed(deposit.clone(), alice, ALICE_SECRET, t + 5_000);
     assert_eq!(h.rejected_envelope(&env), RejectReason::NotPermitted);
     let env = h.signed(

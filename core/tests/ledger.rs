@@ -10,12 +10,7 @@ const BTC: u64 = 100_000_000;
 #[test]
 fn deposit_credits_available_through_a_posting_from_the_world() {
     let mut h = H::new();
-    let (_, events) = h.ok(Command::Deposit {
-        account: AccountId(9),
-        asset: code("USDT"),
-        amount: d("12.5"),
-        reference: "tx-1".parse().unwrap(),
-    });
+    let (_, events) = h.ok(deposit(AccountId(9), "USDT", "12.5", "tx-1"));
     assert_eq!(h.available(AccountId(9), "USDT"), 12_500_000);
     assert!(events.contains(&Event::Posting {
         asset: code("USDT"),
@@ -29,12 +24,7 @@ fn deposit_credits_available_through_a_posting_from_the_world() {
 #[test]
 fn deposit_with_a_known_reference_is_refused_and_credits_nothing() {
     let mut h = H::new();
-    let dep = |amount| Command::Deposit {
-        account: ALICE,
-        asset: code("BTC"),
-        amount: d(amount),
-        reference: "chain-tx-77".parse().unwrap(),
-    };
+    let dep = |amount| deposit(ALICE, "BTC", amount, "chain-tx-77");
     h.ok(dep("1"));
     assert_eq!(
         h.rejected(dep("1")),
@@ -167,12 +157,7 @@ fn disabled_asset_refuses_deposits_withdrawals_and_trading() {
         asset: code("BTC"),
         enabled: false,
     });
-    let dep = Command::Deposit {
-        account: ALICE,
-        asset: code("BTC"),
-        amount: d("1"),
-        reference: "x".parse().unwrap(),
-    };
+    let dep = deposit(ALICE, "BTC", "1", "x");
     assert_eq!(h.rejected(dep), RejectReason::AssetDisabled);
     let w = Command::RequestWithdrawal {
         account: ALICE,

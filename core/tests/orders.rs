@@ -632,12 +632,7 @@ fn a_repeated_command_id_gets_the_original_outcome_and_runs_once() {
         &CommandEnvelope::new(CommandId::from_u128(1), 1, asset),
         &mut out,
     );
-    let dep = Command::Deposit {
-        account: ALICE,
-        asset: code("BTC"),
-        amount: d("1"),
-        reference: "r1".parse().unwrap(),
-    };
+    let dep = deposit(ALICE, "BTC", "1", "r1");
     out.clear();
     core.apply(&CommandEnvelope::new(id, 2, dep.clone()), &mut out);
     let first = outcome(&out);
@@ -676,12 +671,7 @@ fn unknown_names_are_refused() {
         )),
         RejectReason::UnknownAccount
     );
-    let dep = Command::Deposit {
-        account: ALICE,
-        asset: code("DOGE"),
-        amount: d("1"),
-        reference: "r".parse().unwrap(),
-    };
+    let dep = deposit(ALICE, "DOGE", "1", "r");
     assert_eq!(h.rejected(dep), RejectReason::UnknownAsset);
     let _ = USDT;
 }

@@ -206,12 +206,7 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         on(BTC_USDT, AccountId(99)),
         RejectReason::UnknownAccount,
     );
-    let doge = Command::Deposit {
-        account: ALICE,
-        asset: code("DOGE"),
-        amount: d("1"),
-        reference: "r".parse().unwrap(),
-    };
+    let doge = deposit(ALICE, "DOGE", "1", "r");
     expect(&mut h, doge, RejectReason::UnknownAsset);
     expect(&mut h, cancel(ALICE, 12345), RejectReason::UnknownOrder);
 
@@ -328,12 +323,7 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
     );
 
     // Custody.
-    let dep = |asset: &str, reference: &str| Command::Deposit {
-        account: ALICE,
-        asset: code(asset),
-        amount: d("1"),
-        reference: reference.parse().unwrap(),
-    };
+    let dep = |asset: &str, reference: &str| deposit(ALICE, asset, "1", reference);
     h.ok(dep("BTC", "tx-1"));
     expect(
         &mut h,
@@ -514,12 +504,7 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         can_withdraw: true,
     };
     bound(&mut tight, stranger, RejectReason::TooManyAccounts);
-    let deposit = Command::Deposit {
-        account: ALICE,
-        asset: code("BTC"),
-        amount: d("1"),
-        reference: "one-more".parse().unwrap(),
-    };
+    let deposit = deposit(ALICE, "BTC", "1", "one-more");
     bound(&mut tight, deposit, RejectReason::TooManyDeposits);
     tight.key(ApiRole::Auditor, None, "first");
     let key = Command::CreateApiKey {

@@ -114,7 +114,7 @@ async fn each_seq_once(d: &Dirs) -> Vec<Vec<u8>> {
 }
 
 fn expected_events(commands: &[Vec<u8>], checkpoint_every: u64) -> Vec<Vec<u8>> {
-    tape_engine::derive_records(&commands, Default::default(), checkpoint_every)
+    tape_engine::derive_records(commands, Default::default(), checkpoint_every)
 }
 
 async fn events_on_log(d: &Dirs) -> Vec<Vec<u8>> {

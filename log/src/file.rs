@@ -69,6 +69,20 @@ struct Segment {
     index: Vec<(u64, u64)>,
 }
 
+impl Segment {
+    /// The first segment of an empty log.
+    fn first(path: PathBuf, file: File) -> Segment {
+        Segment {
+            base: 0,
+            path,
+            file: Arc::new(file),
+            records: 0,
+            size_bytes: 0,
+            index: Vec::new(),
+        }
+    }
+}
+
 struct State {
     segments: Vec<Segment>,
 }
@@ -304,14 +318,7 @@ impl FileLog {
             File::open(&dir)
                 .and_then(|d| d.sync_all())
                 .map_err(io(&dir))?;
-            segments.push(Segment {
-                base: 0,
-                path,
-                file: Arc::new(file),
-                records: 0,
-                size_bytes: 0,
-                index: Vec::new(),
-            });
+            segments.push(Segment::first(path, file));
         }
         report.segments = segments.len();
         let end = expected_base;
@@ -493,14 +500,7 @@ fn poll_once(shared: &Shared) -> Result<()> {
     if state.segments.is_empty() {
         let path = segment_path(&shared.dir, 0);
         match File::open(&path) {
-            Ok(file) => state.segments.push(Segment {
-                base: 0,
-                path,
-                file: Arc::new(file),
-                records: 0,
-                size_bytes: 0,
-                index: Vec::new(),
-            }),
+            Ok(file) => state.segments.push(Segment::first(path, file)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io(&path)(e)),
         }

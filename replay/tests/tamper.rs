@@ -16,7 +16,7 @@ fn commands() -> Vec<Vec<u8>> {
 }
 
 fn derive(commands: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    tape_engine::derive_records(&commands, Default::default(), CHECKPOINT_EVERY)
+    tape_engine::derive_records(commands, Default::default(), CHECKPOINT_EVERY)
 }
 
 async fn log_of(dir: &tempfile::TempDir, name: &str, records: &[Vec<u8>]) -> FileLog {

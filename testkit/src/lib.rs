@@ -54,6 +54,16 @@ pub fn btc_usdt(fees: FeeRates) -> MarketSpec {
 }
 
 /// No fees.
+/// A deposit of `amount` of `asset` into `account`, idempotent by `reference`.
+pub fn deposit(account: AccountId, asset: &str, amount: &str, reference: &str) -> Command {
+    Command::Deposit {
+        account,
+        asset: code(asset),
+        amount: d(amount),
+        reference: reference.parse().expect("a test reference"),
+    }
+}
+
 /// A plain limit order on BTC-USDT (the reference market of `btc_usdt`).
 pub fn limit(account: AccountId, side: Side, price: &str, qty: &str, tif: TimeInForce) -> Command {
     Command::PlaceOrder(NewOrder {

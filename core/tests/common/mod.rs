@@ -260,7 +260,8 @@ pub fn outcome(events: &[Event]) -> CommandResult {
         .expect("an outcome")
 }
 
-pub use tape_testkit::limit;
+#[allow(unused_imports)]
+pub use tape_testkit::{deposit, limit};
 
 pub fn order(account: AccountId, side: Side, order_type: OrderType) -> Command {
     Command::PlaceOrder(NewOrder {
