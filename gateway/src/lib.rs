@@ -266,9 +266,46 @@ fn bearer(headers: &HeaderMap) -> String {
 }
 
 impl AppState {
-    /// `Err(wait)` when the bucket is empty.
-    fn admit(&self, bucket: String) -> Result<(), Duration> {
+    /// `Ok(remaining)` in the burst, or `Err(wait)` when the bucket is empty.
+    fn admit(&self, bucket: String) -> Result<u32, Duration> {
         self.limiter.admit(bucket)
+    }
+
+    /// 429 `RATE_LIMITED`: when to retry and what is left, as HTTP headers
+    /// (`Retry-After` in whole seconds, `RateLimit-Limit`, `RateLimit-Remaining`) and
+    /// as the GraphQL error's extensions (`retryAfterMs`, `limit`, `remaining`,
+    /// `perSecond`).
+    fn rate_limited(&self, wait: Duration) -> Response {
+        let (per_second, burst) = (self.config.rate_per_second, self.config.rate_burst);
+        let retry_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        let body = serde_json::json!({
+            "errors": [{
+                "message": format!(
+                    "rate limit exceeded: {per_second} requests/s per key (bursts of {burst}); retry in {retry_ms} ms"
+                ),
+                "extensions": {
+                    "code": Code::RateLimited.as_str(),
+                    "retryAfterMs": retry_ms,
+                    "limit": burst,
+                    "remaining": 0,
+                    "perSecond": per_second,
+                }
+            }]
+        });
+        let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+        let headers = r.headers_mut();
+        headers.insert(
+            axum::http::header::RETRY_AFTER,
+            retry_ms.div_ceil(1000).into(),
+        );
+        self.quota_headers(headers, 0);
+        r
+    }
+
+    /// `RateLimit-Limit` (the burst) and `RateLimit-Remaining` (what is left of it).
+    fn quota_headers(&self, headers: &mut HeaderMap, remaining: u32) {
+        headers.insert("ratelimit-limit", self.config.rate_burst.into());
+        headers.insert("ratelimit-remaining", remaining.into());
     }
 }
 
@@ -301,30 +338,19 @@ async fn graphql(
     };
     // The operator's bootstrap token is not limited: it is how they get back in.
     let limited = caller != auth::Caller::Admin { key: None };
-    let admitted = match limited {
-        true => st.admit(caller.bucket(&peer.ip().to_string())),
-        false => Ok(()),
+    let remaining = match limited {
+        true => match st.admit(caller.bucket(&peer.ip().to_string())) {
+            Ok(remaining) => Some(remaining),
+            Err(wait) => {
+                st.metrics
+                    .requests
+                    .with_label_values(&["rate_limited"])
+                    .inc();
+                return st.rate_limited(wait);
+            }
+        },
+        false => None,
     };
-    if let Err(wait) = admitted {
-        st.metrics
-            .requests
-            .with_label_values(&["rate_limited"])
-            .inc();
-        let mut r = error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            Code::RateLimited,
-            format!(
-                "rate limit exceeded: {} requests/s per key (bursts of {}); retry in {} ms",
-                st.config.rate_per_second,
-                st.config.rate_burst,
-                wait.as_millis().max(1)
-            ),
-        );
-        if let Ok(v) = wait.as_secs().max(1).to_string().parse() {
-            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-        }
-        return r;
-    }
     let mut request = request.into_inner().data(caller);
     if let Some(signer) = auth::signer(&caller, &token, st.submitter.stream()) {
         request = request.data(signer);
@@ -341,7 +367,11 @@ async fn graphql(
         .latency
         .with_label_values(&[kind])
         .observe(started.elapsed().as_secs_f64());
-    GraphQLResponse::from(response).into_response()
+    let mut answer = GraphQLResponse::from(response).into_response();
+    if let Some(remaining) = remaining {
+        st.quota_headers(answer.headers_mut(), remaining);
+    }
+    answer
 }
 
 async fn graphiql() -> Html<String> {
@@ -361,14 +391,7 @@ async fn graphql_ws(
 ) -> Response {
     let st = app.state.clone();
     if let Err(wait) = st.admit(format!("anon:{}", peer.ip())) {
-        return error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            Code::RateLimited,
-            format!(
-                "rate limit exceeded; retry in {} ms",
-                wait.as_millis().max(1)
-            ),
-        );
+        return st.rate_limited(wait);
     }
     let Ok(permit) = st.websockets.clone().try_acquire_owned() else {
         return overloaded("WebSocket connections", st.config.websockets_max);

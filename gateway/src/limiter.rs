@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// Buckets kept before a prune is considered.
@@ -16,7 +17,7 @@ const BUCKETS_PRUNE_AT: usize = 10_000;
 const PRUNE_EVERY_ADMITS: u64 = 1_024;
 
 pub struct Limiter {
-    keyed: DefaultKeyedRateLimiter<String>,
+    keyed: DefaultKeyedRateLimiter<String, StateInformationMiddleware>,
     admits: AtomicU64,
     /// The size that triggers the next prune: twice what the last one left (so many
     /// live callers do not make every prune a wasted scan), at least
@@ -29,14 +30,15 @@ impl Limiter {
         let quota = Quota::per_second(NonZeroU32::new(per_second.max(1)).expect("nonzero"))
             .allow_burst(NonZeroU32::new(burst.max(1)).expect("nonzero"));
         Limiter {
-            keyed: RateLimiter::keyed(quota),
+            keyed: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
             admits: AtomicU64::new(0),
             prune_at: AtomicUsize::new(BUCKETS_PRUNE_AT),
         }
     }
 
+    /// `Ok(remaining)`: admitted, with this many requests left in the burst now;
     /// `Err(wait)` when the bucket is empty.
-    pub fn admit(&self, bucket: String) -> Result<(), Duration> {
+    pub fn admit(&self, bucket: String) -> Result<u32, Duration> {
         if self
             .admits
             .fetch_add(1, Ordering::Relaxed)
@@ -46,6 +48,7 @@ impl Limiter {
         }
         self.keyed
             .check_key(&bucket)
+            .map(|state| state.remaining_burst_capacity())
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 

@@ -159,3 +159,54 @@ async fn websockets_past_the_limit_are_refused_and_room_comes_back() {
     assert!(third.is_some(), "room did not come back after a close");
     drop(second);
 }
+
+/// A public query with no token: limited per address.
+fn anonymous_query() -> Request<Body> {
+    Request::post("/graphql")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"query":"{ assets { code } }"}"#))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_answer_says_what_is_left_of_the_quota_and_a_refusal_says_when_to_retry() {
+    let g = gateway(|c| {
+        c.rate_per_second = 1;
+        c.rate_burst = 3;
+    });
+    let header = |r: &axum::response::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    for left in ["2", "1", "0"] {
+        let r = g.router.clone().oneshot(anonymous_query()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(&r, "ratelimit-limit"), "3");
+        assert_eq!(header(&r, "ratelimit-remaining"), left);
+    }
+    let r = g.router.clone().oneshot(anonymous_query()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&r, "ratelimit-remaining"), "0");
+    let retry_after: u64 = header(&r, "retry-after").parse().unwrap();
+    assert!((1..=1).contains(&retry_after), "Retry-After: {retry_after}");
+    let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!(ext["code"], "RATE_LIMITED", "{body}");
+    let retry_ms = ext["retryAfterMs"].as_u64().unwrap();
+    assert!((1..=1_000).contains(&retry_ms), "{body}");
+    assert_eq!(
+        (ext["limit"].as_u64(), ext["remaining"].as_u64()),
+        (Some(3), Some(0))
+    );
+
+    // The bucket refills at the advertised pace: after the wait, one more request.
+    tokio::time::sleep(Duration::from_millis(retry_ms)).await;
+    let r = g.router.clone().oneshot(anonymous_query()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "ratelimit-remaining"), "0");
+}
