@@ -59,6 +59,11 @@ pub struct MmArgs {
     /// Stop (cancelling everything) after this many seconds; default: until SIGTERM.
     #[arg(long, env = "TAPE_MM_SECONDS")]
     pub seconds: Option<u64>,
+    /// The dead-man switch: the engine cancels every order of the account unless
+    /// the bot refreshes it within this many milliseconds (it does so three times per
+    /// period), so a bot that dies or loses the log leaves nothing quoted. 0: off.
+    #[arg(long, env = "TAPE_MM_DEAD_MAN_MS", default_value_t = 10_000)]
+    pub dead_man_ms: u64,
 }
 
 /// What the bot knows from the events log.
@@ -263,9 +268,19 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
     let mut quoted: Option<Decimal> = None;
     let mut last_quote = Instant::now() - Duration::from_secs(3_600);
     let mut quotes = 0u64;
+    let dead_man = |timeout_ms| Command::CancelAllAfter {
+        account,
+        timeout_ms,
+    };
+    let heartbeat = Duration::from_millis(args.dead_man_ms / 3);
+    let mut last_heartbeat: Option<Instant> = None;
     loop {
         if *shutdown.borrow() || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
+        }
+        if args.dead_man_ms > 0 && last_heartbeat.is_none_or(|t| t.elapsed() >= heartbeat) {
+            send(&door, &mut book, dead_man(args.dead_man_ms), "dead man").await?;
+            last_heartbeat = Some(Instant::now());
         }
         let reference = book.last_trade.or(args.reference);
         let moved = match (reference, quoted) {
@@ -344,6 +359,9 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
     }
     // Leave nothing behind, and wait (a while) for the engine to say so.
     send(&door, &mut book, cancel_all(), "cancel").await?;
+    if args.dead_man_ms > 0 {
+        send(&door, &mut book, dead_man(0), "dead man").await?;
+    }
     let until = Instant::now() + Duration::from_secs(10);
     while !book.pending.is_empty() && Instant::now() < until {
         for e in events.next(Duration::from_millis(100)).await? {

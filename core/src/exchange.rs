@@ -7,6 +7,7 @@ use tape_schemas::*;
 use crate::assets::Assets;
 use crate::clock::Clock;
 use crate::custody::Custody;
+use crate::deadman::DeadMen;
 use crate::dedupe::Dedupe;
 pub use crate::keys::ApiKey;
 use crate::keys::Keys;
@@ -40,6 +41,7 @@ pub struct Core {
     pub(crate) orders: Orders,
     pub(crate) custody: Custody,
     pub(crate) keys: Keys,
+    pub(crate) dead_men: DeadMen,
     /// Scratch space for signing bytes.
     pub(crate) scratch: Vec<u8>,
     pub(crate) dedupe: Dedupe,
@@ -67,6 +69,7 @@ impl Core {
             orders: Orders::new(),
             custody: Custody::new(),
             keys: Keys::new(),
+            dead_men: DeadMen::default(),
             scratch: Vec::new(),
             dedupe: Dedupe::default(),
             signing: Signing::default(),
@@ -262,6 +265,7 @@ impl Core {
             let (m, slot) = self.orders.live[&id];
             self.remove_order(m, slot, DoneReason::Expired, out);
         }
+        self.fire_dead_men(out);
         self.drain_pending(out);
     }
 
@@ -281,6 +285,10 @@ impl Core {
                 price,
                 quantity,
             } => self.amend_order(*account, order, *price, *quantity, out),
+            Command::CancelAllAfter {
+                account,
+                timeout_ms,
+            } => self.cancel_all_after(*account, *timeout_ms, out),
             Command::Deposit {
                 account,
                 asset,

@@ -13,6 +13,7 @@ mod checked;
 mod clock;
 mod config;
 mod custody;
+mod deadman;
 mod dedupe;
 mod exchange;
 mod fees;

@@ -15,7 +15,7 @@ use crate::market::Market;
 use crate::signing::{Signing, Stream};
 
 /// Bumped whenever the snapshot layout changes.
-const SNAPSHOT_FORMAT: u16 = 4;
+const SNAPSHOT_FORMAT: u16 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -48,6 +48,8 @@ struct Snapshot {
     signing: Vec<(u64, Stream)>,
     credentials_required: bool,
     trusted_ms: u64,
+    /// Armed dead-man switches: (account, deadline), by account.
+    dead_men: Vec<(AccountId, u64)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,6 +136,7 @@ impl Core {
             signing: self.signing.entries().collect(),
             credentials_required: self.keys.required,
             trusted_ms: self.clock.trusted_ms,
+            dead_men: self.dead_men.entries().collect(),
         };
         tape_schemas::codec::to_bincode_large(&snapshot).expect("a snapshot always encodes")
     }
@@ -203,6 +206,9 @@ impl Core {
             Signing::from_entries(s.signing).ok_or_else(|| bad("signing streams out of order"))?;
         core.keys.required = s.credentials_required;
         core.clock.trusted_ms = s.trusted_ms;
+        for (account, deadline) in s.dead_men {
+            core.dead_men.set(account, Some(deadline));
+        }
         Ok(core)
     }
 

@@ -209,6 +209,11 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
     let doge = deposit(ALICE, "DOGE", "1", "r");
     expect(&mut h, doge, RejectReason::UnknownAsset);
     expect(&mut h, cancel(ALICE, 12345), RejectReason::UnknownOrder);
+    let too_long = Command::CancelAllAfter {
+        account: ALICE,
+        timeout_ms: DEAD_MAN_TIMEOUT_MAX_MS + 1,
+    };
+    expect(&mut h, too_long, RejectReason::TimeoutTooLong);
 
     // Prices and sizes.
     h.ok(Command::CreateMarket(MarketSpec {

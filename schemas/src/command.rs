@@ -159,7 +159,18 @@ pub enum Command {
     /// `CoreConfig::clock_jump_max_ms` (a restart after a long outage): this command's
     /// own `time_ms` becomes the clock, however far ahead, within the horizon.
     AllowClockJump,
+    /// The dead-man switch: cancel every order of the account unless this command is
+    /// sent again within `timeout_ms` (command time). Each one pushes the deadline
+    /// to its own time plus `timeout_ms`; 0 disarms. At most
+    /// [`DEAD_MAN_TIMEOUT_MAX_MS`]. Kraken's `CancelAllOrdersAfter`.
+    CancelAllAfter {
+        account: AccountId,
+        timeout_ms: u64,
+    },
 }
+
+/// The longest dead-man switch timeout: one day.
+pub const DEAD_MAN_TIMEOUT_MAX_MS: u64 = 86_400_000;
 
 impl Command {
     /// The account a command acts for (or, for admin commands about an account, the
@@ -174,6 +185,7 @@ impl Command {
             | Command::RequestWithdrawal { account, .. }
             | Command::CancelOrder { account, .. }
             | Command::CancelAll { account, .. }
+            | Command::CancelAllAfter { account, .. }
             | Command::AmendOrder { account, .. } => Some(*account),
             Command::PlaceOrder(o) => Some(o.account),
             Command::PlaceSliced(o) => Some(o.account),
@@ -205,6 +217,7 @@ impl Command {
                 | Command::PlaceBracket(_)
                 | Command::CancelOrder { .. }
                 | Command::CancelAll { .. }
+                | Command::CancelAllAfter { .. }
                 | Command::AmendOrder { .. }
                 | Command::RequestWithdrawal { .. }
         )

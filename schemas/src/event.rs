@@ -202,6 +202,19 @@ pub enum Event {
     CredentialsRequired {
         required: bool,
     },
+    /// `CancelAllAfter` armed, refreshed (`deadline_ms`) or disarmed (`None`) an
+    /// account's dead-man switch.
+    DeadManSwitchSet {
+        account: AccountId,
+        deadline_ms: Option<u64>,
+    },
+    /// A dead-man switch's deadline passed before it was refreshed: every order of
+    /// the account follows, ended with `dead_man_switch`. Like expiries, it comes
+    /// before the outcome of the command whose time set it off.
+    DeadManSwitchFired {
+        account: AccountId,
+        deadline_ms: u64,
+    },
 }
 
 /// A 32-byte hash: hex in JSON, raw bytes in bincode.

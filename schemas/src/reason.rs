@@ -118,6 +118,8 @@ pub enum RejectReason {
     TooManyDeposits,
     /// As many live sliced and bracket parents as `CoreConfig::parents_max`.
     TooManyParents,
+    /// A dead-man switch timeout beyond `DEAD_MAN_TIMEOUT_MAX_MS` (one day).
+    TimeoutTooLong,
 }
 
 /// Why an order left the book (or never rested).
@@ -139,4 +141,6 @@ pub enum DoneReason {
     PriceBand,
     /// The market was disabled.
     MarketDisabled,
+    /// The account's dead-man switch fired (`CancelAllAfter` was not refreshed).
+    DeadManSwitch,
 }

@@ -235,6 +235,13 @@ fn commands() -> Vec<(&'static str, CommandEnvelope)> {
             "require_credentials",
             Command::RequireCredentials { required: true },
         ),
+        (
+            "cancel_all_after",
+            Command::CancelAllAfter {
+                account: acct,
+                timeout_ms: 60_000,
+            },
+        ),
     ];
     cmds.into_iter()
         .enumerate()
@@ -317,6 +324,20 @@ fn events() -> Vec<(&'static str, Event)> {
         (
             "credentials_required",
             Event::CredentialsRequired { required: true },
+        ),
+        (
+            "dead_man_switch_set",
+            Event::DeadManSwitchSet {
+                account: AccountId(7),
+                deadline_ms: Some(1_763_000_060_000),
+            },
+        ),
+        (
+            "dead_man_switch_fired",
+            Event::DeadManSwitchFired {
+                account: AccountId(7),
+                deadline_ms: 1_763_000_060_000,
+            },
         ),
     ]
 }

@@ -213,6 +213,11 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
             account,
             order: order_ref,
         },
+        21 if c.is_multiple_of(3) => Command::CancelAllAfter {
+            account,
+            // Disarm, short and long timeouts, and one past the longest allowed.
+            timeout_ms: [0, 1, 500, 5_000, 60_000, DEAD_MAN_TIMEOUT_MAX_MS + 1][(b % 6) as usize],
+        },
         21 => Command::CancelAll {
             account,
             market: (b.is_multiple_of(2)).then_some(market),

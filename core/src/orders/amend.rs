@@ -6,8 +6,12 @@ use super::*;
 
 impl Core {
     pub(crate) fn cancel_id(&mut self, id: u64, out: &mut Vec<Event>) {
+        self.end_id(id, DoneReason::Cancelled, out);
+    }
+
+    fn end_id(&mut self, id: u64, reason: DoneReason, out: &mut Vec<Event>) {
         if let Some(&(m, slot)) = self.orders.live.get(&id) {
-            self.remove_order(m, slot, DoneReason::Cancelled, out);
+            self.remove_order(m, slot, reason, out);
         }
     }
 
@@ -46,10 +50,24 @@ impl Core {
         out: &mut Vec<Event>,
     ) -> Outcome {
         let m = market.map(|s| self.markets.id(s)).transpose()?;
-        let acct = self
-            .ledger
-            .account(account)
-            .ok_or(RejectReason::UnknownAccount)?;
+        if self.ledger.account(account).is_none() {
+            return Err(RejectReason::UnknownAccount);
+        }
+        Ok(self.end_open_orders(account, m, DoneReason::Cancelled, out))
+    }
+
+    /// Ends every open order of `account` (in market `m` only, when given) for
+    /// `reason`, brackets' pending exits included; returns how many.
+    pub(crate) fn end_open_orders(
+        &mut self,
+        account: AccountId,
+        m: Option<u32>,
+        reason: DoneReason,
+        out: &mut Vec<Event>,
+    ) -> u64 {
+        let Some(acct) = self.ledger.account(account) else {
+            return 0;
+        };
         let ids: Vec<u64> = acct
             .open_orders
             .iter()
@@ -60,9 +78,9 @@ impl Core {
             if let Some(Parent::Bracket(b)) = self.orders.parents.get_mut(&id) {
                 b.cancelled = true;
             }
-            self.cancel_id(id, out);
+            self.end_id(id, reason, out);
         }
-        Ok(ids.len() as u64)
+        ids.len() as u64
     }
 
     /// Changes a resting limit order's price or size. Shrinking at the same price

@@ -113,11 +113,27 @@ impl TradingMutation {
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
         let account = tradable(ctx, account)?;
-        let market = market
-            .as_deref()
-            .map(|m| market_symbol(ctx, m))
-            .transpose()?;
+        let market = market_filter(ctx, market.as_deref())?;
         submit(ctx, Command::CancelAll { account, market }, command_id).await
+    }
+
+    /// The dead-man switch: every order of the account is cancelled unless this is
+    /// called again within `timeoutMs` (at most a day); 0 disarms it. Call it every
+    /// few seconds with a timeout of a minute, say, so a client that dies or loses its
+    /// connection leaves nothing in the book.
+    async fn cancel_all_orders_after(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+        timeout_ms: u64,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        let account = tradable(ctx, account)?;
+        let command = Command::CancelAllAfter {
+            account,
+            timeout_ms,
+        };
+        submit(ctx, command, command_id).await
     }
 
     /// `quantity` is the new open quantity; lowering it keeps priority.

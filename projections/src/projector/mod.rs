@@ -340,6 +340,8 @@ impl Projector {
             | Event::AccountRestrictionsSet { .. }
             | Event::WithdrawalLimitSet { .. }
             | Event::Deposited { .. }
+            | Event::DeadManSwitchSet { .. }
+            | Event::DeadManSwitchFired { .. }
             | Event::Checkpoint { .. } => Ok(()),
         }
     }
