@@ -26,11 +26,15 @@ pub enum Code {
     Unavailable,
     /// A fault inside the gateway or its read models.
     Internal,
+    /// A subscription fell behind the projector and was ended: nothing it would have
+    /// carried is skipped silently. Reload what it shows (queries answer with the
+    /// `seq` they reflect) and subscribe again.
+    Resync,
 }
 
 impl Code {
     /// Every code, for the docs and tests.
-    pub const ALL: [Code; 11] = [
+    pub const ALL: [Code; 12] = [
         Code::BadInput,
         Code::Unauthenticated,
         Code::Forbidden,
@@ -42,6 +46,7 @@ impl Code {
         Code::Overloaded,
         Code::Unavailable,
         Code::Internal,
+        Code::Resync,
     ];
 
     /// The code as it travels: `BAD_INPUT`, `FORBIDDEN`, …
@@ -58,6 +63,7 @@ impl Code {
             Code::Overloaded => "OVERLOADED",
             Code::Unavailable => "UNAVAILABLE",
             Code::Internal => "INTERNAL",
+            Code::Resync => "RESYNC",
         }
     }
 }

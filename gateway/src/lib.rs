@@ -360,7 +360,12 @@ async fn graphql(
     } else {
         "query"
     };
-    let response = app.schema.execute(request).await;
+    // The read models hold every event up to this seq (later ones may show too).
+    let seq = st.progress.borrow().next_seq.saturating_sub(1);
+    let mut response = app.schema.execute(request).await;
+    response
+        .extensions
+        .insert("seq".to_string(), async_graphql::Value::from(seq));
     let result = if response.is_ok() { "ok" } else { "error" };
     st.metrics.requests.with_label_values(&[result]).inc();
     st.metrics

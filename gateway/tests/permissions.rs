@@ -28,6 +28,8 @@ const ADMIN: Caller = Caller::Admin {
 struct Gateway {
     schema: TapeSchema,
     dir: tempfile::TempDir,
+    /// The projector's side of the subscriptions' feed.
+    changes: broadcast::Sender<std::sync::Arc<tape_projections::Changes>>,
 }
 
 /// Read models of a market with two funded accounts, and a gateway over them.
@@ -84,8 +86,9 @@ fn gateway() -> Gateway {
     let mut config = GatewayConfig::new("unused");
     config.outcome_wait = Duration::from_millis(100);
     Gateway {
-        schema: tape_gateway::schema(views, submitter, progress, changes, config),
+        schema: tape_gateway::schema(views, submitter, progress, changes.clone(), config),
         dir,
+        changes,
     }
 }
 
@@ -192,4 +195,32 @@ fn the_frontend_guide_lists_every_error_code() {
             "docs/frontend.md does not list {code}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_is_ended_with_resync_never_skipped() {
+    use futures::StreamExt;
+    let g = gateway();
+    let mut stream = g
+        .schema
+        .execute_stream(r#"subscription { trades(market: "BTC-USDT") { price } }"#);
+    // The first poll runs the resolver, which subscribes; nothing has come yet.
+    let nothing = tokio::time::timeout(Duration::from_millis(50), stream.next()).await;
+    assert!(nothing.is_err(), "no trade yet");
+    // The projector applies more batches than the feed holds for a slow reader.
+    for next_seq in 1..=10 {
+        let batch = tape_projections::Changes {
+            next_seq,
+            ..Default::default()
+        };
+        g.changes.send(std::sync::Arc::new(batch)).unwrap();
+    }
+    let r = stream.next().await.expect("the subscriber is told");
+    let code = r.errors[0]
+        .extensions
+        .as_ref()
+        .and_then(|x| x.get("code"))
+        .cloned();
+    assert_eq!(code, Some(async_graphql::Value::from("RESYNC")), "{r:?}");
+    assert!(stream.next().await.is_none(), "and its stream ends");
 }

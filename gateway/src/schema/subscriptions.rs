@@ -2,29 +2,40 @@
 
 use super::*;
 
-/// Every batch the projector applies, from now on.
-fn changes(st: &AppState) -> impl Stream<Item = Arc<Changes>> + use<> {
+/// Every batch the projector applies, from now on. A subscriber that falls so far
+/// behind that batches were dropped for it gets one `RESYNC` error and its stream
+/// ends: it is never served a stream with a hole in it.
+fn changes(st: &AppState) -> impl Stream<Item = Result<Arc<Changes>>> + use<> {
     let rx = st.changes.subscribe();
-    futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(c) => return Some((c, rx)),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(skipped = n, "a subscriber fell behind; batches skipped");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+    futures::stream::unfold(Some(rx), |rx| async move {
+        let mut rx = rx?;
+        match rx.recv().await {
+            Ok(c) => Some((Ok(c), Some(rx))),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::info!(skipped = n, "a subscriber fell behind; ended with RESYNC");
+                let message = format!(
+                    "this subscription fell {n} batches behind and was ended; reload and subscribe again"
+                );
+                Some((Err(coded(Code::Resync, message)), None))
             }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
     })
 }
 
-/// The items each batch yields, as one stream.
-fn each_batch<T, F>(st: &AppState, pick: F) -> impl Stream<Item = T> + use<T, F>
+/// The items each batch yields, as one stream (ended by `RESYNC` as `changes` is).
+fn each_batch<T, F>(st: &AppState, pick: F) -> impl Stream<Item = Result<T>> + use<T, F>
 where
     T: Send + 'static,
     F: Fn(&Changes) -> Vec<T> + Send + 'static,
 {
-    changes(st).flat_map(move |c| futures::stream::iter(pick(&c)))
+    changes(st).flat_map(move |c| {
+        let items: Vec<Result<T>> = match c {
+            Ok(c) => pick(&c).into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(items)
+    })
 }
 
 pub struct SubscriptionRoot;
@@ -36,7 +47,7 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         market: String,
-    ) -> Result<impl Stream<Item = PublicTrade>> {
+    ) -> Result<impl Stream<Item = Result<PublicTrade>>> {
         let s = market_symbol(ctx, &market)?;
         Ok(each_batch(state(ctx), move |c| {
             c.trades
@@ -53,17 +64,17 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         market: String,
         #[graphql(default = 20)] levels: u32,
-    ) -> Result<impl Stream<Item = Depth>> {
+    ) -> Result<impl Stream<Item = Result<Depth>>> {
         let s = market_symbol(ctx, &market)?;
         let views = state(ctx).views.clone();
-        Ok(changes(state(ctx)).filter_map(move |c| {
-            let d = c
-                .depth
+        Ok(each_batch(state(ctx), move |c| {
+            c.depth
                 .contains(&s)
                 .then(|| views.depth(&s, levels.min(1_000) as usize).ok())
                 .flatten()
-                .map(|d| Depth::new(&s, d));
-            async move { d }
+                .map(|d| Depth::new(&s, d))
+                .into_iter()
+                .collect()
         }))
     }
 
@@ -72,18 +83,18 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         market: String,
-    ) -> Result<impl Stream<Item = Ticker>> {
+    ) -> Result<impl Stream<Item = Result<Ticker>>> {
         let s = market_symbol(ctx, &market)?;
         let views = state(ctx).views.clone();
-        Ok(changes(state(ctx)).filter_map(move |c| {
-            let t = c
-                .trades
+        Ok(each_batch(state(ctx), move |c| {
+            c.trades
                 .iter()
                 .any(|t| t.market == s)
                 .then(|| views.ticker(&s).ok().flatten())
                 .flatten()
-                .map(Ticker::from);
-            async move { t }
+                .map(Ticker::from)
+                .into_iter()
+                .collect()
         }))
     }
 
@@ -93,7 +104,7 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         market: String,
         interval: CandleInterval,
-    ) -> Result<impl Stream<Item = Candle>> {
+    ) -> Result<impl Stream<Item = Result<Candle>>> {
         let s = market_symbol(ctx, &market)?;
         let interval = Interval::from(interval);
         Ok(each_batch(state(ctx), move |c| {
@@ -110,7 +121,7 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         account: Option<u64>,
-    ) -> Result<impl Stream<Item = Order>> {
+    ) -> Result<impl Stream<Item = Result<Order>>> {
         let account = readable(ctx, account)?;
         Ok(each_batch(state(ctx), move |c| {
             c.orders
@@ -126,7 +137,7 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         account: Option<u64>,
-    ) -> Result<impl Stream<Item = WalletUpdate>> {
+    ) -> Result<impl Stream<Item = Result<WalletUpdate>>> {
         let account = readable(ctx, account)?;
         Ok(each_batch(state(ctx), move |c| {
             c.wallets
