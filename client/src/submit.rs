@@ -155,20 +155,40 @@ impl Submitter {
     }
 }
 
+/// How long a busy writer holds the embedded log before it lets another in.
+const HOLD_SLICE: Duration = Duration::from_millis(100);
+/// How long it stays out after its slice, so a writer waiting for the lock (it tries
+/// every 10 ms) gets its turn.
+const YIELD_FOR: Duration = Duration::from_millis(30);
+/// How long a writer waits for its turn before it reports the log as busy.
+const TURN_WAIT_MAX: Duration = Duration::from_secs(60);
+/// A writer waiting for the lock leaves this file in the log's directory; the
+/// holder lets go at the end of its slice only when it is there, so a writer alone
+/// never pauses.
+const TURN_FILE: &str = "TURN";
+
 async fn open_embedded(dir: &std::path::Path) -> Result<FileLog, LogError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + TURN_WAIT_MAX;
     loop {
         match FileLog::open(dir, FileLogOptions::default()) {
             Err(LogError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
+                let _ = std::fs::File::create(dir.join(TURN_FILE));
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            other => return other.map(|(log, _)| log),
+            other => {
+                let _ = std::fs::remove_file(dir.join(TURN_FILE));
+                return other.map(|(log, _)| log);
+            }
         }
     }
 }
 
 async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Keyed, Reply)>) {
+    // The embedded log's writer lock is taken in turns: held while there is work,
+    // for at most `HOLD_SLICE` at a time while another writer waits, and let go
+    // after a quiet second.
     let mut embedded: Option<FileLog> = None;
+    let mut held_since = tokio::time::Instant::now();
     loop {
         let first = match &door {
             CommandsDoor::Embedded(_) if embedded.is_some() => {
@@ -196,7 +216,10 @@ async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Keyed, Reply)>) {
             CommandsDoor::Embedded(dir) => {
                 if embedded.is_none() {
                     match open_embedded(dir).await {
-                        Ok(log) => embedded = Some(log),
+                        Ok(log) => {
+                            embedded = Some(log);
+                            held_since = tokio::time::Instant::now();
+                        }
                         Err(e) => {
                             for r in replies {
                                 let _ = r.send(Err(format!("commands log: {e}")));
@@ -217,6 +240,14 @@ async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Keyed, Reply)>) {
             Ok(offsets) => {
                 for (r, offset) in replies.into_iter().zip(offsets) {
                     let _ = r.send(Ok(offset));
+                }
+                if let (Some(log), true) = (&embedded, held_since.elapsed() >= HOLD_SLICE) {
+                    held_since = tokio::time::Instant::now();
+                    if log.dir().join(TURN_FILE).exists() {
+                        // Our slice is over and another writer is waiting.
+                        embedded = None;
+                        tokio::time::sleep(YIELD_FOR).await;
+                    }
                 }
             }
             Err(e) => {
