@@ -130,7 +130,13 @@ pub async fn graphql(args: GraphqlArgs) -> anyhow::Result<()> {
     config.rate_burst = 10_000_000;
     let submitter =
         tape_gateway::Submitter::start(tape_gateway::CommandsDoor::Embedded(dir.join("commands")));
-    let router = tape_gateway::router(views, submitter, progress, changes, config);
+    let sources = tape_gateway::Sources {
+        views,
+        submitter,
+        progress,
+        changes,
+    };
+    let router = tape_gateway::router(sources, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/graphql", listener.local_addr()?);
     let (stop_tx, stop_rx) = watch::channel(false);

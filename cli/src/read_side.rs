@@ -125,13 +125,13 @@ pub async fn serve(
     config.rate_per_second = args.rate_per_second;
     config.rate_burst = args.rate_burst;
     config.outcome_wait = Duration::from_millis(args.outcome_wait_ms);
-    let router = tape_gateway::router(
+    let sources = tape_gateway::Sources {
         views,
-        Submitter::start(door),
-        progress_rx,
-        changes_tx,
-        config,
-    );
+        submitter: Submitter::start(door),
+        progress: progress_rx,
+        changes: changes_tx,
+    };
+    let router = tape_gateway::router(sources, config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -42,6 +42,8 @@ impl Core {
                 asset,
                 daily_limit,
             } => self.set_withdrawal_limit(*account, asset, *daily_limit, out),
+            // `execute` matches every command exhaustively and sends only the set-up
+            // commands above here, so no command a stranger writes reaches this arm.
             other => unreachable!("execute runs {other:?} itself"),
         }
     }

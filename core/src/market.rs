@@ -213,7 +213,8 @@ impl Markets {
         self.list.len()
     }
 
-    /// Adds a market and returns its number.
+    /// Adds a market and returns its number. Callers check `markets_max` (a `u32`)
+    /// first, so the count always fits.
     pub fn push(&mut self, market: Market) -> u32 {
         let m = self.list.len() as u32;
         self.index.insert(market.spec.symbol, m);

@@ -162,14 +162,23 @@ pub fn sdl() -> String {
     build_schema(&GatewayConfig::new("")).finish().sdl()
 }
 
+/// What a gateway serves from: the read models, the door onto the commands log, and
+/// the projector's progress and feed of changes.
+pub struct Sources {
+    pub views: Views,
+    pub submitter: Submitter,
+    pub progress: watch::Receiver<Progress>,
+    pub changes: broadcast::Sender<Arc<Changes>>,
+}
+
 /// The gateway's state and schema, built once for the router or a test.
-fn app(
-    views: Views,
-    submitter: Submitter,
-    progress: watch::Receiver<Progress>,
-    changes: broadcast::Sender<Arc<Changes>>,
-    config: GatewayConfig,
-) -> App {
+fn app(sources: Sources, config: GatewayConfig) -> App {
+    let Sources {
+        views,
+        submitter,
+        progress,
+        changes,
+    } = sources;
     let state = Arc::new(AppState {
         views,
         submitter,
@@ -188,25 +197,13 @@ fn app(
 /// The schema alone, for executing requests in process (the router adds HTTP,
 /// tokens and rate limits in front of it): a request carries its caller as data
 /// (`auth::Caller`; none is anonymous).
-pub fn schema(
-    views: Views,
-    submitter: Submitter,
-    progress: watch::Receiver<Progress>,
-    changes: broadcast::Sender<Arc<Changes>>,
-    config: GatewayConfig,
-) -> TapeSchema {
-    app(views, submitter, progress, changes, config).schema
+pub fn schema(sources: Sources, config: GatewayConfig) -> TapeSchema {
+    app(sources, config).schema
 }
 
 /// The router: `/graphql`, `/graphql/ws`, `/health`, `/metrics`.
-pub fn router(
-    views: Views,
-    submitter: Submitter,
-    progress: watch::Receiver<Progress>,
-    changes: broadcast::Sender<Arc<Changes>>,
-    config: GatewayConfig,
-) -> Router {
-    let app = app(views, submitter, progress, changes, config);
+pub fn router(sources: Sources, config: GatewayConfig) -> Router {
+    let app = app(sources, config);
     let body_bytes_max = app.state.config.body_bytes_max;
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))

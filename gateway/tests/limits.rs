@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
-use tape_gateway::{router, CommandsDoor, GatewayConfig, Submitter};
+use tape_gateway::{router, CommandsDoor, GatewayConfig, Sources, Submitter};
 use tokio::sync::{broadcast, watch};
 use tower::ServiceExt;
 
@@ -32,8 +32,14 @@ fn gateway(tune: impl FnOnce(&mut GatewayConfig)) -> Gateway {
     let (changes, _) = broadcast::channel(4);
     let mut config = GatewayConfig::new(ADMIN);
     tune(&mut config);
-    let router = router(views, submitter, progress, changes, config)
-        .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+    let sources = Sources {
+        views,
+        submitter,
+        progress,
+        changes,
+    };
+    let router =
+        router(sources, config).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
     Gateway { router, _dir: dir }
 }
 

@@ -86,7 +86,15 @@ fn gateway() -> Gateway {
     let mut config = GatewayConfig::new("unused");
     config.outcome_wait = Duration::from_millis(100);
     Gateway {
-        schema: tape_gateway::schema(views, submitter, progress, changes.clone(), config),
+        schema: tape_gateway::schema(
+            tape_gateway::Sources {
+                views,
+                submitter,
+                progress,
+                changes: changes.clone(),
+            },
+            config,
+        ),
         dir,
         changes,
     }
