@@ -149,7 +149,15 @@ impl Server {
     }
 
     pub fn commands_on_log(&self) -> u64 {
-        let log = tape_log::FileLog::follow(self.data.path().join("commands")).unwrap();
+        self.records_on_log("commands")
+    }
+
+    pub fn events_on_log(&self) -> u64 {
+        self.records_on_log("events")
+    }
+
+    fn records_on_log(&self, name: &str) -> u64 {
+        let log = tape_log::FileLog::follow(self.data.path().join(name)).unwrap();
         let rt = tokio::runtime::Handle::current();
         tokio::task::block_in_place(|| {
             rt.block_on(async { tape_log::Log::end_offset(&log).await.unwrap() })
