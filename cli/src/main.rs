@@ -7,6 +7,7 @@ mod clock;
 mod config;
 mod demo;
 mod door;
+mod init;
 mod io;
 mod load;
 mod logs;
@@ -49,6 +50,9 @@ enum Cmd {
     /// Runs Tape: the engine over the embedded log in ./data (or Kafka with --kafka),
     /// the read models and the GraphQL gateway.
     Run(service::RunArgs),
+    /// Starts a deployment's commands log: the first admin key (its token printed
+    /// once) and credentials required from the first command (unless --open).
+    Init(init::InitArgs),
     /// The engine alone (for a Kafka deployment, or over an embedded log).
     Engine(service::EngineArgs),
     /// The read side alone: projector and GraphQL gateway following the events log.
@@ -112,6 +116,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Cmd::Run(args) => service::run(args).await,
+            Cmd::Init(args) => init::init(args).await,
             Cmd::Engine(args) => service::engine(args).await,
             Cmd::Gateway(args) => read_side::gateway(args).await,
             Cmd::Project(args) => read_side::project(args).await,

@@ -2,8 +2,10 @@
 //! Ctrl-C (then it finishes its batch, snapshots and exits 0).
 
 use clap::Args;
+use std::time::Duration;
 use tape_engine::{Engine, EngineOptions, SnapshotStore};
-use tape_log::Log;
+
+use tape_log::{Log, LogReader};
 use tape_schemas::*;
 use tokio::sync::watch;
 
@@ -40,6 +42,11 @@ pub struct EngineArgs {
     /// also includes them in the gateway's /metrics).
     #[arg(long, env = "TAPE_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// On Kafka, run a commands log that `tape init` did not start (credentials
+    /// optional from its first command). Without it the engine waits for `tape init`
+    /// on an empty log and refuses any other.
+    #[arg(long, env = "TAPE_OPEN")]
+    pub open: bool,
 }
 
 /// Turns true on SIGTERM or Ctrl-C. The handlers are installed before this returns,
@@ -64,6 +71,10 @@ pub fn shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     if args.demo {
+        anyhow::ensure!(
+            args.engine.logs.kafka.is_none() || args.engine.open,
+            "--demo's setup is unsigned: on Kafka it needs --open (or start with `tape init` and set up over GraphQL with its admin token)"
+        );
         seed_demo(&args.engine.logs).await?;
     }
     let logs = args.engine.logs.clone();
@@ -106,6 +117,29 @@ async fn run_engine(args: EngineArgs, shutdown: watch::Receiver<bool>) -> anyhow
         None => format!("the embedded log in {}", args.logs.data.display()),
     };
     eprintln!("tape: engine running on {where_}");
+    if args.logs.kafka.is_some() && !args.open {
+        match crate::init::check_started(&commands, shutdown.clone()).await? {
+            Some(required) => eprintln!(
+                "tape: started by tape init: {}",
+                crate::init::mode(required)
+            ),
+            None => return Ok(()),
+        }
+    } else {
+        let first = commands
+            .reader(0)
+            .await?
+            .next_batch(2, Duration::ZERO)
+            .await?;
+        let start = match &first[..] {
+            [a, b] => crate::init::start_of(&a.bytes, &b.bytes),
+            _ => crate::init::Start::Other,
+        };
+        match start {
+            crate::init::Start::Init { required } => eprintln!("tape: started by tape init: {}", crate::init::mode(required)),
+            crate::init::Start::Other => eprintln!("tape: not started by tape init: credentials are optional until an operator requires them (requireCredentials)"),
+        }
+    }
     eprintln!("tape: send commands with `tape produce` or GraphQL, watch events with `tape consume --follow` (same --data/--kafka)");
     let engine = Engine::new(commands, events, snapshots, options);
     crate::metrics::engine(

@@ -225,13 +225,15 @@ impl KafkaTopics {
         Server::spawn(args, data)
     }
 
-    /// `tape engine` on these topics (no lease), its snapshots in `dir`.
+    /// `tape engine` on these topics (no lease), its snapshots in `dir`. `--open`:
+    /// the tests set up with the gateway's bootstrap token, whose commands are
+    /// unsigned (`tape init` starts a log that needs none of that: `secure_kafka.rs`).
     pub fn engine(&self, dir: &std::path::Path, stderr: Stdio) -> Proc {
         Proc(
             Command::new(TAPE)
                 .arg("engine")
                 .args(self.args())
-                .args(["--no-lease", "--data"])
+                .args(["--no-lease", "--open", "--data"])
                 .arg(dir)
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
