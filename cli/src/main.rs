@@ -7,6 +7,7 @@ mod clock;
 mod config;
 mod demo;
 mod door;
+mod fanout;
 mod init;
 mod io;
 mod load;
@@ -63,6 +64,9 @@ enum Cmd {
     Produce(io::ProduceArgs),
     /// Prints events from the events log as JSON lines.
     Consume(io::ConsumeArgs),
+    /// The Kafka door for any language: JSON feeds per account (private) and per
+    /// market (public L3 and trades), from the events log.
+    Fanout(fanout::FanoutArgs),
     /// An example market maker: quotes a ladder around the last trade straight on
     /// the commands log, re-quotes as the market moves, cancels on shutdown.
     Mm(mm::MmArgs),
@@ -117,6 +121,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Cmd::Run(args) => service::run(args).await,
             Cmd::Init(args) => init::init(args).await,
+            Cmd::Fanout(args) => fanout::fanout(args).await,
             Cmd::Engine(args) => service::engine(args).await,
             Cmd::Gateway(args) => read_side::gateway(args).await,
             Cmd::Project(args) => read_side::project(args).await,

@@ -216,13 +216,17 @@ impl KafkaLog {
 async fn create_topic(options: &KafkaOptions) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> =
         base_config(&options.brokers).create().map_err(kafka)?;
-    let topic = NewTopic::new(
-        &options.topic,
-        1,
-        TopicReplication::Fixed(options.replication),
-    )
-    .set("retention.ms", "-1")
-    .set("retention.bytes", "-1");
+    create_topic_with(&admin, &options.topic, options.replication).await
+}
+
+async fn create_topic_with(
+    admin: &AdminClient<DefaultClientContext>,
+    name: &str,
+    replication: i32,
+) -> Result<()> {
+    let topic = NewTopic::new(name, 1, TopicReplication::Fixed(replication))
+        .set("retention.ms", "-1")
+        .set("retention.bytes", "-1");
     let results = admin
         .create_topics(
             [&topic],
@@ -233,13 +237,81 @@ async fn create_topic(options: &KafkaOptions) -> Result<()> {
     for r in results {
         match r {
             Ok(_) => {
-                tracing::info!(topic = %options.topic, "created topic with unlimited retention")
+                tracing::info!(topic = %name, "created topic with unlimited retention")
             }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((t, code)) => return Err(kafka(format!("creating topic {t}: {code}"))),
         }
     }
     Ok(())
+}
+
+/// Writes records to many topics (the JSON feeds of `tape fanout`), each created on
+/// first use (one partition, unlimited retention). Idempotent, `acks=all`.
+pub struct KafkaPublisher {
+    producer: FutureProducer<LoggingContext>,
+    admin: AdminClient<DefaultClientContext>,
+    replication: i32,
+    /// Topics known to exist (at most one per feed the publisher has written).
+    created: std::collections::HashSet<String>,
+}
+
+impl KafkaPublisher {
+    pub fn new(brokers: &str, replication: i32) -> Result<KafkaPublisher> {
+        let producer = base_config(brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("message.max.bytes", (RECORD_BYTES_MAX + 4096).to_string())
+            .create_with_context(LoggingContext)
+            .map_err(kafka)?;
+        Ok(KafkaPublisher {
+            producer,
+            admin: base_config(brokers).create().map_err(kafka)?,
+            replication,
+            created: Default::default(),
+        })
+    }
+
+    /// Sends `(topic, payload)` records in order and waits until every one is
+    /// delivered; an error means some may not have been (send them all again: the
+    /// feeds' readers dedupe by `seq`).
+    pub async fn publish(&mut self, records: &[(String, Vec<u8>)]) -> Result<()> {
+        for (topic, _) in records {
+            if !self.created.contains(topic) {
+                create_topic_with(&self.admin, topic, self.replication).await?;
+                self.created.insert(topic.clone());
+            }
+        }
+        let mut deliveries = Vec::with_capacity(records.len());
+        for (topic, payload) in records {
+            loop {
+                let record = FutureRecord::<[u8], [u8]>::to(topic)
+                    .payload(payload)
+                    .partition(PARTITION);
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err((e, _)) => return Err(kafka(e)),
+                }
+            }
+        }
+        for d in deliveries {
+            match d.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    return Err(kafka(format!("a feed record's delivery failed: {e}")))
+                }
+                Err(_) => return Err(LogError::Closed),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl crate::Log for KafkaLog {

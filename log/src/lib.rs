@@ -13,7 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use file::{FileLog, FileLogOptions, OpenReport};
-pub use kafka::{KafkaLease, KafkaLog, KafkaOptions};
+pub use kafka::{KafkaLease, KafkaLog, KafkaOptions, KafkaPublisher};
 
 /// The largest record a log accepts (a command or event is far smaller).
 pub const RECORD_BYTES_MAX: usize = 4 << 20;

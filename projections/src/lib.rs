@@ -5,6 +5,7 @@
 //! rebuilds everything from the log. Nothing here decides anything: views only
 //! restate what the engine's events say.
 
+pub mod feeds;
 pub mod keys;
 mod projector;
 mod read;

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod codec;
 pub mod command;
 pub mod event;
+pub mod feeds;
 pub mod ids;
 pub mod money;
 pub mod reason;
@@ -18,6 +19,7 @@ pub use auth::{
 pub use codec::{CodecError, MAX_MESSAGE_BYTES};
 pub use command::*;
 pub use event::*;
+pub use feeds::{AccountRecord, AccountUpdate, FillSide, MarketRecord, MarketUpdate};
 pub use ids::*;
 pub use money::Dec;
 pub use reason::{DoneReason, RejectReason};

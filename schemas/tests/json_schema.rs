@@ -2,7 +2,7 @@
 //! in `schemas/json/`: what a market maker validates its JSON commands against. A
 //! test fails when they drift from the types.
 
-use tape_schemas::{CommandEnvelope, EventEnvelope};
+use tape_schemas::{AccountRecord, CommandEnvelope, EventEnvelope, MarketRecord};
 
 fn check(file: &str, schema: schemars::Schema) {
     let path = format!("{}/json/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -38,5 +38,14 @@ fn committed_json_schemas_match_the_wire_types() {
     check(
         "event-envelope.schema.json",
         schemars::schema_for!(EventEnvelope),
+    );
+    // The JSON feeds of `tape fanout`.
+    check(
+        "account-record.schema.json",
+        schemars::schema_for!(AccountRecord),
+    );
+    check(
+        "market-record.schema.json",
+        schemars::schema_for!(MarketRecord),
     );
 }
