@@ -19,9 +19,10 @@ if ! command -v curl >/dev/null 2>&1; then
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl >/dev/null
 fi
 
-# Python clients in the tests (the signing example) need the blake3 package.
+# Python clients in the tests (the signing example, the market maker on the JSON
+# feeds) need blake3 and confluent-kafka.
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    blake3==1.0.11
+    blake3==1.0.11 confluent-kafka==2.16.0
 
 # A free port on 127.0.0.1 (tansu listens on IPv4 only).
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 19092)

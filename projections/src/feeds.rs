@@ -226,13 +226,26 @@ impl FeedRouter {
                 };
                 (*order, *market, Some(update))
             }
+            // An amend that loses priority leaves the book; the order rests
+            // again at the back (`OrderRested`) unless it trades at once.
+            Event::OrderAmended {
+                order,
+                market,
+                requeued: true,
+                ..
+            } => {
+                let update = self
+                    .on_book
+                    .remove(order)
+                    .map(|_| MarketUpdate::OrderRemoved { order: *order });
+                (*order, *market, update)
+            }
             Event::OrderAmended {
                 order,
                 market,
                 side,
                 price,
                 visible,
-                requeued,
                 ..
             } => {
                 let update = self.on_book.get_mut(order).map(|place| {
@@ -242,7 +255,7 @@ impl FeedRouter {
                         side: *side,
                         price: *price,
                         visible: *visible,
-                        requeued: *requeued,
+                        requeued: false,
                     }
                 });
                 (*order, *market, update)

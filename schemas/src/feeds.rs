@@ -81,7 +81,9 @@ pub struct MarketRecord {
 
 /// The book order by order (L3), without accounts. A trade reduces its maker
 /// order's visible quantity by its quantity; an order whose visible part is used up
-/// is either `order_changed` (an iceberg's refill) or `order_removed`.
+/// is either `order_changed` (an iceberg's refill) or `order_removed`. An amend that
+/// keeps priority is `order_changed`; one that loses it is `order_removed`, then
+/// `order_added` at the back of its level (unless it trades at once).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MarketUpdate {
@@ -92,8 +94,8 @@ pub enum MarketUpdate {
         price: Dec,
         visible: Dec,
     },
-    /// An order on the book changed: amended, or an iceberg refilled. `requeued`:
-    /// it went to the back of its price level.
+    /// An order on the book changed in place: amended keeping its priority, or an
+    /// iceberg refilled (`requeued`: it went to the back of its price level).
     OrderChanged {
         order: OrderId,
         side: Side,
