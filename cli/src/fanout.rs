@@ -125,6 +125,8 @@ pub async fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
 struct Commands {
     log: AnyLog,
     reader: Option<AnyReader>,
+    /// The offset the reader gives next.
+    next: u64,
     /// Read but not yet asked for.
     ahead: VecDeque<tape_log::Record>,
 }
@@ -134,6 +136,7 @@ impl Commands {
         Commands {
             log,
             reader: None,
+            next: 0,
             ahead: VecDeque::new(),
         }
     }
@@ -143,14 +146,22 @@ impl Commands {
         while self.ahead.front().is_some_and(|r| r.offset < offset) {
             self.ahead.pop_front();
         }
-        if self.ahead.front().is_none_or(|r| r.offset != offset) {
+        let in_place = match self.ahead.front() {
+            Some(r) => r.offset == offset,
+            None => self.reader.is_some() && self.next == offset,
+        };
+        if !in_place {
             self.ahead.clear();
             self.reader = Some(self.log.reader(offset).await?);
+            self.next = offset;
         }
         let reader = self.reader.as_mut().expect("a reader");
         while self.ahead.is_empty() {
-            self.ahead
-                .extend(reader.next_batch(BATCH, Duration::from_millis(200)).await?);
+            let batch = reader.next_batch(BATCH, Duration::from_millis(200)).await?;
+            if let Some(last) = batch.last() {
+                self.next = last.offset + 1;
+            }
+            self.ahead.extend(batch);
         }
         let record = self.ahead.pop_front().expect("a record");
         anyhow::ensure!(

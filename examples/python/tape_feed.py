@@ -29,6 +29,10 @@ class Feed:
             "group.id": "tape-feed-example",
             "enable.auto.commit": False,
             "broker.address.family": "v4",
+            # Some brokers (tansu) hold a fetch for its whole wait even once records
+            # arrive: a short wait keeps the latency low.
+            "fetch.wait.max.ms": 5,
+            "socket.nagle.disable": True,
         })
         deadline = time.time() + 60
         while topic not in self.consumer.list_topics(timeout=5).topics:
@@ -79,6 +83,7 @@ class Trader:
             "acks": "all",
             "linger.ms": 0,
             "broker.address.family": "v4",
+            "socket.nagle.disable": True,
         })
         self.feed = Feed(args.brokers, "%s.account.%d" % (args.feed_prefix, args.account))
 
