@@ -229,6 +229,63 @@ pub struct Depth {
     pub asks: Vec<(Dec, Dec)>,
 }
 
+/// Levels a depth checksum covers on each side.
+pub const CHECKSUM_LEVELS: usize = 10;
+
+impl Depth {
+    /// The CRC32 a client checks its local book against (Kraken's scheme): over the
+    /// best 10 asks (lowest first) then the best 10 bids (highest first), each
+    /// level's price then quantity as sent, without the decimal point and leading
+    /// zeros, concatenated.
+    pub fn checksum(&self) -> u32 {
+        let mut text = String::new();
+        let digits = |d: &Dec, text: &mut String| {
+            let s: String = d.to_string().chars().filter(|c| *c != '.').collect();
+            text.push_str(s.trim_start_matches('0'));
+        };
+        for (price, qty) in self
+            .asks
+            .iter()
+            .take(CHECKSUM_LEVELS)
+            .chain(self.bids.iter().take(CHECKSUM_LEVELS))
+        {
+            digits(price, &mut text);
+            digits(qty, &mut text);
+        }
+        crc32fast::hash(text.as_bytes())
+    }
+
+    /// What changed from `self` to `new`, level by level: each level that is new or
+    /// whose quantity changed, and each level that went with quantity zero. Best
+    /// first on each side.
+    pub fn delta_to(&self, new: &Depth) -> Depth {
+        fn side(old: &[(Dec, Dec)], new: &[(Dec, Dec)], bids: bool) -> Vec<(Dec, Dec)> {
+            let old_map: std::collections::BTreeMap<Dec, Dec> = old.iter().copied().collect();
+            let new_map: std::collections::BTreeMap<Dec, Dec> = new.iter().copied().collect();
+            let mut changed: Vec<(Dec, Dec)> = new
+                .iter()
+                .filter(|(p, q)| old_map.get(p) != Some(q))
+                .copied()
+                .chain(
+                    old.iter()
+                        .filter(|(p, _)| !new_map.contains_key(p))
+                        .map(|(p, _)| (*p, Dec::ZERO)),
+                )
+                .collect();
+            changed.sort_by(|a, b| if bids { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) });
+            changed
+        }
+        Depth {
+            bids: side(&self.bids, &new.bids, true),
+            asks: side(&self.asks, &new.asks, false),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bids.is_empty() && self.asks.is_empty()
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct SlicedReport {
     pub parent: OrderId,

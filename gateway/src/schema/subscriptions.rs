@@ -78,6 +78,64 @@ impl SubscriptionRoot {
         }))
     }
 
+    /// The book to `levels` levels a side (at most 50) as a snapshot, then as deltas
+    /// chained by `prevSeq` and `seq`, each with the checksum of the book after it.
+    async fn depth_updates(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+        #[graphql(default = 10)] levels: u32,
+    ) -> Result<impl Stream<Item = Result<DepthUpdate>>> {
+        let s = market_symbol(ctx, &market)?;
+        let top = tape_projections::DEPTH_TOP_LEVELS;
+        if levels == 0 || levels as usize > top {
+            return Err(coded(
+                Code::BadInput,
+                format!("levels must be 1 to {top}, not {levels}"),
+            ));
+        }
+        let levels = levels as usize;
+        let st = state(ctx);
+        // Subscribe before the snapshot is read, so no change falls between them.
+        let changes = changes(st);
+        let seq = st.progress.borrow().next_seq.saturating_sub(1);
+        let book = st.views.depth(&s, levels).map_err(store)?;
+        let snapshot = DepthUpdate::new(&s, DepthUpdateKind::Snapshot, None, seq, &book, &book);
+        let views = st.views.clone();
+        let deltas = changes
+            .scan((book, seq), move |(book, last), c| {
+                let item = match c {
+                    Err(e) => Some(Err(e)),
+                    Ok(c) if !c.depth.contains(&s) => None,
+                    Ok(c) => match views.depth(&s, levels) {
+                        Err(e) => Some(Err(store(e))),
+                        Ok(new) => {
+                            let delta = book.delta_to(&new);
+                            let seq = c.next_seq.saturating_sub(1).max(*last);
+                            let update = (!delta.is_empty()).then(|| {
+                                DepthUpdate::new(
+                                    &s,
+                                    DepthUpdateKind::Delta,
+                                    Some(*last),
+                                    seq,
+                                    &delta,
+                                    &new,
+                                )
+                            });
+                            if update.is_some() {
+                                *book = new;
+                                *last = seq;
+                            }
+                            update.map(Ok)
+                        }
+                    },
+                };
+                futures::future::ready(Some(item))
+            })
+            .filter_map(futures::future::ready);
+        Ok(futures::stream::once(futures::future::ready(Ok(snapshot))).chain(deltas))
+    }
+
     /// The 24-hour ticker after each trade.
     async fn ticker(
         &self,

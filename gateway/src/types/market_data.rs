@@ -176,3 +176,53 @@ impl Depth {
         }
     }
 }
+
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum DepthUpdateKind {
+    // The whole book to the subscription's depth: replace the local one.
+    Snapshot,
+    // The levels that changed since the last update (quantity 0: the level went).
+    Delta,
+}
+
+// One message of `depthUpdates`: a snapshot first, then deltas. Apply a delta only if
+// its `prevSeq` is the `seq` of the last update applied; then the local book's
+// `checksum` must match (CRC32, docs/frontend.md), else resubscribe.
+#[derive(SimpleObject, Clone)]
+pub struct DepthUpdate {
+    pub market: String,
+    pub kind: DepthUpdateKind,
+    // The seq of the update before this one (none on a snapshot).
+    pub prev_seq: Option<u64>,
+    // The read models held every event up to this seq when this update was taken.
+    pub seq: u64,
+    pub bids: Vec<PriceLevel>,
+    pub asks: Vec<PriceLevel>,
+    // CRC32 of the best 10 levels a side after this update.
+    pub checksum: u32,
+}
+
+impl DepthUpdate {
+    pub fn new(
+        market: &Symbol,
+        kind: DepthUpdateKind,
+        prev_seq: Option<u64>,
+        seq: u64,
+        levels: &views::Depth,
+        book: &views::Depth,
+    ) -> Self {
+        let level = |&(p, q): &(Dec, Dec)| PriceLevel {
+            price: dm(p),
+            quantity: dm(q),
+        };
+        DepthUpdate {
+            market: market.to_string(),
+            kind,
+            prev_seq,
+            seq,
+            bids: levels.bids.iter().map(level).collect(),
+            asks: levels.asks.iter().map(level).collect(),
+            checksum: book.checksum(),
+        }
+    }
+}
