@@ -35,6 +35,8 @@ pub struct CoreConfig {
     /// The furthest a trusted clock may move forward in one command, unless the
     /// command is the operator's `AllowClockJump`.
     pub clock_jump_max_ms: u64,
+    /// Items a `Batch` may carry (at most 65,535).
+    pub batch_items_max: usize,
 }
 
 impl Default for CoreConfig {
@@ -56,6 +58,7 @@ impl Default for CoreConfig {
             // 2100-01-01T00:00:00Z.
             time_max_ms: 4_102_444_800_000,
             clock_jump_max_ms: 7 * DAY_MS,
+            batch_items_max: 20,
         }
     }
 }

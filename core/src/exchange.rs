@@ -172,10 +172,10 @@ impl Core {
     fn run(&mut self, envelope: &CommandEnvelope, out: &mut Vec<Event>) -> CommandResult {
         let at = out.len();
         push_outcome(out, envelope.id, CommandResult::Accepted { id: 0 }, false);
-        let outcome = if envelope.version != SCHEMA_VERSION {
-            Err(RejectReason::UnsupportedVersion)
-        } else {
-            self.execute(&envelope.command, out)
+        let outcome = match &envelope.command {
+            _ if envelope.version != SCHEMA_VERSION => Err(RejectReason::UnsupportedVersion),
+            Command::Batch { account, items } => self.run_batch(envelope.id, *account, items, out),
+            command => self.execute(command, out),
         };
         let result = match outcome {
             Ok(id) => {
@@ -198,6 +198,53 @@ impl Core {
             duplicate: false,
         };
         result
+    }
+
+    /// Runs a `Batch`'s items in order, each answered by its `ItemOutcome` (filled in
+    /// once known) with its effects after it; a refused item changes nothing and the
+    /// next one runs. The batch's own answer is the number of items accepted.
+    fn run_batch(
+        &mut self,
+        id: CommandId,
+        account: AccountId,
+        items: &[BatchItem],
+        out: &mut Vec<Event>,
+    ) -> Outcome {
+        let max = self.cfg.batch_items_max.min(usize::from(u16::MAX));
+        if items.is_empty() || items.len() > max {
+            return Err(RejectReason::BatchSize);
+        }
+        let mut accepted = 0;
+        for (item, command) in (0u16..).zip(items) {
+            let at = out.len();
+            let pending = CommandResult::Accepted { id: 0 };
+            out.push(Event::ItemOutcome {
+                command: id,
+                item,
+                result: pending,
+            });
+            let result = match self.execute(&command.command(account), out) {
+                Ok(id) => {
+                    self.drain_pending(out);
+                    accepted += 1;
+                    CommandResult::Accepted { id }
+                }
+                Err(reason) => {
+                    assert_eq!(
+                        out.len(),
+                        at + 1,
+                        "a rejected item has no effects: {command:?}"
+                    );
+                    CommandResult::Rejected { reason }
+                }
+            };
+            out[at] = Event::ItemOutcome {
+                command: id,
+                item,
+                result,
+            };
+        }
+        Ok(accepted)
     }
 
     /// Applies a batch of commands in order, exactly as `apply` one by one would;
@@ -289,6 +336,8 @@ impl Core {
                 account,
                 timeout_ms,
             } => self.cancel_all_after(*account, *timeout_ms, out),
+            // A batch is run item by item (`run_batch`); its items are never batches.
+            Command::Batch { .. } => Err(RejectReason::BatchSize),
             Command::Deposit {
                 account,
                 asset,

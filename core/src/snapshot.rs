@@ -15,7 +15,7 @@ use crate::market::Market;
 use crate::signing::{Signing, Stream};
 
 /// Bumped whenever the snapshot layout changes.
-const SNAPSHOT_FORMAT: u16 = 5;
+const SNAPSHOT_FORMAT: u16 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

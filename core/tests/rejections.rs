@@ -214,6 +214,12 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         timeout_ms: DEAD_MAN_TIMEOUT_MAX_MS + 1,
     };
     expect(&mut h, too_long, RejectReason::TimeoutTooLong);
+    let batch = |n| Command::Batch {
+        account: ALICE,
+        items: vec![BatchItem::CancelAll { market: None }; n],
+    };
+    expect(&mut h, batch(0), RejectReason::BatchSize);
+    expect(&mut h, batch(21), RejectReason::BatchSize);
 
     // Prices and sizes.
     h.ok(Command::CreateMarket(MarketSpec {

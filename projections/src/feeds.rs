@@ -35,9 +35,11 @@ pub struct FeedRouter {
     keys: HashMap<ApiKeyId, AccountId>,
     /// Orders ended by the current command.
     ended: Vec<OrderId>,
-    /// The current command's offset, and the account it acts for.
+    /// The current command's offset, the account it acts for, and the account its
+    /// answers go to.
     offset: Option<u64>,
     acting: Option<AccountId>,
+    answered: Option<AccountId>,
 }
 
 impl FeedRouter {
@@ -60,6 +62,7 @@ impl FeedRouter {
             }
             self.offset = Some(env.command_offset);
             self.acting = None;
+            self.answered = None;
         }
         let mut feed = Feed { env, out };
         match &env.event {
@@ -69,7 +72,8 @@ impl FeedRouter {
                 duplicate,
             } => {
                 self.acting = command.and_then(|c| c.command.account());
-                if let Some(account) = command.and_then(|c| self.answered_to(c)) {
+                self.answered = command.and_then(|c| self.answered_to(c));
+                if let Some(account) = self.answered {
                     feed.account(
                         account,
                         AccountUpdate::Outcome {
@@ -78,6 +82,12 @@ impl FeedRouter {
                             duplicate: *duplicate,
                         },
                     );
+                }
+            }
+            // A batch item's answer goes where the batch's did.
+            Event::ItemOutcome { .. } => {
+                if let Some(account) = self.answered {
+                    feed.own(account);
                 }
             }
             Event::ApiKeyCreated {

@@ -38,6 +38,8 @@ pub const API_KEY: u8 = b'k';
 pub const WITHDRAWAL: u8 = b'x';
 /// Groups: first command offset -> `Vec<OutcomeView>` (every outcome of a batch).
 pub const OUTCOME: u8 = b'C';
+/// Command offset + item -> the `CommandResult` of a batch's item.
+pub const ITEM_OUTCOME: u8 = b'I';
 
 /// A key: a tag byte, then fixed-width parts.
 pub struct Key(Vec<u8>);

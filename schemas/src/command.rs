@@ -167,6 +167,83 @@ pub enum Command {
         account: AccountId,
         timeout_ms: u64,
     },
+    /// Up to `CoreConfig::batch_items_max` trading commands for one account, under
+    /// one envelope (one signature): applied in order in one step, each answered by
+    /// its own `ItemOutcome` (after the batch's `Outcome`) with its effects after it.
+    /// One item refused does not stop the others.
+    Batch {
+        account: AccountId,
+        items: Vec<BatchItem>,
+    },
+}
+
+/// A trading command inside a [`Command::Batch`]: the batch names the account.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchItem {
+    PlaceOrder {
+        market: Symbol,
+        side: Side,
+        order_type: OrderType,
+        #[serde(default)]
+        client_order_id: Option<ClientOrderId>,
+        #[serde(default)]
+        stp: StpMode,
+    },
+    CancelOrder {
+        order: OrderRef,
+    },
+    CancelAll {
+        #[serde(default)]
+        market: Option<Symbol>,
+    },
+    AmendOrder {
+        order: OrderRef,
+        #[serde(default)]
+        price: Option<Dec>,
+        #[serde(default)]
+        quantity: Option<Dec>,
+    },
+}
+
+impl BatchItem {
+    /// The command this item is, for `account`.
+    pub fn command(&self, account: AccountId) -> Command {
+        match self {
+            BatchItem::PlaceOrder {
+                market,
+                side,
+                order_type,
+                client_order_id,
+                stp,
+            } => Command::PlaceOrder(NewOrder {
+                account,
+                market: *market,
+                side: *side,
+                order_type: order_type.clone(),
+                client_order_id: *client_order_id,
+                stp: *stp,
+            }),
+            BatchItem::CancelOrder { order } => Command::CancelOrder {
+                account,
+                order: *order,
+            },
+            BatchItem::CancelAll { market } => Command::CancelAll {
+                account,
+                market: *market,
+            },
+            BatchItem::AmendOrder {
+                order,
+                price,
+                quantity,
+            } => Command::AmendOrder {
+                account,
+                order: *order,
+                price: *price,
+                quantity: *quantity,
+            },
+        }
+    }
 }
 
 /// The longest dead-man switch timeout: one day.
@@ -186,6 +263,7 @@ impl Command {
             | Command::CancelOrder { account, .. }
             | Command::CancelAll { account, .. }
             | Command::CancelAllAfter { account, .. }
+            | Command::Batch { account, .. }
             | Command::AmendOrder { account, .. } => Some(*account),
             Command::PlaceOrder(o) => Some(o.account),
             Command::PlaceSliced(o) => Some(o.account),
@@ -219,6 +297,7 @@ impl Command {
                 | Command::CancelAll { .. }
                 | Command::CancelAllAfter { .. }
                 | Command::AmendOrder { .. }
+                | Command::Batch { .. }
                 | Command::RequestWithdrawal { .. }
         )
     }

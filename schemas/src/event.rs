@@ -215,6 +215,13 @@ pub enum Event {
         account: AccountId,
         deadline_ms: u64,
     },
+    /// The answer to item `item` (from 0) of the batch `command`; the item's effects
+    /// follow it. A rejected item has none.
+    ItemOutcome {
+        command: CommandId,
+        item: u16,
+        result: CommandResult,
+    },
 }
 
 /// A 32-byte hash: hex in JSON, raw bytes in bincode.

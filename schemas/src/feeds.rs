@@ -39,7 +39,8 @@ pub enum AccountUpdate {
     },
     /// An event about this account alone: its orders (accepted, triggered, rested,
     /// amended, refilled, done), sliced and bracket reports, deposits, withdrawals,
-    /// settings and dead-man switch.
+    /// settings and dead-man switch, and the answers to the items of its batches
+    /// (`item_outcome`, after the batch's `outcome`).
     Event(Event),
     /// A trade one of its orders took part in; the other side is not named.
     Fill {

@@ -120,6 +120,8 @@ pub enum RejectReason {
     TooManyParents,
     /// A dead-man switch timeout beyond `DEAD_MAN_TIMEOUT_MAX_MS` (one day).
     TimeoutTooLong,
+    /// A batch with no items, or more than `CoreConfig::batch_items_max`.
+    BatchSize,
 }
 
 /// Why an order left the book (or never rested).

@@ -242,6 +242,36 @@ fn commands() -> Vec<(&'static str, CommandEnvelope)> {
                 timeout_ms: 60_000,
             },
         ),
+        (
+            "batch",
+            Command::Batch {
+                account: acct,
+                items: vec![
+                    BatchItem::CancelOrder {
+                        order: OrderRef::Id(OrderId(41)),
+                    },
+                    BatchItem::PlaceOrder {
+                        market: "BTC-USDT".parse().unwrap(),
+                        side: Side::Buy,
+                        order_type: OrderType::Limit {
+                            price: d("30000.5"),
+                            quantity: d("0.25"),
+                            time_in_force: TimeInForce::Gtc,
+                            post_only: true,
+                            display_quantity: None,
+                        },
+                        client_order_id: None,
+                        stp: StpMode::default(),
+                    },
+                    BatchItem::AmendOrder {
+                        order: OrderRef::Id(OrderId(42)),
+                        price: None,
+                        quantity: Some(d("0.1")),
+                    },
+                    BatchItem::CancelAll { market: None },
+                ],
+            },
+        ),
     ];
     cmds.into_iter()
         .enumerate()
@@ -337,6 +367,14 @@ fn events() -> Vec<(&'static str, Event)> {
             Event::DeadManSwitchFired {
                 account: AccountId(7),
                 deadline_ms: 1_763_000_060_000,
+            },
+        ),
+        (
+            "item_outcome",
+            Event::ItemOutcome {
+                command: CommandId(uuid::Uuid::from_u128(9)),
+                item: 1,
+                result: CommandResult::Accepted { id: 43 },
             },
         ),
     ]

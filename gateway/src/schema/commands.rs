@@ -124,6 +124,53 @@ pub(super) async fn submit(
     command: Command,
     command_id: Option<String>,
 ) -> Result<CommandReceipt> {
+    let (id, offset, outcome) = submit_and_wait(ctx, command, command_id).await?;
+    receipt(ctx, state(ctx), id, offset, outcome)
+}
+
+/// `submit` for a `Batch` of `items` items: the batch's answer and one receipt per
+/// item (none while the batch is pending or if it was refused as a whole).
+pub(super) async fn submit_batch(
+    ctx: &Context<'_>,
+    command: Command,
+    items: usize,
+    command_id: Option<String>,
+) -> Result<BatchReceipt> {
+    let st = state(ctx);
+    let (id, offset, outcome) = submit_and_wait(ctx, command, command_id).await?;
+    let mut results = Vec::new();
+    if let Some(o) = outcome.filter(|o| matches!(o.result, CommandResult::Accepted { .. })) {
+        // The items' answers follow the batch's; the projector may show them a batch
+        // later.
+        for _ in 0..100 {
+            results = st.views.item_outcomes(offset).map_err(store)?;
+            if results.len() >= items {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        results.truncate(items);
+        let item_receipts = results
+            .iter()
+            .map(|&result| receipt(ctx, st, id, offset, Some(OutcomeView { result, ..o })))
+            .collect::<Result<Vec<_>>>()?;
+        let batch = receipt(ctx, st, id, offset, Some(o))?;
+        return Ok(BatchReceipt {
+            batch,
+            items: item_receipts,
+        });
+    }
+    Ok(BatchReceipt {
+        batch: receipt(ctx, st, id, offset, outcome)?,
+        items: Vec::new(),
+    })
+}
+
+async fn submit_and_wait(
+    ctx: &Context<'_>,
+    command: Command,
+    command_id: Option<String>,
+) -> Result<(CommandId, u64, Option<OutcomeView>)> {
     let st = state(ctx);
     let id = match command_id {
         Some(s) => parse_command_id(&s)?,
@@ -151,7 +198,7 @@ pub(super) async fn submit(
             "pending"
         }])
         .inc();
-    receipt(ctx, st, id, offset, outcome)
+    Ok((id, offset, outcome))
 }
 
 /// An admin's mutation: the role is checked before the command is built, so no one

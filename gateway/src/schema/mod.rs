@@ -29,7 +29,7 @@ mod orders;
 mod subscriptions;
 mod trading;
 
-use commands::{parse_command_id, receipt, submit, submit_admin};
+use commands::{parse_command_id, receipt, submit, submit_admin, submit_batch};
 pub use subscriptions::SubscriptionRoot;
 
 pub type TapeSchema = async_graphql::Schema<Query, Mutation, SubscriptionRoot>;

@@ -16,39 +16,54 @@ impl TradingMutation {
         input: PlaceOrderInput,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        let account = tradable(ctx, input.account)?;
-        let market = market_symbol(ctx, &input.market)?;
-        let order_type = match input.kind {
-            OrderKind::Limit => OrderType::Limit {
-                price: required("price", "limit", input.price)?,
-                quantity: required("quantity", "limit", input.quantity)?,
-                time_in_force: time_in_force(input.time_in_force, input.expires_at_ms)?,
-                post_only: input.post_only,
-                display_quantity: dec_opt(input.display_quantity),
-            },
-            OrderKind::Market => OrderType::Market {
-                size: size("market", input.quantity, input.quote_quantity)?,
-            },
-            OrderKind::StopMarket => OrderType::StopMarket {
-                trigger_price: required("triggerPrice", "stop-market", input.trigger_price)?,
-                size: size("stop-market", input.quantity, input.quote_quantity)?,
-            },
-            OrderKind::StopLimit => OrderType::StopLimit {
-                trigger_price: required("triggerPrice", "stop-limit", input.trigger_price)?,
-                price: required("price", "stop-limit", input.price)?,
-                quantity: required("quantity", "stop-limit", input.quantity)?,
-                time_in_force: time_in_force(input.time_in_force, input.expires_at_ms)?,
-            },
-        };
-        let command = Command::PlaceOrder(NewOrder {
-            account,
-            market,
-            side: input.side.into(),
-            order_type,
-            client_order_id: client_order_id(input.client_order_id.as_deref())?,
-            stp: input.self_trade_prevention.into(),
-        });
+        let command = Command::PlaceOrder(new_order(ctx, input)?);
         submit(ctx, command, command_id).await
+    }
+
+    /// Places up to 20 orders (the engine's `batch_items_max`) for one account in one
+    /// command: applied in order in one step, each with its own receipt.
+    async fn place_orders(
+        &self,
+        ctx: &Context<'_>,
+        inputs: Vec<PlaceOrderInput>,
+        command_id: Option<String>,
+    ) -> Result<BatchReceipt> {
+        let orders = inputs
+            .into_iter()
+            .map(|i| new_order(ctx, i))
+            .collect::<Result<Vec<_>>>()?;
+        let account = one_account(ctx, orders.iter().map(|o| o.account))?;
+        let items: Vec<BatchItem> = orders
+            .into_iter()
+            .map(|o| BatchItem::PlaceOrder {
+                market: o.market,
+                side: o.side,
+                order_type: o.order_type,
+                client_order_id: o.client_order_id,
+                stp: o.stp,
+            })
+            .collect();
+        let n = items.len();
+        submit_batch(ctx, Command::Batch { account, items }, n, command_id).await
+    }
+
+    /// Cancels up to 20 orders of one account by id in one command.
+    async fn cancel_orders(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+        order_ids: Vec<u64>,
+        command_id: Option<String>,
+    ) -> Result<BatchReceipt> {
+        let account = tradable(ctx, account)?;
+        let items: Vec<BatchItem> = order_ids
+            .into_iter()
+            .map(|id| BatchItem::CancelOrder {
+                order: OrderRef::Id(OrderId(id)),
+            })
+            .collect();
+        let n = items.len();
+        submit_batch(ctx, Command::Batch { account, items }, n, command_id).await
     }
 
     /// `count` limit orders evenly spaced from `lowerPrice` to `upperPrice`.
@@ -158,6 +173,59 @@ impl TradingMutation {
         };
         submit(ctx, command, command_id).await
     }
+}
+
+/// The order an input describes, for the account the caller may trade.
+fn new_order(ctx: &Context<'_>, input: PlaceOrderInput) -> Result<NewOrder> {
+    let account = tradable(ctx, input.account)?;
+    let market = market_symbol(ctx, &input.market)?;
+    let order_type = match input.kind {
+        OrderKind::Limit => OrderType::Limit {
+            price: required("price", "limit", input.price)?,
+            quantity: required("quantity", "limit", input.quantity)?,
+            time_in_force: time_in_force(input.time_in_force, input.expires_at_ms)?,
+            post_only: input.post_only,
+            display_quantity: dec_opt(input.display_quantity),
+        },
+        OrderKind::Market => OrderType::Market {
+            size: size("market", input.quantity, input.quote_quantity)?,
+        },
+        OrderKind::StopMarket => OrderType::StopMarket {
+            trigger_price: required("triggerPrice", "stop-market", input.trigger_price)?,
+            size: size("stop-market", input.quantity, input.quote_quantity)?,
+        },
+        OrderKind::StopLimit => OrderType::StopLimit {
+            trigger_price: required("triggerPrice", "stop-limit", input.trigger_price)?,
+            price: required("price", "stop-limit", input.price)?,
+            quantity: required("quantity", "stop-limit", input.quantity)?,
+            time_in_force: time_in_force(input.time_in_force, input.expires_at_ms)?,
+        },
+    };
+    Ok(NewOrder {
+        account,
+        market,
+        side: input.side.into(),
+        order_type,
+        client_order_id: client_order_id(input.client_order_id.as_deref())?,
+        stp: input.self_trade_prevention.into(),
+    })
+}
+
+/// The one account every item of a batch is for.
+fn one_account(
+    ctx: &Context<'_>,
+    mut accounts: impl Iterator<Item = AccountId>,
+) -> Result<AccountId> {
+    let Some(first) = accounts.next() else {
+        return tradable(ctx, None);
+    };
+    if accounts.any(|a| a != first) {
+        return Err(coded(
+            Code::BadInput,
+            "every order of a batch must be for the same account",
+        ));
+    }
+    Ok(first)
 }
 
 fn order_ref(order_id: Option<u64>, client_order_id: Option<String>) -> Result<OrderRef> {

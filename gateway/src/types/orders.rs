@@ -227,6 +227,15 @@ pub struct CommandReceipt {
     pub trades: Vec<Trade>,
 }
 
+/// The engine's answer to a batch (`placeOrders`, `cancelOrders`): the batch's own
+/// receipt (its `id` is the number of items accepted) and one receipt per item, in
+/// order (none while the batch is pending or if it was refused as a whole).
+#[derive(SimpleObject)]
+pub struct BatchReceipt {
+    pub batch: CommandReceipt,
+    pub items: Vec<CommandReceipt>,
+}
+
 #[derive(SimpleObject)]
 pub struct SlicedReport {
     pub parent: u64,

@@ -41,6 +41,8 @@ pub struct Changes {
     /// The command offset of the batch's last event.
     pub last_command_offset: Option<u64>,
     pub outcomes: Vec<OutcomeView>,
+    /// Batch items' answers: (command offset, item, result).
+    pub items: Vec<(u64, u16, CommandResult)>,
     pub trades: Vec<TradeView>,
     pub orders: Vec<OrderView>,
     pub wallets: Vec<WalletView>,
@@ -312,7 +314,7 @@ impl Projector {
             time_ms,
         };
         match event {
-            Event::Outcome { .. } => self.outcomes(at, event),
+            Event::Outcome { .. } | Event::ItemOutcome { .. } => self.outcomes(at, event),
             Event::AssetCreated(_)
             | Event::AssetUpdated { .. }
             | Event::MarketCreated(_)
@@ -624,6 +626,12 @@ impl Projector {
         for g in changes.outcomes.chunks(GROUP_ROWS_MAX) {
             let key = Key::new(keys::OUTCOME).u64(g[0].command_offset);
             batch.insert(key.build(), enc(&g));
+        }
+        for (offset, item, result) in &changes.items {
+            let key = Key::new(keys::ITEM_OUTCOME)
+                .u64(*offset)
+                .u64(u64::from(*item));
+            batch.insert(key.build(), enc(result));
         }
         batch.insert(keys::CHECKPOINT, enc(&self.cp));
         self.tree.apply_batch(batch)?;

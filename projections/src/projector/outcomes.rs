@@ -1,4 +1,5 @@
-//! The answers to commands (`Event::Outcome`), kept per batch for `outcome_at`.
+//! The answers to commands (`Event::Outcome`), kept per batch for `outcome_at`, and
+//! to the items of batches (`Event::ItemOutcome`), for `item_outcomes`.
 
 use super::*;
 
@@ -23,6 +24,12 @@ impl Projector {
                 duplicate: *duplicate,
             };
             self.batch.changes.outcomes.push(view);
+        }
+        if let Event::ItemOutcome { item, result, .. } = event {
+            self.batch
+                .changes
+                .items
+                .push((command_offset, *item, *result));
         }
         Ok(())
     }
