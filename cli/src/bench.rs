@@ -21,6 +21,9 @@ pub enum Bench {
     Project(crate::bench_read::ProjectArgs),
     /// The GraphQL gateway under a query mix from concurrent keep-alive clients.
     Graphql(crate::bench_read::GraphqlArgs),
+    /// What batching gains a market maker: ladder re-quotes one command a change
+    /// against one batch a re-quote, signed, through the core.
+    Batch(crate::bench_batch::BatchArgs),
 }
 
 #[derive(Args)]
@@ -65,6 +68,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Replay(args) => replay(args).await,
         Bench::Project(args) => crate::bench_read::project(args),
         Bench::Graphql(args) => crate::bench_read::graphql(args).await,
+        Bench::Batch(args) => crate::bench_batch::run(args),
     }
 }
 

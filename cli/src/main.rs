@@ -1,6 +1,7 @@
 //! The `tape` binary.
 
 mod bench;
+mod bench_batch;
 mod bench_e2e;
 mod bench_read;
 mod clock;

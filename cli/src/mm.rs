@@ -6,7 +6,8 @@
 //! on shutdown. A re-quote changes only what has to change: a quote already at a
 //! wanted price stays (keeping its place in the queue), one at a price no longer
 //! wanted is amended to a wanted price on its side, and only what is left over is
-//! placed or cancelled. It re-quotes only once every earlier command is answered, so
+//! placed or cancelled, in batches of up to 20 changes a command (`--batch`). It
+//! re-quotes only once every earlier command is answered, so
 //! it never acts on a stale view of its own orders. Answers are matched by
 //! commands-log offset, not by command id: anyone can write a rejected command
 //! carrying someone else's id.
@@ -64,6 +65,10 @@ pub struct MmArgs {
     /// period), so a bot that dies or loses the log leaves nothing quoted. 0: off.
     #[arg(long, env = "TAPE_MM_DEAD_MAN_MS", default_value_t = 10_000)]
     pub dead_man_ms: u64,
+    /// Changes of a re-quote sent in one batch command (one envelope, one
+    /// signature; at most the engine's batch_items_max, 20). 1: one command each.
+    #[arg(long, env = "TAPE_MM_BATCH", default_value_t = 20)]
+    pub batch: usize,
 }
 
 /// What the bot knows from the events log.
@@ -78,6 +83,8 @@ struct Book {
     fills: u64,
     /// Our commands not answered yet: offset -> what it was.
     pending: HashMap<u64, &'static str>,
+    /// The offset of our batch whose items are being answered.
+    answering: Option<u64>,
     accepted: u64,
     rejected: BTreeMap<String, u64>,
 }
@@ -122,6 +129,22 @@ impl Book {
                 if *maker_account == account || *taker_account == account {
                     self.fills += 1;
                 }
+            }
+            Event::ItemOutcome { result, .. } if self.answering == Some(e.command_offset) => {
+                match result {
+                    CommandResult::Accepted { .. } => self.accepted += 1,
+                    CommandResult::Rejected { reason } => {
+                        *self.rejected.entry(format!("{reason:?}")).or_default() += 1;
+                    }
+                }
+            }
+            Event::Outcome {
+                result: CommandResult::Accepted { .. },
+                ..
+            } if self.pending.get(&e.command_offset) == Some(&"batch") => {
+                // Its items' answers follow.
+                self.pending.remove(&e.command_offset);
+                self.answering = Some(e.command_offset);
             }
             Event::Outcome { result, .. } if self.pending.remove(&e.command_offset).is_some() => {
                 match result {
@@ -292,16 +315,15 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
             && book.pending.is_empty();
         if let (Some(reference), true) = (reference, (moved || book.fills > 0) && due) {
             let wanted = ladder(reference, tick, args.levels, args.spacing_bps);
-            let mut sending = Vec::new();
+            let mut items = Vec::new();
             for change in requote(&book.open, &wanted) {
-                let (command, what) = match change {
+                let (item, what) = match change {
                     Change::Keep(_) => {
                         *changes.entry("kept").or_default() += 1;
                         continue;
                     }
                     Change::Amend(order, price) => (
-                        Command::AmendOrder {
-                            account,
+                        BatchItem::AmendOrder {
                             order: OrderRef::Id(OrderId(order)),
                             price: Some(Dec(price)),
                             quantity: None,
@@ -309,8 +331,7 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
                         "amended",
                     ),
                     Change::Place(side, price) => (
-                        Command::PlaceOrder(NewOrder {
-                            account,
+                        BatchItem::PlaceOrder {
                             market,
                             side,
                             order_type: OrderType::Limit {
@@ -322,23 +343,34 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
                             },
                             client_order_id: None,
                             stp: StpMode::CancelMaker,
-                        }),
+                        },
                         "placed",
                     ),
                     Change::Cancel(order) => (
-                        Command::CancelOrder {
-                            account,
+                        BatchItem::CancelOrder {
                             order: OrderRef::Id(OrderId(order)),
                         },
                         "cancelled",
                     ),
                 };
                 *changes.entry(what).or_default() += 1;
+                items.push((item, what));
+            }
+            // One command a batch of changes (or each on its own), all sent together:
+            // the door group-commits them into one append.
+            let mut sending = Vec::new();
+            for chunk in items.chunks(args.batch.max(1)) {
+                let (command, what) = match chunk {
+                    [(item, what)] => (item.command(account), *what),
+                    _ => {
+                        let items = chunk.iter().map(|(i, _)| i.clone()).collect();
+                        (Command::Batch { account, items }, "batch")
+                    }
+                };
                 let envelope = door.envelope(command)?;
                 let door = door.clone();
                 sending.push(async move { door.send(&envelope).await.map(|o| (o, what)) });
             }
-            // Sent together: the door group-commits them into one append.
             for (offset, what) in futures::future::try_join_all(sending).await? {
                 book.pending.insert(offset, what);
             }

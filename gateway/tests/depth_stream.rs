@@ -162,7 +162,7 @@ async fn a_local_book_from_deltas_stays_equal_to_the_servers_through_a_forced_la
         sent_batches += 1;
     }
     // Until the client has taken everything.
-    while changes.len() > 0 {
+    while !changes.is_empty() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -220,7 +220,7 @@ impl BatchItem {
                 account,
                 market: *market,
                 side: *side,
-                order_type: order_type.clone(),
+                order_type: *order_type,
                 client_order_id: *client_order_id,
                 stp: *stp,
             }),
