@@ -38,24 +38,147 @@ where
     })
 }
 
+/// Items a resumed subscription replays at most: a client further behind reloads.
+const RESUME_MAX: usize = 10_000;
+
+fn too_far_behind() -> Error {
+    coded(
+        Code::Resync,
+        format!("more than {RESUME_MAX} items were missed since fromSeq: reload with queries and subscribe again"),
+    )
+}
+
+/// A resumed stream: `missed` (from the read models, oldest first), then `live`
+/// without what `missed` already held (items at or below its last seq).
+fn resumed<T, S>(missed: Vec<T>, live: S, seq: fn(&T) -> u64) -> impl Stream<Item = Result<T>>
+where
+    T: Send + 'static,
+    S: Stream<Item = Result<T>> + Send + 'static,
+{
+    let after = missed.last().map_or(0, seq);
+    futures::stream::iter(missed.into_iter().map(Ok)).chain(live.filter(move |item| {
+        futures::future::ready(match item {
+            Ok(item) => seq(item) > after,
+            Err(_) => true,
+        })
+    }))
+}
+
+/// Up to `RESUME_MAX` rows oldest first, from pages the read models give newest
+/// first, back to the first row whose seq is below `from_seq`.
+fn newest_back_to<T>(
+    from_seq: u64,
+    seq: impl Fn(&T) -> u64,
+    mut page: impl FnMut(Option<u64>) -> Result<views::Rows<T>>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let rows = page(cursor)?;
+        let more = rows.has_more;
+        for (at, row) in rows.rows {
+            if seq(&row) < from_seq {
+                out.reverse();
+                return Ok(out);
+            }
+            if out.len() == RESUME_MAX {
+                return Err(too_far_behind());
+            }
+            cursor = Some(at);
+            out.push(row);
+        }
+        if !more {
+            out.reverse();
+            return Ok(out);
+        }
+    }
+}
+
 pub struct SubscriptionRoot;
 
 #[Subscription]
 impl SubscriptionRoot {
-    /// Every trade of a market, as it is projected.
+    /// Every trade of a market, as it is projected. With `fromSeq` (the seq after
+    /// the last trade a client saw), the trades since then come first.
     async fn trades(
         &self,
         ctx: &Context<'_>,
         market: String,
+        from_seq: Option<u64>,
     ) -> Result<impl Stream<Item = Result<PublicTrade>>> {
         let s = market_symbol(ctx, &market)?;
-        Ok(each_batch(state(ctx), move |c| {
+        let st = state(ctx);
+        let live = each_batch(st, move |c| {
             c.trades
                 .iter()
                 .filter(|t| t.market == s)
                 .map(|t| PublicTrade::from(*t))
                 .collect()
-        }))
+        });
+        let missed = match from_seq {
+            None => Vec::new(),
+            Some(from) => newest_back_to(
+                from,
+                |t: &TradeView| t.seq,
+                |cursor| {
+                    let page = Page {
+                        cursor,
+                        first: PAGE_ROWS_MAX,
+                        ..Page::default()
+                    };
+                    st.views
+                        .market_trades(&s, &TradeFilter::default(), &page)
+                        .map_err(store)
+                },
+            )?,
+        };
+        let missed = missed.into_iter().map(PublicTrade::from).collect();
+        Ok(resumed(missed, live, |t: &PublicTrade| t.seq))
+    }
+
+    /// The account's ledger entries as they are made. With `fromSeq`, the entries
+    /// since then come first.
+    async fn ledger(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+        from_seq: Option<u64>,
+    ) -> Result<impl Stream<Item = Result<LedgerEntry>>> {
+        let account = readable(ctx, account)?;
+        let st = state(ctx);
+        let live = each_batch(st, move |c| {
+            c.entries
+                .iter()
+                .filter(|e| e.account == account)
+                .map(|e| LedgerEntry::from(*e))
+                .collect()
+        });
+        let mut missed = Vec::new();
+        if let Some(from) = from_seq {
+            let mut cursor = None;
+            loop {
+                let page = Page {
+                    newest_first: false,
+                    cursor,
+                    first: PAGE_ROWS_MAX,
+                    from_id: from,
+                    ..Page::default()
+                };
+                let rows = st
+                    .views
+                    .ledger(account, &EntryFilter::default(), &page)
+                    .map_err(store)?;
+                cursor = rows.rows.last().map(|r| r.0);
+                missed.extend(rows.rows.into_iter().map(|(_, e)| LedgerEntry::from(e)));
+                if missed.len() > RESUME_MAX {
+                    return Err(too_far_behind());
+                }
+                if !rows.has_more {
+                    break;
+                }
+            }
+        }
+        Ok(resumed(missed, live, |e: &LedgerEntry| e.seq))
     }
 
     /// The book after each change.
@@ -190,19 +313,42 @@ impl SubscriptionRoot {
         }))
     }
 
-    /// The account's balances as they change.
+    /// The account's balances as they change. With `fromSeq`, every balance as it
+    /// stands comes first (a balance is state: the latest value is all that was
+    /// missed).
     async fn my_wallet(
         &self,
         ctx: &Context<'_>,
         account: Option<u64>,
+        from_seq: Option<u64>,
     ) -> Result<impl Stream<Item = Result<WalletUpdate>>> {
         let account = readable(ctx, account)?;
-        Ok(each_batch(state(ctx), move |c| {
+        let st = state(ctx);
+        let live = each_batch(st, move |c| {
+            let seq = c.next_seq.saturating_sub(1);
             c.wallets
                 .iter()
                 .filter(|w| w.account == account)
-                .map(|w| WalletUpdate::from(*w))
+                .map(|w| WalletUpdate::new(*w, seq))
                 .collect()
-        }))
+        });
+        // A balance is state: what was missed is the balance now.
+        let missed = match from_seq {
+            None => Vec::new(),
+            Some(_) => {
+                let seq = st.progress.borrow().next_seq.saturating_sub(1);
+                let wallets = st.views.wallets(account).map_err(store)?;
+                wallets
+                    .into_iter()
+                    .map(|w| WalletUpdate::new(w, seq))
+                    .collect()
+            }
+        };
+        let after = missed.first().map_or(0, |w: &WalletUpdate| w.seq);
+        Ok(futures::stream::iter(missed.into_iter().map(Ok)).chain(
+            live.filter(move |w| {
+                futures::future::ready(w.as_ref().map_or(true, |w| w.seq > after))
+            }),
+        ))
     }
 }

@@ -29,11 +29,14 @@ pub struct WalletUpdate {
     pub available: Decimal,
     pub held: Decimal,
     pub total: Decimal,
+    /// The balance as it stood once the read models held every event up to this seq.
+    pub seq: u64,
 }
 
-impl From<WalletView> for WalletUpdate {
-    fn from(w: WalletView) -> Self {
+impl WalletUpdate {
+    pub fn new(w: WalletView, seq: u64) -> Self {
         WalletUpdate {
+            seq,
             account: w.account.0,
             asset: w.asset.to_string(),
             available: dm(w.available),

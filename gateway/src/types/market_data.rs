@@ -62,6 +62,8 @@ impl Market {
 #[derive(SimpleObject, Clone)]
 pub struct PublicTrade {
     pub id: u64,
+    /// The events-log seq of the trade.
+    pub seq: u64,
     pub time_ms: u64,
     pub market: String,
     pub price: Decimal,
@@ -73,6 +75,7 @@ impl From<TradeView> for PublicTrade {
     fn from(t: TradeView) -> Self {
         PublicTrade {
             id: t.trade.0,
+            seq: t.seq,
             time_ms: t.time_ms,
             market: t.market.to_string(),
             price: dm(t.price),

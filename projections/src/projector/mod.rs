@@ -46,6 +46,8 @@ pub struct Changes {
     pub trades: Vec<TradeView>,
     pub orders: Vec<OrderView>,
     pub wallets: Vec<WalletView>,
+    /// New ledger entries, in seq order.
+    pub entries: Vec<LedgerEntry>,
     /// Markets whose depth changed.
     pub depth: Vec<Symbol>,
     pub candles: Vec<(Symbol, Interval, Candle)>,
@@ -436,6 +438,7 @@ impl Projector {
                 reference,
             };
             self.batch.entries.entry(account).or_default().push(entry);
+            self.batch.changes.entries.push(entry);
         }
     }
 
