@@ -144,8 +144,10 @@ async fn a_local_book_from_deltas_stays_equal_to_the_servers_through_a_forced_la
     });
 
     // The projector: batches of 40 events; the client keeps up (the feed holds 8
-    // batches), except once, when 50 batches go out at once.
+    // batches), except once: the projector runs 200 batches ahead, then tells them
+    // all at once.
     let mut sent_batches = 0;
+    let mut held = Vec::new();
     for (i, batch) in events.chunks(40).enumerate() {
         let applied = projector
             .apply_records(batch.iter().map(Vec::as_slice))
@@ -154,8 +156,15 @@ async fn a_local_book_from_deltas_stays_equal_to_the_servers_through_a_forced_la
             next_seq: applied.next_seq,
             ..Progress::default()
         });
-        let lag = (1_000..1_050).contains(&i);
-        while !lag && changes.len() > 2 {
+        if (1_000..1_200).contains(&i) {
+            held.push(Arc::new(applied));
+            continue;
+        }
+        for lagged in held.drain(..) {
+            let _ = changes.send(lagged);
+            sent_batches += 1;
+        }
+        while changes.len() > 2 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let _ = changes.send(Arc::new(applied));

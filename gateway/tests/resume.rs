@@ -57,12 +57,15 @@ async fn drain(
     out
 }
 
-/// Both streams' items (trade seqs, ledger seqs) until neither gives one for 300 ms.
-async fn drain_both(
+/// The streams' items (trade seqs, ledger seqs, order payloads) until none gives
+/// one for 300 ms.
+async fn drain_all(
     t: &mut (impl Stream<Item = async_graphql::Response> + Unpin),
     l: &mut (impl Stream<Item = async_graphql::Response> + Unpin),
+    o: &mut (impl Stream<Item = async_graphql::Response> + Unpin),
     seen_t: &mut Vec<u64>,
     seen_l: &mut Vec<u64>,
+    seen_o: &mut Vec<serde_json::Value>,
 ) {
     let seq = |r: async_graphql::Response, field: &str| {
         assert!(r.errors.is_empty(), "{:?}", r.errors);
@@ -72,6 +75,10 @@ async fn drain_both(
         tokio::select! {
             Some(r) = t.next() => seen_t.push(seq(r, "trades")),
             Some(r) = l.next() => seen_l.push(seq(r, "ledger")),
+            Some(r) = o.next() => {
+                assert!(r.errors.is_empty(), "{:?}", r.errors);
+                seen_o.push(r.data.into_json().unwrap()["myOrders"].clone());
+            }
             _ = tokio::time::sleep(Duration::from_millis(300)) => return,
         }
     }
@@ -143,9 +150,27 @@ async fn history(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trades_and_ledger_resume_from_seq_with_nothing_lost_or_doubled() {
+async fn trades_ledger_and_orders_resume_from_seq_with_nothing_lost_or_doubled() {
     let (schema, mut feed, events, _dir) = setup();
-    let account = AccountId(7);
+    let third = events.len() / 3;
+    // The account busiest both before and while the client is away.
+    let placed = |range: std::ops::Range<usize>| {
+        let mut n: std::collections::HashMap<AccountId, usize> = Default::default();
+        for e in &events[range] {
+            if let Event::OrderAccepted { account, .. } =
+                codec::from_bincode::<EventEnvelope>(e).unwrap().event
+            {
+                *n.entry(account).or_default() += 1;
+            }
+        }
+        n
+    };
+    let (before, away) = (placed(0..third), placed(third..2 * third));
+    let account = *before
+        .iter()
+        .max_by_key(|(a, n)| ((**n).min(away.get(a).copied().unwrap_or(0)), a.0))
+        .unwrap()
+        .0;
     let caller = tape_gateway::auth::Caller::Trader {
         key: ApiKeyId(1),
         account,
@@ -164,50 +189,104 @@ async fn trades_and_ledger_resume_from_seq_with_nothing_lost_or_doubled() {
         let from = from.map(|f| format!("(fromSeq: {f})")).unwrap_or_default();
         subscribe(format!("subscription {{ ledger{from} {{ seq }} }}"))
     };
-    let third = events.len() / 3;
+    let orders = |from: Option<u64>| {
+        let from = from.map(|f| format!("(fromSeq: {f})")).unwrap_or_default();
+        subscribe(format!(
+            "subscription {{ myOrders{from} {{ id updatedSeq status filled }} }}"
+        ))
+    };
 
     // The market exists (a subscription to an unknown one is refused).
     feed.apply(&events[..10]).await;
     // Connected for the first third.
-    let (mut t, mut l) = (trades(None), ledger(None));
+    let (mut t, mut l, mut o) = (trades(None), ledger(None), orders(None));
     // The first poll runs the resolver, which subscribes.
     assert!(drain(&mut t, "trades", "seq").await.is_empty());
     assert!(drain(&mut l, "ledger", "seq").await.is_empty());
+    assert!(drain(&mut o, "myOrders", "id").await.is_empty());
     let first = events[10..third].to_vec();
     let applying = tokio::spawn(async move {
         feed.apply(&first).await;
         feed
     });
-    let (mut seen_t, mut seen_l) = (Vec::new(), Vec::new());
+    let (mut seen_t, mut seen_l, mut seen_o) = (Vec::new(), Vec::new(), Vec::new());
     while !applying.is_finished() {
-        drain_both(&mut t, &mut l, &mut seen_t, &mut seen_l).await;
+        drain_all(
+            &mut t,
+            &mut l,
+            &mut o,
+            &mut seen_t,
+            &mut seen_l,
+            &mut seen_o,
+        )
+        .await;
     }
     let mut feed = applying.await.unwrap();
-    drain_both(&mut t, &mut l, &mut seen_t, &mut seen_l).await;
+    drain_all(
+        &mut t,
+        &mut l,
+        &mut o,
+        &mut seen_t,
+        &mut seen_l,
+        &mut seen_o,
+    )
+    .await;
     assert!(
         seen_t.len() > 100 && !seen_l.is_empty(),
         "{} {}",
         seen_t.len(),
         seen_l.len()
     );
-    drop((t, l));
+    let last_o = seen_o
+        .iter()
+        .map(|o| o["updatedSeq"].as_u64().unwrap())
+        .max();
+    assert!(last_o.is_some(), "the account's orders changed");
+    drop((t, l, o));
 
     // Away for the second third.
     feed.apply(&events[third..2 * third]).await;
 
     // Back, from the seq after the last item seen; the rest goes on live.
-    let (mut t, mut l) = (
+    let (mut t, mut l, mut o) = (
         trades(seen_t.last().map(|s| s + 1)),
         ledger(seen_l.last().map(|s| s + 1)),
+        orders(last_o.map(|s| s + 1)),
     );
+    let resumed_at = seen_o.len();
     // The first poll runs the resolvers: what was missed comes at once.
-    drain_both(&mut t, &mut l, &mut seen_t, &mut seen_l).await;
+    drain_all(
+        &mut t,
+        &mut l,
+        &mut o,
+        &mut seen_t,
+        &mut seen_l,
+        &mut seen_o,
+    )
+    .await;
+    assert!(seen_o.len() > resumed_at, "orders changed while away");
     let rest = tokio::spawn(async move { feed.apply(&events[2 * third..]).await });
     while !rest.is_finished() {
-        drain_both(&mut t, &mut l, &mut seen_t, &mut seen_l).await;
+        drain_all(
+            &mut t,
+            &mut l,
+            &mut o,
+            &mut seen_t,
+            &mut seen_l,
+            &mut seen_o,
+        )
+        .await;
     }
     rest.await.unwrap();
-    drain_both(&mut t, &mut l, &mut seen_t, &mut seen_l).await;
+    drain_all(
+        &mut t,
+        &mut l,
+        &mut o,
+        &mut seen_t,
+        &mut seen_l,
+        &mut seen_o,
+    )
+    .await;
 
     let all_t = history(
         &schema,
@@ -226,4 +305,36 @@ async fn trades_and_ledger_resume_from_seq_with_nothing_lost_or_doubled() {
     assert!(all_t.len() > 1_000, "{} trades", all_t.len());
     assert_eq!(seen_t, all_t, "every trade once, in order");
     assert_eq!(seen_l, all_l, "every ledger entry once, in order");
+
+    // Orders are state: the last payload of each order is the order as it stands,
+    // every order of the account was seen, and updates came in seq order.
+    let seqs: Vec<u64> = seen_o
+        .iter()
+        .map(|o| o["updatedSeq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+    let mut last: std::collections::BTreeMap<u64, serde_json::Value> = Default::default();
+    for o in &seen_o {
+        last.insert(o["id"].as_u64().unwrap(), o.clone());
+    }
+    let r = schema
+        .execute(
+            Request::new(
+                "{ orders(first: 1000) { edges { node { id updatedSeq status filled } } } }",
+            )
+            .data(caller),
+        )
+        .await;
+    let data = r.data.into_json().unwrap();
+    let now: std::collections::BTreeMap<u64, serde_json::Value> = data["orders"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["node"]["id"].as_u64().unwrap(), e["node"].clone()))
+        .collect();
+    assert!(now.len() > 5, "{} orders", now.len());
+    assert_eq!(
+        last, now,
+        "each order's last update is the order as it stands"
+    );
 }

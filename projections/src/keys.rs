@@ -10,6 +10,10 @@
 use tape_schemas::*;
 
 pub const CHECKPOINT: &[u8] = b"\x00checkpoint";
+/// The layout of the read models (`VIEWS_FORMAT`): another one is rebuilt.
+pub const FORMAT: &[u8] = b"\x00format";
+/// Account + seq + order: the account's orders by the seq that ended them.
+pub const CLOSED: u8 = b'z';
 /// -> bool: whether every command must carry credentials.
 pub const CREDENTIALS_REQUIRED: &[u8] = b"\x00credentials-required";
 pub const ASSET: u8 = b'a';

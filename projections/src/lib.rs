@@ -41,6 +41,10 @@ impl From<sled::Error> for ProjectionError {
     }
 }
 
+/// The read models' layout; bumped whenever a stored view changes shape (read
+/// models of another layout are rebuilt from the log on open).
+pub const VIEWS_FORMAT: u32 = 2;
+
 /// Opens (or creates) the read models in `dir`: the projector that writes them and
 /// a read handle on them.
 pub fn open(dir: &Path) -> Result<(Projector, Views), ProjectionError> {
@@ -60,6 +64,13 @@ pub fn open(dir: &Path) -> Result<(Projector, Views), ProjectionError> {
         }
     };
     let tree = db.open_tree("views")?;
+    if tree.get(keys::FORMAT)?.as_deref() != Some(&VIEWS_FORMAT.to_be_bytes()[..]) {
+        if !tree.is_empty() {
+            tracing::warn!(dir = %dir.display(), "the read models are of another layout: rebuilding them from the events log");
+            tree.clear()?;
+        }
+        tree.insert(keys::FORMAT, &VIEWS_FORMAT.to_be_bytes())?;
+    }
     Ok((Projector::open(tree.clone())?, Views::new(tree)))
 }
 

@@ -426,6 +426,45 @@ impl Views {
         )
     }
 
+    /// The account's orders changed at or after `from_seq`, by the seq of their last
+    /// change: the open ones that changed, and those that ended since (at most
+    /// `max`; `None` when there are more).
+    pub fn orders_changed_since(
+        &self,
+        account: AccountId,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<Option<Vec<OrderView>>, ProjectionError> {
+        let open: std::collections::BTreeSet<u64> = self
+            .get(&Key::new(keys::OPEN_ORDER).u64(account.0).build())?
+            .unwrap_or_default();
+        let mut ids: Vec<u64> = open.into_iter().collect();
+        let from = Key::new(keys::CLOSED).u64(account.0).u64(from_seq).build();
+        let end = Key::new(keys::CLOSED).u64(account.0).u64(u64::MAX).build();
+        for kv in self.tree.range(from..=end) {
+            let (k, _) = kv?;
+            let id = k[k.len() - 8..].try_into().map(u64::from_be_bytes);
+            ids.push(id.map_err(|_| ProjectionError::Store("a closed-order key is short".into()))?);
+            if ids.len() > max + 10_000 {
+                return Ok(None);
+            }
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(o) = self
+                .order(OrderId(id))?
+                .filter(|o| o.updated_seq >= from_seq)
+            {
+                out.push(o);
+            }
+        }
+        if out.len() > max {
+            return Ok(None);
+        }
+        out.sort_by_key(|o| (o.updated_seq, o.order));
+        Ok(Some(out))
+    }
+
     /// A trade by id (from its market's tape).
     pub fn trade(&self, id: TradeId) -> Result<Option<TradeView>, ProjectionError> {
         for m in self.markets()? {

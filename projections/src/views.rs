@@ -117,6 +117,8 @@ pub struct OrderView {
     pub created_seq: u64,
     pub created_ms: u64,
     pub updated_ms: u64,
+    /// The seq of the order's last change.
+    pub updated_seq: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -297,20 +297,40 @@ impl SubscriptionRoot {
         }))
     }
 
-    /// The account's orders as they change.
+    /// The account's orders as they change. With `fromSeq`, every order changed
+    /// since then comes first (as it stands now), by the seq of its last change.
     async fn my_orders(
         &self,
         ctx: &Context<'_>,
         account: Option<u64>,
+        from_seq: Option<u64>,
     ) -> Result<impl Stream<Item = Result<Order>>> {
         let account = readable(ctx, account)?;
-        Ok(each_batch(state(ctx), move |c| {
+        let st = state(ctx);
+        let live = each_batch(st, move |c| {
             c.orders
                 .iter()
                 .filter(|o| o.account == account)
                 .map(|o| Order(o.clone()))
                 .collect()
-        }))
+        });
+        let missed = match from_seq {
+            None => Vec::new(),
+            Some(from) => st
+                .views
+                .orders_changed_since(account, from, RESUME_MAX)
+                .map_err(store)?
+                .ok_or_else(too_far_behind)?
+                .into_iter()
+                .map(Order)
+                .collect(),
+        };
+        let after = missed.last().map_or(0, |o: &Order| o.0.updated_seq);
+        Ok(
+            futures::stream::iter(missed.into_iter().map(Ok)).chain(live.filter(move |o| {
+                futures::future::ready(o.as_ref().map_or(true, |o| o.0.updated_seq > after))
+            })),
+        )
     }
 
     /// The account's balances as they change. With `fromSeq`, every balance as it

@@ -151,6 +151,11 @@ impl Order {
     async fn updated_ms(&self) -> u64 {
         self.0.updated_ms
     }
+
+    /// The events-log seq of the order's last change (resume `myOrders` from it + 1).
+    async fn updated_seq(&self) -> u64 {
+        self.0.updated_seq
+    }
     /// The events-log `seq` of its acceptance.
     async fn created_seq(&self) -> u64 {
         self.0.created_seq

@@ -44,6 +44,7 @@ impl Projector {
                         created_seq: seq,
                         created_ms: time_ms,
                         updated_ms: time_ms,
+                        updated_seq: seq,
                     },
                 );
                 self.batch.orders.insert(*order);
@@ -68,6 +69,7 @@ impl Projector {
                 let o = self.order_mut(*order)?;
                 o.status = OrderStatus::New;
                 o.updated_ms = time_ms;
+                o.updated_seq = seq;
             }
             Event::OrderRested {
                 order,
@@ -82,6 +84,7 @@ impl Projector {
                 o.visible = *visible;
                 o.hidden = *hidden;
                 o.updated_ms = time_ms;
+                o.updated_seq = seq;
                 change(self.book(*market).side(*side), price.0, visible.0);
             }
             Event::OrderAmended {
@@ -103,6 +106,7 @@ impl Projector {
                 o.visible = if *requeued { Dec::default() } else { *visible };
                 o.hidden = *hidden;
                 o.updated_ms = time_ms;
+                o.updated_seq = seq;
                 let ladder = self.book(*market).side(*side);
                 if let (Some(p), v) = old {
                     change(ladder, p.0, -v.0);
@@ -122,6 +126,7 @@ impl Projector {
                 o.visible = *visible;
                 o.hidden = *hidden;
                 o.updated_ms = time_ms;
+                o.updated_seq = seq;
                 let (side, price) = (o.side, o.price);
                 if let Some(p) = price {
                     change(self.book(*market).side(side), p.0, added);
@@ -140,7 +145,18 @@ impl Projector {
                     _ => OrderStatus::Cancelled,
                 };
                 o.done_reason = Some(*reason);
+                let account = o.account;
+                self.put(
+                    Key::new(keys::CLOSED)
+                        .u64(account.0)
+                        .u64(seq)
+                        .u64(order.0)
+                        .build(),
+                    Vec::new(),
+                );
+                let o = self.order_mut(*order)?;
                 o.updated_ms = time_ms;
+                o.updated_seq = seq;
                 let (side, price, visible) = (o.side, o.price, o.visible);
                 o.visible = Dec::default();
                 o.hidden = Dec::default();

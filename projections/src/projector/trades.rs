@@ -56,6 +56,7 @@ impl Projector {
                 o.fees.0 += fee.0;
                 o.status = OrderStatus::PartiallyFilled;
                 o.updated_ms = time_ms;
+                o.updated_seq = seq;
                 if maker {
                     o.visible.0 -= quantity.0;
                     let side = o.side;
