@@ -195,7 +195,10 @@ impl SubscriptionRoot {
                 .contains(&s)
                 .then(|| views.depth(&s, levels.min(1_000) as usize).ok())
                 .flatten()
-                .map(|d| Depth::new(&s, d))
+                .map(|d| Depth {
+                    seq: Some(c.next_seq.saturating_sub(1)),
+                    ..Depth::new(&s, d)
+                })
                 .into_iter()
                 .collect()
         }))
@@ -273,7 +276,10 @@ impl SubscriptionRoot {
                 .any(|t| t.market == s)
                 .then(|| views.ticker(&s).ok().flatten())
                 .flatten()
-                .map(Ticker::from)
+                .map(|t| Ticker {
+                    seq: Some(c.next_seq.saturating_sub(1)),
+                    ..Ticker::from(t)
+                })
                 .into_iter()
                 .collect()
         }))
@@ -292,7 +298,10 @@ impl SubscriptionRoot {
             c.candles
                 .iter()
                 .filter(|(m, i, _)| *m == s && *i == interval)
-                .map(|(m, i, candle)| Candle::new(m, *i, *candle))
+                .map(|(m, i, candle)| Candle {
+                    seq: Some(c.next_seq.saturating_sub(1)),
+                    ..Candle::new(m, *i, *candle)
+                })
                 .collect()
         }))
     }

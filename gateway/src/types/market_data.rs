@@ -97,6 +97,9 @@ pub struct Candle {
     pub volume: Decimal,
     pub quote_volume: Decimal,
     pub trades: u64,
+    /// On a subscription's payload: the read models held every event up to this
+    /// seq when it was taken (in a query: null; see `extensions.seq`).
+    pub seq: Option<u64>,
 }
 
 impl Candle {
@@ -112,6 +115,7 @@ impl Candle {
             volume: dm(c.volume),
             quote_volume: dm(c.quote_volume),
             trades: c.trades,
+            seq: None,
         }
     }
 }
@@ -128,6 +132,9 @@ pub struct Ticker {
     pub trades: u64,
     pub best_bid: Option<Decimal>,
     pub best_ask: Option<Decimal>,
+    /// On a subscription's payload: the read models held every event up to this
+    /// seq when it was taken (in a query: null; see `extensions.seq`).
+    pub seq: Option<u64>,
 }
 
 impl From<views::Ticker> for Ticker {
@@ -143,6 +150,7 @@ impl From<views::Ticker> for Ticker {
             trades: t.trades,
             best_bid: t.best_bid.map(dm),
             best_ask: t.best_ask.map(dm),
+            seq: None,
         }
     }
 }
@@ -162,6 +170,9 @@ pub struct Depth {
     pub asks: Vec<PriceLevel>,
     pub best_bid: Option<PriceLevel>,
     pub best_ask: Option<PriceLevel>,
+    /// On a subscription's payload: the read models held every event up to this
+    /// seq when it was taken (in a query: null; see `extensions.seq`).
+    pub seq: Option<u64>,
 }
 
 impl Depth {
@@ -176,6 +187,7 @@ impl Depth {
             best_ask: d.asks.first().map(level),
             bids: d.bids.iter().map(level).collect(),
             asks: d.asks.iter().map(level).collect(),
+            seq: None,
         }
     }
 }
