@@ -11,7 +11,6 @@ use std::time::Duration;
 use common::*;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 const PLACE: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
@@ -186,20 +185,8 @@ async fn place_fill_cancel_and_see_wallets_and_history_change() {
 async fn a_subscription_receives_a_trade() {
     let s = Server::start(&[]);
     let (t1, t2, _) = setup(&s).await;
-    let mut request = format!("ws://{}/graphql/ws", s.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut ws = s.websocket(&t2).await;
     let send = |v: Value| Message::Text(v.to_string().into());
-    ws.send(send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {t2}") } })))
-        .await
-        .unwrap();
-    let ack = ws.next().await.unwrap().unwrap();
-    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack}");
     ws.send(send(json!({ "id": "t", "type": "subscribe", "payload": {
         "query": "subscription { trades(market: \"BTC-USDT\") { price quantity takerSide } }" } })))
         .await

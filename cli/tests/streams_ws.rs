@@ -12,29 +12,7 @@ use common::*;
 use futures::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(s: &Server, token: &str) -> Ws {
-    let mut request = format!("ws://{}/graphql/ws", s.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
-    ws.send(Message::Text(init.to_string().into()))
-        .await
-        .unwrap();
-    let ack = ws.next().await.unwrap().unwrap();
-    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack}");
-    ws
-}
 
 async fn subscribe(ws: &mut Ws, id: &str, query: &str) {
     let m = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
@@ -117,7 +95,7 @@ async fn a_local_book_from_depth_updates_over_the_websocket_is_the_servers() {
         s.key("TRADER", Some(1)).await,
         s.key("TRADER", Some(2)).await,
     );
-    let mut ws = connect(&s, &buyer).await;
+    let mut ws = s.websocket(&buyer).await;
     subscribe(
         &mut ws,
         "d",
@@ -183,7 +161,7 @@ async fn trades_resume_from_seq_after_a_disconnect() {
         let from = from.map(|f| format!(", fromSeq: {f}")).unwrap_or_default();
         format!(r#"subscription {{ trades(market: "BTC-USDT"{from}) {{ id seq price }} }}"#)
     };
-    let mut ws = connect(&s, &buyer).await;
+    let mut ws = s.websocket(&buyer).await;
     subscribe(&mut ws, "t", &trades(None)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let trade = |price: &'static str| {
@@ -199,7 +177,7 @@ async fn trades_resume_from_seq_after_a_disconnect() {
     // Away: two trades.
     trade("30100").await;
     trade("30200").await;
-    let mut ws = connect(&s, &buyer).await;
+    let mut ws = s.websocket(&buyer).await;
     subscribe(
         &mut ws,
         "t",

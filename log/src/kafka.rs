@@ -123,28 +123,11 @@ impl KafkaLog {
                 size_bytes: r.len(),
             });
         }
-        let mut deliveries = Vec::with_capacity(records.len());
-        for (key, payload) in &records {
-            loop {
-                let mut record = FutureRecord::<[u8], [u8]>::to(&self.options.topic)
-                    .payload(payload)
-                    .partition(PARTITION);
-                if let Some(k) = key {
-                    record = record.key(k);
-                }
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        deliveries.push(delivery);
-                        break;
-                    }
-                    // Backpressure: the local queue is full; wait for it to drain.
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    Err((e, _)) => return Err(kafka(e)),
-                }
-            }
-        }
+        let topic = self.options.topic.as_str();
+        let sends = records
+            .iter()
+            .map(|(k, p)| (topic, k.as_deref(), p.as_slice()));
+        let deliveries = send_all(&self.producer, sends).await?;
         let mut offsets = Vec::with_capacity(deliveries.len());
         for d in deliveries {
             match d.await {
@@ -246,6 +229,37 @@ async fn create_topic_with(
     Ok(())
 }
 
+/// Hands records (topic, key, payload) to the producer in order, waiting while its
+/// local queue is full (backpressure, never a drop); the futures say when each is
+/// delivered.
+async fn send_all<'a>(
+    producer: &FutureProducer<LoggingContext>,
+    records: impl Iterator<Item = (&'a str, Option<&'a [u8]>, &'a [u8])>,
+) -> Result<Vec<rdkafka::producer::DeliveryFuture>> {
+    let mut deliveries = Vec::new();
+    for (topic, key, payload) in records {
+        loop {
+            let mut record = FutureRecord::<[u8], [u8]>::to(topic)
+                .payload(payload)
+                .partition(PARTITION);
+            if let Some(k) = key {
+                record = record.key(k);
+            }
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((e, _)) => return Err(kafka(e)),
+            }
+        }
+    }
+    Ok(deliveries)
+}
+
 /// Writes records to many topics (the JSON feeds of `tape fanout`), each created on
 /// first use (one partition, unlimited retention). Idempotent, `acks=all`.
 pub struct KafkaPublisher {
@@ -283,24 +297,10 @@ impl KafkaPublisher {
                 self.created.insert(topic.clone());
             }
         }
-        let mut deliveries = Vec::with_capacity(records.len());
-        for (topic, payload) in records {
-            loop {
-                let record = FutureRecord::<[u8], [u8]>::to(topic)
-                    .payload(payload)
-                    .partition(PARTITION);
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        deliveries.push(delivery);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    Err((e, _)) => return Err(kafka(e)),
-                }
-            }
-        }
+        let sends = records
+            .iter()
+            .map(|(t, p)| (t.as_str(), None, p.as_slice()));
+        let deliveries = send_all(&self.producer, sends).await?;
         for d in deliveries {
             match d.await {
                 Ok(Ok(_)) => {}

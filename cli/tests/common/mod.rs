@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 pub const TAPE: &str = env!("CARGO_BIN_EXE_tape");
 pub const ADMIN: &str = "test-admin-token";
 
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 pub struct Server {
     pub child: Child,
     pub addr: String,
@@ -146,6 +149,30 @@ impl Server {
         let q = format!("mutation {{ createApiKey(role: {role}{account}) {{ token }} }}");
         let v = self.ok(ADMIN, &q, json!({})).await;
         v["createApiKey"]["token"].as_str().unwrap().to_string()
+    }
+
+    /// A `graphql-transport-ws` connection to `/graphql/ws`, initialised with
+    /// `token` and acknowledged.
+    pub async fn websocket(&self, token: &str) -> Ws {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}/graphql/ws", self.addr)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+        ws.send(tokio_tungstenite::tungstenite::Message::Text(
+            init.to_string().into(),
+        ))
+        .await
+        .unwrap();
+        let ack = ws.next().await.unwrap().unwrap();
+        assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack}");
+        ws
     }
 
     pub fn commands_on_log(&self) -> u64 {
