@@ -311,7 +311,7 @@ async fn kill_nine_under_load(target: Target, seed: u64) {
     let mut args = target.args();
     args[0] = "replay".into();
     args.insert(1, "verify".into());
-    args.retain(|a| a != "--no-lease");
+    args.retain(|a| a != "--no-lease" && a != "--open");
     let checkpoint = args.iter().position(|a| a == "--checkpoint-every").unwrap();
     args.drain(checkpoint..checkpoint + 2);
     let out = Command::new(TAPE).args(&args).output().unwrap();
