@@ -90,6 +90,17 @@ async fn a_local_book_from_deltas_stays_equal_to_the_servers_through_a_forced_la
         GatewayConfig::new("unused"),
     );
 
+    // The market exists before the client subscribes (a subscription to an unknown
+    // market is refused).
+    let chunks: Vec<&[Vec<u8>]> = events.chunks(40).collect();
+    let applied = projector
+        .apply_records(chunks[0].iter().map(Vec::as_slice))
+        .unwrap();
+    progress_tx.send_replace(Progress {
+        next_seq: applied.next_seq,
+        ..Progress::default()
+    });
+
     // The client: applies every update, checks the chain and the checksum, and
     // subscribes again when told RESYNC. Ends when told `done`.
     let (done_tx, mut done) = watch::channel(false);
@@ -148,7 +159,7 @@ async fn a_local_book_from_deltas_stays_equal_to_the_servers_through_a_forced_la
     // all at once.
     let mut sent_batches = 0;
     let mut held = Vec::new();
-    for (i, batch) in events.chunks(40).enumerate() {
+    for (i, batch) in chunks.iter().enumerate().skip(1) {
         let applied = projector
             .apply_records(batch.iter().map(Vec::as_slice))
             .unwrap();
