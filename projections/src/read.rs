@@ -441,13 +441,15 @@ impl Views {
         let mut ids: Vec<u64> = open.into_iter().collect();
         let from = Key::new(keys::CLOSED).u64(account.0).u64(from_seq).build();
         let end = Key::new(keys::CLOSED).u64(account.0).u64(u64::MAX).build();
-        for kv in self.tree.range(from..=end) {
+        // Every order ended since `from_seq` changed since then: more than `max` of
+        // them is too many, without reading further.
+        for (closed, kv) in self.tree.range(from..=end).enumerate() {
+            if closed == max {
+                return Ok(None);
+            }
             let (k, _) = kv?;
             let id = k[k.len() - 8..].try_into().map(u64::from_be_bytes);
             ids.push(id.map_err(|_| ProjectionError::Store("a closed-order key is short".into()))?);
-            if ids.len() > max + 10_000 {
-                return Ok(None);
-            }
         }
         let mut out = Vec::new();
         for id in ids {

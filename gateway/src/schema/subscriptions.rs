@@ -334,12 +334,7 @@ impl SubscriptionRoot {
                 .map(Order)
                 .collect(),
         };
-        let after = missed.last().map_or(0, |o: &Order| o.0.updated_seq);
-        Ok(
-            futures::stream::iter(missed.into_iter().map(Ok)).chain(live.filter(move |o| {
-                futures::future::ready(o.as_ref().map_or(true, |o| o.0.updated_seq > after))
-            })),
-        )
+        Ok(resumed(missed, live, |o: &Order| o.0.updated_seq))
     }
 
     /// The account's balances as they change. With `fromSeq`, every balance as it
@@ -373,11 +368,7 @@ impl SubscriptionRoot {
                     .collect()
             }
         };
-        let after = missed.first().map_or(0, |w: &WalletUpdate| w.seq);
-        Ok(futures::stream::iter(missed.into_iter().map(Ok)).chain(
-            live.filter(move |w| {
-                futures::future::ready(w.as_ref().map_or(true, |w| w.seq > after))
-            }),
-        ))
+        // Every balance in `missed` has the same seq: the read models' position.
+        Ok(resumed(missed, live, |w: &WalletUpdate| w.seq))
     }
 }
