@@ -12,12 +12,21 @@ if ! command -v tansu >/dev/null 2>&1 || ! tansu --version 2>/dev/null | grep -q
         || cargo install tansu --version "$TANSU_VERSION" --features dynostore,libsql
 fi
 
-# The guides' commands (cli/tests/guides.rs) use curl.
-if ! command -v curl >/dev/null 2>&1; then
-    echo "test.sh: installing curl (the guides' examples use it)" >&2
-    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl >/dev/null
+# Debian packages the tests use: curl (the guides' commands, cli/tests/guides.rs),
+# node and npm, and chromium (the pages in a real browser, cli/tests/browser.rs).
+SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+MISSING=()
+command -v curl >/dev/null 2>&1 || MISSING+=(curl)
+command -v node >/dev/null 2>&1 || MISSING+=(nodejs)
+command -v npm >/dev/null 2>&1 || MISSING+=(npm)
+[ -x "${TAPE_CHROMIUM:-/usr/bin/chromium}" ] || MISSING+=(chromium chromium-driver)
+if [ ${#MISSING[@]} -gt 0 ]; then
+    echo "test.sh: installing ${MISSING[*]} (Debian)" >&2
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${MISSING[@]}" >/dev/null
 fi
+
+# playwright-core for the browser tests, as pinned by web/tests/package-lock.json.
+(cd web/tests && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 # Python clients in the tests (the signing example, the market maker on the JSON
 # feeds) need blake3 and confluent-kafka.

@@ -262,8 +262,24 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
             book.apply(market, account, &e);
         }
     }
-    let (Some(tick), Some(lot)) = (book.tick, book.lot) else {
-        anyhow::bail!("market {market} does not exist on this log");
+    // A bot started with the exchange (say beside `tape run --demo`) may be up before
+    // the engine has created its market: it waits for it rather than fail.
+    let mut waiting = false;
+    let (tick, lot) = loop {
+        if let (Some(tick), Some(lot)) = (book.tick, book.lot) {
+            break (tick, lot);
+        }
+        if !std::mem::replace(&mut waiting, true) {
+            eprintln!("tape mm: market {market} does not exist yet; waiting for it");
+        }
+        tokio::select! {
+            batch = events.next(Duration::from_millis(500)) => {
+                for e in batch? {
+                    book.apply(market, account, &e);
+                }
+            }
+            _ = shutdown.changed() => anyhow::bail!("stopped before market {market} existed"),
+        }
     };
     let size = (args.size / lot).floor() * lot;
     anyhow::ensure!(

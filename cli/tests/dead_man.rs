@@ -88,6 +88,8 @@ async fn an_armed_switch_cancels_a_traders_orders_once_its_deadline_passes() {
 async fn a_killed_market_maker_leaves_nothing_quoted_once_its_switch_runs_out() {
     let s = Server::start(&["--demo"]);
     let data = s.data.path().display().to_string();
+    // What the bot says goes to a file, shown if it never quotes.
+    let said = s.data.path().join("mm.stderr");
     let mut mm = Proc(
         Command::new(TAPE)
             .args([
@@ -109,7 +111,7 @@ async fn a_killed_market_maker_leaves_nothing_quoted_once_its_switch_runs_out() 
             ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&said).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -122,7 +124,12 @@ async fn a_killed_market_maker_leaves_nothing_quoted_once_its_switch_runs_out() 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(quoted, 6, "tape mm quotes 3 levels a side");
+    assert_eq!(
+        quoted,
+        6,
+        "tape mm quotes 3 levels a side; it said: {}",
+        std::fs::read_to_string(&said).unwrap_or_default()
+    );
 
     // SIGKILL: the bot cannot cancel anything itself.
     mm.0.kill().unwrap();

@@ -1,6 +1,6 @@
 //! Tape's door for frontends: GraphQL over axum. `POST /graphql` (GraphiQL on
 //! `GET /graphql`), subscriptions on `/graphql/ws` (graphql-transport-ws), `/health`
-//! and `/metrics`. Queries read the projections; mutations append commands to the
+//! and `/metrics`, and the pages of `tape-web` at `/`. Queries read the projections; mutations append commands to the
 //! commands log and wait for the engine's answer in the projections. API keys come
 //! from the log; each key has its own rate limit. No business rules live here.
 
@@ -14,12 +14,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
@@ -206,10 +206,11 @@ pub fn router(sources: Sources, config: GatewayConfig) -> Router {
     let app = app(sources, config);
     let body_bytes_max = app.state.config.body_bytes_max;
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(tape_web::graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .merge(tape_web::router())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             body_bytes_max,
         ))
@@ -374,15 +375,6 @@ async fn graphql(
         st.quota_headers(answer.headers_mut(), remaining);
     }
     answer
-}
-
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .finish(),
-    )
 }
 
 async fn graphql_ws(

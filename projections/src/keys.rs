@@ -16,6 +16,10 @@ pub const FORMAT: &[u8] = b"\x00format";
 pub const CLOSED: u8 = b'z';
 /// -> bool: whether every command must carry credentials.
 pub const CREDENTIALS_REQUIRED: &[u8] = b"\x00credentials-required";
+/// -> `EngineCheckpointView`: the engine's last `Checkpoint` event.
+pub const ENGINE_CHECKPOINT: &[u8] = b"\x00engine-checkpoint";
+/// Account -> `RestrictionsView` (only accounts that were ever restricted).
+pub const RESTRICTIONS: u8 = b'r';
 pub const ASSET: u8 = b'a';
 pub const MARKET: u8 = b'm';
 pub const WALLET: u8 = b'w';

@@ -640,6 +640,40 @@ impl Views {
         self.get(&Key::new(keys::WITHDRAWAL).u64(id.0).build())
     }
 
+    /// Withdrawals by id, paged, keeping those of `account` (all when none) in one
+    /// of `statuses` (any when empty). A filter that matches few rows reads many.
+    pub fn withdrawals(
+        &self,
+        account: Option<AccountId>,
+        statuses: &[WithdrawalStatus],
+        page: &Page,
+    ) -> Result<Rows<WithdrawalView>, ProjectionError> {
+        self.page(vec![keys::WITHDRAWAL], page, |id| {
+            Ok(self.withdrawal(WithdrawalId(id))?.filter(|w| {
+                account.is_none_or(|a| w.account == a)
+                    && (statuses.is_empty() || statuses.contains(&w.status))
+            }))
+        })
+    }
+
+    /// The engine's last checkpoint, once one has been written.
+    pub fn engine_checkpoint(&self) -> Result<Option<EngineCheckpointView>, ProjectionError> {
+        self.get(keys::ENGINE_CHECKPOINT)
+    }
+
+    /// An account's restrictions; none: it may trade and withdraw.
+    pub fn restrictions(
+        &self,
+        account: AccountId,
+    ) -> Result<Option<RestrictionsView>, ProjectionError> {
+        self.get(&Key::new(keys::RESTRICTIONS).u64(account.0).build())
+    }
+
+    /// Every account an operator has set restrictions on (lifted ones included).
+    pub fn restricted_accounts(&self) -> Result<Vec<RestrictionsView>, ProjectionError> {
+        self.scan(vec![keys::RESTRICTIONS])
+    }
+
     /// Every stored key and value, in key order (to compare two sets of views).
     pub fn dump(&self) -> Result<Vec<KeyValue>, ProjectionError> {
         self.tree

@@ -335,6 +335,27 @@ pub struct WithdrawalView {
     pub updated_ms: u64,
 }
 
+/// The engine's last checkpoint: the state hash an auditor's replay must reach.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct EngineCheckpointView {
+    /// The events-log seq of the `Checkpoint` event.
+    pub seq: u64,
+    pub time_ms: u64,
+    /// The commands-log offset of the command it follows.
+    pub command_offset: u64,
+    pub commands_applied: u64,
+    pub state_hash: Hash32,
+}
+
+/// What an account may do, once an operator has set it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct RestrictionsView {
+    pub account: AccountId,
+    pub can_trade: bool,
+    pub can_withdraw: bool,
+    pub updated_ms: u64,
+}
+
 /// The engine's answer to one command, by command id.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct OutcomeView {

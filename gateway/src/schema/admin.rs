@@ -18,6 +18,33 @@ impl AdminQuery {
             .map(ApiKey::from)
             .collect())
     }
+
+    /// Every account an operator has set restrictions on (admin, auditor).
+    async fn account_restrictions(&self, ctx: &Context<'_>) -> Result<Vec<AccountRestrictions>> {
+        staff(ctx)?;
+        Ok(state(ctx)
+            .views
+            .restricted_accounts()
+            .map_err(store)?
+            .into_iter()
+            .map(AccountRestrictions::from)
+            .collect())
+    }
+
+    /// The credentials mode, the read models' position and the engine's last
+    /// checkpoint (any caller).
+    async fn system(&self, ctx: &Context<'_>) -> Result<SystemStatus> {
+        let st = state(ctx);
+        Ok(SystemStatus {
+            credentials_required: st.views.credentials_required().map_err(store)?,
+            projected_seq: st.progress.borrow().next_seq,
+            last_checkpoint: st
+                .views
+                .engine_checkpoint()
+                .map_err(store)?
+                .map(EngineCheckpoint::from),
+        })
+    }
 }
 
 #[derive(Default)]
@@ -136,6 +163,26 @@ impl AdminMutation {
                 account: AccountId(account),
                 market: market_symbol(ctx, &market)?,
                 fees,
+            })
+        })
+        .await
+    }
+
+    /// What an account may do: trade (place and amend orders; cancels always
+    /// work) and withdraw.
+    async fn set_account_restrictions(
+        &self,
+        ctx: &Context<'_>,
+        account: u64,
+        can_trade: bool,
+        can_withdraw: bool,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        submit_admin(ctx, command_id, || {
+            Ok(Command::SetAccountRestrictions {
+                account: AccountId(account),
+                can_trade,
+                can_withdraw,
             })
         })
         .await

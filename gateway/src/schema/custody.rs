@@ -18,6 +18,32 @@ impl CustodyQuery {
         readable(ctx, Some(w.account.0))?;
         Ok(Some(w.into()))
     }
+
+    /// Withdrawals by id, newest first by default: a trader's own, or (admin and
+    /// auditor keys) every account's when `account` is omitted. `status` filters
+    /// (`[REQUESTED]`: the ones waiting for the operator).
+    #[allow(clippy::too_many_arguments)]
+    async fn withdrawals(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+        #[graphql(default)] status: Vec<crate::types::WithdrawalStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default = true)] newest_first: bool,
+    ) -> Result<Connection<String, Withdrawal>> {
+        let account = match (caller(ctx), account) {
+            (Caller::Admin { .. } | Caller::Auditor { .. }, None) => None,
+            (_, account) => Some(readable(ctx, account)?),
+        };
+        let p = page(first, after, newest_first)?;
+        let statuses: Vec<views::WithdrawalStatus> = status.into_iter().map(Into::into).collect();
+        let rows = state(ctx)
+            .views
+            .withdrawals(account, &statuses, &p)
+            .map_err(store)?;
+        Ok(connection(rows, p.cursor.is_some(), Withdrawal::from))
+    }
 }
 
 #[derive(Default)]

@@ -109,6 +109,18 @@ fn admin(ctx: &Context<'_>) -> Result<()> {
     }
 }
 
+/// Admin and auditor keys: those that read every account.
+fn staff(ctx: &Context<'_>) -> Result<()> {
+    match caller(ctx) {
+        Caller::Admin { .. } | Caller::Auditor { .. } => Ok(()),
+        Caller::Anonymous => Err(coded(
+            Code::Unauthenticated,
+            "this needs an admin or auditor API key: send `Authorization: Bearer <token>`",
+        )),
+        _ => Err(coded(Code::Forbidden, "this needs an admin or auditor key")),
+    }
+}
+
 fn market_symbol(ctx: &Context<'_>, symbol: &str) -> Result<Symbol> {
     let views = &state(ctx).views;
     let unknown = || {

@@ -125,6 +125,62 @@ pub struct Withdrawal {
     pub updated_ms: u64,
 }
 
+/// What an operator has allowed an account.
+#[derive(SimpleObject, Clone)]
+pub struct AccountRestrictions {
+    pub account: u64,
+    pub can_trade: bool,
+    pub can_withdraw: bool,
+    pub updated_ms: u64,
+}
+
+impl From<RestrictionsView> for AccountRestrictions {
+    fn from(r: RestrictionsView) -> Self {
+        AccountRestrictions {
+            account: r.account.0,
+            can_trade: r.can_trade,
+            can_withdraw: r.can_withdraw,
+            updated_ms: r.updated_ms,
+        }
+    }
+}
+
+/// The engine's last checkpoint: `tape replay verify` must reach this state hash
+/// after `commandsApplied` commands.
+#[derive(SimpleObject, Clone)]
+pub struct EngineCheckpoint {
+    /// The events-log seq of the checkpoint.
+    pub seq: u64,
+    pub time_ms: u64,
+    /// The commands-log offset of the last command it covers.
+    pub command_offset: u64,
+    pub commands_applied: u64,
+    /// blake3 of the engine's state, in hex.
+    pub state_hash: String,
+}
+
+impl From<EngineCheckpointView> for EngineCheckpoint {
+    fn from(c: EngineCheckpointView) -> Self {
+        EngineCheckpoint {
+            seq: c.seq,
+            time_ms: c.time_ms,
+            command_offset: c.command_offset,
+            commands_applied: c.commands_applied,
+            state_hash: hex::encode(c.state_hash.0),
+        }
+    }
+}
+
+/// How the exchange runs: what any caller may know.
+#[derive(SimpleObject, Clone)]
+pub struct SystemStatus {
+    /// Whether the engine refuses commands without valid credentials.
+    pub credentials_required: bool,
+    /// The next events-log seq the read models will apply.
+    pub projected_seq: u64,
+    pub last_checkpoint: Option<EngineCheckpoint>,
+}
+
 impl From<WithdrawalView> for Withdrawal {
     fn from(w: WithdrawalView) -> Self {
         Withdrawal {

@@ -1,9 +1,10 @@
-//! API keys and whether credentials are required.
+//! API keys, whether credentials are required, account restrictions and the
+//! engine's last checkpoint: what the operator console and the auditor page show.
 
 use super::*;
 
 impl Projector {
-    pub(super) fn access(&mut self, _at: At, event: &Event) -> Result<(), ProjectionError> {
+    pub(super) fn access(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
         match event {
             Event::ApiKeyCreated {
                 key,
@@ -22,6 +23,35 @@ impl Projector {
             Event::ApiKeyRevoked { key } => self.del(Key::new(keys::API_KEY).u64(key.0).build()),
             Event::CredentialsRequired { required } => {
                 self.put(keys::CREDENTIALS_REQUIRED.to_vec(), enc(required))
+            }
+            Event::AccountRestrictionsSet {
+                account,
+                can_trade,
+                can_withdraw,
+            } => {
+                let view = RestrictionsView {
+                    account: *account,
+                    can_trade: *can_trade,
+                    can_withdraw: *can_withdraw,
+                    updated_ms: at.time_ms,
+                };
+                self.put(
+                    Key::new(keys::RESTRICTIONS).u64(account.0).build(),
+                    enc(&view),
+                );
+            }
+            Event::Checkpoint {
+                commands_applied,
+                state_hash,
+            } => {
+                let view = EngineCheckpointView {
+                    seq: at.seq,
+                    time_ms: at.time_ms,
+                    command_offset: at.command_offset,
+                    commands_applied: *commands_applied,
+                    state_hash: *state_hash,
+                };
+                self.put(keys::ENGINE_CHECKPOINT.to_vec(), enc(&view));
             }
             _ => {} // not this view's
         }

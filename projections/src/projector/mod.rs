@@ -338,15 +338,15 @@ impl Projector {
             | Event::BracketExitRejected { .. } => self.reports(at, event),
             Event::ApiKeyCreated { .. }
             | Event::ApiKeyRevoked { .. }
-            | Event::CredentialsRequired { .. } => self.access(at, event),
+            | Event::CredentialsRequired { .. }
+            | Event::AccountRestrictionsSet { .. }
+            | Event::Checkpoint { .. } => self.access(at, event),
             // Shown by other events (a deposit by its posting) or by no view at all.
             Event::AccountFeesSet { .. }
-            | Event::AccountRestrictionsSet { .. }
             | Event::WithdrawalLimitSet { .. }
             | Event::Deposited { .. }
             | Event::DeadManSwitchSet { .. }
-            | Event::DeadManSwitchFired { .. }
-            | Event::Checkpoint { .. } => Ok(()),
+            | Event::DeadManSwitchFired { .. } => Ok(()),
         }
     }
 

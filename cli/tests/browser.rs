@@ -1,0 +1,64 @@
+//! The pages in a real browser: `web/tests/face.mjs` drives Debian's chromium with
+//! playwright-core (pinned by `web/tests/package-lock.json`; `scripts/test.sh`
+//! installs both) against this `tape run --demo`. It walks the seven steps —
+//! trade, fill, see it everywhere, cancel, a bad decimal, an operator's market and
+//! withdrawal, an auditor's statement — and fails on any console error, failed
+//! request or request to another host. Screenshots go to `target/browser-artifacts/`.
+//! Without node, the npm packages or chromium this fails (it never skips).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_trade_operate_and_audit_in_chromium() {
+    let s = Server::start(&["--demo"]);
+    // The pages list the markets once on load: wait for the demo's to be projected.
+    for _ in 0..100 {
+        let d = s.ok(ADMIN, "{ markets { symbol } }", json!({})).await;
+        if d["markets"].as_array().is_some_and(|m| m.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tests = root.join("web/tests");
+    assert!(
+        tests.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed in web/tests: run ./scripts/test.sh (it runs `npm ci` there)"
+    );
+    let chromium = std::env::var("TAPE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "no chromium at {chromium}: run ./scripts/test.sh (it installs Debian's chromium)"
+    );
+    let artifacts = root.join("target/browser-artifacts");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("face.mjs")
+            .current_dir(&tests)
+            .env("TAPE_URL", format!("http://{}", s.addr))
+            .env("TAPE_ADMIN_TOKEN", ADMIN)
+            .env("TAPE_ARTIFACTS", &artifacts)
+            .env("TAPE_CHROMIUM", &chromium)
+            .output()
+            .map(|o| (o, s))
+    })
+    .await
+    .unwrap()
+    .expect("node runs (./scripts/test.sh installs it)");
+    let (out, _server) = out;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("every page clean"), "{stdout}");
+}

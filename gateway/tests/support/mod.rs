@@ -1,0 +1,150 @@
+//! An in-process gateway over read models derived from a list of commands (no
+//! HTTP, no tokens: each request carries its caller), for the tests that execute
+//! the schema directly.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use async_graphql::{Request, Response};
+use tape_gateway::auth::Caller;
+use tape_gateway::{CommandsDoor, GatewayConfig, Submitter, TapeSchema};
+use tape_schemas::*;
+use tape_testkit::{code, d};
+use tokio::sync::{broadcast, watch};
+
+pub const ALICE: AccountId = AccountId(1);
+pub const BOB: AccountId = AccountId(2);
+pub const TRADER: Caller = Caller::Trader {
+    key: ApiKeyId(7),
+    account: ALICE,
+};
+pub const AUDITOR: Caller = Caller::Auditor { key: ApiKeyId(8) };
+pub const ADMIN: Caller = Caller::Admin {
+    key: Some(ApiKeyId(9)),
+};
+
+pub struct Gateway {
+    pub schema: TapeSchema,
+    pub dir: tempfile::TempDir,
+    /// The projector's side of the subscriptions' feed.
+    pub changes: broadcast::Sender<std::sync::Arc<tape_projections::Changes>>,
+    /// The events the read models hold (bincode envelopes).
+    pub events: Vec<Vec<u8>>,
+    setup: u64,
+}
+
+pub fn deposit(account: AccountId, asset: &str, amount: &str) -> Command {
+    Command::Deposit {
+        account,
+        asset: code(asset),
+        amount: d(amount),
+        reference: format!("{account}-{asset}").parse().unwrap(),
+    }
+}
+
+/// BTC, USDT, the BTC-USDT market, 1,000 USDT for Alice and 2 BTC for Bob.
+pub fn market_with_two_accounts() -> Vec<Command> {
+    let asset = |c: &str, scale| {
+        Command::CreateAsset(AssetSpec {
+            code: code(c),
+            scale,
+            daily_withdrawal_limit: None,
+        })
+    };
+    vec![
+        asset("BTC", 8),
+        asset("USDT", 6),
+        Command::CreateMarket(tape_testkit::btc_usdt(tape_testkit::FEES)),
+        deposit(ALICE, "USDT", "1000"),
+        deposit(BOB, "BTC", "2"),
+    ]
+}
+
+/// Read models of `commands` (the engine writing a checkpoint every
+/// `checkpoint_every` commands), and a gateway over them.
+pub fn gateway_over(commands: Vec<Command>, checkpoint_every: u64) -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: Vec<Vec<u8>> = commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let e = CommandEnvelope::new(CommandId::from_u128(i as u128 + 1), 1_767_225_600_000, c);
+            codec::to_bincode(&e).unwrap()
+        })
+        .collect();
+    let events = tape_engine::derive_all(
+        commands.iter().map(Vec::as_slice),
+        Default::default(),
+        checkpoint_every,
+    );
+    let (mut projector, views) = tape_projections::open(&dir.path().join("views")).unwrap();
+    projector
+        .apply_records(events.iter().map(Vec::as_slice))
+        .unwrap();
+    // The commands the read models came from are on the commands log, as they
+    // would be: the gateway appends after them.
+    let setup = commands.len() as u64;
+    {
+        let (log, _) =
+            tape_log::FileLog::open(dir.path().join("commands"), Default::default()).unwrap();
+        futures::executor::block_on(log.append(commands)).unwrap();
+        log.close();
+    }
+    let submitter = Submitter::start(CommandsDoor::Embedded(dir.path().join("commands")));
+    let (progress_tx, progress) = watch::channel(Default::default());
+    std::mem::forget(progress_tx);
+    let (changes, _) = broadcast::channel(4);
+    let mut config = GatewayConfig::new("unused");
+    config.outcome_wait = Duration::from_millis(100);
+    Gateway {
+        schema: tape_gateway::schema(
+            tape_gateway::Sources {
+                views,
+                submitter,
+                progress,
+                changes: changes.clone(),
+            },
+            config,
+        ),
+        dir,
+        changes,
+        events,
+        setup,
+    }
+}
+
+impl Gateway {
+    pub async fn run(&self, caller: Option<Caller>, query: &str) -> Response {
+        let mut request = Request::new(query);
+        if let Some(c) = caller {
+            request = request.data(c);
+        }
+        self.schema.execute(request).await
+    }
+
+    /// The error code of a refused request (panics if it was not refused).
+    pub async fn refused(&self, caller: Option<Caller>, query: &str) -> String {
+        let r = self.run(caller, query).await;
+        let e = r
+            .errors
+            .first()
+            .unwrap_or_else(|| panic!("{query} was allowed: {:?}", r.data));
+        let code = e.extensions.as_ref().and_then(|x| x.get("code")).cloned();
+        match code {
+            Some(async_graphql::Value::String(c)) => c,
+            other => panic!("{query}: an error without a code: {e:?} {other:?}"),
+        }
+    }
+
+    pub async fn allowed(&self, caller: Option<Caller>, query: &str) -> serde_json::Value {
+        let r = self.run(caller, query).await;
+        assert!(r.errors.is_empty(), "{query}: {:?}", r.errors);
+        r.data.into_json().unwrap()
+    }
+
+    /// Records the gateway appended to the commands log: refusals must leave none.
+    pub async fn appended(&self) -> u64 {
+        let log = tape_log::FileLog::follow(self.dir.path().join("commands")).unwrap();
+        tape_log::Log::end_offset(&log).await.unwrap() - self.setup
+    }
+}
