@@ -101,15 +101,15 @@ async fn the_last_checkpoint_is_the_events_logs_last_checkpoint() {
     let last = g
         .events
         .iter()
+        .rev()
         .map(|b| codec::from_bincode::<EventEnvelope>(b).unwrap())
-        .filter_map(|e| match e.event {
+        .find_map(|e| match e.event {
             Event::Checkpoint {
                 commands_applied,
                 state_hash,
             } => Some((e.seq, commands_applied, state_hash)),
             _ => None,
         })
-        .last()
         .expect("the engine wrote checkpoints");
     let (seq, applied, hash) = last;
     assert_eq!(applied, 9, "10 commands, a checkpoint every 3");
