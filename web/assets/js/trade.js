@@ -21,6 +21,7 @@ let stopCandles = () => {};
 // The account's reload: one at a time, calls while one runs fold into one more.
 let refreshing = null;
 let again = false;
+let liveBook = null; // the selected market's book
 
 await start("Trade");
 await loadMarkets();
@@ -85,7 +86,6 @@ function showTicker(t) {
 }
 
 // The best prices come from the live book once it is kept (the ticker's move on trades only).
-let liveBook = null;
 function bestOf(side, fallback) {
   if (!liveBook || liveBook.seq == null) return fallback;
   const best = liveBook.side(side)[0];
