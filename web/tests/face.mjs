@@ -196,6 +196,28 @@ try {
   assert.ok(shown.includes(message), `the page shows the API's message\n  page: ${shown}\n  API:  ${message}`);
   step(`a bad decimal shows: ${message}`);
 
+  // --- the other kinds: iceberg (and an amend of it), stop-limit, market by quote, sliced, bracket
+  const iceberg = Number(/#(\d+)/.exec(await place(t1, "SELL", "LIMIT", { price: "30500", quantity: "0.2", displayQuantity: "0.05" }))?.[1]);
+  assert.ok(iceberg, "the iceberg was accepted");
+  await until("the iceberg showing 0.05 of 0.2", async () => (await rows(t1, "#asks")).some((r) => same(r[0], 30500) && same(r[1], 0.05)));
+  await t1.click("#tab-open");
+  await t1.click(`button[aria-label="Amend order ${iceberg}"]`);
+  await t1.fill(`input[aria-label="New price of order ${iceberg}"]`, "30600");
+  await t1.press(`input[aria-label="New price of order ${iceberg}"]`, "Enter");
+  await until("the amended iceberg in the book", async () => (await rows(t1, "#asks")).some((r) => same(r[0], 30600) && same(r[1], 0.05)));
+  await until("the amend in open orders", async () => (await rows(t1, "#open-orders")).some((r) => r[0] === String(iceberg) && same(r[4], 30600)));
+  assert.match(await place(t1, "SELL", "STOP_LIMIT", { triggerPrice: "29000", price: "28900", quantity: "0.01" }), /^Accepted/);
+  await t2.selectOption("#kind", "MARKET");
+  await t2.selectOption("#order-form [name=sizeBy]", "quote");
+  assert.match(await place(t2, "BUY", "MARKET", { quoteQuantity: "100" }), /^Accepted \(#\d+\), 1 fill/, "a market buy of 100 USDT fills");
+  const sliced = await place(t2, "BUY", "SLICED", { lowerPrice: "29000", upperPrice: "29200", count: "3", totalQuantity: "0.03" });
+  assert.match(sliced, /^Accepted/);
+  await until("the sliced report", async () => /Sliced #\d+ on BTC-USDT: .*3 child order\(s\) open/.test(await t2.textContent("#report")));
+  assert.equal((await rows(t2, "#report tbody")).length, 3, "three children");
+  assert.match(await place(t2, "BUY", "BRACKET", { entryPrice: "29500", quantity: "0.01", exitPrice: "31500" }), /^Accepted/);
+  await until("the bracket report", async () => /Bracket #\d+: closed 0/.test(await t2.textContent("#report")));
+  step("iceberg (amended), stop-limit, market by quote, sliced and bracket orders placed from the page, with their reports");
+
   // --- 6. the operator creates a market and approves a withdrawal ---------------------
   await ops.fill("#market-form [name=symbol]", "ETH-BTC");
   await ops.fill("#market-form [name=base]", "ETH");
@@ -231,9 +253,11 @@ try {
   assert.deepEqual(lines[0], ["seq", "time", "asset", "kind", "amount", "balance", "reference"]);
   assert.ok(lines.some((l) => l[2] === "BTC" && l[3] === "trade" && same(l[4], -0.5) && same(l[5], 9.5)), `the statement has the sale:\n${csv}`);
   assert.ok(lines.some((l) => l[2] === "BTC" && l[3] === "deposit" && same(l[4], 10)), `the statement has the deposit:\n${csv}`);
+  const now = await gql(ADMIN, "{ portfolio(account: 1) { balances { asset total } } }");
+  const btc = now.data.portfolio.balances.find((b) => b.asset === "BTC").total;
   await aud.fill("#balances-form [name=account]", "1");
   await aud.click("#balances-form button[type=submit]");
-  await until("balances now", async () => (await rows(aud, "#balances")).some((r) => r[0] === "BTC" && same(r[1], 9.5)));
+  await until("balances now", async () => (await rows(aud, "#balances")).some((r) => r[0] === "BTC" && same(r[1], btc)));
   await labelled(aud, "auditor page");
   await aud.screenshot({ path: path.join(OUT, "auditor.png") });
   step(`the auditor downloaded ${download.suggestedFilename()} (${lines.length - 1} rows)`);

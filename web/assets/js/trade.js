@@ -8,7 +8,7 @@ import { createChart, CandlestickSeries, HistogramSeries, LineSeries } from "/as
 import { gql, subscribe, start, me, el, fillTable, num, time, showError, showOk, receiptText, reportError, onSubmit, fields, lit, dark } from "/assets/js/common.js";
 import { Book } from "/assets/js/book.js";
 
-const ORDER_FIELDS = "id account market side kind status doneReason price triggerPrice quantity quoteQuantity timeInForce postOnly clientOrderId parent filled averagePrice fees visible hidden createdMs updatedMs updatedSeq";
+const ORDER_FIELDS = "id account market side kind status doneReason price restingPrice triggerPrice quantity quoteQuantity timeInForce postOnly clientOrderId parent filled averagePrice fees visible hidden createdMs updatedMs updatedSeq";
 const INTERVALS = [["M1", "1m"], ["M5", "5m"], ["M15", "15m"], ["H1", "1h"], ["H4", "4h"], ["D1", "1d"]];
 
 let markets = [];
@@ -306,7 +306,8 @@ function setUpEntry() {
     const tif = form.elements.timeInForce.value;
     for (const e of form.querySelectorAll("[data-kinds]")) e.hidden = !e.dataset.kinds.split(" ").includes(k);
     const byQuote = (k === "MARKET" || k === "STOP_MARKET") && sizeBy === "quote";
-    form.elements.quantity.closest("label").hidden = !["LIMIT", "STOP_LIMIT", "BRACKET"].includes(k) && byQuote;
+    const quantity = form.elements.quantity.closest("label");
+    quantity.hidden = !quantity.dataset.kinds.split(" ").includes(k) || byQuote;
     form.querySelector("[data-size=quote]").hidden = !byQuote;
     form.querySelector("[data-tif=GTD]").hidden = tif !== "GTD";
   };
@@ -509,8 +510,9 @@ function openRow(o) {
     }
   } }, "Cancel");
   const amend = el("button", { type: "button", class: "small", "aria-label": `Amend order ${o.id}`, onclick: () => {
-    const price = el("input", { name: "price", value: o.price || "", "aria-label": `New price of order ${o.id}`, size: 10, inputmode: "decimal" });
-    const qty = el("input", { name: "quantity", value: o.visible && o.hidden ? String(Number(o.visible) + Number(o.hidden)) : "", "aria-label": `New open quantity of order ${o.id}`, size: 10, inputmode: "decimal" });
+    const price = el("input", { name: "price", value: o.restingPrice || o.price || "", "aria-label": `New price of order ${o.id}`, size: 10, inputmode: "decimal" });
+    const open = o.quantity == null ? "" : `now ${o.quantity} less ${o.filled} filled`;
+    const qty = el("input", { name: "quantity", placeholder: open, "aria-label": `New open quantity of order ${o.id} (empty: unchanged)`, size: 10, inputmode: "decimal" });
     const form = el("form", { class: "inline" }, price, qty, el("button", { type: "submit", class: "small" }, "Save"));
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
@@ -529,7 +531,8 @@ function openRow(o) {
     price.focus();
   } }, "Amend");
   const actions = el("td", {}, cancel, " ", o.kind === "LIMIT" ? amend : null);
-  return [String(o.id), o.market, side(o.side), kindName(o), num(o.price || o.triggerPrice), num(o.quantity || o.quoteQuantity), num(o.filled), o.status.toLowerCase(), actions];
+  // Where it rests now (an amend moves it), else its limit or trigger.
+  return [String(o.id), o.market, side(o.side), kindName(o), num(o.restingPrice || o.price || o.triggerPrice), num(o.quantity || o.quoteQuantity), num(o.filled), o.status.toLowerCase(), actions];
 }
 
 async function showReport(kind, id) {
