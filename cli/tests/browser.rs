@@ -17,7 +17,8 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_trade_operate_and_audit_in_chromium() {
-    let s = Server::start(&["--demo"]);
+    // A checkpoint every 10 commands, so the auditor page has one to show.
+    let s = Server::start(&["--demo", "--checkpoint-every", "10"]);
     // The pages list the markets once on load: wait for the demo's to be projected.
     for _ in 0..100 {
         let d = s.ok(ADMIN, "{ markets { symbol } }", json!({})).await;

@@ -245,6 +245,12 @@ try {
 
   // --- 7. an auditor downloads a statement ---------------------------------------------
   const aud = await open("auditor", "/auditor", auditorToken);
+  // The engine's last checkpoint and its state hash, as the API has it (the page polls).
+  await until("the last checkpoint on the auditor page", async () => {
+    const s = await gql(ADMIN, "{ system { lastCheckpoint { stateHash } } }");
+    const hash = s.data.system.lastCheckpoint && s.data.system.lastCheckpoint.stateHash;
+    return /^[0-9a-f]{64}$/.test(hash || "") && (await aud.$eval("#state-hash", (e) => e.textContent).catch(() => null)) === hash;
+  });
   await aud.fill("#statement-form [name=account]", "1");
   const [download] = await Promise.all([aud.waitForEvent("download"), aud.click("#statement-form button[type=submit]")]);
   const csv = fs.readFileSync(await download.path(), "utf8");
