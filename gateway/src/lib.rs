@@ -1,8 +1,9 @@
 //! Tape's door for frontends: GraphQL over axum. `POST /graphql` (GraphiQL on
 //! `GET /graphql`), subscriptions on `/graphql/ws` (graphql-transport-ws), `/health`
-//! and `/metrics`, and the pages of `tape-web` at `/`. Queries read the projections; mutations append commands to the
-//! commands log and wait for the engine's answer in the projections. API keys come
-//! from the log; each key has its own rate limit. No business rules live here.
+//! and `/metrics`, and the pages of `tape-web` at `/`. Queries read the projections;
+//! mutations append commands to the commands log and wait for the engine's answer in
+//! the projections. API keys come from the log; each key has its own rate limit. No
+//! business rules live here.
 
 pub mod auth;
 pub mod error;

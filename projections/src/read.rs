@@ -661,14 +661,6 @@ impl Views {
         self.get(keys::ENGINE_CHECKPOINT)
     }
 
-    /// An account's restrictions; none: it may trade and withdraw.
-    pub fn restrictions(
-        &self,
-        account: AccountId,
-    ) -> Result<Option<RestrictionsView>, ProjectionError> {
-        self.get(&Key::new(keys::RESTRICTIONS).u64(account.0).build())
-    }
-
     /// Every account an operator has set restrictions on (lifted ones included).
     pub fn restricted_accounts(&self) -> Result<Vec<RestrictionsView>, ProjectionError> {
         self.scan(vec![keys::RESTRICTIONS])

@@ -22,7 +22,6 @@ impl CustodyQuery {
     /// Withdrawals by id, newest first by default: a trader's own, or (admin and
     /// auditor keys) every account's when `account` is omitted. `status` filters
     /// (`[REQUESTED]`: the ones waiting for the operator).
-    #[allow(clippy::too_many_arguments)]
     async fn withdrawals(
         &self,
         ctx: &Context<'_>,

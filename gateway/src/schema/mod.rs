@@ -98,27 +98,27 @@ fn tradable(ctx: &Context<'_>, account: Option<u64>) -> Result<AccountId> {
     readable(ctx, account)
 }
 
-fn admin(ctx: &Context<'_>) -> Result<()> {
+/// The caller's key must be of a role `allowed` accepts (`who` names them).
+fn role(ctx: &Context<'_>, who: &str, allowed: impl Fn(&Caller) -> bool) -> Result<()> {
     match caller(ctx) {
-        Caller::Admin { .. } => Ok(()),
+        c if allowed(&c) => Ok(()),
         Caller::Anonymous => Err(coded(
             Code::Unauthenticated,
-            "this needs an admin API key: send `Authorization: Bearer <token>`",
+            format!("this needs {who} API key: send `Authorization: Bearer <token>`"),
         )),
-        _ => Err(coded(Code::Forbidden, "this needs an admin key")),
+        _ => Err(coded(Code::Forbidden, format!("this needs {who} key"))),
     }
+}
+
+fn admin(ctx: &Context<'_>) -> Result<()> {
+    role(ctx, "an admin", |c| matches!(c, Caller::Admin { .. }))
 }
 
 /// Admin and auditor keys: those that read every account.
 fn staff(ctx: &Context<'_>) -> Result<()> {
-    match caller(ctx) {
-        Caller::Admin { .. } | Caller::Auditor { .. } => Ok(()),
-        Caller::Anonymous => Err(coded(
-            Code::Unauthenticated,
-            "this needs an admin or auditor API key: send `Authorization: Bearer <token>`",
-        )),
-        _ => Err(coded(Code::Forbidden, "this needs an admin or auditor key")),
-    }
+    role(ctx, "an admin or auditor", |c| {
+        matches!(c, Caller::Admin { .. } | Caller::Auditor { .. })
+    })
 }
 
 fn market_symbol(ctx: &Context<'_>, symbol: &str) -> Result<Symbol> {
