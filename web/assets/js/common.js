@@ -264,19 +264,30 @@ export function reportError(e) {
   if (bar) showError(bar, e);
 }
 
-/** Runs `f` on submit of `form`, showing its result or error in the form's status line. */
+/**
+ * Runs `f` (a mutation resolving to its receipt, or to a sentence) and shows the
+ * answer in `box`: an error when the API refused it or the engine rejected it, else
+ * `okText(receipt)`. Resolves to the receipt, or null when the API refused it.
+ */
+export async function attempt(box, f, okText = receiptText, pending = "…") {
+  box.replaceChildren(el("span", { class: "muted" }, pending));
+  try {
+    const out = await f();
+    if (out && out.status === "REJECTED") showError(box, new ApiError(receiptText(out), "REJECTED"));
+    else showOk(box, typeof out === "string" ? out : okText(out) || "Done");
+    return out;
+  } catch (e) {
+    showError(box, e);
+    return null;
+  }
+}
+
+/** Runs `f` on submit of `form`, showing its answer in the form's status line (see `attempt`). */
 export function onSubmit(form, f) {
   const status = form.querySelector(".status") || form.appendChild(el("p", { class: "status", role: "status", "aria-live": "polite" }));
-  form.addEventListener("submit", async (ev) => {
+  form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    status.replaceChildren(el("span", { class: "muted" }, "…"));
-    try {
-      const out = await f(new FormData(form));
-      if (out && out.status === "REJECTED") showError(status, new ApiError(receiptText(out), "REJECTED"));
-      else showOk(status, typeof out === "string" ? out : receiptText(out) || "Done");
-    } catch (e) {
-      showError(status, e);
-    }
+    attempt(status, () => f(new FormData(form)));
   });
   return status;
 }

@@ -3,7 +3,7 @@
 // waiting for approval, API keys (the secret shown once), account restrictions and
 // the credentials mode. Admin keys act; auditor keys see.
 
-import { gql, start, me, el, fillTable, num, time, showError, showOk, receiptText, reportError, onSubmit, fields, metrics } from "/assets/js/common.js";
+import { gql, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, metrics } from "/assets/js/common.js";
 
 const RECEIPT = "commandId status id reason";
 
@@ -80,15 +80,8 @@ async function reload() {
 function act(label, ariaLabel, status, mutation, vars) {
   if (!isAdmin) return null;
   return el("button", { type: "button", class: "small", "aria-label": ariaLabel, onclick: async () => {
-    try {
-      const d = await gql(mutation, vars);
-      const r = Object.values(d)[0];
-      if (r.status === "REJECTED") showError(status, { message: receiptText(r), code: "REJECTED" });
-      else showOk(status, `${ariaLabel}: ${receiptText(r)}`);
-      reload();
-    } catch (e) {
-      showError(status, e);
-    }
+    const r = await attempt(status, async () => Object.values(await gql(mutation, vars))[0], (r) => `${ariaLabel}: ${receiptText(r)}`);
+    if (r) reload();
   } }, label);
 }
 
@@ -102,13 +95,8 @@ function marketRow(m) {
       const form = el("form", { class: "inline" }, maker, taker, el("button", { type: "submit", class: "small" }, "Save"));
       form.addEventListener("submit", async (e) => {
         e.preventDefault();
-        try {
-          const d = await gql(`mutation($m: String!, $a: Int!, $b: Int!) { setMarketFees(market: $m, makerFeePpm: $a, takerFeePpm: $b) { ${RECEIPT} } }`, { m: m.symbol, a: Number(maker.value), b: Number(taker.value) });
-          showOk(status, `Fees of ${m.symbol}: ${receiptText(d.setMarketFees)}`);
-          reload();
-        } catch (err) {
-          showError(status, err);
-        }
+        const set = async () => (await gql(`mutation($m: String!, $a: Int!, $b: Int!) { setMarketFees(market: $m, makerFeePpm: $a, takerFeePpm: $b) { ${RECEIPT} } }`, { m: m.symbol, a: Number(maker.value), b: Number(taker.value) })).setMarketFees;
+        if (await attempt(status, set, (r) => `Fees of ${m.symbol}: ${receiptText(r)}`)) reload();
       });
       ev.target.replaceWith(form);
       maker.focus();
@@ -185,13 +173,7 @@ function setUpForms() {
   const status = document.getElementById("credentials-status");
   toggle.addEventListener("click", async () => {
     const required = toggle.dataset.required !== "true";
-    try {
-      const d = await gql(`mutation($r: Boolean!) { requireCredentials(required: $r) { ${RECEIPT} } }`, { r: required });
-      if (d.requireCredentials.status === "REJECTED") showError(status, { message: receiptText(d.requireCredentials), code: "REJECTED" });
-      else showOk(status, receiptText(d.requireCredentials));
-      health();
-    } catch (e) {
-      showError(status, e);
-    }
+    const set = async () => (await gql(`mutation($r: Boolean!) { requireCredentials(required: $r) { ${RECEIPT} } }`, { r: required })).requireCredentials;
+    if (await attempt(status, set)) health();
   });
 }

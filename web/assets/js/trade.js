@@ -5,7 +5,7 @@
 // sliced and bracket reports. Everything live through subscriptions.
 
 import { createChart, CandlestickSeries, HistogramSeries, LineSeries } from "/assets/vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
-import { gql, subscribe, start, me, el, fillTable, num, time, showError, showOk, receiptText, reportError, onSubmit, fields, lit, dark } from "/assets/js/common.js";
+import { gql, subscribe, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, lit, dark } from "/assets/js/common.js";
 import { Book } from "/assets/js/book.js";
 
 const ORDER_FIELDS = "id account market side kind status doneReason price restingPrice triggerPrice quantity quoteQuantity timeInForce postOnly clientOrderId parent filled averagePrice fees visible hidden createdMs updatedMs updatedSeq";
@@ -314,21 +314,13 @@ function setUpEntry() {
   form.addEventListener("change", show);
   show();
   const status = document.getElementById("order-status");
+  const withFills = (r) => `${receiptText(r)}${r.trades && r.trades.length ? `, ${r.trades.length} fill(s)` : ""}`;
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    status.replaceChildren(el("span", { class: "muted" }, "Placing…"));
-    try {
-      const r = await place(fields(form, new FormData(form)));
-      if (r.status === "REJECTED") showError(status, { message: receiptText(r), code: "REJECTED" });
-      else {
-        const fills = r.trades && r.trades.length ? `, ${r.trades.length} fill(s)` : "";
-        showOk(status, `${receiptText(r)}${fills}`);
-        if (r.report) showReport(r.report, r.id);
-      }
-      refreshAccount();
-    } catch (e) {
-      showError(status, e);
-    }
+    const r = await attempt(status, () => place(fields(form, new FormData(form))), withFills, "Placing…");
+    if (!r) return;
+    if (r.status !== "REJECTED" && r.report) showReport(r.report, r.id);
+    refreshAccount();
   });
 }
 
@@ -390,13 +382,8 @@ function setUpTabs() {
   document.getElementById("value-in").addEventListener("change", () => refreshAccount());
   document.getElementById("cancel-all").addEventListener("click", async () => {
     const status = document.getElementById("open-status");
-    try {
-      const d = await gql(`mutation { cancelAllOrders(market: ${lit(market)}) { ${RECEIPT} } }`);
-      showOk(status, receiptText(d.cancelAllOrders));
-      refreshAccount();
-    } catch (e) {
-      showError(status, e);
-    }
+    const r = await attempt(status, async () => (await gql(`mutation { cancelAllOrders(market: ${lit(market)}) { ${RECEIPT} } }`)).cancelAllOrders);
+    if (r) refreshAccount();
   });
   const withdraw = document.getElementById("withdraw-form");
   onSubmit(withdraw, async (data) => {
@@ -415,21 +402,16 @@ function setUpTabs() {
 function startAccount() {
   // Each change to the account reloads what the page shows of it (coalesced), so a
   // reconnect or a RESYNC never leaves it stale; `fromSeq` resumes the streams.
-  let ordersSeq = 0;
-  let walletSeq = 0;
-  let ledgerSeq = 0;
-  subscribe(`subscription($from: Int) { myOrders(fromSeq: $from) { id updatedSeq } }`, () => ({ from: ordersSeq ? ordersSeq + 1 : null }), (o) => {
-    ordersSeq = Math.max(ordersSeq, o.updatedSeq);
-    refreshAccount();
-  });
-  subscribe(`subscription($from: Int) { myWallet(fromSeq: $from) { asset seq } }`, () => ({ from: walletSeq ? walletSeq + 1 : null }), (w) => {
-    walletSeq = Math.max(walletSeq, w.seq);
-    refreshAccount();
-  });
-  subscribe(`subscription($from: Int) { ledger(fromSeq: $from) { seq } }`, () => ({ from: ledgerSeq ? ledgerSeq + 1 : null }), (l) => {
-    ledgerSeq = Math.max(ledgerSeq, l.seq);
-    refreshAccount();
-  });
+  const follow = (field, seqField) => {
+    let last = 0;
+    subscribe(`subscription($from: Int) { ${field}(fromSeq: $from) { ${seqField} } }`, () => ({ from: last ? last + 1 : null }), (x) => {
+      last = Math.max(last, x[seqField]);
+      refreshAccount();
+    });
+  };
+  follow("myOrders", "updatedSeq");
+  follow("myWallet", "seq");
+  follow("ledger", "seq");
 }
 
 /** Reloads the account's tables; calls while one runs fold into one more run. */
@@ -500,14 +482,8 @@ function kindName(o) {
 function openRow(o) {
   const status = document.getElementById("open-status");
   const cancel = el("button", { type: "button", class: "small", "aria-label": `Cancel order ${o.id}`, onclick: async () => {
-    try {
-      const d = await gql(`mutation($id: Int!) { cancelOrder(orderId: $id) { ${RECEIPT} } }`, { id: o.id });
-      if (d.cancelOrder.status === "REJECTED") showError(status, { message: receiptText(d.cancelOrder), code: "REJECTED" });
-      else showOk(status, `Order ${o.id}: cancelled`);
-      refreshAccount();
-    } catch (e) {
-      showError(status, e);
-    }
+    const r = await attempt(status, async () => (await gql(`mutation($id: Int!) { cancelOrder(orderId: $id) { ${RECEIPT} } }`, { id: o.id })).cancelOrder, () => `Order ${o.id}: cancelled`);
+    if (r) refreshAccount();
   } }, "Cancel");
   const amend = el("button", { type: "button", class: "small", "aria-label": `Amend order ${o.id}`, onclick: () => {
     const price = el("input", { name: "price", value: o.restingPrice || o.price || "", "aria-label": `New price of order ${o.id}`, size: 10, inputmode: "decimal" });
@@ -516,16 +492,10 @@ function openRow(o) {
     const form = el("form", { class: "inline" }, price, qty, el("button", { type: "submit", class: "small" }, "Save"));
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
-      try {
-        const d = await gql(`mutation($id: Int!, $p: Decimal, $q: Decimal) { amendOrder(orderId: $id, price: $p, quantity: $q) { ${RECEIPT} } }`, {
-          id: o.id, p: price.value || null, q: qty.value || null,
-        });
-        if (d.amendOrder.status === "REJECTED") showError(status, { message: receiptText(d.amendOrder), code: "REJECTED" });
-        else showOk(status, `Order ${o.id}: amended`);
-        refreshAccount();
-      } catch (e) {
-        showError(status, e);
-      }
+      const send = async () => (await gql(`mutation($id: Int!, $p: Decimal, $q: Decimal) { amendOrder(orderId: $id, price: $p, quantity: $q) { ${RECEIPT} } }`, {
+        id: o.id, p: price.value || null, q: qty.value || null,
+      })).amendOrder;
+      if (await attempt(status, send, () => `Order ${o.id}: amended`)) refreshAccount();
     });
     actions.replaceChildren(form);
     price.focus();
