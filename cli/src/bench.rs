@@ -21,6 +21,9 @@ pub enum Bench {
     Project(crate::bench_read::ProjectArgs),
     /// The GraphQL gateway under a query mix from concurrent keep-alive clients.
     Graphql(crate::bench_read::GraphqlArgs),
+    /// An order's round trip at low load against a running Tape: one client, one
+    /// order at a time, over GraphQL or through the commands log.
+    Order(crate::bench_order::OrderArgs),
     /// What batching gains a market maker: ladder re-quotes one command a change
     /// against one batch a re-quote, signed, through the core.
     Batch(crate::bench_batch::BatchArgs),
@@ -69,6 +72,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Project(args) => crate::bench_read::project(args),
         Bench::Graphql(args) => crate::bench_read::graphql(args).await,
         Bench::Batch(args) => crate::bench_batch::run(args),
+        Bench::Order(args) => crate::bench_order::order(args).await,
     }
 }
 

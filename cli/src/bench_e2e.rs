@@ -118,7 +118,7 @@ async fn end_to_end(
     let mut done_at: Vec<(u64, Duration)> = Vec::new();
     let mut follower = match &*events {
         AnyLog::Kafka(_) => Some(events.reader(0).await?),
-        AnyLog::File(_) => None,
+        AnyLog::File(_) | AnyLog::Tool(_) => None,
     };
     let mut seen_end = 0;
     loop {

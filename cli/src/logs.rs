@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tape_log::{AnyLog, FileLog, FileLogOptions, KafkaLog, KafkaOptions};
+use tape_log::{AnyLog, FileLog, FileLogOptions, KafkaLog, KafkaOptions, ToolLog};
 
 pub const COMMANDS_TOPIC: &str = "tape.commands";
 pub const EVENTS_TOPIC: &str = "tape.events";
@@ -25,12 +25,21 @@ pub struct LogArgs {
     pub events_topic: String,
 }
 
-/// How a process uses a log: the one writer, or a follower of another process.
+/// How a process uses a log.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// The one process that holds an embedded log (`tape run`, `tape engine`): it
+    /// appends, and serves the log's door (`door.sock`) to every other process.
+    Owner,
+    /// A tool that appends (`tape produce`, `tape init`): through the owner's door
+    /// while one runs, else holding the log itself for the append.
     Writer,
+    /// A reader of a log another process writes.
     Follower,
 }
+
+/// How long an owner waits for a tool holding the log to let go.
+const OWNER_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl LogArgs {
     pub async fn open(&self, which: &str, role: Role) -> anyhow::Result<AnyLog> {
@@ -45,36 +54,24 @@ impl LogArgs {
             ));
         }
         let dir = self.data.join(which);
-        Ok(AnyLog::File(match role {
-            Role::Follower => FileLog::follow(&dir)?,
-            Role::Writer => {
-                let (log, report) = open_writer_waiting(&dir).await?;
+        Ok(match role {
+            Role::Follower => AnyLog::File(FileLog::follow(&dir)?),
+            Role::Writer => AnyLog::Tool(ToolLog::open(&dir)?),
+            Role::Owner => {
+                let (log, report) =
+                    FileLog::open_owner(&dir, FileLogOptions::default(), OWNER_WAIT_MAX).await?;
                 if report.truncated_bytes > 0 {
                     tracing::warn!(log = %dir.display(), bytes = report.truncated_bytes, "cut a torn tail off the log");
                 }
-                log
+                // Others append to the commands log through the door; the events
+                // log is the engine's alone, and its door only wakes followers.
+                log.serve_door(which == "commands")?;
+                AnyLog::File(log)
             }
-        }))
+        })
     }
 
     pub fn snapshots_dir(&self) -> PathBuf {
         self.data.join("snapshots")
-    }
-}
-
-/// Opens an embedded log for writing; while another process holds it, waits (up to
-/// a minute) rather than failing at once, so short-lived producers take turns.
-async fn open_writer_waiting(
-    dir: &std::path::Path,
-) -> anyhow::Result<(FileLog, tape_log::OpenReport)> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        match FileLog::open(dir, FileLogOptions::default()) {
-            Err(tape_log::LogError::Locked { path }) if std::time::Instant::now() < deadline => {
-                tracing::debug!(%path, "log busy; waiting for the other writer");
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            other => return Ok(other?),
-        }
     }
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_batch;
 mod bench_e2e;
+mod bench_order;
 mod bench_read;
 mod clock;
 mod config;

@@ -31,7 +31,7 @@ fn gauge(name: &str, help: &str) -> IntGauge {
 }
 
 /// Keeps the engine's gauges current until `shutdown`.
-pub fn engine(stats: Arc<EngineStats>, commands: AnyLog, mut shutdown: watch::Receiver<bool>) {
+pub fn engine(stats: Arc<EngineStats>, commands: Arc<AnyLog>, mut shutdown: watch::Receiver<bool>) {
     let applied = IntCounter::new(
         "tape_engine_commands_applied_total",
         "Commands the engine applied (rate() of it is commands/s)",
@@ -95,7 +95,7 @@ pub fn engine(stats: Arc<EngineStats>, commands: AnyLog, mut shutdown: watch::Re
 
 /// Keeps the projector's lag current until `shutdown`.
 pub fn projector(
-    events: AnyLog,
+    events: Arc<AnyLog>,
     progress: watch::Receiver<Progress>,
     mut shutdown: watch::Receiver<bool>,
 ) {

@@ -94,27 +94,31 @@ fn admin_token(args: &GatewayArgs, logs: &LogArgs) -> anyhow::Result<(String, Op
     Ok((token, Some(path)))
 }
 
-/// Runs the projector and the gateway until `shutdown`.
+/// Runs the projector and the gateway until `shutdown`; over the engine's own logs
+/// when it runs in this process (`engine`), else over logs it opens.
 pub async fn serve(
     logs: &LogArgs,
     args: &GatewayArgs,
     shutdown: watch::Receiver<bool>,
+    engine: Option<crate::service::EngineLogs>,
 ) -> anyhow::Result<()> {
     let dir = args.views.dir(logs);
     let (projector, views) = tape_projections::open(&dir)
         .with_context(|| format!("opening the read models in {}", dir.display()))?;
-    let events = logs.open("events", Role::Follower).await?;
-    let door = match &logs.kafka {
-        Some(_) => CommandsDoor::Shared(Arc::new(logs.open("commands", Role::Writer).await?)),
-        None => CommandsDoor::Embedded(logs.data.join("commands")),
+    let (events, door) = match (engine, &logs.kafka) {
+        (Some(engine), _) => (engine.events, CommandsDoor::Shared(engine.commands)),
+        (None, Some(_)) => (
+            Arc::new(logs.open("events", Role::Follower).await?),
+            CommandsDoor::Shared(Arc::new(logs.open("commands", Role::Writer).await?)),
+        ),
+        (None, None) => (
+            Arc::new(logs.open("events", Role::Follower).await?),
+            CommandsDoor::Embedded(logs.data.join("commands")),
+        ),
     };
     let (changes_tx, _) = broadcast::channel(1_024);
     let (progress_tx, progress_rx) = watch::channel(tape_projections::Progress::default());
-    crate::metrics::projector(
-        logs.open("events", Role::Follower).await?,
-        progress_rx.clone(),
-        shutdown.clone(),
-    );
+    crate::metrics::projector(events.clone(), progress_rx.clone(), shutdown.clone());
     let projector_shutdown = shutdown.clone();
     let changes = changes_tx.clone();
     let projector_task = tokio::spawn(async move {
@@ -162,7 +166,7 @@ pub async fn serve(
 
 pub async fn gateway(cmd: GatewayCmd) -> anyhow::Result<()> {
     let shutdown = crate::service::shutdown_signal()?;
-    serve(&cmd.logs, &cmd.gateway, shutdown).await
+    serve(&cmd.logs, &cmd.gateway, shutdown, None).await
 }
 
 /// Brings the read models up to date with the events log (and keeps them so with

@@ -5,7 +5,8 @@ use clap::Args;
 use std::time::Duration;
 use tape_engine::{Engine, EngineOptions, SnapshotStore};
 
-use tape_log::{Log, LogReader};
+use std::sync::Arc;
+use tape_log::{AnyLog, Log, LogReader};
 use tape_schemas::*;
 use tokio::sync::watch;
 
@@ -70,20 +71,26 @@ pub fn shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
 /// `tape run`: the engine and the read side (projector + GraphQL) in one process.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
+    let logs = args.engine.logs.clone();
+    let owned = EngineLogs::open(&logs).await?;
     if args.demo {
         anyhow::ensure!(
-            args.engine.logs.kafka.is_none() || args.engine.open,
+            logs.kafka.is_none() || args.engine.open,
             "--demo's setup is unsigned: on Kafka it needs --open (or start with `tape init` and set up over GraphQL with its admin token)"
         );
-        seed_demo(&args.engine.logs).await?;
+        seed_demo(&owned.commands).await?;
     }
-    let logs = args.engine.logs.clone();
     let gateway = args.gateway.clone();
     let read_shutdown = shutdown.clone();
-    let read_side =
-        tokio::spawn(async move { crate::read_side::serve(&logs, &gateway, read_shutdown).await });
+    // On the embedded log the read side uses the engine's own logs: its appends
+    // reach the engine's reader and the engine's appends wake the projector
+    // in-process, with no file polling between them.
+    let shared = logs.kafka.is_none().then(|| owned.clone());
+    let read_side = tokio::spawn(async move {
+        crate::read_side::serve(&logs, &gateway, read_shutdown, shared).await
+    });
     let stopping = shutdown.clone();
-    let mut engine = tokio::spawn(run_engine(args.engine, shutdown));
+    let mut engine = tokio::spawn(run_engine(args.engine, owned, shutdown));
     tokio::select! {
         r = read_side => {
             r??;
@@ -98,12 +105,35 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// `tape engine`: the engine alone.
 pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
-    run_engine(args, shutdown_signal()?).await
+    let shutdown = shutdown_signal()?;
+    let owned = EngineLogs::open(&args.logs).await?;
+    run_engine(args, owned, shutdown).await
 }
 
-async fn run_engine(args: EngineArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let commands = args.logs.open("commands", Role::Follower).await?;
-    let events = args.logs.open("events", Role::Writer).await?;
+/// The engine's two logs. On the embedded log the engine's process owns both: it
+/// holds them and serves their doors (other tools append commands through it;
+/// followers are woken by it).
+#[derive(Clone)]
+pub struct EngineLogs {
+    pub commands: Arc<AnyLog>,
+    pub events: Arc<AnyLog>,
+}
+
+impl EngineLogs {
+    pub async fn open(logs: &LogArgs) -> anyhow::Result<EngineLogs> {
+        Ok(EngineLogs {
+            commands: Arc::new(logs.open("commands", Role::Owner).await?),
+            events: Arc::new(logs.open("events", Role::Owner).await?),
+        })
+    }
+}
+
+async fn run_engine(
+    args: EngineArgs,
+    logs: EngineLogs,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let EngineLogs { commands, events } = logs;
     let snapshots = SnapshotStore::open(args.logs.snapshots_dir(), 3)?;
     let options = EngineOptions {
         checkpoint_every: args.checkpoint_every.max(1),
@@ -141,12 +171,8 @@ async fn run_engine(args: EngineArgs, shutdown: watch::Receiver<bool>) -> anyhow
         }
     }
     eprintln!("tape: send commands with `tape produce` or GraphQL, watch events with `tape consume --follow` (same --data/--kafka)");
-    let engine = Engine::new(commands, events, snapshots, options);
-    crate::metrics::engine(
-        engine.stats(),
-        args.logs.open("commands", Role::Follower).await?,
-        shutdown.clone(),
-    );
+    let engine = Engine::new(commands.clone(), events, snapshots, options);
+    crate::metrics::engine(engine.stats(), commands, shutdown.clone());
     if let Some(addr) = args.metrics_listen {
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -214,8 +240,7 @@ fn d(s: &str) -> Dec {
 
 /// The demo's setup: assets, two markets, two funded accounts — appended only to an
 /// empty commands log, so a restart does not repeat it.
-async fn seed_demo(logs: &LogArgs) -> anyhow::Result<()> {
-    let log = logs.open("commands", Role::Writer).await?;
+async fn seed_demo(log: &AnyLog) -> anyhow::Result<()> {
     if log.end_offset().await? > 0 {
         eprintln!("tape: --demo: the commands log is not empty; leaving it as it is");
         return Ok(());

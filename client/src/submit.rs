@@ -1,14 +1,15 @@
 //! The gateway's door onto the commands log: a task that group-commits what
 //! mutations submit, and the wait for a command's outcome in the read models.
 //!
-//! On the embedded log the task holds the log's write lock only while it has work
-//! (it lets go after a quiet second), so `tape produce` can still take turns.
+//! On the embedded log the task hands its records to the log's owner (`tape run`,
+//! `tape engine`) through the owner's door; only when no owner runs does it open
+//! the log itself, and then only while it has work.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tape_log::{AnyLog, FileLog, FileLogOptions, LogError};
+use tape_log::{AnyLog, ToolWriter};
 use tape_projections::{OutcomeView, Progress, Views};
 use tape_schemas::*;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -17,7 +18,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub enum CommandsDoor {
     /// A log this process keeps open (Kafka; records keyed by account).
     Shared(Arc<AnyLog>),
-    /// The embedded log in this directory, opened for writing when there is work.
+    /// The embedded log in this directory: through its owner's door, or opened
+    /// for writing while there is work when no owner runs.
     Embedded(PathBuf),
 }
 
@@ -155,48 +157,34 @@ impl Submitter {
     }
 }
 
-/// How long a busy writer holds the embedded log before it lets another in.
-const HOLD_SLICE: Duration = Duration::from_millis(100);
-/// How long it stays out after its slice, so a writer waiting for the lock (it tries
-/// every 10 ms) gets its turn.
-const YIELD_FOR: Duration = Duration::from_millis(30);
-/// How long a writer waits for its turn before it reports the log as busy.
-const TURN_WAIT_MAX: Duration = Duration::from_secs(60);
-/// A writer waiting for the lock leaves this file in the log's directory; the
-/// holder lets go at the end of its slice only when it is there, so a writer alone
-/// never pauses.
-const TURN_FILE: &str = "TURN";
-
-async fn open_embedded(dir: &std::path::Path) -> Result<FileLog, LogError> {
-    let deadline = tokio::time::Instant::now() + TURN_WAIT_MAX;
-    loop {
-        match FileLog::open(dir, FileLogOptions::default()) {
-            Err(LogError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
-                let _ = std::fs::File::create(dir.join(TURN_FILE));
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            other => {
-                let _ = std::fs::remove_file(dir.join(TURN_FILE));
-                return other.map(|(log, _)| log);
-            }
-        }
-    }
-}
+/// How long a tool holding the embedded log itself (no owner runs) keeps it after
+/// its last append, before it lets another writer in.
+const HOLD_IDLE: Duration = Duration::from_millis(200);
+/// How often a tool holding the log while idle looks whether an owner waits for it.
+const HOLD_CHECK: Duration = Duration::from_millis(20);
 
 async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Keyed, Reply)>) {
-    // The embedded log's writer lock is taken in turns: held while there is work,
-    // for at most `HOLD_SLICE` at a time while another writer waits, and let go
-    // after a quiet second.
-    let mut embedded: Option<FileLog> = None;
-    let mut held_since = tokio::time::Instant::now();
+    // On the embedded log: through the owner's door while `tape run` or `tape
+    // engine` serves it; when nothing does, holding the log itself while there is
+    // work, and letting go when idle or when an owner asks for its turn.
+    let (shared, mut tool) = match door {
+        CommandsDoor::Embedded(dir) => (None, Some(ToolWriter::new(dir))),
+        CommandsDoor::Shared(log) => (Some(log), None),
+    };
     loop {
-        let first = match &door {
-            CommandsDoor::Embedded(_) if embedded.is_some() => {
-                match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
-                    Ok(m) => m,
-                    Err(_) => {
-                        embedded = None; // quiet: let other writers in
-                        continue;
+        let first = match tool.as_mut() {
+            Some(t) if t.holds_log() => {
+                let mut idle = Duration::ZERO;
+                loop {
+                    match tokio::time::timeout(HOLD_CHECK, rx.recv()).await {
+                        Ok(m) => break m,
+                        Err(_) => {
+                            idle += HOLD_CHECK;
+                            if idle >= HOLD_IDLE || t.owner_waiting() {
+                                t.release();
+                                break rx.recv().await;
+                            }
+                        }
                     }
                 }
             }
@@ -211,48 +199,22 @@ async fn writer(door: CommandsDoor, mut rx: mpsc::Receiver<(Keyed, Reply)>) {
             }
         }
         let (records, replies): (Vec<Keyed>, Vec<Reply>) = batch.into_iter().unzip();
-        let appended = match &door {
-            CommandsDoor::Shared(log) => log.append_keyed(records).await,
-            CommandsDoor::Embedded(dir) => {
-                if embedded.is_none() {
-                    match open_embedded(dir).await {
-                        Ok(log) => {
-                            embedded = Some(log);
-                            held_since = tokio::time::Instant::now();
-                        }
-                        Err(e) => {
-                            for r in replies {
-                                let _ = r.send(Err(format!("commands log: {e}")));
-                            }
-                            continue;
-                        }
-                    }
-                }
-                let records = records.into_iter().map(|(_, r)| r).collect();
-                embedded
-                    .as_ref()
-                    .expect("opened above")
-                    .append(records)
+        let appended = match (&shared, tool.as_mut()) {
+            (_, Some(t)) => {
+                t.append(records.into_iter().map(|(_, r)| r).collect())
                     .await
             }
+            (Some(log), None) => log.append_keyed(records).await,
+            (None, None) => Err(tape_log::LogError::Closed),
         };
         match appended {
             Ok(offsets) => {
                 for (r, offset) in replies.into_iter().zip(offsets) {
                     let _ = r.send(Ok(offset));
                 }
-                if let (Some(log), true) = (&embedded, held_since.elapsed() >= HOLD_SLICE) {
-                    held_since = tokio::time::Instant::now();
-                    if log.dir().join(TURN_FILE).exists() {
-                        // Our slice is over and another writer is waiting.
-                        embedded = None;
-                        tokio::time::sleep(YIELD_FOR).await;
-                    }
-                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "appending to the commands log failed");
-                embedded = None;
                 for r in replies {
                     let _ = r.send(Err(format!("commands log: {e}")));
                 }

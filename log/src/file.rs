@@ -151,18 +151,82 @@ struct AppendRequest {
 /// The embedded log in one directory.
 pub struct FileLog {
     shared: Arc<Shared>,
-    requests: Mutex<Option<mpsc::Sender<AppendRequest>>>,
-    /// Room in the writer's queue, in record bytes.
-    room: Arc<tokio::sync::Semaphore>,
-    room_max: u32,
+    appender: Appender,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Set for a follower: stops its poller.
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// The owner's door (`serve_door`), closed before the writer.
+    door: Mutex<Option<crate::door::DoorServer>>,
     _lock: Option<File>,
 }
 
-/// How often a follower looks for records another process appended.
+/// The way into the writer's queue: what `append` and the door share.
+#[derive(Clone)]
+pub(crate) struct Appender {
+    requests: Arc<Mutex<Option<mpsc::Sender<AppendRequest>>>>,
+    /// Room in the writer's queue, in record bytes.
+    room: Arc<tokio::sync::Semaphore>,
+    room_max: u32,
+}
+
+impl Appender {
+    fn closed() -> Appender {
+        Appender {
+            requests: Arc::new(Mutex::new(None)),
+            room: Arc::new(tokio::sync::Semaphore::new(0)),
+            room_max: 0,
+        }
+    }
+
+    pub(crate) async fn append(&self, records: Vec<Vec<u8>>) -> Result<Vec<u64>> {
+        if let Some(r) = records.iter().find(|r| r.len() > RECORD_BYTES_MAX) {
+            return Err(LogError::RecordTooLarge {
+                size_bytes: r.len(),
+            });
+        }
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.requests.lock().expect("requests lock").is_none() {
+            return Err(LogError::Closed);
+        }
+        let (reply, wait) = oneshot::channel();
+        let bytes: usize = records.iter().map(Vec::len).sum();
+        let cost = u32::try_from(bytes)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.room_max.max(1));
+        let room = self
+            .room
+            .clone()
+            .acquire_many_owned(cost)
+            .await
+            .map_err(|_| LogError::Closed)?;
+        // The sender is taken only for the send, so closing the log is never held
+        // up by a clone parked here.
+        let sender = self
+            .requests
+            .lock()
+            .expect("requests lock")
+            .clone()
+            .ok_or(LogError::Closed)?;
+        sender
+            .send(AppendRequest {
+                records,
+                reply,
+                _room: Some(room),
+            })
+            .map_err(|_| LogError::Closed)?;
+        drop(sender);
+        wait.await.map_err(|_| LogError::Closed)?
+    }
+}
+
+/// How often a follower with no owner's door to wake it looks for records another
+/// process appended (a tool writing the log itself while nothing owns it).
 const FOLLOW_POLL: Duration = Duration::from_millis(1);
+/// How long a follower woken by a door waits before it looks anyway (a safety net,
+/// not the path records take), and how often it tries for a door when it has none.
+const FOLLOW_DOOR_WAIT: Duration = Duration::from_millis(100);
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     move |source| LogError::Io {
@@ -351,11 +415,14 @@ impl FileLog {
             .map_err(io(Path::new("writer thread")))?;
         let log = FileLog {
             shared,
-            requests: Mutex::new(Some(tx)),
-            room: Arc::new(tokio::sync::Semaphore::new(room_max as usize)),
-            room_max,
+            appender: Appender {
+                requests: Arc::new(Mutex::new(Some(tx))),
+                room: Arc::new(tokio::sync::Semaphore::new(room_max as usize)),
+                room_max,
+            },
             writer: Mutex::new(Some(writer)),
             stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            door: Mutex::new(None),
             _lock: Some(lock),
         };
         Ok((log, report))
@@ -382,22 +449,14 @@ impl FileLog {
         let (poll_shared, poll_stop) = (shared.clone(), stop.clone());
         let poller = std::thread::Builder::new()
             .name("tape-log-follower".into())
-            .spawn(move || {
-                while !poll_stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if let Err(e) = poll_once(&poll_shared) {
-                        tracing::warn!(error = %e, "following the log failed; retrying");
-                    }
-                    std::thread::sleep(FOLLOW_POLL);
-                }
-            })
+            .spawn(move || follow_loop(&poll_shared, &poll_stop))
             .map_err(io(Path::new("follower thread")))?;
         Ok(FileLog {
             shared,
-            requests: Mutex::new(None),
-            room: Arc::new(tokio::sync::Semaphore::new(0)),
-            room_max: 0,
+            appender: Appender::closed(),
             writer: Mutex::new(Some(poller)),
             stop,
+            door: Mutex::new(None),
             _lock: None,
         })
     }
@@ -407,54 +466,51 @@ impl FileLog {
         &self.shared.dir
     }
 
+    /// Opens the log in `dir` as its owner (`tape run`, `tape engine`): like
+    /// [`FileLog::open`], but while a tool holds the log it asks for its turn and
+    /// waits (up to `wait_max`) instead of failing. Serve the door with
+    /// [`FileLog::serve_door`] once open.
+    pub async fn open_owner(
+        dir: impl AsRef<Path>,
+        options: FileLogOptions,
+        wait_max: Duration,
+    ) -> Result<(FileLog, OpenReport)> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        crate::door::wait_for_lock(dir, wait_max, || FileLog::open(dir, options.clone())).await
+    }
+
+    /// Serves this log's door (`door.sock` in its directory, see [`crate::door`])
+    /// on the current tokio runtime until the log closes: other processes' appends
+    /// when `appends` is true, and every follower's wake-ups. Only the writer may.
+    pub fn serve_door(&self, appends: bool) -> Result<()> {
+        if self._lock.is_none() {
+            return Err(LogError::Closed);
+        }
+        let appender = appends.then(|| self.appender.clone());
+        let server =
+            crate::door::serve(&self.shared.dir, appender, self.shared.durable.subscribe())?;
+        *self.door.lock().expect("door lock") = Some(server);
+        Ok(())
+    }
+
     /// Stops the writer after what is queued; later appends fail with `Closed`.
     pub fn close(&self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.requests.lock().expect("requests lock").take();
+        self.door.lock().expect("door lock").take();
+        self.appender.requests.lock().expect("requests lock").take();
         if let Some(handle) = self.writer.lock().expect("writer lock").take() {
             let _ = handle.join();
         }
     }
 
     pub async fn append(&self, records: Vec<Vec<u8>>) -> Result<Vec<u64>> {
-        if let Some(r) = records.iter().find(|r| r.len() > RECORD_BYTES_MAX) {
-            return Err(LogError::RecordTooLarge {
-                size_bytes: r.len(),
-            });
-        }
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (reply, wait) = oneshot::channel();
-        let sender = self
-            .requests
-            .lock()
-            .expect("requests lock")
-            .clone()
-            .ok_or(LogError::Closed)?;
-        let bytes: usize = records.iter().map(Vec::len).sum();
-        let cost = u32::try_from(bytes)
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.room_max);
-        let room = self
-            .room
-            .clone()
-            .acquire_many_owned(cost)
-            .await
-            .map_err(|_| LogError::Closed)?;
-        sender
-            .send(AppendRequest {
-                records,
-                reply,
-                _room: Some(room),
-            })
-            .map_err(|_| LogError::Closed)?;
-        wait.await.map_err(|_| LogError::Closed)?
+        self.appender.append(records).await
     }
 
     /// Record bytes queued for the writer now (at most `queue_bytes_max`).
     pub fn queued_bytes(&self) -> usize {
-        (self.room_max as usize).saturating_sub(self.room.available_permits())
+        (self.appender.room_max as usize).saturating_sub(self.appender.room.available_permits())
     }
 
     pub async fn end_offset(&self) -> Result<u64> {
@@ -491,6 +547,28 @@ impl crate::Log for FileLog {
 
     async fn reader(&self, from: u64) -> Result<FileReader> {
         FileLog::reader(self, from).await
+    }
+}
+
+/// A follower's thread: takes in new records whenever the owner's door says some
+/// became durable; without a door (no owner runs), looks every `FOLLOW_POLL` and
+/// tries for a door every `FOLLOW_DOOR_WAIT`.
+fn follow_loop(shared: &Shared, stop: &std::sync::atomic::AtomicBool) {
+    let mut watch: Option<crate::door::Watch> = None;
+    let mut door_tried = std::time::Instant::now() - FOLLOW_DOOR_WAIT;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if watch.is_none() && door_tried.elapsed() >= FOLLOW_DOOR_WAIT {
+            door_tried = std::time::Instant::now();
+            watch = crate::door::Watch::connect(&shared.dir, FOLLOW_DOOR_WAIT);
+        }
+        match watch.as_mut().map(|w| w.wait()) {
+            Some(crate::door::Woken::Durable | crate::door::Woken::Quiet) => {}
+            Some(crate::door::Woken::Gone) => watch = None,
+            None => std::thread::sleep(FOLLOW_POLL),
+        }
+        if let Err(e) = poll_once(shared) {
+            tracing::warn!(error = %e, "following the log failed; retrying");
+        }
     }
 }
 
@@ -754,6 +832,11 @@ impl FileReader {
     pub async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
         let mut end = *self.durable.borrow_and_update();
         if self.next >= end {
+            // No wait: what is there now (a zero timeout would still wait for the
+            // timer's next tick, about a millisecond).
+            if wait.is_zero() {
+                return Ok(Vec::new());
+            }
             let changed = tokio::time::timeout(wait, self.durable.changed()).await;
             if let Ok(Err(_)) = changed {
                 return Err(LogError::Closed);

@@ -501,7 +501,14 @@ impl KafkaReader {
     }
 }
 
+/// How long a Kafka read waits before it takes silence for "nothing more now".
+const KAFKA_SETTLE: Duration = Duration::from_millis(20);
+
 impl crate::LogReader for KafkaReader {
+    fn settle(&self) -> Duration {
+        KAFKA_SETTLE
+    }
+
     async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
         KafkaReader::next_batch(self, max, wait).await
     }

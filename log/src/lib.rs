@@ -6,12 +6,14 @@
 //!
 //! This crate moves bytes; it never interprets them.
 
+pub mod door;
 pub mod file;
 pub mod kafka;
 
 use std::future::Future;
 use std::time::Duration;
 
+pub use door::{DoorClient, DoorError, ToolLog, ToolWriter};
 pub use file::{FileLog, FileLogOptions, OpenReport};
 pub use kafka::{KafkaLease, KafkaLog, KafkaOptions, KafkaPublisher};
 
@@ -31,6 +33,8 @@ pub enum LogError {
     RecordTooLarge { size_bytes: usize },
     #[error("the log in {path} is already open for writing by another process")]
     Locked { path: String },
+    #[error("{0}")]
+    Door(String),
     #[error("kafka: {0}")]
     Kafka(String),
     #[error("the log is closed")]
@@ -71,6 +75,14 @@ pub trait LogReader {
         max: usize,
         wait: Duration,
     ) -> impl Future<Output = Result<Vec<Record>>> + Send;
+
+    /// How long a read must wait to be sure that no record is there *now*: zero for
+    /// the embedded log (its durable end is exact, and one engine step becomes
+    /// durable at once), a fetch's time for Kafka. A reader that reports "caught
+    /// up" waits this long, not longer.
+    fn settle(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 impl<L: Log> Log for std::sync::Arc<L> {
@@ -92,6 +104,8 @@ impl<L: Log> Log for std::sync::Arc<L> {
 /// Either log, chosen at run time (`--data DIR` or `--kafka BROKERS`).
 pub enum AnyLog {
     File(FileLog),
+    /// An embedded log this process does not own (see [`door`]).
+    Tool(ToolLog),
     Kafka(KafkaLog),
 }
 
@@ -106,6 +120,7 @@ impl Log for AnyLog {
     async fn append(&self, records: Vec<Vec<u8>>) -> Result<Vec<u64>> {
         match self {
             AnyLog::File(l) => l.append(records).await,
+            AnyLog::Tool(l) => l.append(records).await,
             AnyLog::Kafka(l) => l.append(records).await,
         }
     }
@@ -113,6 +128,7 @@ impl Log for AnyLog {
     async fn end_offset(&self) -> Result<u64> {
         match self {
             AnyLog::File(l) => l.end_offset().await,
+            AnyLog::Tool(l) => l.end_offset().await,
             AnyLog::Kafka(l) => l.end_offset().await,
         }
     }
@@ -120,6 +136,7 @@ impl Log for AnyLog {
     async fn reader(&self, from: u64) -> Result<AnyReader> {
         Ok(match self {
             AnyLog::File(l) => AnyReader::File(l.reader(from).await?),
+            AnyLog::Tool(l) => AnyReader::File(l.reader(from).await?),
             AnyLog::Kafka(l) => AnyReader::Kafka(l.reader(from).await?),
         })
     }
@@ -134,6 +151,10 @@ impl AnyLog {
                 l.append(records.into_iter().map(|(_, r)| r).collect())
                     .await
             }
+            AnyLog::Tool(l) => {
+                l.append(records.into_iter().map(|(_, r)| r).collect())
+                    .await
+            }
             AnyLog::Kafka(l) => l.append_keyed(records).await,
         }
     }
@@ -144,6 +165,13 @@ impl LogReader for AnyReader {
         match self {
             AnyReader::File(r) => r.next_batch(max, wait).await,
             AnyReader::Kafka(r) => r.next_batch(max, wait).await,
+        }
+    }
+
+    fn settle(&self) -> Duration {
+        match self {
+            AnyReader::File(r) => crate::LogReader::settle(r),
+            AnyReader::Kafka(r) => crate::LogReader::settle(r),
         }
     }
 }

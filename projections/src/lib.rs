@@ -86,6 +86,13 @@ pub struct Progress {
     pub idle: bool,
 }
 
+/// How long the caught-up projector waits for new events before it looks again
+/// (records wake it sooner; this only bounds a wait).
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// Batches of at most this many events are applied on the projector's own task.
+const INLINE_EVENTS_MAX: usize = 256;
+
 /// Events read per batch.
 pub const BATCH_EVENTS_MAX: usize = 32_768;
 
@@ -113,25 +120,33 @@ pub async fn run<L: Log>(
     // elsewhere (a single-threaded runtime, the simulation) they run inline.
     let threaded = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let settle = reader.settle();
     loop {
-        let batch = tokio::select! {
-            // In order, so a run is the same every time (the simulation).
-            biased;
-            b = reader.next_batch(BATCH_EVENTS_MAX, Duration::from_millis(20)) => b?,
-            _ = shutdown.changed() => return Ok(()),
-        };
+        // What is there now, then (once caught up, and said so) a wait woken by the
+        // next durable records, not by a timer.
+        let mut batch = reader.next_batch(BATCH_EVENTS_MAX, settle).await?;
+        if batch.is_empty() {
+            progress.send_if_modified(|p| !std::mem::replace(&mut p.idle, true));
+            batch = tokio::select! {
+                // In order, so a run is the same every time (the simulation).
+                biased;
+                b = reader.next_batch(BATCH_EVENTS_MAX, IDLE_WAIT) => b?,
+                _ = shutdown.changed() => return Ok(()),
+            };
+        }
         if *shutdown.borrow() {
             return Ok(());
         }
         if batch.is_empty() {
-            progress.send_if_modified(|p| !std::mem::replace(&mut p.idle, true));
             continue;
         }
         let next_offset = batch.last().map_or(0, |r| r.offset + 1);
         let mut p = projector
             .take()
             .expect("the projector is back after each batch");
-        let (p, applied) = if threaded {
+        // A small batch (an order's events at low load) is applied here: the hop
+        // to a blocking thread and back would cost more than the work.
+        let (p, applied) = if threaded && batch.len() > INLINE_EVENTS_MAX {
             tokio::task::spawn_blocking(move || {
                 let applied = p.apply_records(batch.iter().map(|r| r.bytes.as_slice()));
                 (p, applied)

@@ -138,17 +138,22 @@ pub(super) async fn submit_batch(
 ) -> Result<BatchReceipt> {
     let st = state(ctx);
     let (id, offset, outcome) = submit_and_wait(ctx, command, command_id).await?;
-    let mut results = Vec::new();
     if let Some(o) = outcome.filter(|o| matches!(o.result, CommandResult::Accepted { .. })) {
-        // The items' answers follow the batch's; the projector may show them a batch
-        // later.
-        for _ in 0..100 {
-            results = st.views.item_outcomes(offset).map_err(store)?;
+        // The items' answers are among the batch's effects, which the outcome's
+        // wait already saw projected; should the projector still be short of
+        // them, wait for its next batches (woken by them, for a second at most).
+        let mut progress = st.progress.clone();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        let mut results = loop {
+            let results = st.views.item_outcomes(offset).map_err(store)?;
             if results.len() >= items {
-                break;
+                break results;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+            match tokio::time::timeout_at(deadline, progress.changed()).await {
+                Ok(Ok(())) => {}
+                _ => break results,
+            }
+        };
         results.truncate(items);
         let item_receipts = results
             .iter()
