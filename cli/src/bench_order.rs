@@ -56,9 +56,16 @@ pub struct OrderArgs {
 }
 
 pub async fn order(args: OrderArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.runs > 0 && args.orders > 0, "--runs and --orders must be positive");
+    anyhow::ensure!(
+        args.runs > 0 && args.orders > 0,
+        "--runs and --orders must be positive"
+    );
     let mut client = match args.via {
-        Via::Graphql => Client::Graphql(reqwest::Client::builder().pool_max_idle_per_host(1).build()?),
+        Via::Graphql => Client::Graphql(
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()?,
+        ),
         Via::Log => Client::Log {
             door: Door::open(&args.logs, Some(&args.key)).await?,
             events: Follower::from_end(&args.logs).await?,
@@ -74,7 +81,8 @@ pub async fn order(args: OrderArgs) -> anyhow::Result<()> {
             latencies.extend([place.as_secs_f64(), cancel.as_secs_f64()]);
         }
         latencies.sort_by(f64::total_cmp);
-        let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        let pick =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
         let (p50, p99, max) = (pick(0.5), pick(0.99), latencies[latencies.len() - 1]);
         eprintln!(
             "run {run}: {} round trips, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -116,7 +124,9 @@ impl Client {
                 let place_took = started.elapsed();
                 let receipt = &placed["data"]["placeOrder"];
                 anyhow::ensure!(receipt["status"] == "ACCEPTED", "placeOrder: {placed}");
-                let id = receipt["id"].as_u64().context("placeOrder gave no order id")?;
+                let id = receipt["id"]
+                    .as_u64()
+                    .context("placeOrder gave no order id")?;
                 let cancel = format!(
                     r#"mutation {{ cancelOrder(account: {}, orderId: {id}) {{ status reason }} }}"#,
                     args.account
@@ -188,11 +198,18 @@ async fn graphql(
 }
 
 /// Appends `command` and waits for its `Outcome` on the events log.
-async fn answer(door: &Door, events: &mut Follower, command: Command) -> anyhow::Result<CommandResult> {
+async fn answer(
+    door: &Door,
+    events: &mut Follower,
+    command: Command,
+) -> anyhow::Result<CommandResult> {
     let offset = door.send(&door.envelope(command)?).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        anyhow::ensure!(Instant::now() < deadline, "no outcome within 10 s for offset {offset}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no outcome within 10 s for offset {offset}"
+        );
         for e in events.next(Duration::from_millis(500)).await? {
             if let (true, Event::Outcome { result, .. }) = (e.command_offset == offset, e.event) {
                 return Ok(result);

@@ -540,3 +540,79 @@ async fn a_command_the_engine_has_not_answered_is_pending_until_it_does() {
     }
     drop(engine);
 }
+
+/// A refusal says why: the reason code, and a sentence with the rule, the bound and
+/// the value (derived by the gateway from the command and the read models).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_names_the_rule_the_bound_and_the_value() {
+    let s = Server::start(&[]);
+    let (alice, _bob, _) = setup(&s).await;
+    // The issue's own example: USD at scale 2 cannot settle 0.01 × 0.0001.
+    s.admin("mutation { createAsset(code: \"USD\", scale: 2) { status } }")
+        .await;
+    let create = "mutation { createMarket(input: { symbol: \"BTC-USD\", base: \"BTC\", quote: \"USD\",
+        tickSize: \"0.01\", lotSize: \"0.0001\", minNotional: \"1\", makerFeePpm: 1000, takerFeePpm: 2000 }) { status reason message } }";
+    let r = s.ok(ADMIN, create, json!({})).await["createMarket"].clone();
+    assert_eq!(r["status"], "REJECTED", "{r}");
+    assert_eq!(r["reason"], "invalid_market_spec");
+    assert_eq!(
+        r["message"],
+        "tick × lot = 0.000001 USD is finer than USD's scale of 2 decimals: every trade's value must be a whole number of USD's minor units"
+    );
+
+    // Alice holds 10 BTC: selling 11 says what she has and what the order needs.
+    let r = s.ok(&alice, PLACE, limit("SELL", "30000", "11")).await["placeOrder"].clone();
+    assert_eq!(r["reason"], "insufficient_funds", "{r}");
+    let message = s
+        .ok(
+            &alice,
+            "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { message } }",
+            limit("SELL", "30000", "11"),
+        )
+        .await["placeOrder"]["message"]
+        .clone();
+    assert_eq!(
+        message,
+        "the order must hold 11 BTC; account 1 has 10.00000000 BTC available"
+    );
+
+    // Off the tick: the tick and the price.
+    let r = s
+        .ok(
+            &alice,
+            "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { reason message } }",
+            limit("SELL", "30000.005", "1"),
+        )
+        .await["placeOrder"]
+        .clone();
+    assert_eq!(r["reason"], "price_not_on_tick", "{r}");
+    assert_eq!(
+        r["message"],
+        "BTC-USDT's prices move in ticks of 0.01; 30000.005 is not a multiple of it"
+    );
+
+    // A band of 5% around the last trade: its bounds and the price.
+    s.admin("mutation { createAsset(code: \"USDX\", scale: 6) { status } }")
+        .await;
+    s.admin("mutation { createMarket(input: { symbol: \"BTC-USDX\", base: \"BTC\", quote: \"USDX\",
+        tickSize: \"0.01\", lotSize: \"0.0001\", minNotional: \"1\", makerFeePpm: 0, takerFeePpm: 0, priceBandBps: 500 }) { status } }").await;
+    s.deposit(2, "USDX", "10000").await;
+    let on_usdx = |side: &str, price: &str, qty: &str| json!({ "input": { "market": "BTC-USDX", "side": side, "kind": "LIMIT", "price": price, "quantity": qty } });
+    let r = s.ok(&alice, PLACE, on_usdx("SELL", "30000", "0.1")).await["placeOrder"].clone();
+    assert_eq!(r["status"], "ACCEPTED", "{r}");
+    let r = s.ok(&_bob, PLACE, on_usdx("BUY", "30000", "0.1")).await["placeOrder"].clone();
+    assert_eq!(r["trades"][0]["price"], "30000.00", "{r}");
+    let r = s
+        .ok(
+            &alice,
+            "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { reason message } }",
+            on_usdx("SELL", "40000", "1"),
+        )
+        .await["placeOrder"]
+        .clone();
+    assert_eq!(r["reason"], "price_outside_band", "{r}");
+    assert_eq!(
+        r["message"],
+        "BTC-USDX takes prices within 500 bps of the last trade (30000): from 28500 to 31500; 40000 is outside"
+    );
+}

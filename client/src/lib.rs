@@ -4,10 +4,12 @@
 //! `wait_outcome`, which follows the read models for the engine's answer. The
 //! gateway submits through it; so do `tape mm`, `tape load` and `tape produce`.
 
+pub mod explain;
 pub mod submit;
 
 use tape_schemas::MAX_VALIDITY_MS;
 
+pub use explain::{explain, explain_item, rule, Facts, MarketFacts, NoFacts};
 pub use submit::{wait_outcome, CommandsDoor, QueueError, Submitter};
 
 /// Milliseconds since the UNIX epoch, by this machine's clock.

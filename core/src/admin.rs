@@ -72,7 +72,7 @@ impl Core {
     ) -> Outcome {
         let m = self.markets.id(market)?;
         let mk = &self.markets[m];
-        if band_bps.is_some_and(|b| b > 10_000) {
+        if band_bps.is_some_and(|b| b > tape_schemas::limits::PRICE_BAND_BPS_MAX) {
             return Err(RejectReason::InvalidMarketSpec);
         }
         let reference = reference_price.map(|p| mk.price_ticks(p)).transpose()?;

@@ -4,9 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tape_schemas::AssetCode;
 
-/// The largest asset scale: 10^18 minor units still leave room in a `u64` for
-/// eighteen whole units; most assets use 2 to 8.
-pub const ASSET_SCALE_MAX: u8 = 18;
+pub use tape_schemas::limits::ASSET_SCALE_MAX;
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Asset {

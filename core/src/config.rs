@@ -41,24 +41,25 @@ pub struct CoreConfig {
 
 impl Default for CoreConfig {
     fn default() -> Self {
+        let l = tape_schemas::limits::LIMITS;
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         CoreConfig {
-            dedupe_window_ms: DAY_MS,
-            dedupe_capacity: 16_384,
-            signing_streams_per_key_max: 16,
-            open_orders_per_account_max: 10_000,
-            open_orders_max: 10_000_000,
-            slices_max: 100,
-            parents_max: 1_000_000,
-            assets_max: 4_096,
-            markets_max: 4_096,
-            accounts_max: 10_000_000,
-            api_keys_max: 100_000,
-            pending_withdrawals_max: 1_000_000,
-            deposit_references_max: 100_000_000,
-            // 2100-01-01T00:00:00Z.
-            time_max_ms: 4_102_444_800_000,
-            clock_jump_max_ms: 7 * DAY_MS,
-            batch_items_max: 20,
+            dedupe_window_ms: l.dedupe_window_ms,
+            dedupe_capacity: n(l.dedupe_capacity),
+            signing_streams_per_key_max: n(l.signing_streams_per_key_max),
+            open_orders_per_account_max: n(l.open_orders_per_account_max),
+            open_orders_max: n(l.open_orders_max),
+            slices_max: l.slices_max,
+            parents_max: n(l.parents_max),
+            assets_max: l.assets_max,
+            markets_max: l.markets_max,
+            accounts_max: n(l.accounts_max),
+            api_keys_max: n(l.api_keys_max),
+            pending_withdrawals_max: n(l.pending_withdrawals_max),
+            deposit_references_max: n(l.deposit_references_max),
+            time_max_ms: l.time_max_ms,
+            clock_jump_max_ms: l.clock_jump_max_ms,
+            batch_items_max: n(l.batch_items_max),
         }
     }
 }

@@ -11,8 +11,7 @@ use crate::book::Order;
 use crate::exchange::{Core, Outcome};
 use crate::market::Market;
 
-/// The highest fee rate a market or tier may charge: 10%.
-pub const FEE_PPM_MAX: u32 = 100_000;
+pub use tape_schemas::limits::FEE_PPM_MAX;
 
 /// Fee on a notional at `ppm` parts per million, rounded down to the minor unit, so
 /// that per-fill fees never add up to more than the fee held for the whole order.

@@ -128,7 +128,8 @@ pub(crate) fn serve(
                 );
                 continue;
             };
-            let (appender, durable, mut stop) = (appender.clone(), durable.clone(), stopped.clone());
+            let (appender, durable, mut stop) =
+                (appender.clone(), durable.clone(), stopped.clone());
             tokio::spawn(async move {
                 tokio::select! {
                     r = connection(stream, appender, durable) => {
@@ -167,15 +168,16 @@ async fn connection(
                     }
                 };
                 let Some(appender) = &appender else {
-                    return write_err(&mut stream, "this log is written by its owner alone")
-                        .await;
+                    return write_err(&mut stream, "this log is written by its owner alone").await;
                 };
                 let count = records.len() as u32;
                 match appender.append(records).await {
                     Ok(offsets) => {
                         let mut reply = Vec::with_capacity(13);
                         reply.push(REPLY_OK);
-                        reply.extend_from_slice(&offsets.first().copied().unwrap_or(0).to_le_bytes());
+                        reply.extend_from_slice(
+                            &offsets.first().copied().unwrap_or(0).to_le_bytes(),
+                        );
                         reply.extend_from_slice(&count.to_le_bytes());
                         stream.write_all(&reply).await?;
                     }
@@ -189,9 +191,7 @@ async fn connection(
                     return Ok(());
                 }
             },
-            other => {
-                return write_err(&mut stream, &format!("unknown request {other:#04x}")).await
-            }
+            other => return write_err(&mut stream, &format!("unknown request {other:#04x}")).await,
         }
     }
 }
@@ -265,11 +265,18 @@ impl DoorClient {
     }
 
     /// Hands `records` to the owner; their offsets once they are durable.
-    pub async fn append(&mut self, records: &[Vec<u8>]) -> std::result::Result<Vec<u64>, DoorError> {
+    pub async fn append(
+        &mut self,
+        records: &[Vec<u8>],
+    ) -> std::result::Result<Vec<u64>, DoorError> {
         let count = u32::try_from(records.len())
             .ok()
             .filter(|n| *n <= DOOR_RECORDS_MAX)
-            .ok_or_else(|| DoorError::Refused(format!("more than {DOOR_RECORDS_MAX} records in one append")))?;
+            .ok_or_else(|| {
+                DoorError::Refused(format!(
+                    "more than {DOOR_RECORDS_MAX} records in one append"
+                ))
+            })?;
         let bytes: usize = records.iter().map(|r| r.len() + 4).sum();
         let mut frame = Vec::with_capacity(5 + bytes);
         frame.push(OP_APPEND);

@@ -94,6 +94,8 @@ struct Shared {
     /// The `DURABLE` file: written by the writer, read by followers (opened once
     /// it exists).
     mark: Mutex<Option<File>>,
+    /// A follower's: true while the owner's door wakes it.
+    woken_by_door: std::sync::atomic::AtomicBool,
 }
 
 const MARK_FILE: &str = "DURABLE";
@@ -404,6 +406,7 @@ impl FileLog {
             state: Mutex::new(State { segments }),
             durable,
             mark: Mutex::new(Some(mark)),
+            woken_by_door: Default::default(),
         });
         write_mark(&shared, end)?;
         let (tx, rx) = mpsc::channel();
@@ -443,6 +446,7 @@ impl FileLog {
             }),
             durable,
             mark: Mutex::new(None),
+            woken_by_door: Default::default(),
         });
         poll_once(&shared)?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -459,6 +463,14 @@ impl FileLog {
             door: Mutex::new(None),
             _lock: None,
         })
+    }
+
+    /// A follower's: true while its owner's door wakes it (false: no owner runs,
+    /// and it looks every millisecond).
+    pub fn is_woken_by_door(&self) -> bool {
+        self.shared
+            .woken_by_door
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Where the log lives.
@@ -561,6 +573,9 @@ fn follow_loop(shared: &Shared, stop: &std::sync::atomic::AtomicBool) {
             door_tried = std::time::Instant::now();
             watch = crate::door::Watch::connect(&shared.dir, FOLLOW_DOOR_WAIT);
         }
+        shared
+            .woken_by_door
+            .store(watch.is_some(), std::sync::atomic::Ordering::Relaxed);
         match watch.as_mut().map(|w| w.wait()) {
             Some(crate::door::Woken::Durable | crate::door::Woken::Quiet) => {}
             Some(crate::door::Woken::Gone) => watch = None,

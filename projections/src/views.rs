@@ -17,6 +17,8 @@ pub struct MarketView {
     pub status: MarketStatus,
     pub fees: FeeRates,
     pub price_band_bps: Option<u32>,
+    /// The admin's reference price for the band (used until the first trade).
+    pub reference_price: Option<Dec>,
     pub last_price: Option<Dec>,
     pub last_trade_ms: Option<u64>,
 }

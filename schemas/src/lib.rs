@@ -9,6 +9,7 @@ pub mod command;
 pub mod event;
 pub mod feeds;
 pub mod ids;
+pub mod limits;
 pub mod money;
 pub mod reason;
 

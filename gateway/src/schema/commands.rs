@@ -8,13 +8,15 @@ pub(super) fn parse_command_id(id: &str) -> Result<CommandId> {
         .map_err(|_| coded(Code::BadInput, format!("\"{id}\" is not a UUID")))
 }
 
-/// Builds the receipt of an answered (or still pending) command.
+/// Builds the receipt of an answered (or still pending) command; `sent` is the
+/// command as it was sent (when this gateway has it), for a refusal's sentence.
 pub(super) fn receipt(
     ctx: &Context<'_>,
     st: &AppState,
     command: CommandId,
     offset: u64,
     outcome: Option<OutcomeView>,
+    sent: Option<(&CommandEnvelope, &Command)>,
 ) -> Result<CommandReceipt> {
     let Some(o) = outcome else {
         return Ok(CommandReceipt {
@@ -23,16 +25,28 @@ pub(super) fn receipt(
             offset,
             id: None,
             reason: None,
+            message: None,
             duplicate: false,
             seq: None,
             order: None,
             trades: Vec::new(),
         });
     };
-    let (status, id, reason) = match o.result {
-        CommandResult::Accepted { id } => (CommandStatus::Accepted, Some(id), None),
+    let (status, id, reason, message) = match o.result {
+        CommandResult::Accepted { id } => (CommandStatus::Accepted, Some(id), None, None),
         CommandResult::Rejected { reason } => {
-            (CommandStatus::Rejected, None, Some(wire_name(&reason)))
+            let message = match sent {
+                Some((envelope, command)) => {
+                    tape_client::explain_item(reason, envelope, command, &st.views)
+                }
+                None => tape_client::rule(reason),
+            };
+            (
+                CommandStatus::Rejected,
+                None,
+                Some(wire_name(&reason)),
+                Some(message),
+            )
         }
     };
     let mut order = None;
@@ -66,6 +80,7 @@ pub(super) fn receipt(
         offset,
         id,
         reason,
+        message,
         duplicate: o.duplicate,
         seq: Some(o.seq),
         order,
@@ -124,8 +139,16 @@ pub(super) async fn submit(
     command: Command,
     command_id: Option<String>,
 ) -> Result<CommandReceipt> {
+    let sent = CommandEnvelope::new(CommandId::from_u128(0), crate::now_ms(), command.clone());
     let (id, offset, outcome) = submit_and_wait(ctx, command, command_id).await?;
-    receipt(ctx, state(ctx), id, offset, outcome)
+    receipt(
+        ctx,
+        state(ctx),
+        id,
+        offset,
+        outcome,
+        Some((&sent, &sent.command)),
+    )
 }
 
 /// `submit` for a `Batch` of `items` items: the batch's answer and one receipt per
@@ -137,6 +160,11 @@ pub(super) async fn submit_batch(
     command_id: Option<String>,
 ) -> Result<BatchReceipt> {
     let st = state(ctx);
+    let sent = CommandEnvelope::new(CommandId::from_u128(0), crate::now_ms(), command.clone());
+    let item_commands: Vec<Command> = match &command {
+        Command::Batch { account, items } => items.iter().map(|i| i.command(*account)).collect(),
+        _ => Vec::new(),
+    };
     let (id, offset, outcome) = submit_and_wait(ctx, command, command_id).await?;
     if let Some(o) = outcome.filter(|o| matches!(o.result, CommandResult::Accepted { .. })) {
         // The items' answers are among the batch's effects, which the outcome's
@@ -157,16 +185,20 @@ pub(super) async fn submit_batch(
         results.truncate(items);
         let item_receipts = results
             .iter()
-            .map(|&result| receipt(ctx, st, id, offset, Some(OutcomeView { result, ..o })))
+            .enumerate()
+            .map(|(i, &result)| {
+                let item = item_commands.get(i).map(|c| (&sent, c));
+                receipt(ctx, st, id, offset, Some(OutcomeView { result, ..o }), item)
+            })
             .collect::<Result<Vec<_>>>()?;
-        let batch = receipt(ctx, st, id, offset, Some(o))?;
+        let batch = receipt(ctx, st, id, offset, Some(o), Some((&sent, &sent.command)))?;
         return Ok(BatchReceipt {
             batch,
             items: item_receipts,
         });
     }
     Ok(BatchReceipt {
-        batch: receipt(ctx, st, id, offset, outcome)?,
+        batch: receipt(ctx, st, id, offset, outcome, Some((&sent, &sent.command)))?,
         items: Vec::new(),
     })
 }

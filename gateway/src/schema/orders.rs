@@ -124,6 +124,6 @@ impl OrdersQuery {
                 format!("command {id} is not the one at offset {offset}"),
             ));
         }
-        receipt(ctx, st, command, offset, Some(o)).map(Some)
+        receipt(ctx, st, command, offset, Some(o), None).map(Some)
     }
 }

@@ -222,6 +222,8 @@ pub struct CommandReceipt {
     pub id: Option<u64>,
     /// Why it was rejected (snake_case, as on the events log).
     pub reason: Option<String>,
+    /// Why it was rejected, in a sentence: the rule, the bound and the value.
+    pub message: Option<String>,
     /// True when the id was already used: this is the original answer.
     pub duplicate: bool,
     /// The events-log `seq` of the outcome.

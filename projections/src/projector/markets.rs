@@ -28,6 +28,7 @@ impl Projector {
                         status: MarketStatus::Active,
                         fees: spec.fees,
                         price_band_bps: spec.price_band_bps,
+                        reference_price: None,
                         last_price: None,
                         last_trade_ms: None,
                     },
@@ -41,12 +42,13 @@ impl Projector {
                 status,
                 fees,
                 price_band_bps,
-                ..
+                reference_price,
             } => {
                 if let Some(m) = self.markets.get_mut(market) {
                     m.status = *status;
                     m.fees = *fees;
                     m.price_band_bps = *price_band_bps;
+                    m.reference_price = *reference_price;
                     self.batch.markets.insert(*market);
                 }
             }

@@ -251,10 +251,10 @@ export function showOk(box, text) {
   box.replaceChildren(el("span", { class: "ok" }, text));
 }
 
-/** A receipt as a sentence: ACCEPTED / REJECTED: reason / PENDING. */
+/** A receipt as a sentence: ACCEPTED / REJECTED: reason — why / PENDING. */
 export function receiptText(r) {
   if (!r) return "";
-  if (r.status === "REJECTED") return `Rejected: ${r.reason}`;
+  if (r.status === "REJECTED") return `Rejected: ${r.reason}${r.message ? ` — ${r.message}` : ""}`;
   if (r.status === "PENDING") return `Pending (command ${r.commandId})`;
   return `Accepted${r.id != null ? ` (#${r.id})` : ""}`;
 }

@@ -5,7 +5,7 @@
 
 import { gql, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, metrics } from "/assets/js/common.js";
 
-const RECEIPT = "commandId status id reason";
+const RECEIPT = "commandId status id reason message";
 
 await start("Operator");
 const isAdmin = me.role === "ADMIN";

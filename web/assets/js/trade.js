@@ -15,7 +15,7 @@ let markets = [];
 let market = null; // the selected market's symbol
 let interval = "M1";
 let stops = []; // ends the selected market's subscriptions
-const RECEIPT = "commandId status id reason seq trades { id price quantity }";
+const RECEIPT = "commandId status id reason message seq trades { id price quantity }";
 let chart, candleSeries, volumeSeries, equityChart, equitySeries;
 let stopCandles = () => {};
 // The account's reload: one at a time, calls while one runs fold into one more.
