@@ -594,8 +594,9 @@ impl Explainer<'_> {
                 t.price.map_or_else(|| "its price".into(), |p| p.to_string())
             ),
             RejectReason::FokCannotFill => format!(
-                "a fill-or-kill order fills all of its {} at once or not at all; the book cannot fill it all at its price",
-                t.quantity.map_or_else(|| "quantity".into(), |q| q.to_string())
+                "a fill-or-kill order fills all of its {}{} at once or not at all; the book cannot fill it all at its price",
+                t.quantity.map_or_else(|| "quantity".into(), |q| q.to_string()),
+                self.market().map_or_else(String::new, |m| format!(" {}", m.spec.base))
             ),
             RejectReason::NoLiquidity => "a market order needs orders on the other side of the book, and there are none".into(),
             RejectReason::ExpiryInPast => match t.time_in_force {
