@@ -7,7 +7,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use tape_log::{Log, LogReader};
-use tape_schemas::{codec, CommandEnvelope, EventEnvelope, SCHEMA_VERSION};
+use tape_schemas::{
+    codec, AccountId, Command, CommandEnvelope, CommandResult, Event, EventEnvelope, RejectReason,
+    SCHEMA_VERSION,
+};
 
 use crate::logs::{LogArgs, Role};
 
@@ -27,6 +30,12 @@ pub struct ProduceArgs {
     /// instead of appending them: records to send later, or to send again.
     #[arg(long)]
     pub print: bool,
+    /// Append only: do not wait for the engine's answers.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for the engine's answers (milliseconds).
+    #[arg(long, default_value_t = 10_000)]
+    pub wait_ms: u64,
 }
 
 #[derive(Args)]
@@ -70,6 +79,7 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     let signer = crate::door::signer(args.key.as_deref()).context("--key")?;
     let now = tape_client::now_ms();
     let mut records = Vec::new();
+    let mut sent = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in input.lines().enumerate() {
         let line = line?;
@@ -79,7 +89,8 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         match parse_line(&line, now) {
             // Signed by its writer: the text is what the MAC covers.
             Ok(c) if c.auth.is_some() => {
-                records.push((c.command.topic_key(), line.trim().as_bytes().to_vec()))
+                records.push((c.command.topic_key(), line.trim().as_bytes().to_vec()));
+                sent.push(c);
             }
             Ok(c) if args.print => {
                 let text = match &signer {
@@ -90,7 +101,8 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
             }
             Ok(c) => {
                 let c = crate::door::seal(signer.as_ref(), c)?;
-                records.push((c.command.topic_key(), codec::to_bincode(&c)?))
+                records.push((c.command.topic_key(), codec::to_bincode(&c)?));
+                sent.push(c);
             }
             Err(e) => errors.push(format!("line {}: {e}", i + 1)),
         }
@@ -110,6 +122,11 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let log = args.logs.open("commands", Role::Writer).await?;
+    // Followed from before the append, so no answer is missed.
+    let answers = match args.no_wait {
+        true => None,
+        false => Some(crate::door::Follower::from_end(&args.logs).await?),
+    };
     let n = records.len();
     let offsets = log.append_keyed(records).await?;
     match (offsets.first(), offsets.last()) {
@@ -118,7 +135,103 @@ pub async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         }
         _ => eprintln!("tape produce: nothing to append"),
     }
+    match answers {
+        Some(answers) => report_answers(&args, answers, &offsets, &sent).await,
+        None => Ok(()),
+    }
+}
+
+/// Prints the engine's answer to each appended command (a refusal with its
+/// sentence); an error when any was refused or unanswered in time.
+async fn report_answers(
+    args: &ProduceArgs,
+    mut answers: crate::door::Follower,
+    offsets: &[u64],
+    sent: &[CommandEnvelope],
+) -> anyhow::Result<()> {
+    let mut results: std::collections::BTreeMap<u64, CommandResult> = Default::default();
+    let mut items: Vec<(u64, u16, RejectReason)> = Vec::new();
+    // The state the commands met is the log up to where they were appended.
+    let first_event = answers.next_offset();
+    let deadline = std::time::Instant::now() + Duration::from_millis(args.wait_ms);
+    while results.len() < offsets.len() && std::time::Instant::now() < deadline {
+        for e in answers.next(Duration::from_millis(100)).await? {
+            let at = e.command_offset;
+            match e.event {
+                Event::Outcome { result, .. } if offsets.contains(&at) => {
+                    results.insert(at, result);
+                }
+                Event::ItemOutcome {
+                    item,
+                    result: CommandResult::Rejected { reason },
+                    ..
+                } if offsets.contains(&at) => items.push((at, item, reason)),
+                _ => {}
+            }
+        }
+    }
+    let refused: Vec<&u64> = results
+        .iter()
+        .filter(|(_, r)| matches!(r, CommandResult::Rejected { .. }))
+        .map(|(o, _)| o)
+        .collect();
+    // What a refusal's sentence needs, read from the events log only when needed.
+    let facts = match refused.is_empty() && items.is_empty() {
+        true => crate::facts::LogFacts::default(),
+        false => {
+            let accounts: Vec<AccountId> =
+                sent.iter().filter_map(|c| c.command.account()).collect();
+            let events = args.logs.open("events", Role::Follower).await?;
+            crate::facts::LogFacts::fold(&events, first_event, &accounts).await?
+        }
+    };
+    for (offset, envelope) in offsets.iter().zip(sent) {
+        match results.get(offset) {
+            Some(CommandResult::Accepted { id }) => {
+                eprintln!("tape produce: offset {offset}: accepted (id {id})")
+            }
+            Some(CommandResult::Rejected { reason }) => eprintln!(
+                "tape produce: offset {offset}: rejected {}: {}",
+                wire(reason),
+                tape_client::explain(*reason, envelope, &facts)
+            ),
+            None => eprintln!(
+                "tape produce: offset {offset}: no answer within {} ms (is the engine running?)",
+                args.wait_ms
+            ),
+        }
+        for (_, item, reason) in items.iter().filter(|(o, _, _)| o == offset) {
+            let command = match &envelope.command {
+                Command::Batch { account, items } => {
+                    items.get(usize::from(*item)).map(|i| i.command(*account))
+                }
+                _ => None,
+            };
+            let sentence = match command {
+                Some(c) => tape_client::explain_item(*reason, envelope, &c, &facts),
+                None => tape_client::rule(*reason),
+            };
+            eprintln!(
+                "tape produce: offset {offset} item {item}: rejected {}: {sentence}",
+                wire(reason)
+            );
+        }
+    }
+    let unanswered = offsets.len() - results.len();
+    anyhow::ensure!(
+        refused.is_empty() && unanswered == 0,
+        "{} of {} command(s) refused, {unanswered} unanswered",
+        refused.len(),
+        offsets.len()
+    );
     Ok(())
+}
+
+fn wire(reason: &RejectReason) -> String {
+    serde_json::to_value(reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{reason:?}"))
 }
 
 pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {

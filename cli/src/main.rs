@@ -9,6 +9,7 @@ mod clock;
 mod config;
 mod demo;
 mod door;
+mod facts;
 mod fanout;
 mod init;
 mod io;
