@@ -69,7 +69,7 @@ pub async fn init(args: InitArgs) -> anyhow::Result<()> {
     log.append(records).await?;
     // The first key the engine creates is key 1.
     println!("{}", tape_gateway::auth::token(ApiKeyId(1), &secret));
-    eprintln!("tape: init: the line above is the first admin key's token; it is shown once, keep it secret (GraphQL: Authorization: Bearer <token>; tape mm/clock/load: --token)");
+    eprintln!("tape: init: the line above is the first admin key's token; it is shown once, keep it secret (GraphQL: Authorization: Bearer <token>; tape produce/mm/clock/load: --key)");
     eprintln!("tape: init: {}", mode(!args.open));
     Ok(())
 }

@@ -116,6 +116,8 @@ pub async fn serve(
             CommandsDoor::Embedded(logs.data.join("commands")),
         ),
     };
+    // Ready once the read models reach what is on the events log now.
+    let events_end = events.end_offset().await?;
     let (changes_tx, _) = broadcast::channel(1_024);
     let (progress_tx, progress_rx) = watch::channel(tape_projections::Progress::default());
     crate::metrics::projector(events.clone(), progress_rx.clone(), shutdown.clone());
@@ -129,6 +131,7 @@ pub async fn serve(
     config.rate_per_second = args.rate_per_second;
     config.rate_burst = args.rate_burst;
     config.outcome_wait = Duration::from_millis(args.outcome_wait_ms);
+    config.ready_at_offset = events_end;
     let sources = tape_gateway::Sources {
         views,
         submitter: Submitter::start(door),

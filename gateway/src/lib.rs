@@ -50,6 +50,10 @@ pub struct GatewayConfig {
     pub requests_in_flight_max: usize,
     /// Live WebSocket connections (subscriptions); one more is refused (HTTP 503).
     pub websockets_max: usize,
+    /// The events-log offset the read models must reach before the gateway is ready
+    /// (`/health` answers 503 until then, and an API key it does not know yet is
+    /// answered "catching up, retry" rather than "unknown"): the log's end at start.
+    pub ready_at_offset: u64,
 }
 
 impl GatewayConfig {
@@ -64,6 +68,7 @@ impl GatewayConfig {
             body_bytes_max: 1 << 20,
             requests_in_flight_max: 1_024,
             websockets_max: 10_000,
+            ready_at_offset: 0,
         }
     }
 }
@@ -265,6 +270,11 @@ fn bearer(headers: &HeaderMap) -> String {
 }
 
 impl AppState {
+    /// True once the read models have reached `ready_at_offset`.
+    pub fn ready(&self) -> bool {
+        self.progress.borrow().next_offset >= self.config.ready_at_offset
+    }
+
     /// `Ok(remaining)` in the burst, or `Err(wait)` when the bucket is empty.
     fn admit(&self, bucket: String) -> Result<u32, Duration> {
         self.limiter.admit(bucket)
@@ -323,6 +333,18 @@ async fn graphql(
     let token = bearer(&headers);
     let caller = match auth::authenticate(&st.views, &st.config.admin_token_hash, &token) {
         Ok(c) => c,
+        // A key the read models do not hold yet may be one they have not reached.
+        Err(auth::AuthError::Rejected) if !st.ready() => {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Unavailable,
+                format!(
+                    "the read models are catching up with the events log (offset {} of {}): retry shortly",
+                    st.progress.borrow().next_offset,
+                    st.config.ready_at_offset
+                ),
+            );
+        }
         Err(e) => {
             st.metrics
                 .requests
@@ -415,13 +437,21 @@ async fn graphql_ws(
         })
 }
 
-async fn health(State(app): State<App>) -> Json<serde_json::Value> {
+/// 200 once the read models have reached the events log's end as it stood when the
+/// gateway started (they then hold every key and order made before); 503 before.
+async fn health(State(app): State<App>) -> Response {
     let p = *app.state.progress.borrow();
-    Json(serde_json::json!({
-        "status": "ok",
+    let ready = app.state.ready();
+    let body = Json(serde_json::json!({
+        "status": if ready { "ok" } else { "starting" },
         "projected_seq": p.next_seq.saturating_sub(1),
         "caught_up": p.idle,
-    }))
+        "ready_at_offset": app.state.config.ready_at_offset,
+    }));
+    match ready {
+        true => body.into_response(),
+        false => (StatusCode::SERVICE_UNAVAILABLE, body).into_response(),
+    }
 }
 
 async fn metrics(State(app): State<App>) -> Response {
