@@ -1,8 +1,8 @@
 //! The guides' commands, run as they are written: the operators' "Trying it" and the
-//! auditors' replay commands, in a shell beside a real `tape run --demo`. The only
-//! changes: `tape` and `cargo run --release --bin tape --` are this build's binary,
-//! `localhost:8080` is the test server's address, and `consume --follow` stops at the
-//! end of the log.
+//! auditors' replay commands, in a shell beside a real `tape run --demo`, and the
+//! market makers' worked example, which starts its own. The only changes: `tape`
+//! and `cargo run --release --bin tape --` are this build's binary, `localhost:8080`
+//! is the test server's address, and `consume --follow` stops at the end of the log.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -22,8 +22,17 @@ fn code_between(doc: &str, from: &str, to: &str) -> String {
         .unwrap_or_else(|| panic!("{doc}: no {from:?}"));
     let rest = &text[start..];
     let end = rest.find(to).unwrap_or_else(|| panic!("{doc}: no {to:?}"));
+    // Indented lines outside fenced blocks (those hold other languages' code).
+    let mut fenced = false;
     let code: Vec<&str> = rest[..end]
         .lines()
+        .filter(|l| {
+            if l.trim_start().starts_with("```") {
+                fenced = !fenced;
+                return false;
+            }
+            !fenced
+        })
         .filter_map(|l| l.strip_prefix("    "))
         .collect();
     assert!(
@@ -129,4 +138,85 @@ fn the_operators_and_auditors_guides_run_as_written() {
         dir.path().join("staging/events").exists(),
         "tape replay stream wrote the staging copy"
     );
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The market makers' worked example, start to end: `tape run --demo` in the
+/// background, an operator key and a market maker's key, credentials required, the
+/// operator's clock, two signed orders through `tape produce --key`, `tape consume`,
+/// then `tape mm` quoting while `tape load` runs beside it. Every tool goes through
+/// the running Tape's door: none may wait on or fail at the log's lock.
+#[test]
+fn the_market_makers_worked_example_runs_as_written() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let example = code_between(
+        "market-makers.md",
+        "**A worked example**",
+        "**Following results on `tape.events`**",
+    );
+    assert!(example.contains("run --demo &"), "{example}");
+    let script = runnable(&example, &addr)
+        .replace("run --demo &", &format!("run --demo --listen {addr} &"));
+    let out_path = dir.path().join("out.txt");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut shell = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        // Its own process group: the background `tape run` and `tape clock` end
+        // with it.
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = shell.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", shell.id())])
+        .status();
+    let _ = shell.wait();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    let status = status.unwrap_or_else(|| panic!("the example did not finish in 2 minutes:\n{script}\n---\n{out}"));
+    assert!(status.success(), "the example failed:\n{script}\n--- output\n{out}");
+    assert!(!out.contains("already open"), "a tool hit the log's lock:\n{out}");
+    assert_eq!(
+        out.matches("tape produce: appended 1 command(s)").count(),
+        2,
+        "both orders appended:\n{out}"
+    );
+    assert_eq!(
+        out.matches(": accepted (id ").count(),
+        2,
+        "both orders answered and accepted:\n{out}"
+    );
+    assert_eq!(
+        out.matches(r#""order_rested""#).count(),
+        2,
+        "tape consume shows both orders resting:\n{out}"
+    );
+    assert!(
+        out.contains("answered on the events log: 3000 commands"),
+        "tape load: every command answered:\n{out}"
+    );
+    assert!(out.contains("quotes"), "tape mm quoted:\n{out}");
 }
