@@ -165,8 +165,8 @@ fn the_market_makers_worked_example_runs_as_written() {
         "**Following results on `tape.events`**",
     );
     assert!(example.contains("run --demo &"), "{example}");
-    let script = runnable(&example, &addr)
-        .replace("run --demo &", &format!("run --demo --listen {addr} &"));
+    let script =
+        runnable(&example, &addr).replace("run --demo &", &format!("run --demo --listen {addr} &"));
     let out_path = dir.path().join("out.txt");
     let out = std::fs::File::create(&out_path).unwrap();
     let mut shell = Command::new("bash")
@@ -196,9 +196,17 @@ fn the_market_makers_worked_example_runs_as_written() {
     let _ = shell.wait();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let out = std::fs::read_to_string(&out_path).unwrap();
-    let status = status.unwrap_or_else(|| panic!("the example did not finish in 2 minutes:\n{script}\n---\n{out}"));
-    assert!(status.success(), "the example failed:\n{script}\n--- output\n{out}");
-    assert!(!out.contains("already open"), "a tool hit the log's lock:\n{out}");
+    let status = status.unwrap_or_else(|| {
+        panic!("the example did not finish in 2 minutes:\n{script}\n---\n{out}")
+    });
+    assert!(
+        status.success(),
+        "the example failed:\n{script}\n--- output\n{out}"
+    );
+    assert!(
+        !out.contains("already open"),
+        "a tool hit the log's lock:\n{out}"
+    );
     assert_eq!(
         out.matches("tape produce: appended 1 command(s)").count(),
         2,

@@ -256,5 +256,8 @@ async fn until_the_read_models_catch_up_health_is_503_and_an_unknown_key_is_aske
         .header("authorization", "Bearer tape_3_00ff")
         .body(Body::from(r#"{"query":"{ assets { code } }"}"#))
         .unwrap();
-    assert_eq!(g.router.clone().oneshot(key).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        g.router.clone().oneshot(key).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -489,8 +489,9 @@ impl ToolWriter {
 }
 
 /// An embedded log as a tool sees it: appends go through a [`ToolWriter`], reads
-/// through a follower. For `tape produce` and `tape init`; a tool that appends for
-/// a long time uses a [`ToolWriter`] of its own and lets go of the log when idle.
+/// through a follower. For `tape produce` and `tape init`: without an owner it
+/// opens the log for each append and lets go right after (a tool that appends all
+/// the time uses a [`ToolWriter`] of its own, and lets go when idle).
 pub struct ToolLog {
     writer: tokio::sync::Mutex<ToolWriter>,
     follower: FileLog,
@@ -510,7 +511,14 @@ impl crate::Log for ToolLog {
     type Reader = crate::file::FileReader;
 
     async fn append(&self, records: Vec<Vec<u8>>) -> Result<Vec<u64>> {
-        self.writer.lock().await.append(records).await
+        let mut writer = self.writer.lock().await;
+        let appended = writer.append(records).await;
+        // A tool of this kind appends now and then: it never keeps the log from an
+        // owner (or another tool) between appends.
+        if writer.holds_log() {
+            writer.release();
+        }
+        appended
     }
 
     async fn end_offset(&self) -> Result<u64> {
