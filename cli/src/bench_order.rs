@@ -68,7 +68,7 @@ pub async fn order(args: OrderArgs) -> anyhow::Result<()> {
         ),
         Via::Log => Client::Log {
             door: Door::open(&args.logs, Some(&args.key)).await?,
-            events: Follower::from_end(&args.logs).await?,
+            events: Box::new(Follower::from_end(&args.logs).await?),
         },
     };
     // One untimed round trip first: connections made, the order accepted.
@@ -107,7 +107,7 @@ pub async fn order(args: OrderArgs) -> anyhow::Result<()> {
 
 enum Client {
     Graphql(reqwest::Client),
-    Log { door: Door, events: Follower },
+    Log { door: Door, events: Box<Follower> },
 }
 
 impl Client {
