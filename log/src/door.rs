@@ -366,7 +366,8 @@ impl Watch {
 }
 
 /// Opens the log in `dir` as its owner: waits for a tool holding it to let go
-/// (asking it to with a `TURN` file), up to `wait_max`.
+/// (asking it to with a `TURN` file), up to `wait_max`; fails at once when another
+/// owner holds it (its door answers).
 pub(crate) async fn wait_for_lock<T>(
     dir: &Path,
     wait_max: Duration,
@@ -375,6 +376,13 @@ pub(crate) async fn wait_for_lock<T>(
     let deadline = Instant::now() + wait_max;
     loop {
         match open() {
+            // Held by another owner (it serves a door): it will not let go.
+            Err(e @ LogError::Locked { .. })
+                if std::os::unix::net::UnixStream::connect(dir.join(DOOR_SOCKET)).is_ok() =>
+            {
+                clear_turn(dir);
+                return Err(e);
+            }
             Err(LogError::Locked { .. }) if Instant::now() < deadline => {
                 request_turn(dir);
                 tokio::time::sleep(Duration::from_millis(2)).await;

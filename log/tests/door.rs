@@ -228,3 +228,22 @@ async fn a_dead_owners_socket_is_not_taken_for_an_owner() {
     assert_eq!(client.append(&[record(1)]).await.unwrap(), vec![1]);
     assert_eq!(log.end_offset().await.unwrap(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_owner_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = owner(dir.path(), true).await;
+    let started = Instant::now();
+    let second = FileLog::open_owner(
+        dir.path(),
+        FileLogOptions::default(),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(matches!(second, Err(LogError::Locked { .. })));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "it waited for an owner that never lets go"
+    );
+    assert!(!dir.path().join(TURN_FILE).exists());
+}
