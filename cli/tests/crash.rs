@@ -464,8 +464,12 @@ async fn tools_appending_through_a_killed_owner_lose_and_double_nothing() {
         on_log.entry(c.id).or_default().push(offset as u64);
     }
     let mut accounted = 0;
+    // With no owner the tools take turns on the log's lock (a busy one may keep it
+    // until it is idle or an owner asks), so only their sum must move then.
+    let dead: u32 = results.iter().map(|(_, _, p)| p[1]).sum();
+    assert!(dead > 0, "no tool appended while no owner ran");
     for (tool, (told, failed, per_phase)) in results.iter().enumerate() {
-        for phase in 0..3 {
+        for phase in [0, 2] {
             assert!(
                 per_phase[phase] > 0,
                 "tool {tool} appended nothing in phase {phase}: {per_phase:?}"

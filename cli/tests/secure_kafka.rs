@@ -94,6 +94,7 @@ async fn a_kafka_deployment_started_by_init_refuses_unsigned_commands_from_the_f
         .args(topics.args())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let id = uuid::Uuid::new_v4();
@@ -102,7 +103,17 @@ async fn a_kafka_deployment_started_by_init_refuses_unsigned_commands_from_the_f
         r#"{{"version":3,"id":"{id}","time_ms":0,"command":{{"deposit":{{"account":1,"asset":"BTC","amount":"1","reference":"x"}}}}}}"#
     )
     .unwrap();
-    assert!(produce.wait().unwrap().success());
+    // Appended, answered, and refused: `tape produce` says so and why.
+    let out = produce.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("appended 1 command(s)"), "{said}");
+    assert!(
+        said.contains(
+            "rejected missing_credentials: the engine requires credentials on every command"
+        ),
+        "{said}"
+    );
     let receipt = format!(r#"{{ command(offset: 2, id: "{id}") {{ status reason }} }}"#);
     let mut answer = json!(null);
     for _ in 0..200 {
@@ -129,7 +140,8 @@ async fn an_engine_refuses_a_kafka_log_not_started_by_init_unless_open() {
     let engine_dir = tempfile::tempdir().unwrap();
     // Someone's unsigned commands came first.
     let mut produce = Command::new(TAPE)
-        .arg("produce")
+        // No engine runs yet to answer.
+        .args(["produce", "--no-wait"])
         .args(topics.args())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
