@@ -24,5 +24,12 @@ done
 ADMIN=$(cat data/admin-token)
 KEY=$(curl -s "127.0.0.1:$PORT/graphql" -H "authorization: Bearer $ADMIN" -H 'content-type: application/json' \
     -d '{"query":"mutation { createApiKey(role: TRADER, account: 1) { token } }"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+# The operator's clock (the server's own build), so signed commands stay valid
+# however long the bench runs.
+OPS=$(curl -s "127.0.0.1:$PORT/graphql" -H "authorization: Bearer $ADMIN" -H 'content-type: application/json' \
+    -d '{"query":"mutation { createApiKey(role: ADMIN) { token } }"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+"$SERVER" clock --key "$OPS" >clock.log 2>&1 &
+CLOCK=$!
+trap 'kill $CLOCK $RUN 2>/dev/null || true; wait $RUN 2>/dev/null || true; rm -rf "$DIR"' EXIT
 "$TAPE" bench order --via graphql --url "http://127.0.0.1:$PORT/graphql" --key "$KEY" --orders "$ORDERS" --runs "$RUNS"
 "$TAPE" bench order --via log --key "$KEY" --orders "$ORDERS" --runs "$RUNS"
