@@ -6,14 +6,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tape_client::{Facts, MarketFacts};
+use tape_client::Facts;
 use tape_log::{Log, LogReader};
+use tape_projections::MarketView;
 use tape_schemas::*;
 
 #[derive(Default)]
 pub struct LogFacts {
     assets: BTreeMap<AssetCode, (u8, bool)>,
-    markets: BTreeMap<Symbol, MarketFacts>,
+    markets: BTreeMap<Symbol, MarketView>,
     balances: BTreeMap<(AccountId, AssetCode), i128>,
     scales: BTreeMap<AssetCode, u32>,
     orders: BTreeMap<OrderId, (AccountId, Symbol)>,
@@ -57,12 +58,13 @@ impl LogFacts {
                 }
             }
             Event::MarketCreated(spec) => {
-                let facts = MarketFacts {
+                let facts = MarketView {
                     status: MarketStatus::Active,
                     fees: spec.fees,
                     price_band_bps: spec.price_band_bps,
                     reference_price: None,
                     last_price: None,
+                    last_trade_ms: None,
                     spec: spec.clone(),
                 };
                 self.markets.insert(spec.symbol, facts);
@@ -124,7 +126,7 @@ impl Facts for LogFacts {
         self.assets.get(code).copied()
     }
 
-    fn market(&self, symbol: &Symbol) -> Option<MarketFacts> {
+    fn market(&self, symbol: &Symbol) -> Option<MarketView> {
         self.markets.get(symbol).cloned()
     }
 

@@ -4,20 +4,9 @@
 //! and what the reader knows of the exchange (`Facts`: the read models in the
 //! gateway, less in a tool). A bound the reader does not know is named, not guessed.
 
+use tape_projections::MarketView;
 use tape_schemas::limits::{ASSET_SCALE_MAX, FEE_PPM_MAX, LIMITS, PRICE_BAND_BPS_MAX};
 use tape_schemas::*;
-
-/// What the reader knows of a market.
-#[derive(Clone, Debug)]
-pub struct MarketFacts {
-    pub spec: MarketSpec,
-    pub status: MarketStatus,
-    pub fees: FeeRates,
-    pub price_band_bps: Option<u32>,
-    /// The admin's reference price for the band (until the first trade).
-    pub reference_price: Option<Dec>,
-    pub last_price: Option<Dec>,
-}
 
 /// What the reader knows of the exchange; every answer may be "unknown".
 pub trait Facts {
@@ -25,7 +14,9 @@ pub trait Facts {
     fn asset(&self, _code: &AssetCode) -> Option<(u8, bool)> {
         None
     }
-    fn market(&self, _symbol: &Symbol) -> Option<MarketFacts> {
+    /// A market as the read models keep it (spec, status, fees, band, reference
+    /// and last price).
+    fn market(&self, _symbol: &Symbol) -> Option<MarketView> {
         None
     }
     /// An account's available balance of an asset.
@@ -191,7 +182,7 @@ impl Explainer<'_> {
         }
     }
 
-    fn market(&self) -> Option<MarketFacts> {
+    fn market(&self) -> Option<MarketView> {
         self.terms().market.and_then(|m| self.facts.market(&m))
     }
 
@@ -498,7 +489,7 @@ impl Explainer<'_> {
         }
     }
 
-    fn band(&self, t: &Terms, m: Option<&MarketFacts>, name: &str) -> String {
+    fn band(&self, t: &Terms, m: Option<&MarketView>, name: &str) -> String {
         let price = t
             .price
             .or(t.trigger_price)
@@ -760,15 +751,8 @@ impl Facts for tape_projections::Views {
             .map(|a| (a.scale, a.enabled))
     }
 
-    fn market(&self, symbol: &Symbol) -> Option<MarketFacts> {
-        self.market(symbol).ok().flatten().map(|m| MarketFacts {
-            spec: m.spec,
-            status: m.status,
-            fees: m.fees,
-            price_band_bps: m.price_band_bps,
-            reference_price: m.reference_price,
-            last_price: m.last_price,
-        })
+    fn market(&self, symbol: &Symbol) -> Option<MarketView> {
+        self.market(symbol).ok().flatten()
     }
 
     fn available(&self, account: AccountId, asset: &AssetCode) -> Option<Dec> {

@@ -9,7 +9,7 @@ pub mod submit;
 
 use tape_schemas::MAX_VALIDITY_MS;
 
-pub use explain::{explain, explain_item, rule, Facts, MarketFacts, NoFacts};
+pub use explain::{explain, explain_item, rule, Facts, NoFacts};
 pub use submit::{wait_outcome, CommandsDoor, QueueError, Submitter};
 
 /// Milliseconds since the UNIX epoch, by this machine's clock.

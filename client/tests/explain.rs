@@ -3,7 +3,8 @@
 //! committed JSON Schema, so a new reason without a case here fails.
 
 use serde_json::json;
-use tape_client::{explain, Facts, MarketFacts};
+use tape_client::{explain, Facts};
+use tape_projections::MarketView;
 use tape_schemas::*;
 
 /// A small exchange: BTC (8), USD (2), USDT (6); BTC-USDT with tick 0.01, lot
@@ -21,8 +22,8 @@ impl Facts for Exchange {
         }
     }
 
-    fn market(&self, symbol: &Symbol) -> Option<MarketFacts> {
-        (symbol.to_string() == "BTC-USDT").then(|| MarketFacts {
+    fn market(&self, symbol: &Symbol) -> Option<MarketView> {
+        (symbol.to_string() == "BTC-USDT").then(|| MarketView {
             spec: serde_json::from_value(json!({
                 "symbol": "BTC-USDT", "base": "BTC", "quote": "USDT", "tick_size": "0.01",
                 "lot_size": "0.0001", "min_notional": "10", "min_quantity": "0.001",
@@ -38,6 +39,7 @@ impl Facts for Exchange {
             price_band_bps: Some(500),
             reference_price: None,
             last_price: Some("30000".parse().unwrap()),
+            last_trade_ms: None,
         })
     }
 
