@@ -22,6 +22,9 @@ let stopCandles = () => {};
 let refreshing = null;
 let again = false;
 let liveBook = null; // the selected market's book
+// The amend form open on an order, { id, form }: kept across reloads of the open
+// orders (an answer or a fill can reload them while the user types).
+let amending = null;
 
 await start("Trade");
 await loadMarkets();
@@ -445,6 +448,8 @@ async function loadAccount() {
     }`,
     { v: valueIn },
   );
+  // An amend form on an order that is no longer open has nothing left to amend.
+  if (amending && !d.open.nodes.some((o) => o.id === amending.id)) amending = null;
   fillTable(document.getElementById("open-orders"), d.open.nodes.map(openRow), "No open orders");
   fillTable(document.getElementById("history"), d.history.nodes.map((o) => [
     String(o.id), time(o.updatedMs), o.market, side(o.side), kindName(o), num(o.price), num(o.quantity || o.quoteQuantity), num(o.filled), num(o.averagePrice), o.status.toLowerCase(), o.doneReason || "",
@@ -495,12 +500,17 @@ function openRow(o) {
       const send = async () => (await gql(`mutation($id: Int!, $p: Decimal, $q: Decimal) { amendOrder(orderId: $id, price: $p, quantity: $q) { ${RECEIPT} } }`, {
         id: o.id, p: price.value || null, q: qty.value || null,
       })).amendOrder;
-      if (await attempt(status, send, () => `Order ${o.id}: amended`)) refreshAccount();
+      if (await attempt(status, send, () => `Order ${o.id}: amended`)) {
+        amending = null;
+        refreshAccount();
+      }
     });
+    amending = { id: o.id, form };
     actions.replaceChildren(form);
     price.focus();
   } }, "Amend");
-  const actions = el("td", {}, cancel, " ", o.kind === "LIMIT" ? amend : null);
+  const editing = amending && amending.id === o.id ? amending.form : null;
+  const actions = editing ? el("td", {}, editing) : el("td", {}, cancel, " ", o.kind === "LIMIT" ? amend : null);
   // Where it rests now (an amend moves it), else its limit or trigger.
   return [String(o.id), o.market, side(o.side), kindName(o), num(o.restingPrice || o.price || o.triggerPrice), num(o.quantity || o.quoteQuantity), num(o.filled), o.status.toLowerCase(), actions];
 }
