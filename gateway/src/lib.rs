@@ -286,7 +286,10 @@ impl AppState {
     /// `perSecond`).
     fn rate_limited(&self, wait: Duration) -> Response {
         let (per_second, burst) = (self.config.rate_per_second, self.config.rate_burst);
-        let retry_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        // Rounded up: a client that waits exactly this long must find room.
+        let retry_ms = u64::try_from(wait.as_nanos().div_ceil(1_000_000))
+            .unwrap_or(u64::MAX)
+            .max(1);
         let body = serde_json::json!({
             "errors": [{
                 "message": format!(
