@@ -55,7 +55,7 @@ impl Core {
         out: &mut Vec<Event>,
     ) -> Outcome {
         let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
-        self.assets.get_mut(a).enabled = enabled;
+        self.assets.set_enabled(a, enabled);
         out.push(Event::AssetUpdated {
             asset: *asset,
             enabled,
@@ -76,29 +76,8 @@ impl Core {
             return Err(RejectReason::InvalidMarketSpec);
         }
         let reference = reference_price.map(|p| mk.price_ticks(p)).transpose()?;
-        let mk = &mut self.markets[m];
-        mk.price_band_bps = band_bps;
-        mk.reference_ticks = reference;
+        self.markets[m].set_band(band_bps, reference);
         self.push_market_updated(m, out);
-        Ok(0)
-    }
-
-    fn set_account_restrictions(
-        &mut self,
-        account: AccountId,
-        can_trade: bool,
-        can_withdraw: bool,
-        out: &mut Vec<Event>,
-    ) -> Outcome {
-        self.admit_account(account)?;
-        let acct = self.ledger.open_account(account);
-        acct.can_trade = can_trade;
-        acct.can_withdraw = can_withdraw;
-        out.push(Event::AccountRestrictionsSet {
-            account,
-            can_trade,
-            can_withdraw,
-        });
         Ok(0)
     }
 
@@ -106,7 +85,7 @@ impl Core {
         if self.assets.find(&spec.code).is_some() {
             return Err(RejectReason::AssetExists);
         }
-        if self.assets.list.len() >= usize::from(self.cfg.assets_max) {
+        if self.assets.len() >= usize::from(self.cfg.assets_max) {
             return Err(RejectReason::TooManyAssets);
         }
         if spec.scale > ASSET_SCALE_MAX {
@@ -146,18 +125,12 @@ impl Core {
         out: &mut Vec<Event>,
     ) -> Outcome {
         let m = self.markets.id(symbol)?;
-        self.markets[m].status = status;
+        self.markets[m].set_status(status);
         self.push_market_updated(m, out);
         if status == MarketStatus::Disabled {
-            let ids: BTreeSet<u64> = self.markets[m]
-                .book
-                .slab
-                .iter()
-                .filter(|o| o.id != 0)
-                .map(|o| o.id)
-                .collect();
+            let ids: BTreeSet<u64> = self.markets[m].book.orders().map(|o| o.id).collect();
             for id in ids {
-                let (mm, slot) = self.orders.live[&id];
+                let (mm, slot) = self.orders.locate(id);
                 self.remove_order(mm, slot, DoneReason::MarketDisabled, out);
             }
         }
@@ -168,10 +141,10 @@ impl Core {
         let mk = &self.markets[m];
         out.push(Event::MarketUpdated {
             market: mk.spec.symbol,
-            status: mk.status,
-            fees: mk.fees,
-            price_band_bps: mk.price_band_bps,
-            reference_price: mk.reference_ticks.map(|t| mk.price_dec(t)),
+            status: mk.status(),
+            fees: mk.fees(),
+            price_band_bps: mk.price_band_bps(),
+            reference_price: mk.reference_ticks().map(|t| mk.price_dec(t)),
         });
     }
 }

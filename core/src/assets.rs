@@ -16,7 +16,7 @@ pub struct Asset {
 
 #[derive(Clone, Default, Debug)]
 pub struct Assets {
-    pub list: Vec<Asset>,
+    list: Vec<Asset>,
     index: rustc_hash::FxHashMap<AssetCode, u16>,
 }
 
@@ -25,8 +25,26 @@ impl Assets {
         &self.list[i as usize]
     }
 
-    pub fn get_mut(&mut self, i: u16) -> &mut Asset {
-        &mut self.list[i as usize]
+    pub fn set_enabled(&mut self, i: u16, enabled: bool) {
+        self.list[i as usize].enabled = enabled;
+    }
+
+    pub fn contains(&self, i: u16) -> bool {
+        usize::from(i) < self.list.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Every asset, by index.
+    pub fn iter(&self) -> std::slice::Iter<'_, Asset> {
+        self.list.iter()
+    }
+
+    /// The list the snapshot keeps.
+    pub fn list(&self) -> &[Asset] {
+        &self.list
     }
 
     pub fn find(&self, code: &AssetCode) -> Option<u16> {

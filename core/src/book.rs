@@ -109,14 +109,15 @@ pub struct Level {
 
 #[derive(Clone, Default, Debug)]
 pub struct Book {
-    pub bids: Ladder,
-    pub asks: Ladder,
-    pub slab: Vec<Order>,
+    bids: Ladder,
+    asks: Ladder,
+    slab: Vec<Order>,
     free: Vec<Slot>,
 }
 
 impl Book {
     pub fn insert(&mut self, mut order: Order) -> Slot {
+        assert!(order.id != 0, "a live order has an id");
         order.prev = NIL;
         order.next = NIL;
         match self.free.pop() {
@@ -133,6 +134,13 @@ impl Book {
 
     /// Frees a slot that is not linked into any level.
     pub fn remove(&mut self, slot: Slot) -> Order {
+        let o = self.get(slot);
+        assert!(o.id != 0, "removing a vacant slot {slot}");
+        assert!(
+            o.prev == NIL && o.next == NIL && !self.heads(o.side, o.price_ticks, slot),
+            "order {} is removed while still in its level",
+            o.id
+        );
         let order = std::mem::replace(&mut self.slab[slot as usize], VACANT.clone());
         self.free.push(slot);
         order
@@ -157,6 +165,15 @@ impl Book {
     pub fn push_back(&mut self, slot: Slot) {
         let (side, price) = {
             let o = self.get(slot);
+            assert!(
+                o.id != 0 && o.open_lots > 0,
+                "queueing a live order with lots"
+            );
+            assert!(
+                o.prev == NIL && o.next == NIL,
+                "order {} is queued twice",
+                o.id
+            );
             (o.side, o.price_ticks)
         };
         let level = self.side_mut(side).entry(price);
@@ -171,12 +188,31 @@ impl Book {
         let o = &mut self.slab[slot as usize];
         o.prev = old_tail;
         o.next = NIL;
+        assert!(
+            self.heads(side, price, slot) || old_tail != NIL,
+            "queued at its level"
+        );
+    }
+
+    /// Whether `slot` is the head of the level at `price` on `side`.
+    fn heads(&self, side: Side, price: u64, slot: Slot) -> bool {
+        let levels = match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        };
+        levels.get(price).is_some_and(|l| l.head == slot)
+    }
+
+    /// Every live order (resting and waiting stops), in slab order.
+    pub fn orders(&self) -> impl Iterator<Item = &Order> + '_ {
+        self.slab.iter().filter(|o| o.id != 0)
     }
 
     /// Takes an order out of its level (dropping the level when it empties).
     pub fn unlink(&mut self, slot: Slot) {
         let (side, price, prev, next) = {
             let o = self.get(slot);
+            assert!(o.id != 0, "unlinking a vacant slot {slot}");
             (o.side, o.price_ticks, o.prev, o.next)
         };
         if prev != NIL {
@@ -201,6 +237,10 @@ impl Book {
         let o = &mut self.slab[slot as usize];
         o.prev = NIL;
         o.next = NIL;
+        assert!(
+            !self.heads(side, price, slot),
+            "an unlinked order heads no level"
+        );
     }
 
     /// The best level on `side`: highest bid or lowest ask, with its first order.

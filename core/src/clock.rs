@@ -5,16 +5,26 @@ use tape_schemas::{Command, CommandEnvelope, RejectReason, TIME_TOLERANCE_MS};
 
 use crate::config::CoreConfig;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Clock {
     /// The running maximum of the command times applied.
-    pub now_ms: u64,
+    now_ms: u64,
     /// The latest time stamped by the operator's side (admin keys, or unsigned
     /// commands while credentials are optional).
-    pub trusted_ms: u64,
+    trusted_ms: u64,
 }
 
 impl Clock {
+    /// The engine's time: the largest command time applied.
+    pub fn now(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// The latest trusted stamp.
+    pub fn trusted(&self) -> u64 {
+        self.trusted_ms
+    }
+
     /// What a trusted clock may say: nothing past the horizon, and no jump forward
     /// beyond `clock_jump_max_ms` unless the command is the operator's
     /// `AllowClockJump` (the first time sets the clock from nothing). Going back is

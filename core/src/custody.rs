@@ -1,6 +1,8 @@
 //! Custody: deposits (idempotent by reference; they open accounts), withdrawal
 //! requests (held at once, within the asset's and the account's daily limits) and
 //! their completion or failure (which gives the hold, and the day's usage, back).
+//! It owns the pending withdrawals, the deposit references seen, the accounts' own
+//! daily limits and what each account withdrew today.
 
 use tape_schemas::*;
 
@@ -10,7 +12,6 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashSet;
 
 use crate::exchange::{amount_minor, Core, Outcome};
-use crate::ledger::WithdrawalUsage;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Withdrawal {
@@ -20,12 +21,34 @@ pub(crate) struct Withdrawal {
     pub day: u64,
 }
 
-/// What custody remembers: the pending withdrawals and every deposit reference seen.
+/// Withdrawals counted against one asset's daily limit on one UTC day.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Usage {
+    pub day: u64,
+    pub used_minor: u64,
+}
+
+/// What custody remembers.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Custody {
-    pub withdrawals: BTreeMap<u64, Withdrawal>,
-    pub deposit_refs: FxHashSet<(u16, ExternalRef)>,
-    pub next_withdrawal: u64,
+    withdrawals: BTreeMap<u64, Withdrawal>,
+    deposit_refs: FxHashSet<(u16, ExternalRef)>,
+    next_withdrawal: u64,
+    /// Accounts' own daily limits by (account, asset), overriding the asset's
+    /// default; `None` means unlimited.
+    limits: BTreeMap<(AccountId, u16), Option<u64>>,
+    /// What each account has withdrawn of an asset on its latest day of withdrawals.
+    usage: BTreeMap<(AccountId, u16), Usage>,
+}
+
+/// Custody as the snapshot lists it, every collection in key order.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct CustodySnapshot {
+    next_withdrawal: u64,
+    withdrawals: Vec<(u64, Withdrawal)>,
+    deposit_refs: Vec<(u16, ExternalRef)>,
+    limits: Vec<((AccountId, u16), Option<u64>)>,
+    usage: Vec<((AccountId, u16), Usage)>,
 }
 
 impl Custody {
@@ -34,6 +57,62 @@ impl Custody {
             next_withdrawal: 1,
             ..Custody::default()
         }
+    }
+
+    /// Pending withdrawals, by id.
+    pub fn pending(&self) -> impl Iterator<Item = &Withdrawal> + '_ {
+        self.withdrawals.values()
+    }
+
+    /// What an account has withdrawn of an asset on `day`.
+    fn used(&self, account: AccountId, asset: u16, day: u64) -> u64 {
+        self.usage
+            .get(&(account, asset))
+            .filter(|u| u.day == day)
+            .map_or(0, |u| u.used_minor)
+    }
+
+    /// Adds a withdrawal to the day's usage (an earlier day's is dropped).
+    fn count(&mut self, account: AccountId, asset: u16, day: u64, minor: u64) {
+        let used = self.used(account, asset, day);
+        let used_minor = crate::checked::add(used, minor, "withdrawal usage");
+        self.usage
+            .insert((account, asset), Usage { day, used_minor });
+    }
+
+    /// Gives a failed withdrawal's share of its day back.
+    fn give_back(&mut self, w: &Withdrawal) {
+        if let Some(u) = self.usage.get_mut(&(w.account, w.asset)) {
+            if u.day == w.day {
+                u.used_minor =
+                    crate::checked::sub(u.used_minor, w.amount_minor, "withdrawal usage");
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> CustodySnapshot {
+        let mut deposit_refs: Vec<(u16, ExternalRef)> = self.deposit_refs.iter().copied().collect();
+        deposit_refs.sort_unstable();
+        CustodySnapshot {
+            next_withdrawal: self.next_withdrawal,
+            withdrawals: self.withdrawals.iter().map(|(k, v)| (*k, *v)).collect(),
+            deposit_refs,
+            limits: self.limits.iter().map(|(k, v)| (*k, *v)).collect(),
+            usage: self.usage.iter().map(|(k, v)| (*k, *v)).collect(),
+        }
+    }
+
+    pub fn restore(s: CustodySnapshot) -> Result<Self, String> {
+        if s.withdrawals.iter().any(|(id, _)| *id >= s.next_withdrawal) {
+            return Err("a withdrawal beyond the id counter".into());
+        }
+        Ok(Custody {
+            withdrawals: s.withdrawals.into_iter().collect(),
+            deposit_refs: s.deposit_refs.into_iter().collect(),
+            next_withdrawal: s.next_withdrawal,
+            limits: s.limits.into_iter().collect(),
+            usage: s.usage.into_iter().collect(),
+        })
     }
 }
 
@@ -54,16 +133,12 @@ impl Core {
             return Err(RejectReason::TooManyDeposits);
         }
         self.admit_account(account)?;
-        let current = self.ledger.available(account, a);
-        let total = self.ledger.account(account).map_or(0, |acct| {
-            let b = acct.balance(a);
-            b.available.saturating_add(b.held)
-        });
-        if current.checked_add(minor).is_none() || total.checked_add(minor).is_none() {
+        let b = self.ledger.balance(account, a).unwrap_or_default();
+        if b.total() + u128::from(minor) > u128::from(u64::MAX) {
             return Err(RejectReason::OutOfRange);
         }
         self.custody.deposit_refs.insert((a, *reference));
-        self.ledger.open_account(account);
+        self.ledger.open(account);
         out.push(Event::Deposited {
             account,
             asset: *asset,
@@ -93,9 +168,8 @@ impl Core {
     }
 
     pub(crate) fn withdrawal_limit(&self, account: AccountId, asset: u16) -> Option<u64> {
-        let acct = self.ledger.account(account);
-        match acct.and_then(|a| a.withdrawal_limits.iter().find(|(aa, _)| *aa == asset)) {
-            Some((_, limit)) => *limit,
+        match self.custody.limits.get(&(account, asset)) {
+            Some(limit) => *limit,
             None => self.assets.get(asset).daily_withdrawal_limit_minor,
         }
     }
@@ -108,25 +182,21 @@ impl Core {
         out: &mut Vec<Event>,
     ) -> Outcome {
         let (a, minor) = self.custody_amount(asset, amount)?;
-        let acct = self
+        let balance = self
             .ledger
-            .account(account)
+            .balance(account, a)
             .ok_or(RejectReason::UnknownAccount)?;
-        if !acct.can_withdraw {
+        if !self.restrictions.can_withdraw(account) {
             return Err(RejectReason::WithdrawalRestricted);
         }
-        let day = self.clock.now_ms / DAY_MS;
-        let used = acct
-            .withdrawal_usage
-            .iter()
-            .find(|u| u.asset == a && u.day == day)
-            .map_or(0, |u| u.used_minor);
+        let day = self.clock.now() / DAY_MS;
+        let used = self.custody.used(account, a, day);
         if let Some(limit) = self.withdrawal_limit(account, a) {
             if used.checked_add(minor).is_none_or(|total| total > limit) {
                 return Err(RejectReason::WithdrawalLimitExceeded);
             }
         }
-        if acct.available(a) < minor {
+        if balance.available < minor {
             return Err(RejectReason::InsufficientFunds);
         }
         if self.custody.withdrawals.len() >= self.cfg.pending_withdrawals_max {
@@ -134,8 +204,7 @@ impl Core {
         }
         let id = self.custody.next_withdrawal;
         self.custody.next_withdrawal += 1;
-        let acct = self.ledger.account_mut(account).expect("checked above");
-        count_usage(&mut acct.withdrawal_usage, a, day, minor);
+        self.custody.count(account, a, day, minor);
         self.custody.withdrawals.insert(
             id,
             Withdrawal {
@@ -197,19 +266,8 @@ impl Core {
             });
             self.ledger
                 .release(&self.assets, w.asset, account, w.amount_minor, cause, out);
-            // A failed withdrawal gives its share of today's limit back.
-            let acct = self
-                .ledger
-                .account_mut(account)
-                .expect("a withdrawal's account exists");
-            if let Some(u) = acct
-                .withdrawal_usage
-                .iter_mut()
-                .find(|u| u.asset == w.asset && u.day == w.day)
-            {
-                u.used_minor =
-                    crate::checked::sub(u.used_minor, w.amount_minor, "withdrawal usage");
-            }
+            // A failed withdrawal gives its share of its day's limit back.
+            self.custody.give_back(&w);
         }
         Ok(id.0)
     }
@@ -227,31 +285,13 @@ impl Core {
             .map(|l| amount_minor(l, self.assets.get(a).scale, true))
             .transpose()?;
         self.admit_account(account)?;
-        let acct = self.ledger.open_account(account);
-        acct.withdrawal_limits.retain(|(aa, _)| *aa != a);
-        acct.withdrawal_limits.push((a, limit));
-        acct.withdrawal_limits.sort_by_key(|(aa, _)| *aa);
+        self.ledger.open(account);
+        self.custody.limits.insert((account, a), limit);
         out.push(Event::WithdrawalLimitSet {
             account,
             asset: *asset,
             daily_limit,
         });
         Ok(0)
-    }
-}
-
-/// Adds a withdrawal to the day's usage (earlier days are dropped).
-fn count_usage(usage: &mut Vec<WithdrawalUsage>, asset: u16, day: u64, minor: u64) {
-    usage.retain(|u| u.day == day);
-    match usage.iter_mut().find(|u| u.asset == asset) {
-        Some(u) => u.used_minor = crate::checked::add(u.used_minor, minor, "withdrawal usage"),
-        None => {
-            usage.push(WithdrawalUsage {
-                asset,
-                day,
-                used_minor: minor,
-            });
-            usage.sort_by_key(|u| u.asset);
-        }
     }
 }

@@ -38,6 +38,15 @@ impl DeadMen {
         Some((deadline, account))
     }
 
+    /// The switches `entries` listed.
+    pub fn restore(entries: Vec<(AccountId, u64)>) -> Self {
+        let mut d = DeadMen::default();
+        for (account, deadline) in entries {
+            d.set(account, Some(deadline));
+        }
+        d
+    }
+
     /// (account, deadline) in account order, for the snapshot.
     pub fn entries(&self) -> impl Iterator<Item = (AccountId, u64)> + '_ {
         self.by_account.iter().map(|(a, d)| (*a, *d))
@@ -54,10 +63,10 @@ impl Core {
         if timeout_ms > DEAD_MAN_TIMEOUT_MAX_MS {
             return Err(RejectReason::TimeoutTooLong);
         }
-        if self.ledger.account(account).is_none() {
+        if !self.ledger.exists(account) {
             return Err(RejectReason::UnknownAccount);
         }
-        let deadline_ms = (timeout_ms > 0).then(|| self.clock.now_ms.saturating_add(timeout_ms));
+        let deadline_ms = (timeout_ms > 0).then(|| self.clock.now().saturating_add(timeout_ms));
         self.dead_men.set(account, deadline_ms);
         out.push(Event::DeadManSwitchSet {
             account,
@@ -68,7 +77,7 @@ impl Core {
 
     /// Fires every switch whose deadline the clock has reached, earliest first.
     pub(crate) fn fire_dead_men(&mut self, out: &mut Vec<Event>) {
-        while let Some((deadline_ms, account)) = self.dead_men.take_due(self.clock.now_ms) {
+        while let Some((deadline_ms, account)) = self.dead_men.take_due(self.clock.now()) {
             out.push(Event::DeadManSwitchFired {
                 account,
                 deadline_ms,

@@ -128,7 +128,7 @@ impl Dedupe {
         let want = (h & !pos_mask) | (pos + 1);
         let mut i = self.home(h);
         while self.slots[i] != want {
-            debug_assert_ne!(self.slots[i], 0, "a live entry is indexed");
+            assert_ne!(self.slots[i], 0, "a live entry is indexed");
             i = (i + 1) & mask;
         }
         // Backward-shift deletion: pull later members of the run into the hole when
@@ -193,7 +193,7 @@ impl Dedupe {
             // of them for its home slot.
             assert!(self.pos_bits <= 31, "dedupe capacity must be below 2^31");
         }
-        debug_assert_eq!(
+        assert_eq!(
             self.ring_capacity, capacity as u64,
             "the dedupe capacity is fixed for a core's life"
         );

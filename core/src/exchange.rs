@@ -9,11 +9,13 @@ use crate::clock::Clock;
 use crate::custody::Custody;
 use crate::deadman::DeadMen;
 use crate::dedupe::Dedupe;
+use crate::fees::Fees;
 pub use crate::keys::ApiKey;
 use crate::keys::Keys;
 use crate::ledger::Ledger;
 use crate::market::Markets;
 pub(crate) use crate::orders::index::{Bracket, Orders, Parent};
+use crate::restrictions::Restrictions;
 use crate::signing::Signing;
 use crate::units::{to_minor, UnitError};
 
@@ -30,7 +32,9 @@ pub(crate) enum Pending {
     PlaceExit(u64),
 }
 
-/// The deterministic state machine: all markets, books and balances.
+/// The deterministic state machine: all markets, books and balances. `Core` only
+/// composes its parts and orchestrates them; each part's state is private to its
+/// own module and changes through its methods (see the crate's header).
 #[derive(Clone, Debug)]
 pub struct Core {
     pub(crate) cfg: CoreConfig,
@@ -38,6 +42,8 @@ pub struct Core {
     pub(crate) assets: Assets,
     pub(crate) markets: Markets,
     pub(crate) ledger: Ledger,
+    pub(crate) fees: Fees,
+    pub(crate) restrictions: Restrictions,
     pub(crate) orders: Orders,
     pub(crate) custody: Custody,
     pub(crate) keys: Keys,
@@ -66,6 +72,8 @@ impl Core {
             assets: Assets::default(),
             markets: Markets::new(),
             ledger: Ledger::default(),
+            fees: Fees::default(),
+            restrictions: Restrictions::default(),
             orders: Orders::new(),
             custody: Custody::new(),
             keys: Keys::new(),
@@ -83,14 +91,14 @@ impl Core {
 
     /// The engine's clock: the largest command time seen.
     pub fn time_ms(&self) -> u64 {
-        self.clock.now_ms
+        self.clock.now()
     }
 
     /// The latest time stamped by the operator's side (admin keys; unsigned commands
     /// while credentials are optional): trader stamps may run at most
     /// `TIME_TOLERANCE_MS` past it. 0 before any.
     pub fn trusted_ms(&self) -> u64 {
-        self.clock.trusted_ms
+        self.clock.trusted()
     }
 
     /// Applies one command and appends its events to `out`: expiries its time caused,
@@ -128,7 +136,7 @@ impl Core {
         self.dedupe.record(
             envelope.id,
             signer,
-            self.clock.now_ms,
+            self.clock.now(),
             result,
             self.cfg.dedupe_capacity,
             self.cfg.dedupe_window_ms,
@@ -146,7 +154,7 @@ impl Core {
         record: Option<Record<'_>>,
         signer: u64,
     ) -> Result<bool, (CommandResult, bool)> {
-        if envelope.auth.is_none() && !self.keys.required {
+        if envelope.auth.is_none() && !self.keys.required() {
             return match self.clock.check_trusted(&self.cfg, envelope) {
                 Ok(()) => Ok(true),
                 Err(reason) => Err((CommandResult::Rejected { reason }, false)),
@@ -305,11 +313,11 @@ impl Core {
 
     fn advance_time(&mut self, time_ms: u64, out: &mut Vec<Event>) {
         self.clock.advance(time_ms);
-        while let Some(&(expires, id)) = self.orders.expiries.first() {
-            if expires > self.clock.now_ms {
+        while let Some((expires, id)) = self.orders.next_expiry() {
+            if expires > self.clock.now() {
                 break;
             }
-            let (m, slot) = self.orders.live[&id];
+            let (m, slot) = self.orders.locate(id);
             self.remove_order(m, slot, DoneReason::Expired, out);
         }
         self.fire_dead_men(out);
@@ -365,7 +373,7 @@ impl Core {
             Command::RequireCredentials { required } => self.require_credentials(*required, out),
             Command::ClockTick | Command::AllowClockJump => {
                 // Quiet markets still shed the signing streams that have died.
-                self.signing.sweep(self.clock.now_ms);
+                self.signing.sweep(self.clock.now());
                 Ok(0)
             }
             Command::CreateAsset(_)
@@ -391,9 +399,8 @@ impl Core {
         held: u64,
     ) {
         let a = self.assets.find(asset).expect("a known asset");
-        let b = self.ledger.open_account(account).balance_mut(a);
-        b.available = available;
-        b.held = held;
+        self.ledger
+            .corrupt(account, a, crate::Balance { available, held });
     }
 
     /// Live signing streams across all keys (what replay protection keeps).
@@ -403,9 +410,7 @@ impl Core {
 
     /// Refuses a command that would open a new account beyond `accounts_max`.
     pub(crate) fn admit_account(&self, account: AccountId) -> Result<(), RejectReason> {
-        if self.ledger.account(account).is_none()
-            && self.ledger.accounts.len() >= self.cfg.accounts_max
-        {
+        if !self.ledger.exists(account) && self.ledger.len() >= self.cfg.accounts_max {
             return Err(RejectReason::TooManyAccounts);
         }
         Ok(())
@@ -413,7 +418,7 @@ impl Core {
 
     /// Whether every command must carry credentials.
     pub fn credentials_required(&self) -> bool {
-        self.keys.required
+        self.keys.required()
     }
 
     /// A live API key: its role, its account (traders) and the hash of its secret.

@@ -1,9 +1,12 @@
-//! Fees: the rates a market charges and an account's own tier, what a fill is
-//! charged, and how much of a hold is there to cover the worst fee.
+//! Fees: the accounts' own tiers (this part's state), the rates an account pays in a
+//! market, what a fill is charged, and how much of a hold is there to cover the
+//! worst fee. A market's own rates are one of its controls (`market`).
 //!
 //! A fee is charged in quote on every fill, at the maker or the taker rate, rounded
 //! down. An order holds for the higher of its two rates, so a resting order that later
 //! takes (after an amend) is still covered.
+
+use std::collections::BTreeMap;
 
 use tape_schemas::*;
 
@@ -17,6 +20,58 @@ pub use tape_schemas::limits::FEE_PPM_MAX;
 /// that per-fill fees never add up to more than the fee held for the whole order.
 pub fn fee(notional: u64, ppm: u32) -> u64 {
     ((u128::from(notional) * u128::from(ppm)) / 1_000_000) as u64
+}
+
+/// The accounts' own fee tiers, by (account, market).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Fees {
+    tiers: BTreeMap<(AccountId, u32), FeeRates>,
+}
+
+impl Fees {
+    /// An account's own tier in a market, if it has one.
+    pub fn tier(&self, account: AccountId, m: u32) -> Option<FeeRates> {
+        self.tiers.get(&(account, m)).copied()
+    }
+
+    /// Sets (or with `None` clears) an account's tier in a market.
+    fn set_tier(&mut self, account: AccountId, m: u32, rates: Option<FeeRates>) {
+        match rates {
+            Some(r) => {
+                assert!(check_fees(&r).is_ok(), "a tier within the fee limit");
+                self.tiers.insert((account, m), r);
+            }
+            None => {
+                self.tiers.remove(&(account, m));
+            }
+        }
+    }
+
+    /// What a fill of `notional` charges the maker and the taker at their rates.
+    pub fn of_fill(notional: u64, maker_ppm: u32, taker_ppm: u32) -> (u64, u64) {
+        let (maker, taker) = (fee(notional, maker_ppm), fee(notional, taker_ppm));
+        assert!(
+            maker <= notional && taker <= notional,
+            "a fee is at most the notional it is charged on"
+        );
+        (maker, taker)
+    }
+
+    /// The tiers in (account, market) order, for the snapshot.
+    pub fn snapshot(&self) -> Vec<(AccountId, u32, FeeRates)> {
+        self.tiers.iter().map(|((a, m), r)| (*a, *m, *r)).collect()
+    }
+
+    pub fn restore(entries: Vec<(AccountId, u32, FeeRates)>, markets: u32) -> Result<Self, String> {
+        let mut fees = Fees::default();
+        for (account, m, rates) in entries {
+            if m >= markets || check_fees(&rates).is_err() {
+                return Err(format!("fee tier of account {account} is not valid"));
+            }
+            fees.tiers.insert((account, m), rates);
+        }
+        Ok(fees)
+    }
 }
 
 /// The rate an order's hold covers: the higher of maker and taker.
@@ -63,10 +118,7 @@ impl Market {
 impl Core {
     /// The rates an account pays in a market: its own tier, else the market's.
     pub(crate) fn fees_for(&self, account: AccountId, m: u32) -> FeeRates {
-        self.ledger
-            .account(account)
-            .and_then(|a| a.fees_for(m))
-            .unwrap_or(self.markets[m].fees)
+        self.fees.tier(account, m).unwrap_or(self.markets[m].fees())
     }
 
     pub(crate) fn set_market_fees(
@@ -77,7 +129,7 @@ impl Core {
     ) -> Outcome {
         let m = self.markets.id(market)?;
         check_fees(fees)?;
-        self.markets[m].fees = *fees;
+        self.markets[m].set_fees(*fees);
         self.push_market_updated(m, out);
         Ok(0)
     }
@@ -95,12 +147,8 @@ impl Core {
             check_fees(f)?;
         }
         self.admit_account(account)?;
-        let acct = self.ledger.open_account(account);
-        acct.fee_overrides.retain(|(mm, _)| *mm != m);
-        if let Some(f) = fees {
-            acct.fee_overrides.push((m, *f));
-            acct.fee_overrides.sort_by_key(|(mm, _)| *mm);
-        }
+        self.ledger.open(account);
+        self.fees.set_tier(account, m, fees.copied());
         out.push(Event::AccountFeesSet {
             account,
             market: *market,

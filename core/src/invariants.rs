@@ -43,7 +43,7 @@ impl Core {
         let mut live = 0usize;
         for (m, mk) in self.markets.iter().enumerate() {
             check_not_crossed(mk)?;
-            for o in mk.book.slab.iter().filter(|o| o.id != 0) {
+            for o in mk.book.orders() {
                 live += 1;
                 self.check_order(m as u32, mk, o)?;
                 let asset = match o.side {
@@ -53,13 +53,13 @@ impl Core {
                 *needed.entry((o.account, asset)).or_default() += u128::from(o.held_minor);
             }
         }
-        if live != self.orders.live.len() {
+        if live != self.orders.count() {
             return Err(InvariantViolation::Order {
                 order: 0,
                 what: "order index and books disagree",
             });
         }
-        for w in self.custody.withdrawals.values() {
+        for w in self.custody.pending() {
             *needed.entry((w.account, w.asset)).or_default() += u128::from(w.amount_minor);
         }
         self.check_held(&needed)
@@ -67,17 +67,15 @@ impl Core {
 
     /// Per asset: what accounts have plus fees plus withdrawals is what came in.
     fn check_conservation(&self) -> Result<(), InvariantViolation> {
-        let mut per_asset = vec![0u128; self.assets.list.len()];
-        for acct in self.ledger.accounts.values() {
-            for (a, b) in acct.balances.iter().enumerate() {
-                per_asset[a] += u128::from(b.available) + u128::from(b.held);
-            }
+        let mut per_asset = vec![0u128; self.assets.len()];
+        for (_, a, b) in self.ledger.balances() {
+            per_asset[usize::from(a)] += b.total();
         }
-        for (a, total) in per_asset.iter().enumerate() {
-            let sys = self.ledger.system.get(a).copied().unwrap_or_default();
+        for (a, (total, spec)) in (0u16..).zip(per_asset.iter().zip(self.assets.iter())) {
+            let sys = self.ledger.system(a);
             if total + u128::from(sys.fees) + sys.withdrawn != sys.deposited {
                 return Err(InvariantViolation::Conservation {
-                    asset: self.assets.list[a].code.to_string(),
+                    asset: spec.code.to_string(),
                     accounts: *total,
                     fees: u128::from(sys.fees),
                     deposited: sys.deposited,
@@ -92,12 +90,11 @@ impl Core {
     /// and holds exactly what its open part needs.
     fn check_order(&self, m: u32, mk: &Market, o: &Order) -> Result<(), InvariantViolation> {
         let bad = |what| InvariantViolation::Order { order: o.id, what };
-        match self.orders.live.get(&o.id) {
-            Some(&(mm, _)) if mm == m => {}
+        match self.orders.find(o.id) {
+            Some((mm, _)) if mm == m => {}
             _ => return Err(bad("not indexed")),
         }
-        let acct = self.ledger.account(o.account);
-        if !acct.is_some_and(|a| a.open_orders.contains(&o.id)) {
+        if !self.orders.is_open_for(o.account, o.id) {
             return Err(bad("not listed on its account"));
         }
         if o.kind != OrderKind::Limit {
@@ -127,28 +124,23 @@ impl Core {
         &self,
         needed: &BTreeMap<(AccountId, u16), u128>,
     ) -> Result<(), InvariantViolation> {
-        for acct in self.ledger.accounts.values() {
-            for (a, b) in acct.balances.iter().enumerate() {
-                let need = needed.get(&(acct.id, a as u16)).copied().unwrap_or(0);
-                if u128::from(b.held) != need {
-                    return Err(InvariantViolation::Held {
-                        account: acct.id,
-                        asset: self.assets.list[a].code.to_string(),
-                        held: b.held,
-                        needed: need,
-                    });
-                }
+        for (account, a, b) in self.ledger.balances() {
+            let need = needed.get(&(account, a)).copied().unwrap_or(0);
+            if u128::from(b.held) != need {
+                return Err(InvariantViolation::Held {
+                    account,
+                    asset: self.assets.get(a).code.to_string(),
+                    held: b.held,
+                    needed: need,
+                });
             }
         }
         for (&(account, asset), &need) in needed {
-            let held = self
-                .ledger
-                .account(account)
-                .map_or(0, |a| a.balance(asset).held);
+            let held = self.ledger.balance(account, asset).unwrap_or_default().held;
             if u128::from(held) != need {
                 return Err(InvariantViolation::Held {
                     account,
-                    asset: self.assets.list[asset as usize].code.to_string(),
+                    asset: self.assets.get(asset).code.to_string(),
                     held,
                     needed: need,
                 });

@@ -20,10 +20,18 @@ pub struct ApiKey {
 /// The live keys (revoked ones are removed) and the credentials mode.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Keys {
-    pub live: BTreeMap<u64, ApiKey>,
-    pub next_id: u64,
+    live: BTreeMap<u64, ApiKey>,
+    next_id: u64,
     /// Whether every command must carry credentials (`RequireCredentials`).
-    pub required: bool,
+    required: bool,
+}
+
+/// The keys as the snapshot lists them.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct KeysSnapshot {
+    next_id: u64,
+    live: Vec<(u64, ApiKey)>,
+    required: bool,
 }
 
 impl Keys {
@@ -36,6 +44,30 @@ impl Keys {
 
     pub fn get(&self, key: ApiKeyId) -> Option<&ApiKey> {
         self.live.get(&key.0)
+    }
+
+    /// Whether every command must carry credentials.
+    pub fn required(&self) -> bool {
+        self.required
+    }
+
+    pub fn snapshot(&self) -> KeysSnapshot {
+        KeysSnapshot {
+            next_id: self.next_id,
+            live: self.live.iter().map(|(k, v)| (*k, *v)).collect(),
+            required: self.required,
+        }
+    }
+
+    pub fn restore(s: KeysSnapshot) -> Result<Self, String> {
+        if s.live.iter().any(|(id, _)| *id == 0 || *id >= s.next_id) {
+            return Err("an API key beyond the id counter".into());
+        }
+        Ok(Keys {
+            live: s.live.into_iter().collect(),
+            next_id: s.next_id,
+            required: s.required,
+        })
     }
 }
 
@@ -119,10 +151,10 @@ impl Core {
         if blake3::Hash::from_bytes(mac.0) != blake3::Hash::from_bytes(auth.mac.0) {
             return Err(RejectReason::BadSignature);
         }
-        if auth.expires_ms < self.clock.now_ms {
+        if auth.expires_ms < self.clock.now() {
             return Err(RejectReason::CredentialsExpired);
         }
-        if auth.expires_ms > self.clock.now_ms.saturating_add(MAX_VALIDITY_MS) {
+        if auth.expires_ms > self.clock.now().saturating_add(MAX_VALIDITY_MS) {
             return Err(RejectReason::ExpiryTooFar);
         }
         let allowed = match key.role {
@@ -143,7 +175,7 @@ impl Core {
             auth.stream,
             auth.seq,
             auth.expires_ms,
-            self.clock.now_ms,
+            self.clock.now(),
             self.cfg.signing_streams_per_key_max,
         )?;
         Ok(key.role)

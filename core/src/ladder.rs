@@ -52,6 +52,13 @@ impl Ladder {
         self.in_window + self.outside.len()
     }
 
+    pub fn get(&self, price: u64) -> Option<&Level> {
+        match self.slot(price) {
+            Some(i) => (self.words[i / 64] >> (i % 64) & 1 == 1).then(|| &self.window[i]),
+            None => self.outside.get(&price),
+        }
+    }
+
     pub fn get_mut(&mut self, price: u64) -> Option<&mut Level> {
         match self.slot(price) {
             Some(i) => (self.words[i / 64] >> (i % 64) & 1 == 1).then(|| &mut self.window[i]),
@@ -85,7 +92,7 @@ impl Ladder {
         match self.slot(price) {
             Some(i) => {
                 let (w, b) = (i / 64, i % 64);
-                debug_assert!(
+                assert!(
                     self.words[w] >> b & 1 == 1,
                     "removing a level that is not there"
                 );

@@ -4,10 +4,8 @@
 //! before they post; a posting that would drive a balance negative is a bug and
 //! panics rather than corrupting the ledger.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
-use tape_schemas::{AccountId, Cause, Dec, Event, FeeRates, Party};
+use tape_schemas::{AccountId, Cause, Dec, Event, Party};
 
 use crate::assets::Assets;
 
@@ -17,69 +15,35 @@ pub struct Balance {
     pub held: u64,
 }
 
-/// Withdrawals counted against one asset's daily limit on one UTC day.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct WithdrawalUsage {
-    pub asset: u16,
-    pub day: u64,
-    pub used_minor: u64,
+impl Balance {
+    /// What the account owns of the asset, free and held.
+    pub fn total(&self) -> u128 {
+        u128::from(self.available) + u128::from(self.held)
+    }
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct Account {
-    pub id: AccountId,
-    /// Indexed by asset index; grows as assets are touched.
-    pub balances: Vec<Balance>,
-    pub can_trade: bool,
-    pub can_withdraw: bool,
-    /// Per-market fee tiers, sorted by market index.
-    pub fee_overrides: Vec<(u32, FeeRates)>,
-    /// Per-asset daily withdrawal limits overriding the asset default; `None` means
-    /// unlimited.
-    pub withdrawal_limits: Vec<(u16, Option<u64>)>,
-    pub withdrawal_usage: Vec<WithdrawalUsage>,
-    /// Open orders (resting and waiting stops), by id.
-    pub open_orders: BTreeSet<u64>,
+/// One account's balances, indexed by asset index; grows as assets are touched.
+/// What an account may do, its fee tier, its withdrawal limits and its open orders
+/// belong to other parts (`restrictions`, `fees`, `custody`, `orders`).
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+struct Account {
+    balances: Vec<Balance>,
 }
 
 impl Account {
-    pub fn new(id: AccountId) -> Self {
-        Account {
-            id,
-            balances: Vec::new(),
-            can_trade: true,
-            can_withdraw: true,
-            fee_overrides: Vec::new(),
-            withdrawal_limits: Vec::new(),
-            withdrawal_usage: Vec::new(),
-            open_orders: BTreeSet::new(),
-        }
-    }
-
-    pub fn balance(&self, asset: u16) -> Balance {
+    fn balance(&self, asset: u16) -> Balance {
         self.balances
             .get(asset as usize)
             .copied()
             .unwrap_or_default()
     }
 
-    pub fn available(&self, asset: u16) -> u64 {
-        self.balance(asset).available
-    }
-
-    pub(crate) fn balance_mut(&mut self, asset: u16) -> &mut Balance {
+    fn balance_mut(&mut self, asset: u16) -> &mut Balance {
         let i = asset as usize;
         if self.balances.len() <= i {
             self.balances.resize(i + 1, Balance::default());
         }
         &mut self.balances[i]
-    }
-
-    pub fn fees_for(&self, market: u32) -> Option<FeeRates> {
-        self.fee_overrides
-            .iter()
-            .find(|(m, _)| *m == market)
-            .map(|(_, f)| *f)
     }
 }
 
@@ -94,26 +58,91 @@ pub struct SystemTotals {
 
 #[derive(Clone, Default, Debug)]
 pub struct Ledger {
-    pub accounts: rustc_hash::FxHashMap<AccountId, Account>,
+    accounts: rustc_hash::FxHashMap<AccountId, Account>,
     /// Indexed by asset index.
-    pub system: Vec<SystemTotals>,
+    system: Vec<SystemTotals>,
+}
+
+/// The ledger as the snapshot lists it: accounts by id, each with its balances.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct LedgerSnapshot {
+    accounts: Vec<(AccountId, Vec<Balance>)>,
+    system: Vec<SystemTotals>,
 }
 
 impl Ledger {
-    pub fn account(&self, id: AccountId) -> Option<&Account> {
-        self.accounts.get(&id)
+    /// Whether the account exists (it does once a deposit or a setting opened it).
+    pub fn exists(&self, id: AccountId) -> bool {
+        self.accounts.contains_key(&id)
     }
 
-    pub fn account_mut(&mut self, id: AccountId) -> Option<&mut Account> {
-        self.accounts.get_mut(&id)
+    /// How many accounts exist.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
     }
 
-    pub fn open_account(&mut self, id: AccountId) -> &mut Account {
-        self.accounts.entry(id).or_insert_with(|| Account::new(id))
+    /// Opens an account with nothing in it, if it is not open yet.
+    pub fn open(&mut self, id: AccountId) {
+        self.accounts.entry(id).or_default();
+    }
+
+    /// An account's balance in an asset; `None` for an unknown account.
+    pub fn balance(&self, id: AccountId, asset: u16) -> Option<Balance> {
+        self.accounts.get(&id).map(|a| a.balance(asset))
     }
 
     pub fn available(&self, id: AccountId, asset: u16) -> u64 {
-        self.accounts.get(&id).map_or(0, |a| a.available(asset))
+        self.accounts
+            .get(&id)
+            .map_or(0, |a| a.balance(asset).available)
+    }
+
+    /// The system parties' totals in an asset.
+    pub fn system(&self, asset: u16) -> SystemTotals {
+        self.system.get(asset as usize).copied().unwrap_or_default()
+    }
+
+    /// Every account's balances, in no particular order (for checks that sum).
+    pub fn balances(&self) -> impl Iterator<Item = (AccountId, u16, Balance)> + '_ {
+        self.accounts
+            .iter()
+            .flat_map(|(id, acct)| (0u16..).zip(&acct.balances).map(move |(a, b)| (*id, a, *b)))
+    }
+
+    /// Test hook: overwrites a balance, as a bug would.
+    #[cfg(feature = "test-hooks")]
+    pub fn corrupt(&mut self, id: AccountId, asset: u16, balance: Balance) {
+        *self.accounts.entry(id).or_default().balance_mut(asset) = balance;
+    }
+
+    pub(crate) fn snapshot(&self) -> LedgerSnapshot {
+        let mut accounts: Vec<(AccountId, Vec<Balance>)> = self
+            .accounts
+            .iter()
+            .map(|(id, a)| (*id, a.balances.clone()))
+            .collect();
+        accounts.sort_unstable_by_key(|(id, _)| *id);
+        LedgerSnapshot {
+            accounts,
+            system: self.system.clone(),
+        }
+    }
+
+    /// The ledger a snapshot lists; `Err` names what is wrong with it.
+    pub(crate) fn restore(s: LedgerSnapshot, assets: usize) -> Result<Ledger, String> {
+        if s.system.len() > assets || s.accounts.iter().any(|(_, b)| b.len() > assets) {
+            return Err("a balance in an asset that does not exist".into());
+        }
+        let mut ledger = Ledger {
+            accounts: Default::default(),
+            system: s.system,
+        };
+        for (id, balances) in s.accounts {
+            if ledger.accounts.insert(id, Account { balances }).is_some() {
+                return Err(format!("account {id} appears twice"));
+            }
+        }
+        Ok(ledger)
     }
 
     fn system_mut(&mut self, asset: u16) -> &mut SystemTotals {
@@ -139,6 +168,8 @@ impl Ledger {
         cause: Cause,
         out: &mut Vec<Event>,
     ) {
+        assert!(from != to, "a posting moves between two parties: {from:?}");
+        assert!(assets.contains(asset), "a posting in unknown asset {asset}");
         if amount == 0 {
             return;
         }

@@ -25,6 +25,7 @@ mod market;
 mod matching;
 mod orders;
 mod queries;
+mod restrictions;
 mod settlement;
 mod signing;
 mod snapshot;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use tape_schemas::{Dec, FeeRates, MarketSpec, MarketStatus, RejectReason, Side};
 
 use crate::assets::Assets;
-use crate::book::Book;
+use crate::book::{Book, Order, OrderKind, Slot};
 use crate::units::{to_units, to_units_allow_zero, UnitError};
 
 #[derive(Clone, Debug)]
@@ -26,14 +26,36 @@ pub struct Market {
     pub min_notional_minor: u64,
     pub min_lots: u64,
     pub max_lots: u64,
+    status: MarketStatus,
+    fees: FeeRates,
+    price_band_bps: Option<u32>,
+    reference_ticks: Option<u64>,
+    last_ticks: Option<u64>,
+    /// The resting orders and the waiting stops' storage.
+    pub book: Book,
+    /// Waiting stops: (side, trigger ticks, order id).
+    stops: BTreeSet<(Side, u64, u64)>,
+}
+
+/// A market as the snapshot lists it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct MarketSnapshot {
+    spec: MarketSpec,
+    controls: Controls,
+    /// Bids best first, then asks best first, each level oldest first.
+    resting: Vec<Order>,
+    /// Waiting stops in (side, trigger, id) order.
+    stops: Vec<Order>,
+}
+
+/// A market's adjustable controls and last trade, as the snapshot keeps them.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Controls {
     pub status: MarketStatus,
     pub fees: FeeRates,
     pub price_band_bps: Option<u32>,
     pub reference_ticks: Option<u64>,
     pub last_ticks: Option<u64>,
-    pub book: Book,
-    /// Waiting stops: (side, trigger ticks, order id).
-    pub stops: BTreeSet<(Side, u64, u64)>,
 }
 
 impl Market {
@@ -92,6 +114,154 @@ impl Market {
             stops: BTreeSet::new(),
             spec,
         })
+    }
+
+    pub fn status(&self) -> MarketStatus {
+        self.status
+    }
+
+    pub fn set_status(&mut self, status: MarketStatus) {
+        self.status = status;
+    }
+
+    /// The rates the market charges accounts without their own tier.
+    pub fn fees(&self) -> FeeRates {
+        self.fees
+    }
+
+    pub fn set_fees(&mut self, fees: FeeRates) {
+        assert!(
+            crate::fees::check_fees(&fees).is_ok(),
+            "fees within the limit"
+        );
+        self.fees = fees;
+    }
+
+    pub fn price_band_bps(&self) -> Option<u32> {
+        self.price_band_bps
+    }
+
+    pub fn reference_ticks(&self) -> Option<u64> {
+        self.reference_ticks
+    }
+
+    /// Sets the band and the admin's reference price.
+    pub fn set_band(&mut self, band_bps: Option<u32>, reference_ticks: Option<u64>) {
+        self.price_band_bps = band_bps;
+        self.reference_ticks = reference_ticks;
+    }
+
+    /// The last trade's price, in ticks.
+    pub fn last_ticks(&self) -> Option<u64> {
+        self.last_ticks
+    }
+
+    /// Records a trade at `ticks`.
+    pub fn traded_at(&mut self, ticks: u64) {
+        assert!(ticks > 0, "a trade has a price");
+        self.last_ticks = Some(ticks);
+    }
+
+    pub fn controls(&self) -> Controls {
+        Controls {
+            status: self.status,
+            fees: self.fees,
+            price_band_bps: self.price_band_bps,
+            reference_ticks: self.reference_ticks,
+            last_ticks: self.last_ticks,
+        }
+    }
+
+    pub fn set_controls(&mut self, c: Controls) -> Result<(), RejectReason> {
+        crate::fees::check_fees(&c.fees)?;
+        self.status = c.status;
+        self.fees = c.fees;
+        self.price_band_bps = c.price_band_bps;
+        self.reference_ticks = c.reference_ticks;
+        self.last_ticks = c.last_ticks;
+        Ok(())
+    }
+
+    pub fn snapshot(&self) -> MarketSnapshot {
+        let mut resting = Vec::new();
+        for side in [Side::Buy, Side::Sell] {
+            for (_, level) in self.book.levels(side) {
+                resting.extend(self.book.queue(level).map(|s| self.book.get(s).clone()));
+            }
+        }
+        let mut stops: Vec<Order> = self
+            .book
+            .orders()
+            .filter(|o| o.kind != OrderKind::Limit)
+            .cloned()
+            .collect();
+        stops.sort_unstable_by_key(|o| (o.side, o.trigger_ticks, o.id));
+        assert_eq!(
+            stops.len(),
+            self.stops.len(),
+            "every waiting stop is indexed"
+        );
+        MarketSnapshot {
+            spec: self.spec.clone(),
+            controls: self.controls(),
+            resting,
+            stops,
+        }
+    }
+
+    /// The market a snapshot lists, and where each of its orders went (for the
+    /// orders' index). `Err` says what is wrong with it.
+    pub fn restore(
+        s: MarketSnapshot,
+        assets: &Assets,
+    ) -> Result<(Market, Vec<(Slot, Order)>), String> {
+        let symbol = s.spec.symbol;
+        let mut mk = Market::new(s.spec, assets).map_err(|r| format!("{symbol}: {r:?}"))?;
+        mk.set_controls(s.controls)
+            .map_err(|r| format!("{symbol}: {r:?}"))?;
+        let mut placed = Vec::with_capacity(s.resting.len() + s.stops.len());
+        for o in s.resting {
+            if o.kind != OrderKind::Limit || o.open_lots == 0 {
+                return Err(format!("{symbol}: order {} cannot rest", o.id));
+            }
+            let slot = mk.book.insert(o.clone());
+            mk.book.push_back(slot);
+            placed.push((slot, o));
+        }
+        for o in s.stops {
+            if o.kind == OrderKind::Limit || !mk.add_stop((o.side, o.trigger_ticks, o.id)) {
+                return Err(format!("{symbol}: stop {} listed wrongly", o.id));
+            }
+            placed.push((mk.book.insert(o.clone()), o));
+        }
+        Ok((mk, placed))
+    }
+
+    /// Whether any stop waits here.
+    pub fn has_stops(&self) -> bool {
+        !self.stops.is_empty()
+    }
+
+    /// Indexes a waiting stop by (side, trigger, id).
+    pub fn add_stop(&mut self, key: (Side, u64, u64)) -> bool {
+        self.stops.insert(key)
+    }
+
+    pub fn remove_stop(&mut self, key: (Side, u64, u64)) -> bool {
+        self.stops.remove(&key)
+    }
+
+    /// Ids of the stops a last price of `last` triggers: buys at or below it, sells
+    /// at or above it.
+    pub fn triggered_stops(&self, last: u64) -> Vec<u64> {
+        self.stops
+            .range((Side::Buy, 0, 0)..=(Side::Buy, last, u64::MAX))
+            .chain(
+                self.stops
+                    .range((Side::Sell, last, 0)..=(Side::Sell, u64::MAX, u64::MAX)),
+            )
+            .map(|k| k.2)
+            .collect()
     }
 
     pub fn price_ticks(&self, price: Dec) -> Result<u64, RejectReason> {
@@ -187,7 +357,7 @@ impl Market {
 pub(crate) struct Markets {
     list: Vec<Market>,
     index: rustc_hash::FxHashMap<tape_schemas::Symbol, u32>,
-    pub next_trade: u64,
+    next_trade: u64,
 }
 
 impl Markets {
@@ -224,6 +394,19 @@ impl Markets {
 
     pub fn iter(&self) -> std::slice::Iter<'_, Market> {
         self.list.iter()
+    }
+
+    /// The next trade id, for the snapshot.
+    pub fn next_trade(&self) -> u64 {
+        self.next_trade
+    }
+
+    /// Markets restored with the trade counter where it was.
+    pub fn restored(next_trade: u64) -> Self {
+        Markets {
+            next_trade,
+            ..Markets::default()
+        }
     }
 
     /// A new trade id.

@@ -7,7 +7,7 @@ use tape_schemas::*;
 
 use crate::book::{Order, Slot};
 use crate::exchange::{Core, Pending};
-use crate::fees::{affordable_lots, fee};
+use crate::fees::{affordable_lots, Fees};
 use crate::market::Market;
 use crate::settlement::Fill;
 
@@ -141,8 +141,8 @@ impl Core {
         self.settle_taker(m, &fill, t, out);
 
         let mk = &mut self.markets[m];
-        mk.last_ticks = Some(price);
-        if !mk.stops.is_empty()
+        mk.traded_at(price);
+        if mk.has_stops()
             && !self
                 .pending
                 .iter()
@@ -179,6 +179,7 @@ impl Core {
         let mk = &self.markets[m];
         let notional = mk.notional(price, lots).expect("a fill's notional fits");
         let maker = mk.book.get(slot);
+        let (maker_fee, taker_fee) = Fees::of_fill(notional, maker.maker_ppm, t.order.taker_ppm);
         let fill = Fill {
             trade: trade_id,
             lots,
@@ -189,8 +190,8 @@ impl Core {
             maker_id: maker.id,
             maker_account: maker.account,
             maker_parent: maker.parent,
-            maker_fee: fee(notional, maker.maker_ppm),
-            taker_fee: fee(notional, t.order.taker_ppm),
+            maker_fee,
+            taker_fee,
         };
         out.push(Event::Trade {
             trade: TradeId(trade_id),

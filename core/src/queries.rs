@@ -8,18 +8,18 @@ impl Core {
     /// Balances of an account in an asset, as (available, held) in minor units.
     pub fn balance(&self, account: AccountId, asset: &AssetCode) -> Option<crate::Balance> {
         let a = self.assets.find(asset)?;
-        self.ledger.account(account).map(|acct| acct.balance(a))
+        self.ledger.balance(account, a)
     }
 
     /// The fee account's balance in an asset, in minor units.
     pub fn fees_collected(&self, asset: &AssetCode) -> Option<u64> {
         let a = self.assets.find(asset)?;
-        Some(self.ledger.system.get(a as usize).map_or(0, |s| s.fees))
+        Some(self.ledger.system(a).fees)
     }
 
     /// Resting orders plus waiting stops, across all markets.
     pub fn open_orders(&self) -> usize {
-        self.orders.live.len()
+        self.orders.count()
     }
 
     /// The best bid and ask of a market, in ticks.
@@ -53,9 +53,6 @@ impl Core {
 
     /// Ids of an account's open orders (resting and stops), ascending.
     pub fn account_orders(&self, account: AccountId) -> Vec<OrderId> {
-        self.ledger
-            .account(account)
-            .map(|a| a.open_orders.iter().map(|id| OrderId(*id)).collect())
-            .unwrap_or_default()
+        self.orders.open_of(account).map(OrderId).collect()
     }
 }

@@ -55,7 +55,7 @@ pub fn to_units_allow_zero(value: Dec, unit: Dec) -> Result<u64, UnitError> {
             };
         }
     }
-    debug_assert!(mu > 0, "units are positive");
+    assert!(mu > 0, "units are positive");
     let s = sv.max(su);
     let a = mv.checked_mul(pow10(s - sv)).ok_or(UnitError::OutOfRange)?;
     let b = mu.checked_mul(pow10(s - su)).ok_or(UnitError::OutOfRange)?;

@@ -49,7 +49,7 @@ impl Applier {
         bytes: &[u8],
         events: &mut Vec<Event>,
     ) -> Result<Applied, Broken> {
-        debug_assert!(offset >= self.next_command, "commands are applied in order");
+        assert!(offset >= self.next_command, "commands are applied in order");
         let start = events.len();
         let broken = |what: String| Broken {
             offset,

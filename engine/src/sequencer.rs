@@ -481,7 +481,7 @@ async fn write_steps<E: Log>(
             }
             if !step.records.is_empty() {
                 first_seq.get_or_insert(step.first_seq);
-                debug_assert_eq!(
+                assert_eq!(
                     step.first_seq,
                     first_seq.unwrap_or(0) + records.len() as u64
                 );

@@ -50,7 +50,7 @@ impl Core {
         out: &mut Vec<Event>,
     ) -> Outcome {
         let m = market.map(|s| self.markets.id(s)).transpose()?;
-        if self.ledger.account(account).is_none() {
+        if !self.ledger.exists(account) {
             return Err(RejectReason::UnknownAccount);
         }
         Ok(self.end_open_orders(account, m, DoneReason::Cancelled, out))
@@ -65,14 +65,10 @@ impl Core {
         reason: DoneReason,
         out: &mut Vec<Event>,
     ) -> u64 {
-        let Some(acct) = self.ledger.account(account) else {
-            return 0;
-        };
-        let ids: Vec<u64> = acct
-            .open_orders
-            .iter()
-            .copied()
-            .filter(|id| m.is_none_or(|m| self.orders.live[id].0 == m))
+        let ids: Vec<u64> = self
+            .orders
+            .open_of(account)
+            .filter(|id| m.is_none_or(|m| self.orders.locate(*id).0 == m))
             .collect();
         for &id in &ids {
             if let Some(Parent::Bracket(b)) = self.orders.parents.get_mut(&id) {

@@ -1,5 +1,7 @@
-//! The live orders' index: where each one rests, client order ids, GTD expiries, the
-//! parents of sliced and bracket orders, and the order id counter.
+//! The live orders' index: where each one rests, each account's open orders, client
+//! order ids, GTD expiries, the parents of sliced and bracket orders, and the order id
+//! counter. The `orders` module owns it: its files change it directly, every other
+//! part asks through the methods here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,12 +41,22 @@ pub(crate) enum Parent {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Orders {
     /// Live order id -> (market, slot).
-    pub live: FxHashMap<u64, (u32, Slot)>,
-    pub client_ids: FxHashMap<(AccountId, ClientOrderId), u64>,
+    pub(super) live: FxHashMap<u64, (u32, Slot)>,
+    /// Each account's open orders (resting and waiting stops), by id.
+    pub(super) by_account: FxHashMap<AccountId, BTreeSet<u64>>,
+    pub(super) client_ids: FxHashMap<(AccountId, ClientOrderId), u64>,
     /// GTD orders by (expiry, id).
-    pub expiries: BTreeSet<(u64, u64)>,
-    pub parents: BTreeMap<u64, Parent>,
-    pub next_id: u64,
+    pub(super) expiries: BTreeSet<(u64, u64)>,
+    pub(super) parents: BTreeMap<u64, Parent>,
+    pub(super) next_id: u64,
+}
+
+/// What the snapshot keeps of the index beyond the orders themselves (which the
+/// markets' books list): the parents and the id counter. The rest is rebuilt.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct OrdersSnapshot {
+    pub(super) next_id: u64,
+    parents: Vec<(u64, Parent)>,
 }
 
 impl Orders {
@@ -60,5 +72,133 @@ impl Orders {
         let id = self.next_id;
         self.next_id += 1;
         id
+    }
+
+    /// Where a live order is: its market and slot.
+    pub fn find(&self, id: u64) -> Option<(u32, Slot)> {
+        self.live.get(&id).copied()
+    }
+
+    /// Where an order known to be live is.
+    #[track_caller]
+    pub fn locate(&self, id: u64) -> (u32, Slot) {
+        match self.live.get(&id) {
+            Some(at) => *at,
+            None => panic!("order {id} is live"),
+        }
+    }
+
+    /// Live orders across all markets.
+    pub fn count(&self) -> usize {
+        self.live.len()
+    }
+
+    /// The earliest GTD expiry: (expiry, id).
+    pub fn next_expiry(&self) -> Option<(u64, u64)> {
+        self.expiries.first().copied()
+    }
+
+    /// An account's open orders, ascending.
+    pub fn open_of(&self, account: AccountId) -> impl Iterator<Item = u64> + '_ {
+        self.by_account.get(&account).into_iter().flatten().copied()
+    }
+
+    /// How many orders an account has open.
+    pub fn open_count(&self, account: AccountId) -> usize {
+        self.by_account.get(&account).map_or(0, BTreeSet::len)
+    }
+
+    /// Whether an order is listed as open on its account.
+    pub fn is_open_for(&self, account: AccountId, id: u64) -> bool {
+        self.by_account
+            .get(&account)
+            .is_some_and(|ids| ids.contains(&id))
+    }
+
+    /// Lists a live order on its account, its client id and its expiry.
+    pub(super) fn track(
+        &mut self,
+        account: AccountId,
+        id: u64,
+        cid: Option<&ClientOrderId>,
+        expiry: Option<u64>,
+    ) {
+        self.by_account.entry(account).or_default().insert(id);
+        if let Some(cid) = cid {
+            self.client_ids.insert((account, *cid), id);
+        }
+        if let Some(e) = expiry {
+            self.expiries.insert((e, id));
+        }
+    }
+
+    /// Forgets an ended order: off its account, its client id, its expiry.
+    pub(super) fn forget(
+        &mut self,
+        account: AccountId,
+        id: u64,
+        cid: Option<&ClientOrderId>,
+        expiry: Option<u64>,
+    ) {
+        assert!(
+            !self.live.contains_key(&id),
+            "order {id} ends after it leaves its book"
+        );
+        if let Some(ids) = self.by_account.get_mut(&account) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_account.remove(&account);
+            }
+        }
+        if let Some(cid) = cid {
+            if self.client_ids.get(&(account, *cid)) == Some(&id) {
+                self.client_ids.remove(&(account, *cid));
+            }
+        }
+        if let Some(e) = expiry {
+            self.expiries.remove(&(e, id));
+        }
+    }
+
+    pub fn snapshot(&self) -> OrdersSnapshot {
+        OrdersSnapshot {
+            next_id: self.next_id,
+            parents: self.parents.iter().map(|(k, v)| (*k, v.clone())).collect(),
+        }
+    }
+
+    /// The index with its parents and counter; orders are added with `restore_order`.
+    pub fn restore(s: OrdersSnapshot) -> Self {
+        let mut orders = Orders::new();
+        orders.next_id = s.next_id;
+        for (id, p) in &s.parents {
+            if let Parent::Sliced {
+                account,
+                client_order_id: Some(cid),
+                ..
+            } = p
+            {
+                orders.client_ids.insert((*account, *cid), *id);
+            }
+        }
+        orders.parents = s.parents.into_iter().collect();
+        orders
+    }
+
+    /// Indexes an order the snapshot lists at `slot` of market `m`.
+    pub fn restore_order(
+        &mut self,
+        m: u32,
+        slot: Slot,
+        o: &crate::book::Order,
+    ) -> Result<(), String> {
+        if o.id == 0 || o.id >= self.next_id {
+            return Err(format!("order {} is beyond the id counter", o.id));
+        }
+        if self.live.insert(o.id, (m, slot)).is_some() {
+            return Err(format!("order {} appears twice", o.id));
+        }
+        self.track(o.account, o.id, o.client_order_id.as_deref(), o.expiry());
+        Ok(())
     }
 }

@@ -139,15 +139,14 @@ impl Draft {
 impl Core {
     /// Account, market and asset checks shared by everything that trades.
     pub(crate) fn check_can_trade(&self, account: AccountId, m: u32) -> Result<(), RejectReason> {
-        let acct = self
-            .ledger
-            .account(account)
-            .ok_or(RejectReason::UnknownAccount)?;
-        if !acct.can_trade {
+        if !self.ledger.exists(account) {
+            return Err(RejectReason::UnknownAccount);
+        }
+        if !self.restrictions.can_trade(account) {
             return Err(RejectReason::TradingRestricted);
         }
         let mk = &self.markets[m];
-        match mk.status {
+        match mk.status() {
             MarketStatus::Active => {}
             MarketStatus::Halted => return Err(RejectReason::MarketHalted),
             MarketStatus::Disabled => return Err(RejectReason::MarketDisabled),
@@ -164,11 +163,10 @@ impl Core {
         count: usize,
         cid: Option<&ClientOrderId>,
     ) -> Result<(), RejectReason> {
-        let acct = self
-            .ledger
-            .account(account)
-            .ok_or(RejectReason::UnknownAccount)?;
-        if acct.open_orders.len() + count > self.cfg.open_orders_per_account_max
+        if !self.ledger.exists(account) {
+            return Err(RejectReason::UnknownAccount);
+        }
+        if self.orders.open_count(account) + count > self.cfg.open_orders_per_account_max
             || self.orders.live.len() + count > self.cfg.open_orders_max
         {
             return Err(RejectReason::TooManyOpenOrders);
@@ -190,7 +188,7 @@ impl Core {
 
     pub(crate) fn check_tif(&self, tif: TimeInForce) -> Result<(), RejectReason> {
         match tif {
-            TimeInForce::Gtd { expires_at_ms } if expires_at_ms <= self.clock.now_ms => {
+            TimeInForce::Gtd { expires_at_ms } if expires_at_ms <= self.clock.now() => {
                 Err(RejectReason::ExpiryInPast)
             }
             _ => Ok(()),
@@ -335,17 +333,12 @@ impl Core {
 
     /// Records a live order against its account and client id.
     pub(crate) fn register(&mut self, o: &Order) {
-        let acct = self
-            .ledger
-            .account_mut(o.account)
-            .expect("a live order's account exists");
-        acct.open_orders.insert(o.id);
-        if let Some(cid) = o.client_order_id.as_deref() {
-            self.orders.client_ids.insert((o.account, *cid), o.id);
-        }
-        if let Some(e) = expiry_of(o) {
-            self.orders.expiries.insert((e, o.id));
-        }
+        assert!(
+            self.ledger.exists(o.account),
+            "a live order's account exists"
+        );
+        let cid = o.client_order_id.as_deref();
+        self.orders.track(o.account, o.id, cid, expiry_of(o));
     }
 
     /// Runs a limit order as taker, then rests or ends it.
@@ -417,8 +410,8 @@ impl Core {
         match o.kind {
             OrderKind::Limit => mk.book.unlink(slot),
             OrderKind::StopMarket | OrderKind::StopLimit => {
-                let removed = mk.stops.remove(&(o.side, o.trigger_ticks, o.id));
-                debug_assert!(removed, "a waiting stop is indexed");
+                let removed = mk.remove_stop((o.side, o.trigger_ticks, o.id));
+                assert!(removed, "a waiting stop is indexed");
             }
         }
         let o = mk.book.remove(slot);
@@ -433,17 +426,8 @@ impl Core {
         let cause = Cause::Order(OrderId(o.id));
         self.ledger
             .release(&self.assets, asset, o.account, o.held_minor, cause, out);
-        if let Some(acct) = self.ledger.account_mut(o.account) {
-            acct.open_orders.remove(&o.id);
-        }
-        if let Some(cid) = o.client_order_id.as_deref() {
-            if self.orders.client_ids.get(&(o.account, *cid)) == Some(&o.id) {
-                self.orders.client_ids.remove(&(o.account, *cid));
-            }
-        }
-        if let Some(e) = expiry_of(&o) {
-            self.orders.expiries.remove(&(e, o.id));
-        }
+        let cid = o.client_order_id.as_deref();
+        self.orders.forget(o.account, o.id, cid, expiry_of(&o));
         let mk = &self.markets[m];
         let filled = if o.filled_lots == 0 {
             Dec::ZERO

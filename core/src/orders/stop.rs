@@ -87,7 +87,7 @@ impl Core {
         self.register(&o);
         let mk = &mut self.markets[m];
         let slot = mk.book.insert(o);
-        mk.stops.insert(key);
+        assert!(mk.add_stop(key), "stop {id} is stored once");
         self.orders.live.insert(id, (m, slot));
         // A stop whose trigger is already reached fires at once.
         self.pending.push(Pending::Stops(m));
@@ -97,16 +97,8 @@ impl Core {
     /// oldest order first.
     pub(crate) fn trigger_stops(&mut self, m: u32, out: &mut Vec<Event>) {
         let mk = &self.markets[m];
-        let Some(last) = mk.last_ticks else { return };
-        let mut ids: Vec<u64> = mk
-            .stops
-            .range((Side::Buy, 0, 0)..=(Side::Buy, last, u64::MAX))
-            .chain(
-                mk.stops
-                    .range((Side::Sell, last, 0)..=(Side::Sell, u64::MAX, u64::MAX)),
-            )
-            .map(|k| k.2)
-            .collect();
+        let Some(last) = mk.last_ticks() else { return };
+        let mut ids = mk.triggered_stops(last);
         ids.sort_unstable();
         for id in ids {
             let Some(&(mm, slot)) = self.orders.live.get(&id) else {
@@ -114,7 +106,8 @@ impl Core {
             };
             let mk = &mut self.markets[mm];
             let o = mk.book.get(slot);
-            mk.stops.remove(&(o.side, o.trigger_ticks, o.id));
+            let removed = mk.remove_stop((o.side, o.trigger_ticks, o.id));
+            assert!(removed, "a triggered stop is indexed");
             let mut o = mk.book.remove(slot);
             self.orders.live.remove(&id);
             out.push(Event::OrderTriggered {

@@ -102,7 +102,7 @@ fn change(ladder: &mut Ladder, price: Decimal, delta: Decimal) {
     if q.is_zero() {
         ladder.remove(&price);
     } else {
-        debug_assert!(q.is_sign_positive(), "depth below zero at {price}");
+        assert!(q.is_sign_positive(), "depth below zero at {price}");
     }
 }
 
