@@ -105,41 +105,7 @@ impl Explainer<'_> {
             ..Terms::default()
         };
         match self.command {
-            Command::PlaceOrder(o) => {
-                t.market = Some(o.market);
-                t.side = Some(o.side);
-                match o.order_type {
-                    OrderType::Limit {
-                        price,
-                        quantity,
-                        time_in_force,
-                        post_only,
-                        display_quantity,
-                    } => {
-                        (t.price, t.quantity, t.time_in_force) =
-                            (Some(price), Some(quantity), Some(time_in_force));
-                        (t.post_only, t.display_quantity) = (post_only, display_quantity);
-                    }
-                    OrderType::Market { size } => self.size(&mut t, size),
-                    OrderType::StopMarket {
-                        trigger_price,
-                        size,
-                    } => {
-                        t.trigger_price = Some(trigger_price);
-                        self.size(&mut t, size);
-                    }
-                    OrderType::StopLimit {
-                        trigger_price,
-                        price,
-                        quantity,
-                        time_in_force,
-                    } => {
-                        (t.trigger_price, t.price, t.quantity) =
-                            (Some(trigger_price), Some(price), Some(quantity));
-                        t.time_in_force = Some(time_in_force);
-                    }
-                }
-            }
+            Command::PlaceOrder(o) => self.order_terms(&mut t, o),
             Command::PlaceSliced(s) => {
                 (t.market, t.side, t.quantity) =
                     (Some(s.market), Some(s.side), Some(s.total_quantity));
@@ -173,6 +139,42 @@ impl Explainer<'_> {
             _ => {}
         }
         t
+    }
+
+    fn order_terms(&self, t: &mut Terms, o: &NewOrder) {
+        t.market = Some(o.market);
+        t.side = Some(o.side);
+        match o.order_type {
+            OrderType::Limit {
+                price,
+                quantity,
+                time_in_force,
+                post_only,
+                display_quantity,
+            } => {
+                (t.price, t.quantity, t.time_in_force) =
+                    (Some(price), Some(quantity), Some(time_in_force));
+                (t.post_only, t.display_quantity) = (post_only, display_quantity);
+            }
+            OrderType::Market { size } => self.size(t, size),
+            OrderType::StopMarket {
+                trigger_price,
+                size,
+            } => {
+                t.trigger_price = Some(trigger_price);
+                self.size(t, size);
+            }
+            OrderType::StopLimit {
+                trigger_price,
+                price,
+                quantity,
+                time_in_force,
+            } => {
+                (t.trigger_price, t.price, t.quantity) =
+                    (Some(trigger_price), Some(price), Some(quantity));
+                t.time_in_force = Some(time_in_force);
+            }
+        }
     }
 
     fn size(&self, t: &mut Terms, size: MarketSize) {
@@ -295,37 +297,8 @@ impl Explainer<'_> {
                         spec.tick_size, spec.lot_size
                     );
                 }
-                let (base, quote) = (self.facts.asset(&spec.base), self.facts.asset(&spec.quote));
-                if let Some((base_scale, _)) = base {
-                    if places(spec.lot_size) > u32::from(base_scale) {
-                        return format!(
-                            "the lot {} {} is finer than {}'s scale of {base_scale} decimals",
-                            spec.lot_size, spec.base, spec.base
-                        );
-                    }
-                }
-                if let Some((quote_scale, _)) = quote {
-                    let tick_lot = spec
-                        .tick_size
-                        .0
-                        .checked_mul(spec.lot_size.0)
-                        .map(|d| Dec(d.normalize()));
-                    match tick_lot {
-                        Some(tl) if places(tl) > u32::from(quote_scale) => {
-                            return format!(
-                                "tick × lot = {tl} {} is finer than {}'s scale of {quote_scale} decimals: every trade's value must be a whole number of {}'s minor units",
-                                spec.quote, spec.quote, spec.quote
-                            )
-                        }
-                        None => return format!("tick {} × lot {} is too large to compute exactly", spec.tick_size, spec.lot_size),
-                        _ => {}
-                    }
-                    if places(spec.min_notional) > u32::from(quote_scale) {
-                        return format!(
-                            "the minimum notional {} {} is finer than {}'s scale of {quote_scale} decimals",
-                            spec.min_notional, spec.quote, spec.quote
-                        );
-                    }
+                if let Some(problem) = self.scale_problem(spec) {
+                    return problem;
                 }
                 for (what, q) in [
                     ("minimum", spec.min_quantity),
@@ -357,6 +330,43 @@ impl Explainer<'_> {
             ),
             _ => "the market's settings cannot be traded exactly".into(),
         }
+    }
+
+    /// A lot, tick × lot or minimum notional finer than its asset's scale.
+    fn scale_problem(&self, spec: &MarketSpec) -> Option<String> {
+        let (base, quote) = (self.facts.asset(&spec.base), self.facts.asset(&spec.quote));
+        if let Some((base_scale, _)) = base {
+            if places(spec.lot_size) > u32::from(base_scale) {
+                return Some(format!(
+                    "the lot {} {} is finer than {}'s scale of {base_scale} decimals",
+                    spec.lot_size, spec.base, spec.base
+                ));
+            }
+        }
+        if let Some((quote_scale, _)) = quote {
+            let tick_lot = spec
+                .tick_size
+                .0
+                .checked_mul(spec.lot_size.0)
+                .map(|d| Dec(d.normalize()));
+            match tick_lot {
+                Some(tl) if places(tl) > u32::from(quote_scale) => {
+                    return Some(format!(
+                        "tick × lot = {tl} {} is finer than {}'s scale of {quote_scale} decimals: every trade's value must be a whole number of {}'s minor units",
+                        spec.quote, spec.quote, spec.quote
+                    ))
+                }
+                None => return Some(format!("tick {} × lot {} is too large to compute exactly", spec.tick_size, spec.lot_size)),
+                _ => {}
+            }
+            if places(spec.min_notional) > u32::from(quote_scale) {
+                return Some(format!(
+                    "the minimum notional {} {} is finer than {}'s scale of {quote_scale} decimals",
+                    spec.min_notional, spec.quote, spec.quote
+                ));
+            }
+        }
+        None
     }
 
     fn fee(&self) -> String {
@@ -467,24 +477,7 @@ impl Explainer<'_> {
                     ),
                 }
             }
-            RejectReason::BelowMinNotional => {
-                let notional = match (t.price, t.quantity) {
-                    (Some(p), Some(q)) => p.0.checked_mul(q.0).map(|n| Dec(n.normalize())),
-                    _ => t.quote_quantity,
-                };
-                match spec {
-                    Some(s) => {
-                        format!(
-                        "{name}'s smallest order value (price × quantity) is {} {}; this one is {}",
-                        s.min_notional, s.quote, value(notional)
-                    )
-                    }
-                    None => format!(
-                        "the order's value {} is below {name}'s minimum notional",
-                        value(notional)
-                    ),
-                }
-            }
+            RejectReason::BelowMinNotional => min_notional(&t, spec, &name),
             _ => self.band(&t, m.as_ref(), &name),
         }
     }
@@ -775,5 +768,21 @@ impl Facts for tape_projections::Views {
                 .map(|o| o.market),
             OrderRef::Client(_) => None,
         }
+    }
+}
+
+/// The order's value against the market's smallest.
+fn min_notional(t: &Terms, spec: Option<&MarketSpec>, name: &str) -> String {
+    let notional = match (t.price, t.quantity) {
+        (Some(p), Some(q)) => p.0.checked_mul(q.0).map(|n| Dec(n.normalize())),
+        _ => t.quote_quantity,
+    };
+    let value = notional.map_or_else(|| "the value given".into(), |d| d.to_string());
+    match spec {
+        Some(s) => format!(
+            "{name}'s smallest order value (price × quantity) is {} {}; this one is {value}",
+            s.min_notional, s.quote
+        ),
+        None => format!("the order's value {value} is below {name}'s minimum notional"),
     }
 }

@@ -135,10 +135,36 @@ impl Core {
         lots: u64,
         out: &mut Vec<Event>,
     ) {
+        let maker = self.markets[m].book.get(slot);
+        assert!(
+            lots > 0 && lots <= maker.visible_lots && lots <= t.order.open_lots,
+            "a fill of {lots} lots fits maker {} and taker {}",
+            maker.id,
+            t.order.id
+        );
+        assert!(
+            maker.side != t.order.side && maker.price_ticks == price,
+            "a fill is against the opposite side at the maker's price"
+        );
+        assert!(
+            t.market_order || crosses(t.order.side, price, t.order.price_ticks),
+            "a limit taker fills only at a price that crosses its own"
+        );
+        let (maker_open, taker_open) = (maker.open_lots, t.order.open_lots);
         let fill = self.record_trade(m, slot, t, price, lots, out);
         self.post_fill(&fill, t, out);
         self.settle_maker(m, slot, &fill, out);
         self.settle_taker(m, &fill, t, out);
+        assert_eq!(
+            self.markets[m].book.get(slot).open_lots + lots,
+            maker_open,
+            "the maker's open lots fell by the fill"
+        );
+        assert_eq!(
+            t.order.open_lots + lots,
+            taker_open,
+            "the taker's open lots fell by the fill"
+        );
 
         let mk = &mut self.markets[m];
         mk.traded_at(price);

@@ -42,6 +42,15 @@ impl Fill {
     }
 }
 
+/// Balances a fill changes, read before and after its postings.
+struct FillParties {
+    buyer_quote: u128,
+    seller_quote: u128,
+    buyer_base: u128,
+    seller_base: u128,
+    fees: u128,
+}
+
 impl Core {
     /// The fill's four postings: base to the buyer, quote to the seller, and each
     /// side's fee to the fee account.
@@ -70,6 +79,8 @@ impl Core {
                 f.taker_fee,
             ),
         };
+        assert!(buyer != seller, "no account trades with itself");
+        let before = self.fill_parties(f, buyer, seller);
         let cause = Cause::Trade(TradeId(f.trade));
         let (base, quote) = (f.base_asset, f.quote_asset);
         let a = &self.assets;
@@ -95,6 +106,42 @@ impl Core {
         l.post(a, quote, buyer_src, Party::Fees, buyer_fee, cause, out);
         let seller_pays = Party::Available(seller);
         l.post(a, quote, seller_pays, Party::Fees, seller_fee, cause, out);
+        // The buyer paid what the seller got plus both fees, and the base moved.
+        let after = self.fill_parties(f, buyer, seller);
+        let paid = u128::from(f.notional) + u128::from(buyer_fee);
+        let got = u128::from(f.notional) - u128::from(seller_fee);
+        let fees = u128::from(buyer_fee) + u128::from(seller_fee);
+        assert!(
+            before.buyer_quote - after.buyer_quote == paid
+                && after.seller_quote - before.seller_quote == got
+                && after.fees - before.fees == fees
+                && paid == got + fees,
+            "trade {}: the buyer pays what the seller gets plus both fees",
+            f.trade
+        );
+        assert!(
+            after.buyer_base - before.buyer_base == u128::from(f.base)
+                && before.seller_base - after.seller_base == u128::from(f.base),
+            "trade {}: the seller's base reaches the buyer",
+            f.trade
+        );
+    }
+
+    /// What a fill's two parties own of its assets, and the fee account's quote.
+    fn fill_parties(&self, f: &Fill, buyer: AccountId, seller: AccountId) -> FillParties {
+        let total = |account, asset| {
+            self.ledger
+                .balance(account, asset)
+                .expect("a trading account exists")
+                .total()
+        };
+        FillParties {
+            buyer_quote: total(buyer, f.quote_asset),
+            seller_quote: total(seller, f.quote_asset),
+            buyer_base: total(buyer, f.base_asset),
+            seller_base: total(seller, f.base_asset),
+            fees: u128::from(self.ledger.system(f.quote_asset).fees),
+        }
     }
 
     /// The maker after a fill: what is left of its order and of its hold.

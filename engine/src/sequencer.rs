@@ -7,7 +7,7 @@ use tape_log::{Log, LogError, LogReader};
 use tape_schemas::{codec, Event, EventEnvelope};
 use tokio::sync::watch;
 
-use crate::derive::{Applied, Deriver, Sealer};
+use crate::derive::{Applied, Applier, Deriver, Sealer};
 use crate::snapshots::{Saved, SnapshotStore};
 use crate::stats::EngineStats;
 
@@ -166,20 +166,11 @@ impl<C: Log, E: Log> Engine<C, E> {
         })
     }
 
-    /// Runs until `shutdown` turns true, then snapshots and returns.
-    ///
-    /// Three stages: this task reads commands and applies the core; a blocking
-    /// thread seals the events (encoding and the hash chain); the writer compares
-    /// what is already on the events log (recovery) and appends the rest, keeping a
-    /// snapshot only once its events are durable.
-    pub async fn run(
-        &self,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Result<RunSummary, EngineError> {
+    /// Restores the latest snapshot and finds where the events log ends: what the
+    /// run re-derives and compares before it appends.
+    async fn recover(&self) -> Result<Recovered<E::Reader>, EngineError> {
         let Deriver {
-            mut applier,
-            sealer,
-            ..
+            applier, sealer, ..
         } = self.restore()?;
         let (events_end, written) = self.events_tail(sealer.next_seq).await?;
         if written + 1 < sealer.next_seq {
@@ -206,13 +197,83 @@ impl<C: Log, E: Log> Engine<C, E> {
             applier.core.trusted_ms(),
             applier.core.credentials_required(),
         );
-        let mut commands = self.commands.reader(applier.next_command).await?;
-        let mut commands_applied = 0u64;
-        let last_snapshot_at = applier.next_command;
+        Ok(Recovered {
+            applier,
+            sealer,
+            stored,
+            written,
+            events_end,
+        })
+    }
 
-        let threaded = on_threads();
+    /// The applying stage: reads command batches, applies them and hands the events
+    /// to the sealer, until `shutdown` or the writer stops. Returns how many commands
+    /// it applied.
+    async fn apply_commands(
+        &self,
+        applier: &mut Applier,
+        sealing: &mut Sealing,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<u64, EngineError> {
+        let mut commands = self.commands.reader(applier.next_command).await?;
+        let mut applied_count = 0u64;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let records = tokio::select! {
+                // In order, so a run is the same every time (the simulation).
+                biased;
+                b = commands.next_batch(self.options.batch_max, self.options.poll) => b?,
+                // A dropped sender can never say "stop": take it as the signal
+                // rather than spin on it.
+                changed = shutdown.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => break,
+                },
+            };
+            if records.is_empty() {
+                continue;
+            }
+            let mut batch = Batch {
+                events: Vec::with_capacity(records.len() * 4),
+                applied: Vec::with_capacity(records.len()),
+            };
+            for record in &records {
+                let applied = applier.apply(record.offset, &record.bytes, &mut batch.events)?;
+                batch.applied.push(applied);
+            }
+            applied_count += records.len() as u64;
+            self.stats
+                .applied(records.len() as u64, applier.next_command);
+            self.stats.clock(
+                applier.core.trusted_ms(),
+                applier.core.credentials_required(),
+            );
+            if !sealing.send(batch).await {
+                break; // the writer stopped; its result says why
+            }
+        }
+        Ok(applied_count)
+    }
+
+    /// Runs until `shutdown` turns true, then snapshots and returns.
+    ///
+    /// Three stages: this task reads commands and applies the core; a blocking
+    /// thread seals the events (encoding and the hash chain); the writer compares
+    /// what is already on the events log (recovery) and appends the rest, keeping a
+    /// snapshot only once its events are durable.
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<RunSummary, EngineError> {
+        let Recovered {
+            mut applier,
+            sealer,
+            stored,
+            written,
+            events_end,
+        } = self.recover().await?;
+        let last_snapshot_at = applier.next_command;
         let (to_writer, writer_rx) = tokio::sync::mpsc::channel::<Step>(4);
-        let mut sealing = if threaded {
+        let mut sealing = if on_threads() {
             let (to_sealer, sealer_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
             let handle =
                 tokio::task::spawn_blocking(move || seal_batches(sealer, sealer_rx, to_writer));
@@ -229,46 +290,13 @@ impl<C: Log, E: Log> Engine<C, E> {
             written,
             events_end,
         );
-        let applying = async {
-            loop {
-                if *shutdown.borrow() {
-                    break;
-                }
-                let records = tokio::select! {
-                    // In order, so a run is the same every time (the simulation).
-                    biased;
-                    b = commands.next_batch(self.options.batch_max, self.options.poll) => b?,
-                    // A dropped sender can never say "stop": take it as the signal
-                    // rather than spin on it.
-                    changed = shutdown.changed() => match changed {
-                        Ok(()) => continue,
-                        Err(_) => break,
-                    },
-                };
-                if records.is_empty() {
-                    continue;
-                }
-                let mut batch = Batch {
-                    events: Vec::with_capacity(records.len() * 4),
-                    applied: Vec::with_capacity(records.len()),
-                };
-                for record in &records {
-                    let applied = applier.apply(record.offset, &record.bytes, &mut batch.events)?;
-                    batch.applied.push(applied);
-                }
-                commands_applied += records.len() as u64;
-                self.stats
-                    .applied(records.len() as u64, applier.next_command);
-                self.stats.clock(
-                    applier.core.trusted_ms(),
-                    applier.core.credentials_required(),
-                );
-                if !sealing.send(batch).await {
-                    break; // the writer stopped; its result says why
-                }
-            }
+        let applier_ref = &mut applier;
+        let applying = async move {
+            let count = self
+                .apply_commands(applier_ref, &mut sealing, shutdown)
+                .await?;
             // Closing the channel lets the writer finish what is queued.
-            Ok::<Sealed, EngineError>(sealing.close())
+            Ok::<(Sealed, u64), EngineError>((sealing.close(), count))
         };
         // The writer stops first when it finds a problem (a divergence, another
         // writer); then the applier, which may be waiting for commands, is dropped.
@@ -285,7 +313,8 @@ impl<C: Log, E: Log> Engine<C, E> {
             }
         };
         let (matched, appended) = written_result?;
-        let sealer = applied?.sealer().await?;
+        let (sealed, commands_applied) = applied?;
+        let sealer = sealed.sealer().await?;
         // Everything up to here is on the log (appended, or found there while
         // re-deriving), so the position is safe to keep.
         if applier.next_command > last_snapshot_at {
@@ -303,6 +332,18 @@ impl<C: Log, E: Log> Engine<C, E> {
         tracing::info!(?summary, "engine stopped");
         Ok(summary)
     }
+}
+
+/// Where a run starts: the restored state, and what is already on the events log.
+struct Recovered<R> {
+    applier: Applier,
+    sealer: Sealer,
+    /// A reader of the events already on the log, while there are some to compare.
+    stored: Option<R>,
+    /// The highest seq on the events log.
+    written: u64,
+    /// The events log's end offset.
+    events_end: u64,
 }
 
 /// One batch of applied commands on its way to the sealer.
@@ -409,6 +450,11 @@ fn seal_batch(sealer: &mut Sealer, batch: Batch) -> Step {
             step.snapshot = Some(sealer.saved(applied.offset + 1, core));
         }
     }
+    assert_eq!(
+        step.first_seq + step.records.len() as u64,
+        sealer.next_seq,
+        "one sealed record per event, each seq the last + 1"
+    );
     step
 }
 
@@ -440,6 +486,7 @@ async fn write_steps<E: Log>(
     mut next_offset: u64,
 ) -> Result<(u64, u64), EngineError> {
     let (mut matched_total, mut appended_total) = (0u64, 0u64);
+    let mut next_seq: Option<u64> = None;
     while let Some(first) = steps.recv().await {
         let mut group = vec![first];
         while let Ok(more) = steps.try_recv() {
@@ -451,23 +498,7 @@ async fn write_steps<E: Log>(
         for mut step in group {
             // Recovery: what is already on the log must be what we regenerated.
             if let Some(reader) = stored.as_mut() {
-                let mut matched = 0;
-                while matched < step.records.len() && step.first_seq + (matched as u64) <= written {
-                    let seq = step.first_seq + matched as u64;
-                    let found = next_stored(reader, seq).await?;
-                    if found != step.records[matched] {
-                        let show = |b: &[u8]| match codec::from_bincode::<EventEnvelope>(b) {
-                            Ok(e) => format!("{:?}", e.event),
-                            Err(e) => format!("undecodable ({e})"),
-                        };
-                        return Err(EngineError::Diverged {
-                            seq,
-                            expected: show(&step.records[matched]),
-                            found: show(&found),
-                        });
-                    }
-                    matched += 1;
-                }
+                let matched = compare_stored(reader, &step, written).await?;
                 matched_total += matched as u64;
                 step.records.drain(..matched);
                 step.first_seq += matched as u64;
@@ -480,11 +511,14 @@ async fn write_steps<E: Log>(
                 }
             }
             if !step.records.is_empty() {
-                first_seq.get_or_insert(step.first_seq);
-                assert_eq!(
-                    step.first_seq,
-                    first_seq.unwrap_or(0) + records.len() as u64
+                // Each event appended is the last one's seq + 1, across groups too.
+                assert!(
+                    next_seq.is_none_or(|n| n == step.first_seq),
+                    "sealed seq {} follows {next_seq:?}",
+                    step.first_seq
                 );
+                first_seq.get_or_insert(step.first_seq);
+                next_seq = Some(step.first_seq + step.records.len() as u64);
                 records.extend(step.records);
             }
             snapshot = step.snapshot.or(snapshot);
@@ -515,6 +549,33 @@ async fn write_steps<E: Log>(
         }
     }
     Ok((matched_total, appended_total))
+}
+
+/// Compares a step's sealed events with those already on the log (up to seq
+/// `written`); returns how many matched, all of them the step's first.
+async fn compare_stored<R: LogReader>(
+    reader: &mut R,
+    step: &Step,
+    written: u64,
+) -> Result<usize, EngineError> {
+    let mut matched = 0;
+    while matched < step.records.len() && step.first_seq + (matched as u64) <= written {
+        let seq = step.first_seq + matched as u64;
+        let found = next_stored(reader, seq).await?;
+        if found != step.records[matched] {
+            let show = |b: &[u8]| match codec::from_bincode::<EventEnvelope>(b) {
+                Ok(e) => format!("{:?}", e.event),
+                Err(e) => format!("undecodable ({e})"),
+            };
+            return Err(EngineError::Diverged {
+                seq,
+                expected: show(&step.records[matched]),
+                found: show(&found),
+            });
+        }
+        matched += 1;
+    }
+    Ok(matched)
 }
 
 /// The stored event with `seq`, as bytes, skipping lower seqs (copies a deposed

@@ -321,71 +321,81 @@ fn scan(path: &Path, base: u64, is_last: bool) -> Result<(Segment, u64)> {
     Ok((segment, pos))
 }
 
+/// Takes the directory's lock, or says another process holds it.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let lock_path = dir.join("LOCK");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Locked {
+            path: dir.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(&lock_path)(e)),
+    }
+}
+
+/// Scans every segment in offset order, cuts a torn tail off the last one, and
+/// creates the first segment of an empty log. Returns the segments and the end.
+fn recover_segments(dir: &Path, report: &mut OpenReport) -> Result<(Vec<Segment>, u64)> {
+    let mut bases: Vec<u64> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
+        .collect();
+    bases.sort_unstable();
+    let mut segments = Vec::new();
+    let mut expected_base = 0u64;
+    for (i, base) in bases.iter().enumerate() {
+        let path = segment_path(dir, *base);
+        if *base != expected_base {
+            return Err(LogError::Corrupt {
+                path: path.display().to_string(),
+                at: 0,
+                what: format!("segment starts at offset {base}, expected {expected_base}"),
+            });
+        }
+        let is_last = i + 1 == bases.len();
+        let (segment, valid_bytes) = scan(&path, *base, is_last)?;
+        let file_len = segment.file.metadata().map_err(io(&path))?.len();
+        if valid_bytes < file_len {
+            segment.file.set_len(valid_bytes).map_err(io(&path))?;
+            segment.file.sync_all().map_err(io(&path))?;
+            report.truncated_bytes = file_len - valid_bytes;
+        }
+        expected_base = base + segment.records;
+        report.records += segment.records;
+        segments.push(segment);
+    }
+    if segments.is_empty() {
+        let path = segment_path(dir, 0);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+        segments.push(Segment::first(path, file));
+    }
+    Ok((segments, expected_base))
+}
+
 impl FileLog {
     /// Opens (creating if needed) the log in `dir`, recovering a torn tail.
     pub fn open(dir: impl AsRef<Path>, options: FileLogOptions) -> Result<(FileLog, OpenReport)> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let lock_path = dir.join("LOCK");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(LogError::Locked {
-                    path: dir.display().to_string(),
-                })
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
-        }
-        let mut bases: Vec<u64> = std::fs::read_dir(&dir)
-            .map_err(io(&dir))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
-            .collect();
-        bases.sort_unstable();
+        let lock = lock_dir(&dir)?;
         let mut report = OpenReport::default();
-        let mut segments = Vec::new();
-        let mut expected_base = 0u64;
-        for (i, base) in bases.iter().enumerate() {
-            let path = segment_path(&dir, *base);
-            if *base != expected_base {
-                return Err(LogError::Corrupt {
-                    path: path.display().to_string(),
-                    at: 0,
-                    what: format!("segment starts at offset {base}, expected {expected_base}"),
-                });
-            }
-            let is_last = i + 1 == bases.len();
-            let (segment, valid_bytes) = scan(&path, *base, is_last)?;
-            let file_len = segment.file.metadata().map_err(io(&path))?.len();
-            if valid_bytes < file_len {
-                segment.file.set_len(valid_bytes).map_err(io(&path))?;
-                segment.file.sync_all().map_err(io(&path))?;
-                report.truncated_bytes = file_len - valid_bytes;
-            }
-            expected_base = base + segment.records;
-            report.records += segment.records;
-            segments.push(segment);
-        }
-        if segments.is_empty() {
-            let path = segment_path(&dir, 0);
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(io(&path))?;
-            File::open(&dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io(&dir))?;
-            segments.push(Segment::first(path, file));
-        }
+        let (segments, expected_base) = recover_segments(&dir, &mut report)?;
         report.segments = segments.len();
         let end = expected_base;
         // What a crashed writer wrote but never fsynced is durable from here on;
@@ -766,34 +776,31 @@ pub struct FileReader {
 }
 
 impl FileReader {
+    /// The segment holding `next` (file, path, base, end) and a starting point
+    /// inside it: the cursor where the last read stopped, else the nearest index
+    /// entry at or before `next`.
+    fn find_segment(&self) -> (Arc<File>, PathBuf, u64, u64, (u64, u64)) {
+        let state = self.shared.state.lock().expect("state lock");
+        let i = state
+            .segments
+            .partition_point(|s| s.base <= self.next)
+            .saturating_sub(1);
+        let seg = &state.segments[i];
+        let start = match self.cursor {
+            Some((base, offset, pos)) if base == seg.base && offset <= self.next => (offset, pos),
+            _ => match seg.index.partition_point(|(o, _)| *o <= self.next) {
+                0 => (seg.base, 0),
+                k => seg.index[k - 1],
+            },
+        };
+        let end = seg.base + seg.records;
+        (seg.file.clone(), seg.path.clone(), seg.base, end, start)
+    }
+
     fn read_available(&mut self, max: usize, end: u64) -> Result<Vec<Record>> {
         let mut out = Vec::new();
         while out.len() < max && self.next < end {
-            // The segment holding `next`, and a starting point inside it.
-            let (file, path, seg_base, seg_end, start) = {
-                let state = self.shared.state.lock().expect("state lock");
-                let i = state
-                    .segments
-                    .partition_point(|s| s.base <= self.next)
-                    .saturating_sub(1);
-                let seg = &state.segments[i];
-                let start = match self.cursor {
-                    Some((base, offset, pos)) if base == seg.base && offset <= self.next => {
-                        (offset, pos)
-                    }
-                    _ => match seg.index.partition_point(|(o, _)| *o <= self.next) {
-                        0 => (seg.base, 0),
-                        k => seg.index[k - 1],
-                    },
-                };
-                (
-                    seg.file.clone(),
-                    seg.path.clone(),
-                    seg.base,
-                    seg.base + seg.records,
-                    start,
-                )
-            };
+            let (file, path, seg_base, seg_end, start) = self.find_segment();
             let (mut offset, mut pos) = start;
             let stop = end.min(seg_end);
             while out.len() < max && offset < stop {

@@ -66,24 +66,7 @@ impl FeedRouter {
         }
         let mut feed = Feed { env, out };
         match &env.event {
-            Event::Outcome {
-                command: id,
-                result,
-                duplicate,
-            } => {
-                self.acting = command.and_then(|c| c.command.account());
-                self.answered = command.and_then(|c| self.answered_to(c));
-                if let Some(account) = self.answered {
-                    feed.account(
-                        account,
-                        AccountUpdate::Outcome {
-                            command: *id,
-                            result: *result,
-                            duplicate: *duplicate,
-                        },
-                    );
-                }
-            }
+            Event::Outcome { .. } => self.outcome(&mut feed, command),
             // A batch item's answer goes where the batch's did.
             Event::ItemOutcome { .. } => {
                 if let Some(account) = self.answered {
@@ -122,20 +105,11 @@ impl FeedRouter {
             | Event::WithdrawalLimitSet { account, .. }
             | Event::DeadManSwitchSet { account, .. }
             | Event::DeadManSwitchFired { account, .. } => feed.own(*account),
-            // Placed by the account's own command, before its children.
-            Event::SlicedPlaced { .. } => {
-                if let Some(account) = self.acting {
-                    feed.own(account);
-                }
-            }
-            Event::BracketExitPlaced { exit: order, .. }
-            | Event::BracketPnl { exit: order, .. }
-            | Event::BracketExitRejected { entry: order, .. }
-            | Event::OrderTriggered { order, .. } => {
-                if let Some(&account) = self.owners.get(order) {
-                    feed.own(account);
-                }
-            }
+            Event::SlicedPlaced { .. }
+            | Event::BracketExitPlaced { .. }
+            | Event::BracketPnl { .. }
+            | Event::BracketExitRejected { .. }
+            | Event::OrderTriggered { .. } => self.parent_or_trigger(&mut feed),
             Event::OrderRested { .. }
             | Event::OrderAmended { .. }
             | Event::OrderRefilled { .. }
@@ -147,6 +121,45 @@ impl FeedRouter {
             | Event::Checkpoint { .. }
             | Event::ApiKeyCreated { .. }
             | Event::CredentialsRequired { .. } => {}
+        }
+    }
+
+    /// A command's answer, to the account it answers; remembers who acted, for
+    /// the events that follow it.
+    fn outcome(&mut self, feed: &mut Feed<'_>, command: Option<&CommandEnvelope>) {
+        let Event::Outcome {
+            command: id,
+            result,
+            duplicate,
+        } = &feed.env.event
+        else {
+            return;
+        };
+        self.acting = command.and_then(|c| c.command.account());
+        self.answered = command.and_then(|c| self.answered_to(c));
+        if let Some(account) = self.answered {
+            let update = AccountUpdate::Outcome {
+                command: *id,
+                result: *result,
+                duplicate: *duplicate,
+            };
+            feed.account(account, update);
+        }
+    }
+
+    /// A sliced order's placement goes to the account whose command placed it
+    /// (before its children); a bracket's or a stop's event to the order's owner.
+    fn parent_or_trigger(&mut self, feed: &mut Feed<'_>) {
+        let owner = match &feed.env.event {
+            Event::SlicedPlaced { .. } => self.acting,
+            Event::BracketExitPlaced { exit: order, .. }
+            | Event::BracketPnl { exit: order, .. }
+            | Event::BracketExitRejected { entry: order, .. }
+            | Event::OrderTriggered { order, .. } => self.owners.get(order).copied(),
+            _ => None,
+        };
+        if let Some(account) = owner {
+            feed.own(account);
         }
     }
 
@@ -236,39 +249,8 @@ impl FeedRouter {
                 };
                 (*order, *market, Some(update))
             }
-            // An amend that loses priority leaves the book; the order rests
-            // again at the back (`OrderRested`) unless it trades at once.
-            Event::OrderAmended {
-                order,
-                market,
-                requeued: true,
-                ..
-            } => {
-                let update = self
-                    .on_book
-                    .remove(order)
-                    .map(|_| MarketUpdate::OrderRemoved { order: *order });
-                (*order, *market, update)
-            }
-            Event::OrderAmended {
-                order,
-                market,
-                side,
-                price,
-                visible,
-                ..
-            } => {
-                let update = self.on_book.get_mut(order).map(|place| {
-                    *place = (*side, *price);
-                    MarketUpdate::OrderChanged {
-                        order: *order,
-                        side: *side,
-                        price: *price,
-                        visible: *visible,
-                        requeued: false,
-                    }
-                });
-                (*order, *market, update)
+            Event::OrderAmended { order, market, .. } => {
+                (*order, *market, self.amended(&feed.env.event))
             }
             Event::OrderRefilled {
                 order,
@@ -276,24 +258,21 @@ impl FeedRouter {
                 visible,
                 ..
             } => {
-                let update =
-                    self.on_book
-                        .get(order)
-                        .map(|&(side, price)| MarketUpdate::OrderChanged {
-                            order: *order,
-                            side,
-                            price,
-                            visible: *visible,
-                            requeued: true,
-                        });
+                let update = self.on_book.get(order).map(|&(side, price)| {
+                    let (order, visible, requeued) = (*order, *visible, true);
+                    MarketUpdate::OrderChanged {
+                        order,
+                        side,
+                        price,
+                        visible,
+                        requeued,
+                    }
+                });
                 (*order, *market, update)
             }
             Event::OrderDone { order, market, .. } => {
                 self.ended.push(*order);
-                let update = self
-                    .on_book
-                    .remove(order)
-                    .map(|_| MarketUpdate::OrderRemoved { order: *order });
+                let update = self.on_book.remove(order).map(|_| removed(*order));
                 (*order, *market, update)
             }
             _ => return,
@@ -305,6 +284,40 @@ impl FeedRouter {
             feed.market(market, update);
         }
     }
+
+    /// What an amend does to the public book. One that loses priority leaves the
+    /// book; the order rests again at the back (`OrderRested`) unless it trades at
+    /// once.
+    fn amended(&mut self, event: &Event) -> Option<MarketUpdate> {
+        let Event::OrderAmended {
+            order,
+            side,
+            price,
+            visible,
+            requeued,
+            ..
+        } = event
+        else {
+            return None;
+        };
+        if *requeued {
+            return self.on_book.remove(order).map(|_| removed(*order));
+        }
+        self.on_book.get_mut(order).map(|place| {
+            *place = (*side, *price);
+            MarketUpdate::OrderChanged {
+                order: *order,
+                side: *side,
+                price: *price,
+                visible: *visible,
+                requeued: false,
+            }
+        })
+    }
+}
+
+fn removed(order: OrderId) -> MarketUpdate {
+    MarketUpdate::OrderRemoved { order }
 }
 
 /// A posting's change to each account it touches: one record an account, so a

@@ -56,4 +56,32 @@ impl Projector {
         }
         Ok(())
     }
+
+    /// Flushes the touched books' depth (whole, and the top levels) and markets.
+    pub(super) fn flush_markets(
+        &self,
+        pending: &Pending,
+        batch: &mut sled::Batch,
+        changes: &mut Changes,
+    ) {
+        for symbol in &pending.books {
+            let depth = self.books[symbol].to_depth();
+            let top = Depth {
+                bids: depth.bids.iter().take(DEPTH_TOP_LEVELS).copied().collect(),
+                asks: depth.asks.iter().take(DEPTH_TOP_LEVELS).copied().collect(),
+            };
+            batch.insert(Key::new(keys::DEPTH_TOP).name(symbol).build(), enc(&top));
+            batch.insert(
+                Key::new(keys::DEPTH).name(symbol).build(),
+                enc(&(*symbol, depth)),
+            );
+            changes.depth.push(*symbol);
+        }
+        for symbol in &pending.markets {
+            batch.insert(
+                Key::new(keys::MARKET).name(symbol).build(),
+                enc(&self.markets[symbol]),
+            );
+        }
+    }
 }

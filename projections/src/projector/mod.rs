@@ -20,6 +20,7 @@ mod custody;
 mod markets;
 mod orders;
 mod outcomes;
+use outcomes::flush_outcomes;
 mod reports;
 mod trades;
 mod wallets;
@@ -142,6 +143,14 @@ struct Pending {
 
 /// Rows per stored group: a reader decodes a whole group to serve a page.
 const GROUP_ROWS_MAX: usize = 128;
+
+/// Writes append-only rows as groups of at most `GROUP_ROWS_MAX`, each keyed by
+/// `key` of its first row.
+fn put_groups<T: Serialize>(batch: &mut sled::Batch, rows: &[T], key: impl Fn(&T) -> Vec<u8>) {
+    for g in rows.chunks(GROUP_ROWS_MAX) {
+        batch.insert(key(&g[0]), enc(&g));
+    }
+}
 /// Levels per side in the depth row that shallow depth reads use.
 pub const DEPTH_TOP_LEVELS: usize = 50;
 
@@ -355,155 +364,8 @@ impl Projector {
         self.books.entry(market).or_default()
     }
 
-    fn update_bracket(
-        &mut self,
-        entry: OrderId,
-        change: impl FnOnce(&mut BracketReport),
-    ) -> Result<(), ProjectionError> {
-        let mut report = self.bracket(entry)?;
-        change(&mut report);
-        self.put(Key::new(keys::BRACKET).u64(entry.0).build(), enc(&report));
-        Ok(())
-    }
-
-    fn bracket(&self, entry: OrderId) -> Result<BracketReport, ProjectionError> {
-        if let Some(r) = self.get(&Key::new(keys::BRACKET).u64(entry.0).build())? {
-            return Ok(r);
-        }
-        let o = self
-            .order_view(entry)?
-            .ok_or(ProjectionError::Inconsistent(format!(
-                "bracket entry {entry} unknown"
-            )))?;
-        Ok(BracketReport {
-            entry,
-            account: o.account,
-            market: o.market,
-            exit: None,
-            closed_quantity: Dec::default(),
-            realized_pnl: Dec::default(),
-            exit_rejected: None,
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn posting(
-        &mut self,
-        seq: u64,
-        time_ms: u64,
-        asset: AssetCode,
-        from: Party,
-        to: Party,
-        amount: Dec,
-        cause: Cause,
-    ) {
-        let account_of = |p: Party| match p {
-            Party::Available(a) | Party::Held(a) => Some(a),
-            Party::Fees | Party::World => None,
-        };
-        for (party, sign) in [(from, -Decimal::ONE), (to, Decimal::ONE)] {
-            let Some(account) = account_of(party) else {
-                continue;
-            };
-            let delta = amount.0 * sign;
-            let row = self.wallets.entry((account, asset)).or_insert_with(|| {
-                self.account_assets.entry(account).or_default().push(asset);
-                WalletRow::default()
-            });
-            match party {
-                Party::Available(_) => row.available.0 += delta,
-                _ => row.held.0 += delta,
-            }
-            let total = row.available.0 + row.held.0;
-            self.batch.wallets.insert((account, asset));
-            self.batch.equity.insert(account);
-            if account_of(from) == account_of(to) {
-                continue; // a hold or release: the total does not change
-            }
-            let (kind, reference) = match cause {
-                Cause::Deposit => (EntryKind::Deposit, None),
-                Cause::Withdrawal(w) => (EntryKind::Withdrawal, Some(w.0)),
-                Cause::Trade(t) if to == Party::Fees => (EntryKind::Fee, Some(t.0)),
-                Cause::Trade(t) => (EntryKind::Trade, Some(t.0)),
-                Cause::Order(o) => (EntryKind::Trade, Some(o.0)),
-            };
-            let entry = LedgerEntry {
-                seq,
-                time_ms,
-                account,
-                asset,
-                kind,
-                amount: d(delta),
-                balance: d(total),
-                reference,
-            };
-            self.batch.entries.entry(account).or_default().push(entry);
-            self.batch.changes.entries.push(entry);
-        }
-    }
-
-    /// Event times are the engine's clock, a running maximum, so a trade never
-    /// belongs to a candle before the one in memory.
-    fn candle_trade(
-        &mut self,
-        market: Symbol,
-        time_ms: u64,
-        price: Dec,
-        qty: Dec,
-        quote: Dec,
-    ) -> Result<(), ProjectionError> {
-        for interval in Interval::ALL {
-            let start_ms = time_ms - time_ms % interval.ms();
-            let slot = (market, interval);
-            let current = match self.candles.get(&slot) {
-                Some(c) if c.start_ms == start_ms => Some(*c),
-                Some(old) => {
-                    // The candle closed: keep its final state before the next one opens.
-                    let old = *old;
-                    let key = Key::new(keys::CANDLE)
-                        .name(&market)
-                        .u8(interval.key())
-                        .u64(old.start_ms)
-                        .build();
-                    self.put(key, enc(&old));
-                    None
-                }
-                None => self.get::<Candle>(
-                    &Key::new(keys::CANDLE)
-                        .name(&market)
-                        .u8(interval.key())
-                        .u64(start_ms)
-                        .build(),
-                )?,
-            };
-            let c = match current {
-                Some(mut c) => {
-                    c.high = c.high.max(price);
-                    c.low = c.low.min(price);
-                    c.close = price;
-                    c.volume.0 += qty.0;
-                    c.quote_volume.0 += quote.0;
-                    c.trades += 1;
-                    c
-                }
-                None => Candle {
-                    start_ms,
-                    open: price,
-                    high: price,
-                    low: price,
-                    close: price,
-                    volume: qty,
-                    quote_volume: quote,
-                    trades: 1,
-                },
-            };
-            self.candles.insert(slot, c);
-            self.batch.candles.insert(slot);
-        }
-        Ok(())
-    }
-
-    /// Writes the batch and its checkpoint in one atomic sled batch.
+    /// Writes the batch and its checkpoint in one atomic sled batch: each view
+    /// flushes what it touched (its own file's `flush_*`).
     fn commit(&mut self) -> Result<Changes, ProjectionError> {
         let mut pending = std::mem::take(&mut self.batch);
         let mut batch = sled::Batch::default();
@@ -514,128 +376,11 @@ impl Projector {
             }
         }
         let mut changes = std::mem::take(&mut pending.changes);
-        let mut done = Vec::new();
-        for id in &pending.orders {
-            let Some(o) = self.open.get(id) else { continue };
-            batch.insert(Key::new(keys::ORDER).u64(id.0).build(), enc(o));
-            if !o.status.is_open() {
-                if let Some(ids) = self.open_ids.get_mut(&o.account) {
-                    ids.remove(&id.0);
-                }
-                pending.open_ids.insert(o.account);
-                done.push(*id);
-            }
-            changes.orders.push(o.clone());
-        }
-        for &(account, asset) in &pending.wallets {
-            let row = self.wallets[&(account, asset)];
-            batch.insert(
-                Key::new(keys::WALLET).u64(account.0).name(&asset).build(),
-                enc(&row),
-            );
-            changes.wallets.push(WalletView {
-                account,
-                asset,
-                available: row.available,
-                held: row.held,
-            });
-        }
-        let hour = self.cp.clock_ms - self.cp.clock_ms % 3_600_000;
-        for account in &pending.equity {
-            let mut balances: Vec<(AssetCode, Dec)> = self.account_assets[account]
-                .iter()
-                .map(|a| {
-                    let row = self.wallets[&(*account, *a)];
-                    (*a, d(row.available.0 + row.held.0))
-                })
-                .collect();
-            balances.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-            let point = EquityPoint {
-                time_ms: hour,
-                balances,
-            };
-            batch.insert(
-                Key::new(keys::EQUITY).u64(account.0).u64(hour).build(),
-                enc(&point),
-            );
-        }
-        for symbol in &pending.books {
-            let depth = self.books[symbol].to_depth();
-            let top = Depth {
-                bids: depth.bids.iter().take(DEPTH_TOP_LEVELS).copied().collect(),
-                asks: depth.asks.iter().take(DEPTH_TOP_LEVELS).copied().collect(),
-            };
-            batch.insert(Key::new(keys::DEPTH_TOP).name(symbol).build(), enc(&top));
-            batch.insert(
-                Key::new(keys::DEPTH).name(symbol).build(),
-                enc(&(*symbol, depth)),
-            );
-            changes.depth.push(*symbol);
-        }
-        for symbol in &pending.markets {
-            batch.insert(
-                Key::new(keys::MARKET).name(symbol).build(),
-                enc(&self.markets[symbol]),
-            );
-        }
-        for slot in &pending.candles {
-            let c = self.candles[slot];
-            let (market, i) = *slot;
-            batch.insert(
-                Key::new(keys::CANDLE)
-                    .name(&market)
-                    .u8(i.key())
-                    .u64(c.start_ms)
-                    .build(),
-                enc(&c),
-            );
-            changes.candles.push((market, i, c));
-        }
-        for account in &pending.open_ids {
-            let key = Key::new(keys::OPEN_ORDER).u64(account.0).build();
-            match self.open_ids.get(account).filter(|ids| !ids.is_empty()) {
-                Some(ids) => batch.insert(key, enc(ids)),
-                None => batch.remove(key),
-            }
-        }
-        // Groups per account (or market) per batch, at most GROUP_ROWS_MAX rows
-        // each, keyed by their first id.
-        for (account, rows) in &pending.entries {
-            for g in rows.chunks(GROUP_ROWS_MAX) {
-                let key = Key::new(keys::ENTRY).u64(account.0).u64(g[0].seq);
-                batch.insert(key.build(), enc(&g));
-            }
-        }
-        for (account, rows) in &pending.account_trades {
-            for g in rows.chunks(GROUP_ROWS_MAX) {
-                let key = Key::new(keys::ACCOUNT_TRADE)
-                    .u64(account.0)
-                    .u64(g[0].trade.0);
-                batch.insert(key.build(), enc(&g));
-            }
-        }
-        for (market, rows) in &pending.market_trades {
-            for g in rows.chunks(GROUP_ROWS_MAX) {
-                let key = Key::new(keys::MARKET_TRADE).name(market).u64(g[0].trade.0);
-                batch.insert(key.build(), enc(&g));
-            }
-        }
-        for (account, ids) in &pending.account_orders {
-            for g in ids.chunks(GROUP_ROWS_MAX) {
-                let key = Key::new(keys::ACCOUNT_ORDER).u64(account.0).u64(g[0]);
-                batch.insert(key.build(), enc(&g));
-            }
-        }
-        for g in changes.outcomes.chunks(GROUP_ROWS_MAX) {
-            let key = Key::new(keys::OUTCOME).u64(g[0].command_offset);
-            batch.insert(key.build(), enc(&g));
-        }
-        for (offset, item, result) in &changes.items {
-            let key = Key::new(keys::ITEM_OUTCOME)
-                .u64(*offset)
-                .u64(u64::from(*item));
-            batch.insert(key.build(), enc(result));
-        }
+        let done = self.flush_orders(&mut pending, &mut batch, &mut changes);
+        self.flush_wallets(&pending, &mut batch, &mut changes);
+        self.flush_markets(&pending, &mut batch, &mut changes);
+        self.flush_trades(&pending, &mut batch, &mut changes);
+        flush_outcomes(&mut batch, &changes);
         batch.insert(keys::CHECKPOINT, enc(&self.cp));
         self.tree.apply_batch(batch)?;
         for id in done {

@@ -34,3 +34,16 @@ impl Projector {
         Ok(())
     }
 }
+
+/// Writes the batch's answers: commands' outcomes in groups, items' one by one.
+pub(super) fn flush_outcomes(batch: &mut sled::Batch, changes: &Changes) {
+    put_groups(batch, &changes.outcomes, |o| {
+        Key::new(keys::OUTCOME).u64(o.command_offset).build()
+    });
+    for (offset, item, result) in &changes.items {
+        let key = Key::new(keys::ITEM_OUTCOME)
+            .u64(*offset)
+            .u64(u64::from(*item));
+        batch.insert(key.build(), enc(result));
+    }
+}

@@ -39,4 +39,35 @@ impl Projector {
         }
         Ok(())
     }
+
+    fn update_bracket(
+        &mut self,
+        entry: OrderId,
+        change: impl FnOnce(&mut BracketReport),
+    ) -> Result<(), ProjectionError> {
+        let mut report = self.bracket(entry)?;
+        change(&mut report);
+        self.put(Key::new(keys::BRACKET).u64(entry.0).build(), enc(&report));
+        Ok(())
+    }
+
+    fn bracket(&self, entry: OrderId) -> Result<BracketReport, ProjectionError> {
+        if let Some(r) = self.get(&Key::new(keys::BRACKET).u64(entry.0).build())? {
+            return Ok(r);
+        }
+        let o = self
+            .order_view(entry)?
+            .ok_or(ProjectionError::Inconsistent(format!(
+                "bracket entry {entry} unknown"
+            )))?;
+        Ok(BracketReport {
+            entry,
+            account: o.account,
+            market: o.market,
+            exit: None,
+            closed_quantity: Dec::default(),
+            realized_pnl: Dec::default(),
+            exit_rejected: None,
+        })
+    }
 }

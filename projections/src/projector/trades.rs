@@ -72,4 +72,103 @@ impl Projector {
         }
         Ok(())
     }
+
+    /// Event times are the engine's clock, a running maximum, so a trade never
+    /// belongs to a candle before the one in memory.
+    fn candle_trade(
+        &mut self,
+        market: Symbol,
+        time_ms: u64,
+        price: Dec,
+        qty: Dec,
+        quote: Dec,
+    ) -> Result<(), ProjectionError> {
+        for interval in Interval::ALL {
+            let start_ms = time_ms - time_ms % interval.ms();
+            let slot = (market, interval);
+            let current = match self.candles.get(&slot) {
+                Some(c) if c.start_ms == start_ms => Some(*c),
+                Some(old) => {
+                    // The candle closed: keep its final state before the next one opens.
+                    let old = *old;
+                    let key = Key::new(keys::CANDLE)
+                        .name(&market)
+                        .u8(interval.key())
+                        .u64(old.start_ms)
+                        .build();
+                    self.put(key, enc(&old));
+                    None
+                }
+                None => self.get::<Candle>(
+                    &Key::new(keys::CANDLE)
+                        .name(&market)
+                        .u8(interval.key())
+                        .u64(start_ms)
+                        .build(),
+                )?,
+            };
+            let c = match current {
+                Some(mut c) => {
+                    c.high = c.high.max(price);
+                    c.low = c.low.min(price);
+                    c.close = price;
+                    c.volume.0 += qty.0;
+                    c.quote_volume.0 += quote.0;
+                    c.trades += 1;
+                    c
+                }
+                None => Candle {
+                    start_ms,
+                    open: price,
+                    high: price,
+                    low: price,
+                    close: price,
+                    volume: qty,
+                    quote_volume: quote,
+                    trades: 1,
+                },
+            };
+            self.candles.insert(slot, c);
+            self.batch.candles.insert(slot);
+        }
+        Ok(())
+    }
+
+    /// Flushes the touched candles and the new trades, per account and per market.
+    pub(super) fn flush_trades(
+        &self,
+        pending: &Pending,
+        batch: &mut sled::Batch,
+        changes: &mut Changes,
+    ) {
+        for slot in &pending.candles {
+            let c = self.candles[slot];
+            let (market, i) = *slot;
+            batch.insert(
+                Key::new(keys::CANDLE)
+                    .name(&market)
+                    .u8(i.key())
+                    .u64(c.start_ms)
+                    .build(),
+                enc(&c),
+            );
+            changes.candles.push((market, i, c));
+        }
+        for (account, rows) in &pending.account_trades {
+            put_groups(batch, rows, |t| {
+                Key::new(keys::ACCOUNT_TRADE)
+                    .u64(account.0)
+                    .u64(t.trade.0)
+                    .build()
+            });
+        }
+        for (market, rows) in &pending.market_trades {
+            put_groups(batch, rows, |t| {
+                Key::new(keys::MARKET_TRADE)
+                    .name(market)
+                    .u64(t.trade.0)
+                    .build()
+            });
+        }
+    }
 }
