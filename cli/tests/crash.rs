@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::log_records;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -137,28 +138,6 @@ fn sigterm(child: &Child) {
         .unwrap()
         .success();
     assert!(ok, "kill -TERM failed");
-}
-
-async fn read_all(log: &AnyLog, count: u64) -> Vec<Vec<u8>> {
-    let mut reader = log.reader(0).await.unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while (out.len() as u64) < count {
-        assert!(
-            Instant::now() < deadline,
-            "read only {} of {count}",
-            out.len()
-        );
-        out.extend(
-            reader
-                .next_batch(100_000, Duration::from_millis(200))
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|r| r.bytes),
-        );
-    }
-    out
 }
 
 /// Waits until the events log holds the outcome of command `last`.
@@ -286,7 +265,7 @@ async fn kill_nine_under_load(target: Target, seed: u64) {
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
 
     let expected = tape_engine::derive_records(&commands, Default::default(), CHECKPOINT_EVERY);
-    let on_log = read_all(&events_log, expected.len() as u64).await;
+    let on_log = log_records(&events_log, Some(expected.len() as u64)).await;
     assert_eq!(
         events_log.end_offset().await.unwrap(),
         expected.len() as u64,
@@ -457,7 +436,7 @@ async fn tools_appending_through_a_killed_owner_lose_and_double_nothing() {
 
     let log = FileLog::follow(&commands_dir).unwrap();
     let end = log.end_offset().await.unwrap();
-    let records = read_all(&AnyLog::File(log), end).await;
+    let records = log_records(&AnyLog::File(log), Some(end)).await;
     let mut on_log: std::collections::HashMap<CommandId, Vec<u64>> = Default::default();
     for (offset, bytes) in records.iter().enumerate() {
         let c = tape_schemas::codec::decode_command(bytes).unwrap();

@@ -63,25 +63,6 @@ fn best(depth: &Value, side: &str) -> Option<rust_decimal::Decimal> {
         .map(|p| p.parse().unwrap())
 }
 
-/// Every record of a log, in order.
-async fn read_all(log: &KafkaLog) -> Vec<Vec<u8>> {
-    let end = log.end_offset().await.unwrap();
-    let mut reader = log.reader(0).await.unwrap();
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    while (out.len() as u64) < end {
-        for r in reader
-            .next_batch(10_000, Duration::from_secs(5))
-            .await
-            .unwrap()
-        {
-            if r.offset == out.len() as u64 {
-                out.push(r.bytes);
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_forged_gets_through(
 ) {
@@ -343,7 +324,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     assert!(forged.is_empty(), "not every forgery was sent");
 
     // A replay: one of the market maker's own signed records, sent again verbatim.
-    let all = read_all(&commands).await;
+    let all = log_records(&commands, None).await;
     let (replayed_from, replayed) = all
         .iter()
         .enumerate()
@@ -405,7 +386,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let outcomes: BTreeMap<u64, (CommandResult, bool)> = loop {
         let mut outcomes = BTreeMap::new();
-        for r in read_all(&events).await {
+        for r in log_records(&events, None).await {
             let e: EventEnvelope = codec::from_bincode(&r).unwrap();
             if let Event::Outcome {
                 result, duplicate, ..
@@ -473,10 +454,10 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     // Nothing got through without the right key: after credentials were required,
     // every accepted command carries the credentials of an admin key or of the
     // account's own trader key.
-    let records = read_all(&commands).await;
+    let records = log_records(&commands, None).await;
     let mut keys: BTreeMap<ApiKeyId, Option<AccountId>> = BTreeMap::new();
     let mut required_from = None;
-    for r in read_all(&events).await {
+    for r in log_records(&events, None).await {
         let e: EventEnvelope = codec::from_bincode(&r).unwrap();
         match e.event {
             Event::ApiKeyCreated {
@@ -515,7 +496,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     }
     assert!(accepted > 20_000, "only {accepted} accepted commands");
     // The operator's clock ticked throughout, signed by the admin key.
-    let latest = read_all(&events)
+    let latest = log_records(&events, None)
         .await
         .iter()
         .map(|r| codec::from_bincode::<EventEnvelope>(r).unwrap().time_ms)

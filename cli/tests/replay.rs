@@ -1,9 +1,13 @@
 //! `tape replay balances | export | stream` as an auditor (or a staging operator)
 //! runs them, over an embedded data directory.
 
+#[allow(dead_code)]
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::log_records;
 use tape_log::{FileLog, FileLogOptions};
 use tape_schemas::*;
 
@@ -30,23 +34,6 @@ async fn recording(span_ms: u64) -> (tempfile::TempDir, Vec<Vec<u8>>) {
     let (e, _) = FileLog::open(dir.path().join("events"), FileLogOptions::default()).unwrap();
     e.append(events.clone()).await.unwrap();
     (dir, events)
-}
-
-async fn read_all(dir: &std::path::Path) -> Vec<Vec<u8>> {
-    let log = FileLog::follow(dir).unwrap();
-    let end = log.end_offset().await.unwrap();
-    let mut r = log.reader(0).await.unwrap();
-    let mut out = Vec::new();
-    while (out.len() as u64) < end {
-        out.extend(
-            r.next_batch(10_000, Duration::from_secs(1))
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|r| r.bytes),
-        );
-    }
-    out
 }
 
 fn tape(args: &[&str]) -> (bool, String, String) {
@@ -86,7 +73,9 @@ async fn stream_republishes_byte_for_byte_at_the_recorded_pace_and_resumes() {
         "{:?}",
         started.elapsed()
     );
-    assert!(read_all(&dst.path().join("events")).await == events);
+    assert!(
+        log_records(&FileLog::follow(dst.path().join("events")).unwrap(), None).await == events
+    );
 
     // the commands log too, unpaced; the copy verifies like the original
     let (ok, _, err) = tape(&[

@@ -157,11 +157,11 @@ struct App {
 
 fn build_schema(
     config: &GatewayConfig,
-) -> async_graphql::SchemaBuilder<schema::Query, schema::Mutation, schema::SubscriptionRoot> {
+) -> async_graphql::SchemaBuilder<schema::Query, schema::Mutation, schema::Subscription> {
     async_graphql::Schema::build(
         schema::Query::default(),
         schema::Mutation::default(),
-        schema::SubscriptionRoot,
+        schema::Subscription::default(),
     )
     .limit_depth(config.query_depth_max)
     .limit_complexity(config.query_complexity_max)

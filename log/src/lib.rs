@@ -89,6 +89,43 @@ pub trait LogReader {
     }
 }
 
+/// The `count` records from offset `from`, in order, waiting up to `within` for them
+/// all. Fewer within the time is `OffsetOutOfRange` at the first one missing; a
+/// record out of order (a gap or a repeat) is `Corrupt`. For tools and tests that
+/// read a known stretch of a log whole.
+pub async fn read_exactly<L: Log>(
+    log: &L,
+    from: u64,
+    count: u64,
+    within: Duration,
+) -> Result<Vec<Record>> {
+    let mut reader = log.reader(from).await?;
+    let deadline = std::time::Instant::now() + within;
+    let mut out: Vec<Record> = Vec::new();
+    while (out.len() as u64) < count {
+        let next = from + out.len() as u64;
+        if std::time::Instant::now() >= deadline {
+            return Err(LogError::OffsetOutOfRange(next));
+        }
+        let want = usize::try_from(count - out.len() as u64).map_or(65_536, |n| n.min(65_536));
+        for r in reader.next_batch(want, Duration::from_millis(200)).await? {
+            let expected = from + out.len() as u64;
+            if r.offset != expected {
+                return Err(LogError::Corrupt {
+                    path: "reader".into(),
+                    at: r.offset,
+                    what: format!(
+                        "record at offset {} where {expected} was expected",
+                        r.offset
+                    ),
+                });
+            }
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
 impl<L: Log> Log for std::sync::Arc<L> {
     type Reader = L::Reader;
 

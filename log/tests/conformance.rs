@@ -23,23 +23,9 @@ fn unique_topic(name: &str) -> String {
 }
 
 async fn read_all<L: Log>(log: &L, from: u64, count: usize) -> Vec<Record> {
-    let mut reader = log.reader(from).await.unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while out.len() < count {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "only {} of {count} records came back",
-            out.len()
-        );
-        out.extend(
-            reader
-                .next_batch(count - out.len(), Duration::from_millis(500))
-                .await
-                .unwrap(),
-        );
-    }
-    out
+    tape_log::read_exactly(log, from, count as u64, Duration::from_secs(30))
+        .await
+        .unwrap()
 }
 
 fn record(i: u64) -> Vec<u8> {

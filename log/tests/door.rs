@@ -20,26 +20,6 @@ async fn owner(dir: &std::path::Path, appends: bool) -> FileLog {
     log
 }
 
-async fn read_all(log: &FileLog, from: u64, count: usize) -> Vec<Record> {
-    let mut reader = log.reader(from).await.unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while out.len() < count {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {count} came back",
-            out.len()
-        );
-        out.extend(
-            reader
-                .next_batch(count - out.len(), Duration::from_millis(200))
-                .await
-                .unwrap(),
-        );
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_append_through_the_owners_door_in_order_and_never_on_the_lock() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,7 +70,9 @@ async fn tools_append_through_the_owners_door_in_order_and_never_on_the_lock() {
     offsets.sort_unstable();
     offsets.dedup();
     assert_eq!(offsets.len(), 300, "every record has its own offset");
-    let all = read_all(&log, 0, 321).await;
+    let all = tape_log::read_exactly(&log, 0, 321, Duration::from_secs(10))
+        .await
+        .unwrap();
     let mut bodies: Vec<Vec<u8>> = all.into_iter().map(|r| r.bytes).collect();
     bodies.sort();
     bodies.dedup();
@@ -200,7 +182,13 @@ async fn without_an_owner_a_tool_opens_the_log_itself_and_an_owner_gets_it_when_
     // From now on the tool goes through the owner's door.
     assert_eq!(tool.append(vec![record(1)]).await.unwrap(), vec![1]);
     assert!(!tool.holds_log());
-    assert_eq!(read_all(&log, 0, 2).await[1].bytes, record(1));
+    assert_eq!(
+        tape_log::read_exactly(&log, 0, 2, Duration::from_secs(10))
+            .await
+            .unwrap()[1]
+            .bytes,
+        record(1)
+    );
     // The owner closes: its door goes, and the tool opens the log itself again.
     log.close();
     drop(log);

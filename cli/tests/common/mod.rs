@@ -270,3 +270,18 @@ impl KafkaTopics {
         )
     }
 }
+
+/// The records of `log` from offset 0 to `end` (its end offset when `None`), as
+/// bytes, in order; waits up to two minutes for them.
+pub async fn log_records<L: tape_log::Log>(log: &L, end: Option<u64>) -> Vec<Vec<u8>> {
+    let end = match end {
+        Some(end) => end,
+        None => log.end_offset().await.unwrap(),
+    };
+    tape_log::read_exactly(log, 0, end, std::time::Duration::from_secs(120))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.bytes)
+        .collect()
+}

@@ -210,13 +210,8 @@ impl H {
 
     pub fn deposit(&mut self, account: AccountId, asset: &str, amount: &str) {
         self.refs += 1;
-        let reference = format!("dep-{}", self.refs).parse().unwrap();
-        self.ok(Command::Deposit {
-            account,
-            asset: code(asset),
-            amount: d(amount),
-            reference,
-        });
+        let reference = format!("dep-{}", self.refs);
+        self.ok(tape_testkit::deposit(account, asset, amount, &reference));
     }
 
     pub fn limit(

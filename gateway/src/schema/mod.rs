@@ -30,9 +30,9 @@ mod subscriptions;
 mod trading;
 
 use commands::{parse_command_id, receipt, submit, submit_admin, submit_batch};
-pub use subscriptions::SubscriptionRoot;
+pub use subscriptions::Subscription;
 
-pub type TapeSchema = async_graphql::Schema<Query, Mutation, SubscriptionRoot>;
+pub type TapeSchema = async_graphql::Schema<Query, Mutation, Subscription>;
 
 // Every query, one part per subject (a doc comment would land in the SDL).
 #[derive(async_graphql::MergedObject, Default)]

@@ -88,7 +88,7 @@ impl From<TradeView> for PublicTrade {
 #[derive(SimpleObject, Clone)]
 pub struct Candle {
     pub market: String,
-    pub interval: String,
+    pub interval: super::CandleInterval,
     pub start_ms: u64,
     pub open: Decimal,
     pub high: Decimal,
@@ -106,7 +106,7 @@ impl Candle {
     pub fn new(market: &Symbol, interval: Interval, c: views::Candle) -> Self {
         Candle {
             market: market.to_string(),
-            interval: interval.name().to_string(),
+            interval: interval.into(),
             start_ms: c.start_ms,
             open: dm(c.open),
             high: dm(c.high),

@@ -9,7 +9,7 @@ use async_graphql::{Request, Response};
 use tape_gateway::auth::Caller;
 use tape_gateway::{CommandsDoor, GatewayConfig, Submitter, TapeSchema};
 use tape_schemas::*;
-use tape_testkit::{code, d};
+use tape_testkit::code;
 use tokio::sync::{broadcast, watch};
 
 pub const ALICE: AccountId = AccountId(1);
@@ -33,13 +33,9 @@ pub struct Gateway {
     setup: u64,
 }
 
+/// A deposit referenced by account and asset (one per pair in these tests).
 pub fn deposit(account: AccountId, asset: &str, amount: &str) -> Command {
-    Command::Deposit {
-        account,
-        asset: code(asset),
-        amount: d(amount),
-        reference: format!("{account}-{asset}").parse().unwrap(),
-    }
+    tape_testkit::deposit(account, asset, amount, &format!("{account}-{asset}"))
 }
 
 /// BTC, USDT, the BTC-USDT market, 1,000 USDT for Alice and 2 BTC for Bob.
