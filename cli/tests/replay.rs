@@ -1,7 +1,6 @@
 //! `tape replay balances | export | stream` as an auditor (or a staging operator)
 //! runs them, over an embedded data directory.
 
-#[allow(dead_code)]
 mod common;
 
 use std::process::Command;
