@@ -157,15 +157,14 @@ impl Core {
         Ok(())
     }
 
+    /// Room for `count` more open orders, and a client id not in use. Callers have
+    /// checked the account with `check_can_trade` first.
     pub(crate) fn check_new_orders(
         &self,
         account: AccountId,
         count: usize,
         cid: Option<&ClientOrderId>,
     ) -> Result<(), RejectReason> {
-        if !self.ledger.exists(account) {
-            return Err(RejectReason::UnknownAccount);
-        }
         if self.orders.open_count(account) + count > self.cfg.open_orders_per_account_max
             || self.orders.live.len() + count > self.cfg.open_orders_max
         {
