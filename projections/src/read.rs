@@ -1,11 +1,13 @@
 //! Reading the views: what the gateway serves. Every list is a range of ids (or
 //! `seq`s) read in either direction from a cursor, filtered, and cut to a page.
+//! This file holds the read handle and the paging every view shares; each view's
+//! own queries are in its file under `projector/`, beside the code that folds and
+//! flushes it.
 
-use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use tape_schemas::*;
 
-use crate::keys::{self, Key};
+use crate::keys;
 use crate::views::*;
 use crate::ProjectionError;
 
@@ -68,13 +70,13 @@ pub struct EntryFilter {
 }
 
 /// Gathers a page's rows, noting whether a row beyond the page exists.
-struct Collect<T> {
+pub(crate) struct Collect<T> {
     rows: Vec<(u64, T)>,
     first: usize,
 }
 
 impl<T> Collect<T> {
-    fn new(page: &Page) -> Collect<T> {
+    pub(crate) fn new(page: &Page) -> Collect<T> {
         Collect {
             rows: Vec::new(),
             first: page.first.min(PAGE_ROWS_MAX),
@@ -82,7 +84,7 @@ impl<T> Collect<T> {
     }
 
     /// Adds a row; `Err` when the page is already full (so more rows exist).
-    fn push(&mut self, id: u64, row: T) -> Result<(), ()> {
+    pub(crate) fn push(&mut self, id: u64, row: T) -> Result<(), ()> {
         if self.rows.len() == self.first {
             return Err(());
         }
@@ -90,7 +92,7 @@ impl<T> Collect<T> {
         Ok(())
     }
 
-    fn done(self, has_more: bool) -> Rows<T> {
+    pub(crate) fn done(self, has_more: bool) -> Rows<T> {
         Rows {
             rows: self.rows,
             has_more,
@@ -99,7 +101,7 @@ impl<T> Collect<T> {
 }
 
 /// The id range a page covers after its cursor, or `None` when it is empty.
-fn bounds(page: &Page) -> Option<(u64, u64)> {
+pub(crate) fn bounds(page: &Page) -> Option<(u64, u64)> {
     let (mut lo, mut hi) = (page.from_id, page.to_id);
     if let Some(c) = page.cursor {
         if page.newest_first {
@@ -111,7 +113,7 @@ fn bounds(page: &Page) -> Option<(u64, u64)> {
     (lo <= hi).then_some((lo, hi))
 }
 
-fn in_time(t: u64, from_ms: Option<u64>, to_ms: Option<u64>) -> bool {
+pub(crate) fn in_time(t: u64, from_ms: Option<u64>, to_ms: Option<u64>) -> bool {
     from_ms.is_none_or(|f| t >= f) && to_ms.is_none_or(|e| t <= e)
 }
 
@@ -121,7 +123,7 @@ pub type KeyValue = (Vec<u8>, Vec<u8>);
 /// A read handle on the views; cheap to clone, safe to share.
 #[derive(Clone)]
 pub struct Views {
-    tree: sled::Tree,
+    pub(crate) tree: sled::Tree,
 }
 
 impl Views {
@@ -129,7 +131,10 @@ impl Views {
         Views { tree }
     }
 
-    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ProjectionError> {
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, ProjectionError> {
         match self.tree.get(key)? {
             Some(v) => Ok(Some(codec::from_bincode_large(&v).map_err(|e| {
                 ProjectionError::Store(format!("a view does not decode: {e}"))
@@ -138,7 +143,10 @@ impl Views {
         }
     }
 
-    fn scan<T: DeserializeOwned>(&self, prefix: Vec<u8>) -> Result<Vec<T>, ProjectionError> {
+    pub(crate) fn scan<T: DeserializeOwned>(
+        &self,
+        prefix: Vec<u8>,
+    ) -> Result<Vec<T>, ProjectionError> {
         self.tree
             .scan_prefix(prefix)
             .map(|kv| {
@@ -151,7 +159,7 @@ impl Views {
 
     /// Reads ids under `prefix` (the id is the key's last 8 bytes) in the page's
     /// direction, keeping those `accept` maps to a row.
-    fn page<T>(
+    pub(crate) fn page<T>(
         &self,
         prefix: Vec<u8>,
         page: &Page,
@@ -184,7 +192,7 @@ impl Views {
 
     /// Like [`Views::page`] over groups (see [`keys`]): each value under `prefix` is
     /// a `Vec<T>` in ascending id order, keyed by its first id.
-    fn page_groups<T: DeserializeOwned, R>(
+    pub(crate) fn page_groups<T: DeserializeOwned, R>(
         &self,
         prefix: Vec<u8>,
         page: &Page,
@@ -251,421 +259,6 @@ impl Views {
         Ok((cp.next_seq, cp.clock_ms))
     }
 
-    pub fn assets(&self) -> Result<Vec<AssetView>, ProjectionError> {
-        self.scan(vec![keys::ASSET])
-    }
-
-    pub fn asset(&self, code: &AssetCode) -> Result<Option<AssetView>, ProjectionError> {
-        self.get(&Key::new(keys::ASSET).name(code).build())
-    }
-
-    pub fn markets(&self) -> Result<Vec<MarketView>, ProjectionError> {
-        self.scan(vec![keys::MARKET])
-    }
-
-    pub fn market(&self, symbol: &Symbol) -> Result<Option<MarketView>, ProjectionError> {
-        self.get(&Key::new(keys::MARKET).name(symbol).build())
-    }
-
-    pub fn wallets(&self, account: AccountId) -> Result<Vec<WalletView>, ProjectionError> {
-        let prefix = Key::new(keys::WALLET).u64(account.0).build();
-        self.tree
-            .scan_prefix(&prefix)
-            .map(|kv| {
-                let (k, v) = kv?;
-                let code = std::str::from_utf8(&k[9..])
-                    .unwrap_or("")
-                    .trim_end_matches('\0');
-                let asset = code
-                    .parse()
-                    .map_err(|e| ProjectionError::Store(format!("wallet key: {e:?}")))?;
-                let row: WalletRow = codec::from_bincode_large(&v)
-                    .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))?;
-                Ok(WalletView {
-                    account,
-                    asset,
-                    available: row.available,
-                    held: row.held,
-                })
-            })
-            .collect()
-    }
-
-    /// The value of `amount` of `asset` in `quote` at the last trade price of a market
-    /// between them (either way round), rounded down to 18 places; `None` when no
-    /// such market has traded.
-    pub fn value_in(
-        &self,
-        asset: &AssetCode,
-        amount: Dec,
-        quote: &AssetCode,
-        markets: &[MarketView],
-    ) -> Option<Dec> {
-        if asset == quote {
-            return Some(amount);
-        }
-        for m in markets {
-            let Some(last) = m.last_price else { continue };
-            if m.spec.base == *asset && m.spec.quote == *quote {
-                return amount.0.checked_mul(last.0).map(Dec);
-            }
-            if m.spec.base == *quote && m.spec.quote == *asset && !last.0.is_zero() {
-                return amount.0.checked_div(last.0).map(|v| {
-                    Dec(v.round_dp_with_strategy(18, rust_decimal::RoundingStrategy::ToZero))
-                });
-            }
-        }
-        None
-    }
-
-    pub fn ledger(
-        &self,
-        account: AccountId,
-        filter: &EntryFilter,
-        page: &Page,
-    ) -> Result<Rows<LedgerEntry>, ProjectionError> {
-        let prefix = Key::new(keys::ENTRY).u64(account.0).build();
-        self.page_groups(
-            prefix,
-            page,
-            |e: &LedgerEntry| e.seq,
-            |e| {
-                Ok(Some(e).filter(|e| {
-                    filter.asset.is_none_or(|a| a == e.asset)
-                        && filter.kind.is_none_or(|k| k == e.kind)
-                        && in_time(e.time_ms, filter.from_ms, filter.to_ms)
-                }))
-            },
-        )
-    }
-
-    pub fn equity_history(
-        &self,
-        account: AccountId,
-        from_ms: u64,
-        to_ms: u64,
-    ) -> Result<Vec<EquityPoint>, ProjectionError> {
-        let page = Page {
-            newest_first: false,
-            first: PAGE_ROWS_MAX,
-            from_id: from_ms,
-            to_id: to_ms,
-            cursor: None,
-        };
-        let rows = self.page(Key::new(keys::EQUITY).u64(account.0).build(), &page, |t| {
-            self.get(&Key::new(keys::EQUITY).u64(account.0).u64(t).build())
-        })?;
-        Ok(rows.rows.into_iter().map(|(_, p)| p).collect())
-    }
-
-    /// The close of the last 1-hour candle at or before `time_ms` of `market`.
-    pub fn close_at(&self, market: &Symbol, time_ms: u64) -> Result<Option<Dec>, ProjectionError> {
-        let hour = Interval::H1.key();
-        let start = Key::new(keys::CANDLE).name(market).u8(hour).build();
-        let end = Key::new(keys::CANDLE)
-            .name(market)
-            .u8(hour)
-            .u64(time_ms)
-            .build();
-        match self.tree.range(start..=end).next_back() {
-            Some(kv) => {
-                let (_, v) = kv?;
-                let c: Candle = codec::from_bincode_large(&v)
-                    .map_err(|e| ProjectionError::Store(e.to_string()))?;
-                Ok(Some(c.close))
-            }
-            None => Ok(None),
-        }
-    }
-
-    pub fn order(&self, id: OrderId) -> Result<Option<OrderView>, ProjectionError> {
-        self.get(&Key::new(keys::ORDER).u64(id.0).build())
-    }
-
-    pub fn orders(
-        &self,
-        account: AccountId,
-        filter: &OrderFilter,
-        page: &Page,
-    ) -> Result<Rows<OrderView>, ProjectionError> {
-        let keep = |o: &OrderView| {
-            filter.market.is_none_or(|m| m == o.market)
-                && filter.side.is_none_or(|s| s == o.side)
-                && (filter.statuses.is_empty() || filter.statuses.contains(&o.status))
-                && in_time(o.created_ms, filter.from_ms, filter.to_ms)
-        };
-        if filter.open_only {
-            // one row holds the account's open ids: page through it in memory
-            let open: std::collections::BTreeSet<u64> = self
-                .get(&Key::new(keys::OPEN_ORDER).u64(account.0).build())?
-                .unwrap_or_default();
-            let mut out = Collect::new(page);
-            let Some((lo, hi)) = bounds(page) else {
-                return Ok(out.done(false));
-            };
-            let ids: Box<dyn Iterator<Item = &u64>> = if page.newest_first {
-                Box::new(open.range(lo..=hi).rev())
-            } else {
-                Box::new(open.range(lo..=hi))
-            };
-            for id in ids {
-                if let Some(o) = self.order(OrderId(*id))?.filter(keep) {
-                    if out.push(*id, o).is_err() {
-                        return Ok(out.done(true));
-                    }
-                }
-            }
-            return Ok(out.done(false));
-        }
-        let prefix = Key::new(keys::ACCOUNT_ORDER).u64(account.0).build();
-        self.page_groups(
-            prefix,
-            page,
-            |id: &u64| *id,
-            |id| Ok(self.order(OrderId(id))?.filter(keep)),
-        )
-    }
-
-    /// The account's orders changed at or after `from_seq`, by the seq of their last
-    /// change: the open ones that changed, and those that ended since (at most
-    /// `max`; `None` when there are more).
-    pub fn orders_changed_since(
-        &self,
-        account: AccountId,
-        from_seq: u64,
-        max: usize,
-    ) -> Result<Option<Vec<OrderView>>, ProjectionError> {
-        let open: std::collections::BTreeSet<u64> = self
-            .get(&Key::new(keys::OPEN_ORDER).u64(account.0).build())?
-            .unwrap_or_default();
-        let mut ids: Vec<u64> = open.into_iter().collect();
-        let from = Key::new(keys::CLOSED).u64(account.0).u64(from_seq).build();
-        let end = Key::new(keys::CLOSED).u64(account.0).u64(u64::MAX).build();
-        // Every order ended since `from_seq` changed since then: more than `max` of
-        // them is too many, without reading further.
-        for (closed, kv) in self.tree.range(from..=end).enumerate() {
-            if closed == max {
-                return Ok(None);
-            }
-            let (k, _) = kv?;
-            let id = k[k.len() - 8..].try_into().map(u64::from_be_bytes);
-            ids.push(id.map_err(|_| ProjectionError::Store("a closed-order key is short".into()))?);
-        }
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(o) = self
-                .order(OrderId(id))?
-                .filter(|o| o.updated_seq >= from_seq)
-            {
-                out.push(o);
-            }
-        }
-        if out.len() > max {
-            return Ok(None);
-        }
-        out.sort_by_key(|o| (o.updated_seq, o.order));
-        Ok(Some(out))
-    }
-
-    /// A trade by id (from its market's tape).
-    pub fn trade(&self, id: TradeId) -> Result<Option<TradeView>, ProjectionError> {
-        for m in self.markets()? {
-            let prefix = Key::new(keys::MARKET_TRADE).name(&m.spec.symbol).build();
-            let key = [prefix.as_slice(), &id.0.to_be_bytes()].concat();
-            if let Some(kv) = self.tree.range(prefix.clone()..=key).next_back() {
-                let (_, v) = kv?;
-                let group: Vec<TradeView> = codec::from_bincode_large(&v)
-                    .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))?;
-                if let Some(t) = group.into_iter().find(|t| t.trade == id) {
-                    return Ok(Some(t));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    fn trades_under(
-        &self,
-        prefix: Vec<u8>,
-        filter: &TradeFilter,
-        page: &Page,
-    ) -> Result<Rows<TradeView>, ProjectionError> {
-        self.page_groups(
-            prefix,
-            page,
-            |t: &TradeView| t.trade.0,
-            |t| {
-                Ok(Some(t).filter(|t| {
-                    filter.market.is_none_or(|m| m == t.market)
-                        && in_time(t.time_ms, filter.from_ms, filter.to_ms)
-                }))
-            },
-        )
-    }
-
-    pub fn account_trades(
-        &self,
-        account: AccountId,
-        filter: &TradeFilter,
-        page: &Page,
-    ) -> Result<Rows<TradeView>, ProjectionError> {
-        self.trades_under(
-            Key::new(keys::ACCOUNT_TRADE).u64(account.0).build(),
-            filter,
-            page,
-        )
-    }
-
-    pub fn market_trades(
-        &self,
-        market: &Symbol,
-        filter: &TradeFilter,
-        page: &Page,
-    ) -> Result<Rows<TradeView>, ProjectionError> {
-        self.trades_under(
-            Key::new(keys::MARKET_TRADE).name(market).build(),
-            filter,
-            page,
-        )
-    }
-
-    /// Candles of `interval` starting in
-    /// `[from_ms, to_ms]`, oldest first, at most `limit`.
-    pub fn candles(
-        &self,
-        market: &Symbol,
-        interval: Interval,
-        from_ms: u64,
-        to_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<Candle>, ProjectionError> {
-        let page = Page {
-            newest_first: false,
-            first: limit,
-            from_id: from_ms,
-            to_id: to_ms,
-            cursor: None,
-        };
-        let prefix = Key::new(keys::CANDLE)
-            .name(market)
-            .u8(interval.key())
-            .build();
-        let rows = self.page(prefix, &page, |start| {
-            self.get(
-                &Key::new(keys::CANDLE)
-                    .name(market)
-                    .u8(interval.key())
-                    .u64(start)
-                    .build(),
-            )
-        })?;
-        Ok(rows.rows.into_iter().map(|(_, c)| c).collect())
-    }
-
-    /// The rolling 24 hours before the projector's clock, from 1-minute candles.
-    pub fn ticker(&self, market: &Symbol) -> Result<Option<Ticker>, ProjectionError> {
-        let Some(m) = self.market(market)? else {
-            return Ok(None);
-        };
-        let (_, now_ms) = self.checkpoint()?;
-        let from_ms = now_ms.saturating_sub(86_400_000 - 60_000);
-        let from_ms = from_ms - from_ms % 60_000;
-        let candles = self.candles(market, Interval::M1, from_ms, now_ms, 1_440)?;
-        let depth = self.depth(market, 1)?;
-        let mut t = Ticker {
-            market: *market,
-            last: m.last_price,
-            open: candles.first().map(|c| c.open),
-            high: None,
-            low: None,
-            volume: Dec::default(),
-            quote_volume: Dec::default(),
-            trades: 0,
-            best_bid: depth.bids.first().map(|l| l.0),
-            best_ask: depth.asks.first().map(|l| l.0),
-        };
-        let mut volume = Decimal::ZERO;
-        let mut quote_volume = Decimal::ZERO;
-        for c in &candles {
-            t.high = Some(t.high.map_or(c.high, |h| h.max(c.high)));
-            t.low = Some(t.low.map_or(c.low, |l| l.min(c.low)));
-            volume += c.volume.0;
-            quote_volume += c.quote_volume.0;
-            t.trades += c.trades;
-        }
-        t.volume = Dec(volume);
-        t.quote_volume = Dec(quote_volume);
-        Ok(Some(t))
-    }
-
-    /// The best `levels` price levels of each side.
-    pub fn depth(&self, market: &Symbol, levels: usize) -> Result<Depth, ProjectionError> {
-        let mut depth: Depth = if levels <= crate::projector::DEPTH_TOP_LEVELS {
-            self.get(&Key::new(keys::DEPTH_TOP).name(market).build())?
-                .unwrap_or_default()
-        } else {
-            let stored: Option<(Symbol, Depth)> =
-                self.get(&Key::new(keys::DEPTH).name(market).build())?;
-            stored.map(|(_, d)| d).unwrap_or_default()
-        };
-        depth.bids.truncate(levels);
-        depth.asks.truncate(levels);
-        Ok(depth)
-    }
-
-    pub fn sliced(&self, parent: OrderId) -> Result<Option<SlicedReport>, ProjectionError> {
-        self.get(&Key::new(keys::SLICED).u64(parent.0).build())
-    }
-
-    pub fn bracket(&self, entry: OrderId) -> Result<Option<BracketReport>, ProjectionError> {
-        self.get(&Key::new(keys::BRACKET).u64(entry.0).build())
-    }
-
-    pub fn api_key(&self, key: ApiKeyId) -> Result<Option<ApiKeyView>, ProjectionError> {
-        self.get(&Key::new(keys::API_KEY).u64(key.0).build())
-    }
-
-    /// Whether the engine requires credentials on every command.
-    pub fn credentials_required(&self) -> Result<bool, ProjectionError> {
-        Ok(self
-            .get::<bool>(keys::CREDENTIALS_REQUIRED)?
-            .unwrap_or(false))
-    }
-
-    pub fn api_keys(&self) -> Result<Vec<ApiKeyView>, ProjectionError> {
-        self.scan(vec![keys::API_KEY])
-    }
-
-    pub fn withdrawal(&self, id: WithdrawalId) -> Result<Option<WithdrawalView>, ProjectionError> {
-        self.get(&Key::new(keys::WITHDRAWAL).u64(id.0).build())
-    }
-
-    /// Withdrawals by id, paged, keeping those of `account` (all when none) in one
-    /// of `statuses` (any when empty). A filter that matches few rows reads many.
-    pub fn withdrawals(
-        &self,
-        account: Option<AccountId>,
-        statuses: &[WithdrawalStatus],
-        page: &Page,
-    ) -> Result<Rows<WithdrawalView>, ProjectionError> {
-        self.page(vec![keys::WITHDRAWAL], page, |id| {
-            Ok(self.withdrawal(WithdrawalId(id))?.filter(|w| {
-                account.is_none_or(|a| w.account == a)
-                    && (statuses.is_empty() || statuses.contains(&w.status))
-            }))
-        })
-    }
-
-    /// The engine's last checkpoint, once one has been written.
-    pub fn engine_checkpoint(&self) -> Result<Option<EngineCheckpointView>, ProjectionError> {
-        self.get(keys::ENGINE_CHECKPOINT)
-    }
-
-    /// Every account an operator has set restrictions on (lifted ones included).
-    pub fn restricted_accounts(&self) -> Result<Vec<RestrictionsView>, ProjectionError> {
-        self.scan(vec![keys::RESTRICTIONS])
-    }
-
     /// Every stored key and value, in key order (to compare two sets of views).
     pub fn dump(&self) -> Result<Vec<KeyValue>, ProjectionError> {
         self.tree
@@ -675,36 +268,5 @@ impl Views {
                 Ok((k.to_vec(), v.to_vec()))
             })
             .collect()
-    }
-
-    /// The engine's answer to the command at `command_offset` on the commands log.
-    /// The answers to the items of the batch at `command_offset`, in item order.
-    pub fn item_outcomes(
-        &self,
-        command_offset: u64,
-    ) -> Result<Vec<CommandResult>, ProjectionError> {
-        let prefix = Key::new(keys::ITEM_OUTCOME).u64(command_offset).build();
-        self.tree
-            .scan_prefix(&prefix)
-            .map(|kv| {
-                let (_, v) = kv?;
-                codec::from_bincode_large(&v)
-                    .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))
-            })
-            .collect()
-    }
-
-    pub fn outcome_at(&self, command_offset: u64) -> Result<Option<OutcomeView>, ProjectionError> {
-        let key = Key::new(keys::OUTCOME).u64(command_offset).build();
-        let Some(kv) = self.tree.range(vec![keys::OUTCOME]..=key).next_back() else {
-            return Ok(None);
-        };
-        let (_, v) = kv?;
-        let group: Vec<OutcomeView> = codec::from_bincode_large(&v)
-            .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))?;
-        Ok(group
-            .binary_search_by_key(&command_offset, |o| o.command_offset)
-            .ok()
-            .map(|i| group[i]))
     }
 }

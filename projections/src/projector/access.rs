@@ -58,3 +58,31 @@ impl Projector {
         Ok(())
     }
 }
+
+/// The queries this view answers.
+impl Views {
+    pub fn api_key(&self, key: ApiKeyId) -> Result<Option<ApiKeyView>, ProjectionError> {
+        self.get(&Key::new(keys::API_KEY).u64(key.0).build())
+    }
+
+    /// Whether the engine requires credentials on every command.
+    pub fn credentials_required(&self) -> Result<bool, ProjectionError> {
+        Ok(self
+            .get::<bool>(keys::CREDENTIALS_REQUIRED)?
+            .unwrap_or(false))
+    }
+
+    pub fn api_keys(&self) -> Result<Vec<ApiKeyView>, ProjectionError> {
+        self.scan(vec![keys::API_KEY])
+    }
+
+    /// The engine's last checkpoint, once one has been written.
+    pub fn engine_checkpoint(&self) -> Result<Option<EngineCheckpointView>, ProjectionError> {
+        self.get(keys::ENGINE_CHECKPOINT)
+    }
+
+    /// Every account an operator has set restrictions on (lifted ones included).
+    pub fn restricted_accounts(&self) -> Result<Vec<RestrictionsView>, ProjectionError> {
+        self.scan(vec![keys::RESTRICTIONS])
+    }
+}

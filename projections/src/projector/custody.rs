@@ -44,3 +44,26 @@ impl Projector {
         Ok(())
     }
 }
+
+/// The queries this view answers.
+impl Views {
+    pub fn withdrawal(&self, id: WithdrawalId) -> Result<Option<WithdrawalView>, ProjectionError> {
+        self.get(&Key::new(keys::WITHDRAWAL).u64(id.0).build())
+    }
+
+    /// Withdrawals by id, paged, keeping those of `account` (all when none) in one
+    /// of `statuses` (any when empty). A filter that matches few rows reads many.
+    pub fn withdrawals(
+        &self,
+        account: Option<AccountId>,
+        statuses: &[WithdrawalStatus],
+        page: &Page,
+    ) -> Result<Rows<WithdrawalView>, ProjectionError> {
+        self.page(vec![keys::WITHDRAWAL], page, |id| {
+            Ok(self.withdrawal(WithdrawalId(id))?.filter(|w| {
+                account.is_none_or(|a| w.account == a)
+                    && (statuses.is_empty() || statuses.contains(&w.status))
+            }))
+        })
+    }
+}

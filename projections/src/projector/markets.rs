@@ -85,3 +85,37 @@ impl Projector {
         }
     }
 }
+
+/// The queries this view answers.
+impl Views {
+    pub fn assets(&self) -> Result<Vec<AssetView>, ProjectionError> {
+        self.scan(vec![keys::ASSET])
+    }
+
+    pub fn asset(&self, code: &AssetCode) -> Result<Option<AssetView>, ProjectionError> {
+        self.get(&Key::new(keys::ASSET).name(code).build())
+    }
+
+    pub fn markets(&self) -> Result<Vec<MarketView>, ProjectionError> {
+        self.scan(vec![keys::MARKET])
+    }
+
+    pub fn market(&self, symbol: &Symbol) -> Result<Option<MarketView>, ProjectionError> {
+        self.get(&Key::new(keys::MARKET).name(symbol).build())
+    }
+
+    /// The best `levels` price levels of each side.
+    pub fn depth(&self, market: &Symbol, levels: usize) -> Result<Depth, ProjectionError> {
+        let mut depth: Depth = if levels <= crate::projector::DEPTH_TOP_LEVELS {
+            self.get(&Key::new(keys::DEPTH_TOP).name(market).build())?
+                .unwrap_or_default()
+        } else {
+            let stored: Option<(Symbol, Depth)> =
+                self.get(&Key::new(keys::DEPTH).name(market).build())?;
+            stored.map(|(_, d)| d).unwrap_or_default()
+        };
+        depth.bids.truncate(levels);
+        depth.asks.truncate(levels);
+        Ok(depth)
+    }
+}

@@ -12,6 +12,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tape_schemas::*;
 
 use crate::keys::{self, Key};
+use crate::read::*;
 use crate::views::*;
 use crate::ProjectionError;
 

@@ -257,3 +257,95 @@ impl Projector {
         done
     }
 }
+
+/// The queries this view answers.
+impl Views {
+    pub fn order(&self, id: OrderId) -> Result<Option<OrderView>, ProjectionError> {
+        self.get(&Key::new(keys::ORDER).u64(id.0).build())
+    }
+
+    pub fn orders(
+        &self,
+        account: AccountId,
+        filter: &OrderFilter,
+        page: &Page,
+    ) -> Result<Rows<OrderView>, ProjectionError> {
+        let keep = |o: &OrderView| {
+            filter.market.is_none_or(|m| m == o.market)
+                && filter.side.is_none_or(|s| s == o.side)
+                && (filter.statuses.is_empty() || filter.statuses.contains(&o.status))
+                && in_time(o.created_ms, filter.from_ms, filter.to_ms)
+        };
+        if filter.open_only {
+            // one row holds the account's open ids: page through it in memory
+            let open: std::collections::BTreeSet<u64> = self
+                .get(&Key::new(keys::OPEN_ORDER).u64(account.0).build())?
+                .unwrap_or_default();
+            let mut out = Collect::new(page);
+            let Some((lo, hi)) = bounds(page) else {
+                return Ok(out.done(false));
+            };
+            let ids: Box<dyn Iterator<Item = &u64>> = if page.newest_first {
+                Box::new(open.range(lo..=hi).rev())
+            } else {
+                Box::new(open.range(lo..=hi))
+            };
+            for id in ids {
+                if let Some(o) = self.order(OrderId(*id))?.filter(keep) {
+                    if out.push(*id, o).is_err() {
+                        return Ok(out.done(true));
+                    }
+                }
+            }
+            return Ok(out.done(false));
+        }
+        let prefix = Key::new(keys::ACCOUNT_ORDER).u64(account.0).build();
+        self.page_groups(
+            prefix,
+            page,
+            |id: &u64| *id,
+            |id| Ok(self.order(OrderId(id))?.filter(keep)),
+        )
+    }
+
+    /// The account's orders changed at or after `from_seq`, by the seq of their last
+    /// change: the open ones that changed, and those that ended since (at most
+    /// `max`; `None` when there are more).
+    pub fn orders_changed_since(
+        &self,
+        account: AccountId,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<Option<Vec<OrderView>>, ProjectionError> {
+        let open: std::collections::BTreeSet<u64> = self
+            .get(&Key::new(keys::OPEN_ORDER).u64(account.0).build())?
+            .unwrap_or_default();
+        let mut ids: Vec<u64> = open.into_iter().collect();
+        let from = Key::new(keys::CLOSED).u64(account.0).u64(from_seq).build();
+        let end = Key::new(keys::CLOSED).u64(account.0).u64(u64::MAX).build();
+        // Every order ended since `from_seq` changed since then: more than `max` of
+        // them is too many, without reading further.
+        for (closed, kv) in self.tree.range(from..=end).enumerate() {
+            if closed == max {
+                return Ok(None);
+            }
+            let (k, _) = kv?;
+            let id = k[k.len() - 8..].try_into().map(u64::from_be_bytes);
+            ids.push(id.map_err(|_| ProjectionError::Store("a closed-order key is short".into()))?);
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(o) = self
+                .order(OrderId(id))?
+                .filter(|o| o.updated_seq >= from_seq)
+            {
+                out.push(o);
+            }
+        }
+        if out.len() > max {
+            return Ok(None);
+        }
+        out.sort_by_key(|o| (o.updated_seq, o.order));
+        Ok(Some(out))
+    }
+}

@@ -71,3 +71,14 @@ impl Projector {
         })
     }
 }
+
+/// The queries this view answers.
+impl Views {
+    pub fn sliced(&self, parent: OrderId) -> Result<Option<SlicedReport>, ProjectionError> {
+        self.get(&Key::new(keys::SLICED).u64(parent.0).build())
+    }
+
+    pub fn bracket(&self, entry: OrderId) -> Result<Option<BracketReport>, ProjectionError> {
+        self.get(&Key::new(keys::BRACKET).u64(entry.0).build())
+    }
+}

@@ -172,3 +172,157 @@ impl Projector {
         }
     }
 }
+
+/// The queries this view answers.
+impl Views {
+    /// The close of the last 1-hour candle at or before `time_ms` of `market`.
+    pub fn close_at(&self, market: &Symbol, time_ms: u64) -> Result<Option<Dec>, ProjectionError> {
+        let hour = Interval::H1.key();
+        let start = Key::new(keys::CANDLE).name(market).u8(hour).build();
+        let end = Key::new(keys::CANDLE)
+            .name(market)
+            .u8(hour)
+            .u64(time_ms)
+            .build();
+        match self.tree.range(start..=end).next_back() {
+            Some(kv) => {
+                let (_, v) = kv?;
+                let c: Candle = codec::from_bincode_large(&v)
+                    .map_err(|e| ProjectionError::Store(e.to_string()))?;
+                Ok(Some(c.close))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A trade by id (from its market's tape).
+    pub fn trade(&self, id: TradeId) -> Result<Option<TradeView>, ProjectionError> {
+        for m in self.markets()? {
+            let prefix = Key::new(keys::MARKET_TRADE).name(&m.spec.symbol).build();
+            let key = [prefix.as_slice(), &id.0.to_be_bytes()].concat();
+            if let Some(kv) = self.tree.range(prefix.clone()..=key).next_back() {
+                let (_, v) = kv?;
+                let group: Vec<TradeView> = codec::from_bincode_large(&v)
+                    .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))?;
+                if let Some(t) = group.into_iter().find(|t| t.trade == id) {
+                    return Ok(Some(t));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn trades_under(
+        &self,
+        prefix: Vec<u8>,
+        filter: &TradeFilter,
+        page: &Page,
+    ) -> Result<Rows<TradeView>, ProjectionError> {
+        self.page_groups(
+            prefix,
+            page,
+            |t: &TradeView| t.trade.0,
+            |t| {
+                Ok(Some(t).filter(|t| {
+                    filter.market.is_none_or(|m| m == t.market)
+                        && in_time(t.time_ms, filter.from_ms, filter.to_ms)
+                }))
+            },
+        )
+    }
+
+    pub fn account_trades(
+        &self,
+        account: AccountId,
+        filter: &TradeFilter,
+        page: &Page,
+    ) -> Result<Rows<TradeView>, ProjectionError> {
+        self.trades_under(
+            Key::new(keys::ACCOUNT_TRADE).u64(account.0).build(),
+            filter,
+            page,
+        )
+    }
+
+    pub fn market_trades(
+        &self,
+        market: &Symbol,
+        filter: &TradeFilter,
+        page: &Page,
+    ) -> Result<Rows<TradeView>, ProjectionError> {
+        self.trades_under(
+            Key::new(keys::MARKET_TRADE).name(market).build(),
+            filter,
+            page,
+        )
+    }
+
+    /// Candles of `interval` starting in
+    /// `[from_ms, to_ms]`, oldest first, at most `limit`.
+    pub fn candles(
+        &self,
+        market: &Symbol,
+        interval: Interval,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Candle>, ProjectionError> {
+        let page = Page {
+            newest_first: false,
+            first: limit,
+            from_id: from_ms,
+            to_id: to_ms,
+            cursor: None,
+        };
+        let prefix = Key::new(keys::CANDLE)
+            .name(market)
+            .u8(interval.key())
+            .build();
+        let rows = self.page(prefix, &page, |start| {
+            self.get(
+                &Key::new(keys::CANDLE)
+                    .name(market)
+                    .u8(interval.key())
+                    .u64(start)
+                    .build(),
+            )
+        })?;
+        Ok(rows.rows.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// The rolling 24 hours before the projector's clock, from 1-minute candles.
+    pub fn ticker(&self, market: &Symbol) -> Result<Option<Ticker>, ProjectionError> {
+        let Some(m) = self.market(market)? else {
+            return Ok(None);
+        };
+        let (_, now_ms) = self.checkpoint()?;
+        let from_ms = now_ms.saturating_sub(86_400_000 - 60_000);
+        let from_ms = from_ms - from_ms % 60_000;
+        let candles = self.candles(market, Interval::M1, from_ms, now_ms, 1_440)?;
+        let depth = self.depth(market, 1)?;
+        let mut t = Ticker {
+            market: *market,
+            last: m.last_price,
+            open: candles.first().map(|c| c.open),
+            high: None,
+            low: None,
+            volume: Dec::default(),
+            quote_volume: Dec::default(),
+            trades: 0,
+            best_bid: depth.bids.first().map(|l| l.0),
+            best_ask: depth.asks.first().map(|l| l.0),
+        };
+        let mut volume = Decimal::ZERO;
+        let mut quote_volume = Decimal::ZERO;
+        for c in &candles {
+            t.high = Some(t.high.map_or(c.high, |h| h.max(c.high)));
+            t.low = Some(t.low.map_or(c.low, |l| l.min(c.low)));
+            volume += c.volume.0;
+            quote_volume += c.quote_volume.0;
+            t.trades += c.trades;
+        }
+        t.volume = Dec(volume);
+        t.quote_volume = Dec(quote_volume);
+        Ok(Some(t))
+    }
+}

@@ -121,3 +121,97 @@ impl Projector {
         }
     }
 }
+
+/// The queries this view answers.
+impl Views {
+    pub fn wallets(&self, account: AccountId) -> Result<Vec<WalletView>, ProjectionError> {
+        let prefix = Key::new(keys::WALLET).u64(account.0).build();
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                let code = std::str::from_utf8(&k[9..])
+                    .unwrap_or("")
+                    .trim_end_matches('\0');
+                let asset = code
+                    .parse()
+                    .map_err(|e| ProjectionError::Store(format!("wallet key: {e:?}")))?;
+                let row: WalletRow = codec::from_bincode_large(&v)
+                    .map_err(|e| ProjectionError::Store(format!("a view does not decode: {e}")))?;
+                Ok(WalletView {
+                    account,
+                    asset,
+                    available: row.available,
+                    held: row.held,
+                })
+            })
+            .collect()
+    }
+
+    /// The value of `amount` of `asset` in `quote` at the last trade price of a market
+    /// between them (either way round), rounded down to 18 places; `None` when no
+    /// such market has traded.
+    pub fn value_in(
+        &self,
+        asset: &AssetCode,
+        amount: Dec,
+        quote: &AssetCode,
+        markets: &[MarketView],
+    ) -> Option<Dec> {
+        if asset == quote {
+            return Some(amount);
+        }
+        for m in markets {
+            let Some(last) = m.last_price else { continue };
+            if m.spec.base == *asset && m.spec.quote == *quote {
+                return amount.0.checked_mul(last.0).map(Dec);
+            }
+            if m.spec.base == *quote && m.spec.quote == *asset && !last.0.is_zero() {
+                return amount.0.checked_div(last.0).map(|v| {
+                    Dec(v.round_dp_with_strategy(18, rust_decimal::RoundingStrategy::ToZero))
+                });
+            }
+        }
+        None
+    }
+
+    pub fn ledger(
+        &self,
+        account: AccountId,
+        filter: &EntryFilter,
+        page: &Page,
+    ) -> Result<Rows<LedgerEntry>, ProjectionError> {
+        let prefix = Key::new(keys::ENTRY).u64(account.0).build();
+        self.page_groups(
+            prefix,
+            page,
+            |e: &LedgerEntry| e.seq,
+            |e| {
+                Ok(Some(e).filter(|e| {
+                    filter.asset.is_none_or(|a| a == e.asset)
+                        && filter.kind.is_none_or(|k| k == e.kind)
+                        && in_time(e.time_ms, filter.from_ms, filter.to_ms)
+                }))
+            },
+        )
+    }
+
+    pub fn equity_history(
+        &self,
+        account: AccountId,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<EquityPoint>, ProjectionError> {
+        let page = Page {
+            newest_first: false,
+            first: PAGE_ROWS_MAX,
+            from_id: from_ms,
+            to_id: to_ms,
+            cursor: None,
+        };
+        let rows = self.page(Key::new(keys::EQUITY).u64(account.0).build(), &page, |t| {
+            self.get(&Key::new(keys::EQUITY).u64(account.0).u64(t).build())
+        })?;
+        Ok(rows.rows.into_iter().map(|(_, p)| p).collect())
+    }
+}
