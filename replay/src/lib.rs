@@ -398,22 +398,12 @@ impl Reexec {
         // A malformed record's rejection is what the engine wrote too.
         let _ = self.core.apply_bytes(&command.bytes, &mut self.produced);
         let time_ms = self.core.time_ms();
-        for event in &self.produced {
-            let found = stored.next().await?;
+        let produced = std::mem::take(&mut self.produced);
+        for event in &produced {
             let what = "re-execution produces a different event";
-            let (seq, batch) = (self.next_seq, &stored.batch);
-            check(
-                &mut self.buf,
-                seq,
-                offset,
-                time_ms,
-                event,
-                batch,
-                found,
-                what,
-            )?;
-            self.next_seq += 1;
+            self.expect(stored, offset, time_ms, event, what).await?;
         }
+        self.produced = produced;
         // Only a checkpoint may follow a command's own events with the same
         // command offset.
         let checkpoint_tag = Event::checkpoint_tag();
@@ -439,29 +429,43 @@ impl Reexec {
             commands_applied: offset + 1,
             state_hash: Hash32(self.core.state_hash()),
         };
-        let found = stored.next().await?;
         let what = "checkpoint state hash or envelope differs";
+        let seq = self.next_seq;
+        self.expect(stored, offset, time_ms, &event, what).await?;
+        self.invariants(seq, offset, "invariant broken at checkpoint")?;
+        self.checkpoints += 1;
+        Ok(())
+    }
+
+    /// The next stored event must be `event` (its bytes and envelope); moves on.
+    async fn expect(
+        &mut self,
+        stored: &mut Stored,
+        offset: u64,
+        time_ms: u64,
+        event: &Event,
+        what: &str,
+    ) -> Result<(), VerifyError> {
+        let found = stored.next().await?;
         let (seq, batch) = (self.next_seq, &stored.batch);
         check(
             &mut self.buf,
             seq,
             offset,
             time_ms,
-            &event,
+            event,
             batch,
             found,
             what,
         )?;
-        self.invariants(offset, "invariant broken at checkpoint")?;
         self.next_seq += 1;
-        self.checkpoints += 1;
         Ok(())
     }
 
-    fn invariants(&self, offset: u64, what: &str) -> Result<(), VerifyError> {
+    fn invariants(&self, seq: u64, offset: u64, what: &str) -> Result<(), VerifyError> {
         self.core.check_invariants().map_err(|v| {
             let expected = "all invariants hold".into();
-            disagreement(self.next_seq, offset, what, expected, v.to_string()).into()
+            disagreement(seq, offset, what, expected, v.to_string()).into()
         })
     }
 }
@@ -504,7 +508,11 @@ async fn reexecute<C: Log>(
         )
         .into());
     }
-    state.invariants(commands_total, "invariant broken at the end")?;
+    state.invariants(
+        state.next_seq,
+        commands_total,
+        "invariant broken at the end",
+    )?;
     progress(commands_total, commands_total);
     Ok(Verified {
         commands: commands_total,

@@ -76,25 +76,20 @@ impl Projector {
                 }
             }
         }
-
         Ok(())
     }
 
     fn order_triggered(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
-        let At { seq, time_ms, .. } = at;
         let Event::OrderTriggered { order, .. } = event else {
             return Ok(());
         };
         let o = self.order_mut(*order)?;
         o.status = OrderStatus::New;
-        o.updated_ms = time_ms;
-        o.updated_seq = seq;
-
+        touch(o, at);
         Ok(())
     }
 
     fn order_rested(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
-        let At { seq, time_ms, .. } = at;
         let Event::OrderRested {
             order,
             market,
@@ -110,15 +105,12 @@ impl Projector {
         o.price = Some(*price);
         o.visible = *visible;
         o.hidden = *hidden;
-        o.updated_ms = time_ms;
-        o.updated_seq = seq;
+        touch(o, at);
         change(self.book(*market).side(*side), price.0, visible.0);
-
         Ok(())
     }
 
     fn order_amended(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
-        let At { seq, time_ms, .. } = at;
         let Event::OrderAmended {
             order,
             market,
@@ -140,8 +132,7 @@ impl Projector {
         // makes), or ends with `OrderDone`.
         o.visible = if *requeued { Dec::default() } else { *visible };
         o.hidden = *hidden;
-        o.updated_ms = time_ms;
-        o.updated_seq = seq;
+        touch(o, at);
         let ladder = self.book(*market).side(*side);
         if let (Some(p), v) = old {
             change(ladder, p.0, -v.0);
@@ -149,12 +140,10 @@ impl Projector {
         if !requeued {
             change(ladder, price.0, visible.0);
         }
-
         Ok(())
     }
 
     fn order_refilled(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
-        let At { seq, time_ms, .. } = at;
         let Event::OrderRefilled {
             order,
             market,
@@ -168,18 +157,16 @@ impl Projector {
         let added = visible.0 - o.visible.0;
         o.visible = *visible;
         o.hidden = *hidden;
-        o.updated_ms = time_ms;
-        o.updated_seq = seq;
+        touch(o, at);
         let (side, price) = (o.side, o.price);
         if let Some(p) = price {
             change(self.book(*market).side(side), p.0, added);
         }
-
         Ok(())
     }
 
     fn order_done(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
-        let At { seq, time_ms, .. } = at;
+        let At { seq, .. } = at;
         let Event::OrderDone {
             order,
             market,
@@ -206,15 +193,13 @@ impl Projector {
             Vec::new(),
         );
         let o = self.order_mut(*order)?;
-        o.updated_ms = time_ms;
-        o.updated_seq = seq;
+        touch(o, at);
         let (side, price, visible) = (o.side, o.price, o.visible);
         o.visible = Dec::default();
         o.hidden = Dec::default();
         if let Some(p) = price.filter(|_| !visible.0.is_zero()) {
             change(self.book(*market).side(side), p.0, -visible.0);
         }
-
         Ok(())
     }
 
@@ -348,4 +333,10 @@ impl Views {
         out.sort_by_key(|o| (o.updated_seq, o.order));
         Ok(Some(out))
     }
+}
+
+/// Marks an order changed by the event at `at`.
+fn touch(o: &mut OrderView, at: At) {
+    o.updated_ms = at.time_ms;
+    o.updated_seq = at.seq;
 }
