@@ -3,6 +3,8 @@
 //! commands of the standard mix and a forced lag (the subscription is ended with
 //! RESYNC; the client subscribes again), and ends equal to the server's book.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +12,8 @@ use std::time::Duration;
 use async_graphql::Request;
 use futures::StreamExt;
 use rust_decimal::Decimal;
-use tape_gateway::{CommandsDoor, GatewayConfig, Submitter};
-use tape_projections::{Changes, Progress};
-use tape_schemas::*;
-use tokio::sync::{broadcast, watch};
+use tape_projections::Progress;
+use tokio::sync::watch;
 
 const LEVELS: usize = 10;
 
@@ -68,27 +68,15 @@ const SUBSCRIBE: &str = r#"subscription { depthUpdates(market: "BENCH-USD", leve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_book_from_deltas_stays_equal_to_the_servers_through_a_forced_lag() {
-    let dir = tempfile::tempdir().unwrap();
-    let mix = tape_benches::standard_mix(100_000, 7);
-    let commands: Vec<Vec<u8>> = mix
-        .setup
-        .iter()
-        .chain(&mix.commands)
-        .map(|c| codec::to_bincode(c).unwrap())
-        .collect();
-    let events = tape_engine::derive_records(&commands, Default::default(), 1_000_000);
-    let (mut projector, views) = tape_projections::open(&dir.path().join("views")).unwrap();
-    let (progress_tx, progress) = watch::channel(Progress::default());
-    let (changes, _) = broadcast::channel::<Arc<Changes>>(8);
-    let schema = tape_gateway::schema(
-        tape_gateway::Sources {
-            views: views.clone(),
-            submitter: Submitter::start(CommandsDoor::Embedded(dir.path().join("commands"))),
-            progress,
-            changes: changes.clone(),
-        },
-        GatewayConfig::new("unused"),
-    );
+    let support::Live {
+        schema,
+        views,
+        mut projector,
+        progress: progress_tx,
+        changes,
+        events,
+        dir: _dir,
+    } = support::live_over_mix(100_000, 7, 8);
 
     // The market exists before the client subscribes (a subscription to an unknown
     // market is refused).

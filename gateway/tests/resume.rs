@@ -3,12 +3,14 @@
 //! come from the read models, then live ones follow, and in the end it has every
 //! item exactly once, in order — the same as a query of the whole history.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Request;
 use futures::{Stream, StreamExt};
-use tape_gateway::{CommandsDoor, GatewayConfig, Submitter, TapeSchema};
+use tape_gateway::TapeSchema;
 use tape_projections::{Changes, Progress, Projector};
 use tape_schemas::*;
 use tokio::sync::{broadcast, watch};
@@ -85,33 +87,13 @@ async fn drain_all(
 }
 
 fn setup() -> (TapeSchema, Feed, Vec<Vec<u8>>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mix = tape_benches::standard_mix(20_000, 3);
-    let commands: Vec<Vec<u8>> = mix
-        .setup
-        .iter()
-        .chain(&mix.commands)
-        .map(|c| codec::to_bincode(c).unwrap())
-        .collect();
-    let events = tape_engine::derive_records(&commands, Default::default(), 1_000_000);
-    let (projector, views) = tape_projections::open(&dir.path().join("views")).unwrap();
-    let (progress, progress_rx) = watch::channel(Progress::default());
-    let (changes, _) = broadcast::channel(16);
-    let schema = tape_gateway::schema(
-        tape_gateway::Sources {
-            views,
-            submitter: Submitter::start(CommandsDoor::Embedded(dir.path().join("commands"))),
-            progress: progress_rx,
-            changes: changes.clone(),
-        },
-        GatewayConfig::new("unused"),
-    );
+    let live = support::live_over_mix(20_000, 3, 16);
     let feed = Feed {
-        projector,
-        progress,
-        changes,
+        projector: live.projector,
+        progress: live.progress,
+        changes: live.changes,
     };
-    (schema, feed, events, dir)
+    (live.schema, feed, live.events, live.dir)
 }
 
 /// Every item's seq as a query of the whole history gives them, oldest first.

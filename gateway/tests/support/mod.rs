@@ -144,3 +144,51 @@ impl Gateway {
         tape_log::Log::end_offset(&log).await.unwrap() - self.setup
     }
 }
+
+/// A gateway whose read models the test feeds itself: the events the engine derives
+/// from the standard mix, the projector (at nothing yet), and the senders of the
+/// projector's progress and changes, for the tests of live subscriptions.
+pub struct Live {
+    pub schema: TapeSchema,
+    pub views: tape_projections::Views,
+    pub projector: tape_projections::Projector,
+    pub progress: watch::Sender<tape_projections::Progress>,
+    pub changes: broadcast::Sender<std::sync::Arc<tape_projections::Changes>>,
+    pub events: Vec<Vec<u8>>,
+    pub dir: tempfile::TempDir,
+}
+
+/// `Live` over the standard mix of `commands` commands from `seed`; the changes
+/// channel keeps `capacity` batches for a slow subscriber.
+pub fn live_over_mix(commands: u64, seed: u64, capacity: usize) -> Live {
+    let dir = tempfile::tempdir().unwrap();
+    let mix = tape_benches::standard_mix(commands, seed);
+    let records: Vec<Vec<u8>> = mix
+        .setup
+        .iter()
+        .chain(&mix.commands)
+        .map(|c| codec::to_bincode(c).unwrap())
+        .collect();
+    let events = tape_engine::derive_records(&records, Default::default(), 1_000_000);
+    let (projector, views) = tape_projections::open(&dir.path().join("views")).unwrap();
+    let (progress, progress_rx) = watch::channel(Default::default());
+    let (changes, _) = broadcast::channel(capacity);
+    let schema = tape_gateway::schema(
+        tape_gateway::Sources {
+            views: views.clone(),
+            submitter: Submitter::start(CommandsDoor::Embedded(dir.path().join("commands"))),
+            progress: progress_rx,
+            changes: changes.clone(),
+        },
+        GatewayConfig::new("unused"),
+    );
+    Live {
+        schema,
+        views,
+        projector,
+        progress,
+        changes,
+        events,
+        dir,
+    }
+}
