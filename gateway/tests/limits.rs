@@ -3,6 +3,8 @@
 //! WebSockets past theirs are refused with 503 `OVERLOADED`, and room comes back as
 //! they end. None of them queues: memory stays bounded however hard it is pushed.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,8 +13,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
-use tape_gateway::{router, CommandsDoor, GatewayConfig, Sources, Submitter};
-use tokio::sync::{broadcast, watch};
+use tape_gateway::{router, GatewayConfig};
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 const ADMIN: &str = "admin-token-for-tests";
@@ -25,19 +27,11 @@ struct Gateway {
 fn gateway(tune: impl FnOnce(&mut GatewayConfig)) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let (_, views) = tape_projections::open(&dir.path().join("views")).unwrap();
-    let submitter = Submitter::start(CommandsDoor::Embedded(dir.path().join("commands")));
     // No engine runs: a mutation waits for its answer until `outcome_wait`.
-    let (_progress_tx, progress) = watch::channel(Default::default());
-    std::mem::forget(_progress_tx);
-    let (changes, _) = broadcast::channel(4);
+    let (sources, progress_tx, _) = support::sources(dir.path(), views, 4);
+    std::mem::forget(progress_tx);
     let mut config = GatewayConfig::new(ADMIN);
     tune(&mut config);
-    let sources = Sources {
-        views,
-        submitter,
-        progress,
-        changes,
-    };
     let router =
         router(sources, config).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
     Gateway { router, _dir: dir }

@@ -86,22 +86,12 @@ pub fn gateway_over(commands: Vec<Command>, checkpoint_every: u64) -> Gateway {
         futures::executor::block_on(log.append(commands)).unwrap();
         log.close();
     }
-    let submitter = Submitter::start(CommandsDoor::Embedded(dir.path().join("commands")));
-    let (progress_tx, progress) = watch::channel(Default::default());
+    let (sources, progress_tx, changes) = sources(dir.path(), views, 4);
     std::mem::forget(progress_tx);
-    let (changes, _) = broadcast::channel(4);
     let mut config = GatewayConfig::new("unused");
     config.outcome_wait = Duration::from_millis(100);
     Gateway {
-        schema: tape_gateway::schema(
-            tape_gateway::Sources {
-                views,
-                submitter,
-                progress,
-                changes: changes.clone(),
-            },
-            config,
-        ),
+        schema: tape_gateway::schema(sources, config),
         dir,
         changes,
         events,
@@ -171,17 +161,8 @@ pub fn live_over_mix(commands: u64, seed: u64, capacity: usize) -> Live {
         .collect();
     let events = tape_engine::derive_records(&records, Default::default(), 1_000_000);
     let (projector, views) = tape_projections::open(&dir.path().join("views")).unwrap();
-    let (progress, progress_rx) = watch::channel(Default::default());
-    let (changes, _) = broadcast::channel(capacity);
-    let schema = tape_gateway::schema(
-        tape_gateway::Sources {
-            views: views.clone(),
-            submitter: Submitter::start(CommandsDoor::Embedded(dir.path().join("commands"))),
-            progress: progress_rx,
-            changes: changes.clone(),
-        },
-        GatewayConfig::new("unused"),
-    );
+    let (sources, progress, changes) = sources(dir.path(), views.clone(), capacity);
+    let schema = tape_gateway::schema(sources, GatewayConfig::new("unused"));
     Live {
         schema,
         views,
@@ -191,4 +172,27 @@ pub fn live_over_mix(commands: u64, seed: u64, capacity: usize) -> Live {
         events,
         dir,
     }
+}
+
+/// What a gateway reads and writes through: `views`, a submitter appending to
+/// `dir/commands`, and the projector's progress and changes (their senders are
+/// returned; the changes keep `capacity` batches for a slow subscriber).
+pub fn sources(
+    dir: &std::path::Path,
+    views: tape_projections::Views,
+    capacity: usize,
+) -> (
+    tape_gateway::Sources,
+    watch::Sender<tape_projections::Progress>,
+    broadcast::Sender<std::sync::Arc<tape_projections::Changes>>,
+) {
+    let (progress, progress_rx) = watch::channel(Default::default());
+    let (changes, _) = broadcast::channel(capacity);
+    let sources = tape_gateway::Sources {
+        views,
+        submitter: Submitter::start(CommandsDoor::Embedded(dir.join("commands"))),
+        progress: progress_rx,
+        changes: changes.clone(),
+    };
+    (sources, progress, changes)
 }
