@@ -23,10 +23,7 @@ fn price_time_priority_fills_the_best_price_first_then_the_oldest() {
             (d("101.00"), d("0.50000000"), a1, b)
         ]
     );
-    assert_eq!(
-        done(&events, b),
-        Some((DoneReason::Filled, d("2.50000000")))
-    );
+    assert_done(&events, b, DoneReason::Filled, "2.50000000");
     assert!(h.is_open(ALICE, a1));
     assert_eq!(
         h.core.best_prices(&sym(BTC_USDT)),
@@ -56,10 +53,7 @@ fn ioc_fills_what_it_can_and_the_rest_is_unfilled() {
     h.limit(ALICE, Side::Sell, "100", "1");
     let (b, events) = h.ok(limit(BOB, Side::Buy, "100", "3", TimeInForce::Ioc));
     assert_eq!(trades(&events).len(), 1);
-    assert_eq!(
-        done(&events, b),
-        Some((DoneReason::Unfilled, d("1.00000000")))
-    );
+    assert_done(&events, b, DoneReason::Unfilled, "1.00000000");
     assert_eq!(h.held(BOB, "USDT"), 0);
     assert!(!h.is_open(BOB, b));
 }
@@ -74,10 +68,7 @@ fn fok_that_cannot_fill_entirely_is_rejected() {
         RejectReason::FokCannotFill
     );
     let (b, events) = h.ok(limit(BOB, Side::Buy, "101", "1.5", TimeInForce::Fok));
-    assert_eq!(
-        done(&events, b),
-        Some((DoneReason::Filled, d("1.50000000")))
-    );
+    assert_done(&events, b, DoneReason::Filled, "1.50000000");
 }
 
 #[test]
@@ -159,21 +150,12 @@ fn market_order_by_base_quantity_sweeps_levels() {
     let mut h = H::new();
     h.limit(ALICE, Side::Sell, "100", "1");
     h.limit(ALICE, Side::Sell, "102", "1");
-    let (b, events) = h.ok(order(
-        BOB,
-        Side::Buy,
-        OrderType::Market {
-            size: MarketSize::Base(d("1.5")),
-        },
-    ));
+    let (b, events) = h.market(BOB, Side::Buy, MarketSize::Base(d("1.5")));
     assert_eq!(
         trades(&events).iter().map(|t| t.0).collect::<Vec<_>>(),
         vec![d("100.00"), d("102.00")]
     );
-    assert_eq!(
-        done(&events, b),
-        Some((DoneReason::Filled, d("1.50000000")))
-    );
+    assert_done(&events, b, DoneReason::Filled, "1.50000000");
     // 100 + 51 notional, 0.2% taker fee (0.302).
     assert_eq!(h.available(BOB, "USDT"), 1_000_000 * USDT - 151_302_000);
 }
@@ -182,18 +164,9 @@ fn market_order_by_base_quantity_sweeps_levels() {
 fn market_order_by_quote_spends_at_most_its_budget_fees_included() {
     let mut h = H::new();
     h.limit(ALICE, Side::Sell, "100", "5");
-    let (b, events) = h.ok(order(
-        BOB,
-        Side::Buy,
-        OrderType::Market {
-            size: MarketSize::Quote(d("100")),
-        },
-    ));
+    let (b, events) = h.market(BOB, Side::Buy, MarketSize::Quote(d("100")));
     // 0.9980 BTC costs 99.80 + 0.1996 fee = 99.9996; one more lot would exceed 100.
-    assert_eq!(
-        done(&events, b),
-        Some((DoneReason::Filled, d("0.99800000")))
-    );
+    assert_done(&events, b, DoneReason::Filled, "0.99800000");
     assert_eq!(h.available(BOB, "USDT"), 1_000_000 * USDT - 99_999_600);
 }
 
@@ -201,17 +174,8 @@ fn market_order_by_quote_spends_at_most_its_budget_fees_included() {
 fn market_sell_by_quote_stops_at_the_target_proceeds() {
     let mut h = H::new();
     h.limit(ALICE, Side::Buy, "100", "5");
-    let (s, events) = h.ok(order(
-        BOB,
-        Side::Sell,
-        OrderType::Market {
-            size: MarketSize::Quote(d("250")),
-        },
-    ));
-    assert_eq!(
-        done(&events, s),
-        Some((DoneReason::Filled, d("2.50000000")))
-    );
+    let (s, events) = h.market(BOB, Side::Sell, MarketSize::Quote(d("250")));
+    assert_done(&events, s, DoneReason::Filled, "2.50000000");
 }
 
 #[test]
@@ -220,13 +184,7 @@ fn market_buy_that_runs_out_of_funds_ends_with_insufficient_funds() {
     h.deposit(AccountId(7), "USDT", "150");
     h.limit(ALICE, Side::Sell, "100", "1");
     h.limit(ALICE, Side::Sell, "101", "1");
-    let (b, events) = h.ok(order(
-        AccountId(7),
-        Side::Buy,
-        OrderType::Market {
-            size: MarketSize::Base(d("2")),
-        },
-    ));
+    let (b, events) = h.market(AccountId(7), Side::Buy, MarketSize::Base(d("2")));
     let (reason, filled) = done(&events, b).unwrap();
     assert_eq!(reason, DoneReason::InsufficientFunds);
     assert!(filled > d("1") && filled < d("2"), "filled {filled}");
@@ -273,10 +231,7 @@ fn stop_market_triggers_when_the_last_price_reaches_it() {
     assert!(events
         .iter()
         .any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == stop)));
-    assert_eq!(
-        done(&events, stop),
-        Some((DoneReason::Filled, d("1.00000000")))
-    );
+    assert_done(&events, stop, DoneReason::Filled, "1.00000000");
     assert_eq!(h.held(BOB, "USDT"), 0);
 }
 
@@ -466,10 +421,7 @@ fn amend_that_changes_price_requeues_and_may_trade() {
     h.limit(BOB, Side::Buy, "99", "1");
     let (_, events) = h.ok(move_to("99"));
     assert_eq!(trades(&events).len(), 1, "a move across the spread trades");
-    assert_eq!(
-        done(&events, a),
-        Some((DoneReason::Filled, d("1.00000000")))
-    );
+    assert_done(&events, a, DoneReason::Filled, "1.00000000");
 }
 
 #[test]
@@ -569,17 +521,8 @@ fn price_band_refuses_far_limits_and_stops_market_orders_at_its_edge() {
     h.limit(ALICE, Side::Sell, "105", "1");
     h.limit(ALICE, Side::Sell, "95", "1");
     h.limit(CAROL, Side::Buy, "95", "0.5"); // last = 95; band is now 90.25..99.75
-    let (m, events) = h.ok(order(
-        BOB,
-        Side::Buy,
-        OrderType::Market {
-            size: MarketSize::Base(d("2")),
-        },
-    ));
-    assert_eq!(
-        done(&events, m),
-        Some((DoneReason::PriceBand, d("0.50000000")))
-    );
+    let (m, events) = h.market(BOB, Side::Buy, MarketSize::Base(d("2")));
+    assert_done(&events, m, DoneReason::PriceBand, "0.50000000");
 }
 
 #[test]

@@ -214,6 +214,16 @@ impl H {
         self.ok(tape_testkit::deposit(account, asset, amount, &reference));
     }
 
+    /// A market order on BTC-USDT that must be accepted.
+    pub fn market(
+        &mut self,
+        account: AccountId,
+        side: Side,
+        size: MarketSize,
+    ) -> (u64, Vec<Event>) {
+        self.ok(order(account, side, OrderType::Market { size }))
+    }
+
     pub fn limit(
         &mut self,
         account: AccountId,
@@ -295,6 +305,16 @@ pub fn done(events: &[Event], order: u64) -> Option<(DoneReason, Dec)> {
         } if o.0 == order => Some((*reason, *filled)),
         _ => None,
     })
+}
+
+/// Asserts that `order` ended in `events` for `reason` with `filled` filled.
+#[track_caller]
+pub fn assert_done(events: &[Event], order: u64, reason: DoneReason, filled: &str) {
+    assert_eq!(
+        done(events, order),
+        Some((reason, d(filled))),
+        "order {order}"
+    );
 }
 
 /// An amend of order `id`: a new price, a new quantity, or both.
