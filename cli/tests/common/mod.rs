@@ -68,7 +68,12 @@ impl Server {
                 break rest.split('/').next().unwrap().to_string();
             }
         };
-        std::thread::spawn(move || for _ in lines {});
+        // Its warnings and errors (RUST_LOG=warn) show with a failing test's output.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                eprintln!("tape server: {line}");
+            }
+        });
         Server {
             child,
             addr,
