@@ -248,13 +248,16 @@ fn ladder(
     out
 }
 
-pub async fn run(args: MmArgs) -> anyhow::Result<()> {
-    let mut shutdown = crate::service::shutdown_signal()?;
-    let account = AccountId(args.account);
-    let market = args.market;
-    let door = Door::open(&args.logs, args.key.as_deref()).await?;
-    let mut events = Follower::open(&args.logs, 1).await?;
-    let mut book = Book::default();
+/// Catches up with the events log (what the market is, where it trades, what the
+/// account still has open), then waits for the market if the engine has not created
+/// it yet (a bot started beside `tape run --demo` may be up first). Its tick and lot.
+async fn catch_up(
+    events: &mut Follower,
+    book: &mut Book,
+    market: Symbol,
+    account: AccountId,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(Decimal, Decimal)> {
     // Catch up first: what the market is, where it trades, what we still have open.
     let end = events.end_offset().await?;
     while events.next_offset() < end {
@@ -265,9 +268,9 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
     // A bot started with the exchange (say beside `tape run --demo`) may be up before
     // the engine has created its market: it waits for it rather than fail.
     let mut waiting = false;
-    let (tick, lot) = loop {
+    loop {
         if let (Some(tick), Some(lot)) = (book.tick, book.lot) {
-            break (tick, lot);
+            return Ok((tick, lot));
         }
         if !std::mem::replace(&mut waiting, true) {
             eprintln!("tape mm: market {market} does not exist yet; waiting for it");
@@ -280,7 +283,83 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
             }
             _ = shutdown.changed() => anyhow::bail!("stopped before market {market} existed"),
         }
-    };
+    }
+}
+
+/// The batch item that makes one change of a re-quote, and what it does; `None`
+/// for a level kept as it is.
+fn batch_item(change: Change, market: Symbol, size: Decimal) -> Option<(BatchItem, &'static str)> {
+    Some(match change {
+        Change::Keep(_) => return None,
+        Change::Amend(order, price) => (
+            BatchItem::AmendOrder {
+                order: OrderRef::Id(OrderId(order)),
+                price: Some(Dec(price)),
+                quantity: None,
+            },
+            "amended",
+        ),
+        Change::Place(side, price) => (
+            BatchItem::PlaceOrder {
+                market,
+                side,
+                order_type: OrderType::Limit {
+                    price: Dec(price),
+                    quantity: Dec(size),
+                    time_in_force: TimeInForce::Gtc,
+                    post_only: true,
+                    display_quantity: None,
+                },
+                client_order_id: None,
+                stp: StpMode::CancelMaker,
+            },
+            "placed",
+        ),
+        Change::Cancel(order) => (
+            BatchItem::CancelOrder {
+                order: OrderRef::Id(OrderId(order)),
+            },
+            "cancelled",
+        ),
+    })
+}
+
+/// Sends a re-quote's changes: one command a batch of `batch` changes (or each on
+/// its own), all sent together, so the door group-commits them into one append.
+async fn send_quote(
+    door: &Door,
+    book: &mut Book,
+    items: Vec<(BatchItem, &'static str)>,
+    account: AccountId,
+    batch: usize,
+) -> anyhow::Result<()> {
+    let mut sending = Vec::new();
+    for chunk in items.chunks(batch.max(1)) {
+        let (command, what) = match chunk {
+            [(item, what)] => (item.command(account), *what),
+            _ => {
+                let items = chunk.iter().map(|(i, _)| i.clone()).collect();
+                (Command::Batch { account, items }, "batch")
+            }
+        };
+        let envelope = door.envelope(command)?;
+        let door = door.clone();
+        sending.push(async move { door.send(&envelope).await.map(|o| (o, what)) });
+    }
+    for (offset, what) in futures::future::try_join_all(sending).await? {
+        book.pending.insert(offset, what);
+    }
+    Ok(())
+}
+
+pub async fn run(args: MmArgs) -> anyhow::Result<()> {
+    let mut shutdown = crate::service::shutdown_signal()?;
+    let account = AccountId(args.account);
+    let market = args.market;
+    let door = Door::open(&args.logs, args.key.as_deref()).await?;
+    let mut events = Follower::open(&args.logs, 1).await?;
+    let mut book = Book::default();
+    let (tick, lot) = catch_up(&mut events, &mut book, market, account, &mut shutdown).await?;
     let size = (args.size / lot).floor() * lot;
     anyhow::ensure!(
         size > Decimal::ZERO,
@@ -333,63 +412,15 @@ pub async fn run(args: MmArgs) -> anyhow::Result<()> {
             let wanted = ladder(reference, tick, args.levels, args.spacing_bps);
             let mut items = Vec::new();
             for change in requote(&book.open, &wanted) {
-                let (item, what) = match change {
-                    Change::Keep(_) => {
-                        *changes.entry("kept").or_default() += 1;
-                        continue;
+                match batch_item(change, market, size) {
+                    Some((item, what)) => {
+                        *changes.entry(what).or_default() += 1;
+                        items.push((item, what));
                     }
-                    Change::Amend(order, price) => (
-                        BatchItem::AmendOrder {
-                            order: OrderRef::Id(OrderId(order)),
-                            price: Some(Dec(price)),
-                            quantity: None,
-                        },
-                        "amended",
-                    ),
-                    Change::Place(side, price) => (
-                        BatchItem::PlaceOrder {
-                            market,
-                            side,
-                            order_type: OrderType::Limit {
-                                price: Dec(price),
-                                quantity: Dec(size),
-                                time_in_force: TimeInForce::Gtc,
-                                post_only: true,
-                                display_quantity: None,
-                            },
-                            client_order_id: None,
-                            stp: StpMode::CancelMaker,
-                        },
-                        "placed",
-                    ),
-                    Change::Cancel(order) => (
-                        BatchItem::CancelOrder {
-                            order: OrderRef::Id(OrderId(order)),
-                        },
-                        "cancelled",
-                    ),
-                };
-                *changes.entry(what).or_default() += 1;
-                items.push((item, what));
+                    None => *changes.entry("kept").or_default() += 1,
+                }
             }
-            // One command a batch of changes (or each on its own), all sent together:
-            // the door group-commits them into one append.
-            let mut sending = Vec::new();
-            for chunk in items.chunks(args.batch.max(1)) {
-                let (command, what) = match chunk {
-                    [(item, what)] => (item.command(account), *what),
-                    _ => {
-                        let items = chunk.iter().map(|(i, _)| i.clone()).collect();
-                        (Command::Batch { account, items }, "batch")
-                    }
-                };
-                let envelope = door.envelope(command)?;
-                let door = door.clone();
-                sending.push(async move { door.send(&envelope).await.map(|o| (o, what)) });
-            }
-            for (offset, what) in futures::future::try_join_all(sending).await? {
-                book.pending.insert(offset, what);
-            }
+            send_quote(&door, &mut book, items, account, args.batch).await?;
             quotes += 1;
             quoted = Some(reference);
             book.fills = 0;
