@@ -435,32 +435,22 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
     let first = h.signed(buy(), alice, "alice-secret", t + 1_000);
     h.ok_envelope(&first);
     let seq = first.auth.unwrap().seq;
-    let reused = sign_on(
-        h.envelope(buy()),
-        alice,
-        "alice-secret",
-        DEFAULT_STREAM,
-        seq,
-        t + 1_000,
-    );
+    // A buy signed by alice on her default stream at `seq`.
+    let on_stream = |h: &mut H, seq| {
+        sign_on(
+            h.envelope(buy()),
+            alice,
+            "alice-secret",
+            DEFAULT_STREAM,
+            seq,
+            t + 1_000,
+        )
+    };
+    let reused = on_stream(&mut h, seq);
     credentials(&mut h, reused, RejectReason::ReplayedSeq);
-    let ahead = sign_on(
-        h.envelope(buy()),
-        alice,
-        "alice-secret",
-        DEFAULT_STREAM,
-        seq + SEQ_WINDOW,
-        t + 1_000,
-    );
+    let ahead = on_stream(&mut h, seq + SEQ_WINDOW);
     h.ok_envelope(&ahead);
-    let old = sign_on(
-        h.envelope(buy()),
-        alice,
-        "alice-secret",
-        DEFAULT_STREAM,
-        seq,
-        t + 1_000,
-    );
+    let old = on_stream(&mut h, seq);
     credentials(&mut h, old, RejectReason::SeqTooOld);
     let mut few = H::with_dedupe(CoreConfig {
         signing_streams_per_key_max: 1,

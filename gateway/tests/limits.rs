@@ -216,42 +216,35 @@ async fn every_answer_says_what_is_left_of_the_quota_and_a_refusal_says_when_to_
 /// "catching up, retry" (503), not "unknown" (401).
 #[tokio::test]
 async fn until_the_read_models_catch_up_health_is_503_and_an_unknown_key_is_asked_to_retry() {
+    let health = || Request::get("/health").body(Body::empty()).unwrap();
+    let unknown_key = || {
+        Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer tape_3_00ff")
+            .body(Body::from(r#"{"query":"{ assets { code } }"}"#))
+            .unwrap()
+    };
     let g = gateway(|c| c.ready_at_offset = 10);
-    let r = g
-        .router
-        .clone()
-        .oneshot(Request::get("/health").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let r = g.router.clone().oneshot(health()).await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
     assert!(String::from_utf8_lossy(&body).contains("\"starting\""));
-    let key = Request::post("/graphql")
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer tape_3_00ff")
-        .body(Body::from(r#"{"query":"{ assets { code } }"}"#))
-        .unwrap();
-    let r = g.router.clone().oneshot(key).await.unwrap();
+    let r = g.router.clone().oneshot(unknown_key()).await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
     assert!(String::from_utf8_lossy(&body).contains("catching up"));
 
     // Caught up (nothing to reach): ready, and an unknown key is unknown.
     let g = gateway(|c| c.ready_at_offset = 0);
-    let r = g
-        .router
-        .clone()
-        .oneshot(Request::get("/health").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let r = g.router.clone().oneshot(health()).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let key = Request::post("/graphql")
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer tape_3_00ff")
-        .body(Body::from(r#"{"query":"{ assets { code } }"}"#))
-        .unwrap();
     assert_eq!(
-        g.router.clone().oneshot(key).await.unwrap().status(),
+        g.router
+            .clone()
+            .oneshot(unknown_key())
+            .await
+            .unwrap()
+            .status(),
         StatusCode::UNAUTHORIZED
     );
 }

@@ -59,15 +59,20 @@ async fn drain(
     out
 }
 
-/// The streams' items (trade seqs, ledger seqs, order payloads) until none gives
-/// one for 300 ms.
+/// What the client has seen: trade seqs, ledger seqs and order payloads.
+#[derive(Default)]
+struct Seen {
+    t: Vec<u64>,
+    l: Vec<u64>,
+    o: Vec<serde_json::Value>,
+}
+
+/// The streams' items until none gives one for 300 ms.
 async fn drain_all(
     t: &mut (impl Stream<Item = async_graphql::Response> + Unpin),
     l: &mut (impl Stream<Item = async_graphql::Response> + Unpin),
     o: &mut (impl Stream<Item = async_graphql::Response> + Unpin),
-    seen_t: &mut Vec<u64>,
-    seen_l: &mut Vec<u64>,
-    seen_o: &mut Vec<serde_json::Value>,
+    seen: &mut Seen,
 ) {
     let seq = |r: async_graphql::Response, field: &str| {
         assert!(r.errors.is_empty(), "{:?}", r.errors);
@@ -75,11 +80,11 @@ async fn drain_all(
     };
     loop {
         tokio::select! {
-            Some(r) = t.next() => seen_t.push(seq(r, "trades")),
-            Some(r) = l.next() => seen_l.push(seq(r, "ledger")),
+            Some(r) = t.next() => seen.t.push(seq(r, "trades")),
+            Some(r) = l.next() => seen.l.push(seq(r, "ledger")),
             Some(r) = o.next() => {
                 assert!(r.errors.is_empty(), "{:?}", r.errors);
-                seen_o.push(r.data.into_json().unwrap()["myOrders"].clone());
+                seen.o.push(r.data.into_json().unwrap()["myOrders"].clone());
             }
             _ = tokio::time::sleep(Duration::from_millis(300)) => return,
         }
@@ -191,35 +196,20 @@ async fn trades_ledger_and_orders_resume_from_seq_with_nothing_lost_or_doubled()
         feed.apply(&first).await;
         feed
     });
-    let (mut seen_t, mut seen_l, mut seen_o) = (Vec::new(), Vec::new(), Vec::new());
+    let mut seen = Seen::default();
     while !applying.is_finished() {
-        drain_all(
-            &mut t,
-            &mut l,
-            &mut o,
-            &mut seen_t,
-            &mut seen_l,
-            &mut seen_o,
-        )
-        .await;
+        drain_all(&mut t, &mut l, &mut o, &mut seen).await;
     }
     let mut feed = applying.await.unwrap();
-    drain_all(
-        &mut t,
-        &mut l,
-        &mut o,
-        &mut seen_t,
-        &mut seen_l,
-        &mut seen_o,
-    )
-    .await;
+    drain_all(&mut t, &mut l, &mut o, &mut seen).await;
     assert!(
-        seen_t.len() > 100 && !seen_l.is_empty(),
+        seen.t.len() > 100 && !seen.l.is_empty(),
         "{} {}",
-        seen_t.len(),
-        seen_l.len()
+        seen.t.len(),
+        seen.l.len()
     );
-    let last_o = seen_o
+    let last_o = seen
+        .o
         .iter()
         .map(|o| o["updatedSeq"].as_u64().unwrap())
         .max();
@@ -231,44 +221,20 @@ async fn trades_ledger_and_orders_resume_from_seq_with_nothing_lost_or_doubled()
 
     // Back, from the seq after the last item seen; the rest goes on live.
     let (mut t, mut l, mut o) = (
-        trades(seen_t.last().map(|s| s + 1)),
-        ledger(seen_l.last().map(|s| s + 1)),
+        trades(seen.t.last().map(|s| s + 1)),
+        ledger(seen.l.last().map(|s| s + 1)),
         orders(last_o.map(|s| s + 1)),
     );
-    let resumed_at = seen_o.len();
+    let resumed_at = seen.o.len();
     // The first poll runs the resolvers: what was missed comes at once.
-    drain_all(
-        &mut t,
-        &mut l,
-        &mut o,
-        &mut seen_t,
-        &mut seen_l,
-        &mut seen_o,
-    )
-    .await;
-    assert!(seen_o.len() > resumed_at, "orders changed while away");
+    drain_all(&mut t, &mut l, &mut o, &mut seen).await;
+    assert!(seen.o.len() > resumed_at, "orders changed while away");
     let rest = tokio::spawn(async move { feed.apply(&events[2 * third..]).await });
     while !rest.is_finished() {
-        drain_all(
-            &mut t,
-            &mut l,
-            &mut o,
-            &mut seen_t,
-            &mut seen_l,
-            &mut seen_o,
-        )
-        .await;
+        drain_all(&mut t, &mut l, &mut o, &mut seen).await;
     }
     rest.await.unwrap();
-    drain_all(
-        &mut t,
-        &mut l,
-        &mut o,
-        &mut seen_t,
-        &mut seen_l,
-        &mut seen_o,
-    )
-    .await;
+    drain_all(&mut t, &mut l, &mut o, &mut seen).await;
 
     let all_t = history(
         &schema,
@@ -285,18 +251,19 @@ async fn trades_ledger_and_orders_resume_from_seq_with_nothing_lost_or_doubled()
     )
     .await;
     assert!(all_t.len() > 1_000, "{} trades", all_t.len());
-    assert_eq!(seen_t, all_t, "every trade once, in order");
-    assert_eq!(seen_l, all_l, "every ledger entry once, in order");
+    assert_eq!(seen.t, all_t, "every trade once, in order");
+    assert_eq!(seen.l, all_l, "every ledger entry once, in order");
 
     // Orders are state: the last payload of each order is the order as it stands,
     // every order of the account was seen, and updates came in seq order.
-    let seqs: Vec<u64> = seen_o
+    let seqs: Vec<u64> = seen
+        .o
         .iter()
         .map(|o| o["updatedSeq"].as_u64().unwrap())
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
     let mut last: std::collections::BTreeMap<u64, serde_json::Value> = Default::default();
-    for o in &seen_o {
+    for o in &seen.o {
         last.insert(o["id"].as_u64().unwrap(), o.clone());
     }
     let r = schema
