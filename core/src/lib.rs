@@ -5,6 +5,16 @@
 //! Never here: IO, the system clock, randomness, floats, or hash-map iteration that
 //! reaches an event or a snapshot. Hash maps are lookups only; everything that is
 //! walked in order is a `BTreeMap`, a `BTreeSet` or a `Vec`.
+//!
+//! Each part owns its state. A part (`ledger`, `fees`, `custody`, `restrictions`,
+//! the orders' index, `market` and its `book`, `assets`, `clock`, `keys`,
+//! `signing`, `dedupe`, `deadman`) keeps its fields private to its module; other
+//! files read and change it only through its methods, and it lists its own state
+//! for the snapshot and rebuilds itself from that list. `Core` composes the parts
+//! and orchestrates them: the `impl Core` blocks call the parts' methods, and
+//! `snapshot.rs` only joins the parts' lists. A part checks, in release, what it is
+//! given and what it leaves where a mistake would corrupt state; no input reaches
+//! those checks, because every input is refused earlier with a `RejectReason`.
 
 // No function over 70 lines (clippy.toml): split along the seams, or allow it with
 // the reason beside it. `.ci/run` denies warnings, so this is a gate.
