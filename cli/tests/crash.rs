@@ -185,7 +185,6 @@ async fn kill_nine_under_load(target: Target, seed: u64) {
         }))
         .map(|c| codec::to_bincode(&c).unwrap())
         .collect();
-    let last = commands.len() as u64 - 1;
     let commands_log = std::sync::Arc::new(target.log("commands", true).await);
     let events_log = target.log("events", false).await;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -257,6 +256,38 @@ async fn kill_nine_under_load(target: Target, seed: u64) {
         "only {kills} kills landed while commands were arriving"
     );
     producer.await.unwrap();
+    // What the commands log holds: the stream, in order. After an append the dead
+    // engine never confirmed, the producer carries on from the end it finds; a
+    // stretch it then sends again is on the log twice, and its second copies are
+    // answered as repeats. The engine is held to what the log holds.
+    let (commands, repeats) = {
+        let stream = commands;
+        let on_log = log_records(&*commands_log, None).await;
+        // Walk the log against the stream: a record that is not the stream's next
+        // must begin a stretch the stream already passed, sent again whole.
+        let (mut i, mut j, mut repeats) = (0usize, 0usize, 0usize);
+        while j < on_log.len() {
+            if i < stream.len() && on_log[j] == stream[i] {
+                (i, j) = (i + 1, j + 1);
+                continue;
+            }
+            let k = (0..i)
+                .rev()
+                .find(|&k| stream[k] == on_log[j])
+                .unwrap_or_else(|| panic!("command {j} on the log is not from the stream"));
+            assert!(
+                on_log.len() >= j + (i - k) && on_log[j..j + (i - k)] == stream[k..i],
+                "the stretch from command {j} on the log is the stream's {k}..{i} again"
+            );
+            (j, repeats) = (j + (i - k), repeats + (i - k));
+        }
+        assert_eq!(i, stream.len(), "every command of the stream is on the log");
+        (on_log, repeats)
+    };
+    if repeats > 0 {
+        eprintln!("{repeats} commands were sent again after an unconfirmed append");
+    }
+    let last = commands.len() as u64 - 1;
     let mut reaper = Reaper(Some(target.spawn()));
     let engine = reaper.child();
     wait_for_outcome(&events_log, last, engine, target.data.path()).await;
