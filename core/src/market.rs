@@ -219,6 +219,7 @@ impl Market {
         let mut mk = Market::new(s.spec, assets).map_err(|r| format!("{symbol}: {r:?}"))?;
         mk.set_controls(s.controls)
             .map_err(|r| format!("{symbol}: {r:?}"))?;
+        // As many as the snapshot already decoded: no larger than what it holds.
         let mut placed = Vec::with_capacity(s.resting.len() + s.stops.len());
         for o in s.resting {
             if o.kind != OrderKind::Limit || o.open_lots == 0 {

@@ -79,7 +79,10 @@ impl Orders {
         self.live.get(&id).copied()
     }
 
-    /// Where an order known to be live is.
+    /// Where an order known to be live is. Callers take `id` from the books, the
+    /// expiries or an account's open list, never from a command (a command's order
+    /// id is looked up with a lookup that can miss), so a miss is a broken index,
+    /// not bad input.
     #[track_caller]
     pub fn locate(&self, id: u64) -> (u32, Slot) {
         match self.live.get(&id) {
