@@ -17,7 +17,7 @@ PIDS=($!)
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 K=(--kafka "127.0.0.1:$PORT")
-"$TAPE" run "${K[@]}" --demo --open --no-lease --data "$WORK/run" --listen 127.0.0.1:0 \
+"$TAPE" run "${K[@]}" --demo --open --data "$WORK/run" --listen 127.0.0.1:0 \
     --admin-token latency-admin 2>"$WORK/run.log" &
 PIDS+=($!)
 "$TAPE" fanout "${K[@]}" --data "$WORK/fanout" 2>"$WORK/fanout.log" &

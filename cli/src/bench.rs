@@ -27,6 +27,9 @@ pub enum Bench {
     /// What batching gains a market maker: ladder re-quotes one command a change
     /// against one batch a re-quote, signed, through the core.
     Batch(crate::bench_batch::BatchArgs),
+    /// The hot standby on Kafka: trials of killing or pausing the leader under load,
+    /// timing the takeover (claim, fence, first new answer).
+    Failover(crate::bench_failover::FailoverArgs),
 }
 
 #[derive(Args)]
@@ -73,6 +76,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Graphql(args) => crate::bench_read::graphql(args).await,
         Bench::Batch(args) => crate::bench_batch::run(args),
         Bench::Order(args) => crate::bench_order::order(args).await,
+        Bench::Failover(args) => crate::bench_failover::run(args).await,
     }
 }
 

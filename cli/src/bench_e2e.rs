@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use tape_engine::{Engine, EngineOptions, SnapshotStore};
 use tape_log::{AnyLog, FileLog, FileLogOptions, KafkaLog, KafkaOptions, Log, LogReader};
-use tape_schemas::{codec, EventEnvelope};
+use tape_schemas::{codec, EventEnvelope, EventRecord};
 
 #[derive(Args)]
 pub struct E2eArgs {
@@ -145,7 +145,10 @@ async fn end_to_end(
         };
         let Some(record) = last_record else { continue };
         let now = started.elapsed();
-        let (_, command_offset, _) = EventEnvelope::peek(&record.bytes)?;
+        let Some(envelope) = EventRecord::envelope_of(&record.bytes) else {
+            continue;
+        };
+        let (_, command_offset, _) = EventEnvelope::peek(envelope)?;
         if command_offset >= first_timed {
             done_at.push((command_offset, now));
         }

@@ -85,7 +85,7 @@ mod tests {
             "TAPE_KAFKA",
             "TAPE_CHECKPOINT_EVERY",
             "TAPE_MM_MARKET",
-            "TAPE_NO_LEASE",
+            "TAPE_SHADOW",
         ]
         .map(String::from)
         .into()
@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn keys_map_to_the_options_environment_variables() {
-        let text = "data = \"/srv/tape\"\ncheckpoint-every = 5000\nno-lease = true\n[mm]\nmarket = \"BTC-USDT\"\n";
+        let text = "data = \"/srv/tape\"\ncheckpoint-every = 5000\nshadow = true\n[mm]\nmarket = \"BTC-USDT\"\n";
         let mut got = settings(text, &known()).unwrap();
         got.sort();
         assert_eq!(
@@ -102,7 +102,7 @@ mod tests {
                 ("TAPE_CHECKPOINT_EVERY".to_string(), "5000".to_string()),
                 ("TAPE_DATA".into(), "/srv/tape".into()),
                 ("TAPE_MM_MARKET".into(), "BTC-USDT".into()),
-                ("TAPE_NO_LEASE".into(), "true".into()),
+                ("TAPE_SHADOW".into(), "true".into()),
             ]
         );
     }

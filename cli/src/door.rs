@@ -96,13 +96,26 @@ impl Door {
     }
 }
 
-/// Follows the events log in `seq` order, skipping copies of events already seen
-/// (a re-sent Kafka record, or a deposed engine's late appends).
+/// The epoch in force just before `offset` on the events log, for a reader that
+/// starts there: from the records before it (`tape_schemas::epoch_before`).
+pub async fn epoch_at(log: &AnyLog, offset: u64) -> anyhow::Result<u64> {
+    if offset == 0 || matches!(log, AnyLog::File(_) | AnyLog::Tool(_)) {
+        // The embedded log has one writer and no fences: epoch 0 throughout.
+        return Ok(0);
+    }
+    let window = (2 * APPEND_RECORDS_MAX as u64).min(offset);
+    let records =
+        tape_log::read_exactly(log, offset - window, window, Duration::from_secs(30)).await?;
+    Ok(epoch_before(records.iter().map(|r| r.bytes.as_slice())))
+}
+
+/// Follows the events log in `seq` order under the fencing rule, skipping copies of
+/// events already seen (a re-sent Kafka record, or a deposed engine's late appends).
 pub struct Follower {
     log: AnyLog,
     reader: AnyReader,
-    /// Events below this `seq` are copies (0: take the first one that comes).
-    next_seq: u64,
+    /// Events below its `seq` are copies (0: take the first one that comes).
+    filter: EventFilter,
     next_offset: u64,
 }
 
@@ -110,12 +123,14 @@ impl Follower {
     pub async fn open(logs: &LogArgs, from_seq: u64) -> anyhow::Result<Follower> {
         let log = logs.open("events", Role::Follower).await?;
         let from_seq = from_seq.max(1);
-        // Copies only push events later: `from_seq` is at this offset or after.
+        // Copies and fences only push events later: `from_seq` is at this offset or
+        // after.
+        let epoch = epoch_at(&log, from_seq - 1).await?;
         let reader = log.reader(from_seq - 1).await?;
         Ok(Follower {
             log,
             reader,
-            next_seq: from_seq,
+            filter: EventFilter::new(from_seq, epoch),
             next_offset: from_seq - 1,
         })
     }
@@ -124,11 +139,12 @@ impl Follower {
     pub async fn from_end(logs: &LogArgs) -> anyhow::Result<Follower> {
         let log = logs.open("events", Role::Follower).await?;
         let end = log.end_offset().await?;
+        let epoch = epoch_at(&log, end).await?;
         let reader = log.reader(end).await?;
         Ok(Follower {
             log,
             reader,
-            next_seq: 0,
+            filter: EventFilter::new(0, epoch),
             next_offset: end,
         })
     }
@@ -149,13 +165,13 @@ impl Follower {
         let mut out = Vec::with_capacity(batch.len());
         for r in batch {
             self.next_offset = r.offset + 1;
-            let e: EventEnvelope = codec::from_bincode(&r.bytes)
-                .with_context(|| format!("undecodable event at offset {}", r.offset))?;
-            if e.seq < self.next_seq {
-                continue;
+            if let Some(e) = self
+                .filter
+                .take(&r.bytes)
+                .with_context(|| format!("undecodable event at offset {}", r.offset))?
+            {
+                out.push(e);
             }
-            self.next_seq = e.seq + 1;
-            out.push(e);
         }
         Ok(out)
     }

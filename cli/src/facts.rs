@@ -31,6 +31,7 @@ impl LogFacts {
         let mut facts = LogFacts::default();
         let mut reader = events.reader(0).await?;
         let mut next = 0;
+        let mut filter = EventFilter::new(1, 0);
         while next < end {
             let batch = reader.next_batch(8_192, Duration::from_secs(5)).await?;
             anyhow::ensure!(
@@ -39,8 +40,9 @@ impl LogFacts {
             );
             for r in batch.into_iter().take_while(|r| r.offset < end) {
                 next = r.offset + 1;
-                let e: EventEnvelope = codec::from_bincode(&r.bytes)?;
-                facts.apply(e.event, accounts);
+                if let Some(e) = filter.take(&r.bytes)? {
+                    facts.apply(e.event, accounts);
+                }
             }
         }
         Ok(facts)

@@ -62,6 +62,8 @@ pub async fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
     let mut router = FeedRouter::new();
     let mut published = progress.read()?;
     let mut next_seq = 1;
+    // The fencing rule, and each seq once (a deposed engine's copies).
+    let mut filter = EventFilter::new(1, 0);
     eprintln!(
         "tape: fanout: JSON feeds {p}.account.<id> and {p}.market.<symbol> on {brokers}, after seq {published}",
         p = args.prefix
@@ -74,12 +76,12 @@ pub async fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
             continue;
         }
         for r in batch {
-            let env: EventEnvelope = codec::from_bincode(&r.bytes)
-                .with_context(|| format!("event at offset {}", r.offset))?;
-            // A deposed engine's copies: each seq once.
-            if env.seq < next_seq {
+            let Some(env) = filter
+                .take(&r.bytes)
+                .with_context(|| format!("event at offset {}", r.offset))?
+            else {
                 continue;
-            }
+            };
             next_seq = env.seq + 1;
             let live = env.seq > published;
             let command = match (&env.event, live) {

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 use tape_log::{Log, LogReader};
 use tape_schemas::{
-    codec, AccountId, Command, CommandEnvelope, CommandResult, Event, EventEnvelope, RejectReason,
+    codec, AccountId, Command, CommandEnvelope, CommandResult, Event, EventFilter, RejectReason,
     SCHEMA_VERSION,
 };
 
@@ -236,9 +236,13 @@ fn wire(reason: &RejectReason) -> String {
 
 pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let log = args.logs.open("events", Role::Follower).await?;
-    let mut reader = log.reader(args.from.max(1) - 1).await?;
+    let from = args.from.max(1);
+    let epoch = crate::door::epoch_at(&log, from - 1).await?;
+    let mut reader = log.reader(from - 1).await?;
     let stdout = std::io::stdout();
-    let mut next = args.from.max(1);
+    let mut next = from;
+    // The fencing rule, and each seq once.
+    let mut filter = EventFilter::new(from, epoch);
     loop {
         let batch = reader.next_batch(1_000, Duration::from_millis(200)).await?;
         if batch.is_empty() {
@@ -252,11 +256,9 @@ pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
         }
         let mut out = stdout.lock();
         for r in batch {
-            let e: EventEnvelope = codec::from_bincode(&r.bytes)?;
-            // Readers dedupe by seq.
-            if e.seq < next {
+            let Some(e) = filter.take(&r.bytes)? else {
                 continue;
-            }
+            };
             next = e.seq + 1;
             writeln!(out, "{}", codec::to_json(&e)?)?;
         }

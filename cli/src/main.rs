@@ -3,10 +3,12 @@
 mod bench;
 mod bench_batch;
 mod bench_e2e;
+mod bench_failover;
 mod bench_order;
 mod bench_read;
 mod clock;
 mod config;
+mod control;
 mod demo;
 mod door;
 mod facts;
@@ -79,6 +81,11 @@ enum Cmd {
     /// Live load: the standard mix through the commands topic or GraphQL, with the
     /// rates and latencies seen.
     Load(load::LoadArgs),
+    /// Who leads this Kafka shard (the control topic), and its standbys.
+    Leader(control::LeaderArgs),
+    /// Asks a standby to take over once it has matched enough commands (it refuses,
+    /// naming the first difference, if its events ever differed from the leader's).
+    Promote(control::PromoteArgs),
     /// The auditors' tools.
     #[command(subcommand)]
     Replay(replay::Replay),
@@ -134,6 +141,8 @@ fn main() -> anyhow::Result<()> {
             Cmd::Load(args) => load::run(args).await,
             Cmd::Clock(args) => clock::run(args).await,
             Cmd::Replay(r) => replay::run(r).await,
+            Cmd::Leader(args) => control::leader(args).await,
+            Cmd::Promote(args) => control::promote(args).await,
             Cmd::Demo => demo::run(),
             Cmd::Bench(b) => bench::run(b).await,
         }

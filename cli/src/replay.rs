@@ -149,14 +149,20 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             );
             if v.copies > 0 {
                 eprintln!(
-                    "skipped {} identical copies of earlier events (left by an engine deposed while appending)",
+                    "skipped {} identical copies of earlier events (re-sent records)",
                     v.copies
+                );
+            }
+            if v.fences > 0 {
+                eprintln!(
+                    "read {} fences (failovers); ignored {} records of deposed epochs written after them",
+                    v.fences, v.fenced
                 );
             }
             if args.json {
                 println!(
-                    r#"{{"verified":true,"commands":{},"events":{},"checkpoints":{},"state_hash":"{}","copies":{}}}"#,
-                    v.commands, v.events, v.checkpoints, v.state_hash, v.copies
+                    r#"{{"verified":true,"commands":{},"events":{},"checkpoints":{},"state_hash":"{}","copies":{},"fences":{},"fenced":{}}}"#,
+                    v.commands, v.events, v.checkpoints, v.state_hash, v.copies, v.fences, v.fenced
                 );
             } else {
                 println!(
@@ -286,7 +292,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
 /// The recorded time of a record (events: the engine's; commands: the envelope's).
 fn record_time_ms(log: &str, bytes: &[u8]) -> Option<u64> {
     if log == "events" {
-        tape_schemas::codec::from_bincode::<tape_schemas::EventEnvelope>(bytes)
+        tape_schemas::EventEnvelope::from_record(bytes)
             .ok()
             .map(|e| e.time_ms)
     } else {

@@ -28,17 +28,17 @@ pub struct RunArgs {
 pub struct EngineArgs {
     #[command(flatten)]
     pub logs: LogArgs,
-    /// Run without the Kafka shard lease (only when nothing else can start a second
-    /// engine for this shard: a second one would then be caught only by its
-    /// out-of-place appends).
-    #[arg(long, env = "TAPE_NO_LEASE")]
-    pub no_lease: bool,
-    /// Kafka topic whose consumer group decides which engine writes the shard.
-    #[arg(long, env = "TAPE_LEASE_TOPIC", default_value = "tape.engine-lease")]
-    pub lease_topic: String,
-    /// Commands between checkpoints (state hash events and snapshots).
+    #[command(flatten)]
+    pub failover: FailoverArgs,
+    /// Commands between checkpoints (state hash events and snapshots). A standby
+    /// must use its leader's: checkpoints are events.
     #[arg(long, env = "TAPE_CHECKPOINT_EVERY", default_value_t = 1_000_000)]
     pub checkpoint_every: u64,
+    /// Open orders an account may have at once (the build's default when not set).
+    /// A limit is part of what the engine derives: leader and standbys must agree,
+    /// and a shadow standby started with another value shows what the change does.
+    #[arg(long, env = "TAPE_OPEN_ORDERS_PER_ACCOUNT_MAX")]
+    pub open_orders_per_account_max: Option<usize>,
     /// Serve the engine's Prometheus metrics on this address at /metrics (`tape run`
     /// also includes them in the gateway's /metrics).
     #[arg(long, env = "TAPE_METRICS_LISTEN")]
@@ -48,6 +48,48 @@ pub struct EngineArgs {
     /// on an empty log and refuses any other.
     #[arg(long, env = "TAPE_OPEN")]
     pub open: bool,
+}
+
+/// On Kafka: how this engine shares the shard with others (a leader and hot
+/// standbys, over the control topic; see docs/operations.md, "A leader and its
+/// standbys").
+#[derive(Args, Clone)]
+pub struct FailoverArgs {
+    /// The control topic: heartbeats, claims, promotions.
+    #[arg(long, env = "TAPE_CONTROL_TOPIC", default_value = "tape.control")]
+    pub control_topic: String,
+    /// This engine's name on the control topic (default: host name and process id).
+    #[arg(long, env = "TAPE_ENGINE_ID")]
+    pub id: Option<String>,
+    /// How often the leader heartbeats, in ms.
+    #[arg(long, env = "TAPE_HEARTBEAT_MS", default_value_t = 50)]
+    pub heartbeat_ms: u64,
+    /// How long a standby hears no heartbeat before it claims the next epoch, in ms.
+    #[arg(long, env = "TAPE_SILENCE_MS", default_value_t = 300)]
+    pub silence_ms: u64,
+    /// A shadow standby: it compares the leader's events with its own derivation and
+    /// takes over only when an operator promotes it (`tape promote`).
+    #[arg(long, env = "TAPE_SHADOW")]
+    pub shadow: bool,
+}
+
+impl FailoverArgs {
+    pub fn writer(&self) -> String {
+        self.id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "engine".into());
+            format!("{host}:{}", std::process::id())
+        })
+    }
+
+    fn options(&self) -> tape_engine::FailoverOptions {
+        let mut o = tape_engine::FailoverOptions::new(&self.writer());
+        o.heartbeat = Duration::from_millis(self.heartbeat_ms.max(1));
+        o.silence = Duration::from_millis(self.silence_ms.max(1));
+        o.shadow = self.shadow;
+        o
+    }
 }
 
 /// Turns true on SIGTERM or Ctrl-C. The handlers are installed before this returns,
@@ -135,10 +177,13 @@ async fn run_engine(
 ) -> anyhow::Result<()> {
     let EngineLogs { commands, events } = logs;
     let snapshots = SnapshotStore::open(args.logs.snapshots_dir(), 3)?;
-    let options = EngineOptions {
+    let mut options = EngineOptions {
         checkpoint_every: args.checkpoint_every.max(1),
         ..EngineOptions::default()
     };
+    if let Some(max) = args.open_orders_per_account_max {
+        options.core.open_orders_per_account_max = max;
+    }
     let where_ = match &args.logs.kafka {
         Some(b) => format!(
             "Kafka at {b} (topics {}, {})",
@@ -181,49 +226,40 @@ async fn run_engine(
             }
         });
     }
-    let Some(brokers) = args.logs.kafka.clone().filter(|_| !args.no_lease) else {
-        // Embedded: the events log's lock already keeps a second engine out. (Or
-        // Kafka with the lease turned off.)
+    let Some(brokers) = args.logs.kafka.clone() else {
+        // Embedded: the events log's lock keeps a second engine out.
         let summary = engine.run(shutdown).await?;
         report(&summary);
         return Ok(());
     };
-    // Kafka: hold the shard's lease while running; stand by while another engine does.
-    let group = format!("tape-engine-{}", args.logs.events_topic);
-    let mut shutdown = shutdown;
+    // Kafka: a standby that follows the leader and takes over when it falls silent.
+    let control = tape_log::KafkaLog::open(tape_log::KafkaOptions::new(
+        &brokers,
+        &args.failover.control_topic,
+    ))
+    .await?;
+    let options = args.failover.options();
+    eprintln!(
+        "tape: engine {} follows the leader on control topic {} (heartbeat {} ms, takeover after {} ms of silence{})",
+        options.writer,
+        args.failover.control_topic,
+        options.heartbeat.as_millis(),
+        options.silence.as_millis(),
+        if options.shadow { "; shadow: only `tape promote` makes it lead" } else { "" }
+    );
     loop {
-        let mut lease = tokio::select! {
-            lease = tape_log::KafkaLease::acquire(&brokers, &args.lease_topic, &group) => lease?,
-            _ = shutdown.changed() => return Ok(()),
-        };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut signal = shutdown.clone();
-        let watcher = tokio::spawn(async move {
-            let lost = tokio::select! {
-                _ = lease.lost() => true,
-                _ = signal.changed() => false,
-            };
-            let _ = stop_tx.send(true);
-            lost
-        });
-        let summary = match engine.run(stop_rx).await {
-            // A deposed engine's last appends landed among ours. Its events are
-            // copies of ours (the same commands derive the same events), so start
-            // again: recovery compares what is on the log and carries on after it.
-            Err(e @ tape_engine::EngineError::AnotherWriter { .. }) if !*shutdown.borrow() => {
-                tracing::warn!(error = %e, "restarting after another engine's appends");
-                watcher.abort();
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
+        match tape_engine::failover::run(&engine, &control, &options, shutdown.clone()).await? {
+            tape_engine::Ended::Stopped(summary) => {
+                report(&summary);
+                return Ok(());
             }
-            r => r?,
-        };
-        report(&summary);
-        let lost = watcher.await?;
-        if !lost || *shutdown.borrow() {
-            return Ok(());
+            tape_engine::Ended::Deposed { epoch, by } => {
+                eprintln!("tape: deposed: this engine led epoch {epoch}; epoch {by} has taken over. Following again.");
+                if *shutdown.borrow() {
+                    return Ok(());
+                }
+            }
         }
-        tracing::warn!("lost the shard lease to another engine; standing by");
     }
 }
 

@@ -387,7 +387,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     let outcomes: BTreeMap<u64, (CommandResult, bool)> = loop {
         let mut outcomes = BTreeMap::new();
         for r in log_records(&events, None).await {
-            let e: EventEnvelope = codec::from_bincode(&r).unwrap();
+            let e = EventEnvelope::from_record(&r).unwrap();
             if let Event::Outcome {
                 result, duplicate, ..
             } = e.event
@@ -458,7 +458,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     let mut keys: BTreeMap<ApiKeyId, Option<AccountId>> = BTreeMap::new();
     let mut required_from = None;
     for r in log_records(&events, None).await {
-        let e: EventEnvelope = codec::from_bincode(&r).unwrap();
+        let e = EventEnvelope::from_record(&r).unwrap();
         match e.event {
             Event::ApiKeyCreated {
                 key, role, account, ..
@@ -499,7 +499,7 @@ async fn market_makers_load_and_a_graphql_trader_share_the_exchange_and_nothing_
     let latest = log_records(&events, None)
         .await
         .iter()
-        .map(|r| codec::from_bincode::<EventEnvelope>(r).unwrap().time_ms)
+        .map(|r| EventEnvelope::from_record(r).unwrap().time_ms)
         .max()
         .unwrap();
     assert!(

@@ -5,7 +5,7 @@
 //! reference for what an events log must hold.
 
 use tape_core::{Core, CoreConfig};
-use tape_schemas::{Event, EventEnvelope, Hash32};
+use tape_schemas::{event_frame, Event, EventEnvelope, Hash32};
 
 use crate::snapshots::Saved;
 
@@ -108,23 +108,34 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    /// Seals `events` (all from the command at `offset`), appending their canonical
-    /// envelope bytes to `out`.
+    /// Seals `events` (all from the command at `offset`), appending their records to
+    /// `out`: each the frame of epoch 0 (the writer sets its own epoch when it
+    /// appends) and the envelope's canonical bytes.
     pub fn seal(&mut self, offset: u64, time_ms: u64, events: &[Event], out: &mut Vec<Vec<u8>>) {
         for event in events {
-            let (hash, record) =
-                EventEnvelope::seal_encoded(self.next_seq, offset, time_ms, self.last_hash, event);
+            let mut record = Vec::with_capacity(200);
+            record.extend_from_slice(&event_frame(0));
+            let hash = EventEnvelope::seal_into(
+                self.next_seq,
+                offset,
+                time_ms,
+                self.last_hash,
+                event,
+                &mut record,
+            );
             self.next_seq += 1;
             self.last_hash = hash;
             out.push(record);
         }
     }
 
+    /// A snapshot at this point (the writer sets the epoch in force when it keeps it).
     pub fn saved(&self, next_command: u64, core: Vec<u8>) -> Saved {
         Saved {
             next_command,
             next_seq: self.next_seq,
             last_hash: self.last_hash,
+            epoch: 0,
             core,
         }
     }
@@ -182,7 +193,8 @@ impl Deriver {
     }
 }
 
-/// Every event envelope (canonical bytes) that a fresh engine derives from these
+/// Every event record (the frame of epoch 0 and the envelope's canonical bytes: what
+/// the embedded log holds) that a fresh engine derives from these
 /// command records. For tests and benchmarks: a broken invariant (a bug in the core,
 /// never input) panics with where it happened; the engine itself stops with
 /// `EngineError::Broken` instead.

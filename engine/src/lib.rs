@@ -14,11 +14,16 @@
 #![warn(clippy::too_many_lines)]
 
 mod derive;
+pub mod failover;
 mod sequencer;
 mod snapshots;
+pub mod standby;
 mod stats;
+mod writer;
 
 pub use derive::{derive_all, derive_records, Applied, Applier, Deriver, Sealer};
+pub use failover::{Ended, FailoverOptions};
 pub use sequencer::{Engine, EngineError, EngineOptions, RunSummary};
 pub use snapshots::{Saved, SnapshotStore};
+pub use standby::{link, Duty, FollowStatus, Link, LinkHandle};
 pub use stats::{EngineStats, StatsReading};

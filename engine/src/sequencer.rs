@@ -4,12 +4,14 @@ use std::time::{Duration, Instant};
 
 use tape_core::{Core, CoreConfig};
 use tape_log::{Log, LogError, LogReader};
-use tape_schemas::{codec, Event, EventEnvelope};
+use tape_schemas::Event;
 use tokio::sync::watch;
 
 use crate::derive::{Applied, Applier, Deriver, Sealer};
-use crate::snapshots::{Saved, SnapshotStore};
+use crate::snapshots::SnapshotStore;
+use crate::standby::Duty;
 use crate::stats::EngineStats;
+use crate::writer::{seq_of, Step, Stored, Writer};
 
 #[derive(Clone, Copy, Debug)]
 pub struct EngineOptions {
@@ -62,6 +64,12 @@ pub enum EngineError {
     },
     #[error("the events log holds undecodable bytes at offset {offset}: {what}")]
     BadEvent { offset: u64, what: String },
+    #[error("deposed: this engine led epoch {epoch}, and epoch {by} has taken over")]
+    Deposed { epoch: u64, by: u64 },
+    #[error("the events log is led by epoch {epoch} (a failover on Kafka); an engine without the control log would write epoch 0, which every reader ignores: run it with the control log")]
+    Epoch { epoch: u64 },
+    #[error("told to stop while following")]
+    StoppedFollowing,
 }
 
 /// What a run did.
@@ -81,16 +89,6 @@ pub struct Engine<C: Log, E: Log> {
     snapshots: SnapshotStore,
     options: EngineOptions,
     stats: std::sync::Arc<EngineStats>,
-}
-
-/// The `seq` of the event record at `offset`, read from its header.
-fn seq_of(offset: u64, bytes: &[u8]) -> Result<u64, EngineError> {
-    EventEnvelope::peek(bytes)
-        .map(|(seq, _, _)| seq)
-        .map_err(|e| EngineError::BadEvent {
-            offset,
-            what: e.to_string(),
-        })
 }
 
 impl<C: Log, E: Log> Engine<C, E> {
@@ -117,23 +115,31 @@ impl<C: Log, E: Log> Engine<C, E> {
         &self.events
     }
 
-    /// The events log's end offset and the highest `seq` on it (0 when empty).
+    /// The events log's end offset, the highest `seq` on it (0 when empty) and the
+    /// epoch in force at its end, read under the fencing rule from the snapshot's
+    /// epoch.
     ///
-    /// One writer appends in `seq` order, but an engine deposed while appending (a
-    /// lost lease) may leave copies of earlier events after later ones, so the
-    /// highest `seq` need not be the last record's. Copies only ever push events to
-    /// later offsets, so every event from `from_seq - 1` on (the last one the
-    /// snapshot counts, then what recovery re-derives) sits at or after offset
-    /// `from_seq - 2`: the tail from there is read. (From `from_seq - 1`, copies
-    /// after an events log that ends exactly at the snapshot would hide its last
-    /// event, and the engine would refuse to start, taking the log for short.)
-    async fn events_tail(&self, from_seq: u64) -> Result<(u64, u64), EngineError> {
+    /// One writer appends in `seq` order, but an engine deposed while appending may
+    /// leave copies of earlier events after later ones (and fences take offsets
+    /// too), so the highest `seq` need not be the last record's. Copies and fences
+    /// only ever push events to later offsets, so every event from `from_seq - 1` on
+    /// (the last one the snapshot counts, then what recovery re-derives) sits at or
+    /// after offset `from_seq - 2`: the tail from there is read. (From
+    /// `from_seq - 1`, copies after an events log that ends exactly at the snapshot
+    /// would hide its last event, and the engine would refuse to start, taking the
+    /// log for short.)
+    async fn events_tail(&self, from_seq: u64, epoch: u64) -> Result<Tail, EngineError> {
         let end = self.events.end_offset().await?;
         if end == 0 {
-            return Ok((0, 0));
+            return Ok(Tail {
+                end: 0,
+                last_seq: 0,
+                epoch,
+            });
         }
         let start = from_seq.saturating_sub(2).min(end - 1);
         let mut reader = self.events.reader(start).await?;
+        let mut fencing = tape_schemas::Fencing::resume(epoch);
         let (mut next, mut last_seq) = (start, 0);
         let mut deadline = Instant::now() + Duration::from_secs(30);
         while next < end {
@@ -144,35 +150,56 @@ impl<C: Log, E: Log> Engine<C, E> {
                 return Err(EngineError::Log(LogError::OffsetOutOfRange(next)));
             }
             for r in batch.iter().filter(|r| r.offset < end) {
-                last_seq = last_seq.max(seq_of(r.offset, &r.bytes)?);
+                let admitted = fencing.admit(&r.bytes).map_err(|e| EngineError::BadEvent {
+                    offset: r.offset,
+                    what: e.to_string(),
+                })?;
+                if let tape_schemas::Admit::Event { envelope, .. } = admitted {
+                    last_seq = last_seq.max(seq_of(r.offset, envelope)?);
+                }
                 next = r.offset + 1;
                 deadline = Instant::now() + Duration::from_secs(30);
             }
         }
-        Ok((end, last_seq))
+        Ok(Tail {
+            end,
+            last_seq,
+            epoch: fencing.epoch(),
+        })
     }
 
-    fn restore(&self) -> Result<Deriver, EngineError> {
+    /// The latest snapshot's state (or a fresh one) and the epoch in force there.
+    fn restore(&self) -> Result<(Deriver, u64), EngineError> {
         let every = self.options.checkpoint_every;
         Ok(match self.snapshots.latest()? {
-            Some(saved) => Deriver::resume(
-                Core::restore(&saved.core)?,
-                saved.next_command,
-                saved.next_seq,
-                saved.last_hash,
-                every,
+            Some(saved) => (
+                Deriver::resume(
+                    Core::restore(&saved.core)?,
+                    saved.next_command,
+                    saved.next_seq,
+                    saved.last_hash,
+                    every,
+                ),
+                saved.epoch,
             ),
-            None => Deriver::new(self.options.core, every),
+            None => (Deriver::new(self.options.core, every), 0),
         })
     }
 
     /// Restores the latest snapshot and finds where the events log ends: what the
     /// run re-derives and compares before it appends.
     async fn recover(&self) -> Result<Recovered<E::Reader>, EngineError> {
-        let Deriver {
-            applier, sealer, ..
-        } = self.restore()?;
-        let (events_end, written) = self.events_tail(sealer.next_seq).await?;
+        let (
+            Deriver {
+                applier, sealer, ..
+            },
+            epoch,
+        ) = self.restore()?;
+        let Tail {
+            end: events_end,
+            last_seq: written,
+            epoch,
+        } = self.events_tail(sealer.next_seq, epoch).await?;
         if written + 1 < sealer.next_seq {
             return Err(EngineError::EventsBehindSnapshot {
                 events_last_seq: written,
@@ -186,11 +213,8 @@ impl<C: Log, E: Log> Engine<C, E> {
             "engine starting: {} events to re-derive and compare",
             written + 1 - sealer.next_seq
         );
-        let stored = if written >= sealer.next_seq {
-            Some(self.events.reader(sealer.next_seq - 1).await?)
-        } else {
-            None
-        };
+        let from = sealer.next_seq - 1;
+        let stored = Stored::new(self.events.reader(from).await?, from, epoch);
         self.stats.applied(0, applier.next_command);
         self.stats.durable(written);
         self.stats.clock(
@@ -203,6 +227,7 @@ impl<C: Log, E: Log> Engine<C, E> {
             stored,
             written,
             events_end,
+            epoch,
         })
     }
 
@@ -257,20 +282,36 @@ impl<C: Log, E: Log> Engine<C, E> {
         Ok(applied_count)
     }
 
-    /// Runs until `shutdown` turns true, then snapshots and returns.
+    /// Runs as the only writer (epoch 0) until `shutdown` turns true, then
+    /// snapshots and returns.
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<RunSummary, EngineError> {
+        self.run_as(Duty::Sole, shutdown).await
+    }
+
+    /// Runs as `duty` says: alone, or as a standby that follows the leader's events
+    /// and takes over when its link says it won an epoch.
     ///
     /// Three stages: this task reads commands and applies the core; a blocking
     /// thread seals the events (encoding and the hash chain); the writer compares
-    /// what is already on the events log (recovery) and appends the rest, keeping a
-    /// snapshot only once its events are durable.
-    pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<RunSummary, EngineError> {
+    /// what is already on the events log (recovery, following) and appends the
+    /// rest, keeping a snapshot only once its events are durable.
+    pub async fn run_as(
+        &self,
+        duty: Duty,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<RunSummary, EngineError> {
         let Recovered {
             mut applier,
             sealer,
             stored,
             written,
             events_end,
+            epoch,
         } = self.recover().await?;
+        let following = matches!(duty, Duty::Standby(_));
+        if !following && epoch > 0 {
+            return Err(EngineError::Epoch { epoch });
+        }
         let last_snapshot_at = applier.next_command;
         let (to_writer, writer_rx) = tokio::sync::mpsc::channel::<Step>(4);
         let mut sealing = if on_threads() {
@@ -281,15 +322,18 @@ impl<C: Log, E: Log> Engine<C, E> {
         } else {
             Sealing::Inline { sealer, to_writer }
         };
-        let writing = write_steps(
+        let writer = Writer::new(
             &self.events,
             &self.snapshots,
             &self.stats,
-            writer_rx,
-            stored,
-            written,
+            duty,
+            (!following).then_some(0),
+            Some(stored),
+            if following { u64::MAX } else { written },
             events_end,
+            applier.next_seq,
         );
+        let writing = writer.run(writer_rx);
         let applier_ref = &mut applier;
         let applying = async move {
             let count = self
@@ -299,7 +343,7 @@ impl<C: Log, E: Log> Engine<C, E> {
             Ok::<(Sealed, u64), EngineError>((sealing.close(), count))
         };
         // The writer stops first when it finds a problem (a divergence, another
-        // writer); then the applier, which may be waiting for commands, is dropped.
+        // writer, a fence); then the applier, which may be waiting, is dropped.
         let (applied, written_result) = {
             tokio::pin!(applying);
             tokio::pin!(writing);
@@ -317,7 +361,7 @@ impl<C: Log, E: Log> Engine<C, E> {
         let sealer = sealed.sealer().await?;
         // Everything up to here is on the log (appended, or found there while
         // re-deriving), so the position is safe to keep.
-        if applier.next_command > last_snapshot_at {
+        if !following && applier.next_command > last_snapshot_at {
             self.snapshots
                 .write(&sealer.saved(applier.next_command, applier.core.snapshot()))?;
             self.stats.snapshot();
@@ -334,16 +378,25 @@ impl<C: Log, E: Log> Engine<C, E> {
     }
 }
 
+/// Where the events log ends, read under the fencing rule.
+struct Tail {
+    end: u64,
+    last_seq: u64,
+    epoch: u64,
+}
+
 /// Where a run starts: the restored state, and what is already on the events log.
 struct Recovered<R> {
     applier: Applier,
     sealer: Sealer,
-    /// A reader of the events already on the log, while there are some to compare.
-    stored: Option<R>,
+    /// The events already on the log, to compare.
+    stored: Stored<R>,
     /// The highest seq on the events log.
     written: u64,
     /// The events log's end offset.
     events_end: u64,
+    /// The epoch in force at its end.
+    epoch: u64,
 }
 
 /// One batch of applied commands on its way to the sealer.
@@ -352,17 +405,10 @@ struct Batch {
     applied: Vec<Applied>,
 }
 
-/// One batch's sealed envelopes, on their way to the log.
-struct Step {
-    first_seq: u64,
-    records: Vec<Vec<u8>>,
-    snapshot: Option<Saved>,
-}
-
 /// True on a multi-threaded runtime. Elsewhere (a single-threaded runtime, or the
 /// simulation's own executor) the stages run inline, one after the other, in an
 /// order that is the same every run.
-fn on_threads() -> bool {
+pub(crate) fn on_threads() -> bool {
     tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
@@ -436,6 +482,7 @@ fn seal_batch(sealer: &mut Sealer, batch: Batch) -> Step {
         first_seq: sealer.next_seq,
         records: Vec::with_capacity(batch.events.len()),
         snapshot: None,
+        commands: batch.applied.len() as u64,
     };
     let mut start = 0;
     for applied in batch.applied {
@@ -470,125 +517,4 @@ fn seal_batches(
         }
     }
     sealer
-}
-
-/// The writer: checks sealed events against the log while re-deriving, appends the
-/// rest (several steps at once when they queue up: one fsync for all), checks that
-/// each event landed at offset `seq - 1`, then keeps the snapshots.
-async fn write_steps<E: Log>(
-    events: &E,
-    snapshots: &SnapshotStore,
-    stats: &EngineStats,
-    mut steps: tokio::sync::mpsc::Receiver<Step>,
-    mut stored: Option<E::Reader>,
-    written: u64,
-    // Where the next append must land: nobody else appends while this engine runs.
-    mut next_offset: u64,
-) -> Result<(u64, u64), EngineError> {
-    let (mut matched_total, mut appended_total) = (0u64, 0u64);
-    let mut next_seq: Option<u64> = None;
-    while let Some(first) = steps.recv().await {
-        let mut group = vec![first];
-        while let Ok(more) = steps.try_recv() {
-            group.push(more);
-        }
-        let mut snapshot = None;
-        let mut first_seq = None;
-        let mut records = Vec::new();
-        for mut step in group {
-            // Recovery: what is already on the log must be what we regenerated.
-            if let Some(reader) = stored.as_mut() {
-                let matched = compare_stored(reader, &step, written).await?;
-                matched_total += matched as u64;
-                step.records.drain(..matched);
-                step.first_seq += matched as u64;
-                if step.first_seq > written {
-                    stored = None;
-                    tracing::info!(
-                        seq = written,
-                        "caught up with the events log; appending from here"
-                    );
-                }
-            }
-            if !step.records.is_empty() {
-                // Each event appended is the last one's seq + 1, across groups too.
-                assert!(
-                    next_seq.is_none_or(|n| n == step.first_seq),
-                    "sealed seq {} follows {next_seq:?}",
-                    step.first_seq
-                );
-                first_seq.get_or_insert(step.first_seq);
-                next_seq = Some(step.first_seq + step.records.len() as u64);
-                records.extend(step.records);
-            }
-            snapshot = step.snapshot.or(snapshot);
-        }
-        if let Some(first_seq) = first_seq {
-            appended_total += records.len() as u64;
-            let offsets = events.append(records).await?;
-            for (i, offset) in offsets.iter().enumerate() {
-                if *offset != next_offset {
-                    return Err(EngineError::AnotherWriter {
-                        seq: first_seq + i as u64,
-                        offset: *offset,
-                        expected_offset: next_offset,
-                    });
-                }
-                next_offset += 1;
-            }
-            stats.durable(first_seq + offsets.len() as u64 - 1);
-        }
-        if let Some(s) = snapshot {
-            // Large and fsynced: keep it off the async workers.
-            if on_threads() {
-                tokio::task::block_in_place(|| snapshots.write(&s))?;
-            } else {
-                snapshots.write(&s)?;
-            }
-            stats.snapshot();
-        }
-    }
-    Ok((matched_total, appended_total))
-}
-
-/// Compares a step's sealed events with those already on the log (up to seq
-/// `written`); returns how many matched, all of them the step's first.
-async fn compare_stored<R: LogReader>(
-    reader: &mut R,
-    step: &Step,
-    written: u64,
-) -> Result<usize, EngineError> {
-    let mut matched = 0;
-    while matched < step.records.len() && step.first_seq + (matched as u64) <= written {
-        let seq = step.first_seq + matched as u64;
-        let found = next_stored(reader, seq).await?;
-        if found != step.records[matched] {
-            let show = |b: &[u8]| match codec::from_bincode::<EventEnvelope>(b) {
-                Ok(e) => format!("{:?}", e.event),
-                Err(e) => format!("undecodable ({e})"),
-            };
-            return Err(EngineError::Diverged {
-                seq,
-                expected: show(&step.records[matched]),
-                found: show(&found),
-            });
-        }
-        matched += 1;
-    }
-    Ok(matched)
-}
-
-/// The stored event with `seq`, as bytes, skipping lower seqs (copies a deposed
-/// writer may have left).
-async fn next_stored<R: LogReader>(reader: &mut R, seq: u64) -> Result<Vec<u8>, EngineError> {
-    loop {
-        let batch = reader.next_batch(1, Duration::from_secs(5)).await?;
-        let Some(r) = batch.into_iter().next() else {
-            return Err(EngineError::Log(LogError::OffsetOutOfRange(seq - 1)));
-        };
-        if seq_of(r.offset, &r.bytes)? < seq {
-            continue;
-        }
-        return Ok(r.bytes);
-    }
 }

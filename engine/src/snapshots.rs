@@ -17,6 +17,9 @@ pub struct Saved {
     pub next_seq: u64,
     /// The hash of event `next_seq - 1` (zero when none).
     pub last_hash: Hash32,
+    /// The events log's epoch in force when the snapshot was kept: a reader that
+    /// resumes here ignores records of older epochs (`tape_schemas::Fencing`).
+    pub epoch: u64,
     pub core: Vec<u8>,
 }
 

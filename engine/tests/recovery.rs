@@ -72,7 +72,9 @@ async fn run_until(d: &Dirs, commands: Arc<FileLog>, last: u64) -> Result<RunSum
                 .await
                 .unwrap()
             {
-                let (_, offset, outcome) = EventEnvelope::peek(&r.bytes).unwrap();
+                let (_, offset, outcome) =
+                    EventEnvelope::peek(tape_schemas::EventRecord::envelope_of(&r.bytes).unwrap())
+                        .unwrap();
                 if outcome && offset == last {
                     stop.send(true).unwrap();
                     return;
@@ -102,7 +104,8 @@ fn commands_log(d: &Dirs) -> Arc<FileLog> {
 async fn each_seq_once(d: &Dirs) -> Vec<Vec<u8>> {
     let mut once: Vec<Vec<u8>> = Vec::new();
     for b in events_on_log(d).await {
-        let (seq, _, _) = EventEnvelope::peek(&b).unwrap();
+        let (seq, _, _) =
+            EventEnvelope::peek(tape_schemas::EventRecord::envelope_of(&b).unwrap()).unwrap();
         if seq <= once.len() as u64 {
             assert_eq!(b, once[seq as usize - 1], "a copy differs at seq {seq}");
             continue;
@@ -217,7 +220,7 @@ async fn garbage_on_the_commands_log_becomes_rejections_and_the_engine_goes_on()
     let events: Vec<EventEnvelope> = events_on_log(&d)
         .await
         .iter()
-        .map(|b| codec::from_bincode(b).unwrap())
+        .map(|b| EventEnvelope::from_record(b).unwrap())
         .collect();
     let outcomes: Vec<(u64, CommandResult)> = events
         .iter()
@@ -253,7 +256,7 @@ async fn an_events_log_that_disagrees_with_the_commands_stops_the_engine() {
     let mut events: Vec<EventEnvelope> = events_on_log(&d)
         .await
         .iter()
-        .map(|b| codec::from_bincode(b).unwrap())
+        .map(|b| EventEnvelope::from_record(b).unwrap())
         .collect();
     let i = events
         .iter()
@@ -277,7 +280,7 @@ async fn an_events_log_that_disagrees_with_the_commands_stops_the_engine() {
         log.append(
             events
                 .iter()
-                .map(|e| codec::to_bincode(e).unwrap())
+                .map(|e| tape_schemas::frame_event(0, &codec::to_bincode(e).unwrap()))
                 .collect(),
         )
         .await
@@ -395,7 +398,9 @@ async fn an_append_by_someone_else_stops_the_engine_and_a_restart_carries_on() {
                 .unwrap()
             {
                 seen += 1;
-                let (_, offset, outcome) = EventEnvelope::peek(&r.bytes).unwrap();
+                let (_, offset, outcome) =
+                    EventEnvelope::peek(tape_schemas::EventRecord::envelope_of(&r.bytes).unwrap())
+                        .unwrap();
                 if outcome && offset == 999 {
                     break 'wait;
                 }
@@ -491,7 +496,7 @@ async fn a_signed_record_appended_again_after_a_restart_runs_nothing() {
     );
     let answers: Vec<(bool, CommandResult)> = events
         .iter()
-        .map(|b| codec::from_bincode::<EventEnvelope>(b).unwrap())
+        .map(|b| EventEnvelope::from_record(b).unwrap())
         .filter_map(|e| match e.event {
             Event::Outcome {
                 command,

@@ -82,7 +82,7 @@ fn outcomes(records: Vec<Vec<u8>>) -> Vec<CommandResult> {
     );
     events
         .iter()
-        .map(|b| codec::from_bincode::<EventEnvelope>(b).unwrap())
+        .map(|b| EventEnvelope::from_record(b).unwrap())
         .filter(|e| e.command_offset >= first)
         .filter_map(|e| match e.event {
             Event::Outcome { result, .. } => Some(result),

@@ -102,7 +102,7 @@ async fn the_last_checkpoint_is_the_events_logs_last_checkpoint() {
         .events
         .iter()
         .rev()
-        .map(|b| codec::from_bincode::<EventEnvelope>(b).unwrap())
+        .map(|b| EventEnvelope::from_record(b).unwrap())
         .find_map(|e| match e.event {
             Event::Checkpoint {
                 commands_applied,

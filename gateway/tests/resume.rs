@@ -145,7 +145,7 @@ async fn trades_ledger_and_orders_resume_from_seq_with_nothing_lost_or_doubled()
         let mut n: std::collections::HashMap<AccountId, usize> = Default::default();
         for e in &events[range] {
             if let Event::OrderAccepted { account, .. } =
-                codec::from_bincode::<EventEnvelope>(e).unwrap().event
+                EventEnvelope::from_record(e).unwrap().event
             {
                 *n.entry(account).or_default() += 1;
             }

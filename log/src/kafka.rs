@@ -159,17 +159,15 @@ impl KafkaLog {
         if high <= 0 {
             return Ok(0);
         }
+        // Tansu 0.6's high watermark points at its last batch's first record: read
+        // that batch to find its end. One read: records keep arriving on a busy log
+        // (a leader's heartbeats every 50 ms), and reading until a quiet moment
+        // would never end there. Any end seen at some moment is an end.
         let mut reader = self.reader(high as u64 - 1).await?;
-        let mut end = high as u64;
-        loop {
-            let batch = reader
-                .next_batch(10_000, Duration::from_millis(300))
-                .await?;
-            match batch.last() {
-                Some(r) => end = end.max(r.offset + 1),
-                None => return Ok(end),
-            }
-        }
+        let batch = reader
+            .next_batch(10_000, Duration::from_millis(300))
+            .await?;
+        Ok(batch.last().map_or(high as u64, |r| (high as u64).max(r.offset + 1)))
     }
 
     pub async fn reader(&self, from: u64) -> Result<KafkaReader> {
@@ -511,115 +509,6 @@ impl crate::LogReader for KafkaReader {
 
     async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
         KafkaReader::next_batch(self, max, wait).await
-    }
-}
-
-/// Tracks whether this process holds the lease partition.
-struct LeaseContext {
-    held: tokio::sync::watch::Sender<bool>,
-}
-
-impl ClientContext for LeaseContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(%error, reason, "kafka lease client error (librdkafka retries)");
-    }
-}
-
-impl ConsumerContext for LeaseContext {
-    fn post_rebalance(
-        &self,
-        _base: &BaseConsumer<Self>,
-        rebalance: &rdkafka::consumer::Rebalance<'_>,
-    ) {
-        match rebalance {
-            rdkafka::consumer::Rebalance::Assign(tpl) => {
-                let _ = self.held.send(tpl.count() > 0);
-            }
-            rdkafka::consumer::Rebalance::Revoke(_) => {
-                let _ = self.held.send(false);
-            }
-            rdkafka::consumer::Rebalance::Error(e) => {
-                tracing::warn!(error = %e, "lease rebalance error");
-                let _ = self.held.send(false);
-            }
-        }
-    }
-}
-
-/// Single writer per shard on Kafka, without transactions: engines for a shard join
-/// one consumer group on a one-partition lease topic. The group gives the partition
-/// to one member at a time; the others wait as standbys and take over when it leaves
-/// or its session times out.
-pub struct KafkaLease {
-    consumer: std::sync::Arc<StreamConsumer<LeaseContext>>,
-    held: tokio::sync::watch::Receiver<bool>,
-    poller: tokio::task::JoinHandle<()>,
-}
-
-impl KafkaLease {
-    /// Joins the group and waits (as a standby) until this process holds the lease.
-    pub async fn acquire(brokers: &str, lease_topic: &str, group: &str) -> Result<KafkaLease> {
-        create_topic(&KafkaOptions::new(brokers, lease_topic)).await?;
-        let (tx, held) = tokio::sync::watch::channel(false);
-        let consumer: StreamConsumer<LeaseContext> = base_config(brokers)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1000")
-            // Also the rebalance timeout: how long a rebalance waits for a member that
-            // does not rejoin (a killed engine). The poller below polls continuously,
-            // so a live member never comes near it.
-            .set("max.poll.interval.ms", "10000")
-            .create_with_context(LeaseContext { held: tx })
-            .map_err(kafka)?;
-        consumer.subscribe(&[lease_topic]).map_err(kafka)?;
-        let consumer = std::sync::Arc::new(consumer);
-        let polled = consumer.clone();
-        // Polling drives the group protocol; nothing is ever produced to the topic.
-        let poller = tokio::spawn(async move {
-            loop {
-                if let Err(e) = polled.recv().await {
-                    tracing::debug!(error = %e, "lease poll");
-                }
-            }
-        });
-        let mut lease = KafkaLease {
-            consumer,
-            held,
-            poller,
-        };
-        if !*lease.held.borrow() {
-            tracing::info!(
-                group,
-                "standby: another engine holds this shard; waiting for it"
-            );
-        }
-        while !*lease.held.borrow_and_update() {
-            lease.held.changed().await.map_err(|_| LogError::Closed)?;
-        }
-        tracing::info!(group, "holding the shard lease");
-        Ok(lease)
-    }
-
-    /// Resolves when the lease is lost (another engine took the shard).
-    pub async fn lost(&mut self) {
-        while *self.held.borrow_and_update() {
-            if self.held.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-
-    pub fn is_held(&self) -> bool {
-        *self.held.borrow()
-    }
-}
-
-impl Drop for KafkaLease {
-    fn drop(&mut self) {
-        self.poller.abort();
-        // Leave the group now rather than after a session timeout.
-        self.consumer.unsubscribe();
     }
 }
 

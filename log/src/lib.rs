@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use door::{DoorClient, DoorError, ToolLog, ToolWriter};
 pub use file::{FileLog, FileLogOptions, OpenReport};
-pub use kafka::{KafkaLease, KafkaLog, KafkaOptions, KafkaPublisher};
+pub use kafka::{KafkaLog, KafkaOptions, KafkaPublisher};
 
 /// The largest record a log accepts (a command or event is far smaller).
 pub const RECORD_BYTES_MAX: usize = 4 << 20;

@@ -245,17 +245,7 @@ impl Views {
     /// The next `seq` the projector will apply (everything below it is in the views),
     /// and the engine clock of the last applied event.
     pub fn checkpoint(&self) -> Result<(u64, u64), ProjectionError> {
-        #[derive(serde::Deserialize)]
-        struct Checkpoint {
-            next_seq: u64,
-            clock_ms: u64,
-            _last_command_offset: Option<u64>,
-        }
-        let cp: Checkpoint = self.get(keys::CHECKPOINT)?.unwrap_or(Checkpoint {
-            next_seq: 1,
-            clock_ms: 0,
-            _last_command_offset: None,
-        });
+        let cp: crate::projector::Checkpoint = self.get(keys::CHECKPOINT)?.unwrap_or_default();
         Ok((cp.next_seq, cp.clock_ms))
     }
 

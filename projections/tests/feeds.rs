@@ -41,7 +41,7 @@ fn run(commands: Vec<CommandEnvelope>) -> Run {
     let events: Vec<EventEnvelope> =
         tape_engine::derive_records(&bytes, CoreConfig::default(), 1_000)
             .iter()
-            .map(|e| codec::from_bincode(e).unwrap())
+            .map(|e| EventEnvelope::from_record(e).unwrap())
             .collect();
     let mut router = FeedRouter::new();
     let mut records = Vec::new();

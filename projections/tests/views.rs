@@ -571,7 +571,12 @@ fn depth_is_the_engines_book_after_the_mix_and_a_random_stream() {
             }
             let upto = events[next_event..]
                 .iter()
-                .position(|b| EventEnvelope::parts(b).unwrap().command_offset > i as u64)
+                .position(|b| {
+                    EventEnvelope::parts(tape_schemas::EventRecord::envelope_of(b).unwrap())
+                        .unwrap()
+                        .command_offset
+                        > i as u64
+                })
                 .map_or(events.len(), |n| next_event + n);
             projector
                 .apply_records(events[next_event..upto].iter().map(|b| b.as_slice()))

@@ -7,10 +7,11 @@
 //! no crossed book). It stops at the first event that disagrees and says what was
 //! expected and what was found.
 //!
-//! One exception to "no duplicate": an engine deposed while appending (its lease
-//! lost to a standby) can leave copies of events it had derived after the new
-//! engine's. A copy whose hash is the one already verified for its `seq` is the same
-//! event, byte for byte; it is skipped and counted. Any other out-of-order `seq`
+//! It reads the events log under the fencing rule (`tape_schemas::Fencing`): after
+//! a fence, records of older epochs are a deposed engine's and are set aside and
+//! counted, never checked or used. One exception to "no duplicate" remains: a copy
+//! whose hash is the one already verified for its `seq` is the same event, byte for
+//! byte (a re-sent record); it is skipped and counted. Any other out-of-order `seq`
 //! fails.
 //!
 //! Two stages run side by side: one walks the stored events and checks `seq` and the
@@ -39,8 +40,12 @@ pub struct Verified {
     pub events: u64,
     pub checkpoints: u64,
     pub state_hash: Hash32,
-    /// Identical copies of earlier events (left by a deposed engine), skipped.
+    /// Identical copies of earlier events, skipped.
     pub copies: u64,
+    /// Fences on the events log (one per failover).
+    pub fences: u64,
+    /// Records of deposed epochs after a fence, ignored.
+    pub fenced: u64,
 }
 
 /// How far back (in `seq`) a copy of an earlier event can be checked.
@@ -90,6 +95,9 @@ struct CheckedBatch {
     events: Vec<Checked>,
     /// Identical copies of earlier events skipped in this read.
     copies: u64,
+    /// Fences, and deposed epochs' records, set aside in this read.
+    fences: u64,
+    fenced: u64,
 }
 
 impl CheckedBatch {
@@ -142,6 +150,7 @@ struct ChainState {
     last_hash: Hash32,
     last_offset: u64,
     recent: std::collections::VecDeque<Hash32>,
+    fencing: tape_schemas::Fencing,
 }
 
 impl ChainState {
@@ -151,13 +160,34 @@ impl ChainState {
             last_hash: Hash32::default(),
             last_offset: 0,
             recent: Default::default(),
+            fencing: tape_schemas::Fencing::new(),
         }
     }
 
     /// Checks one stored event and adds it to `out` (a copy is counted and set
     /// aside); `Err` is the disagreement to report.
-    fn check(&mut self, bytes: &[u8], out: &mut CheckedBatch) -> Result<(), Chained> {
+    fn check(&mut self, record: &[u8], out: &mut CheckedBatch) -> Result<(), Chained> {
         let next_seq = self.next_seq;
+        let bytes = match self.fencing.admit(record) {
+            Ok(tape_schemas::Admit::Event { envelope, .. }) => envelope,
+            Ok(tape_schemas::Admit::Fence(_)) => {
+                out.fences += 1;
+                return Ok(());
+            }
+            Ok(tape_schemas::Admit::Fenced { .. }) => {
+                out.fenced += 1;
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(Chained::Bad(disagreement(
+                    next_seq,
+                    self.last_offset,
+                    "undecodable record",
+                    format!("seq {next_seq}"),
+                    e.to_string(),
+                )))
+            }
+        };
         let bad = |what: &str, expected: String, offset: u64| {
             Chained::Bad(disagreement(
                 next_seq,
@@ -241,6 +271,8 @@ async fn chain<R: LogReader>(
         out.bytes.clear();
         out.events.clear();
         out.copies = 0;
+        out.fences = 0;
+        out.fenced = 0;
         for Record { bytes, .. } in batch {
             if let Err(bad) = state.check(&bytes, &mut out) {
                 let _ = tx.send(Chained::Events(out)).await;
@@ -262,6 +294,8 @@ struct Stored {
     pos: usize,
     bad: Option<Disagreement>,
     copies: u64,
+    fences: u64,
+    fenced: u64,
 }
 
 impl Stored {
@@ -270,6 +304,8 @@ impl Stored {
             match self.rx.recv().await {
                 Some(Chained::Events(b)) => {
                     self.copies += b.copies;
+                    self.fences += b.fences;
+                    self.fenced += b.fenced;
                     let done = std::mem::replace(&mut self.batch, b);
                     // A full return channel: the buffer is simply dropped.
                     let _ = self.reuse.try_send(done);
@@ -372,6 +408,8 @@ where
         pos: 0,
         bad: None,
         copies: 0,
+        fences: 0,
+        fenced: 0,
     };
     let result = reexecute(commands, commands_total, &mut stored, core, &mut progress).await;
     drop(stored);
@@ -520,5 +558,7 @@ async fn reexecute<C: Log>(
         checkpoints: state.checkpoints,
         state_hash: Hash32(state.core.state_hash()),
         copies: stored.copies,
+        fences: stored.fences,
+        fenced: stored.fenced,
     })
 }

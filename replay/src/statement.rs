@@ -118,8 +118,9 @@ async fn walk<E: Log>(
     let end = events.end_offset().await?;
     let mut reader = events.reader(0).await?;
     let mut offset = 0;
-    // Copies of earlier events (left by a deposed engine) count once.
-    let mut next_seq = 1;
+    // Under the fencing rule; copies of earlier events (left by a deposed engine)
+    // count once.
+    let mut filter = EventFilter::new(1, 0);
     while offset < end {
         let batch = reader.next_batch(10_000, Duration::from_secs(30)).await?;
         if batch.is_empty() {
@@ -127,15 +128,15 @@ async fn walk<E: Log>(
         }
         for r in batch {
             offset = r.offset + 1;
-            let env: EventEnvelope =
-                codec::from_bincode(&r.bytes).map_err(|e| StatementError::Malformed {
+            let Some(env) = filter
+                .take(&r.bytes)
+                .map_err(|e| StatementError::Malformed {
                     offset: r.offset,
                     what: e.to_string(),
-                })?;
-            if env.seq < next_seq {
+                })?
+            else {
                 continue;
-            }
-            next_seq = env.seq + 1;
+            };
             if until.is_some_and(|u| u.is_before(&env)) {
                 return Ok(());
             }

@@ -82,13 +82,13 @@ async fn balances_at_a_seq_equal_what_the_projections_showed_there() {
 async fn a_time_point_is_the_last_event_at_or_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let (log, events) = recorded(dir.path()).await;
-    let mid: EventEnvelope = codec::from_bincode(&events[events.len() / 2]).unwrap();
+    let mid = EventEnvelope::from_record(&events[events.len() / 2]).unwrap();
     let by_time = balances_at(&log, AccountId(2), Point::TimeMs(mid.time_ms))
         .await
         .unwrap();
     let last_at_time = events
         .iter()
-        .map(|e| codec::from_bincode::<EventEnvelope>(e).unwrap())
+        .map(|e| EventEnvelope::from_record(e).unwrap())
         .filter(|e| e.time_ms <= mid.time_ms)
         .map(|e| e.seq)
         .max()

@@ -45,7 +45,12 @@ fn first_bad(r: Result<tape_replay::Verified, VerifyError>) -> (u64, String) {
 }
 
 fn decode(b: &[u8]) -> EventEnvelope {
-    codec::from_bincode(b).unwrap()
+    EventEnvelope::from_record(b).unwrap()
+}
+
+/// An event record of epoch 0, as the embedded log holds it.
+fn record(e: &EventEnvelope) -> Vec<u8> {
+    tape_schemas::frame_event(0, &codec::to_bincode(e).unwrap())
 }
 
 /// Re-seals events from `from` on so the hash chain is intact again.
@@ -56,10 +61,7 @@ fn rechain(events: &mut [EventEnvelope], from: usize) -> Vec<Vec<u8>> {
         e.hash = e.expected_hash();
         prev = e.hash;
     }
-    events
-        .iter()
-        .map(|e| codec::to_bincode(e).unwrap())
-        .collect()
+    events.iter().map(record).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,7 +199,7 @@ async fn a_copy_that_differs_from_its_original_is_caught() {
     assert_eq!(copy.seq, (k - 40) as u64 + 1);
     copy.time_ms += 1;
     copy.hash = copy.expected_hash();
-    stored[k + 110] = codec::to_bincode(&copy).unwrap();
+    stored[k + 110] = record(&copy);
     let (seq, what) = first_bad(check(&c, &stored).await);
     assert_eq!(
         seq,

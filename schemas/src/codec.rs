@@ -40,6 +40,8 @@ pub enum CodecError {
     Json(#[from] serde_json::Error),
     #[error("schema version {found} is not supported (this build speaks {SCHEMA_VERSION})")]
     Version { found: u16 },
+    #[error("not an event record: {0}")]
+    NotAnEvent(String),
 }
 
 /// Canonical bytes of any wire value.

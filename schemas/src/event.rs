@@ -346,27 +346,43 @@ impl EventEnvelope {
         event: &Event,
     ) -> (Hash32, Vec<u8>) {
         let mut record = Vec::with_capacity(192);
+        let hash =
+            EventEnvelope::seal_into(seq, command_offset, time_ms, prev_hash, event, &mut record);
+        (hash, record)
+    }
+
+    /// `seal_encoded`, appending the envelope's bytes to `record` (which may already
+    /// hold a frame: see [`crate::record`]); returns the hash.
+    pub fn seal_into(
+        seq: u64,
+        command_offset: u64,
+        time_ms: u64,
+        prev_hash: Hash32,
+        event: &Event,
+        record: &mut Vec<u8>,
+    ) -> Hash32 {
+        let start = record.len();
         crate::codec::write_bincode(
             &(crate::SCHEMA_VERSION, seq, command_offset, time_ms),
-            &mut record,
+            record,
         )
         .expect("headers always encode");
-        let head_len = record.len();
+        let head_end = record.len();
         // Room for the two hashes (each a 1-byte length and 32 bytes) between head
         // and event, filled in once the hash is known: no copy of the event.
         record.extend_from_slice(&[0u8; 66]);
-        crate::codec::write_bincode(event, &mut record).expect("events always encode");
+        crate::codec::write_bincode(event, record).expect("events always encode");
         let mut h = blake3::Hasher::new();
         h.update(&prev_hash.0);
-        h.update(&record[..head_len]);
-        h.update(&record[head_len + 66..]);
+        h.update(&record[start..head_end]);
+        h.update(&record[head_end + 66..]);
         let hash = Hash32(*h.finalize().as_bytes());
-        let hashes = &mut record[head_len..head_len + 66];
+        let hashes = &mut record[head_end..head_end + 66];
         hashes[0] = 32;
         hashes[1..33].copy_from_slice(&prev_hash.0);
         hashes[33] = 32;
         hashes[34..].copy_from_slice(&hash.0);
-        (hash, record)
+        hash
     }
 
     /// The envelope's seq, command offset and whether it is an `Outcome`, read from

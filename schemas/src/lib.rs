@@ -10,12 +10,14 @@
 pub mod auth;
 pub mod codec;
 pub mod command;
+pub mod control;
 pub mod event;
 pub mod feeds;
 pub mod ids;
 pub mod limits;
 pub mod money;
 pub mod reason;
+pub mod record;
 
 pub use auth::{
     bincode_signed_bytes, hash_secret, json_signing_text, mac_key, mac_of, parse_token, sign_json,
@@ -23,11 +25,16 @@ pub use auth::{
 };
 pub use codec::{CodecError, MAX_MESSAGE_BYTES};
 pub use command::*;
+pub use control::{Change, ControlRecord, Leadership};
 pub use event::*;
 pub use feeds::{AccountRecord, AccountUpdate, FillSide, MarketRecord, MarketUpdate};
 pub use ids::*;
 pub use money::Dec;
 pub use reason::{DoneReason, RejectReason};
+pub use record::{
+    epoch_before, event_frame, fence_record, frame_event, set_epoch, Admit, EventFilter,
+    EventRecord, Fence, Fencing, RecordError, APPEND_RECORDS_MAX, FRAME_BYTES,
+};
 
 /// The schema version written in every envelope. A decoder refuses any other version
 /// with a clear error instead of guessing.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tape_core::{Core, CoreConfig};
 use tape_engine::{Deriver, EngineOptions, SnapshotStore};
-use tape_schemas::{codec, CommandResult, Event, EventEnvelope};
+use tape_schemas::{CommandResult, Event, EventEnvelope};
 
 use crate::world::World;
 
@@ -64,7 +64,9 @@ pub(crate) fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), S
     // byte a fresh derivation.
     let mut events: Vec<&Vec<u8>> = Vec::with_capacity(expected.len());
     for (offset, bytes) in stored.iter().enumerate() {
-        let (seq, _, _) = EventEnvelope::peek(bytes)
+        let envelope = tape_schemas::EventRecord::envelope_of(bytes)
+            .ok_or_else(|| format!("the record at offset {offset} is not an event"))?;
+        let (seq, _, _) = EventEnvelope::peek(envelope)
             .map_err(|e| format!("event at offset {offset} does not decode: {e}"))?;
         let next = events.len() as u64 + 1;
         if seq == next {
@@ -211,7 +213,7 @@ fn check_outcomes(
     let mut outcomes: Vec<Option<(CommandResult, bool)>> = vec![None; commands.len()];
     let mut last_offset: Option<usize> = None;
     for bytes in events {
-        let env: EventEnvelope = codec::from_bincode(bytes).map_err(|e| e.to_string())?;
+        let env = EventEnvelope::from_record(bytes).map_err(|e| e.to_string())?;
         let offset = env.command_offset as usize;
         if last_offset.is_some_and(|last| offset < last) {
             return Err(format!(

@@ -434,7 +434,9 @@ impl World {
                 if std::env::var_os("TAPE_SIM_TRACE").is_some() {
                     let mut runs: Vec<(u64, u64, u64)> = Vec::new();
                     for (o, b) in self.events.records().unwrap_or_default().iter().enumerate() {
-                        let seq = EventEnvelope::peek(b).map_or(0, |p| p.0);
+                        let seq = tape_schemas::EventRecord::envelope_of(b)
+                            .and_then(|e| EventEnvelope::peek(e).ok())
+                            .map_or(0, |p| p.0);
                         match runs.last_mut() {
                             Some((_, _, last)) if *last + 1 == seq => *last = seq,
                             _ => runs.push((o as u64, seq, seq)),

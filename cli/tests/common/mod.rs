@@ -257,7 +257,8 @@ impl KafkaTopics {
         Server::spawn(args, data)
     }
 
-    /// `tape engine` on these topics (no lease), its snapshots in `dir`. `--open`:
+    /// `tape engine` on these topics (and a control topic of their own), its
+    /// snapshots in `dir`. `--open`:
     /// the tests set up with the gateway's bootstrap token, whose commands are
     /// unsigned (`tape init` starts a log that needs none of that: `secure_kafka.rs`).
     pub fn engine(&self, dir: &std::path::Path, stderr: Stdio) -> Proc {
@@ -265,7 +266,8 @@ impl KafkaTopics {
             Command::new(TAPE)
                 .arg("engine")
                 .args(self.args())
-                .args(["--no-lease", "--open", "--data"])
+                .args(["--control-topic", &format!("{}.control", self.events)])
+                .args(["--open", "--data"])
                 .arg(dir)
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())

@@ -55,11 +55,15 @@ pub struct Changes {
     pub candles: Vec<(Symbol, Interval, Candle)>,
 }
 
+/// Where the views stand (stored under `keys::CHECKPOINT`; the read side reads it).
 #[derive(Serialize, Deserialize, Clone, Copy)]
-struct Checkpoint {
-    next_seq: u64,
-    clock_ms: u64,
+pub(crate) struct Checkpoint {
+    pub(crate) next_seq: u64,
+    pub(crate) clock_ms: u64,
     last_command_offset: Option<u64>,
+    /// The events log's epoch in force after the last record read: records of
+    /// older epochs after it are a deposed engine's, and are ignored.
+    epoch: u64,
 }
 
 impl Default for Checkpoint {
@@ -69,6 +73,7 @@ impl Default for Checkpoint {
             next_seq: 1,
             clock_ms: 0,
             last_command_offset: None,
+            epoch: 0,
         }
     }
 }
@@ -231,18 +236,28 @@ impl Projector {
         self.cp.next_seq
     }
 
-    /// Applies sealed envelopes (encoded, as read from the events log) in order and
-    /// commits them with the checkpoint. Records below the checkpoint are skipped.
+    /// Applies events-log records in order under the fencing rule
+    /// (`tape_schemas::Fencing`) and commits them with the checkpoint. Records below
+    /// the checkpoint, fences and deposed epochs' records are skipped.
     pub fn apply_records<'a>(
         &mut self,
         records: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<Changes, ProjectionError> {
-        for bytes in records {
-            let (seq, _, _) =
-                EventEnvelope::peek(bytes).map_err(|e| ProjectionError::Malformed {
-                    seq: self.cp.next_seq,
-                    what: e.to_string(),
-                })?;
+        let mut fencing = Fencing::resume(self.cp.epoch);
+        for record in records {
+            let malformed = |what: String| ProjectionError::Malformed {
+                seq: self.cp.next_seq,
+                what,
+            };
+            let bytes = match fencing
+                .admit(record)
+                .map_err(|e| malformed(e.to_string()))?
+            {
+                Admit::Event { envelope, .. } => envelope,
+                Admit::Fence(_) | Admit::Fenced { .. } => continue,
+            };
+            self.cp.epoch = fencing.epoch();
+            let (seq, _, _) = EventEnvelope::peek(bytes).map_err(|e| malformed(e.to_string()))?;
             if seq < self.cp.next_seq {
                 continue;
             }
@@ -253,6 +268,7 @@ impl Projector {
                 })?;
             self.apply_one(&env)?;
         }
+        self.cp.epoch = fencing.epoch();
         self.commit()
     }
 
