@@ -28,6 +28,11 @@ pub struct E2eArgs {
     /// measures throughput (and then p99 is mostly queueing).
     #[arg(long)]
     rate: Option<f64>,
+    /// On Kafka: run the engine as a leader under the control topic (heartbeats
+    /// every 50 ms, its events framed with its epoch after its fence), as a
+    /// deployment with standbys does; without it, the engine writes alone (epoch 0).
+    #[arg(long)]
+    failover: bool,
     /// Where the embedded logs go (a fresh directory under it).
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     dir: std::path::PathBuf,
@@ -80,16 +85,45 @@ async fn end_to_end(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let engine_commands = commands.clone();
     let engine_events = events.clone();
+    let control = match (&args.kafka, args.failover) {
+        (Some(b), true) => Some(
+            KafkaLog::open(KafkaOptions::new(
+                b,
+                &format!(
+                    "{}-control",
+                    dir.file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("tape-bench")
+                ),
+            ))
+            .await?,
+        ),
+        _ => None,
+    };
     let engine = tokio::spawn(async move {
-        Engine::new(
+        let engine = Engine::new(
             engine_commands,
             engine_events,
             snapshots,
             EngineOptions::default(),
-        )
-        .run(stop_rx)
-        .await
+        );
+        match control {
+            Some(control) => {
+                let options = tape_engine::FailoverOptions::new("bench");
+                tape_engine::failover::run(&engine, &control, &options, stop_rx)
+                    .await
+                    .map(|_| ())
+            }
+            None => engine.run(stop_rx).await.map(|_| ()),
+        }
     });
+    if args.failover {
+        // It leads once its fence is on the events log.
+        while events.end_offset().await? == 0 {
+            anyhow::ensure!(!engine.is_finished(), "the engine stopped early");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 
     let started = Instant::now();
     let producer_log = commands.clone();

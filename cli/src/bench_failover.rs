@@ -1,4 +1,5 @@
-//! `tape bench failover`: trials of the hot standby on Kafka under load. Two engine
+//! `tape bench failover`: trials of the hot standby on Kafka under load (engines
+//! checkpoint every 20,000 commands, so a restarted one recovers from a recent snapshot). Two engine
 //! processes share a shard; a producer appends the standard mix at a steady rate.
 //! Each trial kills the leader (SIGKILL) or pauses it (SIGSTOP, then SIGCONT once the
 //! standby leads), and times, from the signal, when the standby's winning claim, its
@@ -71,7 +72,14 @@ impl Shard {
         Ok(Command::new(std::env::current_exe()?)
             .arg("engine")
             .args(&self.args)
-            .args(["--id", id, "--open", "--heartbeat-ms"])
+            .args([
+                "--id",
+                id,
+                "--open",
+                "--checkpoint-every",
+                "20000",
+                "--heartbeat-ms",
+            ])
             .arg(heartbeat.to_string())
             .arg("--silence-ms")
             .arg(silence.to_string())
@@ -272,13 +280,14 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let sent = producing.await??;
     let check = check(&args.kafka, &commands_t, &events, &all[..sent]).await;
+    // Counted before the engines stop (a stopped leader's standby takes over).
+    let epochs = shard.seen.lock().unwrap().won.len() as u64;
     for (_, c) in engines.iter_mut() {
         signal(c, "-CONT");
         signal(c, "-TERM");
         let _ = c.wait();
     }
     let provoked = u64::from(args.trials) + 1;
-    let epochs = shard.seen.lock().unwrap().won.len() as u64;
     println!(
         "{} trials ({} kill -9, {} SIGSTOP) at {} commands/s, heartbeat {} ms, takeover after {} ms of silence; {sent} commands",
         args.trials,

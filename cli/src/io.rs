@@ -240,7 +240,9 @@ pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let epoch = crate::door::epoch_at(&log, from - 1).await?;
     let mut reader = log.reader(from - 1).await?;
     let stdout = std::io::stdout();
-    let mut next = from;
+    // The offset after the last record read (fences and a deposed engine's records
+    // take offsets too, so the end is an offset, not a seq).
+    let mut next_offset = from - 1;
     // The fencing rule, and each seq once.
     let mut filter = EventFilter::new(from, epoch);
     loop {
@@ -249,17 +251,17 @@ pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
             if args.follow {
                 continue;
             }
-            if log.end_offset().await? < next {
+            if log.end_offset().await? <= next_offset {
                 return Ok(());
             }
             continue;
         }
         let mut out = stdout.lock();
         for r in batch {
+            next_offset = r.offset + 1;
             let Some(e) = filter.take(&r.bytes)? else {
                 continue;
             };
-            next = e.seq + 1;
             writeln!(out, "{}", codec::to_json(&e)?)?;
         }
     }

@@ -129,12 +129,14 @@ impl Sealer {
         }
     }
 
-    /// A snapshot at this point (the writer sets the epoch in force when it keeps it).
+    /// A snapshot at this point (the writer sets where on the events log it stands
+    /// when it keeps it).
     pub fn saved(&self, next_command: u64, core: Vec<u8>) -> Saved {
         Saved {
             next_command,
             next_seq: self.next_seq,
             last_hash: self.last_hash,
+            events_at: 0,
             epoch: 0,
             core,
         }

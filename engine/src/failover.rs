@@ -225,7 +225,7 @@ impl<'a, K: Log> Control<'a, K> {
     /// `Some` once a later epoch than the one this engine leads has won.
     fn deposed(&self) -> Option<Ended> {
         let mine = self.mine()?;
-        (self.view.leadership.epoch > mine).then(|| Ended::Deposed {
+        (self.view.leadership.epoch > mine).then_some(Ended::Deposed {
             epoch: mine,
             by: self.view.leadership.epoch,
         })

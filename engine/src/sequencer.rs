@@ -116,28 +116,22 @@ impl<C: Log, E: Log> Engine<C, E> {
     }
 
     /// The events log's end offset, the highest `seq` on it (0 when empty) and the
-    /// epoch in force at its end, read under the fencing rule from the snapshot's
-    /// epoch.
+    /// epoch in force at its end, read under the fencing rule from `start` (the
+    /// snapshot's resume point, at or before the last event it counts) and the
+    /// epoch in force there.
     ///
-    /// One writer appends in `seq` order, but an engine deposed while appending may
-    /// leave copies of earlier events after later ones (and fences take offsets
-    /// too), so the highest `seq` need not be the last record's. Copies and fences
-    /// only ever push events to later offsets, so every event from `from_seq - 1` on
-    /// (the last one the snapshot counts, then what recovery re-derives) sits at or
-    /// after offset `from_seq - 2`: the tail from there is read. (From
-    /// `from_seq - 1`, copies after an events log that ends exactly at the snapshot
-    /// would hide its last event, and the engine would refuse to start, taking the
-    /// log for short.)
-    async fn events_tail(&self, from_seq: u64, epoch: u64) -> Result<Tail, EngineError> {
+    /// One writer of an epoch appends in `seq` order, but a deposed engine may leave
+    /// copies of earlier events after later ones, so the highest `seq` need not be
+    /// the last record's; and records of deposed epochs after a fence do not count.
+    async fn events_tail(&self, start: u64, epoch: u64) -> Result<Tail, EngineError> {
         let end = self.events.end_offset().await?;
-        if end == 0 {
+        if end <= start {
             return Ok(Tail {
                 end: 0,
                 last_seq: 0,
                 epoch,
             });
         }
-        let start = from_seq.saturating_sub(2).min(end - 1);
         let mut reader = self.events.reader(start).await?;
         let mut fencing = tape_schemas::Fencing::resume(epoch);
         let (mut next, mut last_seq) = (start, 0);
@@ -168,8 +162,9 @@ impl<C: Log, E: Log> Engine<C, E> {
         })
     }
 
-    /// The latest snapshot's state (or a fresh one) and the epoch in force there.
-    fn restore(&self) -> Result<(Deriver, u64), EngineError> {
+    /// The latest snapshot's state (or a fresh one), and where a reader of the
+    /// events log resumes for it: an offset and the epoch in force there.
+    fn restore(&self) -> Result<(Deriver, u64, u64), EngineError> {
         let every = self.options.checkpoint_every;
         Ok(match self.snapshots.latest()? {
             Some(saved) => (
@@ -180,9 +175,10 @@ impl<C: Log, E: Log> Engine<C, E> {
                     saved.last_hash,
                     every,
                 ),
+                saved.events_at,
                 saved.epoch,
             ),
-            None => (Deriver::new(self.options.core, every), 0),
+            None => (Deriver::new(self.options.core, every), 0, 0),
         })
     }
 
@@ -193,13 +189,14 @@ impl<C: Log, E: Log> Engine<C, E> {
             Deriver {
                 applier, sealer, ..
             },
-            epoch,
+            events_at,
+            resume_epoch,
         ) = self.restore()?;
         let Tail {
             end: events_end,
             last_seq: written,
             epoch,
-        } = self.events_tail(sealer.next_seq, epoch).await?;
+        } = self.events_tail(events_at, resume_epoch).await?;
         if written + 1 < sealer.next_seq {
             return Err(EngineError::EventsBehindSnapshot {
                 events_last_seq: written,
@@ -213,8 +210,11 @@ impl<C: Log, E: Log> Engine<C, E> {
             "engine starting: {} events to re-derive and compare",
             written + 1 - sealer.next_seq
         );
-        let from = sealer.next_seq - 1;
-        let stored = Stored::new(self.events.reader(from).await?, from, epoch);
+        let stored = Stored::new(
+            self.events.reader(events_at).await?,
+            events_at,
+            resume_epoch,
+        );
         self.stats.applied(0, applier.next_command);
         self.stats.durable(written);
         self.stats.clock(
@@ -228,6 +228,7 @@ impl<C: Log, E: Log> Engine<C, E> {
             written,
             events_end,
             epoch,
+            resume: (events_at, resume_epoch),
         })
     }
 
@@ -307,6 +308,7 @@ impl<C: Log, E: Log> Engine<C, E> {
             written,
             events_end,
             epoch,
+            resume,
         } = self.recover().await?;
         let following = matches!(duty, Duty::Standby(_));
         if !following && epoch > 0 {
@@ -314,14 +316,7 @@ impl<C: Log, E: Log> Engine<C, E> {
         }
         let last_snapshot_at = applier.next_command;
         let (to_writer, writer_rx) = tokio::sync::mpsc::channel::<Step>(4);
-        let mut sealing = if on_threads() {
-            let (to_sealer, sealer_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
-            let handle =
-                tokio::task::spawn_blocking(move || seal_batches(sealer, sealer_rx, to_writer));
-            Sealing::Thread { to_sealer, handle }
-        } else {
-            Sealing::Inline { sealer, to_writer }
-        };
+        let mut sealing = Sealing::start(sealer, to_writer);
         let writer = Writer::new(
             &self.events,
             &self.snapshots,
@@ -332,6 +327,7 @@ impl<C: Log, E: Log> Engine<C, E> {
             if following { u64::MAX } else { written },
             events_end,
             applier.next_seq,
+            resume,
         );
         let writing = writer.run(writer_rx);
         let applier_ref = &mut applier;
@@ -397,6 +393,8 @@ struct Recovered<R> {
     events_end: u64,
     /// The epoch in force at its end.
     epoch: u64,
+    /// Where a reader resumed: offset and epoch.
+    resume: (u64, u64),
 }
 
 /// One batch of applied commands on its way to the sealer.
@@ -432,6 +430,18 @@ enum Sealed {
 }
 
 impl Sealing {
+    /// The sealing stage: on a thread of its own on a multi-threaded runtime.
+    fn start(sealer: Sealer, to_writer: tokio::sync::mpsc::Sender<Step>) -> Sealing {
+        if on_threads() {
+            let (to_sealer, sealer_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+            let handle =
+                tokio::task::spawn_blocking(move || seal_batches(sealer, sealer_rx, to_writer));
+            Sealing::Thread { to_sealer, handle }
+        } else {
+            Sealing::Inline { sealer, to_writer }
+        }
+    }
+
     /// Hands a batch on; false once the writer has stopped.
     async fn send(&mut self, batch: Batch) -> bool {
         match self {

@@ -17,8 +17,10 @@ pub struct Saved {
     pub next_seq: u64,
     /// The hash of event `next_seq - 1` (zero when none).
     pub last_hash: Hash32,
-    /// The events log's epoch in force when the snapshot was kept: a reader that
-    /// resumes here ignores records of older epochs (`tape_schemas::Fencing`).
+    /// An events-log offset at or before event `next_seq - 1` where a reader that
+    /// resumes from this snapshot starts, and the epoch in force there (the fencing
+    /// rule: `tape_schemas::Fencing`).
+    pub events_at: u64,
     pub epoch: u64,
     pub core: Vec<u8>,
 }

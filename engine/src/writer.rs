@@ -75,16 +75,18 @@ impl<R: LogReader> Stored<R> {
     }
 
     /// True when the log holds an event at or above `seq` not yet taken (or a record
-    /// that is this engine's own fence). Records before it that a reader skips
-    /// (fences, deposed epochs', copies) are taken on the way, as `next` would.
+    /// that is this engine's own fence), waiting up to `wait` for records. Records
+    /// before it that a reader skips (fences, deposed epochs', copies) are taken on
+    /// the way, as `next` would.
     pub(crate) async fn has_pending(
         &mut self,
         seq: u64,
         own_fence: Option<u64>,
+        wait: Duration,
     ) -> Result<bool, EngineError> {
         loop {
             if self.ahead.is_empty() {
-                let batch = self.reader.next_batch(4_096, Duration::ZERO).await?;
+                let batch = self.reader.next_batch(4_096, wait).await?;
                 if batch.is_empty() {
                     return Ok(false);
                 }
@@ -171,6 +173,9 @@ pub(crate) struct Writer<'a, E: Log> {
     next_seq: Option<u64>,
     /// The seq of the next event it will derive (what it compares next).
     expect_seq: u64,
+    /// The offset after the last event it matched or appended, and the epoch in
+    /// force there: where a reader resumes for what it has done.
+    position: (u64, u64),
     pub(crate) matched: u64,
     pub(crate) appended: u64,
     matched_commands: u64,
@@ -192,6 +197,7 @@ impl<'a, E: Log> Writer<'a, E> {
         compare_until: u64,
         next_offset: u64,
         expect_seq: u64,
+        position: (u64, u64),
     ) -> Self {
         Writer {
             events,
@@ -205,6 +211,7 @@ impl<'a, E: Log> Writer<'a, E> {
             own_fence: None,
             next_seq: None,
             expect_seq,
+            position,
             matched: 0,
             appended: 0,
             matched_commands: 0,
@@ -219,19 +226,27 @@ impl<'a, E: Log> Writer<'a, E> {
         loop {
             // A standby with nothing to compare still looks at the log and its
             // duties: it is caught up (or not), and it may have won an epoch.
+            // (It waits on the log, not on a timer: the simulation has no clock.)
             let first = if self.epoch.is_none() {
-                tokio::select! {
-                    biased;
-                    s = steps.recv() => s,
-                    _ = tokio::time::sleep(FOLLOW_POLL) => {
-                        self.idle().await?;
-                        continue;
+                match steps.try_recv() {
+                    Ok(step) => Some(step),
+                    // The leader has written more than it has derived: its next
+                    // step is coming.
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty)
+                        if self.idle(FOLLOW_POLL).await? =>
+                    {
+                        steps.recv().await
                     }
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => continue,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
                 }
             } else {
                 steps.recv().await
             };
             let Some(first) = first else { break };
+            // A snapshot in this group resumes from where the group began: at or
+            // before its last event, with the epoch in force there.
+            let resume = self.position;
             let mut group = vec![first];
             while let Ok(more) = steps.try_recv() {
                 group.push(more);
@@ -260,33 +275,33 @@ impl<'a, E: Log> Writer<'a, E> {
                 self.append(first_seq, records).await?;
             }
             if let Some(s) = snapshot {
-                self.keep(s)?;
+                self.keep(s, resume)?;
             }
         }
         Ok((self.matched, self.appended))
     }
 
     /// A following standby with no step to compare: is there more of the leader's
-    /// to read, and has it won an epoch?
-    async fn idle(&mut self) -> Result<(), EngineError> {
+    /// to read (returned), and has it won an epoch?
+    async fn idle(&mut self, wait: Duration) -> Result<bool, EngineError> {
         let Some(stored) = self.stored.as_mut() else {
-            return Ok(());
+            return Ok(false);
         };
-        let pending = stored.has_pending(self.expect_seq, self.own_fence).await?;
+        let pending = stored
+            .has_pending(self.expect_seq, self.own_fence, wait)
+            .await?;
         self.duty.report(|s| s.caught_up = !pending);
         if !pending {
             if let Some(epoch) = self.duty.promoted()? {
                 self.fence(epoch, self.expect_seq - 1).await?;
             }
         }
-        Ok(())
+        Ok(pending)
     }
 
-    fn keep(&self, mut s: Saved) -> Result<(), EngineError> {
-        s.epoch = self
-            .epoch
-            .or(self.stored.as_ref().map(Stored::epoch))
-            .unwrap_or(0);
+    fn keep(&self, mut s: Saved, (events_at, epoch): (u64, u64)) -> Result<(), EngineError> {
+        s.events_at = events_at;
+        s.epoch = epoch;
         // Large and fsynced: keep it off the async workers.
         if crate::sequencer::on_threads() {
             tokio::task::block_in_place(|| self.snapshots.write(&s))?;
@@ -323,6 +338,9 @@ impl<'a, E: Log> Writer<'a, E> {
                 });
             }
             matched += 1;
+            if let Some(st) = &self.stored {
+                self.position = (st.next_offset, st.epoch());
+            }
             self.stats.durable(seq);
         }
         self.matched += matched as u64;
@@ -435,6 +453,7 @@ impl<'a, E: Log> Writer<'a, E> {
                 }
                 self.next_offset = offset + 1;
             }
+            self.position = (self.next_offset, epoch);
             seq += offsets.len() as u64;
             self.stats.durable(seq - 1);
             self.duty.report(|s| s.matched_seq = seq - 1);

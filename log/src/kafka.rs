@@ -167,7 +167,9 @@ impl KafkaLog {
         let batch = reader
             .next_batch(10_000, Duration::from_millis(300))
             .await?;
-        Ok(batch.last().map_or(high as u64, |r| (high as u64).max(r.offset + 1)))
+        Ok(batch
+            .last()
+            .map_or(high as u64, |r| (high as u64).max(r.offset + 1)))
     }
 
     pub async fn reader(&self, from: u64) -> Result<KafkaReader> {

@@ -411,6 +411,81 @@ fn event_encodings_match_the_golden_file() {
     check_golden("events.txt", &render(&events()));
 }
 
+/// What the control topic says, and the events log's record frames (the epoch before
+/// each envelope, and a fence).
+fn control_records() -> Vec<(&'static str, ControlRecord)> {
+    let w = || "engine-b".to_string();
+    vec![
+        (
+            "Heartbeat",
+            ControlRecord::Heartbeat {
+                epoch: 3,
+                writer: w(),
+                seq: 1_234,
+                at_ms: 1_767_225_600_000,
+            },
+        ),
+        (
+            "Claim",
+            ControlRecord::Claim {
+                epoch: 4,
+                writer: w(),
+            },
+        ),
+        (
+            "Standby",
+            ControlRecord::Standby {
+                writer: w(),
+                shadow: true,
+                matched_commands: 10_000,
+                matched_seq: 31_000,
+                diverged: Some("seq 5".into()),
+                at_ms: 1_767_225_600_000,
+            },
+        ),
+        (
+            "Promote",
+            ControlRecord::Promote {
+                writer: w(),
+                min_matched: 10_000,
+            },
+        ),
+        (
+            "Refused",
+            ControlRecord::Refused {
+                writer: w(),
+                why: "it differs from the leader".into(),
+            },
+        ),
+    ]
+}
+
+#[test]
+fn control_records_and_event_frames_match_the_golden_file() {
+    let mut rendered = render(&control_records());
+    let fence = Fence {
+        epoch: 4,
+        writer: "engine-b".into(),
+        derived_seq: 31_000,
+    };
+    rendered.push_str(&format!(
+        "fence record\n  bytes   {}\nevent frame, epoch 4\n  bytes   {}\n",
+        hex::encode(fence_record(&fence)),
+        hex::encode(frame_event(4, b"envelope"))
+    ));
+    check_golden("control.txt", &rendered);
+    for (_, r) in control_records() {
+        assert_eq!(
+            from_bincode::<ControlRecord>(&to_bincode(&r).unwrap()).unwrap(),
+            r
+        );
+    }
+    assert_eq!(
+        EventRecord::parse(&fence_record(&fence)).unwrap(),
+        EventRecord::Fence(fence)
+    );
+}
+
 #[test]
 fn every_command_round_trips_through_both_codecs() {
     for (name, c) in commands() {

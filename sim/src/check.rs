@@ -60,12 +60,17 @@ pub(crate) fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), S
     }
     r.duplicate_records = commands.len() - on_log.len();
 
-    // The events, with the copies a deposed engine left set aside, are byte for
-    // byte a fresh derivation.
+    // The events, read under the fencing rule and with the copies a deposed engine
+    // left set aside, are byte for byte a fresh derivation.
     let mut events: Vec<&Vec<u8>> = Vec::with_capacity(expected.len());
+    let mut fencing = tape_schemas::Fencing::new();
     for (offset, bytes) in stored.iter().enumerate() {
-        let envelope = tape_schemas::EventRecord::envelope_of(bytes)
-            .ok_or_else(|| format!("the record at offset {offset} is not an event"))?;
+        let admitted = fencing
+            .admit(bytes)
+            .map_err(|e| format!("the record at offset {offset}: {e}"))?;
+        let tape_schemas::Admit::Event { envelope, .. } = admitted else {
+            continue;
+        };
         let (seq, _, _) = EventEnvelope::peek(envelope)
             .map_err(|e| format!("event at offset {offset} does not decode: {e}"))?;
         let next = events.len() as u64 + 1;
