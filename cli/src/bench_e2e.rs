@@ -86,7 +86,7 @@ async fn end_to_end(
     let engine_commands = commands.clone();
     let engine_events = events.clone();
     let control = match (&args.kafka, args.failover) {
-        (Some(b), true) => Some(
+        (Some(b), true) => Some(Arc::new(
             KafkaLog::open(KafkaOptions::new(
                 b,
                 &format!(
@@ -97,7 +97,7 @@ async fn end_to_end(
                 ),
             ))
             .await?,
-        ),
+        )),
         _ => None,
     };
     let engine = tokio::spawn(async move {

@@ -233,11 +233,13 @@ async fn run_engine(
         return Ok(());
     };
     // Kafka: a standby that follows the leader and takes over when it falls silent.
-    let control = tape_log::KafkaLog::open(tape_log::KafkaOptions::new(
-        &brokers,
-        &args.failover.control_topic,
-    ))
-    .await?;
+    let control = Arc::new(
+        tape_log::KafkaLog::open(tape_log::KafkaOptions::new(
+            &brokers,
+            &args.failover.control_topic,
+        ))
+        .await?,
+    );
     let options = args.failover.options();
     eprintln!(
         "tape: engine {} follows the leader on control topic {} (heartbeat {} ms, takeover after {} ms of silence{})",

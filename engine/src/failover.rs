@@ -5,7 +5,9 @@
 //! it byte for byte with the leader's (its core stays at the leader's seq). The
 //! leader appends a heartbeat to the control log every `heartbeat`. A standby that
 //! has read everything the leader wrote and hears no heartbeat for `silence` claims
-//! the next epoch; the first claim of that epoch in the control log wins
+//! the next epoch (three silences while it has not yet heard the epoch in force:
+//! it has just started, or a new leader has just won); the first claim of that
+//! epoch in the control log wins
 //! (`tape_schemas::Leadership`). The winner appends its fence to the events log,
 //! reads and checks what the old leader wrote before it, and appends from there. A
 //! leader that reads a later epoch's win stops; if it appends first, its records
@@ -70,6 +72,10 @@ struct View {
     leadership: Leadership,
     /// When the epoch in force last showed life (a heartbeat or its win).
     alive_at: Instant,
+    /// A heartbeat of the epoch in force has been read since this engine opened or
+    /// the epoch changed. Until then it waits three silences: a leader that has
+    /// just won, or a reader that has just started, is not yet a silent leader.
+    heard: bool,
     /// The epoch this engine claimed and has not yet seen decided.
     claimed: Option<u64>,
     /// An operator's request that this engine take over: the commands to match.
@@ -79,9 +85,9 @@ struct View {
 }
 
 /// Runs `engine` under the control log until `shutdown`, or until it is deposed.
-pub async fn run<C: Log, E: Log, K: Log>(
+pub async fn run<C: Log, E: Log, K: Log + 'static>(
     engine: &Engine<C, E>,
-    control: &K,
+    control: &std::sync::Arc<K>,
     options: &FailoverOptions,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Ended, EngineError> {
@@ -136,7 +142,7 @@ pub async fn run<C: Log, E: Log, K: Log>(
 
 /// A shadow standby that found a difference: it answers the control log (refusing
 /// every promotion) until shutdown.
-async fn shadow_refusing<K: Log>(
+async fn shadow_refusing<K: Log + 'static>(
     mut ctl: Control<'_, K>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Ended, EngineError> {
@@ -149,14 +155,32 @@ async fn shadow_refusing<K: Log>(
     Ok(Ended::Stopped(RunSummary::default()))
 }
 
+/// Stops the heartbeat task when dropped.
+struct Beating(watch::Sender<bool>);
+
+impl Drop for Beating {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
+}
+
 /// The control log's side of a run.
 struct Control<'a, K: Log> {
-    log: &'a K,
+    log: &'a std::sync::Arc<K>,
     reader: K::Reader,
+    /// The leader's heartbeats, on a task of their own: a busy engine on the same
+    /// task must not silence them.
+    beating: Option<Beating>,
     options: &'a FailoverOptions,
     handle: LinkHandle,
     view: View,
-    last_beat: Instant,
+    /// Records below this offset were read when it opened.
+    skip_below: u64,
+    /// The last read filled its batch: more may be waiting.
+    backlog: bool,
+    /// The reader has delivered a record since it opened (or the log was empty):
+    /// until then, silence is the reader's, not the leader's.
+    live: bool,
     last_status: Instant,
 }
 
@@ -166,10 +190,10 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-impl<'a, K: Log> Control<'a, K> {
+impl<'a, K: Log + 'static> Control<'a, K> {
     /// Reads the control log's tail (back to a heartbeat) before anything else.
     async fn open(
-        log: &'a K,
+        log: &'a std::sync::Arc<K>,
         options: &'a FailoverOptions,
         handle: LinkHandle,
     ) -> Result<Control<'a, K>, EngineError> {
@@ -199,19 +223,26 @@ impl<'a, K: Log> Control<'a, K> {
                 "control log read; following"
             );
             let now = Instant::now();
+            // From the last record read, not past it: a reader that has seen a
+            // record is sure of its position, and the next heartbeat comes at once
+            // (a Kafka reader placed past the end first waits to be sure).
             return Ok(Control {
                 log,
-                reader: log.reader(end).await?,
+                reader: log.reader(end.saturating_sub(1)).await?,
+                beating: None,
+                skip_below: end,
+                backlog: false,
+                live: end == 0,
                 options,
                 handle,
                 view: View {
                     leadership,
                     alive_at: now,
+                    heard: false,
                     claimed: None,
                     promote: None,
                     diverged: None,
                 },
-                last_beat: now - options.heartbeat,
                 last_status: now - options.status_every,
             });
         }
@@ -244,7 +275,14 @@ impl<'a, K: Log> Control<'a, K> {
     async fn step(&mut self) -> Result<(), EngineError> {
         let wait = self.options.heartbeat / 5;
         let batch = self.reader.next_batch(256, wait).await?;
-        for r in batch {
+        self.backlog = batch.len() == 256;
+        if !self.live && !batch.is_empty() {
+            // Silence counts from when the reader is known to deliver.
+            self.live = true;
+            self.view.alive_at = Instant::now();
+        }
+        let skip = self.skip_below;
+        for r in batch.into_iter().filter(|r| r.offset >= skip) {
             match codec::from_bincode::<ControlRecord>(&r.bytes) {
                 Ok(record) => self.read(record),
                 Err(e) => {
@@ -253,7 +291,8 @@ impl<'a, K: Log> Control<'a, K> {
             }
         }
         if self.mine().is_some() {
-            self.beat().await
+            self.beat();
+            Ok(())
         } else {
             self.stand_by().await
         }
@@ -273,6 +312,7 @@ impl<'a, K: Log> Control<'a, K> {
             Change::Won { epoch, writer } => {
                 self.handle.highest.store(epoch, Ordering::Release);
                 self.view.alive_at = Instant::now();
+                self.view.heard = false;
                 self.view.claimed = None;
                 if writer == self.options.writer && self.mine().is_none() {
                     tracing::info!(epoch, "won the claim: taking over");
@@ -281,26 +321,45 @@ impl<'a, K: Log> Control<'a, K> {
                     tracing::info!(epoch, leader = %writer, "a new leader");
                 }
             }
-            Change::Alive { .. } => self.view.alive_at = Instant::now(),
+            Change::Alive { .. } => {
+                self.view.alive_at = Instant::now();
+                self.view.heard = true;
+            }
             Change::Nothing => {}
         }
     }
 
-    /// The leader's duty: a heartbeat every `heartbeat`.
-    async fn beat(&mut self) -> Result<(), EngineError> {
-        if self.last_beat.elapsed() < self.options.heartbeat {
-            return Ok(());
+    /// The leader's duty: a heartbeat every `heartbeat`, from a task of its own,
+    /// started once it has won (it stops when this run ends).
+    fn beat(&mut self) {
+        if self.beating.is_some() {
+            return;
         }
-        self.last_beat = Instant::now();
         let epoch = self.mine().expect("leading");
-        let seq = self.handle.status.borrow().matched_seq;
-        self.append(&ControlRecord::Heartbeat {
-            epoch,
-            writer: self.options.writer.clone(),
-            seq,
-            at_ms: now_ms(),
-        })
-        .await
+        let (stop, stopped) = watch::channel(false);
+        let log = self.log.clone();
+        let status = self.handle.status.clone();
+        let (writer, every) = (self.options.writer.clone(), self.options.heartbeat);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            while !*stopped.borrow() {
+                tick.tick().await;
+                let beat = ControlRecord::Heartbeat {
+                    epoch,
+                    writer: writer.clone(),
+                    seq: status.borrow().matched_seq,
+                    at_ms: now_ms(),
+                };
+                let Ok(bytes) = codec::to_bincode(&beat) else {
+                    break;
+                };
+                if let Err(e) = log.append(vec![bytes]).await {
+                    tracing::warn!(error = %e, "a heartbeat failed; the next one will try again");
+                }
+            }
+        });
+        self.beating = Some(Beating(stop));
     }
 
     /// A standby's duties: claim after silence (or when promoted), report its state.
@@ -315,7 +374,13 @@ impl<'a, K: Log> Control<'a, K> {
             return self.promoted(min).await;
         }
         let status = self.handle.status.borrow().clone();
-        let silent = self.view.alive_at.elapsed() >= self.options.silence;
+        // Silence is only silence once everything on the control log is read.
+        let silence = if self.view.heard {
+            self.options.silence
+        } else {
+            self.options.silence * 3
+        };
+        let silent = self.live && !self.backlog && self.view.alive_at.elapsed() >= silence;
         if self.options.shadow || !silent || !status.caught_up || self.view.diverged.is_some() {
             return Ok(());
         }

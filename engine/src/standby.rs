@@ -94,6 +94,14 @@ impl Duty {
         }
     }
 
+    /// What it last reported.
+    pub(crate) fn caught_up(&self) -> bool {
+        match self {
+            Duty::Sole => false,
+            Duty::Standby(l) => l.status.borrow().caught_up,
+        }
+    }
+
     pub(crate) fn writer(&self) -> &str {
         match self {
             Duty::Sole => "sole",

@@ -290,13 +290,30 @@ impl<'a, E: Log> Writer<'a, E> {
         let pending = stored
             .has_pending(self.expect_seq, self.own_fence, wait)
             .await?;
-        self.duty.report(|s| s.caught_up = !pending);
+        let pending = if pending {
+            self.duty.report(|s| s.caught_up = false);
+            true
+        } else {
+            !self.read_all().await?
+        };
         if !pending {
             if let Some(epoch) = self.duty.promoted()? {
                 self.fence(epoch, self.expect_seq - 1).await?;
             }
         }
         Ok(pending)
+    }
+
+    /// Nothing came from the leader within a wait; has this standby read all it
+    /// wrote? On Kafka a quiet wait is no proof, so before it says it is caught up
+    /// (and may claim), it checks the log's end against what it has read. Reported.
+    async fn read_all(&mut self) -> Result<bool, EngineError> {
+        let caught_up = self.duty.caught_up() || {
+            let end = self.events.end_at_least().await?;
+            self.stored.as_ref().is_none_or(|s| s.next_offset >= end)
+        };
+        self.duty.report(|s| s.caught_up = caught_up);
+        Ok(caught_up)
     }
 
     fn keep(&self, mut s: Saved, (events_at, epoch): (u64, u64)) -> Result<(), EngineError> {
@@ -388,9 +405,10 @@ impl<'a, E: Log> Writer<'a, E> {
                 }
                 Next::Nothing if self.own_fence.is_some() => {} // the fence is on its way
                 Next::Nothing if following => {
-                    self.duty.report(|s| s.caught_up = true);
-                    if let Some(epoch) = self.duty.promoted()? {
-                        self.fence(epoch, seq - 1).await?;
+                    if self.read_all().await? {
+                        if let Some(epoch) = self.duty.promoted()? {
+                            self.fence(epoch, seq - 1).await?;
+                        }
                     }
                 }
                 Next::Nothing => return Err(EngineError::Log(LogError::OffsetOutOfRange(seq - 1))),

@@ -148,6 +148,18 @@ impl KafkaLog {
     /// high watermark as one past the *first* offset of the last record batch, so
     /// this reads the tail from there and takes the last offset it finds; on Apache
     /// Kafka that read returns the single last record.
+    /// The broker's high watermark: at or below the end (see `Log::end_at_least`).
+    pub async fn end_at_least(&self) -> Result<u64> {
+        let (meta, topic) = (self.meta.clone(), self.options.topic.clone());
+        let (_, high) = tokio::task::spawn_blocking(move || {
+            meta.fetch_watermarks(&topic, PARTITION, Duration::from_secs(30))
+        })
+        .await
+        .map_err(kafka)?
+        .map_err(kafka)?;
+        Ok(u64::try_from(high).unwrap_or(0))
+    }
+
     pub async fn end_offset(&self) -> Result<u64> {
         let (meta, topic) = (self.meta.clone(), self.options.topic.clone());
         let (_, high) = tokio::task::spawn_blocking(move || {
@@ -323,6 +335,10 @@ impl crate::Log for KafkaLog {
 
     async fn end_offset(&self) -> Result<u64> {
         KafkaLog::end_offset(self).await
+    }
+
+    async fn end_at_least(&self) -> Result<u64> {
+        KafkaLog::end_at_least(self).await
     }
 
     async fn reader(&self, from: u64) -> Result<KafkaReader> {

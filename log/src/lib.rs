@@ -69,6 +69,13 @@ pub trait Log: Send + Sync {
 
     /// A reader positioned at `from`.
     fn reader(&self, from: u64) -> impl Future<Output = Result<Self::Reader>> + Send;
+
+    /// An offset at or below the end, found cheaply (Kafka: the broker's high
+    /// watermark alone, one round trip; tansu's is the last batch's first record).
+    /// For a follower asking "is there more than I have read?" often.
+    fn end_at_least(&self) -> impl Future<Output = Result<u64>> + Send {
+        self.end_offset()
+    }
 }
 
 pub trait LogReader {
@@ -140,6 +147,10 @@ impl<L: Log> Log for std::sync::Arc<L> {
     fn reader(&self, from: u64) -> impl Future<Output = Result<Self::Reader>> + Send {
         (**self).reader(from)
     }
+
+    fn end_at_least(&self) -> impl Future<Output = Result<u64>> + Send {
+        (**self).end_at_least()
+    }
 }
 
 /// Either log, chosen at run time (`--data DIR` or `--kafka BROKERS`).
@@ -171,6 +182,13 @@ impl Log for AnyLog {
             AnyLog::File(l) => l.end_offset().await,
             AnyLog::Tool(l) => l.end_offset().await,
             AnyLog::Kafka(l) => l.end_offset().await,
+        }
+    }
+
+    async fn end_at_least(&self) -> Result<u64> {
+        match self {
+            AnyLog::Kafka(l) => l.end_at_least().await,
+            other => other.end_offset().await,
         }
     }
 
