@@ -78,16 +78,21 @@ impl Shard {
             .unwrap()
     }
 
-    /// Waits until `id` leads (has heartbeaten in the epoch it won); its epoch.
-    async fn wait_leader(&self, id: &str, within: Duration) -> u64 {
+    /// Reads the control topic from its start until `found` returns a value for a
+    /// record (a failed wait shows `id`'s log).
+    async fn watch_control<T>(
+        &self,
+        id: &str,
+        within: Duration,
+        mut found: impl FnMut(&ControlRecord) -> Option<T>,
+    ) -> T {
         let control = self.log(&self.control).await;
         let deadline = Instant::now() + within;
         let mut reader = control.reader(0).await.unwrap();
-        let mut leadership = Leadership::from_start();
         loop {
             assert!(
                 Instant::now() < deadline,
-                "{id} never led; its log:\n{}",
+                "waited for {id} in vain; its log:\n{}",
                 self.stderr(id)
             );
             for r in reader
@@ -96,43 +101,34 @@ impl Shard {
                 .unwrap()
             {
                 let record: ControlRecord = codec::from_bincode(&r.bytes).unwrap();
-                if let Change::Alive { epoch, writer, .. } = leadership.apply(&record) {
-                    if writer == id {
-                        return epoch;
-                    }
+                if let Some(t) = found(&record) {
+                    return t;
                 }
             }
         }
     }
 
+    /// Waits until `id` leads (has heartbeaten in the epoch it won); its epoch.
+    async fn wait_leader(&self, id: &str, within: Duration) -> u64 {
+        let mut leadership = Leadership::from_start();
+        self.watch_control(id, within, |record| match leadership.apply(record) {
+            Change::Alive { epoch, writer, .. } if writer == id => Some(epoch),
+            _ => None,
+        })
+        .await
+    }
+
     /// Waits until standby `id` has reported matching some commands.
     async fn wait_following(&self, id: &str) {
-        let control = self.log(&self.control).await;
-        let mut reader = control.reader(0).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "{id} never followed:\n{}",
-                self.stderr(id)
-            );
-            for r in reader
-                .next_batch(1_000, Duration::from_millis(100))
-                .await
-                .unwrap()
-            {
-                if let Ok(ControlRecord::Standby {
-                    writer,
-                    matched_commands,
-                    ..
-                }) = codec::from_bincode(&r.bytes)
-                {
-                    if writer == id && matched_commands > 0 {
-                        return;
-                    }
-                }
-            }
-        }
+        self.watch_control(id, Duration::from_secs(60), |record| match record {
+            ControlRecord::Standby {
+                writer,
+                matched_commands,
+                ..
+            } if writer == id && *matched_commands > 0 => Some(()),
+            _ => None,
+        })
+        .await
     }
 
     /// The standard mix, appended in small batches at a steady pace.

@@ -144,10 +144,6 @@ impl KafkaLog {
         Ok(offsets)
     }
 
-    /// One past the last record. Some Kafka-protocol brokers (tansu 0.6) report the
-    /// high watermark as one past the *first* offset of the last record batch, so
-    /// this reads the tail from there and takes the last offset it finds; on Apache
-    /// Kafka that read returns the single last record.
     /// The broker's high watermark: at or below the end (see `Log::end_at_least`).
     pub async fn end_at_least(&self) -> Result<u64> {
         let (meta, topic) = (self.meta.clone(), self.options.topic.clone());
@@ -160,28 +156,24 @@ impl KafkaLog {
         Ok(u64::try_from(high).unwrap_or(0))
     }
 
+    /// One past the last record. Some Kafka-protocol brokers (tansu 0.6) report the
+    /// high watermark as one past the *first* offset of the last record batch, so
+    /// this reads the tail from there and takes the last offset it finds; on Apache
+    /// Kafka that read returns the single last record.
     pub async fn end_offset(&self) -> Result<u64> {
-        let (meta, topic) = (self.meta.clone(), self.options.topic.clone());
-        let (_, high) = tokio::task::spawn_blocking(move || {
-            meta.fetch_watermarks(&topic, PARTITION, Duration::from_secs(30))
-        })
-        .await
-        .map_err(kafka)?
-        .map_err(kafka)?;
-        if high <= 0 {
+        let high = self.end_at_least().await?;
+        if high == 0 {
             return Ok(0);
         }
         // Tansu 0.6's high watermark points at its last batch's first record: read
         // that batch to find its end. One read: records keep arriving on a busy log
         // (a leader's heartbeats every 50 ms), and reading until a quiet moment
         // would never end there. Any end seen at some moment is an end.
-        let mut reader = self.reader(high as u64 - 1).await?;
+        let mut reader = self.reader(high - 1).await?;
         let batch = reader
             .next_batch(10_000, Duration::from_millis(300))
             .await?;
-        Ok(batch
-            .last()
-            .map_or(high as u64, |r| (high as u64).max(r.offset + 1)))
+        Ok(batch.last().map_or(high, |r| high.max(r.offset + 1)))
     }
 
     pub async fn reader(&self, from: u64) -> Result<KafkaReader> {

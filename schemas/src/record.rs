@@ -57,7 +57,9 @@ pub fn event_frame(epoch: u64) -> [u8; FRAME_BYTES] {
 }
 
 /// Writes `epoch` into a record that already has an event frame (the sealer leaves
-/// room for it; the writer knows its epoch only when it appends).
+/// room for it; the writer knows its epoch only when it appends). Only the engine's
+/// own sealed records come here, never bytes read from a log: a record shorter than
+/// a frame is a bug, and the index panics on it.
 pub fn set_epoch(record: &mut [u8], epoch: u64) {
     record[1..FRAME_BYTES].copy_from_slice(&epoch.to_be_bytes());
 }
