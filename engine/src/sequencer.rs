@@ -352,20 +352,22 @@ impl<C: Log, E: Log> Engine<C, E> {
                 a = &mut applying => (a, writing.await),
             }
         };
-        let (matched, appended) = written_result?;
+        let written = written_result?;
         let (sealed, commands_applied) = applied?;
         let sealer = sealed.sealer().await?;
         // Everything up to here is on the log (appended, or found there while
-        // re-deriving), so the position is safe to keep.
-        if !following && applier.next_command > last_snapshot_at {
-            self.snapshots
-                .write(&sealer.saved(applier.next_command, applier.core.snapshot()))?;
+        // re-deriving), so the position is safe to keep. A standby that never led
+        // keeps only the snapshots its writer took as it matched.
+        if written.led && applier.next_command > last_snapshot_at {
+            let mut saved = sealer.saved(applier.next_command, applier.core.snapshot());
+            (saved.events_at, saved.epoch) = written.last_event_at;
+            self.snapshots.write(&saved)?;
             self.stats.snapshot();
         }
         let summary = RunSummary {
             commands_applied,
-            events_matched: matched,
-            events_appended: appended,
+            events_matched: written.matched,
+            events_appended: written.appended,
             next_command: applier.next_command,
             next_seq: sealer.next_seq,
         };

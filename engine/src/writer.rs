@@ -153,6 +153,17 @@ impl<R: LogReader> Stored<R> {
     }
 }
 
+/// What a writer did, once its sealer hung up.
+pub(crate) struct Written {
+    pub(crate) matched: u64,
+    pub(crate) appended: u64,
+    /// It appended under an epoch (it was the only writer, or it took over).
+    pub(crate) led: bool,
+    /// The offset of the last event it matched or appended, and the epoch in force
+    /// there: where a reader resumes for a snapshot taken now.
+    pub(crate) last_event_at: (u64, u64),
+}
+
 /// The writer's state.
 pub(crate) struct Writer<'a, E: Log> {
     pub(crate) events: &'a E,
@@ -222,7 +233,7 @@ impl<'a, E: Log> Writer<'a, E> {
     pub(crate) async fn run(
         mut self,
         mut steps: tokio::sync::mpsc::Receiver<Step>,
-    ) -> Result<(u64, u64), EngineError> {
+    ) -> Result<Written, EngineError> {
         loop {
             // A standby with nothing to compare still looks at the log and its
             // duties: it is caught up (or not), and it may have won an epoch.
@@ -278,7 +289,12 @@ impl<'a, E: Log> Writer<'a, E> {
                 self.keep(s, resume)?;
             }
         }
-        Ok((self.matched, self.appended))
+        Ok(Written {
+            matched: self.matched,
+            appended: self.appended,
+            led: self.epoch.is_some(),
+            last_event_at: (self.position.0.saturating_sub(1), self.position.1),
+        })
     }
 
     /// A following standby with no step to compare: is there more of the leader's
@@ -398,6 +414,17 @@ impl<'a, E: Log> Writer<'a, E> {
                     return Ok(Some(bytes));
                 }
                 Next::OwnFence => {
+                    // A later epoch's fence before this engine's own: it won its
+                    // epoch, then another won and fenced first (it was paused, or
+                    // slow). Its own fence is a deposed epoch's; it must not lead.
+                    let epoch = self.epoch.expect("fenced");
+                    let in_force = stored.epoch();
+                    if in_force > epoch {
+                        return Err(EngineError::Deposed {
+                            epoch,
+                            by: in_force,
+                        });
+                    }
                     self.compare_until = seq - 1;
                     self.stored = None;
                     tracing::info!(seq, "read all the old leader wrote; leading from here");

@@ -62,31 +62,7 @@ pub(crate) fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), S
 
     // The events, read under the fencing rule and with the copies a deposed engine
     // left set aside, are byte for byte a fresh derivation.
-    let mut events: Vec<&Vec<u8>> = Vec::with_capacity(expected.len());
-    let mut fencing = tape_schemas::Fencing::new();
-    for (offset, bytes) in stored.iter().enumerate() {
-        let admitted = fencing
-            .admit(bytes)
-            .map_err(|e| format!("the record at offset {offset}: {e}"))?;
-        let tape_schemas::Admit::Event { envelope, .. } = admitted else {
-            continue;
-        };
-        let (seq, _, _) = EventEnvelope::peek(envelope)
-            .map_err(|e| format!("event at offset {offset} does not decode: {e}"))?;
-        let next = events.len() as u64 + 1;
-        if seq == next {
-            events.push(bytes);
-        } else if seq < next {
-            if expected.get(seq as usize - 1) != Some(bytes) {
-                return Err(format!("the copy of seq {seq} at offset {offset} differs"));
-            }
-            r.event_copies += 1;
-        } else {
-            return Err(format!(
-                "the events log skips from seq {next} to {seq} at offset {offset}"
-            ));
-        }
-    }
+    let events = used_events(&stored, &expected, &world.control, r)?;
     r.events = events.len();
     if events.len() != expected.len() {
         return Err(format!(
@@ -95,7 +71,10 @@ pub(crate) fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), S
             expected.len()
         ));
     }
-    if let Some(i) = (0..expected.len()).find(|&i| *events[i] != expected[i]) {
+    // The epoch is the writer's, outside the envelope and its hash chain.
+    if let Some(i) =
+        (0..expected.len()).find(|&i| envelope_of(events[i]) != envelope_of(&expected[i]))
+    {
         return Err(format!(
             "event seq {} differs from a fresh derivation",
             i + 1
@@ -117,13 +96,14 @@ pub(crate) fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), S
     verified.map_err(|e| format!("replay verification failed: {e}"))?;
 
     // The engine's last snapshot holds the derived state.
-    let store = SnapshotStore::open(&world.engines[0].snapshots, 3).map_err(|e| e.to_string())?;
+    let host = &world.engines[world.final_leader];
+    let store = SnapshotStore::open(&host.snapshots, 3).map_err(|e| e.to_string())?;
     let saved = store
         .latest()
         .map_err(|e| e.to_string())?
         .ok_or("the engine left no snapshot")?;
     if saved.next_command != commands.len() as u64 {
-        let files: Vec<String> = std::fs::read_dir(&world.engines[0].snapshots)
+        let files: Vec<String> = std::fs::read_dir(&host.snapshots)
             .map_err(|e| e.to_string())?
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect();
@@ -138,13 +118,14 @@ pub(crate) fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), S
         return Err("the last snapshot's state differs from a fresh derivation's".into());
     }
 
-    // The read models equal a rebuild from the log.
+    // The read models equal a rebuild from the events this check used: no record of
+    // a deposed epoch reached them.
     let (_, views) = tape_projections::open(&world.projector.dir).map_err(|e| e.to_string())?;
     let rebuilt_dir = world.projector.dir.with_file_name("views-rebuilt");
     let (mut fresh, fresh_views) =
         tape_projections::open(&rebuilt_dir).map_err(|e| e.to_string())?;
     fresh
-        .apply_records(stored.iter().map(Vec::as_slice))
+        .apply_records(events.iter().map(|e| e.as_slice()))
         .map_err(|e| e.to_string())?;
     // Outcomes are stored in groups, one per batch the projector took, so the rows
     // depend on how the log was read: they are compared by what they answer.
@@ -156,6 +137,14 @@ pub(crate) fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), S
                 "the read models answer command {offset} with {ours:?}; a rebuild says {theirs:?}"
             ));
         }
+    }
+    // Where each stands: the same seq and clock (the epoch it keeps may differ: the
+    // rebuild never saw the fences).
+    let (ours, theirs) = (views.checkpoint(), fresh_views.checkpoint());
+    if ours.as_ref().ok() != theirs.as_ref().ok() {
+        return Err(format!(
+            "the read models stand at {ours:?}; a rebuild at {theirs:?}"
+        ));
     }
     let (ours, theirs) = (rows(&views)?, rows(&fresh_views)?);
     if ours != theirs {
@@ -174,6 +163,81 @@ pub(crate) fn check(world: &mut World, sent: &BTreeSet<Vec<u8>>) -> Result<(), S
     Ok(())
 }
 
+fn envelope_of(record: &[u8]) -> Option<&[u8]> {
+    tape_schemas::EventRecord::envelope_of(record)
+}
+
+/// The events log as every reader must take it, with the fencing rule kept here on
+/// its own (a fence of epoch e sets aside every later record of an older epoch),
+/// checked against `tape_schemas::Fencing` record by record; each seq once, copies
+/// byte-identical to the first. Every fence is its epoch's winner's on the control
+/// log, and every event used was written under an epoch won there (or 0, before any).
+fn used_events<'a>(
+    stored: &'a [Vec<u8>],
+    expected: &[Vec<u8>],
+    control: &[tape_schemas::ControlRecord],
+    r: &mut crate::Report,
+) -> Result<Vec<&'a Vec<u8>>, String> {
+    use tape_schemas::{Admit, EventRecord};
+    let winners = crate::control::winners(control);
+    r.takeovers = winners.len().saturating_sub(1) as u32;
+    let mut events: Vec<&Vec<u8>> = Vec::with_capacity(expected.len());
+    let mut fencing = tape_schemas::Fencing::new();
+    let mut fenced_by = 0u64;
+    for (offset, bytes) in stored.iter().enumerate() {
+        let at = |e: &dyn std::fmt::Display| format!("the record at offset {offset}: {e}");
+        let record = EventRecord::parse(bytes).map_err(|e| at(&e))?;
+        let (used, epoch) = match &record {
+            EventRecord::Fence(f) => {
+                if winners.get(&f.epoch) != Some(&f.writer) {
+                    return Err(at(&format!(
+                        "a fence of epoch {} by {}, which the control log gives to {:?}",
+                        f.epoch,
+                        f.writer,
+                        winners.get(&f.epoch)
+                    )));
+                }
+                r.fences += 1;
+                fenced_by = fenced_by.max(f.epoch);
+                (false, f.epoch)
+            }
+            EventRecord::Event { epoch, .. } => (*epoch >= fenced_by, *epoch),
+        };
+        let admitted = fencing.admit(bytes).map_err(|e| at(&e))?;
+        if matches!(admitted, Admit::Event { .. }) != used {
+            return Err(at(&format!(
+                "the fencing rule says {} an event of epoch {epoch} after a fence of {fenced_by}; Fencing says {admitted:?}",
+                if used { "use" } else { "ignore" }
+            )));
+        }
+        if !used {
+            r.fenced_records += matches!(record, EventRecord::Event { .. }) as u32;
+            continue;
+        }
+        if epoch > 0 && !winners.contains_key(&epoch) {
+            return Err(at(&format!("an event of epoch {epoch}, never won")));
+        }
+        let Admit::Event { envelope, .. } = admitted else {
+            continue;
+        };
+        let (seq, _, _) = EventEnvelope::peek(envelope).map_err(|e| at(&e))?;
+        let next = events.len() as u64 + 1;
+        if seq == next {
+            events.push(bytes);
+        } else if seq < next {
+            if expected.get(seq as usize - 1).map(|e| envelope_of(e)) != Some(envelope_of(bytes)) {
+                return Err(at(&format!("the copy of seq {seq} differs")));
+            }
+            r.event_copies += 1;
+        } else {
+            return Err(at(&format!(
+                "the events log skips from seq {next} to {seq}"
+            )));
+        }
+    }
+    Ok(events)
+}
+
 /// The read models' rows with the grouped views (ledger entries, trades, an
 /// account's orders, outcomes) joined up per owner. The projector writes those in
 /// groups of up to 128 rows, one group per batch it took, keyed by owner and first
@@ -190,6 +254,9 @@ fn rows(views: &tape_projections::Views) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, S
     ];
     let mut out: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     for (k, v) in views.dump().map_err(|e| e.to_string())? {
+        if k == keys::CHECKPOINT {
+            continue;
+        }
         if k.first().is_some_and(|t| grouped.contains(t)) && k.len() >= 9 && !v.is_empty() {
             out.entry(k[..k.len() - 8].to_vec())
                 .or_default()

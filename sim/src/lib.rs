@@ -1,7 +1,7 @@
 //! Tape's deterministic simulation, after TigerBeetle's VOPR and FoundationDB's
-//! simulator: producers, the engine (and at times a second one), the projector and
-//! both kinds of log run under one seed, on one thread, in an order the seed
-//! chooses, while the seed injects faults:
+//! simulator: producers, the engine (on the broker, two of them: a leader and a
+//! standby), the projector and both kinds of log run under one seed, on one thread,
+//! in an order the seed chooses, while the seed injects faults:
 //!
 //! * a crash of the engine or the projector between any two of its steps (every
 //!   log operation is an await point the simulator can stop at);
@@ -10,14 +10,19 @@
 //! * on the broker: appends that fail, store a prefix and fail, or store everything
 //!   and lose the acknowledgement (the producer's retry duplicates them), the broker
 //!   unavailable for a while, short reads (a slow consumer), delays everywhere;
-//! * producers interleaved at random; a second engine on the same logs; a damaged
-//!   snapshot.
+//! * on the broker, failover (`control`): engines killed or paused (SIGSTOP) at any
+//!   step, control-log readers that lag, claims after silence, fences; a deposed
+//!   leader that wakes with appends in flight;
+//! * producers interleaved at random; a damaged snapshot.
 //!
 //! Then the faults stop, the run must converge, and it is checked: every command
 //! record has exactly one outcome and no command runs twice, nothing a producer sent
 //! is missing, the events are byte for byte what a fresh derivation gives, the
 //! hash chain and checkpoints verify, the engine's last snapshot holds the derived
-//! state, and the read models equal a rebuild from the log.
+//! state, and the read models equal a rebuild from the log. The fencing rule is
+//! checked on its own: every fence is its epoch's winner's on the control log, the
+//! checker keeps the rule in its own code and agrees with every reader's record by
+//! record, and the read models equal a rebuild from only the events it used.
 //!
 //! Why our own executor rather than turmoil or madsim: the engine's only contact
 //! with the world is the `Log` trait and its snapshot directory, so simulating the
@@ -28,6 +33,7 @@
 //! projector run their stages inline, so a seed replays exactly.
 
 mod check;
+mod control;
 mod log;
 mod report;
 mod world;

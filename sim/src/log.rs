@@ -233,6 +233,11 @@ impl SimLog {
         self.faults().broker_down_for = steps;
     }
 
+    /// True while the broker refuses every request (a control-log append fails).
+    pub fn broker_is_down(&self) -> bool {
+        self.faults().broker_down()
+    }
+
     /// No more faults, for every log of the run.
     pub fn set_quiet(&self) {
         self.faults().quiet = true;

@@ -17,8 +17,18 @@ pub struct Report {
     pub power_losses: u32,
     pub torn_bytes: u64,
     pub outages: u32,
-    pub second_engines: u32,
     pub damaged_snapshots: u32,
+    /// Engines stopped (SIGSTOP) for a while.
+    pub pauses: u32,
+    /// Epochs won on the control log after the first.
+    pub takeovers: u32,
+    /// Leaders that stood down on learning a later epoch had won.
+    pub depositions: u32,
+    /// Fences on the events log.
+    pub fences: u32,
+    /// Records on the events log that the fencing rule sets aside (a deposed
+    /// leader's, after a later fence).
+    pub fenced_records: u32,
     /// blake3 of the commands log as the run left it (its order is the schedule's).
     pub commands_digest: [u8; 32],
 }
@@ -29,7 +39,8 @@ impl std::fmt::Display for Report {
             f,
             "seed {} ({}, {} producers): {} steps, {} command records ({} copies), {} events ({} copies); \
              crashes: engine {} projector {}; engine errors {}; power losses {} ({} torn bytes); \
-             outages {}; second engines {}; damaged snapshots {}",
+             outages {}; damaged snapshots {}; pauses {}, takeovers {}, depositions {}, \
+             fences {}, fenced records {}",
             self.seed,
             if self.disk { "embedded log" } else { "broker" },
             self.producers,
@@ -44,8 +55,12 @@ impl std::fmt::Display for Report {
             self.power_losses,
             self.torn_bytes,
             self.outages,
-            self.second_engines,
-            self.damaged_snapshots
+            self.damaged_snapshots,
+            self.pauses,
+            self.takeovers,
+            self.depositions,
+            self.fences,
+            self.fenced_records
         )
     }
 }
@@ -65,8 +80,12 @@ pub struct Totals {
     pub power_losses: u64,
     pub torn_bytes: u64,
     pub outages: u64,
-    pub second_engines: u64,
     pub damaged_snapshots: u64,
+    pub pauses: u64,
+    pub takeovers: u64,
+    pub depositions: u64,
+    pub fences: u64,
+    pub fenced_records: u64,
 }
 
 impl Totals {
@@ -83,8 +102,12 @@ impl Totals {
         self.power_losses += u64::from(r.power_losses);
         self.torn_bytes += r.torn_bytes;
         self.outages += u64::from(r.outages);
-        self.second_engines += u64::from(r.second_engines);
         self.damaged_snapshots += u64::from(r.damaged_snapshots);
+        self.pauses += u64::from(r.pauses);
+        self.takeovers += u64::from(r.takeovers);
+        self.depositions += u64::from(r.depositions);
+        self.fences += u64::from(r.fences);
+        self.fenced_records += u64::from(r.fenced_records);
     }
 }
 
@@ -94,7 +117,8 @@ impl std::fmt::Display for Totals {
             f,
             "{} seeds ({} on the embedded log, {} on the broker): {} command records ({} copies), \
              {} events ({} copies); engine crashes {}, engine errors {}, projector crashes {}, \
-             power losses {} ({} torn bytes), broker outages {}, second engines {}, damaged snapshots {}",
+             power losses {} ({} torn bytes), broker outages {}, damaged snapshots {}; \
+             pauses {}, takeovers {}, depositions {}, fences {}, fenced records {}",
             self.seeds,
             self.on_disk,
             self.seeds - self.on_disk,
@@ -108,8 +132,12 @@ impl std::fmt::Display for Totals {
             self.power_losses,
             self.torn_bytes,
             self.outages,
-            self.second_engines,
-            self.damaged_snapshots
+            self.damaged_snapshots,
+            self.pauses,
+            self.takeovers,
+            self.depositions,
+            self.fences,
+            self.fenced_records
         )
     }
 }

@@ -14,12 +14,13 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tape_core::CoreConfig;
-use tape_engine::{Engine, EngineError, EngineOptions, EngineStats, SnapshotStore};
+use tape_engine::{Duty, Engine, EngineError, EngineOptions, EngineStats, SnapshotStore};
 use tape_projections::{Progress, ProjectionError};
-use tape_schemas::{codec, EventEnvelope};
+use tape_schemas::{codec, ControlRecord, EventEnvelope};
 use tokio::sync::{broadcast, watch};
 
 use crate::check::derive;
+use crate::control::{Due, Reading};
 use crate::log::{self, Pause, Rates, SimLog};
 use crate::{Options, Report};
 
@@ -79,6 +80,24 @@ pub(crate) struct EngineSlot {
     pub(crate) stats: Arc<EngineStats>,
     /// Restarts at this step when it is down.
     pub(crate) up_at: u64,
+    /// On the broker: its failover loop's reading of the control log.
+    pub(crate) reading: Option<Reading>,
+    /// Stopped (SIGSTOP) until this step: no engine step, no control record.
+    pub(crate) paused_until: u64,
+    /// Its failover loop runs again from this step: after a pause, the engine's
+    /// appends in flight may land before it has read that another epoch won.
+    pub(crate) control_from: u64,
+}
+
+/// An engine's name on the control log.
+fn host_name(host: usize) -> String {
+    format!("host{host}")
+}
+
+fn trace(what: impl FnOnce() -> String) {
+    if std::env::var_os("TAPE_SIM_TRACE").is_some() {
+        eprintln!("{}", what());
+    }
 }
 
 pub(crate) struct ProjectorSlot {
@@ -95,6 +114,14 @@ pub(crate) struct World {
     pub(crate) events: SimLog,
     pub(crate) engine: EngineOptions,
     pub(crate) engines: Vec<EngineSlot>,
+    /// On the broker, engines stand by and take over through this control log (the
+    /// embedded log has one engine, alone).
+    pub(crate) failover: bool,
+    pub(crate) control: Vec<ControlRecord>,
+    /// The faults have stopped.
+    pub(crate) quiet: bool,
+    /// The engine that led when the run stopped: its snapshots are checked.
+    pub(crate) final_leader: usize,
     pub(crate) projector: ProjectorSlot,
     pub(crate) producers: Vec<Producer>,
     pub(crate) ready: Rc<Cell<bool>>,
@@ -172,6 +199,9 @@ impl World {
                 stop: None,
                 stats: Default::default(),
                 up_at: if host == 0 { 0 } else { u64::MAX },
+                reading: None,
+                paused_until: 0,
+                control_from: 0,
             })
             .collect();
         let ready = Rc::new(Cell::new(false));
@@ -183,6 +213,10 @@ impl World {
             events,
             engine,
             engines,
+            failover: !disk,
+            control: Vec::new(),
+            quiet: false,
+            final_leader: 0,
             projector: ProjectorSlot {
                 dir: dir.join("views"),
                 task: None,
@@ -202,6 +236,10 @@ impl World {
             },
             step: 0,
         };
+        if world.failover {
+            // The second engine starts a little later, as a standby.
+            world.engines[1].up_at = world.rng.random_range(0..400);
+        }
         // The setup goes first, from its own producer; the others wait for it.
         world.producers.push(Producer {
             outbox: setup_left,
@@ -244,12 +282,20 @@ impl World {
             self.engine,
         );
         let (stop, stopped) = watch::channel(false);
-        if std::env::var_os("TAPE_SIM_TRACE").is_some() {
-            eprintln!("step {}: engine {host} starts", self.step);
-        }
+        let step = self.step;
+        trace(|| format!("step {step}: engine {host} starts"));
         slot.stats = engine.stats();
         slot.stop = Some(stop);
-        slot.task = Some(Box::pin(async move { engine.run(stopped).await }));
+        slot.paused_until = 0;
+        if self.failover {
+            let (link, handle) = tape_engine::link(&host_name(host), stopped.clone());
+            slot.reading = Some(Reading::open(handle, &self.control, step));
+            slot.task = Some(Box::pin(async move {
+                engine.run_as(Duty::Standby(link), stopped).await
+            }));
+        } else {
+            slot.task = Some(Box::pin(async move { engine.run(stopped).await }));
+        }
         Ok(())
     }
 
@@ -275,9 +321,15 @@ impl World {
     /// One fault, perhaps, at this step.
     fn inject(&mut self) -> Result<(), String> {
         let later = |w: &mut World| w.step + w.rng.random_range(1..60);
-        if self.engines[0].task.is_some() && self.chance(0.004) {
-            self.engines[0].task = None;
-            self.engines[0].up_at = later(self);
+        // kill -9 of an engine (on the broker, of either).
+        let host = if self.failover {
+            self.rng.random_range(0..2)
+        } else {
+            0
+        };
+        if self.engines[host].task.is_some() && self.chance(0.004) {
+            let up = later(self);
+            self.down(host, up);
             self.report.engine_crashes += 1;
         }
         if self.projector.task.is_some() && self.chance(0.003) {
@@ -301,16 +353,31 @@ impl World {
                 self.commands.set_broker_down(steps);
                 self.report.outages += 1;
             }
-            let running = self.engines[1].task.is_some();
-            if !running && self.chance(0.0015) {
-                self.start_engine(1)?;
-                self.report.second_engines += 1;
-            } else if running && self.chance(0.01) {
-                // The deposed engine notices it lost the lease and stops.
-                self.engines[1].stop.as_ref().map(|s| s.send(true));
+            // SIGSTOP of an engine for a while: a leader goes silent, and may wake
+            // up deposed, with appends in flight.
+            let host = self.rng.random_range(0..2);
+            let slot = &self.engines[host];
+            if slot.task.is_some() && slot.paused_until <= self.step && self.chance(0.004) {
+                let steps = self.rng.random_range(5..200);
+                let lag = self.rng.random_range(0..20);
+                self.engines[host].paused_until = self.step + steps;
+                self.engines[host].control_from = self.step + steps + lag;
+                self.report.pauses += 1;
+                let step = self.step;
+                trace(|| format!("step {step}: engine {host} paused for {steps} steps"));
             }
         }
         Ok(())
+    }
+
+    /// An engine is down (crashed, or its failover loop ended) until `up_at`.
+    fn down(&mut self, host: usize, up_at: u64) {
+        let slot = &mut self.engines[host];
+        slot.task = None;
+        slot.reading = None;
+        slot.paused_until = 0;
+        slot.control_from = 0;
+        slot.up_at = up_at;
     }
 
     /// Flips a byte in the newest snapshot of the first engine's host.
@@ -345,10 +412,7 @@ impl World {
             self.report.torn_bytes += log.power_loss().map_err(|e| e.to_string())?;
         }
         let up = self.step + self.rng.random_range(1..60);
-        self.engines[0].task = None;
-        self.engines[0].up_at = up;
-        self.engines[1].task = None;
-        self.engines[1].up_at = u64::MAX;
+        self.down(0, up);
         self.projector.task = None;
         self.projector.up_at = up;
         for p in &mut self.producers {
@@ -360,14 +424,81 @@ impl World {
 
     /// Starts what is due to start again.
     fn restart(&mut self) -> Result<(), String> {
-        if self.engines[0].task.is_none() && self.engines[0].up_at <= self.step {
-            self.start_engine(0)?;
+        for host in 0..self.engines.len() {
+            if self.engines[host].task.is_none() && self.engines[host].up_at <= self.step {
+                self.start_engine(host)?;
+            }
         }
         if self.projector.task.is_none() && self.projector.up_at <= self.step {
             self.start_projector()?;
         }
         self.start_producers();
         Ok(())
+    }
+
+    /// Each running engine's failover loop, in an order the seed chooses: it reads
+    /// some of the control log (all of it once the faults stop), stands down when
+    /// deposed, heartbeats when it leads, claims after silence when it stands by.
+    fn control_step(&mut self) {
+        let first = self.rng.random_range(0..2);
+        for host in [first, 1 - first] {
+            let step = self.step;
+            let n = if self.quiet {
+                usize::MAX
+            } else {
+                self.rng.random_range(0..=3)
+            };
+            let slot = &mut self.engines[host];
+            if slot.task.is_none() || slot.paused_until > step || slot.control_from > step {
+                continue;
+            }
+            let Some(reading) = slot.reading.as_mut() else {
+                continue;
+            };
+            let name = host_name(host);
+            reading.read(&self.control, n, step, &name);
+            if let Some((epoch, by)) = reading.deposed() {
+                trace(|| {
+                    format!("step {step}: engine {host} (epoch {epoch}) deposed by epoch {by}")
+                });
+                self.report.depositions += 1;
+                let up = step + 1 + self.rng.random_range(0..30);
+                self.down(host, up);
+                continue;
+            }
+            match reading.due(self.control.len(), step, &name) {
+                Due::Nothing => {}
+                Due::Heartbeat(record) => {
+                    if !self.commands.broker_is_down() {
+                        self.control.push(record);
+                    }
+                }
+                Due::Claim(record) => {
+                    if self.commands.broker_is_down() {
+                        // The claim's append fails and the failover loop ends with
+                        // it; a supervisor starts the engine again.
+                        self.report.engine_errors += 1;
+                        let up = step + 1 + self.rng.random_range(0..30);
+                        self.down(host, up);
+                    } else {
+                        trace(|| format!("step {step}: engine {host} appends {record:?}"));
+                        self.control.push(record);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The engine that leads the epoch in force and has fenced (on the embedded
+    /// log: the one engine, when it runs).
+    fn leader(&self) -> Option<usize> {
+        if !self.failover {
+            return self.engines[0].task.is_some().then_some(0);
+        }
+        (0..self.engines.len()).find(|&h| {
+            let slot = &self.engines[h];
+            slot.task.is_some() && slot.reading.as_ref().is_some_and(Reading::leads)
+        })
     }
 
     /// Polls every live actor once, in an order the seed chooses.
@@ -399,50 +530,62 @@ impl World {
 
     fn poll_engine(&mut self, host: usize) -> Result<(), String> {
         let slot = &mut self.engines[host];
+        if slot.paused_until > self.step {
+            return Ok(());
+        }
         let Some(task) = slot.task.as_mut() else {
             return Ok(());
         };
         let Some(result) = step(task) else {
             return Ok(());
         };
-        slot.task = None;
         let stopping = slot.stop.as_ref().is_some_and(|s| *s.borrow());
-        if std::env::var_os("TAPE_SIM_TRACE").is_some() {
-            eprintln!("step {}: engine {host} ended: {result:?}", self.step);
-        }
+        let at = self.step;
+        trace(|| format!("step {at}: engine {host} ended: {result:?}"));
+        let up = self.step + 1 + self.rng.random_range(0..30);
+        self.down(host, up);
         match result {
-            Ok(_) if stopping => {
-                if host == 1 {
-                    slot.up_at = u64::MAX;
-                }
+            Ok(_) | Err(EngineError::StoppedFollowing) if stopping => Ok(()),
+            Ok(summary) => Err(format!("the engine stopped by itself: {summary:?}")),
+            // Injected: the broker refused or lost an acknowledgement. A supervisor
+            // restarts it.
+            Err(EngineError::Log(_)) => {
+                self.report.engine_errors += 1;
                 Ok(())
             }
-            Ok(summary) => Err(format!("the engine stopped by itself: {summary:?}")),
-            // Injected: the broker refused or lost an acknowledgement; or another
-            // engine's appends landed among ours. A supervisor restarts it.
-            Err(EngineError::Log(_)) | Err(EngineError::AnotherWriter { .. }) => {
-                self.report.engine_errors += 1;
-                // The second engine does not come back: by then it has lost its lease.
-                slot.up_at = if host == 1 {
-                    u64::MAX
-                } else {
-                    self.step + 1 + self.rng.random_range(0..30)
-                };
+            // It appended after a later epoch's fence, or saw the fence first: it
+            // stands down and follows again.
+            Err(EngineError::Deposed { .. }) if self.failover => {
+                self.report.depositions += 1;
                 Ok(())
             }
             Err(e) => {
                 if std::env::var_os("TAPE_SIM_TRACE").is_some() {
-                    let mut runs: Vec<(u64, u64, u64)> = Vec::new();
+                    // Runs of (first offset, epoch, first seq, last seq); a fence
+                    // shows as (offset, epoch, 0, 0).
+                    let mut runs: Vec<(u64, u64, u64, u64)> = Vec::new();
                     for (o, b) in self.events.records().unwrap_or_default().iter().enumerate() {
-                        let seq = tape_schemas::EventRecord::envelope_of(b)
-                            .and_then(|e| EventEnvelope::peek(e).ok())
-                            .map_or(0, |p| p.0);
+                        let (epoch, seq) = match tape_schemas::EventRecord::parse(b) {
+                            Ok(tape_schemas::EventRecord::Event { epoch, envelope }) => {
+                                (epoch, EventEnvelope::peek(envelope).map_or(0, |p| p.0))
+                            }
+                            Ok(tape_schemas::EventRecord::Fence(f)) => (f.epoch, 0),
+                            Err(_) => (u64::MAX, 0),
+                        };
                         match runs.last_mut() {
-                            Some((_, _, last)) if *last + 1 == seq => *last = seq,
-                            _ => runs.push((o as u64, seq, seq)),
+                            Some((_, e, _, last)) if *last + 1 == seq && *e == epoch => *last = seq,
+                            _ => runs.push((o as u64, epoch, seq, seq)),
                         }
                     }
-                    eprintln!("events log (offset: seqs): {runs:?}");
+                    eprintln!("events log (offset, epoch, seqs): {runs:?}");
+                    if let Ok(Some(saved)) = SnapshotStore::open(&self.engines[host].snapshots, 3)
+                        .and_then(|s| s.latest())
+                    {
+                        eprintln!(
+                            "its latest snapshot: next seq {}, events at {}, epoch {}",
+                            saved.next_seq, saved.events_at, saved.epoch
+                        );
+                    }
                 }
                 Err(format!("engine on host {host} failed: {e}"))
             }
@@ -473,7 +616,10 @@ impl World {
             return false;
         };
         let producers_done = self.producers.iter().all(|p| p.outbox.borrow().is_empty());
-        let engine = &self.engines[0];
+        let Some(leader) = self.leader() else {
+            return false;
+        };
+        let engine = &self.engines[leader];
         let stats = engine.stats.read();
         let projected = self
             .projector
@@ -497,14 +643,17 @@ impl World {
                 self.inject()?;
             } else if self.step == options.fault_steps + 1 {
                 self.commands.set_quiet();
-                if let Some(s) = &self.engines[1].stop {
-                    let _ = s.send(true);
+                self.quiet = true;
+                for slot in &mut self.engines {
+                    slot.paused_until = 0;
+                    slot.control_from = 0;
                 }
             } else if self.step > options.fault_steps + options.converge_steps {
-                let s = self.engines[0].stats.read();
+                let s = self.engines[self.leader().unwrap_or(0)].stats.read();
                 return Err(format!(
-                    "did not settle {} steps after the faults stopped (engine at command {}, seq {}; projector at {:?})",
+                    "did not settle {} steps after the faults stopped (leader {:?} at command {}, seq {}; projector at {:?})",
                     options.converge_steps,
+                    self.leader(),
                     s.next_command,
                     s.durable_seq,
                     self.projector.progress.as_ref().map(|p| *p.borrow())
@@ -512,6 +661,9 @@ impl World {
             }
             self.commands.tick();
             self.restart()?;
+            if self.failover {
+                self.control_step();
+            }
             self.poll_all()?;
             if self.step > options.fault_steps
                 && self.producers.iter().all(|p| p.outbox.borrow().is_empty())
@@ -522,7 +674,7 @@ impl World {
                     let events = derive(&records, self.engine)?.events.len() as u64;
                     expected = Some((n, events));
                 }
-                if self.settled(expected) && self.engines[1].task.is_none() {
+                if self.settled(expected) {
                     break;
                 }
             }
@@ -542,15 +694,27 @@ impl World {
         Ok(())
     }
 
+    /// Stops the standby, then the leader (it snapshots).
     fn stop_engine(&mut self) -> Result<(), String> {
-        let slot = &mut self.engines[0];
-        if let Some(s) = &slot.stop {
-            let _ = s.send(true);
-        }
-        while let Some(task) = slot.task.as_mut() {
-            if let Some(r) = step(task) {
-                slot.task = None;
-                r.map_err(|e| format!("the engine failed while stopping: {e}"))?;
+        let leader = self.leader().ok_or("no engine leads at the end")?;
+        self.final_leader = leader;
+        for host in (0..self.engines.len())
+            .filter(|&h| h != leader)
+            .chain([leader])
+        {
+            let slot = &mut self.engines[host];
+            if let Some(s) = &slot.stop {
+                let _ = s.send(true);
+            }
+            while let Some(task) = slot.task.as_mut() {
+                if let Some(r) = step(task) {
+                    slot.task = None;
+                    match r {
+                        Ok(_) => {}
+                        Err(EngineError::StoppedFollowing) if host != leader => {}
+                        Err(e) => return Err(format!("engine {host} failed while stopping: {e}")),
+                    }
+                }
             }
         }
         Ok(())

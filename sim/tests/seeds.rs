@@ -34,7 +34,11 @@ fn assert_injected(t: &tape_sim::Totals) {
     assert!(t.power_losses > 0 && t.torn_bytes > 0, "{t}");
     assert!(t.engine_crashes > 0 && t.projector_crashes > 0, "{t}");
     assert!(t.duplicate_records > 0 && t.outages > 0, "{t}");
-    assert!(t.second_engines > 0 && t.damaged_snapshots > 0, "{t}");
+    assert!(t.damaged_snapshots > 0, "{t}");
+    // On the broker: leaders paused and killed, standbys taking over, and deposed
+    // leaders whose late records every reader had to set aside.
+    assert!(t.pauses > 0 && t.takeovers > 0 && t.depositions > 0, "{t}");
+    assert!(t.fences > 0 && t.fenced_records > 0, "{t}");
 }
 
 // Two halves, so the test threads run them side by side.
