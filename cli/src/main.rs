@@ -19,6 +19,7 @@ mod load;
 mod logs;
 mod metrics;
 mod mm;
+mod oracle;
 mod read_side;
 mod replay;
 mod service;
@@ -78,6 +79,9 @@ enum Cmd {
     /// The operator's time source: a clock tick signed by an admin key every
     /// interval (needed once credentials are required).
     Clock(clock::ClockArgs),
+    /// Posts index prices for a perpetual market (from a file, stdin or a recorded
+    /// series, at a chosen pace); --demo creates BTC-USDT-PERP first.
+    Oracle(oracle::OracleArgs),
     /// Live load: the standard mix through the commands topic or GraphQL, with the
     /// rates and latencies seen.
     Load(load::LoadArgs),
@@ -140,6 +144,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Mm(args) => mm::run(args).await,
             Cmd::Load(args) => load::run(args).await,
             Cmd::Clock(args) => clock::run(args).await,
+            Cmd::Oracle(args) => oracle::run(args).await,
             Cmd::Replay(r) => replay::run(r).await,
             Cmd::Leader(args) => control::leader(args).await,
             Cmd::Promote(args) => control::promote(args).await,

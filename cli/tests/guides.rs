@@ -1,7 +1,8 @@
 //! The guides' commands, run as they are written: the operators' "Trying it" and the
 //! auditors' replay commands, in a shell beside a real `tape run --demo`, and the
-//! market makers' worked example, which starts its own. The only changes: `tape`
-//! and `cargo run --release --bin tape --` are this build's binary, `localhost:8080`
+//! market makers' worked example, which starts its own, and the margin guide's.
+//! The only changes: `tape` (at a line's start or after a pipe) and `cargo run
+//! --release --bin tape --` are this build's binary, `localhost:8080`
 //! is the test server's address, and `consume --follow` stops at the end of the log.
 
 use std::io::{BufRead, BufReader};
@@ -49,7 +50,7 @@ fn runnable(script: &str, addr: &str) -> String {
         .lines()
         .map(|l| match l.strip_prefix("tape ") {
             Some(rest) => format!("{TAPE} {rest}"),
-            None => l.to_string(),
+            None => l.replace("| tape ", &format!("| {TAPE} ")),
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -137,6 +138,32 @@ fn the_operators_and_auditors_guides_run_as_written() {
     assert!(
         dir.path().join("staging/events").exists(),
         "tape replay stream wrote the staging copy"
+    );
+}
+
+#[test]
+fn the_margin_guides_worked_example_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_run, addr) = tape_run(dir.path());
+    let trying = code_between("margin.md", "## Trying it", "`tape oracle` reads lines");
+    let out = bash(dir.path(), &runnable(&trying, &addr));
+    assert!(out.contains("all 4 accepted"), "tape oracle: {out}");
+    // The events log has the three index prices and their marks, in order.
+    let prices: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("index_price_set"))
+        .collect();
+    assert_eq!(prices.len(), 3, "tape consume: {out}");
+    for (line, price) in prices.iter().zip(["50000", "50100", "49900"]) {
+        assert!(
+            line.contains(&format!(r#""index":"{price}"#)) && line.contains(r#""mark":"#),
+            "{line}"
+        );
+    }
+    // GraphQL serves the perpetual with Binance's maintenance amounts.
+    assert!(
+        out.contains(r#""maxLeverage":125"#) && out.contains(r#""maintenanceAmount":"1300"#),
+        "the perpetual over GraphQL: {out}"
     );
 }
 

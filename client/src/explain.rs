@@ -222,6 +222,27 @@ impl Explainer<'_> {
             R::UnknownApiKey | R::InvalidApiKey | R::MissingCredentials | R::BadSignature | R::CredentialsExpired | R::ExpiryTooFar | R::ReplayedSeq | R::SeqTooOld | R::TooManySigningStreams | R::NotPermitted => self.credentials(reason),
             R::TimeBeyondHorizon | R::ClockJumpTooLarge | R::TimeoutTooLong => self.time(reason),
             R::TooManyOpenOrders | R::TooManyAccounts | R::TooManyApiKeys | R::TooManyPendingWithdrawals | R::TooManyDeposits | R::TooManyParents | R::BatchSize => self.capacity(reason),
+            R::InvalidPerpetualSpec | R::NotAPerpetual | R::IndexMoveTooLarge | R::IndexSourceTimeNotAfter | R::IndexSourceTimeAhead | R::IndexOutsideLimits | R::PerpetualTradingNotBuilt => self.perpetual(reason),
+        }
+    }
+
+    fn perpetual(&self, reason: RejectReason) -> String {
+        use RejectReason as R;
+        let market = match self.command {
+            Command::CreatePerpetual(spec) => Some(spec.market.symbol),
+            Command::SetIndexPrice { market, .. } => Some(*market),
+            _ => self.terms().market,
+        };
+        let market = market.map_or_else(|| "the market".into(), |s| s.to_string());
+        match (reason, self.command) {
+            (R::InvalidPerpetualSpec, _) => "a perpetual needs 1 to 16 brackets with rising notional caps, leverage from 1 to 1,000 and not rising, maintenance rates not falling and below the initial rate (1 / leverage); a max index move of 1 to 1,000,000 ppm; an index staleness limit of 1 ms to one day; a mark basis of at most 100,000 ppm; a funding interval of one minute to one day; index limits on the tick with min ≤ max; and an open interest cap on the lot (docs/margin.md)".into(),
+            (R::NotAPerpetual, _) => format!("{market} is a spot market; index prices are for perpetual markets"),
+            (R::IndexMoveTooLarge, _) => format!("the index of {market} may move at most its `max_move_ppm` per update; post intermediate prices to move further"),
+            (R::IndexSourceTimeNotAfter, Command::SetIndexPrice { source_ms, .. }) => format!("the index of {market} already has a source time at or after {source_ms}; each update's source time must be later than the last"),
+            (R::IndexSourceTimeAhead, Command::SetIndexPrice { source_ms, .. }) => format!("source time {source_ms} is after the command's own time ({}): an index cannot be priced in the future", self.envelope.time_ms),
+            (R::IndexOutsideLimits, Command::SetIndexPrice { price, .. }) => format!("index {price} is outside the limits {market} was created with (`index.min_price` to `index.max_price`)"),
+            (R::PerpetualTradingNotBuilt, _) => format!("{market} is a perpetual market: positions and margin are not built yet, so it takes index prices but no orders"),
+            _ => format!("the index update for {market} was refused: {reason:?}"),
         }
     }
 

@@ -467,7 +467,49 @@ fn cases() -> Vec<(RejectReason, CommandEnvelope, Vec<&'static str>)> {
             plain(command(json!({"batch": {"account": 1, "items": []}}))),
             vec!["1 to 20 items", "has 0"],
         ),
+        (
+            R::InvalidPerpetualSpec,
+            plain(Command::ClockTick),
+            vec!["1 to 16 brackets", "below the initial rate"],
+        ),
+        (
+            R::NotAPerpetual,
+            plain(index("BTC-USDT", "50000", 5)),
+            vec!["BTC-USDT is a spot market"],
+        ),
+        (
+            R::IndexMoveTooLarge,
+            plain(index("BTC-PERP", "90000", 5)),
+            vec!["BTC-PERP", "max_move_ppm"],
+        ),
+        (
+            R::IndexSourceTimeNotAfter,
+            plain(index("BTC-PERP", "50000", 5)),
+            vec!["BTC-PERP", "at or after 5"],
+        ),
+        (
+            R::IndexSourceTimeAhead,
+            plain(index("BTC-PERP", "50000", 1_800_000_000_001)),
+            vec!["1800000000001", "(1800000000000)"],
+        ),
+        (
+            R::IndexOutsideLimits,
+            plain(index("BTC-PERP", "0.5", 5)),
+            vec!["index 0.5", "BTC-PERP"],
+        ),
+        (
+            R::PerpetualTradingNotBuilt,
+            plain(command(
+                json!({"place_order": {"account": 1, "market": "BTC-PERP", "side": "buy",
+                "order_type": {"limit": {"price": "50000", "quantity": "1"}}}}),
+            )),
+            vec!["BTC-PERP is a perpetual market", "not built yet"],
+        ),
     ]
+}
+
+fn index(market: &str, price: &str, source_ms: u64) -> Command {
+    command(json!({"set_index_price": {"market": market, "price": price, "source_ms": source_ms}}))
 }
 
 /// Every reason the wire knows, from the committed JSON Schema.

@@ -42,6 +42,7 @@ impl Core {
                 asset,
                 daily_limit,
             } => self.set_withdrawal_limit(*account, asset, *daily_limit, out),
+            Command::CreatePerpetual(spec) => self.create_perpetual(spec, out),
             // `execute` matches every command exhaustively and sends only the set-up
             // commands above here, so no command a stranger writes reaches this arm.
             other => unreachable!("execute runs {other:?} itself"),

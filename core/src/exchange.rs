@@ -15,6 +15,7 @@ use crate::keys::Keys;
 use crate::ledger::Ledger;
 use crate::market::Markets;
 pub(crate) use crate::orders::index::{Bracket, Orders, Parent};
+use crate::perps::Perps;
 use crate::restrictions::Restrictions;
 use crate::signing::Signing;
 use crate::units::{to_minor, UnitError};
@@ -41,6 +42,8 @@ pub struct Core {
     pub(crate) clock: Clock,
     pub(crate) assets: Assets,
     pub(crate) markets: Markets,
+    /// What only perpetual markets have: brackets, index and mark.
+    pub(crate) perps: Perps,
     pub(crate) ledger: Ledger,
     pub(crate) fees: Fees,
     pub(crate) restrictions: Restrictions,
@@ -71,6 +74,7 @@ impl Core {
             clock: Clock::default(),
             assets: Assets::default(),
             markets: Markets::new(),
+            perps: Perps::default(),
             ledger: Ledger::default(),
             fees: Fees::default(),
             restrictions: Restrictions::default(),
@@ -321,6 +325,7 @@ impl Core {
             self.remove_order(m, slot, DoneReason::Expired, out);
         }
         self.fire_dead_men(out);
+        self.stale_indexes(out);
         self.drain_pending(out);
     }
 
@@ -384,7 +389,13 @@ impl Core {
             | Command::SetPriceBand { .. }
             | Command::SetAccountFees { .. }
             | Command::SetAccountRestrictions { .. }
-            | Command::SetWithdrawalLimit { .. } => self.administer(command, out),
+            | Command::SetWithdrawalLimit { .. }
+            | Command::CreatePerpetual(_) => self.administer(command, out),
+            Command::SetIndexPrice {
+                market,
+                price,
+                source_ms,
+            } => self.set_index_price(market, *price, *source_ms, out),
         }
     }
 

@@ -160,6 +160,7 @@ impl Core {
         let allowed = match key.role {
             ApiRole::Admin => true,
             ApiRole::Auditor => false,
+            ApiRole::Oracle => matches!(envelope.command, Command::SetIndexPrice { .. }),
             ApiRole::Trader => {
                 !envelope.command.is_admin() && envelope.command.account() == key.account
             }

@@ -55,4 +55,29 @@ impl Core {
     pub fn account_orders(&self, account: AccountId) -> Vec<OrderId> {
         self.orders.open_of(account).map(OrderId).collect()
     }
+
+    /// A perpetual market's prices: its index, the index's source time, its mark,
+    /// and whether the index is stale (the market only reduces); `None` for a spot
+    /// or unknown market.
+    pub fn perpetual(&self, market: &Symbol) -> Option<PerpetualPrices> {
+        let m = self.markets.id(market).ok()?;
+        let perp = self.perps.get(m)?;
+        let mk = &self.markets[m];
+        Some(PerpetualPrices {
+            symbol: perp.spec().market.symbol,
+            index: perp.index().map(|i| (mk.price_dec(i.ticks), i.source_ms)),
+            mark: perp.mark_ticks().map(|t| mk.price_dec(t)),
+            stale: perp.is_stale(),
+        })
+    }
+}
+
+/// What [`Core::perpetual`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PerpetualPrices {
+    pub symbol: Symbol,
+    /// The index price and its source time.
+    pub index: Option<(Dec, u64)>,
+    pub mark: Option<Dec>,
+    pub stale: bool,
 }

@@ -19,11 +19,12 @@ use crate::keys::{Keys, KeysSnapshot};
 use crate::ledger::{Ledger, LedgerSnapshot};
 use crate::market::{Market, MarketSnapshot, Markets};
 use crate::orders::index::{Orders, OrdersSnapshot};
+use crate::perps::{PerpSnapshot, Perps};
 use crate::restrictions::{Allowed, Restrictions};
 use crate::signing::{Signing, Stream};
 
 /// Bumped whenever the snapshot layout changes.
-const SNAPSHOT_FORMAT: u16 = 7;
+const SNAPSHOT_FORMAT: u16 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -44,6 +45,8 @@ struct Snapshot {
     assets: Vec<Asset>,
     next_trade: u64,
     markets: Vec<MarketSnapshot>,
+    /// Perpetuals by market number.
+    perps: Vec<PerpSnapshot>,
     ledger: LedgerSnapshot,
     fees: Vec<(AccountId, u32, FeeRates)>,
     restrictions: Vec<(AccountId, Allowed)>,
@@ -72,6 +75,7 @@ impl Core {
             assets: self.assets.list().to_vec(),
             next_trade: self.markets.next_trade(),
             markets: self.markets.iter().map(Market::snapshot).collect(),
+            perps: self.perps.snapshot(),
             ledger: self.ledger.snapshot(),
             fees: self.fees.snapshot(),
             restrictions: self.restrictions.snapshot(),
@@ -121,6 +125,7 @@ impl Core {
                 core.orders.restore_order(m, slot, &o)?;
             }
         }
+        core.perps = Perps::restore(s.perps, &core.markets)?;
         let markets = u32::try_from(core.markets.len()).unwrap_or(u32::MAX);
         core.fees = Fees::restore(s.fees, markets)?;
         core.restrictions = Restrictions::restore(s.restrictions)?;

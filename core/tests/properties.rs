@@ -75,8 +75,8 @@ proptest! {
                 return Err(TestCaseError::fail(format!("{v} after {e:?}: {out:#?}")));
             }
             let outcome_first = out.iter().position(|ev| matches!(ev, Event::Outcome { .. }));
-            let effects_before = out.iter().take(outcome_first.unwrap()).any(|ev| !matches!(ev, Event::OrderDone { .. } | Event::Posting { .. } | Event::BracketExitPlaced { .. } | Event::OrderAccepted { .. } | Event::Trade { .. } | Event::OrderRested { .. } | Event::BracketExitRejected { .. } | Event::BracketPnl { .. } | Event::OrderRefilled { .. } | Event::DeadManSwitchFired { .. }));
-            prop_assert!(!effects_before, "only expiries, dead-man switches and what they cause come before the outcome: {:?}", out);
+            let effects_before = out.iter().take(outcome_first.unwrap()).any(|ev| !matches!(ev, Event::OrderDone { .. } | Event::Posting { .. } | Event::BracketExitPlaced { .. } | Event::OrderAccepted { .. } | Event::Trade { .. } | Event::OrderRested { .. } | Event::BracketExitRejected { .. } | Event::BracketPnl { .. } | Event::OrderRefilled { .. } | Event::DeadManSwitchFired { .. } | Event::IndexStale { .. }));
+            prop_assert!(!effects_before, "only expiries, dead-man switches, stale indexes and what they cause come before the outcome: {:?}", out);
         }
     }
 

@@ -533,6 +533,71 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         RejectReason::TooManyParents,
     );
 
+    // Perpetuals: a spec that does not hold together, then each index bound.
+    let mut perp = H::new();
+    let perp_spec = |max_move_ppm: u32| PerpetualSpec {
+        market: spec("BTC-PERP", "BTC", "USDT"),
+        brackets: vec![LeverageBracket {
+            notional_cap: d("100000"),
+            max_leverage: 20,
+            maintenance_ppm: 10_000,
+        }],
+        index: IndexRules {
+            max_move_ppm,
+            stale_after_ms: 60_000,
+            min_price: d("1"),
+            max_price: d("1000000"),
+        },
+        mark_basis_max_ppm: 5_000,
+        funding_interval_ms: 3_600_000,
+        open_interest_max: d("100"),
+    };
+    let bad = Command::CreatePerpetual(perp_spec(0));
+    bound(&mut perp, bad, RejectReason::InvalidPerpetualSpec);
+    perp.ok(Command::CreatePerpetual(perp_spec(10_000)));
+    let now = perp.time_ms;
+    let index = |market: &str, price: &str, source_ms: u64| Command::SetIndexPrice {
+        market: sym(market),
+        price: d(price),
+        source_ms,
+    };
+    bound(
+        &mut perp,
+        index(BTC_USDT, "100", now),
+        RejectReason::NotAPerpetual,
+    );
+    bound(
+        &mut perp,
+        index("BTC-PERP", "2000000", now),
+        RejectReason::IndexOutsideLimits,
+    );
+    bound(
+        &mut perp,
+        index("BTC-PERP", "100", now + 1),
+        RejectReason::IndexSourceTimeAhead,
+    );
+    perp.ok(index("BTC-PERP", "100", now - 10));
+    bound(
+        &mut perp,
+        index("BTC-PERP", "100", now - 10),
+        RejectReason::IndexSourceTimeNotAfter,
+    );
+    bound(
+        &mut perp,
+        index("BTC-PERP", "101.01", now),
+        RejectReason::IndexMoveTooLarge,
+    );
+    let order = limit(ALICE, Side::Buy, "100", "1", TimeInForce::Gtc);
+    let Command::PlaceOrder(mut o) = order else {
+        unreachable!()
+    };
+    o.market = sym("BTC-PERP");
+    bound(
+        &mut perp,
+        Command::PlaceOrder(o),
+        RejectReason::PerpetualTradingNotBuilt,
+    );
+
     let missing: Vec<_> = all_reasons().difference(&seen).cloned().collect();
     assert!(missing.is_empty(), "no test produces {missing:?}");
 }

@@ -114,7 +114,9 @@ impl FeedRouter {
             | Event::OrderAmended { .. }
             | Event::OrderRefilled { .. }
             | Event::OrderDone { .. } => self.book_change(&mut feed),
+            Event::IndexPriceSet { .. } | Event::IndexStale { .. } => prices(&mut feed),
             Event::AssetCreated(_)
+            | Event::PerpetualCreated { .. }
             | Event::AssetUpdated { .. }
             | Event::MarketCreated(_)
             | Event::MarketUpdated { .. }
@@ -384,5 +386,31 @@ impl Feed<'_> {
             market,
             update,
         }));
+    }
+}
+
+/// A perpetual's prices, on its market's feed.
+fn prices(feed: &mut Feed<'_>) {
+    match &feed.env.event {
+        Event::IndexPriceSet {
+            market,
+            index,
+            mark,
+            source_ms,
+        } => {
+            let update = MarketUpdate::Prices {
+                index: *index,
+                mark: *mark,
+                source_ms: *source_ms,
+            };
+            feed.market(*market, update)
+        }
+        Event::IndexStale { market, source_ms } => {
+            let update = MarketUpdate::IndexStale {
+                source_ms: *source_ms,
+            };
+            feed.market(*market, update)
+        }
+        _ => {}
     }
 }

@@ -48,6 +48,8 @@ pub const WITHDRAWAL: u8 = b'x';
 pub const OUTCOME: u8 = b'C';
 /// Command offset + item -> the `CommandResult` of a batch's item.
 pub const ITEM_OUTCOME: u8 = b'I';
+/// market -> `PerpetualView` (perpetual markets only; their `MarketView` is there too).
+pub const PERPETUAL: u8 = b'P';
 
 /// A key: a tag byte, then fixed-width parts.
 pub struct Key(Vec<u8>);

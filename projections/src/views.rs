@@ -23,6 +23,23 @@ pub struct MarketView {
     pub last_trade_ms: Option<u64>,
 }
 
+/// What a perpetual market has beyond its `MarketView`: its rules as created and
+/// its prices as the oracle and the engine set them.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PerpetualView {
+    pub spec: PerpetualSpec,
+    /// The brackets as the engine derived them (floors, maintenance amounts).
+    pub brackets: Vec<BracketTerms>,
+    pub index: Option<Dec>,
+    /// The index's source time.
+    pub index_source_ms: Option<u64>,
+    /// When the engine took the index (its clock).
+    pub index_at_ms: Option<u64>,
+    pub mark: Option<Dec>,
+    /// The index is older than the market's staleness limit: it only reduces.
+    pub stale: bool,
+}
+
 /// One account's balance of one asset. `total = available + held`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct WalletRow {

@@ -175,6 +175,18 @@ pub enum Command {
         account: AccountId,
         items: Vec<BatchItem>,
     },
+    // --- perpetual futures (`crate::perp`; docs/margin.md)
+    /// Creates a linear perpetual market.
+    CreatePerpetual(crate::perp::PerpetualSpec),
+    /// A new index price for a perpetual, from an oracle key (or an admin):
+    /// `source_ms` is when its sources priced it. It moves at most the market's
+    /// `max_move_ppm`, its source time only increases and is not after the
+    /// command's time; the engine derives the mark price from it.
+    SetIndexPrice {
+        market: Symbol,
+        price: Dec,
+        source_ms: u64,
+    },
 }
 
 /// A trading command inside a [`Command::Batch`]: the batch names the account.
@@ -280,17 +292,21 @@ impl Command {
             | Command::ClockTick
             | Command::RevokeApiKey { .. }
             | Command::RequireCredentials { .. }
-            | Command::AllowClockJump => None,
+            | Command::AllowClockJump
+            | Command::CreatePerpetual(_)
+            | Command::SetIndexPrice { .. } => None,
         }
     }
 
-    /// Whether only an admin key may issue this command: everything except trading
-    /// and withdrawal requests (a deposit credits from outside, so it is custody's,
-    /// not the account's; a clock tick moves everyone's time).
+    /// Whether only an admin key may issue this command: everything except trading,
+    /// withdrawal requests and index prices (a deposit credits from outside, so it is
+    /// custody's, not the account's; a clock tick moves everyone's time). An index
+    /// price is an oracle key's (or an admin's).
     pub fn is_admin(&self) -> bool {
         !matches!(
             self,
-            Command::PlaceOrder(_)
+            Command::SetIndexPrice { .. }
+                | Command::PlaceOrder(_)
                 | Command::PlaceSliced(_)
                 | Command::PlaceBracket(_)
                 | Command::CancelOrder { .. }
@@ -316,6 +332,8 @@ pub enum ApiRole {
     Trader,
     Auditor,
     Admin,
+    /// Posts index prices (`SetIndexPrice`) and nothing else.
+    Oracle,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]

@@ -222,6 +222,25 @@ pub enum Event {
         item: u16,
         result: CommandResult,
     },
+    /// A perpetual market was created; `brackets` as the engine derived them.
+    PerpetualCreated {
+        spec: crate::perp::PerpetualSpec,
+        brackets: Vec<crate::perp::BracketTerms>,
+    },
+    /// A new index price, and the mark price the engine derived from it.
+    IndexPriceSet {
+        market: Symbol,
+        index: Dec,
+        mark: Dec,
+        source_ms: u64,
+    },
+    /// The engine's clock passed the index's staleness limit: the market only
+    /// reduces positions until a fresh index arrives. Like expiries, it comes
+    /// before the outcome of the command whose time set it off.
+    IndexStale {
+        market: Symbol,
+        source_ms: u64,
+    },
 }
 
 /// A 32-byte hash: hex in JSON, raw bytes in bincode.

@@ -114,4 +114,14 @@ pub enum MarketUpdate {
         maker_order: OrderId,
         taker_order: OrderId,
     },
+    /// A perpetual's new index price and the mark the engine derived from it.
+    Prices {
+        index: Dec,
+        mark: Dec,
+        /// When the index's sources priced it.
+        source_ms: u64,
+    },
+    /// A perpetual's index went stale: the market only reduces positions until the
+    /// next `prices`.
+    IndexStale { source_ms: u64 },
 }

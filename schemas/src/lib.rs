@@ -16,6 +16,7 @@ pub mod feeds;
 pub mod ids;
 pub mod limits;
 pub mod money;
+pub mod perp;
 pub mod reason;
 pub mod record;
 
@@ -30,6 +31,7 @@ pub use event::*;
 pub use feeds::{AccountRecord, AccountUpdate, FillSide, MarketRecord, MarketUpdate};
 pub use ids::*;
 pub use money::Dec;
+pub use perp::{BracketTerms, IndexRules, LeverageBracket, PerpetualSpec, PERP_BRACKETS_MAX};
 pub use reason::{DoneReason, RejectReason};
 pub use record::{
     epoch_before, event_frame, fence_record, frame_event, set_epoch, Admit, EventFilter,

@@ -122,6 +122,22 @@ pub enum RejectReason {
     TimeoutTooLong,
     /// A batch with no items, or more than `CoreConfig::batch_items_max`.
     BatchSize,
+    /// Perpetual brackets, index rules or funding settings that do not hold together
+    /// (docs/margin.md says what must).
+    InvalidPerpetualSpec,
+    /// The market is a spot market; the command is for perpetuals.
+    NotAPerpetual,
+    /// An index price further from the last one than the market's `max_move_ppm`.
+    IndexMoveTooLarge,
+    /// An index price whose source time is not after the last one's.
+    IndexSourceTimeNotAfter,
+    /// An index price whose source time is after the command's time.
+    IndexSourceTimeAhead,
+    /// An index price outside the market's `[min_price, max_price]`.
+    IndexOutsideLimits,
+    /// Orders on perpetual markets: positions and margin are not built yet (issue
+    /// 22); the market takes index prices only.
+    PerpetualTradingNotBuilt,
 }
 
 /// Why an order left the book (or never rested).

@@ -1,5 +1,6 @@
 //! Random command streams for property tests and crash tests: many accounts, two
-//! markets, every command kind, garbage values included (zero, negative, off-tick,
+//! spot markets and a perpetual (index prices; its orders are refused until
+//! positions are built), every command kind, garbage values included (zero, negative, off-tick,
 //! absurd amounts, unknown accounts and markets, repeated command ids).
 
 use rand::{Rng, SeedableRng};
@@ -10,6 +11,49 @@ use crate::d;
 
 pub const ACCOUNTS: u64 = 6;
 pub const MARKETS: [&str; 2] = ["BTC-USDT", "ETH-USDT"];
+/// The perpetual: index prices near 100 that move at most 2% per update.
+pub const PERPETUAL: &str = "BTC-PERP";
+
+fn perpetual() -> Command {
+    Command::CreatePerpetual(PerpetualSpec {
+        market: MarketSpec {
+            symbol: PERPETUAL.parse().unwrap(),
+            base: "BTC".parse().unwrap(),
+            quote: "USDT".parse().unwrap(),
+            tick_size: d("0.01"),
+            lot_size: d("0.001"),
+            min_notional: d("0.5"),
+            min_quantity: None,
+            max_quantity: Some(d("100")),
+            fees: FeeRates {
+                maker_ppm: 200,
+                taker_ppm: 500,
+            },
+            price_band_bps: None,
+        },
+        brackets: vec![
+            LeverageBracket {
+                notional_cap: d("5000"),
+                max_leverage: 20,
+                maintenance_ppm: 10_000,
+            },
+            LeverageBracket {
+                notional_cap: d("50000"),
+                max_leverage: 10,
+                maintenance_ppm: 25_000,
+            },
+        ],
+        index: IndexRules {
+            max_move_ppm: 20_000,
+            stale_after_ms: 5_000,
+            min_price: d("1"),
+            max_price: d("1000"),
+        },
+        mark_basis_max_ppm: 5_000,
+        funding_interval_ms: 3_600_000,
+        open_interest_max: d("1000"),
+    })
+}
 
 pub fn setup() -> Vec<Command> {
     let asset = |c: &str, scale| {
@@ -42,6 +86,7 @@ pub fn setup() -> Vec<Command> {
         asset("USDT", 6),
         market(MARKETS[0], "BTC", "0.001"),
         market(MARKETS[1], "ETH", "0.01"),
+        perpetual(),
     ];
     for a in 1..=ACCOUNTS {
         for (c, amount) in [("BTC", "50"), ("ETH", "500"), ("USDT", "20000")] {
@@ -146,6 +191,8 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
     let account = AccountId(1 + a % (ACCOUNTS + 1)); // sometimes an unknown account
     let market: Symbol = if b.is_multiple_of(17) {
         "NOPE-USDT".parse().unwrap()
+    } else if b.is_multiple_of(13) {
+        PERPETUAL.parse().unwrap()
     } else {
         MARKETS[(b % 2) as usize].parse().unwrap()
     };
@@ -309,6 +356,25 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
                 account,
                 asset,
                 daily_limit: (b.is_multiple_of(2)).then(|| qty(a)),
+            },
+        },
+        // Index prices: mostly small moves on the perpetual, at times a spot market,
+        // a large move, an old or a future source time.
+        29 => Command::SetIndexPrice {
+            market: if c.is_multiple_of(11) {
+                market
+            } else {
+                PERPETUAL.parse().unwrap()
+            },
+            price: if a.is_multiple_of(7) {
+                price(a)
+            } else {
+                Dec::from_minor(9_950 + i128::from(b % 101), 2)
+            },
+            source_ms: match c % 9 {
+                0 => now + 1 + c % 1_000,
+                1 => now.saturating_sub(10_000),
+                _ => now.saturating_sub(c % 3_000),
             },
         },
         _ => Command::ClockTick,

@@ -154,6 +154,9 @@ impl Core {
         if !self.assets.get(mk.base).enabled || !self.assets.get(mk.quote).enabled {
             return Err(RejectReason::AssetDisabled);
         }
+        if self.perps.contains(m) {
+            return Err(RejectReason::PerpetualTradingNotBuilt);
+        }
         Ok(())
     }
 

@@ -34,6 +34,28 @@ impl MarketDataQuery {
             .ok_or_else(|| coded(Code::UnknownMarket, format!("unknown market \"{symbol}\"")))
     }
 
+    /// The perpetual markets: rules, index and mark.
+    async fn perpetuals(&self, ctx: &Context<'_>) -> Result<Vec<Perpetual>> {
+        Ok(state(ctx)
+            .views
+            .perpetuals()
+            .map_err(store)?
+            .into_iter()
+            .map(Perpetual)
+            .collect())
+    }
+
+    async fn perpetual(&self, ctx: &Context<'_>, symbol: String) -> Result<Perpetual> {
+        let s = market_symbol(ctx, &symbol)?;
+        let p = state(ctx).views.perpetual(&s).map_err(store)?;
+        p.map(Perpetual).ok_or_else(|| {
+            coded(
+                Code::UnknownMarket,
+                format!("\"{symbol}\" is not a perpetual market"),
+            )
+        })
+    }
+
     /// The last 24 hours of a market.
     async fn ticker(&self, ctx: &Context<'_>, market: String) -> Result<Ticker> {
         let s = market_symbol(ctx, &market)?;

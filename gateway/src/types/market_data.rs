@@ -59,6 +59,92 @@ impl Market {
     }
 }
 
+/// A perpetual market's rules and prices (its book is the market of the same
+/// symbol). Positions and margin are not built yet: it takes index prices only.
+pub struct Perpetual(pub PerpetualView);
+
+#[Object]
+impl Perpetual {
+    async fn symbol(&self) -> String {
+        self.0.spec.market.symbol.to_string()
+    }
+    /// The asset positions are settled in.
+    async fn collateral(&self) -> String {
+        self.0.spec.market.quote.to_string()
+    }
+    /// What the contract tracks; nothing of it moves on the ledger.
+    async fn underlying(&self) -> String {
+        self.0.spec.market.base.to_string()
+    }
+    async fn brackets(&self) -> Vec<LeverageBracket> {
+        self.0
+            .brackets
+            .iter()
+            .map(|b| LeverageBracket {
+                notional_floor: dm(b.notional_floor),
+                notional_cap: dm(b.notional_cap),
+                max_leverage: b.max_leverage,
+                maintenance_ppm: b.maintenance_ppm,
+                maintenance_amount: dm(b.maintenance_amount),
+            })
+            .collect()
+    }
+    async fn index(&self) -> Option<Decimal> {
+        self.0.index.map(dm)
+    }
+    /// When the index's sources priced it (ms since the UNIX epoch).
+    async fn index_source_ms(&self) -> Option<u64> {
+        self.0.index_source_ms
+    }
+    /// When the engine took it (its clock).
+    async fn index_at_ms(&self) -> Option<u64> {
+        self.0.index_at_ms
+    }
+    async fn mark(&self) -> Option<Decimal> {
+        self.0.mark.map(dm)
+    }
+    /// The index is older than `staleAfterMs`: the market only reduces positions.
+    async fn stale(&self) -> bool {
+        self.0.stale
+    }
+    async fn stale_after_ms(&self) -> u64 {
+        self.0.spec.index.stale_after_ms
+    }
+    /// The largest move of one index update, in ppm.
+    async fn max_index_move_ppm(&self) -> u32 {
+        self.0.spec.index.max_move_ppm
+    }
+    async fn index_min_price(&self) -> Decimal {
+        dm(self.0.spec.index.min_price)
+    }
+    async fn index_max_price(&self) -> Decimal {
+        dm(self.0.spec.index.max_price)
+    }
+    /// The most the book may move the mark from the index, in ppm.
+    async fn mark_basis_max_ppm(&self) -> u32 {
+        self.0.spec.mark_basis_max_ppm
+    }
+    async fn funding_interval_ms(&self) -> u64 {
+        self.0.spec.funding_interval_ms
+    }
+    /// In the underlying.
+    async fn open_interest_max(&self) -> Decimal {
+        dm(self.0.spec.open_interest_max)
+    }
+}
+
+/// One leverage bracket: position notional from `notionalFloor` to `notionalCap`
+/// (in collateral). Maintenance margin = notional × rate − `maintenanceAmount`.
+#[derive(SimpleObject, Clone)]
+pub struct LeverageBracket {
+    pub notional_floor: Decimal,
+    pub notional_cap: Decimal,
+    pub max_leverage: u32,
+    /// Maintenance margin rate in ppm.
+    pub maintenance_ppm: u32,
+    pub maintenance_amount: Decimal,
+}
+
 #[derive(SimpleObject, Clone)]
 pub struct PublicTrade {
     pub id: u64,

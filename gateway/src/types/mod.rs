@@ -108,6 +108,8 @@ pub enum Role {
     Trader,
     Auditor,
     Admin,
+    /// Posts index prices for perpetual markets, and nothing else.
+    Oracle,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

@@ -3,7 +3,7 @@
 use super::*;
 
 impl Projector {
-    pub(super) fn markets(&mut self, _at: At, event: &Event) -> Result<(), ProjectionError> {
+    pub(super) fn markets(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
         match event {
             Event::AssetCreated(spec) => {
                 let view = AssetView {
@@ -20,22 +20,41 @@ impl Projector {
                     self.put(key, enc(&view));
                 }
             }
-            Event::MarketCreated(spec) => {
-                self.markets.insert(
-                    spec.symbol,
-                    MarketView {
-                        spec: spec.clone(),
-                        status: MarketStatus::Active,
-                        fees: spec.fees,
-                        price_band_bps: spec.price_band_bps,
-                        reference_price: None,
-                        last_price: None,
-                        last_trade_ms: None,
-                    },
-                );
-                self.batch.markets.insert(spec.symbol);
-                self.books.entry(spec.symbol).or_default();
-                self.batch.books.insert(spec.symbol);
+            Event::MarketCreated(spec) => self.market_created(spec),
+            Event::PerpetualCreated { spec, brackets } => {
+                self.market_created(&spec.market);
+                let view = PerpetualView {
+                    spec: spec.clone(),
+                    brackets: brackets.clone(),
+                    index: None,
+                    index_source_ms: None,
+                    index_at_ms: None,
+                    mark: None,
+                    stale: false,
+                };
+                self.perpetuals.insert(spec.market.symbol, view);
+                self.batch.perpetuals.insert(spec.market.symbol);
+            }
+            Event::IndexPriceSet {
+                market,
+                index,
+                mark,
+                source_ms,
+            } => {
+                if let Some(p) = self.perpetuals.get_mut(market) {
+                    p.index = Some(*index);
+                    p.mark = Some(*mark);
+                    p.index_source_ms = Some(*source_ms);
+                    p.index_at_ms = Some(at.time_ms);
+                    p.stale = false;
+                    self.batch.perpetuals.insert(*market);
+                }
+            }
+            Event::IndexStale { market, .. } => {
+                if let Some(p) = self.perpetuals.get_mut(market) {
+                    p.stale = true;
+                    self.batch.perpetuals.insert(*market);
+                }
             }
             Event::MarketUpdated {
                 market,
@@ -55,6 +74,24 @@ impl Projector {
             _ => {} // not this view's
         }
         Ok(())
+    }
+
+    fn market_created(&mut self, spec: &MarketSpec) {
+        self.markets.insert(
+            spec.symbol,
+            MarketView {
+                spec: spec.clone(),
+                status: MarketStatus::Active,
+                fees: spec.fees,
+                price_band_bps: spec.price_band_bps,
+                reference_price: None,
+                last_price: None,
+                last_trade_ms: None,
+            },
+        );
+        self.batch.markets.insert(spec.symbol);
+        self.books.entry(spec.symbol).or_default();
+        self.batch.books.insert(spec.symbol);
     }
 
     /// Flushes the touched books' depth (whole, and the top levels) and markets.
@@ -83,6 +120,13 @@ impl Projector {
                 enc(&self.markets[symbol]),
             );
         }
+        for symbol in &pending.perpetuals {
+            batch.insert(
+                Key::new(keys::PERPETUAL).name(symbol).build(),
+                enc(&self.perpetuals[symbol]),
+            );
+            changes.perpetuals.push(*symbol);
+        }
     }
 }
 
@@ -102,6 +146,14 @@ impl Views {
 
     pub fn market(&self, symbol: &Symbol) -> Result<Option<MarketView>, ProjectionError> {
         self.get(&Key::new(keys::MARKET).name(symbol).build())
+    }
+
+    pub fn perpetuals(&self) -> Result<Vec<PerpetualView>, ProjectionError> {
+        self.scan(vec![keys::PERPETUAL])
+    }
+
+    pub fn perpetual(&self, symbol: &Symbol) -> Result<Option<PerpetualView>, ProjectionError> {
+        self.get(&Key::new(keys::PERPETUAL).name(symbol).build())
     }
 
     /// The best `levels` price levels of each side.

@@ -53,6 +53,8 @@ pub struct Changes {
     /// Markets whose depth changed.
     pub depth: Vec<Symbol>,
     pub candles: Vec<(Symbol, Interval, Candle)>,
+    /// Perpetual markets whose prices or staleness changed.
+    pub perpetuals: Vec<Symbol>,
 }
 
 /// Where the views stand (stored under `keys::CHECKPOINT`; the read side reads it).
@@ -124,6 +126,7 @@ pub struct Projector {
     open_ids: FxHashMap<AccountId, BTreeSet<u64>>,
     books: FxHashMap<Symbol, Book>,
     markets: FxHashMap<Symbol, MarketView>,
+    perpetuals: FxHashMap<Symbol, PerpetualView>,
     candles: FxHashMap<(Symbol, Interval), Candle>,
     batch: Pending,
 }
@@ -137,6 +140,7 @@ struct Pending {
     books: FxHashSet<Symbol>,
     candles: FxHashSet<(Symbol, Interval)>,
     markets: FxHashSet<Symbol>,
+    perpetuals: FxHashSet<Symbol>,
     equity: FxHashSet<AccountId>,
     open_ids: FxHashSet<AccountId>,
     /// Append-only rows, written as one group per account (or market) per batch.
@@ -189,6 +193,7 @@ impl Projector {
             open_ids: FxHashMap::default(),
             books: FxHashMap::default(),
             markets: FxHashMap::default(),
+            perpetuals: FxHashMap::default(),
             candles: FxHashMap::default(),
             batch: Pending::default(),
         };
@@ -220,6 +225,11 @@ impl Projector {
             let (_, v) = kv?;
             let m: MarketView = dec(&v)?;
             p.markets.insert(m.spec.symbol, m);
+        }
+        for kv in p.tree.scan_prefix([keys::PERPETUAL]) {
+            let (_, v) = kv?;
+            let view: PerpetualView = dec(&v)?;
+            p.perpetuals.insert(view.spec.market.symbol, view);
         }
         for kv in p.tree.scan_prefix([keys::DEPTH]) {
             let (_, v) = kv?;
@@ -346,7 +356,10 @@ impl Projector {
             Event::AssetCreated(_)
             | Event::AssetUpdated { .. }
             | Event::MarketCreated(_)
-            | Event::MarketUpdated { .. } => self.markets(at, event),
+            | Event::MarketUpdated { .. }
+            | Event::PerpetualCreated { .. }
+            | Event::IndexPriceSet { .. }
+            | Event::IndexStale { .. } => self.markets(at, event),
             Event::WithdrawalRequested { .. }
             | Event::WithdrawalCompleted { .. }
             | Event::WithdrawalFailed { .. } => self.custody(at, event),

@@ -1,0 +1,390 @@
+//! Perpetual markets' own state, by market number: leverage brackets in minor units,
+//! the index price and its rules, the mark price, and when each index goes stale.
+//! A perpetual's book, fees and status are its `Market`'s; this part keeps what
+//! only perpetuals have. Prices arrive as commands (`SetIndexPrice`): nothing here
+//! reads a clock or a feed, so a replay decides the same way.
+//!
+//! Positions, margin, liquidation and funding are not built yet (issue 22): orders on
+//! a perpetual market are refused with `PerpetualTradingNotBuilt`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use tape_schemas::{
+    BracketTerms, Dec, LeverageBracket, PerpetualSpec, RejectReason, PERP_BRACKETS_MAX,
+};
+
+use crate::market::Market;
+
+const PPM: u128 = 1_000_000;
+/// The largest leverage a bracket may offer.
+pub const LEVERAGE_MAX: u32 = 1_000;
+/// The most the book may pull the mark from the index: 10%.
+pub const MARK_BASIS_MAX_PPM: u32 = 100_000;
+/// The longest an index may stay fresh: one day.
+pub const STALE_AFTER_MAX_MS: u64 = 86_400_000;
+/// Funding intervals from one minute to one day.
+pub const FUNDING_INTERVAL_MS: std::ops::RangeInclusive<u64> = 60_000..=86_400_000;
+
+/// One bracket in minor units of the collateral.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Bracket {
+    pub floor_minor: u64,
+    pub cap_minor: u64,
+    pub max_leverage: u32,
+    pub maintenance_ppm: u32,
+    /// Maintenance margin = notional × rate − this (rounded down: against the
+    /// trader, so the margin is never understated).
+    pub cum_minor: u64,
+}
+
+/// The last index price taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Index {
+    pub ticks: u64,
+    pub source_ms: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Perp {
+    spec: PerpetualSpec,
+    brackets: Vec<Bracket>,
+    min_ticks: u64,
+    max_ticks: u64,
+    index: Option<Index>,
+    mark_ticks: Option<u64>,
+    /// The index is older than `stale_after_ms`: only reducing orders.
+    stale: bool,
+}
+
+/// A perpetual as the snapshot lists it: its spec and what changes.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PerpSnapshot {
+    market: u32,
+    spec: PerpetualSpec,
+    index: Option<Index>,
+    mark_ticks: Option<u64>,
+    stale: bool,
+}
+
+impl Perp {
+    /// Checks a spec against its market and derives the brackets.
+    pub fn new(spec: PerpetualSpec, mk: &Market) -> Result<Perp, RejectReason> {
+        let bad = RejectReason::InvalidPerpetualSpec;
+        let brackets = derive_brackets(&spec.brackets, mk)?;
+        let rules = &spec.index;
+        if rules.max_move_ppm == 0
+            || u128::from(rules.max_move_ppm) > PPM
+            || rules.stale_after_ms == 0
+            || rules.stale_after_ms > STALE_AFTER_MAX_MS
+            || spec.mark_basis_max_ppm > MARK_BASIS_MAX_PPM
+            || !FUNDING_INTERVAL_MS.contains(&spec.funding_interval_ms)
+        {
+            return Err(bad);
+        }
+        let min_ticks = mk.price_ticks(rules.min_price)?;
+        let max_ticks = mk.price_ticks(rules.max_price)?;
+        if min_ticks > max_ticks {
+            return Err(bad);
+        }
+        // Checked now; enforced once positions are built.
+        crate::units::to_units_allow_zero(spec.open_interest_max, spec.market.lot_size)
+            .map_err(|_| bad)?;
+        Ok(Perp {
+            spec,
+            brackets,
+            min_ticks,
+            max_ticks,
+            index: None,
+            mark_ticks: None,
+            stale: false,
+        })
+    }
+
+    pub fn spec(&self) -> &PerpetualSpec {
+        &self.spec
+    }
+
+    pub fn index(&self) -> Option<Index> {
+        self.index
+    }
+
+    pub fn mark_ticks(&self) -> Option<u64> {
+        self.mark_ticks
+    }
+
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// The brackets as the `PerpetualCreated` event tells them.
+    pub fn terms(&self, mk: &Market) -> Vec<BracketTerms> {
+        self.brackets
+            .iter()
+            .map(|b| BracketTerms {
+                notional_floor: mk.quote_dec(b.floor_minor),
+                notional_cap: mk.quote_dec(b.cap_minor),
+                max_leverage: b.max_leverage,
+                maintenance_ppm: b.maintenance_ppm,
+                maintenance_amount: mk.quote_dec(b.cum_minor),
+            })
+            .collect()
+    }
+
+    /// Checks an index update against the rules: `Ok` with its ticks.
+    pub fn check_index(
+        &self,
+        mk: &Market,
+        price: Dec,
+        source_ms: u64,
+        now_ms: u64,
+    ) -> Result<u64, RejectReason> {
+        let ticks = mk.price_ticks(price)?;
+        if ticks < self.min_ticks || ticks > self.max_ticks {
+            return Err(RejectReason::IndexOutsideLimits);
+        }
+        if source_ms > now_ms {
+            return Err(RejectReason::IndexSourceTimeAhead);
+        }
+        if let Some(last) = self.index {
+            if source_ms <= last.source_ms {
+                return Err(RejectReason::IndexSourceTimeNotAfter);
+            }
+            let moved = u128::from(ticks.abs_diff(last.ticks)) * PPM;
+            if moved > u128::from(last.ticks) * u128::from(self.spec.index.max_move_ppm) {
+                return Err(RejectReason::IndexMoveTooLarge);
+            }
+        }
+        Ok(ticks)
+    }
+
+    /// Takes a checked index, derives the mark from it, and says when it goes stale.
+    pub fn set_index(&mut self, index: Index) -> u64 {
+        self.index = Some(index);
+        self.stale = false;
+        let mark = mark_ticks(index.ticks);
+        self.mark_ticks = Some(mark);
+        index
+            .source_ms
+            .saturating_add(self.spec.index.stale_after_ms)
+    }
+
+    fn snapshot(&self, market: u32) -> PerpSnapshot {
+        PerpSnapshot {
+            market,
+            spec: self.spec.clone(),
+            index: self.index,
+            mark_ticks: self.mark_ticks,
+            stale: self.stale,
+        }
+    }
+}
+
+/// The mark price. Until positions are built no order rests on a perpetual's book,
+/// so the mark is the index. Once they are, it becomes the median of the index plus
+/// the funding basis, the index plus the book's basis (its mid against the index)
+/// and the last trade, the last two held within `mark_basis_max_ppm` of the index:
+/// the book alone can never value a position (docs/margin.md).
+fn mark_ticks(index: u64) -> u64 {
+    index
+}
+
+/// Checks brackets and derives floors and maintenance amounts: caps rising,
+/// leverage not rising, maintenance rates not falling and below the initial rate.
+fn derive_brackets(given: &[LeverageBracket], mk: &Market) -> Result<Vec<Bracket>, RejectReason> {
+    let bad = RejectReason::InvalidPerpetualSpec;
+    if given.is_empty() || given.len() > PERP_BRACKETS_MAX {
+        return Err(bad);
+    }
+    let mut out: Vec<Bracket> = Vec::with_capacity(given.len());
+    for b in given {
+        let cap_minor = mk.quote_minor(b.notional_cap).map_err(|_| bad)?;
+        let initial_ppm = PPM / u128::from(b.max_leverage.max(1));
+        let (floor_minor, prev_ppm, prev_cum, prev_leverage) = match out.last() {
+            Some(p) => (p.cap_minor, p.maintenance_ppm, p.cum_minor, p.max_leverage),
+            None => (0, 0, 0, LEVERAGE_MAX),
+        };
+        if b.max_leverage == 0
+            || b.max_leverage > prev_leverage
+            || b.maintenance_ppm == 0
+            || b.maintenance_ppm < prev_ppm
+            || u128::from(b.maintenance_ppm) >= initial_ppm
+            || cap_minor <= floor_minor
+        {
+            return Err(bad);
+        }
+        let step = u128::from(floor_minor) * u128::from(b.maintenance_ppm - prev_ppm) / PPM;
+        let cum_minor = u64::try_from(step)
+            .ok()
+            .and_then(|s| s.checked_add(prev_cum))
+            .ok_or(bad)?;
+        out.push(Bracket {
+            floor_minor,
+            cap_minor,
+            max_leverage: b.max_leverage,
+            maintenance_ppm: b.maintenance_ppm,
+            cum_minor,
+        });
+    }
+    Ok(out)
+}
+
+/// Every perpetual, by market number, and when each index goes stale.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Perps {
+    by_market: BTreeMap<u32, Perp>,
+    /// (deadline, market) for each fresh index.
+    deadlines: BTreeSet<(u64, u32)>,
+}
+
+impl Perps {
+    pub fn get(&self, m: u32) -> Option<&Perp> {
+        self.by_market.get(&m)
+    }
+
+    pub fn contains(&self, m: u32) -> bool {
+        self.by_market.contains_key(&m)
+    }
+
+    pub fn insert(&mut self, m: u32, perp: Perp) {
+        let old = self.by_market.insert(m, perp);
+        assert!(old.is_none(), "market {m} is a perpetual once");
+    }
+
+    /// Takes a checked index for market `m`; `true` when it is already stale at
+    /// `now_ms` (then no deadline waits for it).
+    pub fn set_index(&mut self, m: u32, index: Index, now_ms: u64) -> bool {
+        let perp = self.by_market.get_mut(&m).expect("a perpetual");
+        if let (Some(old), false) = (perp.index, perp.stale) {
+            let at = old.source_ms.saturating_add(perp.spec.index.stale_after_ms);
+            self.deadlines.remove(&(at, m));
+        }
+        let deadline = perp.set_index(index);
+        if deadline <= now_ms {
+            perp.stale = true;
+            return true;
+        }
+        self.deadlines.insert((deadline, m));
+        false
+    }
+
+    /// The next market whose index is stale at `now_ms`, marked stale.
+    pub fn next_stale(&mut self, now_ms: u64) -> Option<(u32, Index)> {
+        let &(deadline, m) = self.deadlines.first()?;
+        if deadline > now_ms {
+            return None;
+        }
+        self.deadlines.pop_first();
+        let perp = self.by_market.get_mut(&m).expect("a perpetual");
+        perp.stale = true;
+        Some((m, perp.index.expect("a stale index was set")))
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<PerpSnapshot> {
+        self.by_market.iter().map(|(m, p)| p.snapshot(*m)).collect()
+    }
+
+    /// The perpetuals a snapshot lists, over the markets already restored.
+    pub(crate) fn restore(
+        list: Vec<PerpSnapshot>,
+        markets: &crate::market::Markets,
+    ) -> Result<Perps, String> {
+        let mut perps = Perps::default();
+        for s in list {
+            if s.market as usize >= markets.len() || perps.contains(s.market) {
+                return Err(format!("perpetual of market {} listed wrongly", s.market));
+            }
+            let mk = &markets[s.market];
+            if mk.spec != s.spec.market {
+                return Err(format!(
+                    "perpetual {} differs from its market",
+                    mk.spec.symbol
+                ));
+            }
+            let mut perp = Perp::new(s.spec, mk)
+                .map_err(|r| format!("perpetual {}: {r:?}", mk.spec.symbol))?;
+            perp.index = s.index;
+            perp.mark_ticks = s.mark_ticks;
+            perp.stale = s.stale;
+            if let (Some(index), false) = (s.index, s.stale) {
+                let at = index
+                    .source_ms
+                    .saturating_add(perp.spec.index.stale_after_ms);
+                perps.deadlines.insert((at, s.market));
+            }
+            perps.insert(s.market, perp);
+        }
+        Ok(perps)
+    }
+}
+
+impl crate::exchange::Core {
+    /// `CreatePerpetual`: a market for its book, and its perpetual rules.
+    pub(crate) fn create_perpetual(
+        &mut self,
+        spec: &PerpetualSpec,
+        out: &mut Vec<tape_schemas::Event>,
+    ) -> crate::exchange::Outcome {
+        if self.markets.contains(&spec.market.symbol) {
+            return Err(RejectReason::MarketExists);
+        }
+        if self.markets.len() >= self.cfg.markets_max as usize {
+            return Err(RejectReason::TooManyMarkets);
+        }
+        let market = Market::new(spec.market.clone(), &self.assets)?;
+        let perp = Perp::new(spec.clone(), &market)?;
+        let brackets = perp.terms(&market);
+        let m = self.markets.push(market);
+        self.perps.insert(m, perp);
+        out.push(tape_schemas::Event::PerpetualCreated {
+            spec: spec.clone(),
+            brackets,
+        });
+        Ok(u64::from(m))
+    }
+
+    /// `SetIndexPrice`: checked against the market's rules, then the mark.
+    pub(crate) fn set_index_price(
+        &mut self,
+        market: &tape_schemas::Symbol,
+        price: Dec,
+        source_ms: u64,
+        out: &mut Vec<tape_schemas::Event>,
+    ) -> crate::exchange::Outcome {
+        let m = self.markets.id(market)?;
+        let perp = self.perps.get(m).ok_or(RejectReason::NotAPerpetual)?;
+        let mk = &self.markets[m];
+        let now = self.clock.now();
+        let ticks = perp.check_index(mk, price, source_ms, now)?;
+        let index = Index { ticks, source_ms };
+        let stale = self.perps.set_index(m, index, now);
+        let mark = self
+            .perps
+            .get(m)
+            .and_then(Perp::mark_ticks)
+            .expect("a mark");
+        out.push(tape_schemas::Event::IndexPriceSet {
+            market: *market,
+            index: mk.price_dec(ticks),
+            mark: mk.price_dec(mark),
+            source_ms,
+        });
+        if stale {
+            out.push(tape_schemas::Event::IndexStale {
+                market: *market,
+                source_ms,
+            });
+        }
+        Ok(0)
+    }
+
+    /// The indexes the clock has made stale, each announced once.
+    pub(crate) fn stale_indexes(&mut self, out: &mut Vec<tape_schemas::Event>) {
+        while let Some((m, index)) = self.perps.next_stale(self.clock.now()) {
+            out.push(tape_schemas::Event::IndexStale {
+                market: self.markets[m].spec.symbol,
+                source_ms: index.source_ms,
+            });
+        }
+    }
+}
