@@ -616,3 +616,81 @@ async fn a_refusal_names_the_rule_the_bound_and_the_value() {
         "BTC-USDX takes prices within 500 bps of the last trade (30000): from 28500 to 31500; 40000 is outside"
     );
 }
+
+/// A perpetual from `tape oracle --demo` beside the running Tape, an oracle key's
+/// signed prices, and leverage over GraphQL: the tier's cap, a choice, a refusal
+/// with its sentence, and an admin's tier change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leverage_and_a_perpetuals_prices_over_graphql() {
+    let s = Server::start(&[]);
+    s.market(("BTC", 8), ("USDT", 6), "0.0001", "1").await;
+    s.deposit(1, "USDT", "1000").await;
+    let alice = s.key("TRADER", Some(1)).await;
+    let oracle_key = s.key("ORACLE", None).await;
+    let oracle = |prices: &str, key: Option<&str>| {
+        use std::io::Write;
+        let mut args = vec!["oracle", "--every-ms", "10", "--data"];
+        let data = s.data.path().display().to_string();
+        args.push(&data);
+        if let Some(k) = key {
+            args.extend(["--key", k]);
+        } else {
+            args.push("--demo");
+        }
+        let mut child = Command::new(TAPE)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(prices.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "tape oracle: {err}");
+    };
+    oracle("50000\n", None);
+    oracle("50100\n", Some(&oracle_key));
+    let p = s
+        .ok(
+            ADMIN,
+            "{ perpetual(symbol: \"BTC-USDT-PERP\") { index mark stale collateral } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(p["perpetual"]["collateral"], "USDT", "{p}");
+    assert!(p["perpetual"]["index"].is_string(), "{p}");
+
+    // An oracle key signs prices; it does not log in here.
+    let (_, e) = s.error(&oracle_key, "{ me { role } }", json!({})).await;
+    assert!(e["message"].is_string(), "{e}");
+
+    const LEVERAGE: &str = "{ leverage(market: \"BTC-USDT-PERP\") { tier cap chosen leverage } }";
+    let l = s.ok(&alice, LEVERAGE, json!({})).await;
+    assert_eq!(
+        l["leverage"],
+        json!({"tier": "BEGINNER", "cap": 5, "chosen": null, "leverage": 5})
+    );
+    const SET: &str = "mutation($l: Int!) { setLeverage(market: \"BTC-USDT-PERP\", leverage: $l) { status reason message } }";
+    let r = s.ok(&alice, SET, json!({"l": 3})).await;
+    assert_eq!(r["setLeverage"]["status"], "ACCEPTED", "{r}");
+    let r = s.ok(&alice, SET, json!({"l": 6})).await;
+    assert_eq!(r["setLeverage"]["reason"], "leverage_above_cap", "{r}");
+    assert!(
+        r["setLeverage"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("6x") && m.contains("account 1")),
+        "{r}"
+    );
+    s.admin("mutation { setAccountTier(account: 1, tier: ADVANCED) { status } }")
+        .await;
+    let l = s.ok(&alice, LEVERAGE, json!({})).await;
+    assert_eq!(
+        l["leverage"],
+        json!({"tier": "ADVANCED", "cap": 20, "chosen": 3, "leverage": 3})
+    );
+}

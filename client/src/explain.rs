@@ -222,7 +222,7 @@ impl Explainer<'_> {
             R::UnknownApiKey | R::InvalidApiKey | R::MissingCredentials | R::BadSignature | R::CredentialsExpired | R::ExpiryTooFar | R::ReplayedSeq | R::SeqTooOld | R::TooManySigningStreams | R::NotPermitted => self.credentials(reason),
             R::TimeBeyondHorizon | R::ClockJumpTooLarge | R::TimeoutTooLong => self.time(reason),
             R::TooManyOpenOrders | R::TooManyAccounts | R::TooManyApiKeys | R::TooManyPendingWithdrawals | R::TooManyDeposits | R::TooManyParents | R::BatchSize => self.capacity(reason),
-            R::InvalidPerpetualSpec | R::NotAPerpetual | R::IndexMoveTooLarge | R::IndexSourceTimeNotAfter | R::IndexSourceTimeAhead | R::IndexOutsideLimits | R::PerpetualTradingNotBuilt => self.perpetual(reason),
+            R::InvalidPerpetualSpec | R::NotAPerpetual | R::IndexMoveTooLarge | R::IndexSourceTimeNotAfter | R::IndexSourceTimeAhead | R::IndexOutsideLimits | R::PerpetualTradingNotBuilt | R::InvalidLeverage | R::LeverageAboveCap => self.perpetual(reason),
         }
     }
 
@@ -230,7 +230,9 @@ impl Explainer<'_> {
         use RejectReason as R;
         let market = match self.command {
             Command::CreatePerpetual(spec) => Some(spec.market.symbol),
-            Command::SetIndexPrice { market, .. } => Some(*market),
+            Command::SetIndexPrice { market, .. } | Command::SetLeverage { market, .. } => {
+                Some(*market)
+            }
             _ => self.terms().market,
         };
         let market = market.map_or_else(|| "the market".into(), |s| s.to_string());
@@ -241,6 +243,9 @@ impl Explainer<'_> {
             (R::IndexSourceTimeNotAfter, Command::SetIndexPrice { source_ms, .. }) => format!("the index of {market} already has a source time at or after {source_ms}; each update's source time must be later than the last"),
             (R::IndexSourceTimeAhead, Command::SetIndexPrice { source_ms, .. }) => format!("source time {source_ms} is after the command's own time ({}): an index cannot be priced in the future", self.envelope.time_ms),
             (R::IndexOutsideLimits, Command::SetIndexPrice { price, .. }) => format!("index {price} is outside the limits {market} was created with (`index.min_price` to `index.max_price`)"),
+            (R::InvalidLeverage, Command::SetLeverage { leverage, .. }) => format!("a leverage is 1 to 1,000; {leverage} was asked for"),
+            (R::InvalidLeverage, _) => "tier caps are 1 to 1,000 and do not fall from beginner to intermediate to advanced".into(),
+            (R::LeverageAboveCap, Command::SetLeverage { account, leverage, .. }) => format!("{leverage}x is above what account {account} may use on {market}: the lower of its tier's cap (5x, 10x or 20x by default) and the market's first bracket's max leverage (the `leverage` query shows both)"),
             (R::PerpetualTradingNotBuilt, _) => format!("{market} is a perpetual market: positions and margin are not built yet, so it takes index prices but no orders"),
             _ => format!("the index update for {market} was refused: {reason:?}"),
         }

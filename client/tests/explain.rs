@@ -505,6 +505,20 @@ fn cases() -> Vec<(RejectReason, CommandEnvelope, Vec<&'static str>)> {
             )),
             vec!["BTC-PERP is a perpetual market", "not built yet"],
         ),
+        (
+            R::InvalidLeverage,
+            plain(command(
+                json!({"set_leverage": {"account": 1, "market": "BTC-PERP", "leverage": 0}}),
+            )),
+            vec!["1 to 1,000", "0 was asked"],
+        ),
+        (
+            R::LeverageAboveCap,
+            plain(command(
+                json!({"set_leverage": {"account": 1, "market": "BTC-PERP", "leverage": 50}}),
+            )),
+            vec!["50x", "account 1", "BTC-PERP", "tier's cap"],
+        ),
     ]
 }
 

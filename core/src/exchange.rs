@@ -13,6 +13,7 @@ use crate::fees::Fees;
 pub use crate::keys::ApiKey;
 use crate::keys::Keys;
 use crate::ledger::Ledger;
+use crate::leverage::Leverage;
 use crate::market::Markets;
 pub(crate) use crate::orders::index::{Bracket, Orders, Parent};
 use crate::perps::Perps;
@@ -44,6 +45,8 @@ pub struct Core {
     pub(crate) markets: Markets,
     /// What only perpetual markets have: brackets, index and mark.
     pub(crate) perps: Perps,
+    /// Tier caps, accounts' tiers and chosen leverage.
+    pub(crate) leverage: Leverage,
     pub(crate) ledger: Ledger,
     pub(crate) fees: Fees,
     pub(crate) restrictions: Restrictions,
@@ -75,6 +78,7 @@ impl Core {
             assets: Assets::default(),
             markets: Markets::new(),
             perps: Perps::default(),
+            leverage: Leverage::default(),
             ledger: Ledger::default(),
             fees: Fees::default(),
             restrictions: Restrictions::default(),
@@ -391,11 +395,10 @@ impl Core {
             | Command::SetAccountRestrictions { .. }
             | Command::SetWithdrawalLimit { .. }
             | Command::CreatePerpetual(_) => self.administer(command, out),
-            Command::SetIndexPrice {
-                market,
-                price,
-                source_ms,
-            } => self.set_index_price(market, *price, *source_ms, out),
+            Command::SetIndexPrice { .. }
+            | Command::SetLeverageTiers(_)
+            | Command::SetAccountTier { .. }
+            | Command::SetLeverage { .. } => self.perpetual_command(command, out),
         }
     }
 

@@ -35,6 +35,7 @@ mod invariants;
 mod keys;
 mod ladder;
 mod ledger;
+mod leverage;
 mod market;
 mod matching;
 mod orders;

@@ -117,6 +117,11 @@ impl Perp {
         self.stale
     }
 
+    /// The most leverage any position here may have (its first bracket's).
+    pub fn first_bracket_max(&self) -> u32 {
+        self.brackets[0].max_leverage
+    }
+
     /// The brackets as the `PerpetualCreated` event tells them.
     pub fn terms(&self, mk: &Market) -> Vec<BracketTerms> {
         self.brackets
@@ -341,6 +346,35 @@ impl crate::exchange::Core {
             brackets,
         });
         Ok(u64::from(m))
+    }
+
+    /// Runs a perpetuals command other than `CreatePerpetual` (`execute` sends only
+    /// those here).
+    pub(crate) fn perpetual_command(
+        &mut self,
+        command: &tape_schemas::Command,
+        out: &mut Vec<tape_schemas::Event>,
+    ) -> crate::exchange::Outcome {
+        use tape_schemas::Command;
+        match command {
+            Command::SetIndexPrice {
+                market,
+                price,
+                source_ms,
+            } => self.set_index_price(market, *price, *source_ms, out),
+            Command::SetLeverageTiers(caps) => self.set_leverage_tiers(*caps, out),
+            Command::SetAccountTier { account, tier } => {
+                self.set_account_tier(*account, *tier, out)
+            }
+            Command::SetLeverage {
+                account,
+                market,
+                leverage,
+            } => self.set_leverage(*account, market, *leverage, out),
+            // `execute` matches every command exhaustively and sends only the
+            // commands above here, so no command a stranger writes reaches this arm.
+            other => unreachable!("execute runs {other:?} itself"),
+        }
     }
 
     /// `SetIndexPrice`: checked against the market's rules, then the mark.

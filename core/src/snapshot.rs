@@ -17,6 +17,7 @@ use crate::exchange::{Core, CoreConfig};
 use crate::fees::Fees;
 use crate::keys::{Keys, KeysSnapshot};
 use crate::ledger::{Ledger, LedgerSnapshot};
+use crate::leverage::{Leverage, LeverageSnapshot};
 use crate::market::{Market, MarketSnapshot, Markets};
 use crate::orders::index::{Orders, OrdersSnapshot};
 use crate::perps::{PerpSnapshot, Perps};
@@ -47,6 +48,7 @@ struct Snapshot {
     markets: Vec<MarketSnapshot>,
     /// Perpetuals by market number.
     perps: Vec<PerpSnapshot>,
+    leverage: LeverageSnapshot,
     ledger: LedgerSnapshot,
     fees: Vec<(AccountId, u32, FeeRates)>,
     restrictions: Vec<(AccountId, Allowed)>,
@@ -76,6 +78,7 @@ impl Core {
             next_trade: self.markets.next_trade(),
             markets: self.markets.iter().map(Market::snapshot).collect(),
             perps: self.perps.snapshot(),
+            leverage: self.leverage.snapshot(),
             ledger: self.ledger.snapshot(),
             fees: self.fees.snapshot(),
             restrictions: self.restrictions.snapshot(),
@@ -126,6 +129,8 @@ impl Core {
             }
         }
         core.perps = Perps::restore(s.perps, &core.markets)?;
+        let (ledger, perps) = (&core.ledger, &core.perps);
+        core.leverage = Leverage::restore(s.leverage, |a| ledger.exists(a), |m| perps.contains(m))?;
         let markets = u32::try_from(core.markets.len()).unwrap_or(u32::MAX);
         core.fees = Fees::restore(s.fees, markets)?;
         core.restrictions = Restrictions::restore(s.restrictions)?;

@@ -355,3 +355,127 @@ fn a_snapshot_keeps_the_index_and_when_it_goes_stale() {
     }
     assert_eq!(restored.core.state_hash(), h.core.state_hash());
 }
+
+fn set_leverage(account: AccountId, leverage: u32) -> Command {
+    Command::SetLeverage {
+        account,
+        market: sym(PERP),
+        leverage,
+    }
+}
+
+#[test]
+fn leverage_is_capped_by_the_tier_and_the_first_bracket() {
+    let mut h = with_perp();
+    let perp = sym(PERP);
+    // A new account is a beginner: 5x, and trades at its cap until it chooses.
+    assert_eq!(
+        h.core.leverage(ALICE, &perp),
+        Some((LeverageTier::Beginner, 5, 5))
+    );
+    h.ok(set_leverage(ALICE, 3));
+    assert_eq!(
+        h.core.leverage(ALICE, &perp),
+        Some((LeverageTier::Beginner, 5, 3))
+    );
+    assert_eq!(
+        h.rejected(set_leverage(ALICE, 6)),
+        RejectReason::LeverageAboveCap
+    );
+    assert_eq!(
+        h.rejected(set_leverage(ALICE, 0)),
+        RejectReason::InvalidLeverage
+    );
+    // Advanced: 20x.
+    h.ok(Command::SetAccountTier {
+        account: ALICE,
+        tier: LeverageTier::Advanced,
+    });
+    h.ok(set_leverage(ALICE, 20));
+    assert_eq!(
+        h.rejected(set_leverage(ALICE, 21)),
+        RejectReason::LeverageAboveCap
+    );
+    // The admin raises the caps; the first bracket (125x) still bounds.
+    h.ok(Command::SetLeverageTiers(TierCaps {
+        beginner: 10,
+        intermediate: 50,
+        advanced: 200,
+    }));
+    h.ok(set_leverage(ALICE, 125));
+    assert_eq!(
+        h.rejected(set_leverage(ALICE, 126)),
+        RejectReason::LeverageAboveCap
+    );
+    // Lowering a cap lowers every leverage above it at once.
+    h.ok(Command::SetLeverageTiers(TierCaps::default()));
+    assert_eq!(
+        h.core.leverage(ALICE, &perp),
+        Some((LeverageTier::Advanced, 20, 20))
+    );
+    // Back to beginner: 5x.
+    h.ok(Command::SetAccountTier {
+        account: ALICE,
+        tier: LeverageTier::Beginner,
+    });
+    assert_eq!(
+        h.core.leverage(ALICE, &perp),
+        Some((LeverageTier::Beginner, 5, 5))
+    );
+    // A snapshot keeps it all.
+    let restored = Core::restore(&h.core.snapshot()).expect("it restores");
+    assert_eq!(
+        restored.leverage(ALICE, &perp),
+        h.core.leverage(ALICE, &perp)
+    );
+    assert_eq!(restored.state_hash(), h.core.state_hash());
+}
+
+#[test]
+fn leverage_settings_that_cannot_hold_are_refused() {
+    let mut h = with_perp();
+    for caps in [(0, 10, 20), (5, 4, 20), (5, 10, 9), (5, 10, 1_001)] {
+        let caps = TierCaps {
+            beginner: caps.0,
+            intermediate: caps.1,
+            advanced: caps.2,
+        };
+        assert_eq!(
+            h.rejected(Command::SetLeverageTiers(caps)),
+            RejectReason::InvalidLeverage,
+            "{caps:?}"
+        );
+    }
+    let stranger = AccountId(99);
+    assert_eq!(
+        h.rejected(set_leverage(stranger, 2)),
+        RejectReason::UnknownAccount
+    );
+    assert_eq!(
+        h.rejected(Command::SetAccountTier {
+            account: stranger,
+            tier: LeverageTier::Advanced,
+        }),
+        RejectReason::UnknownAccount
+    );
+    let spot = Command::SetLeverage {
+        account: ALICE,
+        market: sym(BTC_USDT),
+        leverage: 2,
+    };
+    assert_eq!(h.rejected(spot), RejectReason::NotAPerpetual);
+    // Only an admin sets tiers; a trader sets its own leverage.
+    let trader = h.key(ApiRole::Trader, Some(ALICE), "alice-secret");
+    h.ok(Command::RequireCredentials { required: true });
+    let expires = h.time_ms + 60_000;
+    let tier = Command::SetAccountTier {
+        account: ALICE,
+        tier: LeverageTier::Advanced,
+    };
+    let env = h.signed(tier, trader, "alice-secret", expires);
+    assert_eq!(h.rejected_envelope(&env), RejectReason::NotPermitted);
+    let env = h.signed(set_leverage(ALICE, 2), trader, "alice-secret", expires);
+    h.ok_envelope(&env);
+    let env = h.signed(set_leverage(BOB, 2), trader, "alice-secret", expires);
+    assert_eq!(h.rejected_envelope(&env), RejectReason::NotPermitted);
+}

@@ -598,6 +598,14 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         RejectReason::PerpetualTradingNotBuilt,
     );
 
+    let leverage = |leverage: u32| Command::SetLeverage {
+        account: ALICE,
+        market: sym("BTC-PERP"),
+        leverage,
+    };
+    bound(&mut perp, leverage(0), RejectReason::InvalidLeverage);
+    bound(&mut perp, leverage(6), RejectReason::LeverageAboveCap);
+
     let missing: Vec<_> = all_reasons().difference(&seen).cloned().collect();
     assert!(missing.is_empty(), "no test produces {missing:?}");
 }

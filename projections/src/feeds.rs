@@ -104,7 +104,9 @@ impl FeedRouter {
             | Event::AccountRestrictionsSet { account, .. }
             | Event::WithdrawalLimitSet { account, .. }
             | Event::DeadManSwitchSet { account, .. }
-            | Event::DeadManSwitchFired { account, .. } => feed.own(*account),
+            | Event::DeadManSwitchFired { account, .. }
+            | Event::AccountTierSet { account, .. }
+            | Event::LeverageSet { account, .. } => feed.own(*account),
             Event::SlicedPlaced { .. }
             | Event::BracketExitPlaced { .. }
             | Event::BracketPnl { .. }
@@ -117,6 +119,7 @@ impl FeedRouter {
             Event::IndexPriceSet { .. } | Event::IndexStale { .. } => prices(&mut feed),
             Event::AssetCreated(_)
             | Event::PerpetualCreated { .. }
+            | Event::LeverageTiersSet(_)
             | Event::AssetUpdated { .. }
             | Event::MarketCreated(_)
             | Event::MarketUpdated { .. }

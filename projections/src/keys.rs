@@ -50,6 +50,12 @@ pub const OUTCOME: u8 = b'C';
 pub const ITEM_OUTCOME: u8 = b'I';
 /// market -> `PerpetualView` (perpetual markets only; their `MarketView` is there too).
 pub const PERPETUAL: u8 = b'P';
+/// -> `TierCaps`: the leverage tiers' caps (absent: the defaults).
+pub const LEVERAGE_TIERS: &[u8] = b"\x00leverage-tiers";
+/// Account -> `LeverageTier` (absent: beginner).
+pub const TIER: u8 = b'Q';
+/// Account + market -> the leverage it chose (`u32`).
+pub const LEVERAGE: u8 = b'L';
 
 /// A key: a tag byte, then fixed-width parts.
 pub struct Key(Vec<u8>);

@@ -40,6 +40,18 @@ pub struct PerpetualView {
     pub stale: bool,
 }
 
+/// An account's leverage on a perpetual, as the core computes it: the lower of
+/// its choice (or its cap), its tier's cap and the market's first bracket's
+/// `max_leverage`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct LeverageView {
+    pub tier: LeverageTier,
+    /// The tier's cap.
+    pub cap: u32,
+    pub chosen: Option<u32>,
+    pub leverage: u32,
+}
+
 /// One account's balance of one asset. `total = available + held`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct WalletRow {

@@ -187,6 +187,21 @@ pub enum Command {
         price: Dec,
         source_ms: u64,
     },
+    /// The leverage caps of the three tiers (admin): 1 to 1,000, not falling from
+    /// beginner to advanced.
+    SetLeverageTiers(crate::perp::TierCaps),
+    /// An account's leverage tier (admin).
+    SetAccountTier {
+        account: AccountId,
+        tier: crate::perp::LeverageTier,
+    },
+    /// The leverage an account trades a perpetual at: at most the lower of its
+    /// tier's cap and the market's first bracket's `max_leverage`.
+    SetLeverage {
+        account: AccountId,
+        market: Symbol,
+        leverage: u32,
+    },
 }
 
 /// A trading command inside a [`Command::Batch`]: the batch names the account.
@@ -276,7 +291,9 @@ impl Command {
             | Command::CancelAll { account, .. }
             | Command::CancelAllAfter { account, .. }
             | Command::Batch { account, .. }
-            | Command::AmendOrder { account, .. } => Some(*account),
+            | Command::AmendOrder { account, .. }
+            | Command::SetAccountTier { account, .. }
+            | Command::SetLeverage { account, .. } => Some(*account),
             Command::PlaceOrder(o) => Some(o.account),
             Command::PlaceSliced(o) => Some(o.account),
             Command::PlaceBracket(o) => Some(o.account),
@@ -294,7 +311,8 @@ impl Command {
             | Command::RequireCredentials { .. }
             | Command::AllowClockJump
             | Command::CreatePerpetual(_)
-            | Command::SetIndexPrice { .. } => None,
+            | Command::SetIndexPrice { .. }
+            | Command::SetLeverageTiers(_) => None,
         }
     }
 
@@ -306,6 +324,7 @@ impl Command {
         !matches!(
             self,
             Command::SetIndexPrice { .. }
+                | Command::SetLeverage { .. }
                 | Command::PlaceOrder(_)
                 | Command::PlaceSliced(_)
                 | Command::PlaceBracket(_)

@@ -241,6 +241,16 @@ pub enum Event {
         market: Symbol,
         source_ms: u64,
     },
+    LeverageTiersSet(crate::perp::TierCaps),
+    AccountTierSet {
+        account: AccountId,
+        tier: crate::perp::LeverageTier,
+    },
+    LeverageSet {
+        account: AccountId,
+        market: Symbol,
+        leverage: u32,
+    },
 }
 
 /// A 32-byte hash: hex in JSON, raw bytes in bincode.

@@ -31,7 +31,10 @@ pub use event::*;
 pub use feeds::{AccountRecord, AccountUpdate, FillSide, MarketRecord, MarketUpdate};
 pub use ids::*;
 pub use money::Dec;
-pub use perp::{BracketTerms, IndexRules, LeverageBracket, PerpetualSpec, PERP_BRACKETS_MAX};
+pub use perp::{
+    BracketTerms, IndexRules, LeverageBracket, LeverageTier, PerpetualSpec, TierCaps,
+    PERP_BRACKETS_MAX,
+};
 pub use reason::{DoneReason, RejectReason};
 pub use record::{
     epoch_before, event_frame, fence_record, frame_event, set_epoch, Admit, EventFilter,

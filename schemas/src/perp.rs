@@ -67,3 +67,43 @@ pub struct IndexRules {
     pub min_price: Dec,
     pub max_price: Dec,
 }
+
+/// An account's leverage tier: its cap on every perpetual, whatever the brackets
+/// allow (the source risk system's beginner 5x, intermediate 10x, advanced 20x, as
+/// defaults an admin may change). A new account is a beginner.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeverageTier {
+    #[default]
+    Beginner,
+    Intermediate,
+    Advanced,
+}
+
+/// The leverage caps of the three tiers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct TierCaps {
+    pub beginner: u32,
+    pub intermediate: u32,
+    pub advanced: u32,
+}
+
+impl Default for TierCaps {
+    fn default() -> Self {
+        TierCaps {
+            beginner: 5,
+            intermediate: 10,
+            advanced: 20,
+        }
+    }
+}
+
+impl TierCaps {
+    pub fn cap(&self, tier: LeverageTier) -> u32 {
+        match tier {
+            LeverageTier::Beginner => self.beginner,
+            LeverageTier::Intermediate => self.intermediate,
+            LeverageTier::Advanced => self.advanced,
+        }
+    }
+}

@@ -138,6 +138,12 @@ pub enum RejectReason {
     /// Orders on perpetual markets: positions and margin are not built yet (issue
     /// 22); the market takes index prices only.
     PerpetualTradingNotBuilt,
+    /// A leverage of 0 or above 1,000, or tier caps that fall from beginner to
+    /// advanced.
+    InvalidLeverage,
+    /// Above the lower of the account's tier cap and the market's first bracket's
+    /// `max_leverage`.
+    LeverageAboveCap,
 }
 
 /// Why an order left the book (or never rested).

@@ -377,6 +377,28 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
                 _ => now.saturating_sub(c % 3_000),
             },
         },
+        // Leverage: mostly an account's choice (at times above its cap), now and then
+        // a tier or the tiers' caps.
+        30 => match c % 6 {
+            0 => Command::SetAccountTier {
+                account,
+                tier: [
+                    LeverageTier::Beginner,
+                    LeverageTier::Intermediate,
+                    LeverageTier::Advanced,
+                ][(b % 3) as usize],
+            },
+            1 => Command::SetLeverageTiers(TierCaps {
+                beginner: (b % 8) as u32,
+                intermediate: 10,
+                advanced: 20 + (a % 3) as u32,
+            }),
+            _ => Command::SetLeverage {
+                account,
+                market,
+                leverage: (b % 25) as u32,
+            },
+        },
         _ => Command::ClockTick,
     }
 }

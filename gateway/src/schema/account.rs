@@ -33,6 +33,34 @@ impl AccountQuery {
         }
     }
 
+    /// The account's leverage on a perpetual: its tier, the tier's cap, what it
+    /// chose, and what it trades at (the lower of those and the market's first
+    /// bracket's max leverage).
+    async fn leverage(
+        &self,
+        ctx: &Context<'_>,
+        market: String,
+        account: Option<u64>,
+    ) -> Result<Leverage> {
+        let account = readable(ctx, account)?;
+        let s = market_symbol(ctx, &market)?;
+        let view = state(ctx).views.leverage(account, &s).map_err(store)?;
+        let view = view.ok_or_else(|| {
+            coded(
+                Code::UnknownMarket,
+                format!("\"{market}\" is not a perpetual market"),
+            )
+        })?;
+        Ok(Leverage {
+            market,
+            account: account.0,
+            tier: view.tier.into(),
+            cap: view.cap,
+            chosen: view.chosen,
+            leverage: view.leverage,
+        })
+    }
+
     /// Balances per asset, each valued in `valueIn` at the last price.
     async fn portfolio(
         &self,

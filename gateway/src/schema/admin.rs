@@ -188,6 +188,42 @@ impl AdminMutation {
         .await
     }
 
+    /// An account's leverage tier: its cap on every perpetual.
+    async fn set_account_tier(
+        &self,
+        ctx: &Context<'_>,
+        account: u64,
+        tier: Tier,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        submit_admin(ctx, command_id, || {
+            Ok(Command::SetAccountTier {
+                account: AccountId(account),
+                tier: tier.into(),
+            })
+        })
+        .await
+    }
+
+    /// The three tiers' leverage caps (defaults 5, 10 and 20).
+    async fn set_leverage_tiers(
+        &self,
+        ctx: &Context<'_>,
+        beginner: u32,
+        intermediate: u32,
+        advanced: u32,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        submit_admin(ctx, command_id, || {
+            Ok(Command::SetLeverageTiers(tape_schemas::TierCaps {
+                beginner,
+                intermediate,
+                advanced,
+            }))
+        })
+        .await
+    }
+
     /// Creates an API key; the token in the answer is shown once.
     async fn create_api_key(
         &self,

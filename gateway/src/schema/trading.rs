@@ -151,6 +151,26 @@ impl TradingMutation {
         submit(ctx, command, command_id).await
     }
 
+    /// The leverage to trade a perpetual at: at most the lower of the account's
+    /// tier cap and the market's first bracket's max leverage (`leverage` shows both).
+    async fn set_leverage(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+        market: String,
+        leverage: u32,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        let account = tradable(ctx, account)?;
+        let market = market_symbol(ctx, &market)?;
+        let command = Command::SetLeverage {
+            account,
+            market,
+            leverage,
+        };
+        submit(ctx, command, command_id).await
+    }
+
     /// `quantity` is the new open quantity; lowering it keeps priority.
     #[allow(clippy::too_many_arguments)]
     async fn amend_order(

@@ -133,6 +133,28 @@ impl Perpetual {
     }
 }
 
+/// An account's leverage on a perpetual.
+#[derive(SimpleObject, Clone)]
+pub struct Leverage {
+    pub market: String,
+    pub account: u64,
+    pub tier: Tier,
+    /// The tier's cap.
+    pub cap: u32,
+    /// What the account chose (`None`: it trades at the most it may).
+    pub chosen: Option<u32>,
+    /// What it trades at.
+    pub leverage: u32,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "tape_schemas::LeverageTier", name = "LeverageTier")]
+pub enum Tier {
+    Beginner,
+    Intermediate,
+    Advanced,
+}
+
 /// One leverage bracket: position notional from `notionalFloor` to `notionalCap`
 /// (in collateral). Maintenance margin = notional × rate − `maintenanceAmount`.
 #[derive(SimpleObject, Clone)]

@@ -3,7 +3,7 @@
 use super::*;
 
 impl Projector {
-    pub(super) fn markets(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
+    pub(super) fn markets(&mut self, _at: At, event: &Event) -> Result<(), ProjectionError> {
         match event {
             Event::AssetCreated(spec) => {
                 let view = AssetView {
@@ -21,6 +21,29 @@ impl Projector {
                 }
             }
             Event::MarketCreated(spec) => self.market_created(spec),
+            Event::MarketUpdated {
+                market,
+                status,
+                fees,
+                price_band_bps,
+                reference_price,
+            } => {
+                if let Some(m) = self.markets.get_mut(market) {
+                    m.status = *status;
+                    m.fees = *fees;
+                    m.price_band_bps = *price_band_bps;
+                    m.reference_price = *reference_price;
+                    self.batch.markets.insert(*market);
+                }
+            }
+            _ => {} // not this view's
+        }
+        Ok(())
+    }
+
+    /// Perpetuals: their rules and prices, and accounts' leverage.
+    pub(super) fn perpetuals(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
+        match event {
             Event::PerpetualCreated { spec, brackets } => {
                 self.market_created(&spec.market);
                 let view = PerpetualView {
@@ -56,20 +79,17 @@ impl Projector {
                     self.batch.perpetuals.insert(*market);
                 }
             }
-            Event::MarketUpdated {
+            Event::LeverageTiersSet(caps) => self.put(keys::LEVERAGE_TIERS.to_vec(), enc(caps)),
+            Event::AccountTierSet { account, tier } => {
+                self.put(Key::new(keys::TIER).u64(account.0).build(), enc(tier))
+            }
+            Event::LeverageSet {
+                account,
                 market,
-                status,
-                fees,
-                price_band_bps,
-                reference_price,
+                leverage,
             } => {
-                if let Some(m) = self.markets.get_mut(market) {
-                    m.status = *status;
-                    m.fees = *fees;
-                    m.price_band_bps = *price_band_bps;
-                    m.reference_price = *reference_price;
-                    self.batch.markets.insert(*market);
-                }
+                let key = Key::new(keys::LEVERAGE).u64(account.0).name(market).build();
+                self.put(key, enc(leverage))
             }
             _ => {} // not this view's
         }
@@ -146,6 +166,32 @@ impl Views {
 
     pub fn market(&self, symbol: &Symbol) -> Result<Option<MarketView>, ProjectionError> {
         self.get(&Key::new(keys::MARKET).name(symbol).build())
+    }
+
+    /// An account's leverage on a perpetual; `None` when the market is not one.
+    pub fn leverage(
+        &self,
+        account: AccountId,
+        market: &Symbol,
+    ) -> Result<Option<LeverageView>, ProjectionError> {
+        let Some(perp) = self.perpetual(market)? else {
+            return Ok(None);
+        };
+        let caps: TierCaps = self.get(keys::LEVERAGE_TIERS)?.unwrap_or_default();
+        let tier: LeverageTier = self
+            .get(&Key::new(keys::TIER).u64(account.0).build())?
+            .unwrap_or_default();
+        let key = Key::new(keys::LEVERAGE).u64(account.0).name(market).build();
+        let chosen: Option<u32> = self.get(&key)?;
+        let first = perp.brackets.first().map_or(1, |b| b.max_leverage);
+        let cap = caps.cap(tier);
+        let most = cap.min(first);
+        Ok(Some(LeverageView {
+            tier,
+            cap,
+            chosen,
+            leverage: chosen.map_or(most, |c| c.min(most)),
+        }))
     }
 
     pub fn perpetuals(&self) -> Result<Vec<PerpetualView>, ProjectionError> {

@@ -356,10 +356,13 @@ impl Projector {
             Event::AssetCreated(_)
             | Event::AssetUpdated { .. }
             | Event::MarketCreated(_)
-            | Event::MarketUpdated { .. }
-            | Event::PerpetualCreated { .. }
+            | Event::MarketUpdated { .. } => self.markets(at, event),
+            Event::PerpetualCreated { .. }
             | Event::IndexPriceSet { .. }
-            | Event::IndexStale { .. } => self.markets(at, event),
+            | Event::IndexStale { .. }
+            | Event::LeverageTiersSet(_)
+            | Event::AccountTierSet { .. }
+            | Event::LeverageSet { .. } => self.perpetuals(at, event),
             Event::WithdrawalRequested { .. }
             | Event::WithdrawalCompleted { .. }
             | Event::WithdrawalFailed { .. } => self.custody(at, event),
