@@ -100,10 +100,12 @@ impl Core {
     /// Rebuilds a core from snapshot bytes. The invariants that hold before a
     /// snapshot must hold after the restore, or the snapshot is refused.
     pub fn restore(bytes: &[u8]) -> Result<Core, SnapshotError> {
-        let s: Snapshot = tape_schemas::codec::from_bincode_large(bytes)?;
-        if s.format != SNAPSHOT_FORMAT {
-            return Err(SnapshotError::Format { found: s.format });
+        // The format first: another build's layout may not even decode.
+        let format: u16 = tape_schemas::codec::from_bincode_prefix(bytes)?;
+        if format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Format { found: format });
         }
+        let s: Snapshot = tape_schemas::codec::from_bincode_large(bytes)?;
         let core = Core::join(s).map_err(SnapshotError::Inconsistent)?;
         core.check_invariants()
             .map_err(|v| SnapshotError::Inconsistent(v.to_string()))?;

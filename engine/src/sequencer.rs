@@ -166,10 +166,27 @@ impl<C: Log, E: Log> Engine<C, E> {
     /// events log resumes for it: an offset and the epoch in force there.
     fn restore(&self) -> Result<(Deriver, u64, u64), EngineError> {
         let every = self.options.checkpoint_every;
-        Ok(match self.snapshots.latest()? {
-            Some(saved) => (
+        let saved = self.snapshots.latest()?;
+        let core = match &saved {
+            Some(saved) => match Core::restore(&saved.core) {
+                Ok(core) => Some(core),
+                // Another build's layout (an upgrade): the log is what counts, so
+                // everything is derived again from its start and compared.
+                Err(tape_core::SnapshotError::Format { found }) => {
+                    tracing::warn!(
+                        found,
+                        "the latest snapshot is another build's core format: deriving everything again from the start of the logs"
+                    );
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        Ok(match (saved, core) {
+            (Some(saved), Some(core)) => (
                 Deriver::resume(
-                    Core::restore(&saved.core)?,
+                    core,
                     saved.next_command,
                     saved.next_seq,
                     saved.last_hash,
@@ -178,7 +195,7 @@ impl<C: Log, E: Log> Engine<C, E> {
                 saved.events_at,
                 saved.epoch,
             ),
-            None => (Deriver::new(self.options.core, every), 0, 0),
+            _ => (Deriver::new(self.options.core, every), 0, 0),
         })
     }
 

@@ -513,3 +513,33 @@ async fn a_signed_record_appended_again_after_a_restart_runs_nothing() {
         "the copy got the original answer"
     );
 }
+
+/// An upgrade: the newest snapshot is another build's core format. The engine does
+/// not refuse to start; it derives everything again from the logs, matches what is
+/// there, and appends only what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_another_core_format_is_set_aside_and_the_log_derived_again() {
+    let d = dirs();
+    let all = mix(1_000);
+    let commands = commands_log(&d);
+    commands.append(all[..600].to_vec()).await.unwrap();
+    run_until(&d, commands.clone(), 599).await.unwrap();
+
+    let store = SnapshotStore::open(&d.snapshots, 3).unwrap();
+    let mut saved = store.latest().unwrap().expect("a snapshot");
+    assert!(saved.next_command > 0);
+    saved.core[0] = 7; // the format comes first: an older build's
+    assert!(matches!(
+        tape_core::Core::restore(&saved.core),
+        Err(tape_core::SnapshotError::Format { found: 7 })
+    ));
+    store.write(&saved).unwrap();
+
+    commands.append(all[600..].to_vec()).await.unwrap();
+    let second = run_until(&d, commands.clone(), all.len() as u64 - 1)
+        .await
+        .unwrap();
+    // Everything up to the old run's end was derived again and found on the log.
+    assert!(second.events_matched >= expected_events(&all[..600], 250).len() as u64 - 1);
+    assert_eq!(events_on_log(&d).await, expected_events(&all, 250));
+}

@@ -85,6 +85,13 @@ pub fn from_bincode_large<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecE
     Ok(value)
 }
 
+/// Decodes a value at the start of `bytes` (canonical bincode, large limits) and
+/// ignores what follows: a header read before the rest is known to decode.
+pub fn from_bincode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (value, _) = bincode::serde::decode_from_slice(bytes, LARGE)?;
+    Ok(value)
+}
+
 pub fn to_json<T: Serialize>(value: &T) -> Result<String, CodecError> {
     Ok(serde_json::to_string(value)?)
 }
