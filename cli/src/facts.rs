@@ -18,6 +18,8 @@ pub struct LogFacts {
     balances: BTreeMap<(AccountId, AssetCode), i128>,
     scales: BTreeMap<AssetCode, u32>,
     orders: BTreeMap<OrderId, (AccountId, Symbol)>,
+    /// Perpetuals: the last index and the `max_move_ppm`.
+    indexes: BTreeMap<Symbol, (Option<Dec>, u32)>,
 }
 
 impl LogFacts {
@@ -57,6 +59,16 @@ impl LogFacts {
             Event::AssetUpdated { asset, enabled } => {
                 if let Some(a) = self.assets.get_mut(&asset) {
                     a.1 = enabled;
+                }
+            }
+            Event::PerpetualCreated { spec, .. } => {
+                let max_move = spec.index.max_move_ppm;
+                self.indexes.insert(spec.market.symbol, (None, max_move));
+                self.apply(Event::MarketCreated(spec.market), accounts);
+            }
+            Event::IndexPriceSet { market, index, .. } => {
+                if let Some(i) = self.indexes.get_mut(&market) {
+                    i.0 = Some(index);
                 }
             }
             Event::MarketCreated(spec) => {
@@ -124,6 +136,11 @@ impl LogFacts {
 }
 
 impl Facts for LogFacts {
+    fn index(&self, market: &Symbol) -> Option<(Dec, u32)> {
+        let (index, ppm) = self.indexes.get(market)?;
+        Some(((*index)?, *ppm))
+    }
+
     fn asset(&self, code: &AssetCode) -> Option<(u8, bool)> {
         self.assets.get(code).copied()
     }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use tape_schemas::{
     Command, CommandEnvelope, CommandResult, Dec, Event, FeeRates, IndexRules, LeverageBracket,
-    MarketSpec, PerpetualSpec, Symbol,
+    MarketSpec, PerpetualSpec, RejectReason, Symbol,
 };
 
 use crate::door::{Door, Follower};
@@ -152,15 +152,33 @@ pub async fn run(args: OracleArgs) -> anyhow::Result<()> {
         prices.len(),
         args.market
     );
-    report(&mut answers, &sent, Duration::from_millis(args.wait_ms)).await
+    let refusals = report(&mut answers, &sent, Duration::from_millis(args.wait_ms)).await?;
+    if refusals.is_empty() {
+        eprintln!("tape oracle: all {} accepted", sent.len());
+        return Ok(());
+    }
+    // What the sentences need (the last index, the bound), from the events log as
+    // far as the answers were read.
+    let events = args
+        .logs
+        .open("events", crate::logs::Role::Follower)
+        .await?;
+    let facts = crate::facts::LogFacts::fold(&events, answers.next_offset(), &[]).await?;
+    for (offset, reason, envelope) in &refusals {
+        eprintln!(
+            "tape oracle: offset {offset}: refused: {}",
+            tape_client::explain(*reason, envelope, &facts)
+        );
+    }
+    anyhow::bail!("{} of {} refused", refusals.len(), sent.len())
 }
 
-/// Waits for the engine's answer to each command sent; prints refusals.
+/// Waits for the engine's answer to each command sent; returns the refusals.
 async fn report(
     answers: &mut Follower,
     sent: &[(u64, CommandEnvelope)],
     wait: Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(u64, RejectReason, CommandEnvelope)>> {
     let mut results = std::collections::BTreeMap::new();
     let deadline = std::time::Instant::now() + wait;
     while results.len() < sent.len() && std::time::Instant::now() < deadline {
@@ -172,17 +190,12 @@ async fn report(
             }
         }
     }
-    let mut refused = 0;
+    let mut refused = Vec::new();
     for (offset, envelope) in sent {
         match results.get(offset) {
             Some(CommandResult::Accepted { .. }) => {}
             Some(CommandResult::Rejected { reason }) => {
-                refused += 1;
-                let facts = crate::facts::LogFacts::default();
-                eprintln!(
-                    "tape oracle: offset {offset}: refused: {}",
-                    tape_client::explain(*reason, envelope, &facts)
-                );
+                refused.push((*offset, *reason, envelope.clone()))
             }
             None => anyhow::bail!(
                 "no answer to offset {offset} within {} ms (is the engine running?)",
@@ -190,7 +203,5 @@ async fn report(
             ),
         }
     }
-    anyhow::ensure!(refused == 0, "{refused} of {} refused", sent.len());
-    eprintln!("tape oracle: all {} accepted", sent.len());
-    Ok(())
+    Ok(refused)
 }

@@ -650,11 +650,22 @@ async fn leverage_and_a_perpetuals_prices_over_graphql() {
             .write_all(prices.as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "tape oracle: {err}");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     };
-    oracle("50000\n", None);
-    oracle("50100\n", Some(&oracle_key));
+    for (prices, key) in [("50000\n", None), ("50100\n", Some(oracle_key.as_str()))] {
+        let (ok, err) = oracle(prices, key);
+        assert!(ok, "tape oracle: {err}");
+    }
+    // A jump past the bound is refused, with the last index and the bound.
+    let (ok, err) = oracle("60000\n", Some(&oracle_key));
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("at most 5% (50000 ppm) from its last, 50100.0; 60000 is 19.76% away"),
+        "{err}"
+    );
     let p = s
         .ok(
             ADMIN,

@@ -27,6 +27,10 @@ pub trait Facts {
     fn order_market(&self, _account: AccountId, _order: &OrderRef) -> Option<Symbol> {
         None
     }
+    /// A perpetual's last index price and its `max_move_ppm`.
+    fn index(&self, _market: &Symbol) -> Option<(Dec, u32)> {
+        None
+    }
 }
 
 /// Knows nothing: the sentence then has the rule and the command's own values.
@@ -239,7 +243,14 @@ impl Explainer<'_> {
         match (reason, self.command) {
             (R::InvalidPerpetualSpec, _) => "a perpetual needs 1 to 16 brackets with rising notional caps, leverage from 1 to 1,000 and not rising, maintenance rates not falling and below the initial rate (1 / leverage); a max index move of 1 to 1,000,000 ppm; an index staleness limit of 1 ms to one day; a mark basis of at most 100,000 ppm; a funding interval of one minute to one day; index limits on the tick with min ≤ max; and an open interest cap on the lot (docs/margin.md)".into(),
             (R::NotAPerpetual, _) => format!("{market} is a spot market; index prices are for perpetual markets"),
-            (R::IndexMoveTooLarge, _) => format!("the index of {market} may move at most its `max_move_ppm` per update; post intermediate prices to move further"),
+            (R::IndexMoveTooLarge, Command::SetIndexPrice { market: m, price, .. }) => match self.facts.index(m) {
+                Some((last, ppm)) => format!(
+                    "one update moves the index of {market} at most {} ({ppm} ppm) from its last, {last}; {price} is {} away: post intermediate prices to move further",
+                    percent(ppm),
+                    percent_of(price.0 - last.0, last.0),
+                ),
+                None => format!("the index of {market} may move at most its `max_move_ppm` per update; {price} is further than that from its last: post intermediate prices to move further"),
+            },
             (R::IndexSourceTimeNotAfter, Command::SetIndexPrice { source_ms, .. }) => format!("the index of {market} already has a source time at or after {source_ms}; each update's source time must be later than the last"),
             (R::IndexSourceTimeAhead, Command::SetIndexPrice { source_ms, .. }) => format!("source time {source_ms} is after the command's own time ({}): an index cannot be priced in the future", self.envelope.time_ms),
             (R::IndexOutsideLimits, Command::SetIndexPrice { price, .. }) => format!("index {price} is outside the limits {market} was created with (`index.min_price` to `index.max_price`)"),
@@ -795,6 +806,11 @@ impl Facts for tape_projections::Views {
             OrderRef::Client(_) => None,
         }
     }
+
+    fn index(&self, market: &Symbol) -> Option<(Dec, u32)> {
+        let p = self.perpetual(market).ok().flatten()?;
+        Some((p.index?, p.spec.index.max_move_ppm))
+    }
 }
 
 /// The order's value against the market's smallest.
@@ -811,4 +827,19 @@ fn min_notional(t: &Terms, spec: Option<&MarketSpec>, name: &str) -> String {
         ),
         None => format!("the order's value {value} is below {name}'s minimum notional"),
     }
+}
+
+/// `ppm` parts per million as a percentage ("5%", "0.25%").
+fn percent(ppm: u32) -> String {
+    let p = rust_decimal::Decimal::from(ppm) / rust_decimal::Decimal::from(10_000);
+    format!("{}%", p.normalize())
+}
+
+/// `part` of `whole` as a percentage, to two decimals, without its sign.
+fn percent_of(part: rust_decimal::Decimal, whole: rust_decimal::Decimal) -> String {
+    if whole.is_zero() {
+        return "an unknown share".into();
+    }
+    let p = (part.abs() * rust_decimal::Decimal::from(100) / whole).round_dp(2);
+    format!("{}%", p.normalize())
 }

@@ -13,6 +13,10 @@ use tape_schemas::*;
 struct Exchange;
 
 impl Facts for Exchange {
+    fn index(&self, market: &Symbol) -> Option<(Dec, u32)> {
+        (market.to_string() == "BTC-PERP").then(|| ("50000".parse().unwrap(), 50_000))
+    }
+
     fn asset(&self, code: &AssetCode) -> Option<(u8, bool)> {
         match code.to_string().as_str() {
             "BTC" => Some((8, true)),
@@ -480,7 +484,12 @@ fn cases() -> Vec<(RejectReason, CommandEnvelope, Vec<&'static str>)> {
         (
             R::IndexMoveTooLarge,
             plain(index("BTC-PERP", "90000", 5)),
-            vec!["BTC-PERP", "max_move_ppm"],
+            vec![
+                "BTC-PERP",
+                "at most 5% (50000 ppm)",
+                "its last, 50000",
+                "90000 is 80% away",
+            ],
         ),
         (
             R::IndexSourceTimeNotAfter,
