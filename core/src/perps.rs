@@ -119,6 +119,7 @@ impl Perp {
 
     /// The most leverage any position here may have (its first bracket's).
     pub fn first_bracket_max(&self) -> u32 {
+        // `Perp::new` refuses a spec without brackets, so there is a first.
         self.brackets[0].max_leverage
     }
 
@@ -163,15 +164,24 @@ impl Perp {
         Ok(ticks)
     }
 
-    /// Takes a checked index, derives the mark from it, and says when it goes stale.
-    pub fn set_index(&mut self, index: Index) -> u64 {
+    /// Takes a checked index and returns the mark it derives from it.
+    fn set_index(&mut self, index: Index) -> u64 {
         self.index = Some(index);
         self.stale = false;
         let mark = mark_ticks(index.ticks);
         self.mark_ticks = Some(mark);
-        index
-            .source_ms
-            .saturating_add(self.spec.index.stale_after_ms)
+        mark
+    }
+
+    /// When the index in force goes stale: `None` before the first index and once
+    /// it is stale.
+    fn stale_at(&self) -> Option<u64> {
+        let index = self.index.filter(|_| !self.stale)?;
+        Some(
+            index
+                .source_ms
+                .saturating_add(self.spec.index.stale_after_ms),
+        )
     }
 
     fn snapshot(&self, market: u32) -> PerpSnapshot {
@@ -252,25 +262,31 @@ impl Perps {
     }
 
     pub fn insert(&mut self, m: u32, perp: Perp) {
+        // `m` is a market just pushed (`create_perpetual`) or a snapshot's number
+        // checked unique (`restore`).
         let old = self.by_market.insert(m, perp);
         assert!(old.is_none(), "market {m} is a perpetual once");
     }
 
-    /// Takes a checked index for market `m`; `true` when it is already stale at
-    /// `now_ms` (then no deadline waits for it).
-    pub fn set_index(&mut self, m: u32, index: Index, now_ms: u64) -> bool {
+    /// Takes a checked index for market `m`: the mark, and `true` when the index
+    /// is already stale at `now_ms` (then no deadline waits for it).
+    pub fn set_index(&mut self, m: u32, index: Index, now_ms: u64) -> (u64, bool) {
+        // Callers found `m` among the perpetuals (`get`) in the same command.
         let perp = self.by_market.get_mut(&m).expect("a perpetual");
-        if let (Some(old), false) = (perp.index, perp.stale) {
-            let at = old.source_ms.saturating_add(perp.spec.index.stale_after_ms);
+        if let Some(at) = perp.stale_at() {
             self.deadlines.remove(&(at, m));
         }
-        let deadline = perp.set_index(index);
-        if deadline <= now_ms {
-            perp.stale = true;
-            return true;
+        let mark = perp.set_index(index);
+        match perp.stale_at() {
+            Some(at) if at > now_ms => {
+                self.deadlines.insert((at, m));
+                (mark, false)
+            }
+            _ => {
+                perp.stale = true;
+                (mark, true)
+            }
         }
-        self.deadlines.insert((deadline, m));
-        false
     }
 
     /// The next market whose index is stale at `now_ms`, marked stale.
@@ -280,6 +296,7 @@ impl Perps {
             return None;
         }
         self.deadlines.pop_first();
+        // A deadline is only ever set for a perpetual's index (`set_index`, `restore`).
         let perp = self.by_market.get_mut(&m).expect("a perpetual");
         perp.stale = true;
         Some((m, perp.index.expect("a stale index was set")))
@@ -311,10 +328,7 @@ impl Perps {
             perp.index = s.index;
             perp.mark_ticks = s.mark_ticks;
             perp.stale = s.stale;
-            if let (Some(index), false) = (s.index, s.stale) {
-                let at = index
-                    .source_ms
-                    .saturating_add(perp.spec.index.stale_after_ms);
+            if let Some(at) = perp.stale_at() {
                 perps.deadlines.insert((at, s.market));
             }
             perps.insert(s.market, perp);
@@ -391,12 +405,7 @@ impl crate::exchange::Core {
         let now = self.clock.now();
         let ticks = perp.check_index(mk, price, source_ms, now)?;
         let index = Index { ticks, source_ms };
-        let stale = self.perps.set_index(m, index, now);
-        let mark = self
-            .perps
-            .get(m)
-            .and_then(Perp::mark_ticks)
-            .expect("a mark");
+        let (mark, stale) = self.perps.set_index(m, index, now);
         out.push(tape_schemas::Event::IndexPriceSet {
             market: *market,
             index: mk.price_dec(ticks),

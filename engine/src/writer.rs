@@ -417,6 +417,7 @@ impl<'a, E: Log> Writer<'a, E> {
                     // A later epoch's fence before this engine's own: it won its
                     // epoch, then another won and fenced first (it was paused, or
                     // slow). Its own fence is a deposed epoch's; it must not lead.
+                    // `OwnFence` needs `own_fence`, which `fence` sets with the epoch.
                     let epoch = self.epoch.expect("fenced");
                     let in_force = stored.epoch();
                     if in_force > epoch {
