@@ -72,16 +72,7 @@ impl LogFacts {
                 }
             }
             Event::MarketCreated(spec) => {
-                let facts = MarketView {
-                    status: MarketStatus::Active,
-                    fees: spec.fees,
-                    price_band_bps: spec.price_band_bps,
-                    reference_price: None,
-                    last_price: None,
-                    last_trade_ms: None,
-                    spec: spec.clone(),
-                };
-                self.markets.insert(spec.symbol, facts);
+                self.markets.insert(spec.symbol, MarketView::created(&spec));
             }
             Event::MarketUpdated {
                 market,

@@ -627,29 +627,14 @@ async fn leverage_and_a_perpetuals_prices_over_graphql() {
     s.deposit(1, "USDT", "1000").await;
     let alice = s.key("TRADER", Some(1)).await;
     let oracle_key = s.key("ORACLE", None).await;
+    let data = s.data.path().display().to_string();
     let oracle = |prices: &str, key: Option<&str>| {
-        use std::io::Write;
-        let mut args = vec!["oracle", "--every-ms", "10", "--data"];
-        let data = s.data.path().display().to_string();
-        args.push(&data);
-        if let Some(k) = key {
-            args.extend(["--key", k]);
-        } else {
-            args.push("--demo");
+        let mut args = vec!["oracle", "--every-ms", "10", "--data", &data];
+        match key {
+            Some(k) => args.extend(["--key", k]),
+            None => args.push("--demo"),
         }
-        let mut child = Command::new(TAPE)
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(prices.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = tape_with_stdin(&args, prices);
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stderr).to_string(),

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -73,22 +72,10 @@ async fn a_graphql_mutation_retried_with_its_command_id_gets_the_original_receip
 
 /// Runs `tape produce` with `lines` on stdin (plus `extra` arguments).
 fn produce(s: &Server, lines: &str, extra: &[&str]) {
-    let mut child = Command::new(TAPE)
-        .args(["produce", "--data"])
-        .arg(s.data.path())
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let data = s.data.path().display().to_string();
+    let mut args = vec!["produce", "--data", &data];
+    args.extend(extra);
+    let out = tape_with_stdin(&args, lines);
     assert!(
         out.status.success(),
         "{}",
@@ -149,19 +136,7 @@ async fn a_tape_produce_line_sent_twice_is_answered_not_run_again() {
     // A record signed by its writer, appended twice as written: a copy.
     let b = "6b000000-0000-4000-8000-00000000000b";
     let signed = {
-        let out = Command::new(TAPE)
-            .args(["produce", "--print", "--key", &trader])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = out;
-        out.stdin
-            .take()
-            .unwrap()
-            .write_all(order(b, "102").as_bytes())
-            .unwrap();
-        let out = out.wait_with_output().unwrap();
+        let out = tape_with_stdin(&["produce", "--print", "--key", &trader], &order(b, "102"));
         assert!(out.status.success());
         String::from_utf8(out.stdout).unwrap()
     };

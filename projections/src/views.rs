@@ -23,6 +23,22 @@ pub struct MarketView {
     pub last_trade_ms: Option<u64>,
 }
 
+impl MarketView {
+    /// A market as its creation leaves it: active, its spec's fees and band, no
+    /// trade yet.
+    pub fn created(spec: &MarketSpec) -> MarketView {
+        MarketView {
+            spec: spec.clone(),
+            status: MarketStatus::Active,
+            fees: spec.fees,
+            price_band_bps: spec.price_band_bps,
+            reference_price: None,
+            last_price: None,
+            last_trade_ms: None,
+        }
+    }
+}
+
 /// What a perpetual market has beyond its `MarketView`: its rules as created and
 /// its prices as the oracle and the engine set them.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

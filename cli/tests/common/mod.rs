@@ -12,6 +12,26 @@ pub const ADMIN: &str = "test-admin-token";
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Runs `tape` with `args`, `stdin` written to its standard input; its output once
+/// it exits (stdout and stderr captured).
+pub fn tape_with_stdin<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(TAPE)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tape");
+    child
+        .stdin
+        .take()
+        .expect("a piped stdin")
+        .write_all(stdin.as_bytes())
+        .expect("tape reads its stdin");
+    child.wait_with_output().expect("tape exits")
+}
+
 pub struct Server {
     pub child: Child,
     pub addr: String,

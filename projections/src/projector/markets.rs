@@ -97,18 +97,7 @@ impl Projector {
     }
 
     fn market_created(&mut self, spec: &MarketSpec) {
-        self.markets.insert(
-            spec.symbol,
-            MarketView {
-                spec: spec.clone(),
-                status: MarketStatus::Active,
-                fees: spec.fees,
-                price_band_bps: spec.price_band_bps,
-                reference_price: None,
-                last_price: None,
-                last_trade_ms: None,
-            },
-        );
+        self.markets.insert(spec.symbol, MarketView::created(spec));
         self.batch.markets.insert(spec.symbol);
         self.books.entry(spec.symbol).or_default();
         self.batch.books.insert(spec.symbol);
