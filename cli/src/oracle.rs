@@ -71,7 +71,8 @@ pub fn demo_perpetual() -> PerpetualSpec {
                 maker_ppm: 200,
                 taker_ppm: 500,
             },
-            price_band_bps: None,
+            // Orders within 5% of the mark: no market order walks a thin book.
+            price_band_bps: Some(500),
         },
         brackets: vec![
             bracket("50000", 125, 4_000),

@@ -160,6 +160,20 @@ fn the_margin_guides_worked_example_runs_as_written() {
             "{line}"
         );
     }
+    // Two positions, both at the beginner's 5x: 0.5 × 49,900 ÷ 5 = 4,990 held.
+    let positions: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("position_changed"))
+        .collect();
+    assert_eq!(positions.len(), 2, "tape consume: {out}");
+    for (line, size) in positions.iter().zip(["-0.5", "0.5"]) {
+        assert!(
+            line.contains(&format!(r#""size":"{size}"#))
+                && line.contains(r#""leverage":5"#)
+                && line.contains(r#""initial_margin":"4990"#),
+            "{line}"
+        );
+    }
     // GraphQL serves the perpetual with Binance's maintenance amounts.
     assert!(
         out.contains(r#""maxLeverage":125"#) && out.contains(r#""maintenanceAmount":"1300"#),

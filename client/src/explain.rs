@@ -109,7 +109,7 @@ impl Explainer<'_> {
             ..Terms::default()
         };
         match self.command {
-            Command::PlaceOrder(o) => self.order_terms(&mut t, o),
+            Command::PlaceOrder(o) | Command::PlaceReduceOnly(o) => self.order_terms(&mut t, o),
             Command::PlaceSliced(s) => {
                 (t.market, t.side, t.quantity) =
                     (Some(s.market), Some(s.side), Some(s.total_quantity));
@@ -226,7 +226,7 @@ impl Explainer<'_> {
             R::UnknownApiKey | R::InvalidApiKey | R::MissingCredentials | R::BadSignature | R::CredentialsExpired | R::ExpiryTooFar | R::ReplayedSeq | R::SeqTooOld | R::TooManySigningStreams | R::NotPermitted => self.credentials(reason),
             R::TimeBeyondHorizon | R::ClockJumpTooLarge | R::TimeoutTooLong => self.time(reason),
             R::TooManyOpenOrders | R::TooManyAccounts | R::TooManyApiKeys | R::TooManyPendingWithdrawals | R::TooManyDeposits | R::TooManyParents | R::BatchSize => self.capacity(reason),
-            R::InvalidPerpetualSpec | R::NotAPerpetual | R::IndexMoveTooLarge | R::IndexSourceTimeNotAfter | R::IndexSourceTimeAhead | R::IndexOutsideLimits | R::PerpetualTradingNotBuilt | R::InvalidLeverage | R::LeverageAboveCap => self.perpetual(reason),
+            R::InvalidPerpetualSpec | R::NotAPerpetual | R::IndexMoveTooLarge | R::IndexSourceTimeNotAfter | R::IndexSourceTimeAhead | R::IndexOutsideLimits | R::PerpetualTradingNotBuilt | R::InvalidLeverage | R::LeverageAboveCap | R::InsufficientMargin | R::NoIndexPrice | R::MarketReduceOnly | R::WouldIncreasePosition | R::NoPosition | R::OpenInterestCap | R::PositionNotionalCap => self.perpetual(reason),
         }
     }
 
@@ -234,9 +234,9 @@ impl Explainer<'_> {
         use RejectReason as R;
         let market = match self.command {
             Command::CreatePerpetual(spec) => Some(spec.market.symbol),
-            Command::SetIndexPrice { market, .. } | Command::SetLeverage { market, .. } => {
-                Some(*market)
-            }
+            Command::SetIndexPrice { market, .. }
+            | Command::SetLeverage { market, .. }
+            | Command::ClosePosition { market, .. } => Some(*market),
             _ => self.terms().market,
         };
         let market = market.map_or_else(|| "the market".into(), |s| s.to_string());
@@ -257,7 +257,15 @@ impl Explainer<'_> {
             (R::InvalidLeverage, Command::SetLeverage { leverage, .. }) => format!("a leverage is 1 to 1,000; {leverage} was asked for"),
             (R::InvalidLeverage, _) => "tier caps are 1 to 1,000 and do not fall from beginner to intermediate to advanced".into(),
             (R::LeverageAboveCap, Command::SetLeverage { account, leverage, .. }) => format!("{leverage}x is above what account {account} may use on {market}: the lower of its tier's cap (5x, 10x or 20x by default) and the market's first bracket's max leverage (the `leverage` query shows both)"),
-            (R::PerpetualTradingNotBuilt, _) => format!("{market} is a perpetual market: positions and margin are not built yet, so it takes index prices but no orders"),
+            (R::PerpetualTradingNotBuilt, _) => format!("{market} is a perpetual market: it takes limit and market orders (reduce-only or not) and `ClosePosition`; stops, icebergs, sliced and bracket orders and amends are not built for perpetuals yet"),
+            (R::InsufficientMargin, Command::SetLeverage { leverage, .. }) => format!("at {leverage}x the position on {market} needs more initial margin than the account can spend (its available balance less unrealized losses): deposit, or reduce the position first"),
+            (R::InsufficientMargin, _) => format!("the account cannot carry this order on {market}: its initial margin (the notional at the limit price over the leverage, net of orders that reduce the position), its worst fee and its loss against the mark need more than the account can spend (available less unrealized losses); or the account is short of margin and may only reduce (docs/margin.md)"),
+            (R::NoIndexPrice, _) => format!("{market} has no index price yet, so no mark to margin against: the oracle posts one first (`tape oracle`)"),
+            (R::MarketReduceOnly, _) => format!("the index of {market} is stale, so the market only reduces positions: send the order reduce-only (`PlaceReduceOnly`) or close the position until a fresh index arrives"),
+            (R::WouldIncreasePosition, _) => format!("a reduce-only order on {market} must be on the side opposite the position and no larger than it"),
+            (R::NoPosition, _) => format!("the account has no position on {market} to reduce or close"),
+            (R::OpenInterestCap, _) => format!("the order would take the open interest of {market} above the cap it was created with (`open_interest_max`)"),
+            (R::PositionNotionalCap, _) => format!("the position on {market} with its open orders would be larger than the last leverage bracket's notional cap"),
             _ => format!("the index update for {market} was refused: {reason:?}"),
         }
     }

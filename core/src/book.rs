@@ -70,6 +70,8 @@ pub struct Order {
     pub stop_quote_minor: u64,
     /// Sliced parent or bracket entry; 0 when none.
     pub parent: u64,
+    /// A perpetual order that may only shrink its position.
+    pub reduce_only: bool,
     pub client_order_id: Option<Box<ClientOrderId>>,
     #[serde(skip, default = "nil")]
     pub prev: Slot,
@@ -251,6 +253,14 @@ impl Book {
         }
     }
 
+    /// The midpoint of the best bid and ask, rounded down; `None` unless both
+    /// sides have orders.
+    pub fn mid(&self) -> Option<u64> {
+        let (bid, _) = self.best(Side::Buy)?;
+        let (ask, _) = self.best(Side::Sell)?;
+        Some(bid / 2 + ask / 2 + (bid % 2 + ask % 2) / 2)
+    }
+
     /// Levels of `side` from best to worst.
     pub fn levels(&self, side: Side) -> Box<dyn Iterator<Item = (u64, Level)> + '_> {
         match side {
@@ -299,6 +309,7 @@ static VACANT: Order = Order {
     trigger_ticks: 0,
     stop_quote_minor: 0,
     parent: 0,
+    reduce_only: false,
     client_order_id: None,
     prev: NIL,
     next: NIL,

@@ -196,7 +196,7 @@ impl Core {
                 return Err(RejectReason::WithdrawalLimitExceeded);
             }
         }
-        if balance.available < minor {
+        if balance.available < minor || self.spendable(account, a) < minor {
             return Err(RejectReason::InsufficientFunds);
         }
         if self.custody.withdrawals.len() >= self.cfg.pending_withdrawals_max {

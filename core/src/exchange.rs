@@ -47,6 +47,8 @@ pub struct Core {
     pub(crate) perps: Perps,
     /// Tier caps, accounts' tiers and chosen leverage.
     pub(crate) leverage: Leverage,
+    /// Positions on perpetuals and each account's margin.
+    pub(crate) positions: crate::positions::Positions,
     pub(crate) ledger: Ledger,
     pub(crate) fees: Fees,
     pub(crate) restrictions: Restrictions,
@@ -79,6 +81,7 @@ impl Core {
             markets: Markets::new(),
             perps: Perps::default(),
             leverage: Leverage::default(),
+            positions: Default::default(),
             ledger: Ledger::default(),
             fees: Fees::default(),
             restrictions: Restrictions::default(),
@@ -399,6 +402,10 @@ impl Core {
             | Command::SetLeverageTiers(_)
             | Command::SetAccountTier { .. }
             | Command::SetLeverage { .. } => self.perpetual_command(command, out),
+            Command::PlaceReduceOnly(order) => self.place_reduce_only(order, out),
+            Command::ClosePosition { account, market } => {
+                self.close_position(*account, market, out)
+            }
         }
     }
 

@@ -11,11 +11,13 @@ use crate::market::Market;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvariantViolation {
-    #[error("asset {asset}: accounts {accounts} + fees {fees} != deposited {deposited} - withdrawn {withdrawn}")]
+    #[error("asset {asset}: accounts {accounts} + fees {fees} + clearing {clearing} + insurance {insurance} != deposited {deposited} - withdrawn {withdrawn}")]
     Conservation {
         asset: String,
         accounts: u128,
         fees: u128,
+        clearing: i128,
+        insurance: i128,
         deposited: u128,
         withdrawn: u128,
     },
@@ -32,6 +34,14 @@ pub enum InvariantViolation {
     Crossed { market: String, bid: u64, ask: u64 },
     #[error("order {order}: {what}")]
     Order { order: u64, what: &'static str },
+    #[error("perpetual {market}: {what}")]
+    Perpetual { market: String, what: String },
+    #[error("account {account} asset {asset}: margin {what}")]
+    Margin {
+        account: AccountId,
+        asset: String,
+        what: String,
+    },
 }
 
 impl Core {
@@ -46,6 +56,9 @@ impl Core {
             for o in mk.book.orders() {
                 live += 1;
                 self.check_order(m as u32, mk, o)?;
+                if self.perps.contains(m as u32) {
+                    continue;
+                }
                 let asset = match o.side {
                     Side::Buy => mk.quote,
                     Side::Sell => mk.base,
@@ -62,6 +75,10 @@ impl Core {
         for w in self.custody.pending() {
             *needed.entry((w.account, w.asset)).or_default() += u128::from(w.amount_minor);
         }
+        self.check_perpetuals()?;
+        for (account, asset, margin) in self.positions.margins() {
+            *needed.entry((account, asset)).or_default() += u128::from(margin.held);
+        }
         self.check_held(&needed)
     }
 
@@ -73,11 +90,14 @@ impl Core {
         }
         for (a, (total, spec)) in (0u16..).zip(per_asset.iter().zip(self.assets.iter())) {
             let sys = self.ledger.system(a);
-            if total + u128::from(sys.fees) + sys.withdrawn != sys.deposited {
+            let inside = (total + u128::from(sys.fees) + sys.withdrawn) as i128;
+            if inside + sys.clearing + sys.insurance != sys.deposited as i128 {
                 return Err(InvariantViolation::Conservation {
                     asset: spec.code.to_string(),
                     accounts: *total,
                     fees: u128::from(sys.fees),
+                    clearing: sys.clearing,
+                    insurance: sys.insurance,
                     deposited: sys.deposited,
                     withdrawn: sys.withdrawn,
                 });
@@ -104,6 +124,8 @@ impl Core {
             return Err(bad("resting with nothing to show"));
         }
         let need = match o.side {
+            // A perpetual order's margin is its position's (`check_perpetuals`).
+            _ if self.perps.contains(m) => 0,
             Side::Buy => mk
                 .buy_hold(o.price_ticks, o.open_lots, crate::fees::max_ppm(o))
                 .unwrap_or(u64::MAX),
@@ -145,6 +167,128 @@ impl Core {
                     needed: need,
                 });
             }
+        }
+        Ok(())
+    }
+}
+
+/// Positions and margins on perpetuals.
+impl Core {
+    /// Each perpetual's positions sum to zero, its open interest is the sum of
+    /// the longs and its clearing balance is minus the sum of the signed costs;
+    /// each position's resting sums match its orders and its margin is what they
+    /// and it require; each account's margin is the sum of its positions', held
+    /// in full unless the account is short of it.
+    fn check_perpetuals(&self) -> Result<(), InvariantViolation> {
+        use crate::positions::Resting;
+        let mut resting: BTreeMap<(AccountId, u32), [Resting; 2]> = BTreeMap::new();
+        for (m, _) in self.perps.iter() {
+            let mk = &self.markets[m];
+            for o in mk.book.orders().filter(|o| o.kind == OrderKind::Limit) {
+                let notional = u128::from(o.open_lots) * self.per_lot(m, o.price_ticks);
+                let sums = resting.entry((o.account, m)).or_default();
+                sums[o.side as usize].add(o.open_lots, notional, crate::fees::max_ppm(o));
+            }
+        }
+        let mut per_market: BTreeMap<u32, (i128, u64, i128)> = BTreeMap::new();
+        let mut per_account: BTreeMap<(AccountId, u16), u128> = BTreeMap::new();
+        for (account, m, pos) in self.positions.all() {
+            let bad = |what: String| InvariantViolation::Perpetual {
+                market: self.markets[m].spec.symbol.to_string(),
+                what: format!("account {account}: {what}"),
+            };
+            let sums = resting.remove(&(account, m)).unwrap_or_default();
+            if [pos.buys, pos.sells] != sums || pos.is_empty() {
+                return Err(bad(format!("resting sums {:?} {:?}", pos.buys, pos.sells)));
+            }
+            let perp = self
+                .perps
+                .get(m)
+                .ok_or_else(|| bad("not a perpetual".into()))?;
+            let leverage = pos.leverage.min(perp.max_leverage_at(pos.exposure()));
+            if pos.required != pos.requirement(leverage) {
+                return Err(bad(format!(
+                    "requires {} held as {}",
+                    pos.requirement(leverage),
+                    pos.required
+                )));
+            }
+            let e = per_market.entry(m).or_default();
+            e.0 += i128::from(pos.lots);
+            e.1 += pos.lots.max(0).unsigned_abs();
+            e.2 += pos.signed_cost();
+            *per_account
+                .entry((account, self.markets[m].quote))
+                .or_default() += pos.required;
+        }
+        if let Some(((account, m), _)) = resting.into_iter().next() {
+            return Err(InvariantViolation::Perpetual {
+                market: self.markets[m].spec.symbol.to_string(),
+                what: format!("orders of {account} without a position"),
+            });
+        }
+        self.check_markets_sum(&per_market)?;
+        self.check_margins(&per_account)
+    }
+
+    fn check_markets_sum(
+        &self,
+        per_market: &BTreeMap<u32, (i128, u64, i128)>,
+    ) -> Result<(), InvariantViolation> {
+        let mut clearing = vec![0i128; self.assets.len()];
+        for (m, perp) in self.perps.iter() {
+            let (lots, longs, cost) = per_market.get(&m).copied().unwrap_or_default();
+            let what = if lots != 0 {
+                Some(format!("positions sum to {lots} lots"))
+            } else if longs != perp.open_interest() {
+                Some(format!(
+                    "open interest {} but longs {longs}",
+                    perp.open_interest()
+                ))
+            } else if perp.clearing() + cost != 0 {
+                Some(format!("clearing {} but costs {cost}", perp.clearing()))
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                let market = self.markets[m].spec.symbol.to_string();
+                return Err(InvariantViolation::Perpetual { market, what });
+            }
+            clearing[usize::from(self.markets[m].quote)] += perp.clearing();
+        }
+        for (a, total) in (0u16..).zip(clearing) {
+            if self.ledger.system(a).clearing != total {
+                return Err(InvariantViolation::Perpetual {
+                    market: String::new(),
+                    what: format!("the ledger's clearing in asset {a} differs from the markets'"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_margins(
+        &self,
+        per_account: &BTreeMap<(AccountId, u16), u128>,
+    ) -> Result<(), InvariantViolation> {
+        let mut seen = 0;
+        for (account, asset, margin) in self.positions.margins() {
+            let need = per_account.get(&(account, asset)).copied().unwrap_or(0);
+            seen += usize::from(need > 0);
+            if margin.required != need || u128::from(margin.held) > need {
+                return Err(InvariantViolation::Margin {
+                    account,
+                    asset: self.assets.get(asset).code.to_string(),
+                    what: format!("requires {need}, kept {margin:?}"),
+                });
+            }
+        }
+        if seen != per_account.values().filter(|n| **n > 0).count() {
+            return Err(InvariantViolation::Margin {
+                account: AccountId(0),
+                asset: String::new(),
+                what: "an account's margin is missing".into(),
+            });
         }
         Ok(())
     }

@@ -54,6 +54,10 @@ pub struct SystemTotals {
     pub fees: u64,
     pub deposited: u128,
     pub withdrawn: u128,
+    /// The perpetuals' clearing parties together (signed).
+    pub clearing: i128,
+    /// The insurance fund (signed: below zero is bad debt).
+    pub insurance: i128,
 }
 
 #[derive(Clone, Default, Debug)]
@@ -277,6 +281,8 @@ impl Ledger {
                     .expect("fee account never goes negative");
             }
             Party::World => self.system_mut(asset).deposited += u128::from(amount),
+            Party::Clearing(_) => self.system_mut(asset).clearing -= i128::from(amount),
+            Party::Insurance => self.system_mut(asset).insurance -= i128::from(amount),
         }
     }
 
@@ -305,6 +311,8 @@ impl Ledger {
                     .expect("fees fit in u64 minor units");
             }
             Party::World => self.system_mut(asset).withdrawn += u128::from(amount),
+            Party::Clearing(_) => self.system_mut(asset).clearing += i128::from(amount),
+            Party::Insurance => self.system_mut(asset).insurance += i128::from(amount),
         }
     }
 }

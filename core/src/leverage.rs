@@ -142,12 +142,14 @@ impl Core {
         if leverage > self.leverage.cap(account).min(perp.first_bracket_max()) {
             return Err(RejectReason::LeverageAboveCap);
         }
+        self.check_position_leverage(account, m, leverage)?;
         self.leverage.chosen.insert((account, m), leverage);
         out.push(Event::LeverageSet {
             account,
             market: *market,
             leverage,
         });
+        self.set_position_leverage(account, m, leverage, out);
         Ok(0)
     }
 

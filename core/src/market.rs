@@ -31,6 +31,8 @@ pub struct Market {
     price_band_bps: Option<u32>,
     reference_ticks: Option<u64>,
     last_ticks: Option<u64>,
+    /// A perpetual's mark price (kept by `perps`): the band's reference there.
+    mark_ticks: Option<u64>,
     /// The resting orders and the waiting stops' storage.
     pub book: Book,
     /// Waiting stops: (side, trigger ticks, order id).
@@ -110,6 +112,7 @@ impl Market {
             price_band_bps: spec.price_band_bps,
             reference_ticks: None,
             last_ticks: None,
+            mark_ticks: None,
             book: Book::default(),
             stops: BTreeSet::new(),
             spec,
@@ -154,6 +157,11 @@ impl Market {
     /// The last trade's price, in ticks.
     pub fn last_ticks(&self) -> Option<u64> {
         self.last_ticks
+    }
+
+    /// Sets a perpetual's mark price, which its band is then centred on.
+    pub fn set_mark(&mut self, ticks: u64) {
+        self.mark_ticks = Some(ticks);
     }
 
     /// Records a trade at `ticks`.
@@ -330,9 +338,10 @@ impl Market {
         Dec::from_minor(i128::from(minor), u32::from(self.base_scale))
     }
 
-    /// The reference price for the band: the last trade, else the admin's reference.
+    /// The reference price for the band: a perpetual's mark, else the last trade,
+    /// else the admin's reference.
     pub fn reference(&self) -> Option<u64> {
-        self.last_ticks.or(self.reference_ticks)
+        self.mark_ticks.or(self.last_ticks).or(self.reference_ticks)
     }
 
     /// The band's inclusive price bounds, when a band and a reference exist.

@@ -8,6 +8,7 @@ use tape_schemas::*;
 use crate::book::{Order, Slot};
 use crate::exchange::{Core, Pending};
 use crate::fees::{affordable_lots, Fees};
+use crate::margin::PerpFill;
 use crate::market::Market;
 use crate::settlement::Fill;
 
@@ -71,9 +72,20 @@ impl Core {
                     }
                 }
             }
-            let lots = match self.fill_lots(mk, t, price, maker.visible_lots) {
-                Ok(lots) => lots,
-                Err(reason) => return Some(reason),
+            let lots = if self.perps.contains(m) {
+                match self.perp_fill_lots(m, t, price, slot) {
+                    PerpFill::Take(lots) => lots,
+                    PerpFill::DropMaker => {
+                        self.remove_order(m, slot, DoneReason::ReduceOnly, out);
+                        continue;
+                    }
+                    PerpFill::Stop(reason) => return Some(reason),
+                }
+            } else {
+                match self.fill_lots(mk, t, price, maker.visible_lots) {
+                    Ok(lots) => lots,
+                    Err(reason) => return Some(reason),
+                }
             };
             self.trade(m, slot, t, price, lots, out);
         }
@@ -95,8 +107,8 @@ impl Core {
         let (side, ppm) = (t.order.side, t.order.taker_ppm);
         let spendable = t.market_order.then(|| match (t.from_held, side) {
             (true, _) => t.order.held_minor,
-            (false, Side::Buy) => self.ledger.available(t.order.account, mk.quote),
-            (false, Side::Sell) => self.ledger.available(t.order.account, mk.base),
+            (false, Side::Buy) => self.spendable(t.order.account, mk.quote),
+            (false, Side::Sell) => self.spendable(t.order.account, mk.base),
         });
         let (budget_lots, funds_lots) = match side {
             Side::Buy => (
@@ -152,9 +164,13 @@ impl Core {
         );
         let (maker_open, taker_open) = (maker.open_lots, t.order.open_lots);
         let fill = self.record_trade(m, slot, t, price, lots, out);
-        self.post_fill(&fill, t, out);
-        self.settle_maker(m, slot, &fill, out);
-        self.settle_taker(m, &fill, t, out);
+        if self.perps.contains(m) {
+            self.settle_perp_fill(m, slot, &fill, t, out);
+        } else {
+            self.post_fill(&fill, t, out);
+            self.settle_maker(m, slot, &fill, out);
+            self.settle_taker(m, &fill, t, out);
+        }
         assert_eq!(
             self.markets[m].book.get(slot).open_lots + lots,
             maker_open,

@@ -4,8 +4,9 @@
 //! only perpetuals have. Prices arrive as commands (`SetIndexPrice`): nothing here
 //! reads a clock or a feed, so a replay decides the same way.
 //!
-//! Positions, margin, liquidation and funding are not built yet (issue 22): orders on
-//! a perpetual market are refused with `PerpetualTradingNotBuilt`.
+//! Each perpetual also keeps its open interest and its clearing party's balance;
+//! positions and margin are `positions.rs` and `margin.rs`. Liquidation and
+//! funding are not built yet (issue 22).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,6 +56,12 @@ pub(crate) struct Perp {
     mark_ticks: Option<u64>,
     /// The index is older than `stale_after_ms`: only reducing orders.
     stale: bool,
+    /// The open-interest cap in lots (at most `i64::MAX`).
+    oi_cap_lots: u64,
+    /// Σ of the long positions' lots.
+    open_interest: u64,
+    /// The clearing party's balance: minus the Σ of the positions' signed costs.
+    clearing: i128,
 }
 
 /// A perpetual as the snapshot lists it: its spec and what changes.
@@ -65,6 +72,7 @@ pub(crate) struct PerpSnapshot {
     index: Option<Index>,
     mark_ticks: Option<u64>,
     stale: bool,
+    clearing: i128,
 }
 
 impl Perp {
@@ -87,10 +95,16 @@ impl Perp {
         if min_ticks > max_ticks {
             return Err(bad);
         }
-        // Checked now; enforced once positions are built.
-        crate::units::to_units_allow_zero(spec.open_interest_max, spec.market.lot_size)
-            .map_err(|_| bad)?;
+        // Within `i64`, so every position's signed size is.
+        let oi_cap_lots =
+            crate::units::to_units_allow_zero(spec.open_interest_max, spec.market.lot_size)
+                .ok()
+                .filter(|&l| i64::try_from(l).is_ok())
+                .ok_or(bad)?;
         Ok(Perp {
+            oi_cap_lots,
+            open_interest: 0,
+            clearing: 0,
             spec,
             brackets,
             min_ticks,
@@ -115,6 +129,53 @@ impl Perp {
 
     pub fn is_stale(&self) -> bool {
         self.stale
+    }
+
+    pub fn open_interest(&self) -> u64 {
+        self.open_interest
+    }
+
+    pub fn oi_cap_lots(&self) -> u64 {
+        self.oi_cap_lots
+    }
+
+    pub fn clearing(&self) -> i128 {
+        self.clearing
+    }
+
+    /// Records a fill's effect: the longs' change in lots and what it realized.
+    pub fn filled(&mut self, longs_delta: i128, realized: i128) {
+        let oi = i128::from(self.open_interest) + longs_delta;
+        // Callers checked the cap for growth; shrinking stays at or above zero.
+        self.open_interest = u64::try_from(oi).expect("open interest within its cap");
+        self.clearing -= realized;
+    }
+
+    /// The largest notional a position may reach: the last bracket's cap.
+    pub fn position_cap(&self) -> u64 {
+        self.brackets.last().map_or(0, |b| b.cap_minor)
+    }
+
+    /// The bracket a notional falls in (the last one above every cap).
+    fn bracket(&self, notional: u128) -> &Bracket {
+        self.brackets
+            .iter()
+            .find(|b| notional <= u128::from(b.cap_minor))
+            .unwrap_or_else(|| self.brackets.last().expect("a perpetual has brackets"))
+    }
+
+    /// The most leverage a position of `notional` may have.
+    pub fn max_leverage_at(&self, notional: u128) -> u32 {
+        self.bracket(notional).max_leverage
+    }
+
+    /// The maintenance margin of a position of `notional` (at the mark):
+    /// notional × rate − the bracket's amount, never below zero.
+    pub fn maintenance(&self, notional: u128) -> u128 {
+        let b = self.bracket(notional);
+        (notional * u128::from(b.maintenance_ppm))
+            .div_ceil(PPM)
+            .saturating_sub(u128::from(b.cum_minor))
     }
 
     /// The most leverage any position here may have (its first bracket's).
@@ -164,11 +225,12 @@ impl Perp {
         Ok(ticks)
     }
 
-    /// Takes a checked index and returns the mark it derives from it.
-    fn set_index(&mut self, index: Index) -> u64 {
+    /// Takes a checked index and returns the mark it derives from it with the
+    /// book's mid and the last trade.
+    fn set_index(&mut self, index: Index, mid: Option<u64>, last: Option<u64>) -> u64 {
         self.index = Some(index);
         self.stale = false;
-        let mark = mark_ticks(index.ticks);
+        let mark = mark_ticks(index.ticks, mid, last, self.spec.mark_basis_max_ppm);
         self.mark_ticks = Some(mark);
         mark
     }
@@ -191,17 +253,24 @@ impl Perp {
             index: self.index,
             mark_ticks: self.mark_ticks,
             stale: self.stale,
+            clearing: self.clearing,
         }
     }
 }
 
-/// The mark price. Until positions are built no order rests on a perpetual's book,
-/// so the mark is the index. Once they are, it becomes the median of the index plus
-/// the funding basis, the index plus the book's basis (its mid against the index)
-/// and the last trade, the last two held within `mark_basis_max_ppm` of the index:
-/// the book alone can never value a position (docs/margin.md).
-fn mark_ticks(index: u64) -> u64 {
-    index
+/// The mark price: the median of the index plus the funding basis (zero until
+/// funding is built, so the index), the book's mid and the last trade, each of the
+/// last two held within `basis_ppm` of the index. A missing mid or trade counts as
+/// the index. So the book alone can never value a position (docs/margin.md), and
+/// the mark moves only when an index arrives: every input is on the log.
+pub(crate) fn mark_ticks(index: u64, mid: Option<u64>, last: Option<u64>, basis_ppm: u32) -> u64 {
+    let band = u64::try_from(u128::from(index) * u128::from(basis_ppm) / PPM)
+        .expect("a basis of at most 10% of a u64 price fits");
+    let (lo, hi) = (index.saturating_sub(band), index.saturating_add(band));
+    let held = |p: Option<u64>| p.map_or(index, |p| p.clamp(lo, hi));
+    let mut v = [index, held(mid), held(last)];
+    v.sort_unstable();
+    v[1]
 }
 
 /// Checks brackets and derives floors and maintenance amounts: caps rising,
@@ -257,6 +326,21 @@ impl Perps {
         self.by_market.get(&m)
     }
 
+    pub fn get_mut(&mut self, m: u32) -> Option<&mut Perp> {
+        self.by_market.get_mut(&m)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Perp)> + '_ {
+        self.by_market.iter().map(|(m, p)| (*m, p))
+    }
+
+    /// Sets each perpetual's open interest from the positions (after a restore).
+    pub fn set_open_interest(&mut self, m: u32, lots: u64) {
+        if let Some(p) = self.by_market.get_mut(&m) {
+            p.open_interest = lots;
+        }
+    }
+
     pub fn contains(&self, m: u32) -> bool {
         self.by_market.contains_key(&m)
     }
@@ -270,13 +354,19 @@ impl Perps {
 
     /// Takes a checked index for market `m`: the mark, and `true` when the index
     /// is already stale at `now_ms` (then no deadline waits for it).
-    pub fn set_index(&mut self, m: u32, index: Index, now_ms: u64) -> (u64, bool) {
+    pub fn set_index(
+        &mut self,
+        m: u32,
+        index: Index,
+        book: (Option<u64>, Option<u64>),
+        now_ms: u64,
+    ) -> (u64, bool) {
         // Callers found `m` among the perpetuals (`get`) in the same command.
         let perp = self.by_market.get_mut(&m).expect("a perpetual");
         if let Some(at) = perp.stale_at() {
             self.deadlines.remove(&(at, m));
         }
-        let mark = perp.set_index(index);
+        let mark = perp.set_index(index, book.0, book.1);
         match perp.stale_at() {
             Some(at) if at > now_ms => {
                 self.deadlines.insert((at, m));
@@ -328,6 +418,7 @@ impl Perps {
             perp.index = s.index;
             perp.mark_ticks = s.mark_ticks;
             perp.stale = s.stale;
+            perp.clearing = s.clearing;
             if let Some(at) = perp.stale_at() {
                 perps.deadlines.insert((at, s.market));
             }
@@ -405,7 +496,10 @@ impl crate::exchange::Core {
         let now = self.clock.now();
         let ticks = perp.check_index(mk, price, source_ms, now)?;
         let index = Index { ticks, source_ms };
-        let (mark, stale) = self.perps.set_index(m, index, now);
+        let book = (mk.book.mid(), mk.last_ticks());
+        let (mark, stale) = self.perps.set_index(m, index, book, now);
+        self.markets[m].set_mark(mark);
+        let mk = &self.markets[m];
         out.push(tape_schemas::Event::IndexPriceSet {
             market: *market,
             index: mk.price_dec(ticks),

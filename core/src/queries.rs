@@ -81,3 +81,110 @@ pub struct PerpetualPrices {
     pub mark: Option<Dec>,
     pub stale: bool,
 }
+
+/// An account's position on a perpetual, as [`Core::position`] answers it. Money
+/// is in the collateral asset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PositionInfo {
+    /// Signed: long above zero.
+    pub size: Dec,
+    /// The entry notional, signed like the size.
+    pub cost: Dec,
+    pub mark: Option<Dec>,
+    /// At the mark.
+    pub unrealized_pnl: Dec,
+    /// What the position and its resting orders hold.
+    pub initial_margin: Dec,
+    /// At the mark, from the brackets.
+    pub maintenance_margin: Dec,
+    pub leverage: u32,
+}
+
+/// An account's cross margin in one collateral asset, as [`Core::margin`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarginSummary {
+    /// Available plus held.
+    pub wallet: Dec,
+    /// Held for positions and their orders.
+    pub margin_held: Dec,
+    /// What positions and orders require; above `margin_held` only while short.
+    pub initial_required: Dec,
+    pub maintenance: Dec,
+    pub unrealized_pnl: Dec,
+    /// Wallet plus unrealized.
+    pub equity: Dec,
+    /// What the account may spend or withdraw.
+    pub spendable: Dec,
+}
+
+impl Core {
+    /// An account's position on a perpetual, with its orders' margin; `None`
+    /// when it has neither.
+    pub fn position(&self, account: AccountId, market: &Symbol) -> Option<PositionInfo> {
+        let m = self.markets.id(market).ok()?;
+        let (perp, pos) = (self.perps.get(m)?, self.positions.get(account, m)?);
+        let mk = &self.markets[m];
+        let scale = u32::from(mk.quote_scale);
+        let money = |v: i128| Dec::from_minor(v, scale);
+        let mark = perp.mark_ticks().unwrap_or(0);
+        let value = u128::from(pos.lots.unsigned_abs()) * self.per_lot(m, mark);
+        let lots = i128::from(pos.lots) * i128::from(mk.lot_minor);
+        Some(PositionInfo {
+            size: Dec::from_minor(lots, u32::from(mk.base_scale)),
+            cost: money(pos.signed_cost()),
+            mark: perp.mark_ticks().map(|t| mk.price_dec(t)),
+            unrealized_pnl: money(self.unrealized_of(m, pos)),
+            initial_margin: money(pos.required as i128),
+            maintenance_margin: money(perp.maintenance(value) as i128),
+            leverage: pos.leverage,
+        })
+    }
+
+    /// An account's cross margin in a collateral asset; `None` for an unknown
+    /// account or asset.
+    pub fn margin(&self, account: AccountId, asset: &AssetCode) -> Option<MarginSummary> {
+        let a = self.assets.find(asset)?;
+        let balance = self.ledger.balance(account, a)?;
+        let scale = u32::from(self.assets.get(a).scale);
+        let money = |v: i128| Dec::from_minor(v, scale);
+        let margin = self.positions.margin(account, a);
+        let unrealized = self.unrealized(account, a);
+        let maintenance: u128 = self
+            .positions
+            .of(account)
+            .filter(|(m, _)| self.markets[*m].quote == a)
+            .map(|(m, p)| {
+                let mark = self.perps.get(m).and_then(|x| x.mark_ticks()).unwrap_or(0);
+                let value = u128::from(p.lots.unsigned_abs()) * self.per_lot(m, mark);
+                self.perps.get(m).map_or(0, |x| x.maintenance(value))
+            })
+            .sum();
+        let wallet = balance.total() as i128;
+        Some(MarginSummary {
+            wallet: money(wallet),
+            margin_held: money(i128::from(margin.held)),
+            initial_required: money(margin.required as i128),
+            maintenance: money(maintenance as i128),
+            unrealized_pnl: money(unrealized),
+            equity: money(wallet + unrealized),
+            spendable: money(i128::from(self.spendable(account, a))),
+        })
+    }
+
+    /// A perpetual's open interest (the longs' size) and its clearing party's
+    /// balance.
+    pub fn open_interest(&self, market: &Symbol) -> Option<(Dec, Dec)> {
+        let m = self.markets.id(market).ok()?;
+        let perp = self.perps.get(m)?;
+        let mk = &self.markets[m];
+        let clearing = Dec::from_minor(perp.clearing(), u32::from(mk.quote_scale));
+        Some((mk.qty_dec(perp.open_interest()), clearing))
+    }
+
+    /// The insurance fund's balance in an asset, in minor units (negative: bad
+    /// debt).
+    pub fn insurance_fund(&self, asset: &AssetCode) -> Option<i128> {
+        let a = self.assets.find(asset)?;
+        Some(self.ledger.system(a).insurance)
+    }
+}

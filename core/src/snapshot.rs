@@ -25,7 +25,7 @@ use crate::restrictions::{Allowed, Restrictions};
 use crate::signing::{Signing, Stream};
 
 /// Bumped whenever the snapshot layout changes.
-const SNAPSHOT_FORMAT: u16 = 8;
+const SNAPSHOT_FORMAT: u16 = 9;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -49,6 +49,7 @@ struct Snapshot {
     /// Perpetuals by market number.
     perps: Vec<PerpSnapshot>,
     leverage: LeverageSnapshot,
+    positions: crate::positions::PositionsSnapshot,
     ledger: LedgerSnapshot,
     fees: Vec<(AccountId, u32, FeeRates)>,
     restrictions: Vec<(AccountId, Allowed)>,
@@ -79,6 +80,7 @@ impl Core {
             markets: self.markets.iter().map(Market::snapshot).collect(),
             perps: self.perps.snapshot(),
             leverage: self.leverage.snapshot(),
+            positions: self.positions.snapshot(),
             ledger: self.ledger.snapshot(),
             fees: self.fees.snapshot(),
             restrictions: self.restrictions.snapshot(),
@@ -133,6 +135,7 @@ impl Core {
         core.perps = Perps::restore(s.perps, &core.markets)?;
         let (ledger, perps) = (&core.ledger, &core.perps);
         core.leverage = Leverage::restore(s.leverage, |a| ledger.exists(a), |m| perps.contains(m))?;
+        core.restore_positions(s.positions)?;
         let markets = u32::try_from(core.markets.len()).unwrap_or(u32::MAX);
         core.fees = Fees::restore(s.fees, markets)?;
         core.restrictions = Restrictions::restore(s.restrictions)?;

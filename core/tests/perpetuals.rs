@@ -1,60 +1,13 @@
 //! Perpetual markets as far as they are built (issue 22): created with leverage
 //! brackets whose maintenance amounts the engine derives (Binance's `cum`), index
 //! prices as commands from an oracle key with every bound a reason, staleness that
-//! the clock sets off, and orders refused until positions are built.
+//! the clock sets off. Trading on them is `margin.rs`.
 
 mod common;
 
 use common::*;
 use tape_core::Core;
 use tape_schemas::*;
-
-const PERP: &str = "BTC-PERP";
-const STALE_MS: u64 = 10_000;
-
-fn bracket(cap: &str, max_leverage: u32, maintenance_ppm: u32) -> LeverageBracket {
-    LeverageBracket {
-        notional_cap: d(cap),
-        max_leverage,
-        maintenance_ppm,
-    }
-}
-
-/// BTC-PERP settled in USDT: Binance's first three BTCUSDT brackets, index moves of
-/// at most 5%, stale after 10 s, index limits 1 to 10,000,000.
-fn perp_spec() -> PerpetualSpec {
-    PerpetualSpec {
-        market: spec(PERP, "BTC", "USDT"),
-        brackets: vec![
-            bracket("50000", 125, 4_000),
-            bracket("250000", 100, 5_000),
-            bracket("1000000", 50, 10_000),
-        ],
-        index: IndexRules {
-            max_move_ppm: 50_000,
-            stale_after_ms: STALE_MS,
-            min_price: d("1"),
-            max_price: d("10000000"),
-        },
-        mark_basis_max_ppm: 5_000,
-        funding_interval_ms: 8 * 3_600_000,
-        open_interest_max: d("1000"),
-    }
-}
-
-fn index(price: &str, source_ms: u64) -> Command {
-    Command::SetIndexPrice {
-        market: sym(PERP),
-        price: d(price),
-        source_ms,
-    }
-}
-
-fn with_perp() -> H {
-    let mut h = H::new();
-    h.ok(Command::CreatePerpetual(perp_spec()));
-    h
-}
 
 #[test]
 fn a_perpetual_is_created_with_the_maintenance_amounts_binance_publishes() {
@@ -311,27 +264,6 @@ fn only_an_oracle_or_an_admin_key_posts_index_prices() {
     // A trader key posts no index.
     let env = h.signed(index("50001", t), trader, "alice-secret", expires);
     assert_eq!(h.rejected_envelope(&env), RejectReason::NotPermitted);
-}
-
-#[test]
-fn orders_on_a_perpetual_are_refused_until_positions_are_built() {
-    let mut h = with_perp();
-    h.ok(index("50000", h.time_ms));
-    let order = Command::PlaceOrder(NewOrder {
-        account: ALICE,
-        market: sym(PERP),
-        side: Side::Buy,
-        order_type: OrderType::Limit {
-            price: d("50000"),
-            quantity: d("0.01"),
-            time_in_force: TimeInForce::Gtc,
-            post_only: false,
-            display_quantity: None,
-        },
-        client_order_id: None,
-        stp: StpMode::CancelTaker,
-    });
-    assert_eq!(h.rejected(order), RejectReason::PerpetualTradingNotBuilt);
 }
 
 #[test]

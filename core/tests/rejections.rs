@@ -587,16 +587,7 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         index("BTC-PERP", "101.01", now),
         RejectReason::IndexMoveTooLarge,
     );
-    let order = limit(ALICE, Side::Buy, "100", "1", TimeInForce::Gtc);
-    let Command::PlaceOrder(mut o) = order else {
-        unreachable!()
-    };
-    o.market = sym("BTC-PERP");
-    bound(
-        &mut perp,
-        Command::PlaceOrder(o),
-        RejectReason::PerpetualTradingNotBuilt,
-    );
+    perp_orders(&mut perp, &perp_spec(10_000), &mut bound);
 
     let leverage = |leverage: u32| Command::SetLeverage {
         account: ALICE,
@@ -608,6 +599,63 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
 
     let missing: Vec<_> = all_reasons().difference(&seen).cloned().collect();
     assert!(missing.is_empty(), "no test produces {missing:?}");
+}
+
+/// Orders on the perpetual `BTC-PERP` (index 100, 5x, positions capped at
+/// 100,000, open interest at 100): each of their bounds.
+fn perp_orders(
+    perp: &mut H,
+    spec: &PerpetualSpec,
+    bound: &mut impl FnMut(&mut H, Command, RejectReason),
+) {
+    let on = |market: &str, account, side, order_type| NewOrder {
+        account,
+        market: sym(market),
+        side,
+        order_type,
+        client_order_id: None,
+        stp: StpMode::CancelTaker,
+    };
+    let gtc = |price: &str, qty: &str| OrderType::Limit {
+        price: d(price),
+        quantity: d(qty),
+        time_in_force: TimeInForce::Gtc,
+        post_only: false,
+        display_quantity: None,
+    };
+    let place = |account, side, price, qty| {
+        Command::PlaceOrder(on("BTC-PERP", account, side, gtc(price, qty)))
+    };
+    let stop = OrderType::StopMarket {
+        trigger_price: d("100"),
+        size: MarketSize::Base(d("1")),
+    };
+    let stop = Command::PlaceOrder(on("BTC-PERP", ALICE, Side::Buy, stop));
+    bound(perp, stop, RejectReason::PerpetualTradingNotBuilt);
+    let dave = AccountId(4);
+    perp.deposit(dave, "USDT", "10");
+    let r = RejectReason::InsufficientMargin;
+    bound(perp, place(dave, Side::Buy, "100", "1"), r);
+    let reduce =
+        |account, side| Command::PlaceReduceOnly(on("BTC-PERP", account, side, gtc("100", "1")));
+    bound(perp, reduce(ALICE, Side::Buy), RejectReason::NoPosition);
+    perp.ok(place(ALICE, Side::Sell, "100", "1"));
+    perp.ok(place(BOB, Side::Buy, "100", "1"));
+    let r = RejectReason::WouldIncreasePosition;
+    bound(perp, reduce(BOB, Side::Buy), r);
+    let r = RejectReason::OpenInterestCap;
+    bound(perp, place(CAROL, Side::Buy, "100", "100"), r);
+    let r = RejectReason::PositionNotionalCap;
+    bound(perp, place(CAROL, Side::Buy, "1100", "99"), r);
+    let mut other = spec.clone();
+    other.market.symbol = sym("BTC-PERP2");
+    perp.ok(Command::CreatePerpetual(other));
+    let order = Command::PlaceOrder(on("BTC-PERP2", CAROL, Side::Buy, gtc("100", "1")));
+    bound(perp, order, RejectReason::NoIndexPrice);
+    perp.time_ms += spec.index.stale_after_ms;
+    perp.ok(Command::ClockTick);
+    let r = RejectReason::MarketReduceOnly;
+    bound(perp, place(CAROL, Side::Buy, "100", "1"), r);
 }
 
 trait WithSide {

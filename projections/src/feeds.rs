@@ -73,17 +73,7 @@ impl FeedRouter {
                     feed.own(account);
                 }
             }
-            Event::ApiKeyCreated {
-                key,
-                role: ApiRole::Trader,
-                account: Some(account),
-                ..
-            } => {
-                self.keys.insert(*key, *account);
-            }
-            Event::ApiKeyRevoked { key } => {
-                self.keys.remove(key);
-            }
+            Event::ApiKeyCreated { .. } | Event::ApiKeyRevoked { .. } => self.key(&env.event),
             Event::OrderAccepted { order, account, .. } => {
                 self.owners.insert(*order, *account);
                 feed.own(*account);
@@ -106,7 +96,8 @@ impl FeedRouter {
             | Event::DeadManSwitchSet { account, .. }
             | Event::DeadManSwitchFired { account, .. }
             | Event::AccountTierSet { account, .. }
-            | Event::LeverageSet { account, .. } => feed.own(*account),
+            | Event::LeverageSet { account, .. }
+            | Event::PositionChanged { account, .. } => feed.own(*account),
             Event::SlicedPlaced { .. }
             | Event::BracketExitPlaced { .. }
             | Event::BracketPnl { .. }
@@ -124,8 +115,25 @@ impl FeedRouter {
             | Event::MarketCreated(_)
             | Event::MarketUpdated { .. }
             | Event::Checkpoint { .. }
-            | Event::ApiKeyCreated { .. }
             | Event::CredentialsRequired { .. } => {}
+        }
+    }
+
+    /// Trader keys and their accounts, for the commands they sign.
+    fn key(&mut self, event: &Event) {
+        match event {
+            Event::ApiKeyCreated {
+                key,
+                role: ApiRole::Trader,
+                account: Some(account),
+                ..
+            } => {
+                self.keys.insert(*key, *account);
+            }
+            Event::ApiKeyRevoked { key } => {
+                self.keys.remove(key);
+            }
+            _ => {}
         }
     }
 
@@ -339,7 +347,7 @@ fn balance(
     let part = |party: Party, amount: Dec| match party {
         Party::Available(a) => Some((a, amount, Dec::ZERO)),
         Party::Held(a) => Some((a, Dec::ZERO, amount)),
-        Party::Fees | Party::World => None,
+        Party::Fees | Party::World | Party::Clearing(_) | Party::Insurance => None,
     };
     let (debit, credit) = (part(from, minus), part(to, amount));
     let changes = match (debit, credit) {

@@ -56,6 +56,8 @@ pub const LEVERAGE_TIERS: &[u8] = b"\x00leverage-tiers";
 pub const TIER: u8 = b'Q';
 /// Account + market -> the leverage it chose (`u32`).
 pub const LEVERAGE: u8 = b'L';
+/// Account id, market symbol → `PositionView`.
+pub const POSITION: u8 = b'V';
 
 /// A key: a tag byte, then fixed-width parts.
 pub struct Key(Vec<u8>);

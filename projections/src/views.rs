@@ -54,6 +54,39 @@ pub struct PerpetualView {
     pub mark: Option<Dec>,
     /// The index is older than the market's staleness limit: it only reduces.
     pub stale: bool,
+    /// The long positions' size.
+    pub open_interest: Dec,
+}
+
+/// An account's position on a perpetual as its last `PositionChanged` left it.
+/// Money is in the collateral asset; a closed position keeps its row (size zero)
+/// for its realized profit and loss.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PositionView {
+    pub account: AccountId,
+    pub market: Symbol,
+    /// Signed: long above zero.
+    pub size: Dec,
+    /// The entry notional, signed like the size.
+    pub cost: Dec,
+    /// Realized over the position's life, before fees.
+    pub realized_pnl: Dec,
+    pub leverage: u32,
+    /// What the position and its resting orders hold.
+    pub initial_margin: Dec,
+    pub updated_ms: u64,
+}
+
+impl PositionView {
+    /// The average entry price: cost over size; `None` when flat.
+    pub fn entry_price(&self) -> Option<Dec> {
+        (!self.size.0.is_zero()).then(|| Dec(self.cost.0 / self.size.0))
+    }
+
+    /// Profit or loss at `mark`: the size's value there less its cost.
+    pub fn unrealized_pnl(&self, mark: Dec) -> Dec {
+        Dec(self.size.0 * mark.0 - self.cost.0)
+    }
 }
 
 /// An account's leverage on a perpetual, as the core computes it: the lower of
@@ -91,6 +124,8 @@ pub enum EntryKind {
     Trade,
     /// A trading fee.
     Fee,
+    /// Profit or loss realized on a perpetual, paid by or to its clearing party.
+    RealizedPnl,
 }
 
 /// One change of an account's total balance of one asset (holds and releases move

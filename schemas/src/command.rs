@@ -202,6 +202,15 @@ pub enum Command {
         market: Symbol,
         leverage: u32,
     },
+    /// An order on a perpetual that may only shrink the account's position: on
+    /// the side opposite the position, at most its size, and never flipping it.
+    PlaceReduceOnly(NewOrder),
+    /// Closes the account's whole position on a perpetual with a reduce-only
+    /// market order.
+    ClosePosition {
+        account: AccountId,
+        market: Symbol,
+    },
 }
 
 /// A trading command inside a [`Command::Batch`]: the batch names the account.
@@ -293,8 +302,9 @@ impl Command {
             | Command::Batch { account, .. }
             | Command::AmendOrder { account, .. }
             | Command::SetAccountTier { account, .. }
-            | Command::SetLeverage { account, .. } => Some(*account),
-            Command::PlaceOrder(o) => Some(o.account),
+            | Command::SetLeverage { account, .. }
+            | Command::ClosePosition { account, .. } => Some(*account),
+            Command::PlaceOrder(o) | Command::PlaceReduceOnly(o) => Some(o.account),
             Command::PlaceSliced(o) => Some(o.account),
             Command::PlaceBracket(o) => Some(o.account),
             Command::CreateApiKey { account, .. } => *account,
@@ -326,6 +336,8 @@ impl Command {
             Command::SetIndexPrice { .. }
                 | Command::SetLeverage { .. }
                 | Command::PlaceOrder(_)
+                | Command::PlaceReduceOnly(_)
+                | Command::ClosePosition { .. }
                 | Command::PlaceSliced(_)
                 | Command::PlaceBracket(_)
                 | Command::CancelOrder { .. }

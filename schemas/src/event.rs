@@ -251,6 +251,21 @@ pub enum Event {
         market: Symbol,
         leverage: u32,
     },
+    /// An account's position on a perpetual after a fill (`trade`) or a change of
+    /// its leverage (`trade` is `None`): the signed size (long above zero), its
+    /// cost (the entry notional, signed like the size), the profit or loss this
+    /// change realized (before fees), the leverage its margin is held at and the
+    /// initial margin it and its open orders now require.
+    PositionChanged {
+        account: AccountId,
+        market: Symbol,
+        trade: Option<TradeId>,
+        size: Dec,
+        cost: Dec,
+        realized_pnl: Dec,
+        leverage: u32,
+        initial_margin: Dec,
+    },
 }
 
 /// A 32-byte hash: hex in JSON, raw bytes in bincode.
@@ -535,6 +550,13 @@ pub enum Party {
     Held(AccountId),
     Fees,
     World,
+    /// A perpetual's clearing party: it takes realized losses and pays realized
+    /// profits, so its balance (which may be negative) is minus the sum of the
+    /// positions' signed costs.
+    Clearing(Symbol),
+    /// The insurance fund: it pays what an account's collateral cannot (a loss or
+    /// fee beyond it). Its balance may go negative: that is bad debt.
+    Insurance,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, JsonSchema)]
@@ -546,4 +568,7 @@ pub enum Cause {
     Order(OrderId),
     /// Settlement or fee of a trade.
     Trade(TradeId),
+    /// Margin held or released for a position on a perpetual when its leverage
+    /// changed.
+    Position(Symbol),
 }

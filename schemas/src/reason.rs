@@ -135,8 +135,9 @@ pub enum RejectReason {
     IndexSourceTimeAhead,
     /// An index price outside the market's `[min_price, max_price]`.
     IndexOutsideLimits,
-    /// Orders on perpetual markets: positions and margin are not built yet (issue
-    /// 22); the market takes index prices only.
+    /// An order type perpetual markets do not take yet: stops, icebergs, sliced
+    /// and bracket orders, and amends (limit and market orders, reduce-only or
+    /// not, and `ClosePosition` are built).
     PerpetualTradingNotBuilt,
     /// A leverage of 0 or above 1,000, or tier caps that fall from beginner to
     /// advanced.
@@ -144,6 +145,24 @@ pub enum RejectReason {
     /// Above the lower of the account's tier cap and the market's first bracket's
     /// `max_leverage`.
     LeverageAboveCap,
+    /// The account's free collateral (available, less unrealized losses) does not
+    /// cover the initial margin, fee and open loss the order needs; or the account
+    /// is short of margin and may only reduce.
+    InsufficientMargin,
+    /// No index price has arrived for the perpetual yet: there is no mark price.
+    NoIndexPrice,
+    /// The perpetual's index is stale: only reduce-only orders and `ClosePosition`.
+    MarketReduceOnly,
+    /// A reduce-only order on the side that would grow the position, or larger
+    /// than the position.
+    WouldIncreasePosition,
+    /// No position to close or reduce on that perpetual.
+    NoPosition,
+    /// The order would take the market's open interest above its cap.
+    OpenInterestCap,
+    /// The order would take the position's notional above the last leverage
+    /// bracket's cap.
+    PositionNotionalCap,
 }
 
 /// Why an order left the book (or never rested).
@@ -167,4 +186,11 @@ pub enum DoneReason {
     MarketDisabled,
     /// The account's dead-man switch fired (`CancelAllAfter` was not refreshed).
     DeadManSwitch,
+    /// A reduce-only order whose position is closed (or smaller than the order).
+    ReduceOnly,
+    /// A perpetual order stopped by the market's open-interest cap or the
+    /// position's notional cap.
+    ExposureCap,
+    /// A perpetual order the account's margin could not carry further.
+    InsufficientMargin,
 }

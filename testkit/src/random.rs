@@ -1,6 +1,6 @@
 //! Random command streams for property tests and crash tests: many accounts, two
-//! spot markets and a perpetual (index prices; its orders are refused until
-//! positions are built), every command kind, garbage values included (zero, negative, off-tick,
+//! spot markets and a perpetual (index prices that wander, orders, reduce-only
+//! orders and closes on margin), every command kind, garbage values included (zero, negative, off-tick,
 //! absurd amounts, unknown accounts and markets, repeated command ids).
 
 use rand::{Rng, SeedableRng};
@@ -191,7 +191,7 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
     let account = AccountId(1 + a % (ACCOUNTS + 1)); // sometimes an unknown account
     let market: Symbol = if b.is_multiple_of(17) {
         "NOPE-USDT".parse().unwrap()
-    } else if b.is_multiple_of(13) {
+    } else if b.is_multiple_of(5) {
         PERPETUAL.parse().unwrap()
     } else {
         MARKETS[(b % 2) as usize].parse().unwrap()
@@ -366,8 +366,11 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
             } else {
                 PERPETUAL.parse().unwrap()
             },
+            // Within 2% of the last index they walk; 90 to 110 gaps at times.
             price: if a.is_multiple_of(7) {
                 price(a)
+            } else if a.is_multiple_of(2) {
+                Dec::from_minor(9_000 + i128::from(b % 2_001), 2)
             } else {
                 Dec::from_minor(9_950 + i128::from(b % 101), 2)
             },
@@ -399,6 +402,29 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
                 leverage: (b % 25) as u32,
             },
         },
+        // Closing and reducing positions on the perpetual.
+        31 if c % 3 == 1 => Command::ClosePosition {
+            account,
+            market: PERPETUAL.parse().unwrap(),
+        },
+        31 if c % 3 == 2 => Command::PlaceReduceOnly(NewOrder {
+            account,
+            market: PERPETUAL.parse().unwrap(),
+            side,
+            order_type: if b.is_multiple_of(2) {
+                OrderType::Market { size }
+            } else {
+                OrderType::Limit {
+                    price: price(b),
+                    quantity: qty(c),
+                    time_in_force: tif(a >> 12, now),
+                    post_only: false,
+                    display_quantity: None,
+                }
+            },
+            client_order_id: cid,
+            stp,
+        }),
         _ => Command::ClockTick,
     }
 }

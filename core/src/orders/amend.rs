@@ -167,6 +167,7 @@ impl Core {
             .get(&id)
             .ok_or(RejectReason::NotAmendable)?;
         self.check_can_trade(account, m)?;
+        self.check_spot(m)?;
         let mk = &self.markets[m];
         let o = mk.book.get(slot);
         if o.kind != OrderKind::Limit {

@@ -9,6 +9,7 @@ impl Core {
     pub(crate) fn place_bracket(&mut self, b: &NewBracket, out: &mut Vec<Event>) -> Outcome {
         let m = self.markets.id(&b.market)?;
         self.check_can_trade(b.account, m)?;
+        self.check_spot(m)?;
         let (ticks, lots) = self.check_limit(m, b.entry_price, b.quantity)?;
         let exit_ticks = self.markets[m].price_ticks(b.exit_price)?;
         let profitable = match b.side {

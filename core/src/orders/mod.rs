@@ -45,6 +45,7 @@ impl Placing<'_> {
             trigger_ticks: 0,
             stop_size: None,
             parent: 0,
+            reduce_only: false,
             client_order_id: self.n.client_order_id,
         }
     }
@@ -52,21 +53,22 @@ impl Placing<'_> {
 
 /// Everything needed to build a new order.
 pub(crate) struct Draft {
-    account: AccountId,
-    side: Side,
-    kind: OrderKind,
-    price_ticks: u64,
-    lots: u64,
-    display_lots: u64,
-    held_minor: u64,
-    fees: FeeRates,
-    tif: TimeInForce,
-    post_only: bool,
-    stp: StpMode,
-    trigger_ticks: u64,
-    stop_size: Option<StopSize>,
-    parent: u64,
-    client_order_id: Option<ClientOrderId>,
+    pub(crate) account: AccountId,
+    pub(crate) side: Side,
+    pub(crate) kind: OrderKind,
+    pub(crate) price_ticks: u64,
+    pub(crate) lots: u64,
+    pub(crate) display_lots: u64,
+    pub(crate) held_minor: u64,
+    pub(crate) fees: FeeRates,
+    pub(crate) tif: TimeInForce,
+    pub(crate) post_only: bool,
+    pub(crate) stp: StpMode,
+    pub(crate) trigger_ticks: u64,
+    pub(crate) stop_size: Option<StopSize>,
+    pub(crate) parent: u64,
+    pub(crate) reduce_only: bool,
+    pub(crate) client_order_id: Option<ClientOrderId>,
 }
 
 impl Draft {
@@ -99,6 +101,7 @@ impl Draft {
             trigger_ticks: 0,
             stop_size: None,
             parent,
+            reduce_only: false,
             client_order_id,
         }
     }
@@ -127,6 +130,7 @@ impl Draft {
                 _ => 0,
             },
             parent: self.parent,
+            reduce_only: self.reduce_only,
             client_order_id: self.client_order_id.map(Box::new),
             prev: crate::book::NIL,
             next: crate::book::NIL,
@@ -154,6 +158,11 @@ impl Core {
         if !self.assets.get(mk.base).enabled || !self.assets.get(mk.quote).enabled {
             return Err(RejectReason::AssetDisabled);
         }
+        Ok(())
+    }
+
+    /// Refuses order types perpetuals do not take yet.
+    pub(crate) fn check_spot(&self, m: u32) -> Result<(), RejectReason> {
         if self.perps.contains(m) {
             return Err(RejectReason::PerpetualTradingNotBuilt);
         }
@@ -238,7 +247,7 @@ impl Core {
         asset: u16,
         amount: u64,
     ) -> Result<(), RejectReason> {
-        if self.ledger.available(account, asset) < amount {
+        if self.spendable(account, asset) < amount {
             return Err(RejectReason::InsufficientFunds);
         }
         Ok(())
@@ -289,6 +298,9 @@ impl Core {
     /// rules (`limit`, `market`, `stop`).
     pub(crate) fn place_order(&mut self, n: &NewOrder, out: &mut Vec<Event>) -> Outcome {
         let m = self.markets.id(&n.market)?;
+        if self.perps.contains(m) {
+            return self.place_perp(n, false, out);
+        }
         self.check_can_trade(n.account, m)?;
         let p = Placing {
             m,
@@ -364,7 +376,12 @@ impl Core {
             return self.finish(m, o, DoneReason::Filled, out);
         }
         match stopped {
-            None if matches!(o.tif, Tif::Gtc | Tif::Gtd) => self.rest(m, o, out),
+            None if matches!(o.tif, Tif::Gtc | Tif::Gtd) => {
+                if self.perps.contains(m) && !self.margin_to_rest(m, &o, out) {
+                    return self.finish(m, o, DoneReason::InsufficientMargin, out);
+                }
+                self.rest(m, o, out)
+            }
             None => self.finish(m, o, DoneReason::Unfilled, out),
             Some(reason) => self.finish(m, o, reason, out),
         }
@@ -418,6 +435,9 @@ impl Core {
         }
         let o = mk.book.remove(slot);
         self.orders.live.remove(&o.id);
+        if self.perps.contains(m) {
+            self.perp_order_gone(m, &o, out);
+        }
         self.finish(m, o, reason, out);
     }
 

@@ -8,6 +8,7 @@ impl Core {
     pub(crate) fn place_sliced(&mut self, s: &NewSliced, out: &mut Vec<Event>) -> Outcome {
         let m = self.markets.id(&s.market)?;
         self.check_can_trade(s.account, m)?;
+        self.check_spot(m)?;
         let fees = self.fees_for(s.account, m);
         let children = self.check_slices(m, s, crate::fees::hold_ppm(fees))?;
         let count = children.len() as u64;

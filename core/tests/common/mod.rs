@@ -333,3 +333,52 @@ pub fn cancel(account: AccountId, id: u64) -> Command {
         order: OrderRef::Id(OrderId(id)),
     }
 }
+
+// A perpetual beside BTC-USDT.
+
+pub const PERP: &str = "BTC-PERP";
+pub const STALE_MS: u64 = 10_000;
+
+pub fn bracket(cap: &str, max_leverage: u32, maintenance_ppm: u32) -> LeverageBracket {
+    LeverageBracket {
+        notional_cap: d(cap),
+        max_leverage,
+        maintenance_ppm,
+    }
+}
+
+/// BTC-PERP settled in USDT: Binance's first three BTCUSDT brackets, index moves of
+/// at most 5%, stale after 10 s, index limits 1 to 10,000,000.
+pub fn perp_spec() -> PerpetualSpec {
+    PerpetualSpec {
+        market: spec(PERP, "BTC", "USDT"),
+        brackets: vec![
+            bracket("50000", 125, 4_000),
+            bracket("250000", 100, 5_000),
+            bracket("1000000", 50, 10_000),
+        ],
+        index: IndexRules {
+            max_move_ppm: 50_000,
+            stale_after_ms: STALE_MS,
+            min_price: d("1"),
+            max_price: d("10000000"),
+        },
+        mark_basis_max_ppm: 5_000,
+        funding_interval_ms: 8 * 3_600_000,
+        open_interest_max: d("1000"),
+    }
+}
+
+pub fn index(price: &str, source_ms: u64) -> Command {
+    Command::SetIndexPrice {
+        market: sym(PERP),
+        price: d(price),
+        source_ms,
+    }
+}
+
+pub fn with_perp() -> H {
+    let mut h = H::new();
+    h.ok(Command::CreatePerpetual(perp_spec()));
+    h
+}

@@ -61,6 +61,22 @@ impl AccountQuery {
         })
     }
 
+    /// The account's positions on perpetuals (closed ones too, with size zero),
+    /// valued at each market's mark.
+    async fn positions(&self, ctx: &Context<'_>, account: Option<u64>) -> Result<Vec<Position>> {
+        let account = readable(ctx, account)?;
+        let views = &state(ctx).views;
+        let mut out = Vec::new();
+        for p in views.positions(account).map_err(store)? {
+            let mark = views
+                .perpetual(&p.market)
+                .map_err(store)?
+                .and_then(|v| v.mark);
+            out.push(Position::at(&p, mark));
+        }
+        Ok(out)
+    }
+
     /// Balances per asset, each valued in `valueIn` at the last price.
     async fn portfolio(
         &self,

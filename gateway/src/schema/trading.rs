@@ -16,7 +16,26 @@ impl TradingMutation {
         input: PlaceOrderInput,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        let command = Command::PlaceOrder(new_order(ctx, input)?);
+        let command = if input.reduce_only {
+            Command::PlaceReduceOnly(new_order(ctx, input)?)
+        } else {
+            Command::PlaceOrder(new_order(ctx, input)?)
+        };
+        submit(ctx, command, command_id).await
+    }
+
+    /// Closes the account's whole position on a perpetual with a reduce-only
+    /// market order.
+    async fn close_position(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+        market: String,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        let account = tradable(ctx, account)?;
+        let market = market_symbol(ctx, &market)?;
+        let command = Command::ClosePosition { account, market };
         submit(ctx, command, command_id).await
     }
 
@@ -28,6 +47,12 @@ impl TradingMutation {
         inputs: Vec<PlaceOrderInput>,
         command_id: Option<String>,
     ) -> Result<BatchReceipt> {
+        if inputs.iter().any(|i| i.reduce_only) {
+            return Err(coded(
+                Code::BadInput,
+                "reduce-only orders go one at a time (`placeOrder`), not in a batch",
+            ));
+        }
         let orders = inputs
             .into_iter()
             .map(|i| new_order(ctx, i))

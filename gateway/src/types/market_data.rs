@@ -60,7 +60,7 @@ impl Market {
 }
 
 /// A perpetual market's rules and prices (its book is the market of the same
-/// symbol). Positions and margin are not built yet: it takes index prices only.
+/// symbol), and its open interest.
 pub struct Perpetual(pub PerpetualView);
 
 #[Object]
@@ -130,6 +130,51 @@ impl Perpetual {
     /// In the underlying.
     async fn open_interest_max(&self) -> Decimal {
         dm(self.0.spec.open_interest_max)
+    }
+    /// The long positions' size, in the underlying.
+    async fn open_interest(&self) -> Decimal {
+        dm(self.0.open_interest)
+    }
+}
+
+/// An account's position on a perpetual. Money is in the market's collateral.
+#[derive(SimpleObject, Clone)]
+pub struct Position {
+    pub market: String,
+    pub account: u64,
+    /// Signed: long above zero; zero once closed.
+    pub size: Decimal,
+    /// The entry notional, signed like the size.
+    pub cost: Decimal,
+    /// The average entry price; none when flat.
+    pub entry_price: Option<Decimal>,
+    pub mark: Option<Decimal>,
+    /// At the mark.
+    pub unrealized_pnl: Option<Decimal>,
+    /// Over the position's life, before fees.
+    pub realized_pnl: Decimal,
+    /// Held for the position and its resting orders.
+    pub initial_margin: Decimal,
+    pub leverage: u32,
+    pub updated_ms: u64,
+}
+
+impl Position {
+    /// A position's row valued at `mark`.
+    pub fn at(p: &tape_projections::PositionView, mark: Option<Dec>) -> Position {
+        Position {
+            market: p.market.to_string(),
+            account: p.account.0,
+            size: dm(p.size),
+            cost: dm(p.cost),
+            entry_price: p.entry_price().map(dm),
+            mark: mark.map(dm),
+            unrealized_pnl: mark.map(|m| dm(p.unrealized_pnl(m))),
+            realized_pnl: dm(p.realized_pnl),
+            initial_margin: dm(p.initial_margin),
+            leverage: p.leverage,
+            updated_ms: p.updated_ms,
+        }
     }
 }
 

@@ -127,6 +127,7 @@ pub enum EntryKind {
     Withdrawal,
     Trade,
     Fee,
+    RealizedPnl,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

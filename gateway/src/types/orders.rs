@@ -290,6 +290,10 @@ pub struct PlaceOrderInput {
     pub client_order_id: Option<String>,
     #[graphql(default_with = "SelfTradePrevention::CancelTaker")]
     pub self_trade_prevention: SelfTradePrevention,
+    /// Perpetuals: the order may only shrink the account's position there (on
+    /// the side opposite it, at most its size); it never flips it.
+    #[graphql(default)]
+    pub reduce_only: bool,
 }
 
 #[derive(InputObject)]

@@ -54,6 +54,7 @@ impl Projector {
                     index_at_ms: None,
                     mark: None,
                     stale: false,
+                    open_interest: Dec::ZERO,
                 };
                 self.perpetuals.insert(spec.market.symbol, view);
                 self.batch.perpetuals.insert(spec.market.symbol);
@@ -91,8 +92,47 @@ impl Projector {
                 let key = Key::new(keys::LEVERAGE).u64(account.0).name(market).build();
                 self.put(key, enc(leverage))
             }
+            Event::PositionChanged { .. } => self.position_changed(at, event)?,
             _ => {} // not this view's
         }
+        Ok(())
+    }
+
+    /// A position's row, and its market's open interest.
+    fn position_changed(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
+        let Event::PositionChanged {
+            account,
+            market,
+            size,
+            cost,
+            realized_pnl,
+            leverage,
+            initial_margin,
+            ..
+        } = event
+        else {
+            return Ok(());
+        };
+        let key = Key::new(keys::POSITION).u64(account.0).name(market).build();
+        let old: Option<PositionView> = self.get(&key)?;
+        let longs = |s: Dec| s.0.max(rust_decimal::Decimal::ZERO);
+        if let Some(p) = self.perpetuals.get_mut(market) {
+            let before = old.map_or(rust_decimal::Decimal::ZERO, |o| longs(o.size));
+            p.open_interest = Dec(p.open_interest.0 + longs(*size) - before);
+            self.batch.perpetuals.insert(*market);
+        }
+        let realized = old.map_or(Dec::ZERO, |o| o.realized_pnl);
+        let view = PositionView {
+            account: *account,
+            market: *market,
+            size: *size,
+            cost: *cost,
+            realized_pnl: Dec(realized.0 + realized_pnl.0),
+            leverage: *leverage,
+            initial_margin: *initial_margin,
+            updated_ms: at.time_ms,
+        };
+        self.put(key, enc(&view));
         Ok(())
     }
 
@@ -181,6 +221,19 @@ impl Views {
             chosen,
             leverage: chosen.map_or(most, |c| c.min(most)),
         }))
+    }
+
+    /// An account's positions on perpetuals, closed ones included, by market.
+    pub fn positions(&self, account: AccountId) -> Result<Vec<PositionView>, ProjectionError> {
+        self.scan(Key::new(keys::POSITION).u64(account.0).build())
+    }
+
+    pub fn position(
+        &self,
+        account: AccountId,
+        market: &Symbol,
+    ) -> Result<Option<PositionView>, ProjectionError> {
+        self.get(&Key::new(keys::POSITION).u64(account.0).name(market).build())
     }
 
     pub fn perpetuals(&self) -> Result<Vec<PerpetualView>, ProjectionError> {

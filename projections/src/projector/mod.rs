@@ -362,7 +362,8 @@ impl Projector {
             | Event::IndexStale { .. }
             | Event::LeverageTiersSet(_)
             | Event::AccountTierSet { .. }
-            | Event::LeverageSet { .. } => self.perpetuals(at, event),
+            | Event::LeverageSet { .. }
+            | Event::PositionChanged { .. } => self.perpetuals(at, event),
             Event::WithdrawalRequested { .. }
             | Event::WithdrawalCompleted { .. }
             | Event::WithdrawalFailed { .. } => self.custody(at, event),

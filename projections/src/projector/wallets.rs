@@ -31,7 +31,7 @@ impl Projector {
     ) {
         let account_of = |p: Party| match p {
             Party::Available(a) | Party::Held(a) => Some(a),
-            Party::Fees | Party::World => None,
+            Party::Fees | Party::World | Party::Clearing(_) | Party::Insurance => None,
         };
         for (party, sign) in [(from, -Decimal::ONE), (to, Decimal::ONE)] {
             let Some(account) = account_of(party) else {
@@ -56,8 +56,15 @@ impl Projector {
                 Cause::Deposit => (EntryKind::Deposit, None),
                 Cause::Withdrawal(w) => (EntryKind::Withdrawal, Some(w.0)),
                 Cause::Trade(t) if to == Party::Fees => (EntryKind::Fee, Some(t.0)),
+                Cause::Trade(t)
+                    if matches!(from, Party::Clearing(_)) || matches!(to, Party::Clearing(_)) =>
+                {
+                    (EntryKind::RealizedPnl, Some(t.0))
+                }
                 Cause::Trade(t) => (EntryKind::Trade, Some(t.0)),
                 Cause::Order(o) => (EntryKind::Trade, Some(o.0)),
+                // Only holds and releases carry it, and they are not entries.
+                Cause::Position(_) => (EntryKind::Trade, None),
             };
             let entry = LedgerEntry {
                 seq,

@@ -1,0 +1,772 @@
+//! Trading perpetuals on margin: placing orders (checked at the limit price and at
+//! the mark), settling each fill as positions (realized profit and loss through the
+//! market's clearing party, fees to the fee account), and keeping each account's
+//! initial margin held on the ledger as its positions and resting orders change.
+//!
+//! Cross margin: one pool of collateral per account and asset backs every position
+//! settled in it. What an account may spend (`spendable`) is its available balance
+//! less its unrealized losses at the marks and less any margin it is short of.
+//! An account that cannot pay a loss or fee from its collateral is paid for by the
+//! insurance fund, whose balance then goes negative: bad debt. Liquidation, which
+//! is what keeps that from happening, is not built yet (issue 22).
+
+use tape_schemas::*;
+
+use crate::book::{Order, OrderKind, Slot};
+use crate::exchange::{Core, Outcome};
+use crate::fees::{hold_ppm, max_ppm};
+use crate::matching::Taker;
+use crate::orders::{Draft, Placing};
+use crate::positions::{after_fill, Pos};
+use crate::settlement::Fill;
+
+/// What a perpetual taker does with the maker in front of it.
+pub(crate) enum PerpFill {
+    Take(u64),
+    /// A reduce-only maker whose position is gone: it leaves the book.
+    DropMaker,
+    Stop(DoneReason),
+}
+
+impl Core {
+    /// The collateral minor units of one lot at `ticks`.
+    pub(crate) fn per_lot(&self, m: u32, ticks: u64) -> u128 {
+        u128::from(ticks) * u128::from(self.markets[m].notional_per_tick_lot)
+    }
+
+    /// An account's unrealized profit and loss at the marks, over its positions
+    /// settled in `asset`.
+    pub(crate) fn unrealized(&self, account: AccountId, asset: u16) -> i128 {
+        self.positions
+            .of(account)
+            .filter(|(m, _)| self.markets[*m].quote == asset)
+            .map(|(m, p)| self.unrealized_of(m, p))
+            .sum()
+    }
+
+    pub(crate) fn unrealized_of(&self, m: u32, p: &Pos) -> i128 {
+        // A position exists only once its market has a mark (orders need one).
+        let mark = self.perps.get(m).and_then(|x| x.mark_ticks()).unwrap_or(0);
+        p.unrealized(self.per_lot(m, mark))
+    }
+
+    /// What an account may spend or withdraw of `asset`: its available balance
+    /// less its unrealized losses and less any margin it is short of.
+    pub(crate) fn spendable(&self, account: AccountId, asset: u16) -> u64 {
+        let available = self.ledger.available(account, asset);
+        if !self.positions.has_any(account) {
+            return available;
+        }
+        let margin = self.positions.margin(account, asset);
+        let short = margin.required.saturating_sub(u128::from(margin.held));
+        let loss = u128::try_from(-self.unrealized(account, asset).min(0)).unwrap_or(u128::MAX);
+        let owed = short.saturating_add(loss);
+        u64::try_from(u128::from(available).saturating_sub(owed)).expect("below available")
+    }
+
+    /// Whether the account's available balance covers the margin it is missing
+    /// and its unrealized losses.
+    fn can_carry(&self, account: AccountId, asset: u16) -> bool {
+        let margin = self.positions.margin(account, asset);
+        let missing = margin.required.saturating_sub(u128::from(margin.held));
+        let loss = u128::try_from(-self.unrealized(account, asset).min(0)).unwrap_or(u128::MAX);
+        missing.saturating_add(loss) <= u128::from(self.ledger.available(account, asset))
+    }
+
+    /// `PlaceOrder` on a perpetual, or `PlaceReduceOnly` anywhere.
+    pub(crate) fn place_perp(
+        &mut self,
+        n: &NewOrder,
+        reduce_only: bool,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
+        let m = self.markets.id(&n.market)?;
+        self.check_can_trade(n.account, m)?;
+        let perp = self.perps.get(m).ok_or(RejectReason::NotAPerpetual)?;
+        let mark = perp.mark_ticks().ok_or(RejectReason::NoIndexPrice)?;
+        if perp.is_stale() && !reduce_only {
+            return Err(RejectReason::MarketReduceOnly);
+        }
+        let p = Placing {
+            m,
+            n,
+            fees: self.fees_for(n.account, m),
+        };
+        match n.order_type {
+            OrderType::Limit { .. } => self.place_perp_limit(&p, mark, reduce_only, out),
+            OrderType::Market { size } => self.place_perp_market(&p, size, reduce_only, out),
+            OrderType::StopMarket { .. } | OrderType::StopLimit { .. } => {
+                Err(RejectReason::PerpetualTradingNotBuilt)
+            }
+        }
+    }
+
+    pub(crate) fn place_reduce_only(&mut self, n: &NewOrder, out: &mut Vec<Event>) -> Outcome {
+        self.place_perp(n, true, out)
+    }
+
+    /// `ClosePosition`: a reduce-only market order for the whole position.
+    pub(crate) fn close_position(
+        &mut self,
+        account: AccountId,
+        market: &Symbol,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
+        let m = self.markets.id(market)?;
+        self.check_can_trade(account, m)?;
+        if !self.perps.contains(m) {
+            return Err(RejectReason::NotAPerpetual);
+        }
+        let pos = self.positions.get(account, m).filter(|p| p.lots != 0);
+        let lots = pos.ok_or(RejectReason::NoPosition)?.lots;
+        let side = if lots > 0 { Side::Sell } else { Side::Buy };
+        let quantity = self.markets[m].qty_dec(lots.unsigned_abs());
+        let n = NewOrder {
+            account,
+            market: *market,
+            side,
+            order_type: OrderType::Market {
+                size: MarketSize::Base(quantity),
+            },
+            client_order_id: None,
+            stp: StpMode::default(),
+        };
+        self.place_perp(&n, true, out)
+    }
+
+    fn place_perp_limit(
+        &mut self,
+        p: &Placing,
+        mark: u64,
+        reduce_only: bool,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
+        let OrderType::Limit {
+            price,
+            quantity,
+            time_in_force,
+            post_only,
+            display_quantity,
+        } = p.n.order_type
+        else {
+            return Err(RejectReason::UnsupportedOrderType);
+        };
+        if display_quantity.is_some() {
+            return Err(RejectReason::PerpetualTradingNotBuilt);
+        }
+        let (m, n) = (p.m, p.n);
+        let (ticks, lots) = self.check_limit(m, price, quantity)?;
+        self.check_tif(time_in_force)?;
+        let rests = matches!(time_in_force, TimeInForce::Gtc | TimeInForce::Gtd { .. });
+        if post_only && !rests {
+            return Err(RejectReason::InvalidTimeInForce);
+        }
+        self.check_new_orders(n.account, 1, n.client_order_id.as_ref())?;
+        let ppm = hold_ppm(p.fees);
+        let order = (n.side, ticks, lots, ppm);
+        let leverage = self.check_perp_order(m, n.account, order, mark, reduce_only)?;
+        if post_only && self.would_cross(m, n.side, ticks) {
+            return Err(RejectReason::PostOnlyWouldTrade);
+        }
+        let draft = Draft {
+            price_ticks: ticks,
+            lots,
+            tif: time_in_force,
+            post_only,
+            reduce_only,
+            ..p.draft(OrderKind::Limit)
+        };
+        if time_in_force == TimeInForce::Fok
+            && self.fillable_lots(m, &draft.to_order(0), lots) < lots
+        {
+            return Err(RejectReason::FokCannotFill);
+        }
+        self.lower_leverage(m, n.account, leverage, out);
+        let o = self.open(p, draft, out);
+        let id = o.id;
+        self.run_limit(m, o, out);
+        Ok(id)
+    }
+
+    fn place_perp_market(
+        &mut self,
+        p: &Placing,
+        size: MarketSize,
+        reduce_only: bool,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
+        let (m, n) = (p.m, p.n);
+        let (lots, quote_left) = self.market_size(m, size)?;
+        if self.markets[m].book.best(n.side.opposite()).is_none() {
+            return Err(RejectReason::NoLiquidity);
+        }
+        let pos = self.positions.get(n.account, m);
+        if reduce_only {
+            let pos = pos
+                .filter(|p| p.lots != 0)
+                .ok_or(RejectReason::NoPosition)?;
+            let reducible = pos.reducible(n.side);
+            if reducible == 0 || (quote_left.is_none() && lots > reducible) {
+                return Err(RejectReason::WouldIncreasePosition);
+            }
+        } else {
+            self.check_not_short(n.account, m)?;
+            let effective = self.effective_leverage(n.account, m);
+            self.lower_leverage(m, n.account, effective, out);
+        }
+        let draft = Draft {
+            lots,
+            reduce_only,
+            ..p.draft(OrderKind::Limit)
+        };
+        let o = self.open(p, draft, out);
+        let id = o.id;
+        let t = Taker {
+            order: o,
+            market_order: true,
+            from_held: false,
+            quote_left,
+        };
+        self.run_market(m, t, out);
+        Ok(id)
+    }
+
+    /// The leverage an account's new position on `m` opens at.
+    pub(crate) fn effective_leverage(&self, account: AccountId, m: u32) -> u32 {
+        let first = self.perps.get(m).map_or(1, |p| p.first_bracket_max());
+        self.leverage.effective(account, m, first)
+    }
+
+    /// Refuses an account short of margin in `m`'s collateral: it may only reduce.
+    fn check_not_short(&self, account: AccountId, m: u32) -> Result<(), RejectReason> {
+        let margin = self.positions.margin(account, self.markets[m].quote);
+        if u128::from(margin.held) < margin.required {
+            return Err(RejectReason::InsufficientMargin);
+        }
+        Ok(())
+    }
+
+    /// The checks of a new limit order on a perpetual, as if it rested whole:
+    /// reduce-only rules, or the caps and the margin (at its limit price, with its
+    /// loss against the mark). `Ok` with the leverage its position will be held at.
+    fn check_perp_order(
+        &self,
+        m: u32,
+        account: AccountId,
+        (side, ticks, lots, ppm): (Side, u64, u64, u32),
+        mark: u64,
+        reduce_only: bool,
+    ) -> Result<u32, RejectReason> {
+        let current = self.positions.get(account, m);
+        let mut pos = current
+            .cloned()
+            .unwrap_or_else(|| Pos::new(self.effective_leverage(account, m)));
+        if reduce_only {
+            if pos.lots == 0 {
+                return Err(RejectReason::NoPosition);
+            }
+            if lots > pos.reducible(side) {
+                return Err(RejectReason::WouldIncreasePosition);
+            }
+            return Ok(pos.leverage);
+        }
+        self.check_not_short(account, m)?;
+        let perp = self.perps.get(m).ok_or(RejectReason::NotAPerpetual)?;
+        pos.leverage = pos.leverage.min(self.effective_leverage(account, m));
+        let notional = u128::from(lots) * self.per_lot(m, ticks);
+        pos.resting_mut(side).add(lots, notional, ppm);
+        let exposure = pos.exposure();
+        if exposure > u128::from(perp.position_cap()) {
+            return Err(RejectReason::PositionNotionalCap);
+        }
+        let grows = lots - lots.min(current.map_or(0, |p| p.reducible(side)));
+        if grows > 0 && perp.open_interest().saturating_add(grows) > perp.oi_cap_lots() {
+            return Err(RejectReason::OpenInterestCap);
+        }
+        let required = pos.requirement(pos.leverage.min(perp.max_leverage_at(exposure)));
+        let asset = self.markets[m].quote;
+        let margin = self.positions.margin(account, asset);
+        let total = margin.required - current.map_or(0, |p| p.required) + required;
+        let open_loss = match side {
+            Side::Buy => ticks.saturating_sub(mark),
+            Side::Sell => mark.saturating_sub(ticks),
+        };
+        let need = total.saturating_sub(u128::from(margin.held))
+            + u128::from(lots) * self.per_lot(m, open_loss);
+        if need > u128::from(self.spendable(account, asset)) {
+            return Err(RejectReason::InsufficientMargin);
+        }
+        Ok(pos.leverage)
+    }
+
+    /// Whether the account can carry its position on `m` (if any) at `leverage`.
+    pub(crate) fn check_position_leverage(
+        &self,
+        account: AccountId,
+        m: u32,
+        leverage: u32,
+    ) -> Result<(), RejectReason> {
+        let Some(current) = self.positions.get(account, m) else {
+            return Ok(());
+        };
+        let perp = self.perps.get(m).ok_or(RejectReason::NotAPerpetual)?;
+        let exposure = current.exposure();
+        let required = current.requirement(leverage.min(perp.max_leverage_at(exposure)));
+        let asset = self.markets[m].quote;
+        let margin = self.positions.margin(account, asset);
+        let total = margin.required - current.required + required;
+        let extra = total.saturating_sub(u128::from(margin.held));
+        if extra > 0 && extra > u128::from(self.spendable(account, asset)) {
+            return Err(RejectReason::InsufficientMargin);
+        }
+        Ok(())
+    }
+
+    /// Holds a position's margin at a leverage its account chose (checked by
+    /// `check_position_leverage`), releasing or holding the difference.
+    pub(crate) fn set_position_leverage(
+        &mut self,
+        account: AccountId,
+        m: u32,
+        leverage: u32,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(pos) = self.positions.get_mut(account, m) else {
+            return;
+        };
+        pos.leverage = leverage;
+        self.refresh_required(account, m);
+        let mk = &self.markets[m];
+        let (asset, cause) = (mk.quote, Cause::Position(mk.spec.symbol));
+        self.top_up(account, asset, cause, out);
+        self.position_changed(m, account, None, 0, out);
+    }
+
+    /// Holds an existing position's margin at `leverage` if that is lower than
+    /// what it is held at (a tier cap lowered since): the checks counted it.
+    fn lower_leverage(&mut self, m: u32, account: AccountId, leverage: u32, out: &mut Vec<Event>) {
+        let cause = Cause::Position(self.markets[m].spec.symbol);
+        let Some(pos) = self.positions.get_mut(account, m) else {
+            return;
+        };
+        if leverage >= pos.leverage {
+            return;
+        }
+        pos.leverage = leverage;
+        self.refresh_required(account, m);
+        let asset = self.markets[m].quote;
+        self.top_up(account, asset, cause, out);
+        self.position_changed(m, account, None, 0, out);
+    }
+
+    /// Recomputes a position's initial margin and its account's total.
+    pub(crate) fn refresh_required(&mut self, account: AccountId, m: u32) {
+        let perp = self.perps.get(m).expect("positions are on perpetuals");
+        let asset = self.markets[m].quote;
+        let Some(pos) = self.positions.get_mut(account, m) else {
+            return;
+        };
+        let exposure = pos.exposure();
+        let leverage = pos.leverage.min(perp.max_leverage_at(exposure));
+        let new = pos.requirement(leverage);
+        let old = std::mem::replace(&mut pos.required, new);
+        let mut margin = self.positions.margin(account, asset);
+        margin.required = margin.required - old + new;
+        self.positions.set_margin(account, asset, margin);
+    }
+
+    /// Releases held margin above what the account requires.
+    fn release_excess(
+        &mut self,
+        account: AccountId,
+        asset: u16,
+        cause: Cause,
+        out: &mut Vec<Event>,
+    ) {
+        let mut margin = self.positions.margin(account, asset);
+        let Ok(excess) = u64::try_from(u128::from(margin.held).saturating_sub(margin.required))
+        else {
+            unreachable!("an excess over held fits in u64")
+        };
+        if excess > 0 {
+            margin.held -= excess;
+            self.positions.set_margin(account, asset, margin);
+            self.ledger
+                .release(&self.assets, asset, account, excess, cause, out);
+        }
+    }
+
+    /// Holds what the account requires beyond what is held, as far as its
+    /// available balance goes; an account left short may only reduce.
+    fn top_up(&mut self, account: AccountId, asset: u16, cause: Cause, out: &mut Vec<Event>) {
+        self.release_excess(account, asset, cause, out);
+        let mut margin = self.positions.margin(account, asset);
+        let missing = margin.required.saturating_sub(u128::from(margin.held));
+        let available = self.ledger.available(account, asset);
+        let take = u64::try_from(missing.min(u128::from(available))).expect("below available");
+        if take > 0 {
+            margin.held += take;
+            self.positions.set_margin(account, asset, margin);
+            self.ledger
+                .hold(&self.assets, asset, account, take, cause, out);
+        }
+    }
+
+    /// Pays `amount` from an account to `to`: from its available balance, then
+    /// from its held margin, and what is still missing from the insurance fund.
+    fn pay_from(
+        &mut self,
+        account: AccountId,
+        asset: u16,
+        amount: u64,
+        to: Party,
+        cause: Cause,
+        out: &mut Vec<Event>,
+    ) {
+        let from_available = amount.min(self.ledger.available(account, asset));
+        let (a, l) = (&self.assets, &mut self.ledger);
+        l.post(
+            a,
+            asset,
+            Party::Available(account),
+            to,
+            from_available,
+            cause,
+            out,
+        );
+        let mut margin = self.positions.margin(account, asset);
+        let from_held = (amount - from_available).min(margin.held);
+        margin.held -= from_held;
+        self.positions.set_margin(account, asset, margin);
+        l.post(a, asset, Party::Held(account), to, from_held, cause, out);
+        let missing = amount - from_available - from_held;
+        l.post(a, asset, Party::Insurance, to, missing, cause, out);
+    }
+}
+
+/// Matching and settlement on perpetuals.
+impl Core {
+    /// How many lots a perpetual taker takes from the maker at `slot` and `price`:
+    /// reduce-only orders never flip their position; the part that grows the
+    /// taker's position must keep its market under the open-interest cap, its
+    /// position under the last bracket's cap and its account's margin whole.
+    pub(crate) fn perp_fill_lots(&self, m: u32, t: &Taker, price: u64, slot: Slot) -> PerpFill {
+        let maker = self.markets[m].book.get(slot);
+        let mut lots = t.order.open_lots.min(maker.visible_lots);
+        let per_lot = u64::try_from(self.per_lot(m, price)).expect("a resting price's lot fits");
+        if let Some(q) = t.quote_left {
+            let budget = match t.order.side {
+                Side::Buy => crate::fees::affordable_lots(q, per_lot, t.order.taker_ppm),
+                Side::Sell => q / per_lot,
+            };
+            lots = lots.min(budget);
+        }
+        let reducing = |o: &Order| {
+            self.positions
+                .get(o.account, m)
+                .map_or(0, |p| p.reducible(o.side))
+        };
+        if maker.reduce_only {
+            match reducing(maker) {
+                0 => return PerpFill::DropMaker,
+                r => lots = lots.min(r),
+            }
+        }
+        let free = reducing(&t.order);
+        if t.order.reduce_only {
+            lots = lots.min(free);
+        }
+        if lots == 0 {
+            // The quote budget is spent, or a reduce-only order's position is.
+            let budget_spent = t.quote_left.is_some() && !t.order.reduce_only;
+            return PerpFill::Stop(if budget_spent {
+                DoneReason::Filled
+            } else {
+                DoneReason::ReduceOnly
+            });
+        }
+        if lots <= free {
+            return PerpFill::Take(lots);
+        }
+        let check = |l| self.perp_taker_fits(m, t, maker, per_lot, l);
+        if let Err(reason) = check(lots) {
+            // Each lot beyond `free` grows the position: the largest that fits.
+            let (mut lo, mut hi) = (free, lots);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if check(mid).is_ok() {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            if lo == 0 {
+                return PerpFill::Stop(reason);
+            }
+            return PerpFill::Take(lo);
+        }
+        PerpFill::Take(lots)
+    }
+
+    /// Whether the taker may take `lots` at `per_lot` from `maker`: caps, then
+    /// its margin after the fill against its spendable collateral.
+    fn perp_taker_fits(
+        &self,
+        m: u32,
+        t: &Taker,
+        maker: &Order,
+        per_lot: u64,
+        lots: u64,
+    ) -> Result<(), DoneReason> {
+        let perp = self.perps.get(m).expect("a perpetual");
+        let account = t.order.account;
+        let side = t.order.side;
+        let mut pos = self
+            .positions
+            .get(account, m)
+            .cloned()
+            .unwrap_or_else(|| Pos::new(self.effective_leverage(account, m)));
+        let before = pos.clone();
+        let f = after_fill(pos.lots, pos.cost, side, lots, per_lot);
+        pos.lots = i64::try_from(f.lots).map_err(|_| DoneReason::ExposureCap)?;
+        pos.cost = u64::try_from(f.cost).map_err(|_| DoneReason::ExposureCap)?;
+        let exposure = pos.exposure();
+        if exposure > u128::from(perp.position_cap()) {
+            return Err(DoneReason::ExposureCap);
+        }
+        let maker_pos = self.positions.get(maker.account, m);
+        let maker_lots = maker_pos.map_or(0, |p| p.lots);
+        let mf = after_fill(maker_lots, 0, maker.side, lots, 0);
+        let longs = |l: i128| l.max(0);
+        let delta = longs(f.lots) - longs(i128::from(before.lots)) + longs(mf.lots)
+            - longs(i128::from(maker_lots));
+        if delta > 0 && i128::from(perp.open_interest()) + delta > i128::from(perp.oi_cap_lots()) {
+            return Err(DoneReason::ExposureCap);
+        }
+        let required = pos.requirement(pos.leverage.min(perp.max_leverage_at(exposure)));
+        let asset = self.markets[m].quote;
+        let margin = self.positions.margin(account, asset);
+        let total = margin.required - before.required + required;
+        let notional = u128::from(lots) * u128::from(per_lot);
+        // At most the maker's resting notional, which fit when it was placed.
+        let notional = u64::try_from(notional).expect("a resting order's notional fits");
+        let fee = u128::from(crate::fees::fee(notional, t.order.taker_ppm));
+        let unrealized = self.unrealized(account, asset) - self.unrealized_of(m, &before)
+            + self.unrealized_of(m, &pos);
+        let wallet = i128::from(self.ledger.available(account, asset))
+            + i128::from(margin.held)
+            + f.realized
+            - fee as i128;
+        if wallet + unrealized.min(0) < total as i128 {
+            return Err(DoneReason::InsufficientMargin);
+        }
+        Ok(())
+    }
+
+    /// Settles one perpetual fill: both orders shrink, then each side's position,
+    /// profit or loss, fee and margin.
+    pub(crate) fn settle_perp_fill(
+        &mut self,
+        m: u32,
+        slot: Slot,
+        f: &Fill,
+        t: &mut Taker,
+        out: &mut Vec<Event>,
+    ) {
+        let maker = self.markets[m].book.get_mut(slot);
+        maker.open_lots -= f.lots;
+        maker.visible_lots -= f.lots;
+        maker.filled_lots += f.lots;
+        let (maker_side, ppm) = (maker.side, max_ppm(maker));
+        let pos = self.positions.get_mut(f.maker_account, m);
+        let pos = pos.expect("a resting perpetual order has its position");
+        pos.resting_mut(maker_side)
+            .sub(f.lots, u128::from(f.notional), ppm);
+        t.order.open_lots -= f.lots;
+        t.order.filled_lots += f.lots;
+        if let Some(q) = t.quote_left.as_mut() {
+            *q -= match t.order.side {
+                Side::Buy => f.notional + f.taker_fee,
+                Side::Sell => f.notional,
+            };
+        }
+        let per_lot = f.notional / f.lots;
+        let (maker, taker) = (
+            (f.maker_account, maker_side, f.maker_fee),
+            (t.order.account, t.order.side, f.taker_fee),
+        );
+        for (account, side, fee) in [maker, taker] {
+            self.position_fill(m, (account, side), (f.lots, per_lot, fee), f.trade, out);
+        }
+    }
+
+    /// One side of a perpetual fill: the position moves, the realized profit is
+    /// paid by the clearing party (or the loss paid to it), the fee charged and the
+    /// margin held again.
+    fn position_fill(
+        &mut self,
+        m: u32,
+        (account, side): (AccountId, Side),
+        (lots, per_lot, fee): (u64, u64, u64),
+        trade: u64,
+        out: &mut Vec<Event>,
+    ) {
+        let leverage = self.effective_leverage(account, m);
+        let pos = self.positions.entry(account, m, leverage);
+        let longs_before = i128::from(pos.lots.max(0));
+        let f = after_fill(pos.lots, pos.cost, side, lots, per_lot);
+        // The taker's fit and the maker's placement kept both within the caps.
+        pos.lots = i64::try_from(f.lots).expect("a position within the open-interest cap");
+        pos.cost = u64::try_from(f.cost).expect("a position within its notional cap");
+        let longs_after = i128::from(pos.lots.max(0));
+        let perp = self.perps.get_mut(m).expect("a perpetual");
+        perp.filled(longs_after - longs_before, f.realized);
+        self.refresh_required(account, m);
+        let mk = &self.markets[m];
+        let (asset, clearing) = (mk.quote, Party::Clearing(mk.spec.symbol));
+        let cause = Cause::Trade(TradeId(trade));
+        // A gain or loss is at most the fill's notional or the position's cost.
+        let amount = u64::try_from(f.realized.unsigned_abs()).expect("within a fill's notional");
+        if f.realized > 0 {
+            let to = Party::Available(account);
+            self.ledger
+                .post(&self.assets, asset, clearing, to, amount, cause, out);
+        }
+        self.release_excess(account, asset, cause, out);
+        self.pay_from(account, asset, fee, Party::Fees, cause, out);
+        if f.realized < 0 {
+            self.pay_from(account, asset, amount, clearing, cause, out);
+        }
+        self.top_up(account, asset, cause, out);
+        self.position_changed(m, account, Some(trade), f.realized, out);
+        self.positions.forget_if_empty(account, m);
+    }
+
+    /// Takes a perpetual order's rest into its position's margin before it rests:
+    /// `false` (and nothing changed) when the account cannot carry it.
+    pub(crate) fn margin_to_rest(&mut self, m: u32, o: &Order, out: &mut Vec<Event>) -> bool {
+        let (account, asset) = (o.account, self.markets[m].quote);
+        let leverage = self.effective_leverage(account, m);
+        let notional = u128::from(o.open_lots) * self.per_lot(m, o.price_ticks);
+        let resting = (o.open_lots, notional, max_ppm(o));
+        let pos = self.positions.entry(account, m, leverage);
+        pos.resting_mut(o.side).add(resting.0, resting.1, resting.2);
+        self.refresh_required(account, m);
+        if !o.reduce_only && !self.can_carry(account, asset) {
+            let pos = self.positions.get_mut(account, m).expect("just entered");
+            pos.resting_mut(o.side).sub(resting.0, resting.1, resting.2);
+            self.refresh_required(account, m);
+            self.positions.forget_if_empty(account, m);
+            return false;
+        }
+        self.top_up(account, asset, Cause::Order(OrderId(o.id)), out);
+        true
+    }
+
+    /// A resting perpetual order left the book: its margin is released.
+    pub(crate) fn perp_order_gone(&mut self, m: u32, o: &Order, out: &mut Vec<Event>) {
+        if o.kind != OrderKind::Limit {
+            return;
+        }
+        let notional = u128::from(o.open_lots) * self.per_lot(m, o.price_ticks);
+        let Some(pos) = self.positions.get_mut(o.account, m) else {
+            // Filled to its end by a fill that also closed the position: nothing
+            // of it was left in the sums.
+            assert_eq!(o.open_lots, 0, "a resting perpetual order has its position");
+            return;
+        };
+        pos.resting_mut(o.side)
+            .sub(o.open_lots, notional, max_ppm(o));
+        self.refresh_required(o.account, m);
+        let asset = self.markets[m].quote;
+        self.release_excess(o.account, asset, Cause::Order(OrderId(o.id)), out);
+        self.positions.forget_if_empty(o.account, m);
+    }
+
+    /// Announces a position as it now is.
+    fn position_changed(
+        &mut self,
+        m: u32,
+        account: AccountId,
+        trade: Option<u64>,
+        realized: i128,
+        out: &mut Vec<Event>,
+    ) {
+        let mk = &self.markets[m];
+        let scale = u32::from(mk.quote_scale);
+        let pos = self
+            .positions
+            .get(account, m)
+            .cloned()
+            .unwrap_or(Pos::new(0));
+        let lots = i128::from(pos.lots) * i128::from(mk.lot_minor);
+        out.push(Event::PositionChanged {
+            account,
+            market: mk.spec.symbol,
+            trade: trade.map(TradeId),
+            size: Dec::from_minor(lots, u32::from(mk.base_scale)),
+            cost: Dec::from_minor(pos.signed_cost(), scale),
+            realized_pnl: Dec::from_minor(realized, scale),
+            leverage: pos.leverage,
+            initial_margin: Dec::from_minor(pos.required as i128, scale),
+        });
+    }
+}
+
+/// Restoring positions and margins from a snapshot.
+impl Core {
+    /// Puts back the positions a snapshot lists, rebuilds what their resting
+    /// orders add (the markets are restored first) and each account's margin.
+    pub(crate) fn restore_positions(
+        &mut self,
+        s: crate::positions::PositionsSnapshot,
+    ) -> Result<(), String> {
+        for p in &s.positions {
+            let m = p.market;
+            let known = self.ledger.exists(p.account) && self.perps.contains(m);
+            let sane = (1..=crate::perps::LEVERAGE_MAX).contains(&p.leverage)
+                && (p.lots == 0) == (p.cost == 0);
+            if !known || !sane || !self.positions.restore_position(p) {
+                return Err(format!("position of {} on {m} listed wrongly", p.account));
+            }
+        }
+        let perps: Vec<u32> = self.perps.iter().map(|(m, _)| m).collect();
+        for &m in &perps {
+            if let Some(mark) = self.perps.get(m).and_then(|p| p.mark_ticks()) {
+                self.markets[m].set_mark(mark);
+            }
+            let mk = &self.markets[m];
+            let resting: Vec<Order> = mk.book.orders().cloned().collect();
+            for o in resting {
+                let notional = u128::from(o.open_lots) * self.per_lot(m, o.price_ticks);
+                let pos = self.positions.get_mut(o.account, m);
+                let pos = pos.ok_or_else(|| format!("order {} without its position", o.id))?;
+                pos.resting_mut(o.side)
+                    .add(o.open_lots, notional, max_ppm(&o));
+            }
+        }
+        let keys: Vec<(AccountId, u32)> = self.positions.all().map(|(a, m, _)| (a, m)).collect();
+        let mut longs = std::collections::BTreeMap::<u32, u64>::new();
+        for (a, m) in keys {
+            let pos = self.positions.get(a, m).expect("just listed");
+            if pos.is_empty() {
+                return Err(format!("empty position of {a} on {m}"));
+            }
+            *longs.entry(m).or_default() += pos.lots.max(0).unsigned_abs();
+            self.refresh_required(a, m);
+        }
+        for m in perps {
+            let oi = longs.get(&m).copied().unwrap_or(0);
+            self.perps.set_open_interest(m, oi);
+        }
+        for (account, asset, held) in s.held {
+            let mut margin = self.positions.margin(account, asset);
+            if margin.held != 0 {
+                return Err(format!("margin of {account} listed wrongly"));
+            }
+            margin.held = held;
+            self.positions.set_margin(account, asset, margin);
+        }
+        Ok(())
+    }
+}

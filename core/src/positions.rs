@@ -1,0 +1,379 @@
+//! Positions on perpetuals, one per account and market (one-way: a net signed
+//! size), and each account's margin per collateral asset: what its positions and
+//! resting orders require, and what the ledger holds for them.
+//!
+//! Only arithmetic and bookkeeping live here; `margin.rs` decides and posts.
+//! A position keeps its cost (the entry notional of its size), so a mark tick never
+//! changes what is held: the initial margin is taken at the entry price for the
+//! position and at the limit price for orders, net of the orders that reduce it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tape_schemas::{AccountId, Side};
+
+pub(crate) const PPM: u128 = 1_000_000;
+
+/// One side's resting orders of a position, summed.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Resting {
+    pub lots: u64,
+    /// Σ open lots × limit price, in collateral minor units.
+    pub notional: u128,
+    /// Σ open notional × the order's highest fee rate in ppm.
+    pub fee_ppm: u128,
+}
+
+impl Resting {
+    pub fn add(&mut self, lots: u64, notional: u128, ppm: u32) {
+        self.lots += lots;
+        self.notional += notional;
+        self.fee_ppm += notional * u128::from(ppm);
+    }
+
+    pub fn sub(&mut self, lots: u64, notional: u128, ppm: u32) {
+        // Only what was added is taken away (`margin.rs` pairs every call).
+        self.lots = self
+            .lots
+            .checked_sub(lots)
+            .expect("resting lots were added");
+        self.notional = self.notional.checked_sub(notional).expect("notional added");
+        let fees = notional * u128::from(ppm);
+        self.fee_ppm = self.fee_ppm.checked_sub(fees).expect("fee reserve added");
+    }
+}
+
+/// One account's position on one perpetual, with its resting orders there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Pos {
+    /// Signed lots: long above zero. Bounded by the market's open-interest cap,
+    /// which `Perp::new` keeps within `i64`.
+    pub lots: i64,
+    /// The entry notional of `|lots|`, in collateral minor units.
+    pub cost: u64,
+    /// The leverage its initial margin is held at.
+    pub leverage: u32,
+    pub buys: Resting,
+    pub sells: Resting,
+    /// The initial margin it requires now (kept in step by `margin.rs`).
+    pub required: u128,
+}
+
+impl Pos {
+    pub fn new(leverage: u32) -> Pos {
+        Pos {
+            lots: 0,
+            cost: 0,
+            leverage,
+            buys: Resting::default(),
+            sells: Resting::default(),
+            required: 0,
+        }
+    }
+
+    /// Nothing open and nothing resting: the position can be forgotten.
+    pub fn is_empty(&self) -> bool {
+        self.lots == 0 && self.buys.lots == 0 && self.sells.lots == 0
+    }
+
+    pub fn resting_mut(&mut self, side: Side) -> &mut Resting {
+        match side {
+            Side::Buy => &mut self.buys,
+            Side::Sell => &mut self.sells,
+        }
+    }
+
+    /// Lots an order on `side` can take off this position without flipping it.
+    pub fn reducible(&self, side: Side) -> u64 {
+        match side {
+            Side::Sell if self.lots > 0 => self.lots.unsigned_abs(),
+            Side::Buy if self.lots < 0 => self.lots.unsigned_abs(),
+            _ => 0,
+        }
+    }
+
+    /// The signed cost: the cost with the size's sign.
+    pub fn signed_cost(&self) -> i128 {
+        if self.lots < 0 {
+            -i128::from(self.cost)
+        } else {
+            i128::from(self.cost)
+        }
+    }
+
+    /// The notional its margin covers: the position's cost, plus the larger of
+    /// what the orders that grow it would add and what the orders that reduce it
+    /// would open beyond its size (both sides cannot fill without the position
+    /// coming back through zero, and each fill is margined again).
+    pub fn exposure(&self) -> u128 {
+        let n = self.lots.unsigned_abs();
+        let (grow, shrink) = if self.lots >= 0 {
+            (&self.buys, &self.sells)
+        } else {
+            (&self.sells, &self.buys)
+        };
+        let beyond = if shrink.lots > n {
+            (shrink.notional * u128::from(shrink.lots - n)).div_ceil(u128::from(shrink.lots))
+        } else {
+            0
+        };
+        u128::from(self.cost) + grow.notional.max(beyond)
+    }
+
+    /// The initial margin at `leverage` (already capped by the bracket): the
+    /// exposure over the leverage, rounded up, plus the worst fee of every
+    /// resting order.
+    pub fn requirement(&self, leverage: u32) -> u128 {
+        let fees = (self.buys.fee_ppm + self.sells.fee_ppm).div_ceil(PPM);
+        self.exposure().div_ceil(u128::from(leverage.max(1))) + fees
+    }
+
+    /// Profit or loss against a mark of `per_lot` (collateral minor units per lot).
+    pub fn unrealized(&self, per_lot: u128) -> i128 {
+        let value = u128::from(self.lots.unsigned_abs()) * per_lot;
+        let value = i128::try_from(value).expect("a position's value fits");
+        let cost = i128::from(self.cost);
+        if self.lots >= 0 {
+            value - cost
+        } else {
+            cost - value
+        }
+    }
+}
+
+/// A position after a fill, and what the fill realized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Filled {
+    pub lots: i128,
+    pub cost: u128,
+    pub realized: i128,
+}
+
+/// What a fill of `lots` on `side` at `per_lot` (minor units per lot) does to a
+/// position of `lots` signed lots that cost `cost`. The part that closes realizes
+/// its share of the cost, rounded against the account (a long's share up, a
+/// short's down); what is left of the cost stays exact, so a position closed in
+/// several fills realizes exactly its proceeds less its cost.
+pub(crate) fn after_fill(pos_lots: i64, cost: u64, side: Side, lots: u64, per_lot: u64) -> Filled {
+    let n = u128::from(pos_lots.unsigned_abs());
+    let (lots, per_lot, cost) = (u128::from(lots), u128::from(per_lot), u128::from(cost));
+    let sign: i128 = if side == Side::Buy { 1 } else { -1 };
+    let grows = pos_lots == 0 || (pos_lots > 0) == (side == Side::Buy);
+    if grows {
+        return Filled {
+            lots: i128::from(pos_lots) + sign * lots as i128,
+            cost: cost + lots * per_lot,
+            realized: 0,
+        };
+    }
+    let close = lots.min(n);
+    let share = if pos_lots > 0 {
+        (cost * close).div_ceil(n)
+    } else {
+        cost * close / n
+    };
+    let proceeds = close * per_lot;
+    let realized = if pos_lots > 0 {
+        proceeds as i128 - share as i128
+    } else {
+        share as i128 - proceeds as i128
+    };
+    let opened = lots - close;
+    if opened > 0 {
+        Filled {
+            lots: sign * opened as i128,
+            cost: opened * per_lot,
+            realized,
+        }
+    } else {
+        Filled {
+            lots: i128::from(pos_lots) + sign * close as i128,
+            cost: cost - share,
+            realized,
+        }
+    }
+}
+
+/// An account's margin in one collateral asset.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Margin {
+    /// Σ of its positions' `required`.
+    pub required: u128,
+    /// What the ledger holds for them (part of the account's `held`). Below
+    /// `required` only while the account is short of margin.
+    pub held: u64,
+}
+
+/// Every open position and every account's margin.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Positions {
+    by_key: BTreeMap<(AccountId, u32), Pos>,
+    margins: BTreeMap<(AccountId, u16), Margin>,
+}
+
+/// A position as the snapshot lists it: what its resting orders do not rebuild.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PosSnapshot {
+    pub account: AccountId,
+    pub market: u32,
+    pub lots: i64,
+    pub cost: u64,
+    pub leverage: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PositionsSnapshot {
+    pub positions: Vec<PosSnapshot>,
+    /// (account, collateral asset, held for margin).
+    pub held: Vec<(AccountId, u16, u64)>,
+}
+
+impl Positions {
+    pub fn get(&self, account: AccountId, m: u32) -> Option<&Pos> {
+        self.by_key.get(&(account, m))
+    }
+
+    pub fn get_mut(&mut self, account: AccountId, m: u32) -> Option<&mut Pos> {
+        self.by_key.get_mut(&(account, m))
+    }
+
+    /// The position, opened at `leverage` if there was none.
+    pub fn entry(&mut self, account: AccountId, m: u32, leverage: u32) -> &mut Pos {
+        self.by_key
+            .entry((account, m))
+            .or_insert_with(|| Pos::new(leverage))
+    }
+
+    /// Forgets a position with nothing open or resting.
+    pub fn forget_if_empty(&mut self, account: AccountId, m: u32) {
+        if self.by_key.get(&(account, m)).is_some_and(Pos::is_empty) {
+            self.by_key.remove(&(account, m));
+        }
+    }
+
+    /// An account's positions, by market number.
+    pub fn of(&self, account: AccountId) -> impl Iterator<Item = (u32, &Pos)> + '_ {
+        self.by_key
+            .range((account, 0)..=(account, u32::MAX))
+            .map(|((_, m), p)| (*m, p))
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = (AccountId, u32, &Pos)> + '_ {
+        self.by_key.iter().map(|((a, m), p)| (*a, *m, p))
+    }
+
+    pub fn margin(&self, account: AccountId, asset: u16) -> Margin {
+        self.margins
+            .get(&(account, asset))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn margins(&self) -> impl Iterator<Item = (AccountId, u16, Margin)> + '_ {
+        self.margins.iter().map(|((a, s), m)| (*a, *s, *m))
+    }
+
+    /// Sets an account's margin; an empty one is forgotten.
+    pub fn set_margin(&mut self, account: AccountId, asset: u16, margin: Margin) {
+        if margin == Margin::default() {
+            self.margins.remove(&(account, asset));
+        } else {
+            self.margins.insert((account, asset), margin);
+        }
+    }
+
+    /// Whether the account has any position or resting order in a perpetual.
+    pub fn has_any(&self, account: AccountId) -> bool {
+        self.of(account).next().is_some()
+    }
+
+    pub fn snapshot(&self) -> PositionsSnapshot {
+        PositionsSnapshot {
+            positions: self
+                .by_key
+                .iter()
+                .map(|((a, m), p)| PosSnapshot {
+                    account: *a,
+                    market: *m,
+                    lots: p.lots,
+                    cost: p.cost,
+                    leverage: p.leverage,
+                })
+                .collect(),
+            held: self
+                .margins
+                .iter()
+                .map(|((a, s), m)| (*a, *s, m.held))
+                .collect(),
+        }
+    }
+
+    /// Puts a restored position or margin back; `false` if it was listed twice.
+    pub fn restore_position(&mut self, s: &PosSnapshot) -> bool {
+        let mut pos = Pos::new(s.leverage);
+        pos.lots = s.lots;
+        pos.cost = s.cost;
+        self.by_key.insert((s.account, s.market), pos).is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closing_in_parts_realizes_exactly_proceeds_less_cost() {
+        // Long 3 lots for 1000; sold one lot at a time for 400 each.
+        let mut lots = 3i64;
+        let mut cost = 1000u64;
+        let mut realized = 0i128;
+        for _ in 0..3 {
+            let f = after_fill(lots, cost, Side::Sell, 1, 400);
+            realized += f.realized;
+            lots = f.lots as i64;
+            cost = f.cost as u64;
+        }
+        assert_eq!((lots, cost), (0, 0));
+        assert_eq!(realized, 1200 - 1000);
+    }
+
+    #[test]
+    fn each_partial_close_rounds_against_the_account() {
+        // A long's share of cost rounds up: 1000 × 1/3 = 333.3 → 334.
+        let f = after_fill(3, 1000, Side::Sell, 1, 400);
+        assert_eq!((f.realized, f.cost), (66, 666));
+        // A short's rounds down: 333, so it realizes 333 − 300 = 33.
+        let f = after_fill(-3, 1000, Side::Buy, 1, 300);
+        assert_eq!((f.realized, f.cost), (33, 667));
+    }
+
+    #[test]
+    fn a_fill_through_zero_closes_then_opens_at_the_fill_price() {
+        let f = after_fill(2, 200, Side::Sell, 5, 150);
+        assert_eq!(
+            f,
+            Filled {
+                lots: -3,
+                cost: 450,
+                realized: 100
+            }
+        );
+    }
+
+    #[test]
+    fn the_margin_nets_reducing_orders_against_the_position() {
+        let mut p = Pos::new(10);
+        p.lots = 4;
+        p.cost = 4000;
+        // Sells that only close: no more margin.
+        p.sells.add(4, 4400, 0);
+        assert_eq!(p.exposure(), 4000);
+        // Two more lots beyond the position: their share of the sells' notional.
+        p.sells.add(2, 2400, 0);
+        assert_eq!(p.exposure(), 4000 + (6800 * 2u128).div_ceil(6));
+        // Buys that grow it weigh against that; the larger counts.
+        p.buys.add(5, 5000, 1_000);
+        assert_eq!(p.exposure(), 9000);
+        assert_eq!(p.requirement(10), 900 + 5);
+    }
+}

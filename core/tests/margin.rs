@@ -1,0 +1,460 @@
+//! Trading perpetuals on margin (issue 22): positions opened and closed by fills,
+//! realized profit and loss through the market's clearing party, initial margin
+//! held on the ledger at entry and limit prices net of reducing orders, leverage,
+//! reduce-only orders and `ClosePosition`, the exposure caps, a stale index making
+//! the market reduce-only, withdrawals limited by unrealized losses, and the
+//! insurance fund paying what an account cannot. Every command is checked against
+//! every invariant (`H::apply`), and the core restores from its snapshot.
+
+mod common;
+
+use common::*;
+use tape_core::Core;
+use tape_schemas::*;
+
+const DAVE: AccountId = AccountId(4);
+/// One USDT in minor units.
+const USDT: u64 = 1_000_000;
+
+fn perp_order(account: AccountId, side: Side, order_type: OrderType) -> NewOrder {
+    NewOrder {
+        account,
+        market: sym(PERP),
+        side,
+        order_type,
+        client_order_id: None,
+        stp: StpMode::CancelTaker,
+    }
+}
+
+fn gtc(price: &str, qty: &str) -> OrderType {
+    OrderType::Limit {
+        price: d(price),
+        quantity: d(qty),
+        time_in_force: TimeInForce::Gtc,
+        post_only: false,
+        display_quantity: None,
+    }
+}
+
+fn place(account: AccountId, side: Side, price: &str, qty: &str) -> Command {
+    Command::PlaceOrder(perp_order(account, side, gtc(price, qty)))
+}
+
+fn reduce_only(account: AccountId, side: Side, price: &str, qty: &str) -> Command {
+    Command::PlaceReduceOnly(perp_order(account, side, gtc(price, qty)))
+}
+
+fn close(account: AccountId) -> Command {
+    Command::ClosePosition {
+        account,
+        market: sym(PERP),
+    }
+}
+
+/// BTC-PERP with its index at 50,000.
+fn market() -> H {
+    let mut h = with_perp();
+    h.ok(index("50000", h.time_ms));
+    h
+}
+
+/// The next index, a second later.
+fn next_index(h: &mut H, price: &str) {
+    h.time_ms += 1_000;
+    h.ok(index(price, h.time_ms));
+}
+
+fn position(h: &H, account: AccountId) -> Option<tape_core::PositionInfo> {
+    h.core.position(account, &sym(PERP))
+}
+
+fn size(h: &H, account: AccountId) -> Dec {
+    position(h, account).map_or(Dec::ZERO, |p| p.size)
+}
+
+/// The core restores from its snapshot to the same state.
+fn assert_restores(h: &H) {
+    let bytes = h.core.snapshot();
+    let restored = Core::restore(&bytes).expect("the snapshot restores");
+    assert_eq!(restored.snapshot(), bytes, "restored to the same state");
+}
+
+/// Alice sells 1 BTC-PERP to Bob at 50,000, both at the beginner's 5x.
+fn alice_short_bob_long() -> H {
+    let mut h = market();
+    h.ok(place(ALICE, Side::Sell, "50000", "1"));
+    h.ok(place(BOB, Side::Buy, "50000", "1"));
+    h
+}
+
+#[test]
+fn a_fill_opens_two_positions_and_holds_their_initial_margin() {
+    let mut h = market();
+    let (_, events) = h.ok(place(ALICE, Side::Sell, "50000", "1"));
+    // Resting: 50,000 at 5x, plus the worst fee (0.2%).
+    assert_eq!(h.held(ALICE, "USDT"), (10_000 + 100) * USDT, "{events:#?}");
+    let (_, events) = h.ok(place(BOB, Side::Buy, "50000", "1"));
+    assert_eq!(trades(&events).len(), 1);
+    // No bitcoin moves on a perpetual.
+    assert_eq!(h.available(ALICE, "BTC"), 10 * 100_000_000);
+    assert_eq!(h.available(BOB, "BTC"), 10 * 100_000_000);
+    // Each holds 10,000 for its position; the maker paid 0.1%, the taker 0.2%.
+    for (account, fee) in [(ALICE, 50), (BOB, 100)] {
+        assert_eq!(h.held(account, "USDT"), 10_000 * USDT);
+        assert_eq!(
+            h.available(account, "USDT"),
+            (1_000_000 - 10_000 - fee) * USDT
+        );
+    }
+    let alice = position(&h, ALICE).expect("a position");
+    assert_eq!(
+        (alice.size, alice.cost, alice.leverage),
+        (d("-1"), d("-50000"), 5)
+    );
+    assert_eq!(alice.initial_margin, d("10000"));
+    // 0.4% maintenance in the first bracket.
+    assert_eq!(alice.maintenance_margin, d("200"));
+    assert_eq!(size(&h, BOB), d("1"));
+    let (oi, clearing) = h.core.open_interest(&sym(PERP)).unwrap();
+    assert_eq!((oi, clearing), (d("1"), d("0")));
+    let changed: Vec<(AccountId, Dec)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PositionChanged { account, size, .. } => Some((*account, *size)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changed, [(ALICE, d("-1")), (BOB, d("1"))]);
+    assert_restores(&h);
+}
+
+#[test]
+fn closing_realizes_profit_and_loss_through_the_clearing_party() {
+    let mut h = alice_short_bob_long();
+    next_index(&mut h, "52000");
+    let bob = position(&h, BOB).unwrap();
+    assert_eq!(bob.unrealized_pnl, d("2000"));
+    assert_eq!(position(&h, ALICE).unwrap().unrealized_pnl, d("-2000"));
+    let before = h.available(BOB, "USDT");
+    // Carol bids; Bob closes into her bid.
+    h.ok(place(CAROL, Side::Buy, "52000", "1"));
+    let (_, events) = h.ok(close(BOB));
+    assert_eq!(trades(&events).len(), 1, "{events:#?}");
+    assert!(position(&h, BOB).is_none(), "closed and forgotten");
+    assert_eq!(h.held(BOB, "USDT"), 0);
+    // The margin comes back, the profit arrives, the taker fee (0.2%) goes.
+    assert_eq!(
+        h.available(BOB, "USDT"),
+        before + (10_000 + 2_000 - 104) * USDT
+    );
+    let realized = events.iter().find_map(|e| match e {
+        Event::PositionChanged {
+            account,
+            realized_pnl,
+            ..
+        } if *account == BOB => Some(*realized_pnl),
+        _ => None,
+    });
+    assert_eq!(realized, Some(d("2000")));
+    // The clearing party paid it: it is owed by Alice's open loss.
+    let (oi, clearing) = h.core.open_interest(&sym(PERP)).unwrap();
+    assert_eq!((oi, clearing), (d("1"), d("-2000")));
+    assert_eq!(size(&h, CAROL), d("1"));
+    // Alice buys back from Dave at 52,000: her loss goes to the clearing party,
+    // which is square again.
+    h.deposit(DAVE, "USDT", "100000");
+    h.ok(place(DAVE, Side::Sell, "52000", "1"));
+    h.ok(place(CAROL, Side::Sell, "52000", "1"));
+    let before = h.available(ALICE, "USDT");
+    let (_, events) = h.ok(close(ALICE));
+    assert_eq!(trades(&events).len(), 1, "{events:#?}");
+    assert_eq!(
+        h.available(ALICE, "USDT"),
+        before + (10_000 - 2_000 - 104) * USDT
+    );
+    let (_, clearing) = h.core.open_interest(&sym(PERP)).unwrap();
+    assert_eq!(clearing, d("0"));
+    assert_restores(&h);
+}
+
+#[test]
+fn orders_that_reduce_the_position_need_no_more_margin() {
+    let mut h = alice_short_bob_long();
+    let held = h.held(BOB, "USDT");
+    // Selling back what Bob holds adds only its worst fee.
+    h.ok(place(BOB, Side::Sell, "55000", "1"));
+    assert_eq!(h.held(BOB, "USDT"), held + 110 * USDT);
+    // Selling beyond it is margined for the part beyond: 1 of 2 lots' worth.
+    let (id, _) = h.ok(place(BOB, Side::Sell, "55000", "1"));
+    assert_eq!(h.held(BOB, "USDT"), held + (110 + 110 + 55_000 / 5) * USDT);
+    // Cancelling releases it again.
+    h.ok(cancel(BOB, id));
+    assert_eq!(h.held(BOB, "USDT"), held + 110 * USDT);
+    assert_restores(&h);
+}
+
+#[test]
+fn an_order_the_margin_cannot_carry_is_refused() {
+    let mut h = market();
+    h.deposit(DAVE, "USDT", "1000");
+    // 50,000 at 5x needs 10,000 and a fee.
+    assert_eq!(
+        h.rejected(place(DAVE, Side::Buy, "50000", "1")),
+        RejectReason::InsufficientMargin
+    );
+    // An advanced account (20x) still needs 2,500.
+    h.ok(Command::SetAccountTier {
+        account: DAVE,
+        tier: LeverageTier::Advanced,
+    });
+    assert_eq!(
+        h.rejected(place(DAVE, Side::Buy, "50000", "1")),
+        RejectReason::InsufficientMargin
+    );
+    // 0.3 BTC: 750 at 20x plus a fee of 30.
+    h.ok(place(DAVE, Side::Buy, "50000", "0.3"));
+    assert_eq!(h.held(DAVE, "USDT"), 780 * USDT);
+    // A buy above the mark also pays for its loss against the mark at once:
+    // 0.08 at 51,000 is 204 + 8.16 of margin, plus 80 of loss, beyond the 220 left.
+    assert_eq!(
+        h.rejected(place(DAVE, Side::Buy, "51000", "0.08")),
+        RejectReason::InsufficientMargin
+    );
+    h.ok(place(DAVE, Side::Buy, "50000", "0.08"));
+    assert_restores(&h);
+}
+
+#[test]
+fn reduce_only_orders_never_grow_or_flip_a_position() {
+    let mut h = alice_short_bob_long();
+    assert_eq!(
+        h.rejected(reduce_only(CAROL, Side::Sell, "50000", "1")),
+        RejectReason::NoPosition
+    );
+    assert_eq!(
+        h.rejected(reduce_only(BOB, Side::Buy, "49000", "1")),
+        RejectReason::WouldIncreasePosition
+    );
+    assert_eq!(
+        h.rejected(reduce_only(BOB, Side::Sell, "51000", "1.5")),
+        RejectReason::WouldIncreasePosition
+    );
+    assert_eq!(h.rejected(close(CAROL)), RejectReason::NoPosition);
+    // Bob rests a reduce-only sell, then closes with a plain order elsewhere:
+    // the reduce-only sell has nothing left to reduce and leaves the book when
+    // it would fill.
+    let (resting, _) = h.ok(reduce_only(BOB, Side::Sell, "51000", "1"));
+    h.ok(place(CAROL, Side::Buy, "50500", "1"));
+    h.ok(place(BOB, Side::Sell, "50500", "1"));
+    assert_eq!(size(&h, BOB), Dec::ZERO);
+    assert!(h.is_open(BOB, resting));
+    let (_, events) = h.ok(place(CAROL, Side::Buy, "51000", "1"));
+    assert_done(&events, resting, DoneReason::ReduceOnly, "0");
+    assert_eq!(size(&h, BOB), Dec::ZERO, "never flipped");
+    assert_restores(&h);
+}
+
+#[test]
+fn a_stale_index_leaves_only_reducing_orders() {
+    let mut h = alice_short_bob_long();
+    h.time_ms += STALE_MS;
+    h.ok(Command::ClockTick);
+    assert_eq!(
+        h.rejected(place(CAROL, Side::Buy, "50000", "1")),
+        RejectReason::MarketReduceOnly
+    );
+    h.ok(reduce_only(ALICE, Side::Buy, "50000", "1"));
+    h.ok(reduce_only(BOB, Side::Sell, "50000", "1"));
+    assert_eq!((size(&h, ALICE), size(&h, BOB)), (Dec::ZERO, Dec::ZERO));
+    // A fresh index opens the market again.
+    next_index(&mut h, "50000");
+    h.ok(place(CAROL, Side::Buy, "50000", "1"));
+    assert_restores(&h);
+}
+
+#[test]
+fn each_exposure_cap_refuses_with_its_own_reason() {
+    // The last bracket ends at 1,000,000: 21 BTC at 50,000 is beyond it.
+    let mut h = market();
+    h.ok(Command::SetAccountTier {
+        account: ALICE,
+        tier: LeverageTier::Advanced,
+    });
+    assert_eq!(
+        h.rejected(place(ALICE, Side::Buy, "50000", "21")),
+        RejectReason::PositionNotionalCap
+    );
+    // Open interest capped at 1 BTC.
+    let mut h = H::new();
+    let mut spec = perp_spec();
+    spec.open_interest_max = d("1");
+    h.ok(Command::CreatePerpetual(spec));
+    h.ok(index("50000", h.time_ms));
+    h.ok(place(ALICE, Side::Sell, "50000", "0.5"));
+    h.ok(place(BOB, Side::Buy, "50000", "0.5"));
+    assert_eq!(
+        h.rejected(place(CAROL, Side::Buy, "50000", "0.6")),
+        RejectReason::OpenInterestCap
+    );
+    // A market order is checked fill by fill: Alice sells into two bids; the
+    // first takes open interest to 1, the second would go beyond it.
+    h.ok(place(CAROL, Side::Buy, "49000", "0.5"));
+    h.ok(place(BOB, Side::Buy, "48000", "0.5"));
+    let sell = OrderType::Market {
+        size: MarketSize::Base(d("1")),
+    };
+    let (id, events) = h.ok(Command::PlaceOrder(perp_order(ALICE, Side::Sell, sell)));
+    assert_done(&events, id, DoneReason::ExposureCap, "0.5");
+    assert_eq!(h.core.open_interest(&sym(PERP)).unwrap().0, d("1"));
+    assert_restores(&h);
+}
+
+#[test]
+fn withdrawals_leave_what_unrealized_losses_need() {
+    let mut h = alice_short_bob_long();
+    next_index(&mut h, "52000");
+    let available = h.available(ALICE, "USDT");
+    let withdraw = |amount: u64| Command::RequestWithdrawal {
+        account: ALICE,
+        asset: code("USDT"),
+        amount: Dec::from_minor(i128::from(amount), 6),
+    };
+    // Alice is 2,000 behind at the mark.
+    assert_eq!(
+        h.rejected(withdraw(available - 1_999 * USDT)),
+        RejectReason::InsufficientFunds
+    );
+    h.ok(withdraw(available - 2_000 * USDT));
+    assert_restores(&h);
+}
+
+#[test]
+fn leverage_changes_move_the_held_margin() {
+    let mut h = alice_short_bob_long();
+    h.ok(Command::SetAccountTier {
+        account: BOB,
+        tier: LeverageTier::Advanced,
+    });
+    let set = |leverage| Command::SetLeverage {
+        account: BOB,
+        market: sym(PERP),
+        leverage,
+    };
+    let available = h.available(BOB, "USDT");
+    h.ok(set(20));
+    assert_eq!(h.held(BOB, "USDT"), 2_500 * USDT);
+    assert_eq!(h.available(BOB, "USDT"), available + 7_500 * USDT);
+    h.ok(set(2));
+    assert_eq!(h.held(BOB, "USDT"), 25_000 * USDT);
+    // Dave, short 0.5 with 20,000, cannot hold it at 1x (25,000) but can at 2x.
+    h.deposit(DAVE, "USDT", "20000");
+    h.ok(place(DAVE, Side::Sell, "50000", "0.5"));
+    h.ok(place(CAROL, Side::Buy, "50000", "0.5"));
+    let dave = |leverage| Command::SetLeverage {
+        account: DAVE,
+        market: sym(PERP),
+        leverage,
+    };
+    assert_eq!(h.rejected(dave(1)), RejectReason::InsufficientMargin);
+    h.ok(dave(2));
+    assert_eq!(h.held(DAVE, "USDT"), 12_500 * USDT);
+    assert_restores(&h);
+}
+
+#[test]
+fn the_mark_is_the_median_of_index_book_and_last_trade_held_near_the_index() {
+    let mut h = alice_short_bob_long();
+    // The book at 50,100 / 50,300 (mid 50,200); the last trade 50,000; the basis
+    // is held within 0.5% (250) of the index.
+    h.ok(place(CAROL, Side::Buy, "50100", "0.1"));
+    h.ok(place(ALICE, Side::Sell, "50300", "0.2"));
+    next_index(&mut h, "50000");
+    let mark = |h: &H| h.core.perpetual(&sym(PERP)).unwrap().mark.unwrap();
+    // median(50,000, 50,200, 50,000)
+    assert_eq!(mark(&h), d("50000"));
+    // A trade at 50,300 (held to 50,250): median(50,000, 50,200, 50,250).
+    h.ok(place(BOB, Side::Buy, "50300", "0.1"));
+    next_index(&mut h, "50000");
+    assert_eq!(mark(&h), d("50200"));
+}
+
+#[test]
+fn the_insurance_fund_pays_what_an_account_cannot() {
+    let mut h = market();
+    h.deposit(DAVE, "USDT", "2000");
+    h.ok(Command::SetAccountTier {
+        account: DAVE,
+        tier: LeverageTier::Advanced,
+    });
+    // Dave buys 0.5 at 50,000 at 20x: 1,250 of margin, 50 of fee.
+    h.ok(place(CAROL, Side::Sell, "50000", "0.5"));
+    h.ok(place(DAVE, Side::Buy, "50000", "0.5"));
+    // The index falls 5% twice, to 45,125: Dave is 2,437.5 behind with 1,950.
+    next_index(&mut h, "47500");
+    next_index(&mut h, "45125");
+    let margin = h.core.margin(DAVE, &code("USDT")).unwrap();
+    assert_eq!(margin.unrealized_pnl, d("-2437.5"));
+    assert!(margin.equity.0.is_sign_negative(), "{margin:?}");
+    assert_eq!(margin.spendable, d("0"));
+    // He closes into a bid at the mark: his 1,950 is not enough.
+    h.ok(place(BOB, Side::Buy, "45125", "0.5"));
+    let (_, events) = h.ok(close(DAVE));
+    assert_eq!(trades(&events).len(), 1, "{events:#?}");
+    assert_eq!((h.available(DAVE, "USDT"), h.held(DAVE, "USDT")), (0, 0));
+    // Loss 2,437.5 and fee 45.125, less the 1,950 he had.
+    let fund = h.core.insurance_fund(&code("USDT")).unwrap();
+    assert_eq!(fund, -(2_437_500_000 + 45_125_000 - 1_950_000_000));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Posting {
+            from: Party::Insurance,
+            ..
+        }
+    )));
+    assert_restores(&h);
+}
+
+#[test]
+fn other_order_types_on_a_perpetual_say_they_are_not_built() {
+    let mut h = market();
+    let stop = OrderType::StopMarket {
+        trigger_price: d("51000"),
+        size: MarketSize::Base(d("1")),
+    };
+    assert_eq!(
+        h.rejected(Command::PlaceOrder(perp_order(ALICE, Side::Buy, stop))),
+        RejectReason::PerpetualTradingNotBuilt
+    );
+    let iceberg = OrderType::Limit {
+        price: d("50000"),
+        quantity: d("1"),
+        time_in_force: TimeInForce::Gtc,
+        post_only: false,
+        display_quantity: Some(d("0.1")),
+    };
+    assert_eq!(
+        h.rejected(Command::PlaceOrder(perp_order(ALICE, Side::Buy, iceberg))),
+        RejectReason::PerpetualTradingNotBuilt
+    );
+    let (id, _) = h.ok(place(ALICE, Side::Buy, "49000", "1"));
+    assert_eq!(
+        h.rejected(amend(ALICE, id, Some("49500"), None)),
+        RejectReason::PerpetualTradingNotBuilt
+    );
+    // Before any index there is no mark to margin against.
+    let mut h = with_perp();
+    assert_eq!(
+        h.rejected(place(ALICE, Side::Buy, "49000", "1")),
+        RejectReason::NoIndexPrice
+    );
+    // A reduce-only order on a spot market.
+    let spot = NewOrder {
+        market: sym(BTC_USDT),
+        ..perp_order(ALICE, Side::Buy, gtc("100", "1"))
+    };
+    assert_eq!(
+        h.rejected(Command::PlaceReduceOnly(spot)),
+        RejectReason::NotAPerpetual
+    );
+}
