@@ -690,3 +690,80 @@ async fn leverage_and_a_perpetuals_prices_over_graphql() {
         json!({"tier": "ADVANCED", "cap": 20, "chosen": 3, "leverage": 3})
     );
 }
+
+/// Trading the demo perpetual over GraphQL: a position at 20x, its margin and
+/// entry price in `positions`, then `tape oracle` moves the index until the
+/// position is below maintenance; the engine sells part of it into a bid and
+/// `liquidations` tells the story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_and_its_liquidation_over_graphql() {
+    let s = Server::start(&[]);
+    s.market(("BTC", 8), ("USDT", 6), "0.0001", "1").await;
+    s.deposit(1, "USDT", "1000").await;
+    s.deposit(2, "USDT", "100000").await;
+    let alice = s.key("TRADER", Some(1)).await;
+    let bob = s.key("TRADER", Some(2)).await;
+    let data = s.data.path().display().to_string();
+    let oracle = |prices: &str, demo: bool| {
+        let mut args = vec!["oracle", "--every-ms", "10", "--data", &data];
+        if demo {
+            args.push("--demo");
+        }
+        let out = tape_with_stdin(&args, prices);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    oracle("50000\n", true);
+    s.admin("mutation { setAccountTier(account: 1, tier: ADVANCED) { status } }")
+        .await;
+    let perp = |side: &str, price: &str, qty: &str| json!({ "input": { "market": "BTC-USDT-PERP", "side": side, "kind": "LIMIT", "price": price, "quantity": qty } });
+    let r = s.ok(&bob, PLACE, perp("SELL", "50000", "0.2")).await;
+    assert_eq!(r["placeOrder"]["status"], "ACCEPTED", "{r}");
+    let r = s.ok(&alice, PLACE, perp("BUY", "50000", "0.2")).await;
+    assert_eq!(r["placeOrder"]["trades"][0]["price"], "50000.0", "{r}");
+    const POSITIONS: &str =
+        "{ positions { market size entryPrice mark unrealizedPnl initialMargin leverage } }";
+    let p = s.ok(&alice, POSITIONS, json!({})).await;
+    // 0.2 × 50,000 at 20x holds 500.
+    assert_eq!(
+        p["positions"][0],
+        json!({"market": "BTC-USDT-PERP", "size": "0.2", "entryPrice": "50000",
+            "mark": "50000", "unrealizedPnl": "0", "initialMargin": "500", "leverage": 20}),
+        "{p}"
+    );
+    // The index falls to 47,500; Bob bids at 45,200 (within 5% of the mark, the
+    // demo's band) and the index follows. Alice then has 995 − 960 = 35 against a
+    // maintenance of 36.16: part of her position is sold into Bob's bid.
+    oracle("47500\n", false);
+    let r = s.ok(&bob, PLACE, perp("BUY", "45200", "0.2")).await;
+    assert_eq!(r["placeOrder"]["status"], "ACCEPTED", "{r}");
+    oracle("45200\n", false);
+    const LIQUIDATIONS: &str = "{ liquidations { what market quantity price equity maintenance } }";
+    let mut l = json!(null);
+    for _ in 0..100 {
+        l = s.ok(&alice, LIQUIDATIONS, json!({})).await;
+        if l["liquidations"].as_array().is_some_and(|a| a.len() >= 3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let whats: Vec<&str> = l["liquidations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(whats, ["started", "reduce", "ended"], "{l}");
+    assert_eq!(l["liquidations"][0]["equity"], "35", "{l}");
+    assert_eq!(l["liquidations"][0]["maintenance"], "36.16", "{l}");
+    // Her bankruptcy price: 45,200 − 35 / 0.2 = 45,025. Each 0.001 sold frees
+    // 0.4% less the 0.05% taker fee of 45.2: twice the 1.16 missing is 0.016.
+    assert_eq!(l["liquidations"][1]["price"], "45025", "{l}");
+    assert_eq!(l["liquidations"][1]["quantity"], "0.016", "{l}");
+    let p = s.ok(&alice, POSITIONS, json!({})).await;
+    let size: f64 = p["positions"][0]["size"].as_str().unwrap().parse().unwrap();
+    assert!(size > 0.0 && size < 0.2, "{p}");
+}

@@ -512,7 +512,10 @@ fn cases() -> Vec<(RejectReason, CommandEnvelope, Vec<&'static str>)> {
                 json!({"place_order": {"account": 1, "market": "BTC-PERP", "side": "buy",
                 "order_type": {"limit": {"price": "50000", "quantity": "1"}}}}),
             )),
-            vec!["BTC-PERP is a perpetual market", "not built yet"],
+            vec![
+                "BTC-PERP is a perpetual market",
+                "not built for perpetuals yet",
+            ],
         ),
         (
             R::InvalidLeverage,
@@ -528,7 +531,65 @@ fn cases() -> Vec<(RejectReason, CommandEnvelope, Vec<&'static str>)> {
             )),
             vec!["50x", "account 1", "BTC-PERP", "tier's cap"],
         ),
+        (
+            R::InsufficientMargin,
+            plain(perp_order(
+                json!({"limit": {"price": "50000", "quantity": "1"}}),
+            )),
+            vec!["cannot carry", "BTC-PERP", "initial margin", "the mark"],
+        ),
+        (
+            R::NoIndexPrice,
+            plain(perp_order(
+                json!({"limit": {"price": "50000", "quantity": "1"}}),
+            )),
+            vec!["BTC-PERP has no index price", "tape oracle"],
+        ),
+        (
+            R::MarketReduceOnly,
+            plain(perp_order(
+                json!({"limit": {"price": "50000", "quantity": "1"}}),
+            )),
+            vec!["index of BTC-PERP is stale", "reduce-only"],
+        ),
+        (
+            R::WouldIncreasePosition,
+            plain(command(
+                json!({"place_reduce_only": {"account": 1, "market": "BTC-PERP", "side": "buy",
+                "order_type": {"limit": {"price": "50000", "quantity": "1"}}}}),
+            )),
+            vec!["reduce-only order on BTC-PERP", "opposite the position"],
+        ),
+        (
+            R::NoPosition,
+            plain(command(
+                json!({"close_position": {"account": 1, "market": "BTC-PERP"}}),
+            )),
+            vec!["no position on BTC-PERP"],
+        ),
+        (
+            R::OpenInterestCap,
+            plain(perp_order(
+                json!({"limit": {"price": "50000", "quantity": "1"}}),
+            )),
+            vec!["open interest of BTC-PERP", "open_interest_max"],
+        ),
+        (
+            R::PositionNotionalCap,
+            plain(perp_order(
+                json!({"limit": {"price": "50000", "quantity": "1"}}),
+            )),
+            vec!["position on BTC-PERP", "last leverage bracket"],
+        ),
     ]
+}
+
+/// Account 1's buy on BTC-PERP of `order_type`.
+fn perp_order(order_type: serde_json::Value) -> Command {
+    command(
+        json!({"place_order": {"account": 1, "market": "BTC-PERP", "side": "buy",
+        "order_type": order_type}}),
+    )
 }
 
 fn index(market: &str, price: &str, source_ms: u64) -> Command {

@@ -49,6 +49,8 @@ pub struct Core {
     pub(crate) leverage: Leverage,
     /// Positions on perpetuals and each account's margin.
     pub(crate) positions: crate::positions::Positions,
+    /// Which accounts a new mark must check, and the liquidation backlog.
+    pub(crate) watch: crate::liquidation::Watch,
     pub(crate) ledger: Ledger,
     pub(crate) fees: Fees,
     pub(crate) restrictions: Restrictions,
@@ -82,6 +84,7 @@ impl Core {
             perps: Perps::default(),
             leverage: Leverage::default(),
             positions: Default::default(),
+            watch: Default::default(),
             ledger: Ledger::default(),
             fees: Fees::default(),
             restrictions: Restrictions::default(),
@@ -199,6 +202,10 @@ impl Core {
         let result = match outcome {
             Ok(id) => {
                 self.drain_pending(out);
+                if let Some(account) = envelope.command.account() {
+                    self.watch.touch(account);
+                }
+                self.settle_margin(out);
                 CommandResult::Accepted { id }
             }
             Err(reason) => {

@@ -228,7 +228,42 @@ impl Core {
             });
         }
         self.check_markets_sum(&per_market)?;
-        self.check_margins(&per_account)
+        self.check_margins(&per_account)?;
+        self.check_watched()
+    }
+
+    /// Every open position of an account outside the liquidation backlog is
+    /// watched on its side, and every such account covers its maintenance margin.
+    fn check_watched(&self) -> Result<(), InvariantViolation> {
+        let mut accounts = std::collections::BTreeSet::new();
+        for (account, m, pos) in self.positions.all() {
+            let asset = self.markets[m].quote;
+            if pos.lots == 0 || self.watch.in_backlog(account, asset) {
+                continue;
+            }
+            accounts.insert((account, asset));
+            if self.watch.trigger(account, m).map(|t| t.0) != Some(pos.lots > 0) {
+                return Err(InvariantViolation::Margin {
+                    account,
+                    asset: self.assets.get(asset).code.to_string(),
+                    what: format!("its position on market {m} is not watched"),
+                });
+            }
+        }
+        for (account, asset) in accounts {
+            let health = self.health(account, asset);
+            if health.slack() < 0 {
+                return Err(InvariantViolation::Margin {
+                    account,
+                    asset: self.assets.get(asset).code.to_string(),
+                    what: format!(
+                        "equity {} below maintenance {} outside a liquidation",
+                        health.equity, health.maintenance
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn check_markets_sum(

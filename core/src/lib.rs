@@ -36,6 +36,7 @@ mod keys;
 mod ladder;
 mod ledger;
 mod leverage;
+mod liquidation;
 mod margin;
 mod market;
 mod matching;

@@ -640,6 +640,7 @@ impl Core {
         self.top_up(account, asset, cause, out);
         self.position_changed(m, account, Some(trade), f.realized, out);
         self.positions.forget_if_empty(account, m);
+        self.watch.touch(account);
     }
 
     /// Takes a perpetual order's rest into its position's margin before it rests:

@@ -164,6 +164,16 @@ impl Perp {
             .unwrap_or_else(|| self.brackets.last().expect("a perpetual has brackets"))
     }
 
+    /// The maintenance rate of the bracket a notional falls in.
+    pub fn maintenance_ppm_at(&self, notional: u128) -> u32 {
+        self.bracket(notional).maintenance_ppm
+    }
+
+    /// The highest maintenance rate of any bracket (the last one's).
+    pub fn highest_maintenance_ppm(&self) -> u32 {
+        self.brackets.last().map_or(0, |b| b.maintenance_ppm)
+    }
+
     /// The most leverage a position of `notional` may have.
     pub fn max_leverage_at(&self, notional: u128) -> u32 {
         self.bracket(notional).max_leverage
@@ -324,6 +334,10 @@ pub(crate) struct Perps {
 impl Perps {
     pub fn get(&self, m: u32) -> Option<&Perp> {
         self.by_market.get(&m)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_market.is_empty()
     }
 
     pub fn get_mut(&mut self, m: u32) -> Option<&mut Perp> {
@@ -499,6 +513,7 @@ impl crate::exchange::Core {
         let book = (mk.book.mid(), mk.last_ticks());
         let (mark, stale) = self.perps.set_index(m, index, book, now);
         self.markets[m].set_mark(mark);
+        self.watch.crossed(m, mark);
         let mk = &self.markets[m];
         out.push(tape_schemas::Event::IndexPriceSet {
             market: *market,

@@ -458,3 +458,136 @@ fn other_order_types_on_a_perpetual_say_they_are_not_built() {
         RejectReason::NotAPerpetual
     );
 }
+
+/// Dave (advanced, 20x, no fees on BTC-PERP) holds 2,500 and buys 1 BTC-PERP from
+/// Carol at 50,000: all of it is held as margin; his maintenance is 0.4%.
+fn dave_long_at_20x() -> H {
+    let mut h = market();
+    h.deposit(DAVE, "USDT", "2500");
+    h.ok(Command::SetAccountTier {
+        account: DAVE,
+        tier: LeverageTier::Advanced,
+    });
+    h.ok(Command::SetAccountFees {
+        account: DAVE,
+        market: sym(PERP),
+        fees: Some(FeeRates {
+            maker_ppm: 0,
+            taker_ppm: 0,
+        }),
+    });
+    h.ok(place(CAROL, Side::Sell, "50000", "1"));
+    h.ok(place(DAVE, Side::Buy, "50000", "1"));
+    assert_eq!(
+        (h.held(DAVE, "USDT"), h.available(DAVE, "USDT")),
+        (2_500 * USDT, 0)
+    );
+    h
+}
+
+fn liquidation_events(events: &[Event]) -> Vec<Event> {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::LiquidationStarted { .. }
+                    | Event::LiquidationStep { .. }
+                    | Event::LiquidationEnded { .. }
+            )
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_partial_liquidation_waits_for_liquidity_then_restores_the_margin() {
+    let mut h = dave_long_at_20x();
+    h.ok(place(CAROL, Side::Buy, "47000", "1"));
+    // At 47,650 Dave has 2,500 − 2,350 = 150 against a maintenance of 190.6.
+    h.time_ms += 1_000;
+    let (_, events) = h.ok(index("47650", h.time_ms));
+    // His bankruptcy price is 47,650 − 150 / 1 = 47,500: Carol's bid at 47,000 is
+    // below it, so nothing is sold and he stays in the backlog.
+    let bankrupt = Some(d("47500"));
+    assert_eq!(
+        liquidation_events(&events),
+        [
+            Event::LiquidationStarted {
+                account: DAVE,
+                asset: code("USDT"),
+                equity: d("150"),
+                maintenance: d("190.6"),
+            },
+            Event::LiquidationStep {
+                account: DAVE,
+                market: sym(PERP),
+                stage: LiquidationStage::NoLiquidity,
+                quantity: Dec::ZERO,
+                price: bankrupt,
+            },
+        ]
+    );
+    assert_restores(&h);
+    // Bob bids 0.5 at 47,600, above the bankruptcy price. Each lot closed frees
+    // 0.4% of its value (no fee): 40.6 needs 0.2131, and twice that is sold.
+    let (_, events) = h.ok(place(BOB, Side::Buy, "47600", "0.5"));
+    let steps = liquidation_events(&events);
+    assert_eq!(
+        steps[0],
+        Event::LiquidationStep {
+            account: DAVE,
+            market: sym(PERP),
+            stage: LiquidationStage::Reduce,
+            quantity: d("0.4262"),
+            price: bankrupt,
+        },
+        "{steps:#?}"
+    );
+    assert!(
+        matches!(steps.last(), Some(Event::LiquidationEnded { account, .. }) if *account == DAVE),
+        "{steps:#?}"
+    );
+    assert_eq!(size(&h, DAVE), d("0.5738"));
+    let margin = h.core.margin(DAVE, &code("USDT")).unwrap();
+    assert!(margin.equity.0 >= margin.maintenance.0, "{margin:?}");
+    assert_restores(&h);
+}
+
+#[test]
+fn a_full_liquidation_closes_the_whole_position() {
+    let mut h = dave_long_at_20x();
+    h.ok(place(BOB, Side::Buy, "47550", "1"));
+    // At 47,550: equity 50 against 190.2; all of the position goes.
+    h.time_ms += 1_000;
+    let (_, events) = h.ok(index("47550", h.time_ms));
+    let steps = liquidation_events(&events);
+    assert_eq!(
+        steps[1],
+        Event::LiquidationStep {
+            account: DAVE,
+            market: sym(PERP),
+            stage: LiquidationStage::Reduce,
+            quantity: d("1"),
+            price: Some(d("47500")),
+        },
+        "{steps:#?}"
+    );
+    assert!(matches!(steps.last(), Some(Event::LiquidationEnded { .. })));
+    assert!(position(&h, DAVE).is_none());
+    assert_eq!(h.available(DAVE, "USDT"), 50 * USDT);
+    assert_eq!(h.core.insurance_fund(&code("USDT")), Some(0));
+    assert_restores(&h);
+}
+
+#[test]
+fn a_mark_that_crosses_no_trigger_checks_no_account() {
+    let mut h = dave_long_at_20x();
+    // 48,000 leaves Dave 500 against 192: healthy, nothing happens.
+    h.time_ms += 1_000;
+    let (_, events) = h.ok(index("48000", h.time_ms));
+    assert!(liquidation_events(&events).is_empty(), "{events:#?}");
+    // Carol, short 1 from 50,000, is far from hers.
+    assert!(position(&h, CAROL).is_some());
+    assert_restores(&h);
+}

@@ -97,7 +97,10 @@ impl FeedRouter {
             | Event::DeadManSwitchFired { account, .. }
             | Event::AccountTierSet { account, .. }
             | Event::LeverageSet { account, .. }
-            | Event::PositionChanged { account, .. } => feed.own(*account),
+            | Event::PositionChanged { account, .. }
+            | Event::LiquidationStarted { account, .. }
+            | Event::LiquidationStep { account, .. }
+            | Event::LiquidationEnded { account, .. } => feed.own(*account),
             Event::SlicedPlaced { .. }
             | Event::BracketExitPlaced { .. }
             | Event::BracketPnl { .. }

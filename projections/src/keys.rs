@@ -58,6 +58,8 @@ pub const TIER: u8 = b'Q';
 pub const LEVERAGE: u8 = b'L';
 /// Account id, market symbol → `PositionView`.
 pub const POSITION: u8 = b'V';
+/// Account id, seq → `LiquidationView`.
+pub const LIQUIDATION: u8 = b'Y';
 
 /// A key: a tag byte, then fixed-width parts.
 pub struct Key(Vec<u8>);

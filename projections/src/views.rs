@@ -58,6 +58,32 @@ pub struct PerpetualView {
     pub open_interest: Dec,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum LiquidationWhat {
+    Started,
+    /// One step (`LiquidationStage`).
+    Step(LiquidationStage),
+    Ended,
+}
+
+/// One liquidation event of an account: it started, one step, or it ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct LiquidationView {
+    pub seq: u64,
+    pub time_ms: u64,
+    pub account: AccountId,
+    pub what: LiquidationWhat,
+    /// The perpetual of a step.
+    pub market: Option<Symbol>,
+    /// The collateral of a start or an end.
+    pub asset: Option<AssetCode>,
+    pub quantity: Option<Dec>,
+    /// A step's bankruptcy price.
+    pub price: Option<Dec>,
+    pub equity: Option<Dec>,
+    pub maintenance: Option<Dec>,
+}
+
 /// An account's position on a perpetual as its last `PositionChanged` left it.
 /// Money is in the collateral asset; a closed position keeps its row (size zero)
 /// for its realized profit and loss.

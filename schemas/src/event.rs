@@ -266,6 +266,31 @@ pub enum Event {
         leverage: u32,
         initial_margin: Dec,
     },
+    /// An account's equity in a collateral asset (its available balance, its held
+    /// margin and its unrealized profit and loss at the marks) fell below the
+    /// maintenance margin of its positions settled in it: it is being liquidated.
+    LiquidationStarted {
+        account: AccountId,
+        asset: AssetCode,
+        equity: Dec,
+        maintenance: Dec,
+    },
+    /// One step of a liquidation on one perpetual.
+    LiquidationStep {
+        account: AccountId,
+        market: Symbol,
+        stage: crate::perp::LiquidationStage,
+        quantity: Dec,
+        price: Option<Dec>,
+    },
+    /// The account's equity covers its maintenance margin again (or it has no
+    /// position left): the liquidation is over.
+    LiquidationEnded {
+        account: AccountId,
+        asset: AssetCode,
+        equity: Dec,
+        maintenance: Dec,
+    },
 }
 
 /// A 32-byte hash: hex in JSON, raw bytes in bincode.

@@ -32,8 +32,8 @@ pub use feeds::{AccountRecord, AccountUpdate, FillSide, MarketRecord, MarketUpda
 pub use ids::*;
 pub use money::Dec;
 pub use perp::{
-    BracketTerms, IndexRules, LeverageBracket, LeverageTier, PerpetualSpec, TierCaps,
-    PERP_BRACKETS_MAX,
+    BracketTerms, IndexRules, LeverageBracket, LeverageTier, LiquidationStage, PerpetualSpec,
+    TierCaps, PERP_BRACKETS_MAX,
 };
 pub use reason::{DoneReason, RejectReason};
 pub use record::{

@@ -80,6 +80,21 @@ pub enum LeverageTier {
     Advanced,
 }
 
+/// What one step of a liquidation did.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LiquidationStage {
+    /// The account's resting orders on the perpetuals settled in the asset were
+    /// cancelled (`quantity` is how many).
+    Cancel,
+    /// An IOC reduce-only order at most as far as the bankruptcy price (`price`)
+    /// closed `quantity` of the position.
+    Reduce,
+    /// Nothing in the book within the bankruptcy price: the account stays in the
+    /// backlog and is tried again on the next commands.
+    NoLiquidity,
+}
+
 /// The leverage caps of the three tiers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct TierCaps {

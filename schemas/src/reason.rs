@@ -193,4 +193,6 @@ pub enum DoneReason {
     ExposureCap,
     /// A perpetual order the account's margin could not carry further.
     InsufficientMargin,
+    /// Cancelled because its account is being liquidated.
+    Liquidation,
 }

@@ -77,6 +77,23 @@ impl AccountQuery {
         Ok(out)
     }
 
+    /// The account's liquidation records, oldest first: the last `last` (at most
+    /// 500).
+    async fn liquidations(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+        #[graphql(default = 50)] last: usize,
+    ) -> Result<Vec<Liquidation>> {
+        let account = readable(ctx, account)?;
+        let rows = state(ctx).views.liquidations(account, last.min(500));
+        Ok(rows
+            .map_err(store)?
+            .into_iter()
+            .map(Liquidation::from)
+            .collect())
+    }
+
     /// Balances per asset, each valued in `valueIn` at the last price.
     async fn portfolio(
         &self,

@@ -159,19 +159,65 @@ pub struct Position {
     pub updated_ms: u64,
 }
 
+/// One liquidation record of an account.
+#[derive(SimpleObject, Clone)]
+pub struct Liquidation {
+    pub seq: u64,
+    pub time_ms: u64,
+    /// `started`, `cancel`, `reduce`, `no_liquidity` or `ended`.
+    pub what: String,
+    /// The perpetual of a step.
+    pub market: Option<String>,
+    /// The collateral of a start or an end.
+    pub asset: Option<String>,
+    pub quantity: Option<Decimal>,
+    /// A step's bankruptcy price.
+    pub price: Option<Decimal>,
+    /// Available, held margin and unrealized profit and loss (start and end).
+    pub equity: Option<Decimal>,
+    pub maintenance: Option<Decimal>,
+}
+
+impl From<tape_projections::LiquidationView> for Liquidation {
+    fn from(v: tape_projections::LiquidationView) -> Liquidation {
+        use tape_projections::LiquidationWhat as W;
+        let what = match v.what {
+            W::Started => "started".to_string(),
+            W::Ended => "ended".to_string(),
+            W::Step(stage) => serde_json::to_value(stage)
+                .ok()
+                .and_then(|s| s.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        };
+        let n = |x: Dec| dm(Dec(x.0.normalize()));
+        Liquidation {
+            seq: v.seq,
+            time_ms: v.time_ms,
+            what,
+            market: v.market.map(|m| m.to_string()),
+            asset: v.asset.map(|a| a.to_string()),
+            quantity: v.quantity.map(n),
+            price: v.price.map(n),
+            equity: v.equity.map(n),
+            maintenance: v.maintenance.map(n),
+        }
+    }
+}
+
 impl Position {
-    /// A position's row valued at `mark`.
+    /// A position's row valued at `mark`, each number without trailing zeros.
     pub fn at(p: &tape_projections::PositionView, mark: Option<Dec>) -> Position {
+        let n = |x: Dec| dm(Dec(x.0.normalize()));
         Position {
             market: p.market.to_string(),
             account: p.account.0,
-            size: dm(p.size),
-            cost: dm(p.cost),
-            entry_price: p.entry_price().map(dm),
-            mark: mark.map(dm),
-            unrealized_pnl: mark.map(|m| dm(p.unrealized_pnl(m))),
-            realized_pnl: dm(p.realized_pnl),
-            initial_margin: dm(p.initial_margin),
+            size: n(p.size),
+            cost: n(p.cost),
+            entry_price: p.entry_price().map(n),
+            mark: mark.map(n),
+            unrealized_pnl: mark.map(|m| n(p.unrealized_pnl(m))),
+            realized_pnl: n(p.realized_pnl),
+            initial_margin: n(p.initial_margin),
             leverage: p.leverage,
             updated_ms: p.updated_ms,
         }

@@ -93,6 +93,9 @@ impl Projector {
                 self.put(key, enc(leverage))
             }
             Event::PositionChanged { .. } => self.position_changed(at, event)?,
+            Event::LiquidationStarted { .. }
+            | Event::LiquidationStep { .. }
+            | Event::LiquidationEnded { .. } => self.liquidation(at, event),
             _ => {} // not this view's
         }
         Ok(())
@@ -134,6 +137,63 @@ impl Projector {
         };
         self.put(key, enc(&view));
         Ok(())
+    }
+
+    /// An account's liquidation record.
+    fn liquidation(&mut self, at: At, event: &Event) {
+        let mut view = LiquidationView {
+            seq: at.seq,
+            time_ms: at.time_ms,
+            account: AccountId(0),
+            what: LiquidationWhat::Ended,
+            market: None,
+            asset: None,
+            quantity: None,
+            price: None,
+            equity: None,
+            maintenance: None,
+        };
+        match event {
+            Event::LiquidationStarted {
+                account,
+                asset,
+                equity,
+                maintenance,
+            }
+            | Event::LiquidationEnded {
+                account,
+                asset,
+                equity,
+                maintenance,
+            } => {
+                view.account = *account;
+                view.asset = Some(*asset);
+                view.equity = Some(*equity);
+                view.maintenance = Some(*maintenance);
+                if matches!(event, Event::LiquidationStarted { .. }) {
+                    view.what = LiquidationWhat::Started;
+                }
+            }
+            Event::LiquidationStep {
+                account,
+                market,
+                stage,
+                quantity,
+                price,
+            } => {
+                view.account = *account;
+                view.what = LiquidationWhat::Step(*stage);
+                view.market = Some(*market);
+                view.quantity = Some(*quantity);
+                view.price = *price;
+            }
+            _ => return,
+        }
+        let key = Key::new(keys::LIQUIDATION)
+            .u64(view.account.0)
+            .u64(at.seq)
+            .build();
+        self.put(key, enc(&view));
     }
 
     fn market_created(&mut self, spec: &MarketSpec) {
@@ -221,6 +281,17 @@ impl Views {
             chosen,
             leverage: chosen.map_or(most, |c| c.min(most)),
         }))
+    }
+
+    /// An account's liquidation records, oldest first, at most the last `last`.
+    pub fn liquidations(
+        &self,
+        account: AccountId,
+        last: usize,
+    ) -> Result<Vec<LiquidationView>, ProjectionError> {
+        let all: Vec<LiquidationView> =
+            self.scan(Key::new(keys::LIQUIDATION).u64(account.0).build())?;
+        Ok(all[all.len().saturating_sub(last)..].to_vec())
     }
 
     /// An account's positions on perpetuals, closed ones included, by market.

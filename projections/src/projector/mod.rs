@@ -363,7 +363,10 @@ impl Projector {
             | Event::LeverageTiersSet(_)
             | Event::AccountTierSet { .. }
             | Event::LeverageSet { .. }
-            | Event::PositionChanged { .. } => self.perpetuals(at, event),
+            | Event::PositionChanged { .. }
+            | Event::LiquidationStarted { .. }
+            | Event::LiquidationStep { .. }
+            | Event::LiquidationEnded { .. } => self.perpetuals(at, event),
             Event::WithdrawalRequested { .. }
             | Event::WithdrawalCompleted { .. }
             | Event::WithdrawalFailed { .. } => self.custody(at, event),

@@ -1,0 +1,490 @@
+//! Liquidation without a scan. An account's slack in a collateral asset is its
+//! equity (available, held margin and unrealized profit and loss at the marks)
+//! less the maintenance margin of its positions settled in it. The slack is split
+//! among the positions in proportion to their value, and each position is indexed
+//! by the mark at which its share would be used up (`Watch`): a long by the price
+//! below which it may have lost its share, a short by the price above which.
+//!
+//! A new mark pops only the positions whose trigger it crosses: O(k log n) for k
+//! crossed. Each popped account is checked exactly. While no trigger is crossed the
+//! sum of the positions' losses of slack is below the sum of their shares, which is
+//! the slack, so no account the index does not pop can be below maintenance. The
+//! triggers are conservative (a long loses at most its size per tick of slack, a
+//! short at most its size × (1 + the highest maintenance rate)), so an exact check
+//! may find the account healthy: then its slack is split again.
+//!
+//! Everything else that can lower an account's slack (fills, fees, withdrawals,
+//! spot orders and trades in the collateral) marks it for an exact check at the
+//! end of the command. An account below maintenance joins the backlog. Each
+//! command then runs at most `LIQUIDATION_STEPS_MAX` liquidation steps, taking the
+//! backlog in turn: cancel the account's perpetual orders, then reduce its largest
+//! position with an IOC reduce-only order no worse than the bankruptcy price. What
+//! the book cannot take stays in the backlog for the next commands. The insurance
+//! fund taking positions over and auto-deleveraging are not built yet (issue 22).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use tape_schemas::*;
+
+use crate::book::OrderKind;
+use crate::exchange::Core;
+use crate::orders::Draft;
+use crate::positions::PPM;
+
+/// Liquidation steps per command, across the backlog.
+pub const LIQUIDATION_STEPS_MAX: usize = 8;
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Watch {
+    /// (market, trigger, account) of long positions: a mark at or below the
+    /// trigger checks the account.
+    longs: BTreeSet<(u32, u64, AccountId)>,
+    /// Short positions: a mark at or above the trigger checks the account.
+    shorts: BTreeSet<(u32, u64, AccountId)>,
+    /// Each watched position's (long, trigger).
+    triggers: BTreeMap<(AccountId, u32), (bool, u64)>,
+    /// Accounts below maintenance, by (account, collateral asset).
+    backlog: BTreeSet<(AccountId, u16)>,
+    /// Where the next liquidation step starts in the backlog.
+    cursor: Option<(AccountId, u16)>,
+    /// Accounts to check exactly at the end of the command.
+    dirty: BTreeSet<AccountId>,
+}
+
+/// The watch as the snapshot lists it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WatchSnapshot {
+    triggers: Vec<((AccountId, u32), (bool, u64))>,
+    backlog: Vec<(AccountId, u16)>,
+    cursor: Option<(AccountId, u16)>,
+}
+
+impl Watch {
+    fn set(&mut self, account: AccountId, m: u32, long: bool, trigger: u64) {
+        self.unset(account, m);
+        self.triggers.insert((account, m), (long, trigger));
+        let side = if long {
+            &mut self.longs
+        } else {
+            &mut self.shorts
+        };
+        side.insert((m, trigger, account));
+    }
+
+    fn unset(&mut self, account: AccountId, m: u32) {
+        if let Some((long, trigger)) = self.triggers.remove(&(account, m)) {
+            let side = if long {
+                &mut self.longs
+            } else {
+                &mut self.shorts
+            };
+            side.remove(&(m, trigger, account));
+        }
+    }
+
+    /// Marks an account for an exact check at the end of the command.
+    pub fn touch(&mut self, account: AccountId) {
+        self.dirty.insert(account);
+    }
+
+    /// The accounts whose positions on `m` a mark of `mark` crosses, marked.
+    pub fn crossed(&mut self, m: u32, mark: u64) {
+        let lo = AccountId(0);
+        let hi = AccountId(u64::MAX);
+        let longs = self.longs.range((m, mark, lo)..=(m, u64::MAX, hi));
+        let shorts = self.shorts.range((m, 0, lo)..=(m, mark, hi));
+        let crossed: Vec<AccountId> = longs.chain(shorts).map(|k| k.2).collect();
+        self.dirty.extend(crossed);
+    }
+
+    pub fn in_backlog(&self, account: AccountId, asset: u16) -> bool {
+        self.backlog.contains(&(account, asset))
+    }
+
+    pub fn trigger(&self, account: AccountId, m: u32) -> Option<(bool, u64)> {
+        self.triggers.get(&(account, m)).copied()
+    }
+
+    /// The next backlog entry at or after the cursor (wrapping round).
+    fn next_in_backlog(&self) -> Option<(AccountId, u16)> {
+        let from = self.cursor.unwrap_or((AccountId(0), 0));
+        self.backlog
+            .range(from..)
+            .next()
+            .or_else(|| self.backlog.first())
+            .copied()
+    }
+
+    pub fn snapshot(&self) -> WatchSnapshot {
+        WatchSnapshot {
+            triggers: self.triggers.iter().map(|(k, v)| (*k, *v)).collect(),
+            backlog: self.backlog.iter().copied().collect(),
+            cursor: self.cursor,
+        }
+    }
+
+    pub fn restore(s: WatchSnapshot) -> Watch {
+        let mut w = Watch {
+            backlog: s.backlog.into_iter().collect(),
+            cursor: s.cursor,
+            ..Watch::default()
+        };
+        for ((account, m), (long, trigger)) in s.triggers {
+            w.set(account, m, long, trigger);
+        }
+        w
+    }
+}
+
+/// An account's margin in one collateral asset, in minor units.
+pub(crate) struct Health {
+    pub equity: i128,
+    pub maintenance: u128,
+}
+
+impl Health {
+    pub fn slack(&self) -> i128 {
+        self.equity - self.maintenance as i128
+    }
+}
+
+impl Core {
+    /// Equity and maintenance margin of an account in a collateral asset.
+    pub(crate) fn health(&self, account: AccountId, asset: u16) -> Health {
+        let margin = self.positions.margin(account, asset);
+        let mut equity =
+            i128::from(self.ledger.available(account, asset)) + i128::from(margin.held);
+        let mut maintenance = 0u128;
+        for (m, p) in self.positions.of(account) {
+            if self.markets[m].quote != asset || p.lots == 0 {
+                continue;
+            }
+            let (value, upnl) = self.value_at_mark(m, p);
+            equity += upnl;
+            maintenance += self.perps.get(m).map_or(0, |x| x.maintenance(value));
+        }
+        Health {
+            equity,
+            maintenance,
+        }
+    }
+
+    /// A position's value at its market's mark, and its profit or loss there.
+    fn value_at_mark(&self, m: u32, p: &crate::positions::Pos) -> (u128, i128) {
+        let mark = self.perps.get(m).and_then(|x| x.mark_ticks()).unwrap_or(0);
+        let per_lot = self.per_lot(m, mark);
+        (
+            u128::from(p.lots.unsigned_abs()) * per_lot,
+            p.unrealized(per_lot),
+        )
+    }
+
+    /// A spot trade may move the equity of accounts that trade on margin too:
+    /// those are checked at the end of the command.
+    pub(crate) fn touch_margin_accounts(&mut self, accounts: [AccountId; 2]) {
+        for account in accounts {
+            if self.positions.has_any(account) {
+                self.watch.touch(account);
+            }
+        }
+    }
+
+    /// The collateral assets an account has positions in.
+    fn collaterals(&self, account: AccountId) -> BTreeSet<u16> {
+        self.positions
+            .of(account)
+            .map(|(m, _)| self.markets[m].quote)
+            .collect()
+    }
+
+    /// After a command's own effects: the touched accounts checked exactly, then
+    /// at most `LIQUIDATION_STEPS_MAX` steps of the backlog, then the accounts
+    /// those steps touched.
+    pub(crate) fn settle_margin(&mut self, out: &mut Vec<Event>) {
+        if self.perps.is_empty() {
+            return;
+        }
+        self.check_touched(out);
+        // Each account in the backlog takes at most one step per command.
+        let mut stepped = BTreeSet::new();
+        for _ in 0..LIQUIDATION_STEPS_MAX {
+            let Some(next) = self.watch.next_in_backlog() else {
+                break;
+            };
+            if !stepped.insert(next) {
+                break;
+            }
+            self.liquidation_step(next.0, next.1, out);
+            self.check_touched(out);
+        }
+    }
+
+    fn check_touched(&mut self, out: &mut Vec<Event>) {
+        while let Some(account) = self.watch.dirty.pop_first() {
+            for asset in self.collaterals(account) {
+                if !self.watch.in_backlog(account, asset) {
+                    self.check_account(account, asset, out);
+                }
+            }
+            // Positions that are gone leave the index.
+            self.unwatch_closed(account);
+        }
+    }
+
+    /// Triggers of positions the account no longer holds are dropped.
+    fn unwatch_closed(&mut self, account: AccountId) {
+        let watched: Vec<u32> = self
+            .watch
+            .triggers
+            .range((account, 0)..=(account, u32::MAX))
+            .map(|((_, m), _)| *m)
+            .collect();
+        for m in watched {
+            if self.positions.get(account, m).is_none_or(|p| p.lots == 0) {
+                self.watch.unset(account, m);
+            }
+        }
+    }
+
+    /// An exact check: below maintenance joins the backlog; else the slack is
+    /// split among the positions again.
+    fn check_account(&mut self, account: AccountId, asset: u16, out: &mut Vec<Event>) {
+        let health = self.health(account, asset);
+        if health.slack() < 0 {
+            self.watch.backlog.insert((account, asset));
+            let positions: Vec<u32> = self.positions.of(account).map(|(m, _)| m).collect();
+            for m in positions {
+                self.watch.unset(account, m);
+            }
+            let (equity, maintenance) = self.money(asset, &health);
+            out.push(Event::LiquidationStarted {
+                account,
+                asset: self.assets.get(asset).code,
+                equity,
+                maintenance,
+            });
+        } else {
+            self.split_slack(account, asset, health.slack());
+        }
+    }
+
+    fn money(&self, asset: u16, h: &Health) -> (Dec, Dec) {
+        let scale = u32::from(self.assets.get(asset).scale);
+        (
+            Dec::from_minor(h.equity, scale),
+            Dec::from_minor(h.maintenance as i128, scale),
+        )
+    }
+
+    /// Indexes each open position settled in `asset` by the mark at which its
+    /// share of `slack` (in proportion to its value) would be used up.
+    fn split_slack(&mut self, account: AccountId, asset: u16, slack: i128) {
+        let slack = slack.max(0).unsigned_abs();
+        let open: Vec<(u32, i64, u128)> = self
+            .positions
+            .of(account)
+            .filter(|(m, p)| self.markets[*m].quote == asset && p.lots != 0)
+            .map(|(m, p)| (m, p.lots, self.value_at_mark(m, p).0))
+            .collect();
+        let total: u128 = open.iter().map(|o| o.2).sum::<u128>().max(1);
+        for (m, lots, value) in open {
+            let perp = self.perps.get(m).expect("positions are on perpetuals");
+            let mark = perp.mark_ticks().unwrap_or(0);
+            let share = slack * value / total;
+            // Slack lost per tick: at most the size's value of a tick for a long,
+            // that × (1 + the highest maintenance rate) for a short.
+            let per_tick = u128::from(lots.unsigned_abs()) * self.per_lot(m, 1);
+            let trigger = if lots > 0 {
+                let ticks = u64::try_from(share / per_tick.max(1)).unwrap_or(u64::MAX);
+                mark.saturating_sub(ticks)
+            } else {
+                let per_tick = per_tick * (PPM + u128::from(perp.highest_maintenance_ppm()));
+                let ticks = u64::try_from(share * PPM / per_tick.max(1)).unwrap_or(u64::MAX);
+                mark.saturating_add(ticks)
+            };
+            self.watch.set(account, m, lots > 0, trigger);
+        }
+    }
+
+    /// One step for an account in the backlog: over if its slack is back; else
+    /// its perpetual orders are cancelled and its largest position reduced.
+    fn liquidation_step(&mut self, account: AccountId, asset: u16, out: &mut Vec<Event>) {
+        let health = self.health(account, asset);
+        let open = self.largest_position(account, asset);
+        if health.slack() >= 0 || open.is_none() {
+            return self.end_liquidation(account, asset, &health, out);
+        }
+        self.cancel_perp_orders(account, asset, out);
+        let Some(m) = open else { return };
+        // The next step goes to the next account in the backlog (round the
+        // backlog); this one is checked again when its turn comes.
+        self.watch.cursor = Some((account, asset.saturating_add(1)));
+        let (lots, reason) = self.reduce_at_bankruptcy(account, m, &health, out);
+        let after = self.health(account, asset);
+        if lots > 0 && (after.slack() >= 0 || self.largest_position(account, asset).is_none()) {
+            return self.end_liquidation(account, asset, &after, out);
+        }
+        if lots == 0 {
+            let mk = &self.markets[m];
+            out.push(Event::LiquidationStep {
+                account,
+                market: mk.spec.symbol,
+                stage: LiquidationStage::NoLiquidity,
+                quantity: Dec::ZERO,
+                price: reason.map(|t| mk.price_dec(t)),
+            });
+        }
+    }
+
+    fn end_liquidation(
+        &mut self,
+        account: AccountId,
+        asset: u16,
+        health: &Health,
+        out: &mut Vec<Event>,
+    ) {
+        self.watch.backlog.remove(&(account, asset));
+        let (equity, maintenance) = self.money(asset, health);
+        out.push(Event::LiquidationEnded {
+            account,
+            asset: self.assets.get(asset).code,
+            equity,
+            maintenance,
+        });
+        self.split_slack(account, asset, health.slack());
+    }
+
+    /// The open position settled in `asset` with the largest value (ties: the
+    /// lowest market number).
+    fn largest_position(&self, account: AccountId, asset: u16) -> Option<u32> {
+        self.positions
+            .of(account)
+            .filter(|(m, p)| self.markets[*m].quote == asset && p.lots != 0)
+            .map(|(m, p)| (self.value_at_mark(m, p).0, std::cmp::Reverse(m)))
+            .max()
+            .map(|(_, m)| m.0)
+    }
+
+    /// Cancels the account's resting orders on the perpetuals settled in `asset`.
+    fn cancel_perp_orders(&mut self, account: AccountId, asset: u16, out: &mut Vec<Event>) {
+        let ids: Vec<u64> = self.orders.open_of(account).collect();
+        let mut by_market: BTreeMap<u32, u64> = BTreeMap::new();
+        for id in ids {
+            let (m, slot) = self.orders.locate(id);
+            if self.perps.contains(m) && self.markets[m].quote == asset {
+                self.remove_order(m, slot, DoneReason::Liquidation, out);
+                *by_market.entry(m).or_default() += 1;
+            }
+        }
+        for (m, n) in by_market {
+            out.push(Event::LiquidationStep {
+                account,
+                market: self.markets[m].spec.symbol,
+                stage: LiquidationStage::Cancel,
+                quantity: Dec::from_minor(i128::from(n), 0),
+                price: None,
+            });
+        }
+    }
+
+    /// How much of its position on `m` an account in the backlog sells (or buys
+    /// back), and at most how far: twice what closing at the mark would need to
+    /// restore the maintenance margin, each lot freeing its maintenance rate less
+    /// the taker fee (all of it when the fee is not below the rate); and the
+    /// bankruptcy price, where the account's whole equity is gone with its other
+    /// positions at their marks. Rounded toward the insurance fund: a long sells
+    /// no lower than it rounded up, a short buys no higher than it rounded down.
+    /// `None` when that price is below one tick.
+    fn liquidation_terms(&self, account: AccountId, m: u32, health: &Health) -> (u64, Option<u64>) {
+        let pos = self
+            .positions
+            .get(account, m)
+            .expect("the largest position");
+        let (lots, n) = (pos.lots, pos.lots.unsigned_abs());
+        let (value, _) = self.value_at_mark(m, pos);
+        let perp = self.perps.get(m).expect("a perpetual");
+        let mark = perp.mark_ticks().unwrap_or(0);
+        let freed_ppm = perp
+            .maintenance_ppm_at(value)
+            .saturating_sub(self.fees_for(account, m).taker_ppm);
+        let deficit = (-health.slack()).max(1).unsigned_abs();
+        let per_lot_freed = self.per_lot(m, mark) * u128::from(freed_ppm);
+        let close = match per_lot_freed {
+            0 => u128::from(n),
+            per_lot => 2 * (deficit * PPM).div_ceil(per_lot),
+        };
+        let close = u64::try_from(close.min(u128::from(n))).expect("at most the position");
+        let den = i128::try_from(u128::from(n) * self.per_lot(m, 1)).expect("a value fits");
+        let num = i128::from(mark) * den;
+        let bankruptcy = if lots > 0 {
+            let num = num - health.equity;
+            num.div_euclid(den) + i128::from(num.rem_euclid(den) != 0)
+        } else {
+            (num + health.equity).div_euclid(den)
+        };
+        (close, u64::try_from(bankruptcy).ok().filter(|&t| t > 0))
+    }
+
+    /// An IOC reduce-only order on `m` on `liquidation_terms`: the lots it closed
+    /// and the bankruptcy price in ticks.
+    fn reduce_at_bankruptcy(
+        &mut self,
+        account: AccountId,
+        m: u32,
+        health: &Health,
+        out: &mut Vec<Event>,
+    ) -> (u64, Option<u64>) {
+        let (close, ticks) = self.liquidation_terms(account, m, health);
+        let Some(ticks) = ticks else {
+            return (0, None);
+        };
+        let before = self.positions.get(account, m).map_or(0, |p| p.lots);
+        let side = if before > 0 { Side::Sell } else { Side::Buy };
+        if self.markets[m].book.best(side.opposite()).is_none() || close == 0 {
+            return (0, Some(ticks));
+        }
+        let draft = Draft {
+            account,
+            side,
+            kind: OrderKind::Limit,
+            price_ticks: ticks,
+            lots: close,
+            display_lots: 0,
+            held_minor: 0,
+            fees: self.fees_for(account, m),
+            tif: TimeInForce::Ioc,
+            post_only: false,
+            stp: StpMode::CancelTaker,
+            trigger_ticks: 0,
+            stop_size: None,
+            parent: 0,
+            reduce_only: true,
+            client_order_id: None,
+        };
+        let o = self.new_order(draft);
+        let mk = &self.markets[m];
+        let order_type = OrderType::Limit {
+            price: mk.price_dec(ticks),
+            quantity: mk.qty_dec(close),
+            time_in_force: TimeInForce::Ioc,
+            post_only: false,
+            display_quantity: None,
+        };
+        self.accept(m, &o, order_type, out);
+        self.run_limit(m, o, out);
+        let after = self.positions.get(account, m).map_or(0, |p| p.lots);
+        let closed = before.abs_diff(after);
+        if closed > 0 {
+            let mk = &self.markets[m];
+            out.push(Event::LiquidationStep {
+                account,
+                market: mk.spec.symbol,
+                stage: LiquidationStage::Reduce,
+                quantity: mk.qty_dec(closed),
+                price: Some(mk.price_dec(ticks)),
+            });
+        }
+        (closed, Some(ticks))
+    }
+}
