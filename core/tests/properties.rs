@@ -1,4 +1,5 @@
-//! Property tests over random command streams: many accounts, two markets, every
+//! Property tests over random command streams: many accounts, two spot markets and
+//! a perpetual whose index swings (positions win, lose and are liquidated), every
 //! command kind, garbage values included. After every command the invariants hold
 //! and there is exactly one outcome; postings always add up to the core's balances;
 //! and runs are deterministic, across snapshot and restore too.
@@ -146,7 +147,7 @@ fn random_streams_reach_every_kind_of_effect() {
     use proptest::strategy::ValueTree;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..64 {
+    for _ in 0..256 {
         let s = steps(400).new_tree(&mut runner).unwrap().current();
         let mut core = Core::default();
         for ev in run(&mut core, &envelopes(&s)).iter().flatten() {
@@ -185,6 +186,10 @@ fn random_streams_reach_every_kind_of_effect() {
         "done Cancelled",
         "done Unfilled",
         "done InsufficientFunds",
+        "PositionChanged",
+        "LiquidationStarted",
+        "LiquidationStep",
+        "LiquidationEnded",
         "CredentialsRequired",
         "rejected MissingCredentials",
         "rejected BadSignature",

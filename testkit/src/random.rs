@@ -10,8 +10,10 @@ use tape_schemas::*;
 use crate::d;
 
 pub const ACCOUNTS: u64 = 6;
+/// The setup's time (ms since the UNIX epoch); the steps follow it.
+pub const START_MS: u64 = 1_700_000_000_000;
 pub const MARKETS: [&str; 2] = ["BTC-USDT", "ETH-USDT"];
-/// The perpetual: index prices near 100 that move at most 2% per update.
+/// The perpetual: index prices near 100 that move at most 10% per update.
 pub const PERPETUAL: &str = "BTC-PERP";
 
 fn perpetual() -> Command {
@@ -44,8 +46,8 @@ fn perpetual() -> Command {
             },
         ],
         index: IndexRules {
-            max_move_ppm: 20_000,
-            stale_after_ms: 5_000,
+            max_move_ppm: 100_000,
+            stale_after_ms: 600_000,
             min_price: d("1"),
             max_price: d("1000"),
         },
@@ -89,7 +91,9 @@ pub fn setup() -> Vec<Command> {
         perpetual(),
     ];
     for a in 1..=ACCOUNTS {
-        for (c, amount) in [("BTC", "50"), ("ETH", "500"), ("USDT", "20000")] {
+        // The last account trades on a shoestring: its positions get liquidated.
+        let usdt = if a == ACCOUNTS { "15" } else { "20000" };
+        for (c, amount) in [("BTC", "50"), ("ETH", "500"), ("USDT", usdt)] {
             v.push(Command::Deposit {
                 account: AccountId(a),
                 asset: c.parse().unwrap(),
@@ -98,6 +102,17 @@ pub fn setup() -> Vec<Command> {
             });
         }
     }
+    // The perpetual's first index, so its orders have a mark from the start.
+    v.push(Command::SetIndexPrice {
+        market: PERPETUAL.parse().unwrap(),
+        price: d("100"),
+        source_ms: START_MS,
+    });
+    // The shoestring account may use 20x.
+    v.push(Command::SetAccountTier {
+        account: AccountId(ACCOUNTS),
+        tier: LeverageTier::Advanced,
+    });
     // Keys 1 (admin), 2..=ACCOUNTS+1 (trader of account n-1) and ACCOUNTS+2 (auditor).
     for (key, role, account) in std::iter::once((1, ApiRole::Admin, None))
         .chain((1..=ACCOUNTS).map(|a| (a + 1, ApiRole::Trader, Some(AccountId(a)))))
@@ -187,11 +202,26 @@ pub fn tif(x: u64, now: u64) -> TimeInForce {
 }
 
 /// Turns random words into one command of any kind.
+/// The perpetual's price at `now`: from 85 up to 115 and back every ten minutes,
+/// ±0.5 of noise from `b`.
+fn swing(now: u64, b: u64) -> Dec {
+    let phase = i128::from((now / 1_000) % 600);
+    let swing = (phase - 300).abs() * 3_000 / 300;
+    Dec::from_minor(8_500 + swing + i128::from(b % 101) - 50, 2)
+}
+
 pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command {
-    let account = AccountId(1 + a % (ACCOUNTS + 1)); // sometimes an unknown account
+    // Sometimes an unknown account; the shoestring account (the last) a quarter of
+    // the time more.
+    let account = if a % 4 == 3 {
+        AccountId(ACCOUNTS)
+    } else {
+        AccountId(1 + a % (ACCOUNTS + 1))
+    };
     let market: Symbol = if b.is_multiple_of(17) {
         "NOPE-USDT".parse().unwrap()
-    } else if b.is_multiple_of(5) {
+    } else if b.is_multiple_of(5) || (account.0 == ACCOUNTS && !b.is_multiple_of(3)) {
+        // The shoestring account trades mostly the perpetual.
         PERPETUAL.parse().unwrap()
     } else {
         MARKETS[(b % 2) as usize].parse().unwrap()
@@ -231,9 +261,15 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
     } else {
         MarketSize::Quote(Dec::from_minor(i128::from(b % 50_000), 2))
     };
+    let perpetual = market.as_str() == PERPETUAL;
     match kind % 32 {
         0..=11 => place(OrderType::Limit {
-            price: price(b),
+            // Orders on the perpetual mostly near its swing.
+            price: if perpetual && !b.is_multiple_of(4) {
+                swing(now, b >> 8)
+            } else {
+                price(b)
+            },
             quantity: qty(c),
             time_in_force: tif(a >> 12, now),
             post_only: a.is_multiple_of(9),
@@ -366,13 +402,15 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
             } else {
                 PERPETUAL.parse().unwrap()
             },
-            // Within 2% of the last index they walk; 90 to 110 gaps at times.
+            // A swing between 85 and 115 every ten minutes of command time, with
+            // noise, so positions win and lose; 80 to 120 gaps at times (taken
+            // when within 10% of the last index).
             price: if a.is_multiple_of(7) {
                 price(a)
-            } else if a.is_multiple_of(2) {
-                Dec::from_minor(9_000 + i128::from(b % 2_001), 2)
+            } else if a.is_multiple_of(5) {
+                Dec::from_minor(8_000 + i128::from(b % 4_001), 2)
             } else {
-                Dec::from_minor(9_950 + i128::from(b % 101), 2)
+                swing(now, b)
             },
             source_ms: match c % 9 {
                 0 => now + 1 + c % 1_000,
@@ -434,7 +472,7 @@ pub type Step = (u8, u64, u64, u64, u16, bool);
 /// The command stream for random steps: setup, then one command per step; a step may
 /// repeat the previous command id instead of taking a new one.
 pub fn envelopes(steps: &[Step]) -> Vec<CommandEnvelope> {
-    let mut now = 1_700_000_000_000u64;
+    let mut now = START_MS;
     let mut v: Vec<CommandEnvelope> = setup()
         .into_iter()
         .enumerate()
