@@ -30,6 +30,9 @@ pub enum Bench {
     /// The hot standby on Kafka: trials of killing or pausing the leader under load,
     /// timing the takeover (claim, fence, first new answer).
     Failover(crate::bench_failover::FailoverArgs),
+    /// The margin engine in the core: index updates over many positions, a margin
+    /// order against a spot one, and a liquidation storm.
+    Margin(crate::bench_margin::MarginArgs),
 }
 
 #[derive(Args)]
@@ -77,6 +80,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Batch(args) => crate::bench_batch::run(args),
         Bench::Order(args) => crate::bench_order::order(args).await,
         Bench::Failover(args) => crate::bench_failover::run(args).await,
+        Bench::Margin(args) => crate::bench_margin::run(args),
     }
 }
 

@@ -4,6 +4,7 @@ mod bench;
 mod bench_batch;
 mod bench_e2e;
 mod bench_failover;
+mod bench_margin;
 mod bench_order;
 mod bench_read;
 mod clock;

@@ -223,6 +223,7 @@ impl Core {
         let cause = Cause::Withdrawal(WithdrawalId(id));
         self.ledger
             .hold(&self.assets, a, account, minor, cause, out);
+        self.touch_margin_accounts(&[account]);
         Ok(id)
     }
 

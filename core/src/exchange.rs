@@ -202,9 +202,6 @@ impl Core {
         let result = match outcome {
             Ok(id) => {
                 self.drain_pending(out);
-                if let Some(account) = envelope.command.account() {
-                    self.watch.touch(account);
-                }
                 self.settle_margin(out);
                 CommandResult::Accepted { id }
             }

@@ -14,8 +14,8 @@
 //! may find the account healthy: then its slack is split again.
 //!
 //! Everything else that can lower an account's slack (fills, fees, withdrawals,
-//! spot orders and trades in the collateral) marks it for an exact check at the
-//! end of the command. An account below maintenance joins the backlog. Each
+//! spot orders' holds and spot trades) marks it for an exact check at the end of
+//! the command. An account below maintenance joins the backlog. Each
 //! command then runs at most `LIQUIDATION_STEPS_MAX` liquidation steps, taking the
 //! backlog in turn: cancel the account's perpetual orders, then reduce its largest
 //! position with an IOC reduce-only order no worse than the bankruptcy price. What
@@ -44,6 +44,12 @@ pub(crate) struct Watch {
     shorts: BTreeSet<(u32, u64, AccountId)>,
     /// Each watched position's (long, trigger).
     triggers: BTreeMap<(AccountId, u32), (bool, u64)>,
+    /// Each account's wallet (available plus held margin) when its slack was last
+    /// split, by (account, collateral asset). The triggers bound what the marks
+    /// can take from the slack since then, so while the wallet is no lower the
+    /// split stands; a fill or a crossed trigger drops the entry, so the next
+    /// check splits again.
+    budgets: BTreeMap<(AccountId, u16), i128>,
     /// Accounts below maintenance, by (account, collateral asset).
     backlog: BTreeSet<(AccountId, u16)>,
     /// Where the next liquidation step starts in the backlog.
@@ -56,6 +62,7 @@ pub(crate) struct Watch {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct WatchSnapshot {
     triggers: Vec<((AccountId, u32), (bool, u64))>,
+    budgets: Vec<((AccountId, u16), i128)>,
     backlog: Vec<(AccountId, u16)>,
     cursor: Option<(AccountId, u16)>,
 }
@@ -88,14 +95,49 @@ impl Watch {
         self.dirty.insert(account);
     }
 
-    /// The accounts whose positions on `m` a mark of `mark` crosses, marked.
-    pub fn crossed(&mut self, m: u32, mark: u64) {
+    /// A position of the account changed: its slack is split again at the check.
+    pub fn position_changed(&mut self, account: AccountId, asset: u16) {
+        self.budgets.remove(&(account, asset));
+        self.dirty.insert(account);
+    }
+
+    /// The watched positions on `m` a mark of `mark` crosses.
+    fn crossed_by(&self, m: u32, mark: u64) -> impl Iterator<Item = AccountId> + '_ {
         let lo = AccountId(0);
         let hi = AccountId(u64::MAX);
         let longs = self.longs.range((m, mark, lo)..=(m, u64::MAX, hi));
         let shorts = self.shorts.range((m, 0, lo)..=(m, mark, hi));
-        let crossed: Vec<AccountId> = longs.chain(shorts).map(|k| k.2).collect();
-        self.dirty.extend(crossed);
+        longs.chain(shorts).map(|k| k.2)
+    }
+
+    /// The accounts whose positions on `m` a mark of `mark` crosses, marked for a
+    /// check that splits their slack again.
+    pub fn crossed(&mut self, m: u32, mark: u64) {
+        let crossed: Vec<AccountId> = self.crossed_by(m, mark).collect();
+        for account in crossed {
+            self.forget_budgets(account);
+            self.dirty.insert(account);
+        }
+    }
+
+    fn forget_budgets(&mut self, account: AccountId) {
+        let keys: Vec<(AccountId, u16)> = self
+            .budgets
+            .range((account, 0)..=(account, u16::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.budgets.remove(&k);
+        }
+    }
+
+    /// How many positions on `m` a mark of `mark` would cross.
+    pub fn crossing(&self, m: u32, mark: u64) -> usize {
+        self.crossed_by(m, mark).count()
+    }
+
+    pub fn backlog_len(&self) -> usize {
+        self.backlog.len()
     }
 
     pub fn in_backlog(&self, account: AccountId, asset: u16) -> bool {
@@ -119,6 +161,7 @@ impl Watch {
     pub fn snapshot(&self) -> WatchSnapshot {
         WatchSnapshot {
             triggers: self.triggers.iter().map(|(k, v)| (*k, *v)).collect(),
+            budgets: self.budgets.iter().map(|(k, v)| (*k, *v)).collect(),
             backlog: self.backlog.iter().copied().collect(),
             cursor: self.cursor,
         }
@@ -127,6 +170,7 @@ impl Watch {
     pub fn restore(s: WatchSnapshot) -> Watch {
         let mut w = Watch {
             backlog: s.backlog.into_iter().collect(),
+            budgets: s.budgets.into_iter().collect(),
             cursor: s.cursor,
             ..Watch::default()
         };
@@ -150,11 +194,16 @@ impl Health {
 }
 
 impl Core {
+    /// What an account's margin counts of its collateral: available plus held
+    /// for margin (a spot order's hold or a withdrawal's is not).
+    fn wallet(&self, account: AccountId, asset: u16) -> i128 {
+        let margin = self.positions.margin(account, asset);
+        i128::from(self.ledger.available(account, asset)) + i128::from(margin.held)
+    }
+
     /// Equity and maintenance margin of an account in a collateral asset.
     pub(crate) fn health(&self, account: AccountId, asset: u16) -> Health {
-        let margin = self.positions.margin(account, asset);
-        let mut equity =
-            i128::from(self.ledger.available(account, asset)) + i128::from(margin.held);
+        let mut equity = self.wallet(account, asset);
         let mut maintenance = 0u128;
         for (m, p) in self.positions.of(account) {
             if self.markets[m].quote != asset || p.lots == 0 {
@@ -172,7 +221,7 @@ impl Core {
 
     /// A position's value at its market's mark, and its profit or loss there.
     fn value_at_mark(&self, m: u32, p: &crate::positions::Pos) -> (u128, i128) {
-        let mark = self.perps.get(m).and_then(|x| x.mark_ticks()).unwrap_or(0);
+        let mark = self.markets[m].mark().unwrap_or(0);
         let per_lot = self.per_lot(m, mark);
         (
             u128::from(p.lots.unsigned_abs()) * per_lot,
@@ -180,10 +229,12 @@ impl Core {
         )
     }
 
-    /// A spot trade may move the equity of accounts that trade on margin too:
-    /// those are checked at the end of the command.
-    pub(crate) fn touch_margin_accounts(&mut self, accounts: [AccountId; 2]) {
-        for account in accounts {
+    /// A spot trade, a spot order's hold or a withdrawal's may lower the equity
+    /// of an account that trades on margin too: it is checked at the end of the
+    /// command. (A perpetual order's margin moves from available to held and
+    /// leaves the equity as it was; its fills touch the account themselves.)
+    pub(crate) fn touch_margin_accounts(&mut self, accounts: &[AccountId]) {
+        for &account in accounts {
             if self.positions.has_any(account) {
                 self.watch.touch(account);
             }
@@ -245,13 +296,27 @@ impl Core {
                 self.watch.unset(account, m);
             }
         }
+        let watched = &self.watch.triggers;
+        if watched
+            .range((account, 0)..=(account, u32::MAX))
+            .next()
+            .is_none()
+        {
+            self.watch.forget_budgets(account);
+        }
     }
 
     /// An exact check: below maintenance joins the backlog; else the slack is
     /// split among the positions again.
     fn check_account(&mut self, account: AccountId, asset: u16, out: &mut Vec<Event>) {
+        let wallet = self.wallet(account, asset);
+        let split_at = self.watch.budgets.get(&(account, asset)).copied();
+        if split_at.is_some_and(|w| wallet >= w) {
+            return; // nothing but the marks took from the slack since the split
+        }
         let health = self.health(account, asset);
         if health.slack() < 0 {
+            self.watch.forget_budgets(account);
             self.watch.backlog.insert((account, asset));
             let positions: Vec<u32> = self.positions.of(account).map(|(m, _)| m).collect();
             for m in positions {
@@ -280,6 +345,8 @@ impl Core {
     /// Indexes each open position settled in `asset` by the mark at which its
     /// share of `slack` (in proportion to its value) would be used up.
     fn split_slack(&mut self, account: AccountId, asset: u16, slack: i128) {
+        let wallet = self.wallet(account, asset);
+        self.watch.budgets.insert((account, asset), wallet);
         let slack = slack.max(0).unsigned_abs();
         let open: Vec<(u32, i64, u128)> = self
             .positions

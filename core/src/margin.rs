@@ -46,7 +46,7 @@ impl Core {
 
     pub(crate) fn unrealized_of(&self, m: u32, p: &Pos) -> i128 {
         // A position exists only once its market has a mark (orders need one).
-        let mark = self.perps.get(m).and_then(|x| x.mark_ticks()).unwrap_or(0);
+        let mark = self.markets[m].mark().unwrap_or(0);
         p.unrealized(self.per_lot(m, mark))
     }
 
@@ -640,7 +640,7 @@ impl Core {
         self.top_up(account, asset, cause, out);
         self.position_changed(m, account, Some(trade), f.realized, out);
         self.positions.forget_if_empty(account, m);
-        self.watch.touch(account);
+        self.watch.position_changed(account, asset);
     }
 
     /// Takes a perpetual order's rest into its position's margin before it rests:
@@ -653,7 +653,9 @@ impl Core {
         let pos = self.positions.entry(account, m, leverage);
         pos.resting_mut(o.side).add(resting.0, resting.1, resting.2);
         self.refresh_required(account, m);
-        if !o.reduce_only && !self.can_carry(account, asset) {
+        // An order that did not trade rests as its placement check counted it.
+        let checked = o.filled_lots == 0;
+        if !o.reduce_only && !checked && !self.can_carry(account, asset) {
             let pos = self.positions.get_mut(account, m).expect("just entered");
             pos.resting_mut(o.side).sub(resting.0, resting.1, resting.2);
             self.refresh_required(account, m);

@@ -159,6 +159,11 @@ impl Market {
         self.last_ticks
     }
 
+    /// A perpetual's mark price, in ticks.
+    pub fn mark(&self) -> Option<u64> {
+        self.mark_ticks
+    }
+
     /// Sets a perpetual's mark price, which its band is then centred on.
     pub fn set_mark(&mut self, ticks: u64) {
         self.mark_ticks = Some(ticks);

@@ -188,3 +188,18 @@ impl Core {
         Some(self.ledger.system(a).insurance)
     }
 }
+
+impl Core {
+    /// How many watched positions on `market` a mark of `ticks` would cross (the
+    /// accounts it would check exactly), for benchmarks and tools.
+    pub fn accounts_a_mark_crosses(&self, market: &Symbol, ticks: u64) -> Option<usize> {
+        let m = self.markets.id(market).ok()?;
+        self.perps.get(m)?;
+        Some(self.watch.crossing(m, ticks))
+    }
+
+    /// Accounts waiting in the liquidation backlog.
+    pub fn liquidation_backlog(&self) -> usize {
+        self.watch.backlog_len()
+    }
+}

@@ -80,7 +80,7 @@ impl Core {
             ),
         };
         assert!(buyer != seller, "no account trades with itself");
-        self.touch_margin_accounts([buyer, seller]);
+        self.touch_margin_accounts(&[buyer, seller]);
         let before = self.fill_parties(f, buyer, seller);
         let cause = Cause::Trade(TradeId(f.trade));
         let (base, quote) = (f.base_asset, f.quote_asset);

@@ -96,6 +96,7 @@ impl Core {
             let more = sub(a.held, a.old_held, "amend hold");
             self.ledger
                 .hold(&self.assets, a.asset, account, more, cause, out);
+            self.touch_margin_accounts(&[account]);
         } else {
             let less = sub(a.old_held, a.held, "amend release");
             self.ledger

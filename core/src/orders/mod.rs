@@ -292,6 +292,9 @@ impl Core {
         let cause = Cause::Order(OrderId(o.id));
         self.ledger
             .hold(&self.assets, asset, o.account, o.held_minor, cause, out);
+        if o.held_minor > 0 {
+            self.touch_margin_accounts(&[o.account]);
+        }
     }
 
     /// Places an order of any type: the checks every type shares, then its own
