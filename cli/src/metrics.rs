@@ -97,12 +97,14 @@ pub fn engine(stats: Arc<EngineStats>, commands: Arc<AnyLog>, mut shutdown: watc
 pub fn projector(
     events: Arc<AnyLog>,
     progress: watch::Receiver<Progress>,
+    views: tape_projections::Views,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let lag = gauge(
         "tape_projector_lag_events",
         "Events on the log the read models have not applied yet",
     );
+    let mut margin = MarginMetrics::new();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -115,8 +117,88 @@ pub fn projector(
                 let read = progress.borrow().next_offset;
                 lag.set(end.saturating_sub(read) as i64);
             }
+            if let Ok(totals) = views.margin_totals() {
+                margin.update(&totals);
+            }
         }
     });
+}
+
+/// Margin trading as the read models count it: liquidation events by market and
+/// stage, liquidations started and ended by collateral, the insurance fund and
+/// its bad debt.
+struct MarginMetrics {
+    steps: prometheus::IntCounterVec,
+    liquidations: prometheus::IntCounterVec,
+    fund: prometheus::GaugeVec,
+    bad_debt: prometheus::GaugeVec,
+    /// What the counters were last set to (they only grow).
+    seen: std::collections::BTreeMap<(String, String), u64>,
+}
+
+impl MarginMetrics {
+    fn new() -> MarginMetrics {
+        fn counter(name: &str, help: &str, labels: &[&str]) -> prometheus::IntCounterVec {
+            let c = prometheus::IntCounterVec::new(prometheus::Opts::new(name, help), labels)
+                .expect("a valid metric");
+            let _ = prometheus::register(Box::new(c.clone()));
+            c
+        }
+        fn gauge(name: &str, help: &str) -> prometheus::GaugeVec {
+            let g = prometheus::GaugeVec::new(prometheus::Opts::new(name, help), &["asset"])
+                .expect("a valid metric");
+            let _ = prometheus::register(Box::new(g.clone()));
+            g
+        }
+        MarginMetrics {
+            steps: counter(
+                "tape_liquidation_events_total",
+                "Liquidation steps by perpetual and stage (cancel, reduce, no_liquidity)",
+                &["market", "stage"],
+            ),
+            liquidations: counter(
+                "tape_liquidations_total",
+                "Liquidations started and ended, by collateral asset",
+                &["asset", "event"],
+            ),
+            fund: gauge(
+                "tape_insurance_fund",
+                "The insurance fund's balance by asset (negative: bad debt)",
+            ),
+            bad_debt: gauge(
+                "tape_bad_debt",
+                "What the insurance fund owes by asset: minus its balance when negative",
+            ),
+            seen: Default::default(),
+        }
+    }
+
+    fn update(&mut self, t: &tape_projections::MarginTotals) {
+        // `seen` is keyed by the label values, each prefixed with its metric.
+        let mut add = |counter: &prometheus::IntCounterVec, a: String, b: String, n: u64| {
+            let was = self.seen.insert((a.clone(), b.clone()), n).unwrap_or(0);
+            let (a, b) = (a.split_once(':').map_or(a.as_str(), |x| x.1), b.as_str());
+            counter
+                .with_label_values(&[a, b])
+                .inc_by(n.saturating_sub(was));
+        };
+        for ((market, stage), n) in &t.steps {
+            add(&self.steps, format!("step:{market}"), stage.clone(), *n);
+        }
+        for (event, counts) in [("started", &t.started), ("ended", &t.ended)] {
+            for (asset, n) in counts {
+                add(&self.liquidations, format!("liq:{asset}"), event.into(), *n);
+            }
+        }
+        for (asset, balance) in &t.insurance {
+            let value: f64 = balance.0.to_string().parse().unwrap_or(0.0);
+            let asset = asset.to_string();
+            self.fund.with_label_values(&[&asset]).set(value);
+            self.bad_debt
+                .with_label_values(&[&asset])
+                .set((-value).max(0.0));
+        }
+    }
 }
 
 /// Serves `GET /metrics` (the default registry) on `addr` until `shutdown`.

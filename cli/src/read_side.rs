@@ -120,7 +120,12 @@ pub async fn serve(
     let events_end = events.end_offset().await?;
     let (changes_tx, _) = broadcast::channel(1_024);
     let (progress_tx, progress_rx) = watch::channel(tape_projections::Progress::default());
-    crate::metrics::projector(events.clone(), progress_rx.clone(), shutdown.clone());
+    crate::metrics::projector(
+        events.clone(),
+        progress_rx.clone(),
+        views.clone(),
+        shutdown.clone(),
+    );
     let projector_shutdown = shutdown.clone();
     let changes = changes_tx.clone();
     let projector_task = tokio::spawn(async move {

@@ -766,4 +766,23 @@ async fn a_position_and_its_liquidation_over_graphql() {
     let p = s.ok(&alice, POSITIONS, json!({})).await;
     let size: f64 = p["positions"][0]["size"].as_str().unwrap().parse().unwrap();
     assert!(size > 0.0 && size < 0.2, "{p}");
+    // Prometheus counts the liquidation (the metrics refresh each second); the
+    // insurance fund paid nothing.
+    let wanted = [
+        r#"tape_liquidation_events_total{market="BTC-USDT-PERP",stage="reduce"} 1"#,
+        r#"tape_liquidations_total{asset="USDT",event="started"} 1"#,
+        r#"tape_liquidations_total{asset="USDT",event="ended"} 1"#,
+    ];
+    let url = format!("http://{}/metrics", s.addr);
+    let mut body = String::new();
+    for _ in 0..100 {
+        body = s.http.get(&url).send().await.unwrap().text().await.unwrap();
+        if wanted.iter().all(|w| body.contains(w)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for w in wanted {
+        assert!(body.contains(w), "{w} in {body}");
+    }
 }

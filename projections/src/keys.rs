@@ -60,6 +60,8 @@ pub const LEVERAGE: u8 = b'L';
 pub const POSITION: u8 = b'V';
 /// Account id, seq → `LiquidationView`.
 pub const LIQUIDATION: u8 = b'Y';
+/// The liquidation counts and the insurance fund (`MarginTotals`).
+pub const MARGIN_TOTALS: &[u8] = b"\x00margin-totals";
 
 /// A key: a tag byte, then fixed-width parts.
 pub struct Key(Vec<u8>);

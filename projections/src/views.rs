@@ -66,6 +66,19 @@ pub enum LiquidationWhat {
     Ended,
 }
 
+/// What the operations metrics say of margin trading: liquidation events counted
+/// by market and stage, and the insurance fund's balance per asset (negative: bad
+/// debt).
+#[derive(Clone, Default, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MarginTotals {
+    /// (market, stage) → steps; the stage as the event names it.
+    pub steps: std::collections::BTreeMap<(Symbol, String), u64>,
+    /// Liquidations started and ended, by collateral asset.
+    pub started: std::collections::BTreeMap<AssetCode, u64>,
+    pub ended: std::collections::BTreeMap<AssetCode, u64>,
+    pub insurance: std::collections::BTreeMap<AssetCode, Dec>,
+}
+
 /// One liquidation event of an account: it started, one step, or it ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct LiquidationView {

@@ -95,6 +95,17 @@ pub enum LiquidationStage {
     NoLiquidity,
 }
 
+impl LiquidationStage {
+    /// The stage as the JSON events name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LiquidationStage::Cancel => "cancel",
+            LiquidationStage::Reduce => "reduce",
+            LiquidationStage::NoLiquidity => "no_liquidity",
+        }
+    }
+}
+
 /// The leverage caps of the three tiers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct TierCaps {
@@ -119,6 +130,19 @@ impl TierCaps {
             LeverageTier::Beginner => self.beginner,
             LeverageTier::Intermediate => self.intermediate,
             LeverageTier::Advanced => self.advanced,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_is_named_as_json_names_it() {
+        use LiquidationStage as S;
+        for stage in [S::Cancel, S::Reduce, S::NoLiquidity] {
+            assert_eq!(serde_json::to_value(stage).unwrap(), stage.name());
         }
     }
 }

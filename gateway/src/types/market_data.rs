@@ -184,10 +184,7 @@ impl From<tape_projections::LiquidationView> for Liquidation {
         let what = match v.what {
             W::Started => "started".to_string(),
             W::Ended => "ended".to_string(),
-            W::Step(stage) => serde_json::to_value(stage)
-                .ok()
-                .and_then(|s| s.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            W::Step(stage) => stage.name().to_string(),
         };
         let n = |x: Dec| dm(Dec(x.0.normalize()));
         Liquidation {

@@ -95,7 +95,7 @@ impl Projector {
             Event::PositionChanged { .. } => self.position_changed(at, event)?,
             Event::LiquidationStarted { .. }
             | Event::LiquidationStep { .. }
-            | Event::LiquidationEnded { .. } => self.liquidation(at, event),
+            | Event::LiquidationEnded { .. } => self.liquidation(at, event)?,
             _ => {} // not this view's
         }
         Ok(())
@@ -139,8 +139,8 @@ impl Projector {
         Ok(())
     }
 
-    /// An account's liquidation record.
-    fn liquidation(&mut self, at: At, event: &Event) {
+    /// An account's liquidation record, and the counts.
+    fn liquidation(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
         let mut view = LiquidationView {
             seq: at.seq,
             time_ms: at.time_ms,
@@ -187,13 +187,31 @@ impl Projector {
                 view.quantity = Some(*quantity);
                 view.price = *price;
             }
-            _ => return,
+            _ => return Ok(()),
         }
         let key = Key::new(keys::LIQUIDATION)
             .u64(view.account.0)
             .u64(at.seq)
             .build();
         self.put(key, enc(&view));
+        let mut totals = self.margin_totals()?;
+        match event {
+            Event::LiquidationStarted { asset, .. } => {
+                *totals.started.entry(*asset).or_default() += 1
+            }
+            Event::LiquidationEnded { asset, .. } => *totals.ended.entry(*asset).or_default() += 1,
+            Event::LiquidationStep { market, stage, .. } => {
+                let stage = stage.name().to_string();
+                *totals.steps.entry((*market, stage)).or_default() += 1;
+            }
+            _ => {}
+        }
+        self.put(keys::MARGIN_TOTALS.to_vec(), enc(&totals));
+        Ok(())
+    }
+
+    pub(super) fn margin_totals(&self) -> Result<MarginTotals, ProjectionError> {
+        Ok(self.get(keys::MARGIN_TOTALS)?.unwrap_or_default())
     }
 
     fn market_created(&mut self, spec: &MarketSpec) {
@@ -281,6 +299,11 @@ impl Views {
             chosen,
             leverage: chosen.map_or(most, |c| c.min(most)),
         }))
+    }
+
+    /// Liquidation counts and the insurance fund, for the metrics.
+    pub fn margin_totals(&self) -> Result<MarginTotals, ProjectionError> {
+        Ok(self.get(keys::MARGIN_TOTALS)?.unwrap_or_default())
     }
 
     /// An account's liquidation records, oldest first, at most the last `last`.

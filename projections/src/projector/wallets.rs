@@ -14,6 +14,13 @@ impl Projector {
         } = event
         {
             self.posting(seq, time_ms, *asset, *from, *to, *amount, *cause);
+            if *from == Party::Insurance || *to == Party::Insurance {
+                let mut totals = self.margin_totals()?;
+                let fund = totals.insurance.entry(*asset).or_default();
+                let sign = if *to == Party::Insurance { 1 } else { -1 };
+                fund.0 += amount.0 * rust_decimal::Decimal::from(sign);
+                self.put(keys::MARGIN_TOTALS.to_vec(), enc(&totals));
+            }
         }
         Ok(())
     }
