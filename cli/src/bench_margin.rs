@@ -200,11 +200,11 @@ fn exchange(markets: u32) -> Feed {
                 max_move_ppm: 200_000,
                 stale_after_ms: 86_400_000,
                 min_price: d("0.01"),
-                max_price: d("10000000"),
+                max_price: d("1000000"),
             },
             mark_basis_max_ppm: 0,
             funding_interval_ms: 3_600_000,
-            open_interest_max: d("1000000000"),
+            open_interest_max: d("1000000"),
         }));
         f.index(&perp_symbol(m), d("100"));
     }

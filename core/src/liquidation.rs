@@ -220,7 +220,7 @@ impl Core {
     }
 
     /// A position's value at its market's mark, and its profit or loss there.
-    fn value_at_mark(&self, m: u32, p: &crate::positions::Pos) -> (u128, i128) {
+    pub(crate) fn value_at_mark(&self, m: u32, p: &crate::positions::Pos) -> (u128, i128) {
         let mark = self.markets[m].mark().unwrap_or(0);
         let per_lot = self.per_lot(m, mark);
         (
@@ -481,7 +481,8 @@ impl Core {
             0 => u128::from(n),
             per_lot => 2 * (deficit * PPM).div_ceil(per_lot),
         };
-        let close = u64::try_from(close.min(u128::from(n))).expect("at most the position");
+        let close = u64::try_from(close).unwrap_or(u64::MAX).min(n);
+        // Below i64::MAX lots × a u64 tick value: within i128.
         let den = i128::try_from(u128::from(n) * self.per_lot(m, 1)).expect("a value fits");
         let num = i128::from(mark) * den;
         let bankruptcy = if lots > 0 {

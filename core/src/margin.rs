@@ -57,20 +57,21 @@ impl Core {
         if !self.positions.has_any(account) {
             return available;
         }
+        available.saturating_sub(u64::try_from(self.owed(account, asset)).unwrap_or(u64::MAX))
+    }
+
+    /// What an account's available balance must cover before it spends: the
+    /// margin it is short of and its unrealized losses.
+    fn owed(&self, account: AccountId, asset: u16) -> u128 {
         let margin = self.positions.margin(account, asset);
         let short = margin.required.saturating_sub(u128::from(margin.held));
         let loss = u128::try_from(-self.unrealized(account, asset).min(0)).unwrap_or(u128::MAX);
-        let owed = short.saturating_add(loss);
-        u64::try_from(u128::from(available).saturating_sub(owed)).expect("below available")
+        short.saturating_add(loss)
     }
 
-    /// Whether the account's available balance covers the margin it is missing
-    /// and its unrealized losses.
+    /// Whether the account's available balance covers what it owes.
     fn can_carry(&self, account: AccountId, asset: u16) -> bool {
-        let margin = self.positions.margin(account, asset);
-        let missing = margin.required.saturating_sub(u128::from(margin.held));
-        let loss = u128::try_from(-self.unrealized(account, asset).min(0)).unwrap_or(u128::MAX);
-        missing.saturating_add(loss) <= u128::from(self.ledger.available(account, asset))
+        self.owed(account, asset) <= u128::from(self.ledger.available(account, asset))
     }
 
     /// `PlaceOrder` on a perpetual, or `PlaceReduceOnly` anywhere.
@@ -141,26 +142,20 @@ impl Core {
         reduce_only: bool,
         out: &mut Vec<Event>,
     ) -> Outcome {
-        let OrderType::Limit {
-            price,
-            quantity,
-            time_in_force,
-            post_only,
-            display_quantity,
-        } = p.n.order_type
-        else {
-            return Err(RejectReason::UnsupportedOrderType);
-        };
-        if display_quantity.is_some() {
+        let iceberg = matches!(
+            p.n.order_type,
+            OrderType::Limit {
+                display_quantity: Some(_),
+                ..
+            }
+        );
+        if iceberg {
             return Err(RejectReason::PerpetualTradingNotBuilt);
         }
+        let t = self.limit_terms(p)?;
+        let (ticks, lots, time_in_force, post_only) =
+            (t.ticks, t.lots, t.time_in_force, t.post_only);
         let (m, n) = (p.m, p.n);
-        let (ticks, lots) = self.check_limit(m, price, quantity)?;
-        self.check_tif(time_in_force)?;
-        let rests = matches!(time_in_force, TimeInForce::Gtc | TimeInForce::Gtd { .. });
-        if post_only && !rests {
-            return Err(RejectReason::InvalidTimeInForce);
-        }
         self.check_new_orders(n.account, 1, n.client_order_id.as_ref())?;
         let ppm = hold_ppm(p.fees);
         let order = (n.side, ticks, lots, ppm);
@@ -219,16 +214,7 @@ impl Core {
             reduce_only,
             ..p.draft(OrderKind::Limit)
         };
-        let o = self.open(p, draft, out);
-        let id = o.id;
-        let t = Taker {
-            order: o,
-            market_order: true,
-            from_held: false,
-            quote_left,
-        };
-        self.run_market(m, t, out);
-        Ok(id)
+        self.open_market(p, draft, quote_left, out)
     }
 
     /// The leverage an account's new position on `m` opens at.
@@ -384,10 +370,8 @@ impl Core {
         out: &mut Vec<Event>,
     ) {
         let mut margin = self.positions.margin(account, asset);
-        let Ok(excess) = u64::try_from(u128::from(margin.held).saturating_sub(margin.required))
-        else {
-            unreachable!("an excess over held fits in u64")
-        };
+        let required = u64::try_from(margin.required).unwrap_or(u64::MAX);
+        let excess = margin.held.saturating_sub(required);
         if excess > 0 {
             margin.held -= excess;
             self.positions.set_margin(account, asset, margin);
@@ -403,7 +387,7 @@ impl Core {
         let mut margin = self.positions.margin(account, asset);
         let missing = margin.required.saturating_sub(u128::from(margin.held));
         let available = self.ledger.available(account, asset);
-        let take = u64::try_from(missing.min(u128::from(available))).expect("below available");
+        let take = u64::try_from(missing).unwrap_or(u64::MAX).min(available);
         if take > 0 {
             margin.held += take;
             self.positions.set_margin(account, asset, margin);

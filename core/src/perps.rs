@@ -101,6 +101,14 @@ impl Perp {
                 .ok()
                 .filter(|&l| i64::try_from(l).is_ok())
                 .ok_or(bad)?;
+        // Every position's value at any mark (at most the highest index plus a 10%
+        // basis) fits in half a u64, so no sum of values or costs overflows.
+        let value_max = u128::from(oi_cap_lots)
+            * (u128::from(max_ticks) * 11 / 10 + 1)
+            * u128::from(mk.notional_per_tick_lot);
+        if value_max > u128::from(u64::MAX / 2) {
+            return Err(bad);
+        }
         Ok(Perp {
             oi_cap_lots,
             open_interest: 0,

@@ -131,6 +131,7 @@ impl Pos {
     /// Profit or loss against a mark of `per_lot` (collateral minor units per lot).
     pub fn unrealized(&self, per_lot: u128) -> i128 {
         let value = u128::from(self.lots.unsigned_abs()) * per_lot;
+        // `Perp::new` keeps every position's value at any mark within u64.
         let value = i128::try_from(value).expect("a position's value fits");
         let cost = i128::from(self.cost);
         if self.lots >= 0 {

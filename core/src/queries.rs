@@ -126,14 +126,13 @@ impl Core {
         let mk = &self.markets[m];
         let scale = u32::from(mk.quote_scale);
         let money = |v: i128| Dec::from_minor(v, scale);
-        let mark = perp.mark_ticks().unwrap_or(0);
-        let value = u128::from(pos.lots.unsigned_abs()) * self.per_lot(m, mark);
+        let (value, unrealized) = self.value_at_mark(m, pos);
         let lots = i128::from(pos.lots) * i128::from(mk.lot_minor);
         Some(PositionInfo {
             size: Dec::from_minor(lots, u32::from(mk.base_scale)),
             cost: money(pos.signed_cost()),
             mark: perp.mark_ticks().map(|t| mk.price_dec(t)),
-            unrealized_pnl: money(self.unrealized_of(m, pos)),
+            unrealized_pnl: money(unrealized),
             initial_margin: money(pos.required as i128),
             maintenance_margin: money(perp.maintenance(value) as i128),
             leverage: pos.leverage,
@@ -149,16 +148,7 @@ impl Core {
         let money = |v: i128| Dec::from_minor(v, scale);
         let margin = self.positions.margin(account, a);
         let unrealized = self.unrealized(account, a);
-        let maintenance: u128 = self
-            .positions
-            .of(account)
-            .filter(|(m, _)| self.markets[*m].quote == a)
-            .map(|(m, p)| {
-                let mark = self.perps.get(m).and_then(|x| x.mark_ticks()).unwrap_or(0);
-                let value = u128::from(p.lots.unsigned_abs()) * self.per_lot(m, mark);
-                self.perps.get(m).map_or(0, |x| x.maintenance(value))
-            })
-            .sum();
+        let maintenance = self.health(account, a).maintenance;
         let wallet = balance.total() as i128;
         Some(MarginSummary {
             wallet: money(wallet),

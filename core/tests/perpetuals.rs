@@ -50,6 +50,10 @@ fn brackets_and_rules_that_do_not_hold_together_are_refused() {
     let cases: Vec<(&str, Change)> = vec![
         ("no brackets", Box::new(|s| s.brackets.clear())),
         (
+            "positions whose value could overflow",
+            Box::new(|s| s.open_interest_max = d("10000000000")),
+        ),
+        (
             "17 brackets",
             Box::new(|s| {
                 s.brackets = (1..=17)

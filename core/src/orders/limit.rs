@@ -5,8 +5,21 @@ use tape_schemas::*;
 
 use super::*;
 
+/// A limit order's terms once its price, size, time in force and post-only have
+/// passed the checks every market shares.
+pub(crate) struct LimitTerms {
+    pub ticks: u64,
+    pub lots: u64,
+    pub time_in_force: TimeInForce,
+    pub post_only: bool,
+    /// GTC or GTD: what it does not fill may rest.
+    pub rests: bool,
+    pub display_quantity: Option<Dec>,
+}
+
 impl Core {
-    pub(crate) fn place_limit(&mut self, p: &Placing, out: &mut Vec<Event>) -> Outcome {
+    /// The checks a limit order's own terms pass on any market.
+    pub(crate) fn limit_terms(&self, p: &Placing) -> Result<LimitTerms, RejectReason> {
         let OrderType::Limit {
             price,
             quantity,
@@ -17,13 +30,32 @@ impl Core {
         else {
             return Err(RejectReason::UnsupportedOrderType);
         };
-        let (m, n) = (p.m, p.n);
-        let (ticks, lots) = self.check_limit(m, price, quantity)?;
+        let (ticks, lots) = self.check_limit(p.m, price, quantity)?;
         self.check_tif(time_in_force)?;
         let rests = matches!(time_in_force, TimeInForce::Gtc | TimeInForce::Gtd { .. });
         if post_only && !rests {
             return Err(RejectReason::InvalidTimeInForce);
         }
+        Ok(LimitTerms {
+            ticks,
+            lots,
+            time_in_force,
+            post_only,
+            rests,
+            display_quantity,
+        })
+    }
+
+    pub(crate) fn place_limit(&mut self, p: &Placing, out: &mut Vec<Event>) -> Outcome {
+        let LimitTerms {
+            ticks,
+            lots,
+            time_in_force,
+            post_only,
+            rests,
+            display_quantity,
+        } = self.limit_terms(p)?;
+        let (m, n) = (p.m, p.n);
         let display_lots = self.display_lots(m, display_quantity, lots, rests)?;
         self.check_new_orders(n.account, 1, n.client_order_id.as_ref())?;
         let hold_ppm = crate::fees::hold_ppm(p.fees);

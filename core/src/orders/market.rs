@@ -28,6 +28,17 @@ impl Core {
             lots,
             ..p.draft(OrderKind::Limit)
         };
+        self.open_market(p, draft, quote_left, out)
+    }
+
+    /// Announces a drafted market order and runs it against the book; its id.
+    pub(crate) fn open_market(
+        &mut self,
+        p: &Placing,
+        draft: Draft,
+        quote_left: Option<u64>,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
         let o = self.open(p, draft, out);
         let id = o.id;
         let t = Taker {
@@ -36,7 +47,7 @@ impl Core {
             from_held: false,
             quote_left,
         };
-        self.run_market(m, t, out);
+        self.run_market(p.m, t, out);
         Ok(id)
     }
 }
