@@ -130,6 +130,7 @@ pub fn projector(
 struct MarginMetrics {
     steps: prometheus::IntCounterVec,
     liquidations: prometheus::IntCounterVec,
+    deleveraged: prometheus::IntCounterVec,
     fund: prometheus::GaugeVec,
     bad_debt: prometheus::GaugeVec,
     /// What the counters were last set to (they only grow).
@@ -153,13 +154,18 @@ impl MarginMetrics {
         MarginMetrics {
             steps: counter(
                 "tape_liquidation_events_total",
-                "Liquidation steps by perpetual and stage (cancel, reduce, no_liquidity)",
+                "Liquidation steps by perpetual and stage (cancel, reduce, take_over, deleverage)",
                 &["market", "stage"],
             ),
             liquidations: counter(
                 "tape_liquidations_total",
                 "Liquidations started and ended, by collateral asset",
                 &["asset", "event"],
+            ),
+            deleveraged: counter(
+                "tape_deleveraged_positions_total",
+                "Positions closed by auto-deleveraging against a liquidated one, by perpetual",
+                &["market"],
             ),
             fund: gauge(
                 "tape_insurance_fund",
@@ -189,6 +195,13 @@ impl MarginMetrics {
             for (asset, n) in counts {
                 add(&self.liquidations, format!("liq:{asset}"), event.into(), *n);
             }
+        }
+        for (market, n) in &t.deleveraged {
+            let key = (format!("adl:{market}"), String::new());
+            let was = self.seen.insert(key, *n).unwrap_or(0);
+            self.deleveraged
+                .with_label_values(&[&market.to_string()])
+                .inc_by(n.saturating_sub(was));
         }
         for (asset, balance) in &t.insurance {
             let value: f64 = balance.0.to_string().parse().unwrap_or(0.0);

@@ -157,6 +157,31 @@ impl Core {
         Ok(0)
     }
 
+    /// `FundInsurance`: the operator's capital into the insurance fund.
+    pub(crate) fn fund_insurance(
+        &mut self,
+        asset: &AssetCode,
+        amount: Dec,
+        reference: &ExternalRef,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
+        let (a, minor) = self.custody_amount(asset, amount)?;
+        if self.custody.deposit_refs.contains(&(a, *reference)) {
+            return Err(RejectReason::DuplicateDepositReference);
+        }
+        if self.custody.deposit_refs.len() >= self.cfg.deposit_references_max {
+            return Err(RejectReason::TooManyDeposits);
+        }
+        let fund = self.ledger.system(a).insurance;
+        if fund + i128::from(minor) > i128::from(u64::MAX) {
+            return Err(RejectReason::OutOfRange);
+        }
+        self.custody.deposit_refs.insert((a, *reference));
+        let (assets, l) = (&self.assets, &mut self.ledger);
+        l.post(assets, a, Party::World, Party::Insurance, minor, Cause::Deposit, out);
+        Ok(0)
+    }
+
     /// An enabled asset and an amount of it in minor units.
     fn custody_amount(&self, asset: &AssetCode, amount: Dec) -> Result<(u16, u64), RejectReason> {
         let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;

@@ -407,6 +407,11 @@ impl Core {
             | Command::SetAccountTier { .. }
             | Command::SetLeverage { .. } => self.perpetual_command(command, out),
             Command::PlaceReduceOnly(order) => self.place_reduce_only(order, out),
+            Command::FundInsurance {
+                asset,
+                amount,
+                reference,
+            } => self.fund_insurance(asset, *amount, reference, out),
             Command::ClosePosition { account, market } => {
                 self.close_position(*account, market, out)
             }

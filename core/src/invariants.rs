@@ -213,6 +213,12 @@ impl Core {
                     pos.required
                 )));
             }
+            if pos.lots != 0 && !self.positions.is_ranked(account, m, pos) {
+                return Err(bad("not ranked for deleveraging".into()));
+            }
+            if pos.funded > perp.funding.rounds {
+                return Err(bad(format!("settled funding round {}", pos.funded)));
+            }
             let e = per_market.entry(m).or_default();
             e.0 += i128::from(pos.lots);
             e.1 += pos.lots.max(0).unsigned_abs();
@@ -225,6 +231,13 @@ impl Core {
             return Err(InvariantViolation::Perpetual {
                 market: self.markets[m].spec.symbol.to_string(),
                 what: format!("orders of {account} without a position"),
+            });
+        }
+        let sized = self.positions.all().filter(|p| p.2.lots != 0).count();
+        if self.positions.ranked_len() != sized {
+            return Err(InvariantViolation::Perpetual {
+                market: String::new(),
+                what: format!("{} ranked of {sized} positions", self.positions.ranked_len()),
             });
         }
         self.check_markets_sum(&per_market)?;
@@ -273,6 +286,13 @@ impl Core {
         let mut clearing = vec![0i128; self.assets.len()];
         for (m, perp) in self.perps.iter() {
             let (lots, longs, cost) = per_market.get(&m).copied().unwrap_or_default();
+            // The insurance fund's position counts as one more.
+            let fund = perp.fund;
+            let lots = lots + i128::from(fund.lots);
+            let longs = longs + fund.lots.max(0).unsigned_abs();
+            let fund_cost = i128::from(fund.cost);
+            let cost = cost + if fund.lots < 0 { -fund_cost } else { fund_cost };
+            let pool = perp.funding.pool;
             let what = if lots != 0 {
                 Some(format!("positions sum to {lots} lots"))
             } else if longs != perp.open_interest() {
@@ -280,8 +300,12 @@ impl Core {
                     "open interest {} but longs {longs}",
                     perp.open_interest()
                 ))
-            } else if perp.clearing() + cost != 0 {
+            } else if perp.clearing() + cost != pool {
                 Some(format!("clearing {} but costs {cost}", perp.clearing()))
+            } else if pool != 0 && perp.funding.round.is_none() {
+                Some(format!("funding pool {pool} without a round"))
+            } else if (fund.lots == 0) != (fund.cost == 0) {
+                Some(format!("the insurance fund's position {fund:?}"))
             } else {
                 None
             };

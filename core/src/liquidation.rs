@@ -34,6 +34,8 @@ use crate::positions::PPM;
 
 /// Liquidation steps per command, across the backlog.
 pub const LIQUIDATION_STEPS_MAX: usize = 8;
+/// Opposite positions one deleveraging step closes at most.
+pub const DELEVERAGE_MAX: usize = 16;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Watch {
@@ -256,6 +258,7 @@ impl Core {
         if self.perps.is_empty() {
             return;
         }
+        self.run_funding(out);
         self.check_touched(out);
         // Each account in the backlog takes at most one step per command.
         let mut stepped = BTreeSet::new();
@@ -387,20 +390,19 @@ impl Core {
         // The next step goes to the next account in the backlog (round the
         // backlog); this one is checked again when its turn comes.
         self.watch.cursor = Some((account, asset.saturating_add(1)));
-        let (lots, reason) = self.reduce_at_bankruptcy(account, m, &health, out);
-        let after = self.health(account, asset);
-        if lots > 0 && (after.slack() >= 0 || self.largest_position(account, asset).is_none()) {
-            return self.end_liquidation(account, asset, &after, out);
-        }
+        let (lots, ticks) = self.reduce_at_bankruptcy(account, m, &health, out);
         if lots == 0 {
-            let mk = &self.markets[m];
-            out.push(Event::LiquidationStep {
-                account,
-                market: mk.spec.symbol,
-                stage: LiquidationStage::NoLiquidity,
-                quantity: Dec::ZERO,
-                price: reason.map(|t| mk.price_dec(t)),
-            });
+            // Nothing in the book within the bankruptcy price: the insurance fund
+            // takes the position over there, or the opposite positions ranked
+            // first are closed against it. Below one tick, at one tick.
+            let ticks = ticks.unwrap_or(1);
+            if !self.take_over(account, m, ticks, &health, out) {
+                self.deleverage(account, m, ticks, out);
+            }
+        }
+        let after = self.health(account, asset);
+        if after.slack() >= 0 || self.largest_position(account, asset).is_none() {
+            self.end_liquidation(account, asset, &after, out);
         }
     }
 
@@ -554,5 +556,152 @@ impl Core {
             });
         }
         (closed, Some(ticks))
+    }
+
+    /// The insurance fund's equity in a collateral asset: its balance and its
+    /// positions' profit and loss at the marks.
+    pub(crate) fn fund_equity(&self, asset: u16) -> i128 {
+        let mut equity = self.ledger.system(asset).insurance;
+        for (m, perp) in self.perps.iter() {
+            if self.markets[m].quote != asset || perp.fund.lots == 0 {
+                continue;
+            }
+            let mut p = crate::positions::Pos::new(1);
+            (p.lots, p.cost) = (perp.fund.lots, perp.fund.cost);
+            equity += self.value_at_mark(m, &p).1;
+        }
+        equity
+    }
+
+    /// Stage 3: the insurance fund takes the account's position on `m` over at
+    /// `ticks` (its bankruptcy price), if the fund's equity covers what the
+    /// account's equity lacks. The account's remaining equity goes to the fund
+    /// through the price.
+    fn take_over(
+        &mut self,
+        account: AccountId,
+        m: u32,
+        ticks: u64,
+        health: &Health,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        let asset = self.markets[m].quote;
+        if self.fund_equity(asset) + health.equity.min(0) < 0 {
+            return false;
+        }
+        let lots = self.positions.get(account, m).map_or(0, |p| p.lots);
+        self.fund_takes(account, m, lots, ticks, out);
+        true
+    }
+
+    /// The fund takes `lots` (signed, the account's) of the account's position.
+    fn fund_takes(&mut self, account: AccountId, m: u32, lots: i64, ticks: u64, out: &mut Vec<Event>) {
+        let side = if lots > 0 { Side::Sell } else { Side::Buy };
+        let n = lots.unsigned_abs();
+        let per_lot = self.off_book_per_lot(m, ticks);
+        self.position_fill(m, (account, side), (n, per_lot, 0), None, out);
+        self.fund_fill(m, side.opposite(), n, per_lot, out);
+        let mk = &self.markets[m];
+        out.push(Event::LiquidationStep {
+            account,
+            market: mk.spec.symbol,
+            stage: LiquidationStage::TakeOver,
+            quantity: mk.qty_dec(n),
+            price: Some(mk.price_dec(ticks)),
+        });
+    }
+
+    /// One lot's value at a price a liquidation closes at off the book.
+    fn off_book_per_lot(&self, m: u32, ticks: u64) -> u64 {
+        // A bankruptcy price is below twice the mark (the account's equity is
+        // below its maintenance, so below its positions' value), and every
+        // position's value at any mark fits in half a u64 (`Perp::new`).
+        u64::try_from(self.per_lot(m, ticks)).expect("a lot's value fits")
+    }
+
+    /// The insurance fund's position on `m` fills `lots` on `side` at `per_lot`:
+    /// what it realizes passes between the clearing party and the fund.
+    fn fund_fill(&mut self, m: u32, side: Side, lots: u64, per_lot: u64, out: &mut Vec<Event>) {
+        let perp = self.perps.get_mut(m).expect("a perpetual");
+        let before = perp.fund;
+        let f = crate::positions::after_fill(before.lots, before.cost, side, lots, per_lot);
+        // The fund's size is at most the open interest, its cost at most that at
+        // twice the highest mark: within i64 and u64 (`Perp::new`).
+        perp.fund.lots = i64::try_from(f.lots).expect("within the open-interest cap");
+        perp.fund.cost = u64::try_from(f.cost).expect("within a u64");
+        let longs = i128::from(perp.fund.lots.max(0)) - i128::from(before.lots.max(0));
+        perp.filled(longs, f.realized);
+        let fund = perp.fund;
+        let mk = &self.markets[m];
+        let (asset, symbol) = (mk.quote, mk.spec.symbol);
+        let amount = u64::try_from(f.realized.unsigned_abs()).expect("within a fill's notional");
+        let (from, to) = if f.realized > 0 {
+            (Party::Clearing(symbol), Party::Insurance)
+        } else {
+            (Party::Insurance, Party::Clearing(symbol))
+        };
+        let cause = Cause::Position(symbol);
+        self.ledger
+            .post(&self.assets, asset, from, to, amount, cause, out);
+        let scale = u32::from(mk.quote_scale);
+        let cost = if fund.lots < 0 {
+            -i128::from(fund.cost)
+        } else {
+            i128::from(fund.cost)
+        };
+        out.push(Event::InsurancePosition {
+            market: symbol,
+            size: Dec::from_minor(
+                i128::from(fund.lots) * i128::from(mk.lot_minor),
+                u32::from(mk.base_scale),
+            ),
+            cost: Dec::from_minor(cost, scale),
+        });
+    }
+
+    /// Stage 4: closes the account's position on `m` at `ticks` against the
+    /// opposite positions ranked first (the lowest entry of the longs, the
+    /// highest of the shorts: the most profit per lot at any mark; ties by the
+    /// lowest account id), at most `DELEVERAGE_MAX` of them a step, with no fee.
+    /// When no account holds the other side, the fund does: it takes the rest.
+    fn deleverage(&mut self, account: AccountId, m: u32, ticks: u64, out: &mut Vec<Event>) {
+        let lots = self.positions.get(account, m).map_or(0, |p| p.lots);
+        let (long, n) = (lots > 0, lots.unsigned_abs());
+        let mut left = n;
+        let mut plan = Vec::new();
+        for (_, c) in self.positions.ranked_after(m, !long, None) {
+            if left == 0 || plan.len() == DELEVERAGE_MAX {
+                break;
+            }
+            let size = self.positions.get(c, m).map_or(0, |p| p.lots.unsigned_abs());
+            let q = size.min(left);
+            plan.push((c, q));
+            left -= q;
+        }
+        if plan.is_empty() {
+            return self.fund_takes(account, m, lots, ticks, out);
+        }
+        let per_lot = self.off_book_per_lot(m, ticks);
+        let side = if long { Side::Sell } else { Side::Buy };
+        let mk = &self.markets[m];
+        let (symbol, price) = (mk.spec.symbol, mk.price_dec(ticks));
+        for &(c, q) in &plan {
+            self.position_fill(m, (c, side.opposite()), (q, per_lot, 0), None, out);
+            self.position_fill(m, (account, side), (q, per_lot, 0), None, out);
+            out.push(Event::Deleveraged {
+                account: c,
+                market: symbol,
+                counterparty: account,
+                quantity: self.markets[m].qty_dec(q),
+                price,
+            });
+        }
+        out.push(Event::LiquidationStep {
+            account,
+            market: symbol,
+            stage: LiquidationStage::Deleverage,
+            quantity: self.markets[m].qty_dec(n - left),
+            price: Some(price),
+        });
     }
 }

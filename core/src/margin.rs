@@ -398,7 +398,7 @@ impl Core {
 
     /// Pays `amount` from an account to `to`: from its available balance, then
     /// from its held margin, and what is still missing from the insurance fund.
-    fn pay_from(
+    pub(crate) fn pay_from(
         &mut self,
         account: AccountId,
         asset: u16,
@@ -580,35 +580,41 @@ impl Core {
             (t.order.account, t.order.side, f.taker_fee),
         );
         for (account, side, fee) in [maker, taker] {
-            self.position_fill(m, (account, side), (f.lots, per_lot, fee), f.trade, out);
+            let trade = Some(f.trade);
+            self.position_fill(m, (account, side), (f.lots, per_lot, fee), trade, out);
         }
     }
 
-    /// One side of a perpetual fill: the position moves, the realized profit is
-    /// paid by the clearing party (or the loss paid to it), the fee charged and the
-    /// margin held again.
-    fn position_fill(
+    /// One side of a perpetual fill (of a trade, or off the book in a
+    /// liquidation when `trade` is `None`): the position moves, the realized
+    /// profit is paid by the clearing party (or the loss paid to it), the fee
+    /// charged and the margin held again.
+    pub(crate) fn position_fill(
         &mut self,
         m: u32,
         (account, side): (AccountId, Side),
         (lots, per_lot, fee): (u64, u64, u64),
-        trade: u64,
+        trade: Option<u64>,
         out: &mut Vec<Event>,
     ) {
-        let leverage = self.effective_leverage(account, m);
-        let pos = self.positions.entry(account, m, leverage);
-        let longs_before = i128::from(pos.lots.max(0));
-        let f = after_fill(pos.lots, pos.cost, side, lots, per_lot);
-        // The taker's fit and the maker's placement kept both within the caps.
-        pos.lots = i64::try_from(f.lots).expect("a position within the open-interest cap");
-        pos.cost = u64::try_from(f.cost).expect("a position within its notional cap");
-        let longs_after = i128::from(pos.lots.max(0));
+        self.settle_funding(account, m, out);
+        let pos = self.position_entry(account, m);
+        let (lots_before, cost_before) = (pos.lots, pos.cost);
+        let f = after_fill(lots_before, cost_before, side, lots, per_lot);
+        // The taker's fit and the maker's placement kept both within the caps (a
+        // liquidation only reduces).
+        let new_lots = i64::try_from(f.lots).expect("a position within the open-interest cap");
+        let new_cost = u64::try_from(f.cost).expect("a position within its notional cap");
+        self.positions.resize(account, m, new_lots, new_cost);
+        let longs_delta = i128::from(new_lots.max(0)) - i128::from(lots_before.max(0));
         let perp = self.perps.get_mut(m).expect("a perpetual");
-        perp.filled(longs_after - longs_before, f.realized);
+        perp.filled(longs_delta, f.realized);
         self.refresh_required(account, m);
         let mk = &self.markets[m];
         let (asset, clearing) = (mk.quote, Party::Clearing(mk.spec.symbol));
-        let cause = Cause::Trade(TradeId(trade));
+        let cause = trade.map_or(Cause::Position(mk.spec.symbol), |t| {
+            Cause::Trade(TradeId(t))
+        });
         // A gain or loss is at most the fill's notional or the position's cost.
         let amount = u64::try_from(f.realized.unsigned_abs()).expect("within a fill's notional");
         if f.realized > 0 {
@@ -622,19 +628,26 @@ impl Core {
             self.pay_from(account, asset, amount, clearing, cause, out);
         }
         self.top_up(account, asset, cause, out);
-        self.position_changed(m, account, Some(trade), f.realized, out);
+        self.position_changed(m, account, trade, f.realized, out);
         self.positions.forget_if_empty(account, m);
         self.watch.position_changed(account, asset);
+    }
+
+    /// An account's position on `m`, opened (at its leverage, owing no funding
+    /// round under way) if it had none.
+    fn position_entry(&mut self, account: AccountId, m: u32) -> &mut Pos {
+        let leverage = self.effective_leverage(account, m);
+        let rounds = self.perps.get(m).map_or(0, |p| p.funding.rounds);
+        self.positions.entry(account, m, leverage, rounds)
     }
 
     /// Takes a perpetual order's rest into its position's margin before it rests:
     /// `false` (and nothing changed) when the account cannot carry it.
     pub(crate) fn margin_to_rest(&mut self, m: u32, o: &Order, out: &mut Vec<Event>) -> bool {
         let (account, asset) = (o.account, self.markets[m].quote);
-        let leverage = self.effective_leverage(account, m);
         let notional = u128::from(o.open_lots) * self.per_lot(m, o.price_ticks);
         let resting = (o.open_lots, notional, max_ppm(o));
-        let pos = self.positions.entry(account, m, leverage);
+        let pos = self.position_entry(account, m);
         pos.resting_mut(o.side).add(resting.0, resting.1, resting.2);
         self.refresh_required(account, m);
         // An order that did not trade rests as its placement check counted it.
@@ -743,7 +756,8 @@ impl Core {
             self.refresh_required(a, m);
         }
         for m in perps {
-            let oi = longs.get(&m).copied().unwrap_or(0);
+            let fund = self.perps.get(m).map_or(0, |p| p.fund.lots.max(0).unsigned_abs());
+            let oi = longs.get(&m).copied().unwrap_or(0) + fund;
             self.perps.set_open_interest(m, oi);
         }
         for (account, asset, held) in s.held {

@@ -5,8 +5,9 @@
 //! reads a clock or a feed, so a replay decides the same way.
 //!
 //! Each perpetual also keeps its open interest and its clearing party's balance;
-//! positions and margin are `positions.rs` and `margin.rs`. Liquidation and
-//! funding are not built yet (issue 22).
+//! positions and margin are `positions.rs` and `margin.rs`. It keeps the insurance
+//! fund's position too (taken over in liquidations: `liquidation.rs`) and its
+//! funding rounds (`funding.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +40,43 @@ pub(crate) struct Bracket {
     pub cum_minor: u64,
 }
 
+/// The insurance fund's position on a perpetual: what it took over from accounts
+/// the book could not close.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FundPos {
+    pub lots: i64,
+    pub cost: u64,
+}
+
+/// A funding round under way: each position that had a size when it began pays
+/// or receives `rate_ppb` of its value at `mark_ticks`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Round {
+    pub at_ms: u64,
+    pub rate_ppb: i64,
+    pub mark_ticks: u64,
+    /// Where the walk stands: the side (longs first, then shorts) and the last
+    /// position visited there, as (rank key, account).
+    pub cursor: (bool, Option<(u128, tape_schemas::AccountId)>),
+}
+
+/// A perpetual's funding: when the next round is due, the premium samples since
+/// the last one, and the round under way.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Funding {
+    pub next_ms: u64,
+    pub samples: u32,
+    /// Σ of the samples, in parts per billion of the index.
+    pub premium_sum_ppb: i128,
+    /// Rounds begun so far.
+    pub rounds: u64,
+    pub round: Option<Round>,
+    /// What the open round's payers paid less what its receivers got.
+    pub pool: i128,
+    /// The last round's rate.
+    pub last_rate_ppb: i64,
+}
+
 /// The last index price taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Index {
@@ -60,8 +98,11 @@ pub(crate) struct Perp {
     oi_cap_lots: u64,
     /// Σ of the long positions' lots.
     open_interest: u64,
-    /// The clearing party's balance: minus the Σ of the positions' signed costs.
+    /// The clearing party's balance: minus the Σ of the positions' signed costs
+    /// (the insurance fund's included), plus the open funding round's pool.
     clearing: i128,
+    pub fund: FundPos,
+    pub funding: Funding,
 }
 
 /// A perpetual as the snapshot lists it: its spec and what changes.
@@ -73,6 +114,8 @@ pub(crate) struct PerpSnapshot {
     mark_ticks: Option<u64>,
     stale: bool,
     clearing: i128,
+    fund: FundPos,
+    funding: Funding,
 }
 
 impl Perp {
@@ -120,6 +163,8 @@ impl Perp {
             index: None,
             mark_ticks: None,
             stale: false,
+            fund: FundPos::default(),
+            funding: Funding::default(),
         })
     }
 
@@ -157,6 +202,26 @@ impl Perp {
         // Callers checked the cap for growth; shrinking stays at or above zero.
         self.open_interest = u64::try_from(oi).expect("open interest within its cap");
         self.clearing -= realized;
+    }
+
+    /// A funding payment into the clearing party (out of it when negative).
+    pub fn funding_paid(&mut self, amount: i128) {
+        self.clearing += amount;
+        self.funding.pool += amount;
+    }
+
+    /// The funding rate cap: 75% of the first bracket's initial margin rate less
+    /// its maintenance rate (Binance's rule), in parts per billion.
+    pub fn funding_cap_ppb(&self) -> i64 {
+        let b = &self.brackets[0];
+        let initial = 1_000_000_000 / i64::from(b.max_leverage.max(1));
+        (initial - i64::from(b.maintenance_ppm) * 1_000).max(0) * 3 / 4
+    }
+
+    /// The notional the funding premium's impact prices fill: 200 units of the
+    /// collateral × the first bracket's leverage (Binance's), in minor units.
+    pub fn impact_notional(&self, collateral_scale: u8) -> u128 {
+        200 * 10u128.pow(u32::from(collateral_scale)) * u128::from(self.brackets[0].max_leverage)
     }
 
     /// The largest notional a position may reach: the last bracket's cap.
@@ -272,6 +337,8 @@ impl Perp {
             mark_ticks: self.mark_ticks,
             stale: self.stale,
             clearing: self.clearing,
+            fund: self.fund,
+            funding: self.funding.clone(),
         }
     }
 }
@@ -337,6 +404,10 @@ pub(crate) struct Perps {
     by_market: BTreeMap<u32, Perp>,
     /// (deadline, market) for each fresh index.
     deadlines: BTreeSet<(u64, u32)>,
+    /// (next funding time, market) for each perpetual.
+    dues: BTreeSet<(u64, u32)>,
+    /// The perpetuals with a funding round under way.
+    open: BTreeSet<u32>,
 }
 
 impl Perps {
@@ -372,6 +443,55 @@ impl Perps {
         // checked unique (`restore`).
         let old = self.by_market.insert(m, perp);
         assert!(old.is_none(), "market {m} is a perpetual once");
+    }
+
+    /// The perpetuals whose funding is due at `now_ms` and that have no round
+    /// under way (a round waits for the one before it to end).
+    pub fn funding_due(&self, now_ms: u64) -> Vec<u32> {
+        self.dues
+            .range(..=(now_ms, u32::MAX))
+            .map(|&(_, m)| m)
+            .filter(|m| self.by_market[m].funding.round.is_none())
+            .collect()
+    }
+
+    /// Moves a perpetual's next funding time to the first interval boundary after
+    /// `now_ms`; the time it was due.
+    pub fn schedule_funding(&mut self, m: u32, now_ms: u64) -> u64 {
+        let perp = self.by_market.get_mut(&m).expect("a perpetual");
+        let due = perp.funding.next_ms;
+        self.dues.remove(&(due, m));
+        let interval = perp.spec.funding_interval_ms;
+        perp.funding.next_ms = (now_ms / interval).saturating_add(1).saturating_mul(interval);
+        self.dues.insert((perp.funding.next_ms, m));
+        due
+    }
+
+    /// The first perpetual with a funding round under way.
+    pub fn first_open_round(&self) -> Option<u32> {
+        self.open.first().copied()
+    }
+
+    /// Opens a funding round (none is under way: `funding_due`).
+    pub fn open_round(&mut self, m: u32, round: Round) {
+        let perp = self.by_market.get_mut(&m).expect("a perpetual");
+        perp.funding.rounds += 1;
+        perp.funding.round = Some(round);
+        perp.funding.last_rate_ppb = round.rate_ppb;
+        perp.funding.samples = 0;
+        perp.funding.premium_sum_ppb = 0;
+        self.open.insert(m);
+    }
+
+    /// Ends a round: what is left in its pool (the payers' rounding up), which
+    /// the clearing party pays out to the insurance fund.
+    pub fn close_round(&mut self, m: u32) -> i128 {
+        let perp = self.by_market.get_mut(&m).expect("a perpetual");
+        perp.funding.round = None;
+        self.open.remove(&m);
+        let residue = std::mem::take(&mut perp.funding.pool);
+        perp.clearing -= residue;
+        residue
     }
 
     /// Takes a checked index for market `m`: the mark, and `true` when the index
@@ -441,8 +561,14 @@ impl Perps {
             perp.mark_ticks = s.mark_ticks;
             perp.stale = s.stale;
             perp.clearing = s.clearing;
+            perp.fund = s.fund;
+            perp.funding = s.funding;
             if let Some(at) = perp.stale_at() {
                 perps.deadlines.insert((at, s.market));
+            }
+            perps.dues.insert((perp.funding.next_ms, s.market));
+            if perp.funding.round.is_some() {
+                perps.open.insert(s.market);
             }
             perps.insert(s.market, perp);
         }
@@ -468,6 +594,7 @@ impl crate::exchange::Core {
         let brackets = perp.terms(&market);
         let m = self.markets.push(market);
         self.perps.insert(m, perp);
+        self.perps.schedule_funding(m, self.clock.now());
         out.push(tape_schemas::Event::PerpetualCreated {
             spec: spec.clone(),
             brackets,
@@ -522,6 +649,7 @@ impl crate::exchange::Core {
         let (mark, stale) = self.perps.set_index(m, index, book, now);
         self.markets[m].set_mark(mark);
         self.watch.crossed(m, mark);
+        self.sample_premium(m);
         let mk = &self.markets[m];
         out.push(tape_schemas::Event::IndexPriceSet {
             market: *market,

@@ -7,7 +7,7 @@
 //! changes what is held: the initial margin is taken at the entry price for the
 //! position and at the limit price for orders, net of the orders that reduce it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use tape_schemas::{AccountId, Side};
@@ -57,6 +57,9 @@ pub(crate) struct Pos {
     pub sells: Resting,
     /// The initial margin it requires now (kept in step by `margin.rs`).
     pub required: u128,
+    /// The last funding round of its market it has settled (or that began
+    /// before it had a size): a size it had when a later round began owes it.
+    pub funded: u64,
 }
 
 impl Pos {
@@ -68,6 +71,7 @@ impl Pos {
             buys: Resting::default(),
             sells: Resting::default(),
             required: 0,
+            funded: 0,
         }
     }
 
@@ -205,11 +209,26 @@ pub(crate) struct Margin {
     pub held: u64,
 }
 
+/// Where a position ranks for auto-deleveraging on its market and side: by its
+/// entry price (its cost per lot, in millionths of a minor unit), the most
+/// profitable first at any mark (a long's lowest entry, a short's highest).
+pub(crate) fn rank_key(lots: i64, cost: u64) -> u128 {
+    let entry = u128::from(cost) * PPM / u128::from(lots.unsigned_abs().max(1));
+    if lots > 0 {
+        entry
+    } else {
+        u128::MAX - entry
+    }
+}
+
 /// Every open position and every account's margin.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Positions {
     by_key: BTreeMap<(AccountId, u32), Pos>,
     margins: BTreeMap<(AccountId, u16), Margin>,
+    /// Each position with a size, as (market, long, `rank_key`, account): the
+    /// deleveraging order, and the funding rounds' walk over a market.
+    ranked: BTreeSet<(u32, bool, u128, AccountId)>,
 }
 
 /// A position as the snapshot lists it: what its resting orders do not rebuild.
@@ -220,6 +239,7 @@ pub(crate) struct PosSnapshot {
     pub lots: i64,
     pub cost: u64,
     pub leverage: u32,
+    pub funded: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -238,11 +258,59 @@ impl Positions {
         self.by_key.get_mut(&(account, m))
     }
 
-    /// The position, opened at `leverage` if there was none.
-    pub fn entry(&mut self, account: AccountId, m: u32, leverage: u32) -> &mut Pos {
-        self.by_key
-            .entry((account, m))
-            .or_insert_with(|| Pos::new(leverage))
+    /// The position, opened at `leverage` and settled up to funding round
+    /// `funded` if there was none.
+    pub fn entry(&mut self, account: AccountId, m: u32, leverage: u32, funded: u64) -> &mut Pos {
+        self.by_key.entry((account, m)).or_insert_with(|| {
+            let mut p = Pos::new(leverage);
+            p.funded = funded;
+            p
+        })
+    }
+
+    /// Gives a position a new size and cost, keeping the ranking in step (every
+    /// change of size goes through here).
+    pub fn resize(&mut self, account: AccountId, m: u32, lots: i64, cost: u64) {
+        let Some(pos) = self.by_key.get_mut(&(account, m)) else {
+            return;
+        };
+        if pos.lots != 0 {
+            let key = rank_key(pos.lots, pos.cost);
+            self.ranked.remove(&(m, pos.lots > 0, key, account));
+        }
+        pos.lots = lots;
+        pos.cost = cost;
+        if lots != 0 {
+            self.ranked
+                .insert((m, lots > 0, rank_key(lots, cost), account));
+        }
+    }
+
+    /// The positions of one market and side with a size, from `after` (exclusive)
+    /// in the deleveraging order.
+    pub fn ranked_after(
+        &self,
+        m: u32,
+        long: bool,
+        after: Option<(u128, AccountId)>,
+    ) -> impl Iterator<Item = (u128, AccountId)> + '_ {
+        use std::ops::Bound::{Excluded, Included};
+        let from = match after {
+            Some((k, a)) => Excluded((m, long, k, a)),
+            None => Included((m, long, 0, AccountId(0))),
+        };
+        let to = Included((m, long, u128::MAX, AccountId(u64::MAX)));
+        self.ranked.range((from, to)).map(|k| (k.2, k.3))
+    }
+
+    /// How many positions the ranking lists (the invariants compare).
+    pub fn ranked_len(&self) -> usize {
+        self.ranked.len()
+    }
+
+    pub fn is_ranked(&self, account: AccountId, m: u32, p: &Pos) -> bool {
+        self.ranked
+            .contains(&(m, p.lots > 0, rank_key(p.lots, p.cost), account))
     }
 
     /// Forgets a position with nothing open or resting.
@@ -299,6 +367,7 @@ impl Positions {
                     lots: p.lots,
                     cost: p.cost,
                     leverage: p.leverage,
+                    funded: p.funded,
                 })
                 .collect(),
             held: self
@@ -312,9 +381,12 @@ impl Positions {
     /// Puts a restored position or margin back; `false` if it was listed twice.
     pub fn restore_position(&mut self, s: &PosSnapshot) -> bool {
         let mut pos = Pos::new(s.leverage);
-        pos.lots = s.lots;
-        pos.cost = s.cost;
-        self.by_key.insert((s.account, s.market), pos).is_none()
+        pos.funded = s.funded;
+        if self.by_key.insert((s.account, s.market), pos).is_some() {
+            return false;
+        }
+        self.resize(s.account, s.market, s.lots, s.cost);
+        true
     }
 }
 

@@ -100,6 +100,21 @@ pub struct PositionInfo {
     pub leverage: u32,
 }
 
+/// A perpetual's funding, as [`Core::funding`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FundingInfo {
+    /// When the next round is due (ms of command time).
+    pub next_ms: u64,
+    /// The last round's rate (a fraction: longs pay shorts when positive).
+    pub last_rate: Dec,
+    /// Rounds begun so far.
+    pub rounds: u64,
+    /// The time of the round still charging positions, if one is.
+    pub under_way: Option<u64>,
+    /// Premium samples taken since the last round.
+    pub samples: u32,
+}
+
 /// An account's cross margin in one collateral asset, as [`Core::margin`] answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MarginSummary {
@@ -169,6 +184,42 @@ impl Core {
         let mk = &self.markets[m];
         let clearing = Dec::from_minor(perp.clearing(), u32::from(mk.quote_scale));
         Some((mk.qty_dec(perp.open_interest()), clearing))
+    }
+
+    /// The insurance fund's positions settled in `asset`: (market, signed size,
+    /// signed cost).
+    pub fn insurance_positions(&self, asset: &AssetCode) -> Vec<(Symbol, Dec, Dec)> {
+        let Some(a) = self.assets.find(asset) else {
+            return Vec::new();
+        };
+        self.perps
+            .iter()
+            .filter(|(m, p)| self.markets[*m].quote == a && p.fund.lots != 0)
+            .map(|(m, p)| {
+                let mk = &self.markets[m];
+                let lots = i128::from(p.fund.lots) * i128::from(mk.lot_minor);
+                let cost = i128::from(p.fund.cost) * i128::from(p.fund.lots.signum());
+                (
+                    mk.spec.symbol,
+                    Dec::from_minor(lots, u32::from(mk.base_scale)),
+                    Dec::from_minor(cost, u32::from(mk.quote_scale)),
+                )
+            })
+            .collect()
+    }
+
+    /// A perpetual's funding: when the next round is due, the last round's rate
+    /// and the round under way, if any.
+    pub fn funding(&self, market: &Symbol) -> Option<FundingInfo> {
+        let m = self.markets.id(market).ok()?;
+        let f = &self.perps.get(m)?.funding;
+        Some(FundingInfo {
+            next_ms: f.next_ms,
+            last_rate: Dec::from_minor(i128::from(f.last_rate_ppb), 9),
+            rounds: f.rounds,
+            under_way: f.round.map(|r| r.at_ms),
+            samples: f.samples,
+        })
     }
 
     /// The insurance fund's balance in an asset, in minor units (negative: bad

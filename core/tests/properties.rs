@@ -147,7 +147,7 @@ fn random_streams_reach_every_kind_of_effect() {
     use proptest::strategy::ValueTree;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..256 {
+    for _ in 0..2048 {
         let s = steps(400).new_tree(&mut runner).unwrap().current();
         let mut core = Core::default();
         for ev in run(&mut core, &envelopes(&s)).iter().flatten() {
@@ -156,6 +156,7 @@ fn random_streams_reach_every_kind_of_effect() {
                     duplicate: true, ..
                 } => "duplicate".to_string(),
                 Event::OrderDone { reason, .. } => format!("done {reason:?}"),
+                Event::LiquidationStep { stage, .. } => format!("step {stage:?}"),
                 Event::Outcome {
                     result: CommandResult::Rejected { reason },
                     ..
@@ -188,8 +189,15 @@ fn random_streams_reach_every_kind_of_effect() {
         "done InsufficientFunds",
         "PositionChanged",
         "LiquidationStarted",
-        "LiquidationStep",
+        "step Cancel",
+        "step Reduce",
+        "step TakeOver",
+        "step Deleverage",
         "LiquidationEnded",
+        "InsurancePosition",
+        "Deleveraged",
+        "FundingRound",
+        "FundingPaid",
         "CredentialsRequired",
         "rejected MissingCredentials",
         "rejected BadSignature",
@@ -204,3 +212,4 @@ fn random_streams_reach_every_kind_of_effect() {
         );
     }
 }
+

@@ -100,7 +100,9 @@ impl FeedRouter {
             | Event::PositionChanged { account, .. }
             | Event::LiquidationStarted { account, .. }
             | Event::LiquidationStep { account, .. }
-            | Event::LiquidationEnded { account, .. } => feed.own(*account),
+            | Event::LiquidationEnded { account, .. }
+            | Event::Deleveraged { account, .. }
+            | Event::FundingPaid { account, .. } => feed.own(*account),
             Event::SlicedPlaced { .. }
             | Event::BracketExitPlaced { .. }
             | Event::BracketPnl { .. }
@@ -110,7 +112,9 @@ impl FeedRouter {
             | Event::OrderAmended { .. }
             | Event::OrderRefilled { .. }
             | Event::OrderDone { .. } => self.book_change(&mut feed),
-            Event::IndexPriceSet { .. } | Event::IndexStale { .. } => prices(&mut feed),
+            Event::IndexPriceSet { .. }
+            | Event::IndexStale { .. }
+            | Event::FundingRound { .. } => prices(&mut feed),
             Event::AssetCreated(_)
             | Event::PerpetualCreated { .. }
             | Event::LeverageTiersSet(_)
@@ -118,6 +122,7 @@ impl FeedRouter {
             | Event::MarketCreated(_)
             | Event::MarketUpdated { .. }
             | Event::Checkpoint { .. }
+            | Event::InsurancePosition { .. }
             | Event::CredentialsRequired { .. } => {}
         }
     }
@@ -422,6 +427,21 @@ fn prices(feed: &mut Feed<'_>) {
         Event::IndexStale { market, source_ms } => {
             let update = MarketUpdate::IndexStale {
                 source_ms: *source_ms,
+            };
+            feed.market(*market, update)
+        }
+        Event::FundingRound {
+            market,
+            at_ms,
+            rate,
+            premium,
+            mark,
+        } => {
+            let update = MarketUpdate::Funding {
+                at_ms: *at_ms,
+                rate: *rate,
+                premium: *premium,
+                mark: *mark,
             };
             feed.market(*market, update)
         }

@@ -54,8 +54,11 @@ pub struct PerpetualView {
     pub mark: Option<Dec>,
     /// The index is older than the market's staleness limit: it only reduces.
     pub stale: bool,
-    /// The long positions' size.
+    /// The long positions' size (the insurance fund's included).
     pub open_interest: Dec,
+    /// The last funding round's rate and time.
+    pub funding_rate: Option<Dec>,
+    pub funding_at_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -64,6 +67,9 @@ pub enum LiquidationWhat {
     /// One step (`LiquidationStage`).
     Step(LiquidationStage),
     Ended,
+    /// The account's position was closed against one being liquidated
+    /// (auto-deleveraging): `quantity` at `price`.
+    Deleveraged,
 }
 
 /// What the operations metrics say of margin trading: liquidation events counted
@@ -77,6 +83,10 @@ pub struct MarginTotals {
     pub started: std::collections::BTreeMap<AssetCode, u64>,
     pub ended: std::collections::BTreeMap<AssetCode, u64>,
     pub insurance: std::collections::BTreeMap<AssetCode, Dec>,
+    /// Accounts' positions closed by auto-deleveraging, by market.
+    pub deleveraged: std::collections::BTreeMap<Symbol, u64>,
+    /// The insurance fund's positions: market → (signed size, signed cost).
+    pub fund_positions: std::collections::BTreeMap<Symbol, (Dec, Dec)>,
 }
 
 /// One liquidation event of an account: it started, one step, or it ended.
@@ -114,6 +124,8 @@ pub struct PositionView {
     /// What the position and its resting orders hold.
     pub initial_margin: Dec,
     pub updated_ms: u64,
+    /// Funding received over the position's life (negative: paid).
+    pub funding: Dec,
 }
 
 impl PositionView {
@@ -165,6 +177,9 @@ pub enum EntryKind {
     Fee,
     /// Profit or loss realized on a perpetual, paid by or to its clearing party.
     RealizedPnl,
+    /// A funding payment on a perpetual, paid to or received from its clearing
+    /// party.
+    Funding,
 }
 
 /// One change of an account's total balance of one asset (holds and releases move

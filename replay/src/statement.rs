@@ -72,8 +72,8 @@ pub struct StatementLine {
     pub time_ms: u64,
     pub asset: AssetCode,
     /// deposit, withdrawal_hold, withdrawal, withdrawal_release, order_hold,
-    /// order_release, trade, fee; on perpetuals realized_pnl, margin_hold and
-    /// margin_release.
+    /// order_release, trade, fee; on perpetuals realized_pnl, funding,
+    /// margin_hold and margin_release.
     pub kind: &'static str,
     /// The order, trade or withdrawal id.
     pub reference: Option<u64>,
@@ -96,7 +96,8 @@ fn kind(from: Party, to: Party, cause: Cause) -> &'static str {
             _ => "order_release",
         },
         Cause::Trade(_) if to == Party::Fees => "fee",
-        Cause::Trade(_)
+        Cause::Funding(_) => "funding",
+        Cause::Trade(_) | Cause::Position(_)
             if matches!(from, Party::Clearing(_)) || matches!(to, Party::Clearing(_)) =>
         {
             "realized_pnl"
@@ -113,7 +114,7 @@ fn kind(from: Party, to: Party, cause: Cause) -> &'static str {
 
 fn reference(cause: Cause) -> Option<u64> {
     match cause {
-        Cause::Deposit | Cause::Position(_) => None,
+        Cause::Deposit | Cause::Position(_) | Cause::Funding(_) => None,
         Cause::Withdrawal(w) => Some(w.0),
         Cause::Order(o) => Some(o.0),
         Cause::Trade(t) => Some(t.0),

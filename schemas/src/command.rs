@@ -211,6 +211,13 @@ pub enum Command {
         account: AccountId,
         market: Symbol,
     },
+    /// Credit the insurance fund from outside (the operator's capital); idempotent
+    /// by `reference` (per asset), as a deposit.
+    FundInsurance {
+        asset: AssetCode,
+        amount: Dec,
+        reference: ExternalRef,
+    },
 }
 
 /// A trading command inside a [`Command::Batch`]: the batch names the account.
@@ -322,7 +329,8 @@ impl Command {
             | Command::AllowClockJump
             | Command::CreatePerpetual(_)
             | Command::SetIndexPrice { .. }
-            | Command::SetLeverageTiers(_) => None,
+            | Command::SetLeverageTiers(_)
+            | Command::FundInsurance { .. } => None,
         }
     }
 

@@ -291,6 +291,43 @@ pub enum Event {
         equity: Dec,
         maintenance: Dec,
     },
+    /// Auto-deleveraging: `quantity` of `account`'s position was closed at `price`
+    /// (the bankruptcy price of `counterparty`, an account being liquidated whose
+    /// position neither the book nor the insurance fund could take), with no fee.
+    Deleveraged {
+        account: AccountId,
+        market: Symbol,
+        counterparty: AccountId,
+        quantity: Dec,
+        price: Dec,
+    },
+    /// The insurance fund's position on a perpetual after it took one over or
+    /// closed part of one: signed size and signed cost, as `PositionChanged`.
+    InsurancePosition {
+        market: Symbol,
+        size: Dec,
+        cost: Dec,
+    },
+    /// A funding round began: longs pay shorts `rate` (a fraction; negative: shorts
+    /// pay longs) of their positions' value at `mark`, position by position over
+    /// the next commands (`FundingPaid`). `premium` is the mean of the premium
+    /// samples the index updates took since the last round.
+    FundingRound {
+        market: Symbol,
+        at_ms: u64,
+        rate: Dec,
+        premium: Dec,
+        mark: Dec,
+    },
+    /// One position's funding for the round at `at_ms`: `amount` is what the
+    /// account received (negative: paid), in the collateral.
+    FundingPaid {
+        account: AccountId,
+        market: Symbol,
+        at_ms: u64,
+        size: Dec,
+        amount: Dec,
+    },
 }
 
 /// A 32-byte hash: hex in JSON, raw bytes in bincode.
@@ -596,4 +633,7 @@ pub enum Cause {
     /// Margin held or released for a position on a perpetual when its leverage
     /// changed.
     Position(Symbol),
+    /// A funding payment on a perpetual, or its round's rounding booked to the
+    /// insurance fund.
+    Funding(Symbol),
 }

@@ -124,4 +124,12 @@ pub enum MarketUpdate {
     /// A perpetual's index went stale: the market only reduces positions until the
     /// next `prices`.
     IndexStale { source_ms: u64 },
+    /// A perpetual's funding round began at `at_ms`: longs pay shorts `rate` of
+    /// their position's value at `mark` (shorts pay longs when it is negative).
+    Funding {
+        at_ms: u64,
+        rate: Dec,
+        premium: Dec,
+        mark: Dec,
+    },
 }

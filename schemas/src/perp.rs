@@ -93,6 +93,13 @@ pub enum LiquidationStage {
     /// Nothing in the book within the bankruptcy price: the account stays in the
     /// backlog and is tried again on the next commands.
     NoLiquidity,
+    /// Nothing in the book within the bankruptcy price: the insurance fund took
+    /// `quantity` of the position over at that price (`price`).
+    TakeOver,
+    /// The insurance fund could not take the position over: `quantity` of it was
+    /// closed at the bankruptcy price against the opposite positions ranked first
+    /// (each gets a `Deleveraged` event).
+    Deleverage,
 }
 
 impl LiquidationStage {
@@ -102,6 +109,8 @@ impl LiquidationStage {
             LiquidationStage::Cancel => "cancel",
             LiquidationStage::Reduce => "reduce",
             LiquidationStage::NoLiquidity => "no_liquidity",
+            LiquidationStage::TakeOver => "take_over",
+            LiquidationStage::Deleverage => "deleverage",
         }
     }
 }
@@ -141,7 +150,7 @@ mod tests {
     #[test]
     fn a_stage_is_named_as_json_names_it() {
         use LiquidationStage as S;
-        for stage in [S::Cancel, S::Reduce, S::NoLiquidity] {
+        for stage in [S::Cancel, S::Reduce, S::NoLiquidity, S::TakeOver, S::Deleverage] {
             assert_eq!(serde_json::to_value(stage).unwrap(), stage.name());
         }
     }

@@ -52,7 +52,7 @@ fn perpetual() -> Command {
             max_price: d("1000"),
         },
         mark_basis_max_ppm: 5_000,
-        funding_interval_ms: 3_600_000,
+        funding_interval_ms: 60_000,
         open_interest_max: d("1000"),
     })
 }
@@ -325,6 +325,11 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
             exit_price: price(a >> 24),
             client_order_id: cid,
         }),
+        24 if c % 16 == 0 => Command::FundInsurance {
+            asset,
+            amount: qty(b),
+            reference: format!("i{}", b % 500).parse().unwrap(),
+        },
         24 => Command::Deposit {
             account,
             asset,

@@ -131,9 +131,19 @@ impl Perpetual {
     async fn open_interest_max(&self) -> Decimal {
         dm(self.0.spec.open_interest_max)
     }
-    /// The long positions' size, in the underlying.
+    /// The long positions' size, in the underlying (the insurance fund's
+    /// included).
     async fn open_interest(&self) -> Decimal {
         dm(self.0.open_interest)
+    }
+    /// The last funding round's rate: longs paid shorts this fraction of their
+    /// position's value (shorts paid longs when negative).
+    async fn funding_rate(&self) -> Option<Decimal> {
+        self.0.funding_rate.map(|r| dm(Dec(r.0.normalize())))
+    }
+    /// When the last funding round was due (ms of command time).
+    async fn funding_at_ms(&self) -> Option<u64> {
+        self.0.funding_at_ms
     }
 }
 
@@ -157,6 +167,8 @@ pub struct Position {
     pub initial_margin: Decimal,
     pub leverage: u32,
     pub updated_ms: u64,
+    /// Funding received over the position's life (negative: paid).
+    pub funding: Decimal,
 }
 
 /// One liquidation record of an account.
@@ -164,7 +176,9 @@ pub struct Position {
 pub struct Liquidation {
     pub seq: u64,
     pub time_ms: u64,
-    /// `started`, `cancel`, `reduce`, `no_liquidity` or `ended`.
+    /// `started`, a step (`cancel`, `reduce`, `no_liquidity`, `take_over`,
+    /// `deleverage`), `ended`, or `deleveraged` (this account's position was
+    /// closed against a liquidated one's, at `price`).
     pub what: String,
     /// The perpetual of a step.
     pub market: Option<String>,
@@ -185,6 +199,7 @@ impl From<tape_projections::LiquidationView> for Liquidation {
             W::Started => "started".to_string(),
             W::Ended => "ended".to_string(),
             W::Step(stage) => stage.name().to_string(),
+            W::Deleveraged => "deleveraged".to_string(),
         };
         let n = |x: Dec| dm(Dec(x.0.normalize()));
         Liquidation {
@@ -217,6 +232,7 @@ impl Position {
             initial_margin: n(p.initial_margin),
             leverage: p.leverage,
             updated_ms: p.updated_ms,
+            funding: n(p.funding),
         }
     }
 }

@@ -128,6 +128,7 @@ pub enum EntryKind {
     Trade,
     Fee,
     RealizedPnl,
+    Funding,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

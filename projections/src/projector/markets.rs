@@ -55,6 +55,8 @@ impl Projector {
                     mark: None,
                     stale: false,
                     open_interest: Dec::ZERO,
+                    funding_rate: None,
+                    funding_at_ms: None,
                 };
                 self.perpetuals.insert(spec.market.symbol, view);
                 self.batch.perpetuals.insert(spec.market.symbol);
@@ -95,7 +97,34 @@ impl Projector {
             Event::PositionChanged { .. } => self.position_changed(at, event)?,
             Event::LiquidationStarted { .. }
             | Event::LiquidationStep { .. }
-            | Event::LiquidationEnded { .. } => self.liquidation(at, event)?,
+            | Event::LiquidationEnded { .. }
+            | Event::Deleveraged { .. } => self.liquidation(at, event)?,
+            Event::InsurancePosition { .. } => self.fund_position(event)?,
+            Event::FundingRound {
+                market,
+                at_ms,
+                rate,
+                ..
+            } => {
+                if let Some(p) = self.perpetuals.get_mut(market) {
+                    p.funding_rate = Some(*rate);
+                    p.funding_at_ms = Some(*at_ms);
+                    self.batch.perpetuals.insert(*market);
+                }
+            }
+            Event::FundingPaid {
+                account,
+                market,
+                amount,
+                ..
+            } => {
+                let key = Key::new(keys::POSITION).u64(account.0).name(market).build();
+                if let Some(mut view) = self.get::<PositionView>(&key)? {
+                    view.funding = Dec(view.funding.0 + amount.0);
+                    view.updated_ms = at.time_ms;
+                    self.put(key, enc(&view));
+                }
+            }
             _ => {} // not this view's
         }
         Ok(())
@@ -125,6 +154,7 @@ impl Projector {
             self.batch.perpetuals.insert(*market);
         }
         let realized = old.map_or(Dec::ZERO, |o| o.realized_pnl);
+        let funding = old.map_or(Dec::ZERO, |o| o.funding);
         let view = PositionView {
             account: *account,
             market: *market,
@@ -134,6 +164,7 @@ impl Projector {
             leverage: *leverage,
             initial_margin: *initial_margin,
             updated_ms: at.time_ms,
+            funding,
         };
         self.put(key, enc(&view));
         Ok(())
@@ -187,6 +218,19 @@ impl Projector {
                 view.quantity = Some(*quantity);
                 view.price = *price;
             }
+            Event::Deleveraged {
+                account,
+                market,
+                quantity,
+                price,
+                ..
+            } => {
+                view.account = *account;
+                view.what = LiquidationWhat::Deleveraged;
+                view.market = Some(*market);
+                view.quantity = Some(*quantity);
+                view.price = Some(*price);
+            }
             _ => return Ok(()),
         }
         let key = Key::new(keys::LIQUIDATION)
@@ -204,7 +248,29 @@ impl Projector {
                 let stage = stage.name().to_string();
                 *totals.steps.entry((*market, stage)).or_default() += 1;
             }
+            Event::Deleveraged { market, .. } => *totals.deleveraged.entry(*market).or_default() += 1,
             _ => {}
+        }
+        self.put(keys::MARGIN_TOTALS.to_vec(), enc(&totals));
+        Ok(())
+    }
+
+    /// The insurance fund's position, and its market's open interest.
+    fn fund_position(&mut self, event: &Event) -> Result<(), ProjectionError> {
+        let Event::InsurancePosition { market, size, cost } = event else {
+            return Ok(());
+        };
+        let mut totals = self.margin_totals()?;
+        let longs = |s: Dec| s.0.max(rust_decimal::Decimal::ZERO);
+        let before = totals.fund_positions.get(market).map_or(rust_decimal::Decimal::ZERO, |p| longs(p.0));
+        if let Some(p) = self.perpetuals.get_mut(market) {
+            p.open_interest = Dec(p.open_interest.0 + longs(*size) - before);
+            self.batch.perpetuals.insert(*market);
+        }
+        if size.0.is_zero() {
+            totals.fund_positions.remove(market);
+        } else {
+            totals.fund_positions.insert(*market, (*size, *cost));
         }
         self.put(keys::MARGIN_TOTALS.to_vec(), enc(&totals));
         Ok(())

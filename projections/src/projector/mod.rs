@@ -366,7 +366,11 @@ impl Projector {
             | Event::PositionChanged { .. }
             | Event::LiquidationStarted { .. }
             | Event::LiquidationStep { .. }
-            | Event::LiquidationEnded { .. } => self.perpetuals(at, event),
+            | Event::LiquidationEnded { .. }
+            | Event::Deleveraged { .. }
+            | Event::InsurancePosition { .. }
+            | Event::FundingRound { .. }
+            | Event::FundingPaid { .. } => self.perpetuals(at, event),
             Event::WithdrawalRequested { .. }
             | Event::WithdrawalCompleted { .. }
             | Event::WithdrawalFailed { .. } => self.custody(at, event),

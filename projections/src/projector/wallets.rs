@@ -70,8 +70,10 @@ impl Projector {
                 }
                 Cause::Trade(t) => (EntryKind::Trade, Some(t.0)),
                 Cause::Order(o) => (EntryKind::Trade, Some(o.0)),
-                // Only holds and releases carry it, and they are not entries.
-                Cause::Position(_) => (EntryKind::Trade, None),
+                // A liquidation's close off the book (holds and releases carry
+                // it too, and are not entries).
+                Cause::Position(_) => (EntryKind::RealizedPnl, None),
+                Cause::Funding(_) => (EntryKind::Funding, None),
             };
             let entry = LedgerEntry {
                 seq,
