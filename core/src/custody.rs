@@ -178,7 +178,15 @@ impl Core {
         }
         self.custody.deposit_refs.insert((a, *reference));
         let (assets, l) = (&self.assets, &mut self.ledger);
-        l.post(assets, a, Party::World, Party::Insurance, minor, Cause::Deposit, out);
+        l.post(
+            assets,
+            a,
+            Party::World,
+            Party::Insurance,
+            minor,
+            Cause::Deposit,
+            out,
+        );
         Ok(0)
     }
 

@@ -205,7 +205,11 @@ impl Core {
             };
             budget -= 1;
             after = Some((key, account));
-            if self.positions.get(account, m).is_some_and(|p| p.funded < rounds) {
+            if self
+                .positions
+                .get(account, m)
+                .is_some_and(|p| p.funded < rounds)
+            {
                 self.charge_funding(account, m, out);
             }
         }
@@ -226,7 +230,15 @@ impl Core {
         let minor = u64::try_from(residue).expect("a round's residue is below its payments");
         let cause = Cause::Funding(symbol);
         let (a, l) = (&self.assets, &mut self.ledger);
-        l.post(a, asset, Party::Clearing(symbol), Party::Insurance, minor, cause, out);
+        l.post(
+            a,
+            asset,
+            Party::Clearing(symbol),
+            Party::Insurance,
+            minor,
+            cause,
+            out,
+        );
     }
 
     /// Charges one position the open round on `m`, at the size it has (which it
@@ -257,7 +269,10 @@ impl Core {
             let (a, l) = (&self.assets, &mut self.ledger);
             l.post(a, asset, Party::Clearing(symbol), to, minor, cause, out);
         }
-        self.perps.get_mut(m).expect("a perpetual").funding_paid(-amount);
+        self.perps
+            .get_mut(m)
+            .expect("a perpetual")
+            .funding_paid(-amount);
         out.push(Event::FundingPaid {
             account,
             market: symbol,
@@ -271,12 +286,18 @@ impl Core {
     /// Before a position's size changes: the open round is charged on the size it
     /// had, or marked as settled if it had none.
     pub(crate) fn settle_funding(&mut self, account: AccountId, m: u32, out: &mut Vec<Event>) {
-        let Some(perp) = self.perps.get(m) else { return };
+        let Some(perp) = self.perps.get(m) else {
+            return;
+        };
         if perp.funding.round.is_none() {
             return;
         }
         let rounds = perp.funding.rounds;
-        if self.positions.get(account, m).is_some_and(|p| p.funded < rounds) {
+        if self
+            .positions
+            .get(account, m)
+            .is_some_and(|p| p.funded < rounds)
+        {
             self.charge_funding(account, m, out);
         }
     }

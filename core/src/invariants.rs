@@ -237,7 +237,10 @@ impl Core {
         if self.positions.ranked_len() != sized {
             return Err(InvariantViolation::Perpetual {
                 market: String::new(),
-                what: format!("{} ranked of {sized} positions", self.positions.ranked_len()),
+                what: format!(
+                    "{} ranked of {sized} positions",
+                    self.positions.ranked_len()
+                ),
             });
         }
         self.check_markets_sum(&per_market)?;

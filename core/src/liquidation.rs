@@ -595,7 +595,14 @@ impl Core {
     }
 
     /// The fund takes `lots` (signed, the account's) of the account's position.
-    fn fund_takes(&mut self, account: AccountId, m: u32, lots: i64, ticks: u64, out: &mut Vec<Event>) {
+    fn fund_takes(
+        &mut self,
+        account: AccountId,
+        m: u32,
+        lots: i64,
+        ticks: u64,
+        out: &mut Vec<Event>,
+    ) {
         let side = if lots > 0 { Side::Sell } else { Side::Buy };
         let n = lots.unsigned_abs();
         let per_lot = self.off_book_per_lot(m, ticks);
@@ -673,7 +680,10 @@ impl Core {
             if left == 0 || plan.len() == DELEVERAGE_MAX {
                 break;
             }
-            let size = self.positions.get(c, m).map_or(0, |p| p.lots.unsigned_abs());
+            let size = self
+                .positions
+                .get(c, m)
+                .map_or(0, |p| p.lots.unsigned_abs());
             let q = size.min(left);
             plan.push((c, q));
             left -= q;

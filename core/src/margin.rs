@@ -756,7 +756,10 @@ impl Core {
             self.refresh_required(a, m);
         }
         for m in perps {
-            let fund = self.perps.get(m).map_or(0, |p| p.fund.lots.max(0).unsigned_abs());
+            let fund = self
+                .perps
+                .get(m)
+                .map_or(0, |p| p.fund.lots.max(0).unsigned_abs());
             let oi = longs.get(&m).copied().unwrap_or(0) + fund;
             self.perps.set_open_interest(m, oi);
         }

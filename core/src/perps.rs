@@ -462,7 +462,9 @@ impl Perps {
         let due = perp.funding.next_ms;
         self.dues.remove(&(due, m));
         let interval = perp.spec.funding_interval_ms;
-        perp.funding.next_ms = (now_ms / interval).saturating_add(1).saturating_mul(interval);
+        perp.funding.next_ms = (now_ms / interval)
+            .saturating_add(1)
+            .saturating_mul(interval);
         self.dues.insert((perp.funding.next_ms, m));
         due
     }

@@ -653,7 +653,10 @@ fn a_funded_insurance_fund_takes_over_an_account_below_zero() {
         Some(10_000 * i128::from(USDT))
     );
     let (_, fund_size, fund_cost) = h.core.insurance_positions(&code("USDT"))[0];
-    assert_eq!((fund_size, fund_cost), (d("0.5"), Dec(price.0 * d("0.5").0)));
+    assert_eq!(
+        (fund_size, fund_cost),
+        (d("0.5"), Dec(price.0 * d("0.5").0))
+    );
     assert_eq!(size(&h, BOB), d("-0.2"));
     assert_restores(&h);
 }
@@ -698,7 +701,12 @@ fn funding_moves_between_longs_and_shorts_at_each_interval() {
     assert_eq!(h.available(ALICE, "USDT"), alice + 150 * USDT);
     let after = h.core.funding(&sym(PERP)).unwrap();
     assert_eq!(
-        (after.next_ms, after.last_rate, after.under_way, after.rounds),
+        (
+            after.next_ms,
+            after.last_rate,
+            after.under_way,
+            after.rounds
+        ),
         (funding.next_ms + interval, d("0.003"), None, 1)
     );
     // With the bid gone, the next round's only sample is 0: it pays the

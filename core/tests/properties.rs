@@ -212,4 +212,3 @@ fn random_streams_reach_every_kind_of_effect() {
         );
     }
 }
-

@@ -112,9 +112,9 @@ impl FeedRouter {
             | Event::OrderAmended { .. }
             | Event::OrderRefilled { .. }
             | Event::OrderDone { .. } => self.book_change(&mut feed),
-            Event::IndexPriceSet { .. }
-            | Event::IndexStale { .. }
-            | Event::FundingRound { .. } => prices(&mut feed),
+            Event::IndexPriceSet { .. } | Event::IndexStale { .. } | Event::FundingRound { .. } => {
+                prices(&mut feed)
+            }
             Event::AssetCreated(_)
             | Event::PerpetualCreated { .. }
             | Event::LeverageTiersSet(_)

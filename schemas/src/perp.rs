@@ -150,7 +150,13 @@ mod tests {
     #[test]
     fn a_stage_is_named_as_json_names_it() {
         use LiquidationStage as S;
-        for stage in [S::Cancel, S::Reduce, S::NoLiquidity, S::TakeOver, S::Deleverage] {
+        for stage in [
+            S::Cancel,
+            S::Reduce,
+            S::NoLiquidity,
+            S::TakeOver,
+            S::Deleverage,
+        ] {
             assert_eq!(serde_json::to_value(stage).unwrap(), stage.name());
         }
     }

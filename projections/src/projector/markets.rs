@@ -248,7 +248,9 @@ impl Projector {
                 let stage = stage.name().to_string();
                 *totals.steps.entry((*market, stage)).or_default() += 1;
             }
-            Event::Deleveraged { market, .. } => *totals.deleveraged.entry(*market).or_default() += 1,
+            Event::Deleveraged { market, .. } => {
+                *totals.deleveraged.entry(*market).or_default() += 1
+            }
             _ => {}
         }
         self.put(keys::MARGIN_TOTALS.to_vec(), enc(&totals));
@@ -262,7 +264,10 @@ impl Projector {
         };
         let mut totals = self.margin_totals()?;
         let longs = |s: Dec| s.0.max(rust_decimal::Decimal::ZERO);
-        let before = totals.fund_positions.get(market).map_or(rust_decimal::Decimal::ZERO, |p| longs(p.0));
+        let before = totals
+            .fund_positions
+            .get(market)
+            .map_or(rust_decimal::Decimal::ZERO, |p| longs(p.0));
         if let Some(p) = self.perpetuals.get_mut(market) {
             p.open_interest = Dec(p.open_interest.0 + longs(*size) - before);
             self.batch.perpetuals.insert(*market);
