@@ -405,13 +405,9 @@ impl Core {
             Command::SetIndexPrice { .. }
             | Command::SetLeverageTiers(_)
             | Command::SetAccountTier { .. }
-            | Command::SetLeverage { .. } => self.perpetual_command(command, out),
+            | Command::SetLeverage { .. }
+            | Command::FundInsurance { .. } => self.perpetual_command(command, out),
             Command::PlaceReduceOnly(order) => self.place_reduce_only(order, out),
-            Command::FundInsurance {
-                asset,
-                amount,
-                reference,
-            } => self.fund_insurance(asset, *amount, reference, out),
             Command::ClosePosition { account, market } => {
                 self.close_position(*account, market, out)
             }

@@ -627,6 +627,11 @@ impl crate::exchange::Core {
                 market,
                 leverage,
             } => self.set_leverage(*account, market, *leverage, out),
+            Command::FundInsurance {
+                asset,
+                amount,
+                reference,
+            } => self.fund_insurance(asset, *amount, reference, out),
             // `execute` matches every command exhaustively and sends only the
             // commands above here, so no command a stranger writes reaches this arm.
             other => unreachable!("execute runs {other:?} itself"),

@@ -158,7 +158,9 @@ fn a_markets_feed_alone_rebuilds_its_book() {
                         assert!(!o.2.is_sign_negative(), "seed {seed}: {maker_order:?}");
                     }
                     // Perpetual prices: no book change (these streams have none).
-                    MarketUpdate::Prices { .. } | MarketUpdate::IndexStale { .. } => {}
+                    MarketUpdate::Prices { .. }
+                    | MarketUpdate::IndexStale { .. }
+                    | MarketUpdate::Funding { .. } => {}
                 }
             }
             assert!(trades > 1_000, "seed {seed} {market}: {trades} trades");

@@ -325,7 +325,7 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
             exit_price: price(a >> 24),
             client_order_id: cid,
         }),
-        24 if c % 16 == 0 => Command::FundInsurance {
+        24 if c.is_multiple_of(16) => Command::FundInsurance {
             asset,
             amount: qty(b),
             reference: format!("i{}", b % 500).parse().unwrap(),

@@ -100,31 +100,7 @@ impl Projector {
             | Event::LiquidationEnded { .. }
             | Event::Deleveraged { .. } => self.liquidation(at, event)?,
             Event::InsurancePosition { .. } => self.fund_position(event)?,
-            Event::FundingRound {
-                market,
-                at_ms,
-                rate,
-                ..
-            } => {
-                if let Some(p) = self.perpetuals.get_mut(market) {
-                    p.funding_rate = Some(*rate);
-                    p.funding_at_ms = Some(*at_ms);
-                    self.batch.perpetuals.insert(*market);
-                }
-            }
-            Event::FundingPaid {
-                account,
-                market,
-                amount,
-                ..
-            } => {
-                let key = Key::new(keys::POSITION).u64(account.0).name(market).build();
-                if let Some(mut view) = self.get::<PositionView>(&key)? {
-                    view.funding = Dec(view.funding.0 + amount.0);
-                    view.updated_ms = at.time_ms;
-                    self.put(key, enc(&view));
-                }
-            }
+            Event::FundingRound { .. } | Event::FundingPaid { .. } => self.funding(at, event)?,
             _ => {} // not this view's
         }
         Ok(())
@@ -238,6 +214,11 @@ impl Projector {
             .u64(at.seq)
             .build();
         self.put(key, enc(&view));
+        self.count_liquidation(event)
+    }
+
+    /// Liquidation counts by stage and collateral, for the metrics.
+    fn count_liquidation(&mut self, event: &Event) -> Result<(), ProjectionError> {
         let mut totals = self.margin_totals()?;
         match event {
             Event::LiquidationStarted { asset, .. } => {
@@ -254,6 +235,39 @@ impl Projector {
             _ => {}
         }
         self.put(keys::MARGIN_TOTALS.to_vec(), enc(&totals));
+        Ok(())
+    }
+
+    /// A funding round's rate on its perpetual; a payment on its position.
+    fn funding(&mut self, at: At, event: &Event) -> Result<(), ProjectionError> {
+        match event {
+            Event::FundingRound {
+                market,
+                at_ms,
+                rate,
+                ..
+            } => {
+                if let Some(p) = self.perpetuals.get_mut(market) {
+                    p.funding_rate = Some(*rate);
+                    p.funding_at_ms = Some(*at_ms);
+                    self.batch.perpetuals.insert(*market);
+                }
+            }
+            Event::FundingPaid {
+                account,
+                market,
+                amount,
+                ..
+            } => {
+                let key = Key::new(keys::POSITION).u64(account.0).name(market).build();
+                if let Some(mut view) = self.get::<PositionView>(&key)? {
+                    view.funding = Dec(view.funding.0 + amount.0);
+                    view.updated_ms = at.time_ms;
+                    self.put(key, enc(&view));
+                }
+            }
+            _ => {}
+        }
         Ok(())
     }
 
