@@ -734,6 +734,28 @@ async fn a_position_and_its_liquidation_over_graphql() {
             "mark": "50000", "unrealizedPnl": "0", "initialMargin": "500", "leverage": 20}),
         "{p}"
     );
+    // Her margin: 995 of equity (1,000 less the 5 fee) against 40 of maintenance
+    // (0.4%); she is liquidated where 0.2 × p − 9,005 = 0.4% × 0.2 × p, at
+    // 45,205.82…, rounded up to the tick.
+    let m = s
+        .ok(
+            &alice,
+            "{ margin(collateral: \"USDT\") { equity maintenance marginRatio } positions { maintenanceMargin liquidationPrice } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        m["margin"],
+        json!({"equity": "995", "maintenance": "40", "marginRatio": "0.040201"}),
+        "{m}"
+    );
+    assert_eq!(m["positions"][0]["maintenanceMargin"], "40", "{m}");
+    let liq: f64 = m["positions"][0]["liquidationPrice"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((45_205.82..45_207.0).contains(&liq), "{m}");
     // The index falls to 47,500; Bob bids at 45,200 (within 5% of the mark, the
     // demo's band) and the index follows. Alice then has 995 − 960 = 35 against a
     // maintenance of 36.16: part of her position is sold into Bob's bid.

@@ -56,6 +56,10 @@ fn runnable(script: &str, addr: &str) -> String {
         .join("\n")
         .replace("localhost:8080", addr)
         .replace("consume --follow", "consume")
+        .replace(
+            "python3 examples/",
+            concat!("python3 ", env!("CARGO_MANIFEST_DIR"), "/../examples/"),
+        )
 }
 
 struct Run(Child);
@@ -174,6 +178,13 @@ fn the_margin_guides_worked_example_runs_as_written() {
             "{line}"
         );
     }
+    // The stdlib-only example computes account 1's liquidation price and finds
+    // the API's.
+    assert!(
+        out.contains("BTC-USDT-PERP size 0.5: liquidation price") && out.contains("same"),
+        "liquidation_price.py: {out}"
+    );
+    assert!(!out.contains("DIFFERENT"), "liquidation_price.py: {out}");
     // GraphQL serves the perpetual with Binance's maintenance amounts.
     assert!(
         out.contains(r#""maxLeverage":125"#) && out.contains(r#""maintenanceAmount":"1300"#),

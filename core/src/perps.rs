@@ -310,12 +310,29 @@ impl Perp {
 
     /// Takes a checked index and returns the mark it derives from it with the
     /// book's mid and the last trade.
-    fn set_index(&mut self, index: Index, mid: Option<u64>, last: Option<u64>) -> u64 {
+    fn set_index(&mut self, index: Index, book: (Option<u64>, Option<u64>), now_ms: u64) -> u64 {
         self.index = Some(index);
         self.stale = false;
-        let mark = mark_ticks(index.ticks, mid, last, self.spec.mark_basis_max_ppm);
+        let prices = MarkInputs {
+            index: index.ticks,
+            with_basis: self.funding_basis(index.ticks, now_ms),
+            mid: book.0,
+            last: book.1,
+        };
+        let mark = mark_ticks(prices, self.spec.mark_basis_max_ppm);
         self.mark_ticks = Some(mark);
         mark
+    }
+
+    /// Binance's Price 1: the index plus the funding basis, the last round's rate
+    /// for the part of the interval left until the next round (rounded toward
+    /// the index).
+    fn funding_basis(&self, index: u64, now_ms: u64) -> u64 {
+        let interval = i128::from(self.spec.funding_interval_ms);
+        let left = i128::from(self.funding.next_ms.saturating_sub(now_ms)).min(interval);
+        let rate = i128::from(self.funding.last_rate_ppb);
+        let basis = i128::from(index) * rate * left / (1_000_000_000 * interval);
+        u64::try_from(i128::from(index) + basis).unwrap_or(index)
     }
 
     /// When the index in force goes stale: `None` before the first index and once
@@ -343,17 +360,27 @@ impl Perp {
     }
 }
 
-/// The mark price: the median of the index plus the funding basis (zero until
-/// funding is built, so the index), the book's mid and the last trade, each of the
-/// last two held within `basis_ppm` of the index. A missing mid or trade counts as
-/// the index. So the book alone can never value a position (docs/margin.md), and
+/// What the mark is the median of, in ticks.
+pub(crate) struct MarkInputs {
+    pub index: u64,
+    /// The index with the funding basis (`Perp::funding_basis`).
+    pub with_basis: u64,
+    pub mid: Option<u64>,
+    pub last: Option<u64>,
+}
+
+/// The mark price: the median of the index plus the funding basis (the last
+/// round's rate over what is left of the interval: Binance's Price 1), the book's
+/// mid and the last trade, each held within `basis_ppm` of the index. A missing
+/// mid or trade counts as the index. So the book alone can never value a position (docs/margin.md), and
 /// the mark moves only when an index arrives: every input is on the log.
-pub(crate) fn mark_ticks(index: u64, mid: Option<u64>, last: Option<u64>, basis_ppm: u32) -> u64 {
+pub(crate) fn mark_ticks(p: MarkInputs, basis_ppm: u32) -> u64 {
+    let index = p.index;
     let band = u64::try_from(u128::from(index) * u128::from(basis_ppm) / PPM)
         .expect("a basis of at most 10% of a u64 price fits");
     let (lo, hi) = (index.saturating_sub(band), index.saturating_add(band));
     let held = |p: Option<u64>| p.map_or(index, |p| p.clamp(lo, hi));
-    let mut v = [index, held(mid), held(last)];
+    let mut v = [held(Some(p.with_basis)), held(p.mid), held(p.last)];
     v.sort_unstable();
     v[1]
 }
@@ -510,7 +537,7 @@ impl Perps {
         if let Some(at) = perp.stale_at() {
             self.deadlines.remove(&(at, m));
         }
-        let mark = perp.set_index(index, book.0, book.1);
+        let mark = perp.set_index(index, book, now_ms);
         match perp.stale_at() {
             Some(at) if at > now_ms => {
                 self.deadlines.insert((at, m));

@@ -11,6 +11,7 @@
 
 pub mod feeds;
 pub mod keys;
+pub mod margin;
 mod projector;
 mod read;
 pub mod views;

@@ -1,6 +1,7 @@
 //! The caller and its account: who it is, its portfolio, ledger, equity history and trades.
 
 use super::*;
+use crate::types::dm;
 
 #[derive(Default)]
 pub struct AccountQuery;
@@ -68,13 +69,53 @@ impl AccountQuery {
         let views = &state(ctx).views;
         let mut out = Vec::new();
         for p in views.positions(account).map_err(store)? {
-            let mark = views
-                .perpetual(&p.market)
-                .map_err(store)?
-                .and_then(|v| v.mark);
-            out.push(Position::at(&p, mark));
+            let Some(perp) = views.perpetual(&p.market).map_err(store)? else {
+                continue;
+            };
+            let mut row = Position::at(&p, perp.mark);
+            if !p.size.0.is_zero() {
+                let collateral = perp.spec.market.quote;
+                let (margin, list) = account_margin(views, account, &collateral)?;
+                if let Some(i) = list.iter().position(|(q, _)| q.market == p.market) {
+                    let m = margin.positions[i];
+                    row.maintenance_margin = Some(dm(Dec(m.maintenance.0.normalize())));
+                    row.liquidation_price = m.liquidation_price.map(dm);
+                }
+            }
+            out.push(row);
         }
         Ok(out)
+    }
+
+    /// The account's cross margin in a collateral asset: its wallet (available
+    /// plus the margin held for positions), unrealized profit and loss at the
+    /// marks, equity, maintenance margin and margin ratio (maintenance over
+    /// equity: liquidation at 1).
+    async fn margin(
+        &self,
+        ctx: &Context<'_>,
+        collateral: String,
+        account: Option<u64>,
+    ) -> Result<MarginSummary> {
+        let account = readable(ctx, account)?;
+        let views = &state(ctx).views;
+        let code = collateral.parse().map_err(|_| {
+            coded(
+                Code::UnknownAsset,
+                format!("\"{collateral}\" is not an asset code"),
+            )
+        })?;
+        let (m, _) = account_margin(views, account, &code)?;
+        let n = |x: Dec| dm(Dec(x.0.normalize()));
+        Ok(MarginSummary {
+            collateral,
+            wallet: n(m.wallet),
+            margin_held: n(m.margin_held),
+            unrealized_pnl: n(m.unrealized_pnl),
+            equity: n(m.equity),
+            maintenance: n(m.maintenance),
+            margin_ratio: m.margin_ratio.map(n),
+        })
     }
 
     /// The account's liquidation records, oldest first: the last `last` (at most
@@ -242,6 +283,44 @@ impl AccountQuery {
 
 /// Values `amount` of `asset` in `quote` at `time_ms` (1-hour close) or at the last
 /// trade (`None`), rounded down to the quote's scale.
+/// An account's margin in `collateral` from the views, with the open positions
+/// settled in it (in the order of `MarginView::positions`).
+fn account_margin(
+    views: &Views,
+    account: AccountId,
+    collateral: &AssetCode,
+) -> Result<(
+    tape_projections::margin::MarginView,
+    Vec<(
+        tape_projections::PositionView,
+        tape_projections::PerpetualView,
+    )>,
+)> {
+    let mut list = Vec::new();
+    for p in views.positions(account).map_err(store)? {
+        if p.size.0.is_zero() {
+            continue;
+        }
+        if let Some(perp) = views.perpetual(&p.market).map_err(store)? {
+            if perp.spec.market.quote == *collateral {
+                list.push((p, perp));
+            }
+        }
+    }
+    let available = views
+        .wallets(account)
+        .map_err(store)?
+        .into_iter()
+        .find(|w| w.asset == *collateral)
+        .map_or(Dec::ZERO, |w| w.available);
+    let scale = views
+        .asset(collateral)
+        .map_err(store)?
+        .map_or(6, |a| u32::from(a.scale));
+    let margin = tape_projections::margin::margin_of(available, &list, scale);
+    Ok((margin, list))
+}
+
 fn value_of(
     views: &Views,
     markets: &[MarketView],

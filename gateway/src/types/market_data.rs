@@ -76,6 +76,9 @@ impl Perpetual {
     async fn underlying(&self) -> String {
         self.0.spec.market.base.to_string()
     }
+    async fn tick_size(&self) -> Decimal {
+        dm(self.0.spec.market.tick_size)
+    }
     async fn brackets(&self) -> Vec<LeverageBracket> {
         self.0
             .brackets
@@ -169,6 +172,28 @@ pub struct Position {
     pub updated_ms: u64,
     /// Funding received over the position's life (negative: paid).
     pub funding: Decimal,
+    /// At the mark, from the brackets; none once closed.
+    pub maintenance_margin: Option<Decimal>,
+    /// The mark at which the account's equity in the collateral would fall to
+    /// its maintenance margin, its other positions at their marks (rounded to
+    /// the tick toward the position: up for a long, down for a short).
+    pub liquidation_price: Option<Decimal>,
+}
+
+/// An account's cross margin in one collateral.
+#[derive(SimpleObject, Clone)]
+pub struct MarginSummary {
+    pub collateral: String,
+    /// Available plus the margin held for positions.
+    pub wallet: Decimal,
+    pub margin_held: Decimal,
+    pub unrealized_pnl: Decimal,
+    /// Wallet plus unrealized profit and loss.
+    pub equity: Decimal,
+    pub maintenance: Decimal,
+    /// Maintenance over equity: the account is liquidated at 1 or above. None
+    /// without equity.
+    pub margin_ratio: Option<Decimal>,
 }
 
 /// One liquidation record of an account.
@@ -233,6 +258,8 @@ impl Position {
             leverage: p.leverage,
             updated_ms: p.updated_ms,
             funding: n(p.funding),
+            maintenance_margin: None,
+            liquidation_price: None,
         }
     }
 }

@@ -46,7 +46,7 @@ impl ScalarType for Decimal {
     }
 }
 
-fn dm(x: Dec) -> Decimal {
+pub(crate) fn dm(x: Dec) -> Decimal {
     Decimal(x)
 }
 
