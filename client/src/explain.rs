@@ -226,7 +226,7 @@ impl Explainer<'_> {
             R::UnknownApiKey | R::InvalidApiKey | R::MissingCredentials | R::BadSignature | R::CredentialsExpired | R::ExpiryTooFar | R::ReplayedSeq | R::SeqTooOld | R::TooManySigningStreams | R::NotPermitted => self.credentials(reason),
             R::TimeBeyondHorizon | R::ClockJumpTooLarge | R::TimeoutTooLong => self.time(reason),
             R::TooManyOpenOrders | R::TooManyAccounts | R::TooManyApiKeys | R::TooManyPendingWithdrawals | R::TooManyDeposits | R::TooManyParents | R::BatchSize => self.capacity(reason),
-            R::InvalidPerpetualSpec | R::NotAPerpetual | R::IndexMoveTooLarge | R::IndexSourceTimeNotAfter | R::IndexSourceTimeAhead | R::IndexOutsideLimits | R::PerpetualTradingNotBuilt | R::InvalidLeverage | R::LeverageAboveCap | R::InsufficientMargin | R::NoIndexPrice | R::MarketReduceOnly | R::WouldIncreasePosition | R::NoPosition | R::OpenInterestCap | R::PositionNotionalCap => self.perpetual(reason),
+            R::InvalidPerpetualSpec | R::NotAPerpetual | R::IndexMoveTooLarge | R::IndexSourceTimeNotAfter | R::IndexSourceTimeAhead | R::IndexOutsideLimits | R::PerpetualTradingNotBuilt | R::InvalidLeverage | R::LeverageAboveCap | R::InsufficientMargin | R::NoIndexPrice | R::MarketReduceOnly | R::WouldIncreasePosition | R::NoPosition | R::OpenInterestCap | R::PositionNotionalCap | R::AccountNotionalCap => self.perpetual(reason),
         }
     }
 
@@ -266,6 +266,7 @@ impl Explainer<'_> {
             (R::NoPosition, _) => format!("the account has no position on {market} to reduce or close"),
             (R::OpenInterestCap, _) => format!("the order would take the open interest of {market} above the cap it was created with (`open_interest_max`)"),
             (R::PositionNotionalCap, _) => format!("the position on {market} with its open orders would be larger than the last leverage bracket's notional cap"),
+            (R::AccountNotionalCap, _) => format!("the account's positions and open orders on the perpetuals settled like {market} would add up to more notional than its cap (`SetNotionalCap`); orders that reduce a position are not capped"),
             _ => format!("the index update for {market} was refused: {reason:?}"),
         }
     }

@@ -581,6 +581,13 @@ fn cases() -> Vec<(RejectReason, CommandEnvelope, Vec<&'static str>)> {
             )),
             vec!["position on BTC-PERP", "last leverage bracket"],
         ),
+        (
+            R::AccountNotionalCap,
+            plain(perp_order(
+                json!({"limit": {"price": "50000", "quantity": "1"}}),
+            )),
+            vec!["settled like BTC-PERP", "SetNotionalCap"],
+        ),
     ]
 }
 

@@ -406,7 +406,8 @@ impl Core {
             | Command::SetLeverageTiers(_)
             | Command::SetAccountTier { .. }
             | Command::SetLeverage { .. }
-            | Command::FundInsurance { .. } => self.perpetual_command(command, out),
+            | Command::FundInsurance { .. }
+            | Command::SetNotionalCap { .. } => self.perpetual_command(command, out),
             Command::PlaceReduceOnly(order) => self.place_reduce_only(order, out),
             Command::ClosePosition { account, market } => {
                 self.close_position(*account, market, out)

@@ -19,6 +19,10 @@ pub(crate) struct Leverage {
     tiers: BTreeMap<AccountId, LeverageTier>,
     /// (account, market number) -> the leverage it chose.
     chosen: BTreeMap<(AccountId, u32), u32>,
+    /// Collateral asset -> the default notional cap, in its minor units.
+    notional_default: BTreeMap<u16, u64>,
+    /// (account, collateral asset) -> the account's own notional cap.
+    notional: BTreeMap<(AccountId, u16), u64>,
 }
 
 /// The leverage part as the snapshot lists it.
@@ -27,6 +31,8 @@ pub(crate) struct LeverageSnapshot {
     caps: TierCaps,
     tiers: Vec<(AccountId, LeverageTier)>,
     chosen: Vec<((AccountId, u32), u32)>,
+    notional_default: Vec<(u16, u64)>,
+    notional: Vec<((AccountId, u16), u64)>,
 }
 
 /// Caps from 1 to `LEVERAGE_MAX`, not falling from beginner to advanced.
@@ -52,11 +58,26 @@ impl Leverage {
         self.chosen.get(&(account, m)).map_or(cap, |&l| l.min(cap))
     }
 
+    /// The account's notional cap in a collateral asset: its own, else the
+    /// default; `None` without either.
+    pub fn notional_cap(&self, account: AccountId, asset: u16) -> Option<u64> {
+        self.notional
+            .get(&(account, asset))
+            .or_else(|| self.notional_default.get(&asset))
+            .copied()
+    }
+
     pub fn snapshot(&self) -> LeverageSnapshot {
         LeverageSnapshot {
             caps: self.caps,
             tiers: self.tiers.iter().map(|(a, t)| (*a, *t)).collect(),
             chosen: self.chosen.iter().map(|(k, l)| (*k, *l)).collect(),
+            notional_default: self
+                .notional_default
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .collect(),
+            notional: self.notional.iter().map(|(k, v)| (*k, *v)).collect(),
         }
     }
 
@@ -73,6 +94,14 @@ impl Leverage {
         let (n_tiers, n_chosen) = (s.tiers.len(), s.chosen.len());
         let tiers: BTreeMap<_, _> = s.tiers.into_iter().collect();
         let chosen: BTreeMap<_, _> = s.chosen.into_iter().collect();
+        let n_notional = (s.notional_default.len(), s.notional.len());
+        let notional_default: BTreeMap<_, _> = s.notional_default.into_iter().collect();
+        let notional: BTreeMap<_, _> = s.notional.into_iter().collect();
+        if n_notional != (notional_default.len(), notional.len())
+            || notional.keys().any(|(a, _)| !account(*a))
+        {
+            return Err("notional caps listed wrongly".into());
+        }
         let tier_wrong =
             |(a, t): (&AccountId, &LeverageTier)| *t == LeverageTier::Beginner || !account(*a);
         let chosen_wrong = |((a, m), l): (&(AccountId, u32), &u32)| {
@@ -89,6 +118,8 @@ impl Leverage {
             caps: s.caps,
             tiers,
             chosen,
+            notional_default,
+            notional,
         })
     }
 }
@@ -101,6 +132,38 @@ impl Core {
         }
         self.leverage.caps = caps;
         out.push(Event::LeverageTiersSet(caps));
+        Ok(0)
+    }
+
+    /// `SetNotionalCap`.
+    pub(crate) fn set_notional_cap(
+        &mut self,
+        account: Option<AccountId>,
+        asset: &AssetCode,
+        cap: Option<Dec>,
+        out: &mut Vec<Event>,
+    ) -> Outcome {
+        let a = self.assets.find(asset).ok_or(RejectReason::UnknownAsset)?;
+        let scale = self.assets.get(a).scale;
+        let minor = match cap {
+            Some(c) => Some(crate::exchange::amount_minor(c, scale, true)?),
+            None => None,
+        };
+        if account.is_some_and(|acc| !self.ledger.exists(acc)) {
+            return Err(RejectReason::UnknownAccount);
+        }
+        let l = &mut self.leverage;
+        match (account, minor) {
+            (None, Some(c)) => drop(l.notional_default.insert(a, c)),
+            (None, None) => drop(l.notional_default.remove(&a)),
+            (Some(acc), Some(c)) => drop(l.notional.insert((acc, a), c)),
+            (Some(acc), None) => drop(l.notional.remove(&(acc, a))),
+        }
+        out.push(Event::NotionalCapSet {
+            account,
+            asset: *asset,
+            cap,
+        });
         Ok(0)
     }
 

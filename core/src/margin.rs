@@ -223,6 +223,29 @@ impl Core {
         self.leverage.effective(account, m, first)
     }
 
+    /// An account's notional in a collateral asset: the exposure (cost plus
+    /// what growing orders would add) of each of its positions settled in it.
+    pub(crate) fn account_notional(&self, account: AccountId, asset: u16) -> u128 {
+        self.positions
+            .of(account)
+            .filter(|(m, _)| self.markets[*m].quote == asset)
+            .map(|(_, p)| p.exposure())
+            .sum()
+    }
+
+    /// Whether the account stays within its notional cap with its position on
+    /// `m` at `exposure` (its other positions as they are). What does not grow
+    /// the exposure always fits: an account above a cap lowered under it may
+    /// still reduce.
+    fn account_notional_fits(&self, account: AccountId, m: u32, exposure: u128) -> bool {
+        let asset = self.markets[m].quote;
+        let Some(cap) = self.leverage.notional_cap(account, asset) else {
+            return true;
+        };
+        let now = self.positions.get(account, m).map_or(0, Pos::exposure);
+        exposure <= now || self.account_notional(account, asset) - now + exposure <= u128::from(cap)
+    }
+
     /// Refuses an account short of margin in `m`'s collateral: it may only reduce.
     fn check_not_short(&self, account: AccountId, m: u32) -> Result<(), RejectReason> {
         let margin = self.positions.margin(account, self.markets[m].quote);
@@ -264,6 +287,9 @@ impl Core {
         let exposure = pos.exposure();
         if exposure > u128::from(perp.position_cap()) {
             return Err(RejectReason::PositionNotionalCap);
+        }
+        if !self.account_notional_fits(account, m, exposure) {
+            return Err(RejectReason::AccountNotionalCap);
         }
         let grows = lots - lots.min(current.map_or(0, |p| p.reducible(side)));
         if grows > 0 && perp.open_interest().saturating_add(grows) > perp.oi_cap_lots() {
@@ -515,7 +541,9 @@ impl Core {
         pos.lots = i64::try_from(f.lots).map_err(|_| DoneReason::ExposureCap)?;
         pos.cost = u64::try_from(f.cost).map_err(|_| DoneReason::ExposureCap)?;
         let exposure = pos.exposure();
-        if exposure > u128::from(perp.position_cap()) {
+        if exposure > u128::from(perp.position_cap())
+            || !self.account_notional_fits(account, m, exposure)
+        {
             return Err(DoneReason::ExposureCap);
         }
         let maker_pos = self.positions.get(maker.account, m);

@@ -659,6 +659,11 @@ impl crate::exchange::Core {
                 amount,
                 reference,
             } => self.fund_insurance(asset, *amount, reference, out),
+            Command::SetNotionalCap {
+                account,
+                asset,
+                cap,
+            } => self.set_notional_cap(*account, asset, *cap, out),
             // `execute` matches every command exhaustively and sends only the
             // commands above here, so no command a stranger writes reaches this arm.
             other => unreachable!("execute runs {other:?} itself"),

@@ -186,6 +186,19 @@ impl Core {
         Some((mk.qty_dec(perp.open_interest()), clearing))
     }
 
+    /// An account's notional on the perpetuals settled in `asset` (each
+    /// position's cost plus what its growing orders would add) and its cap.
+    pub fn notional(&self, account: AccountId, asset: &AssetCode) -> Option<(Dec, Option<Dec>)> {
+        let a = self.assets.find(asset)?;
+        let scale = u32::from(self.assets.get(a).scale);
+        let n = i128::try_from(self.account_notional(account, a)).unwrap_or(i128::MAX);
+        let cap = self.leverage.notional_cap(account, a);
+        Some((
+            Dec::from_minor(n, scale),
+            cap.map(|c| Dec::from_minor(i128::from(c), scale)),
+        ))
+    }
+
     /// The insurance fund's positions settled in `asset`: (market, signed size,
     /// signed cost).
     pub fn insurance_positions(&self, asset: &AssetCode) -> Vec<(Symbol, Dec, Dec)> {

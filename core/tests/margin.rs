@@ -311,6 +311,62 @@ fn each_exposure_cap_refuses_with_its_own_reason() {
 }
 
 #[test]
+fn the_account_notional_cap_refuses_growth_and_lets_reductions_through() {
+    let mut h = alice_short_bob_long();
+    let cap = |account, cap: Option<&str>| Command::SetNotionalCap {
+        account,
+        asset: code("USDT"),
+        cap: cap.map(d),
+    };
+    // A default of 60,000 for every account; Bob's own 40,000 replaces it.
+    h.ok(cap(None, Some("60000")));
+    h.ok(cap(Some(BOB), Some("40000")));
+    assert_eq!(
+        h.core.notional(BOB, &code("USDT")),
+        Some((d("50000"), Some(d("40000"))))
+    );
+    // Bob, at 50,000 of notional, may not grow at all; Alice may add 10,000
+    // (a resting order counts at its limit price).
+    assert_eq!(
+        h.rejected(place(BOB, Side::Buy, "50000", "0.1")),
+        RejectReason::AccountNotionalCap
+    );
+    assert_eq!(
+        h.rejected(place(ALICE, Side::Sell, "51000", "0.2")),
+        RejectReason::AccountNotionalCap
+    );
+    h.ok(place(ALICE, Side::Sell, "51000", "0.19"));
+    // Reducing is never capped: Bob sells half into Carol's bid.
+    h.ok(place(CAROL, Side::Buy, "50000", "0.5"));
+    h.ok(place(BOB, Side::Sell, "50000", "0.5"));
+    assert_eq!(size(&h, BOB), d("0.5"));
+    // A taker is stopped fill by fill: Carol, long 0.5 (25,000) under the
+    // 60,000 default, buys into Dave's two asks: all of the first (15,000),
+    // then what 20,000 buys at 50,100.
+    h.deposit(DAVE, "USDT", "100000");
+    h.ok(place(DAVE, Side::Sell, "50000", "0.3"));
+    h.ok(place(DAVE, Side::Sell, "50100", "0.5"));
+    let buy = OrderType::Market {
+        size: MarketSize::Base(d("1")),
+    };
+    let (id, events) = h.ok(Command::PlaceOrder(perp_order(CAROL, Side::Buy, buy)));
+    assert_done(&events, id, DoneReason::ExposureCap, "0.6992");
+    let (notional, _) = h.core.notional(CAROL, &code("USDT")).unwrap();
+    assert!(notional.0 <= d("60000").0, "{notional:?}");
+    // Removing Bob's own cap puts him under the default.
+    h.ok(cap(Some(BOB), None));
+    assert_eq!(
+        h.core.notional(BOB, &code("USDT")).unwrap().1,
+        Some(d("60000"))
+    );
+    assert_eq!(
+        h.rejected(cap(Some(AccountId(99)), Some("1"))),
+        RejectReason::UnknownAccount
+    );
+    assert_restores(&h);
+}
+
+#[test]
 fn withdrawals_leave_what_unrealized_losses_need() {
     let mut h = alice_short_bob_long();
     next_index(&mut h, "52000");

@@ -198,6 +198,8 @@ fn random_streams_reach_every_kind_of_effect() {
         "Deleveraged",
         "FundingRound",
         "FundingPaid",
+        "NotionalCapSet",
+        "rejected AccountNotionalCap",
         "CredentialsRequired",
         "rejected MissingCredentials",
         "rejected BadSignature",

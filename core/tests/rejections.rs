@@ -647,6 +647,18 @@ fn perp_orders(
     bound(perp, place(CAROL, Side::Buy, "100", "100"), r);
     let r = RejectReason::PositionNotionalCap;
     bound(perp, place(CAROL, Side::Buy, "1100", "99"), r);
+    perp.ok(Command::SetNotionalCap {
+        account: Some(CAROL),
+        asset: code("USDT"),
+        cap: Some(d("50")),
+    });
+    let r = RejectReason::AccountNotionalCap;
+    bound(perp, place(CAROL, Side::Buy, "100", "1"), r);
+    perp.ok(Command::SetNotionalCap {
+        account: Some(CAROL),
+        asset: code("USDT"),
+        cap: None,
+    });
     let mut other = spec.clone();
     other.market.symbol = sym("BTC-PERP2");
     perp.ok(Command::CreatePerpetual(other));

@@ -103,6 +103,11 @@ impl FeedRouter {
             | Event::LiquidationEnded { account, .. }
             | Event::Deleveraged { account, .. }
             | Event::FundingPaid { account, .. } => feed.own(*account),
+            Event::NotionalCapSet { account, .. } => {
+                if let Some(account) = account {
+                    feed.own(*account)
+                }
+            }
             Event::SlicedPlaced { .. }
             | Event::BracketExitPlaced { .. }
             | Event::BracketPnl { .. }

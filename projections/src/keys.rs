@@ -60,6 +60,8 @@ pub const LEVERAGE: u8 = b'L';
 pub const POSITION: u8 = b'V';
 /// Account id, seq → `LiquidationView`.
 pub const LIQUIDATION: u8 = b'Y';
+/// Account id (`u64::MAX`: the default), collateral → its notional cap (`Dec`).
+pub const NOTIONAL_CAP: u8 = b'N';
 /// The liquidation counts and the insurance fund (`MarginTotals`).
 pub const MARGIN_TOTALS: &[u8] = b"\x00margin-totals";
 

@@ -218,6 +218,16 @@ pub enum Command {
         amount: Dec,
         reference: ExternalRef,
     },
+    /// The most notional an account's positions and open orders on the
+    /// perpetuals settled in `asset` may add up to (the cost of each position
+    /// plus what its growing orders would add). `account: None` sets the default
+    /// for every account; an account's own cap replaces it, and `cap: None`
+    /// removes the cap (the account's own: the default applies again).
+    SetNotionalCap {
+        account: Option<AccountId>,
+        asset: AssetCode,
+        cap: Option<Dec>,
+    },
 }
 
 /// A trading command inside a [`Command::Batch`]: the batch names the account.
@@ -331,6 +341,7 @@ impl Command {
             | Command::SetIndexPrice { .. }
             | Command::SetLeverageTiers(_)
             | Command::FundInsurance { .. } => None,
+            Command::SetNotionalCap { account, .. } => *account,
         }
     }
 

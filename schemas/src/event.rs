@@ -319,6 +319,13 @@ pub enum Event {
         premium: Dec,
         mark: Dec,
     },
+    /// An account's notional cap in a collateral (`account: None`: the default
+    /// for every account), or its removal.
+    NotionalCapSet {
+        account: Option<AccountId>,
+        asset: AssetCode,
+        cap: Option<Dec>,
+    },
     /// One position's funding for the round at `at_ms`: `amount` is what the
     /// account received (negative: paid), in the collateral.
     FundingPaid {

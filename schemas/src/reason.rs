@@ -163,6 +163,9 @@ pub enum RejectReason {
     /// The order would take the position's notional above the last leverage
     /// bracket's cap.
     PositionNotionalCap,
+    /// The order would take the account's notional on the perpetuals settled in
+    /// the collateral above its cap (`SetNotionalCap`).
+    AccountNotionalCap,
 }
 
 /// Why an order left the book (or never rested).
@@ -188,8 +191,8 @@ pub enum DoneReason {
     DeadManSwitch,
     /// A reduce-only order whose position is closed (or smaller than the order).
     ReduceOnly,
-    /// A perpetual order stopped by the market's open-interest cap or the
-    /// position's notional cap.
+    /// A perpetual order stopped by the market's open-interest cap, the
+    /// position's notional cap or the account's.
     ExposureCap,
     /// A perpetual order the account's margin could not carry further.
     InsufficientMargin,

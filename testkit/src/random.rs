@@ -325,6 +325,17 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
             exit_price: price(a >> 24),
             client_order_id: cid,
         }),
+        // Caps in the perpetual's collateral, mostly for the account that
+        // trades it; up to 5,000 USDT.
+        24 if c % 16 == 1 => Command::SetNotionalCap {
+            account: (!b.is_multiple_of(4)).then_some(account),
+            asset: if a.is_multiple_of(5) {
+                asset
+            } else {
+                "USDT".parse().unwrap()
+            },
+            cap: (!b.is_multiple_of(3)).then(|| Dec::from_minor(i128::from(a % 5_000), 0)),
+        },
         24 if c.is_multiple_of(16) => Command::FundInsurance {
             asset,
             amount: qty(b),

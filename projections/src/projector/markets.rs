@@ -100,6 +100,18 @@ impl Projector {
             | Event::LiquidationEnded { .. }
             | Event::Deleveraged { .. } => self.liquidation(at, event)?,
             Event::InsurancePosition { .. } => self.fund_position(event)?,
+            Event::NotionalCapSet {
+                account,
+                asset,
+                cap,
+            } => {
+                let who = account.map_or(u64::MAX, |a| a.0);
+                let key = Key::new(keys::NOTIONAL_CAP).u64(who).name(asset).build();
+                match cap {
+                    Some(cap) => self.put(key, enc(cap)),
+                    None => self.del(key),
+                }
+            }
             Event::FundingRound { .. } | Event::FundingPaid { .. } => self.funding(at, event)?,
             _ => {} // not this view's
         }
@@ -384,6 +396,19 @@ impl Views {
             chosen,
             leverage: chosen.map_or(most, |c| c.min(most)),
         }))
+    }
+
+    /// An account's notional cap in a collateral: its own, else the default.
+    pub fn notional_cap(
+        &self,
+        account: AccountId,
+        asset: &AssetCode,
+    ) -> Result<Option<Dec>, ProjectionError> {
+        let key = |who: u64| Key::new(keys::NOTIONAL_CAP).u64(who).name(asset).build();
+        match self.get(&key(account.0))? {
+            Some(cap) => Ok(Some(cap)),
+            None => self.get(&key(u64::MAX)),
+        }
     }
 
     /// Liquidation counts and the insurance fund, for the metrics.

@@ -370,7 +370,8 @@ impl Projector {
             | Event::Deleveraged { .. }
             | Event::InsurancePosition { .. }
             | Event::FundingRound { .. }
-            | Event::FundingPaid { .. } => self.perpetuals(at, event),
+            | Event::FundingPaid { .. }
+            | Event::NotionalCapSet { .. } => self.perpetuals(at, event),
             Event::WithdrawalRequested { .. }
             | Event::WithdrawalCompleted { .. }
             | Event::WithdrawalFailed { .. } => self.custody(at, event),
