@@ -720,10 +720,36 @@ async fn a_position_and_its_liquidation_over_graphql() {
     s.admin("mutation { setAccountTier(account: 1, tier: ADVANCED) { status } }")
         .await;
     let perp = |side: &str, price: &str, qty: &str| json!({ "input": { "market": "BTC-USDT-PERP", "side": side, "kind": "LIMIT", "price": price, "quantity": qty } });
+    // Alice follows her positions as they change.
+    let mut ws = s.websocket(&alice).await;
+    let sub = json!({ "id": "p", "type": "subscribe", "payload": {
+        "query": "subscription { myPositions { market size leverage } }" } });
+    ws.send(Message::Text(sub.to_string().into()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let r = s.ok(&bob, PLACE, perp("SELL", "50000", "0.2")).await;
     assert_eq!(r["placeOrder"]["status"], "ACCEPTED", "{r}");
     let r = s.ok(&alice, PLACE, perp("BUY", "50000", "0.2")).await;
     assert_eq!(r["placeOrder"]["trades"][0]["price"], "50000.0", "{r}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let pushed = loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("no position arrived on myPositions")
+            .unwrap()
+            .unwrap();
+        let Ok(text) = msg.to_text() else { continue };
+        let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        assert_ne!(v["type"], "error", "{v}");
+        if v["type"] == "next" && v["id"] == "p" {
+            break v["payload"]["data"]["myPositions"].clone();
+        }
+    };
+    assert_eq!(
+        pushed,
+        json!({"market": "BTC-USDT-PERP", "size": "0.2", "leverage": 20})
+    );
     const POSITIONS: &str =
         "{ positions { market size entryPrice mark unrealizedPnl initialMargin leverage } }";
     let p = s.ok(&alice, POSITIONS, json!({})).await;

@@ -105,8 +105,10 @@ impl AccountQuery {
                 format!("\"{collateral}\" is not an asset code"),
             )
         })?;
-        let (m, _) = account_margin(views, account, &code)?;
+        let (m, list) = account_margin(views, account, &code)?;
         let n = |x: Dec| dm(Dec(x.0.normalize()));
+        let notional: rust_decimal::Decimal = list.iter().map(|(p, _)| p.cost.0.abs()).sum();
+        let cap = views.notional_cap(account, &code).map_err(store)?;
         Ok(MarginSummary {
             collateral,
             wallet: n(m.wallet),
@@ -115,6 +117,8 @@ impl AccountQuery {
             equity: n(m.equity),
             maintenance: n(m.maintenance),
             margin_ratio: m.margin_ratio.map(n),
+            notional: n(Dec(notional)),
+            notional_cap: cap.map(n),
         })
     }
 

@@ -205,6 +205,29 @@ impl AdminMutation {
         .await
     }
 
+    /// The most notional an account's positions and open orders on the
+    /// perpetuals settled in `asset` may add up to; without `account`, the
+    /// default for every account; without `cap`, no cap (an account's own
+    /// removed: the default applies again).
+    async fn set_notional_cap(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+        asset: String,
+        cap: Option<Decimal>,
+        command_id: Option<String>,
+    ) -> Result<CommandReceipt> {
+        let asset = asset_code(ctx, &asset)?;
+        submit_admin(ctx, command_id, || {
+            Ok(Command::SetNotionalCap {
+                account: account.map(AccountId),
+                asset,
+                cap: dec_opt(cap),
+            })
+        })
+        .await
+    }
+
     /// The three tiers' leverage caps (defaults 5, 10 and 20).
     async fn set_leverage_tiers(
         &self,

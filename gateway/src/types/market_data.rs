@@ -194,6 +194,12 @@ pub struct MarginSummary {
     /// Maintenance over equity: the account is liquidated at 1 or above. None
     /// without equity.
     pub margin_ratio: Option<Decimal>,
+    /// The positions' cost added up (the engine's cap also counts what growing
+    /// orders would add, at their limit prices).
+    pub notional: Decimal,
+    /// The account's notional cap in this collateral (its own, else the
+    /// default); none without one.
+    pub notional_cap: Option<Decimal>,
 }
 
 /// One liquidation record of an account.

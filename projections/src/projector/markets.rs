@@ -155,6 +155,7 @@ impl Projector {
             funding,
         };
         self.put(key, enc(&view));
+        self.batch.changes.positions.push(view);
         Ok(())
     }
 
@@ -276,6 +277,7 @@ impl Projector {
                     view.funding = Dec(view.funding.0 + amount.0);
                     view.updated_ms = at.time_ms;
                     self.put(key, enc(&view));
+                    self.batch.changes.positions.push(view);
                 }
             }
             _ => {}

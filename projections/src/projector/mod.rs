@@ -55,6 +55,8 @@ pub struct Changes {
     pub candles: Vec<(Symbol, Interval, Candle)>,
     /// Perpetual markets whose prices or staleness changed.
     pub perpetuals: Vec<Symbol>,
+    /// Positions as they stand after the batch, each once.
+    pub positions: Vec<PositionView>,
 }
 
 /// Where the views stand (stored under `keys::CHECKPOINT`; the read side reads it).
@@ -429,6 +431,15 @@ impl Projector {
             self.open.remove(&id);
         }
         changes.orders.sort_by_key(|o| o.order);
+        // The last state of each position the batch changed.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut positions: Vec<PositionView> = std::mem::take(&mut changes.positions)
+            .into_iter()
+            .rev()
+            .filter(|p| seen.insert((p.account, p.market)))
+            .collect();
+        positions.reverse();
+        changes.positions = positions;
         changes
             .wallets
             .sort_by_key(|w| (w.account, w.asset.as_str().to_string()));

@@ -117,4 +117,44 @@ impl AccountSubscription {
         // Every balance in `missed` has the same seq: the read models' position.
         Ok(resumed(missed, live, |w: &WalletUpdate| w.seq))
     }
+
+    /// The account's positions on perpetuals as they change (a fill, a
+    /// liquidation, a funding payment), each valued at its market's mark when
+    /// it changed. With `fromSeq`, every position as it stands comes first.
+    async fn my_positions(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<u64>,
+        from_seq: Option<u64>,
+    ) -> Result<impl Stream<Item = Result<Position>>> {
+        let account = readable(ctx, account)?;
+        let st = state(ctx);
+        let views = st.views.clone();
+        let mark = move |p: &tape_projections::PositionView| {
+            views
+                .perpetual(&p.market)
+                .ok()
+                .flatten()
+                .and_then(|v| v.mark)
+        };
+        let live_mark = mark.clone();
+        let live = each_batch(st, move |c| {
+            c.positions
+                .iter()
+                .filter(|p| p.account == account)
+                .map(|p| Position::at(p, live_mark(p)))
+                .collect()
+        });
+        let missed = match from_seq {
+            None => Vec::new(),
+            Some(_) => st
+                .views
+                .positions(account)
+                .map_err(store)?
+                .iter()
+                .map(|p| Position::at(p, mark(p)))
+                .collect(),
+        };
+        Ok(futures::stream::iter(missed.into_iter().map(Ok)).chain(live))
+    }
 }
