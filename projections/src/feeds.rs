@@ -50,6 +50,9 @@ impl FeedRouter {
     /// Routes one event. `command` is the command at the event's `command_offset`;
     /// only an `Outcome` needs it (to find whose answer it is). Without it the
     /// router's state still moves on (catching up without publishing).
+    // One arm per kind of event, matched exhaustively so a new event is routed
+    // on purpose.
+    #[allow(clippy::too_many_lines)]
     pub fn route(
         &mut self,
         env: &EventEnvelope,
@@ -102,12 +105,11 @@ impl FeedRouter {
             | Event::LiquidationStep { account, .. }
             | Event::LiquidationEnded { account, .. }
             | Event::Deleveraged { account, .. }
-            | Event::FundingPaid { account, .. } => feed.own(*account),
-            Event::NotionalCapSet { account, .. } => {
-                if let Some(account) = account {
-                    feed.own(*account)
-                }
-            }
+            | Event::FundingPaid { account, .. }
+            | Event::NotionalCapSet {
+                account: Some(account),
+                ..
+            } => feed.own(*account),
             Event::SlicedPlaced { .. }
             | Event::BracketExitPlaced { .. }
             | Event::BracketPnl { .. }
@@ -128,6 +130,7 @@ impl FeedRouter {
             | Event::MarketUpdated { .. }
             | Event::Checkpoint { .. }
             | Event::InsurancePosition { .. }
+            | Event::NotionalCapSet { account: None, .. }
             | Event::CredentialsRequired { .. } => {}
         }
     }

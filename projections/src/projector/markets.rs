@@ -104,14 +104,7 @@ impl Projector {
                 account,
                 asset,
                 cap,
-            } => {
-                let who = account.map_or(u64::MAX, |a| a.0);
-                let key = Key::new(keys::NOTIONAL_CAP).u64(who).name(asset).build();
-                match cap {
-                    Some(cap) => self.put(key, enc(cap)),
-                    None => self.del(key),
-                }
-            }
+            } => self.notional_cap_set(*account, asset, *cap),
             Event::FundingRound { .. } | Event::FundingPaid { .. } => self.funding(at, event)?,
             _ => {} // not this view's
         }
@@ -249,6 +242,20 @@ impl Projector {
         }
         self.put(keys::MARGIN_TOTALS.to_vec(), enc(&totals));
         Ok(())
+    }
+
+    fn notional_cap_set(
+        &mut self,
+        account: Option<AccountId>,
+        asset: &AssetCode,
+        cap: Option<Dec>,
+    ) {
+        let who = account.map_or(u64::MAX, |a| a.0);
+        let key = Key::new(keys::NOTIONAL_CAP).u64(who).name(asset).build();
+        match cap {
+            Some(cap) => self.put(key, enc(&cap)),
+            None => self.del(key),
+        }
     }
 
     /// A funding round's rate on its perpetual; a payment on its position.
