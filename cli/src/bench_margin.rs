@@ -50,6 +50,8 @@ fn sym(s: &str) -> Symbol {
     s.parse().expect("a bench symbol")
 }
 
+const DAY_MS: u64 = 86_400_000;
+
 /// Builds and applies commands at increasing times.
 struct Feed {
     core: Core,
@@ -70,7 +72,9 @@ impl Feed {
         };
         Feed {
             core: Core::new(cfg),
-            time_ms: 1_700_000_000_000,
+            // A day boundary: with the perpetuals' one-day funding interval, no
+            // round begins before `funding_round` asks for one.
+            time_ms: DAY_MS * 19_676,
             next_id: 1,
             out: Vec::new(),
         }
@@ -203,7 +207,7 @@ fn exchange(markets: u32) -> Feed {
                 max_price: d("1000000"),
             },
             mark_basis_max_ppm: 0,
-            funding_interval_ms: 3_600_000,
+            funding_interval_ms: DAY_MS,
             open_interest_max: d("1000000"),
         }));
         f.index(&perp_symbol(m), d("100"));
@@ -305,6 +309,44 @@ fn index_updates(args: &MarginArgs) {
         args.updates
     );
     crossing(args, &mut f);
+    funding_rounds(args, &mut f);
+}
+
+/// The next day boundary: every perpetual's funding round begins with its first
+/// command, then each command charges at most 64 positions until all are done.
+fn funding_rounds(args: &MarginArgs, f: &mut Feed) {
+    f.time_ms = (f.time_ms / DAY_MS + 1) * DAY_MS - 1;
+    let t = Instant::now();
+    let mut commands = 0u64;
+    let mut paid = 0u64;
+    loop {
+        let tick = f.envelope(Command::ClockTick);
+        f.out.clear();
+        f.core.apply(&tick, &mut f.out);
+        commands += 1;
+        let now = f
+            .out
+            .iter()
+            .filter(|e| matches!(e, Event::FundingPaid { .. }))
+            .count() as u64;
+        paid += now;
+        // While positions are being charged a round is under way.
+        let open = now > 0
+            || (0..args.markets).any(|m| {
+                f.core
+                    .funding(&sym(&perp_symbol(m)))
+                    .is_some_and(|x| x.under_way.is_some())
+            });
+        if !open || commands >= 10_000_000 {
+            break;
+        }
+    }
+    let elapsed = t.elapsed();
+    println!(
+        "funding rounds on {} perpetuals: {paid} positions charged over {commands} commands (at most 64 each) in {elapsed:.1?}, {:.1} µs a command",
+        args.markets,
+        elapsed.as_secs_f64() * 1e6 / commands as f64
+    );
 }
 
 /// Updates that cross k accounts: each on a market of its own whose index was

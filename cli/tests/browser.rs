@@ -5,6 +5,7 @@
 //! withdrawal, an auditor's statement — and fails on any console error, failed
 //! request or request to another host. Screenshots go to `target/browser-artifacts/`.
 //! Without node, the npm packages or chromium this fails (it never skips).
+//! `web/tests/perp.mjs` liquidates a position opened at 10x on the trading page.
 
 mod common;
 
@@ -27,6 +28,36 @@ async fn the_pages_trade_operate_and_audit_in_chromium() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let stdout = run_node("face.mjs", s, &[]).await;
+    assert!(stdout.contains("every page clean"), "{stdout}");
+}
+
+/// The browser test for margin trading: a position opened at 10x on the
+/// trading page, the index moved with `tape oracle`, and the liquidation seen in
+/// the positions panel, the ledger and the insurance fund (`web/tests/perp.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_at_10x_is_liquidated_on_the_trading_page_in_chromium() {
+    let s = Server::start(&["--demo"]);
+    for _ in 0..100 {
+        let d = s.ok(ADMIN, "{ markets { symbol } }", json!({})).await;
+        if d["markets"].as_array().is_some_and(|m| m.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let data = s.data.path().display().to_string();
+    let stdout = run_node(
+        "perp.mjs",
+        s,
+        &[("TAPE_BIN", TAPE.into()), ("TAPE_DATA", data)],
+    )
+    .await;
+    assert!(stdout.contains("perp page clean"), "{stdout}");
+}
+
+/// Runs `web/tests/<script>` with node against `s`; its stdout. Fails (never
+/// skips) without node, the npm packages or chromium.
+async fn run_node(script: &str, s: Server, env: &[(&str, String)]) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let tests = root.join("web/tests");
     assert!(
@@ -39,14 +70,20 @@ async fn the_pages_trade_operate_and_audit_in_chromium() {
         "no chromium at {chromium}: run ./scripts/test.sh (it installs Debian's chromium)"
     );
     let artifacts = root.join("target/browser-artifacts");
+    let script = script.to_string();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg("face.mjs")
+            .arg(&script)
             .current_dir(&tests)
             .env("TAPE_URL", format!("http://{}", s.addr))
             .env("TAPE_ADMIN_TOKEN", ADMIN)
             .env("TAPE_ARTIFACTS", &artifacts)
             .env("TAPE_CHROMIUM", &chromium)
+            .envs(env)
             .output()
             .map(|o| (o, s))
     })
@@ -54,12 +91,12 @@ async fn the_pages_trade_operate_and_audit_in_chromium() {
     .unwrap()
     .expect("node runs (./scripts/test.sh installs it)");
     let (out, _server) = out;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     assert!(
         out.status.success(),
         "the browser test failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("every page clean"), "{stdout}");
+    stdout
 }

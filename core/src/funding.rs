@@ -28,8 +28,11 @@ use crate::perps::Round;
 
 /// Positions a funding round visits per command (charged or passed over).
 pub const FUNDING_STEPS_MAX: usize = 64;
+/// The premium is sampled at most once per this much command time (Binance
+/// samples every 5 seconds), so index updates in a burst cost no book walk.
+const SAMPLE_EVERY_MS: u64 = 5_000;
 /// Resting orders the impact price walks on each side at most.
-const IMPACT_ORDERS_MAX: usize = 256;
+const IMPACT_ORDERS_MAX: usize = 64;
 const PPB: i128 = 1_000_000_000;
 /// Eight hours: the period the interest and clamp are quoted for.
 const EIGHT_HOURS_MS: i128 = 28_800_000;
@@ -76,11 +79,17 @@ impl Core {
     }
 
     /// Takes a premium sample for perpetual `m` against its index, in parts per
-    /// billion: `(max(0, impact bid − index) − max(0, index − impact ask)) / index`.
+    /// billion: `(max(0, impact bid − index) − max(0, index − impact ask)) / index`;
+    /// at most one per `SAMPLE_EVERY_MS` of command time.
     pub(crate) fn sample_premium(&mut self, m: u32) {
+        let now = self.clock.now();
         let Some(perp) = self.perps.get(m) else {
             return;
         };
+        let f = &perp.funding;
+        if f.samples > 0 && now < f.sampled_ms.saturating_add(SAMPLE_EVERY_MS) {
+            return;
+        }
         let Some(index) = perp.index() else { return };
         let scale = self.assets.get(self.markets[m].quote).scale;
         let notional = perp.impact_notional(scale);
@@ -101,6 +110,7 @@ impl Core {
         let perp = self.perps.get_mut(m).expect("just found");
         perp.funding.samples = perp.funding.samples.saturating_add(1);
         perp.funding.premium_sum_ppb += sample;
+        perp.funding.sampled_ms = now;
     }
 
     /// Begins the rounds that are due, then walks the rounds under way for at

@@ -75,6 +75,8 @@ pub(crate) struct Funding {
     pub pool: i128,
     /// The last round's rate.
     pub last_rate_ppb: i64,
+    /// When the last premium sample was taken (command time).
+    pub sampled_ms: u64,
 }
 
 /// The last index price taken.

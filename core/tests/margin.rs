@@ -726,8 +726,10 @@ fn funding_moves_between_longs_and_shorts_at_each_interval() {
     assert_eq!(funding.next_ms % interval, 0);
     assert!(funding.next_ms > h.time_ms);
     // Carol bids 0.5 at 50,500: the impact bid (25,000 USDT at 125x) stands 1%
-    // above the index. The next index samples it.
+    // above the index. The next index samples it (samples are at least 5 s of
+    // command time apart).
     let (carol_bid, _) = h.ok(place(CAROL, Side::Buy, "50500", "0.5"));
+    h.time_ms += 5_000;
     next_index(&mut h, "50000");
     assert_eq!(h.core.funding(&sym(PERP)).unwrap().samples, 2);
     let (alice, bob) = (h.available(ALICE, "USDT"), h.available(BOB, "USDT"));

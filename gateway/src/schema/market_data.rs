@@ -34,6 +34,58 @@ impl MarketDataQuery {
             .ok_or_else(|| coded(Code::UnknownMarket, format!("unknown market \"{symbol}\"")))
     }
 
+    /// The insurance fund in each collateral asset: its balance (below zero:
+    /// bad debt) and the positions it took over in liquidations.
+    async fn insurance_fund(&self, ctx: &Context<'_>) -> Result<Vec<InsuranceFund>> {
+        let t = state(ctx).views.margin_totals().map_err(store)?;
+        let views = &state(ctx).views;
+        let mut assets: std::collections::BTreeMap<String, InsuranceFund> = t
+            .insurance
+            .iter()
+            .map(|(a, b)| {
+                let fund = InsuranceFund {
+                    asset: a.to_string(),
+                    balance: crate::types::dm(Dec(b.0.normalize())),
+                    positions: Vec::new(),
+                    liquidations_under_way: 0,
+                };
+                (a.to_string(), fund)
+            })
+            .collect();
+        for (market, (size, cost)) in &t.fund_positions {
+            let Some(perp) = views.perpetual(market).map_err(store)? else {
+                continue;
+            };
+            let asset = perp.spec.market.quote.to_string();
+            let fund = assets
+                .entry(asset.clone())
+                .or_insert_with(|| InsuranceFund {
+                    asset,
+                    balance: crate::types::dm(Dec::ZERO),
+                    positions: Vec::new(),
+                    liquidations_under_way: 0,
+                });
+            fund.positions.push(FundPosition {
+                market: market.to_string(),
+                size: crate::types::dm(Dec(size.0.normalize())),
+                cost: crate::types::dm(Dec(cost.0.normalize())),
+            });
+        }
+        for (asset, started) in &t.started {
+            let ended = t.ended.get(asset).copied().unwrap_or(0);
+            let fund = assets
+                .entry(asset.to_string())
+                .or_insert_with(|| InsuranceFund {
+                    asset: asset.to_string(),
+                    balance: crate::types::dm(Dec::ZERO),
+                    positions: Vec::new(),
+                    liquidations_under_way: 0,
+                });
+            fund.liquidations_under_way = started.saturating_sub(ended);
+        }
+        Ok(assets.into_values().collect())
+    }
+
     /// The perpetual markets: rules, index and mark.
     async fn perpetuals(&self, ctx: &Context<'_>) -> Result<Vec<Perpetual>> {
         Ok(state(ctx)

@@ -180,6 +180,28 @@ pub struct Position {
     pub liquidation_price: Option<Decimal>,
 }
 
+/// The insurance fund in one collateral asset.
+#[derive(SimpleObject, Clone)]
+pub struct InsuranceFund {
+    pub asset: String,
+    /// Below zero: bad debt.
+    pub balance: Decimal,
+    /// The positions it took over, signed like `Position.size`.
+    pub positions: Vec<FundPosition>,
+    /// Accounts being liquidated in this collateral now: liquidations started
+    /// less those ended.
+    pub liquidations_under_way: u64,
+}
+
+/// One of the insurance fund's positions.
+#[derive(SimpleObject, Clone)]
+pub struct FundPosition {
+    pub market: String,
+    pub size: Decimal,
+    /// The entry notional, signed like the size.
+    pub cost: Decimal,
+}
+
 /// An account's cross margin in one collateral.
 #[derive(SimpleObject, Clone)]
 pub struct MarginSummary {

@@ -1,7 +1,8 @@
 // The operator console: the engine's and projector's health (from /metrics),
 // markets (create, halt, resume, disable, fees), assets, deposits, withdrawals
 // waiting for approval, API keys (the secret shown once), account restrictions and
-// the credentials mode. Admin keys act; auditor keys see.
+// the credentials mode; perpetuals (index freshness, open interest, funding) and the
+// insurance fund with the liquidation backlog. Admin keys act; auditor keys see.
 
 import { gql, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, metrics } from "/assets/js/common.js";
 
@@ -65,7 +66,16 @@ async function reload() {
       withdrawals(status: [REQUESTED], first: 100) { nodes { id account asset amount requestedMs } }
       apiKeys { id role account }
       accountRestrictions { account canTrade canWithdraw updatedMs }
+      perpetuals { symbol index indexSourceMs stale mark openInterest openInterestMax fundingRate }
+      insuranceFund { asset balance liquidationsUnderWay positions { market size cost } }
     }`);
+    const age = (ms) => (ms == null ? "–" : `${Math.max(0, Math.round((Date.now() - ms) / 100) / 10)} s`);
+    fillTable(document.getElementById("perpetuals"), d.perpetuals.map((p) => [
+      p.symbol, num(p.index), num(age(p.indexSourceMs)), p.stale ? "stale: reduce-only" : "fresh", num(p.mark), num(p.openInterest), num(p.openInterestMax), num(p.fundingRate),
+    ]), "No perpetuals");
+    fillTable(document.getElementById("insurance"), d.insuranceFund.map((f) => [
+      f.asset, num(f.balance, Number(f.balance) < 0 ? "sell" : ""), f.positions.map((p) => `${p.market} ${p.size}`).join(", ") || "none", num(String(f.liquidationsUnderWay)),
+    ]), "The fund holds nothing yet");
     fillTable(document.getElementById("markets"), d.markets.map(marketRow), "No markets yet");
     fillTable(document.getElementById("assets"), d.assets.map((a) => [a.code, num(a.scale), a.enabled ? "yes" : "no"]), "No assets yet");
     fillTable(document.getElementById("withdrawals"), d.withdrawals.nodes.map(withdrawalRow), "None waiting");

@@ -2,7 +2,9 @@
 // proven by its checksum) with a depth chart, candles, the trades tape, order
 // entry for every kind, and the account: open orders (cancel, amend), history,
 // fills, ledger, the wallet valued in a chosen asset with its equity history, and
-// sliced and bracket reports. Everything live through subscriptions.
+// sliced and bracket reports; on a perpetual, the leverage, reduce-only orders
+// and the positions panel (margin, liquidation prices, liquidations and the
+// insurance fund). Everything live through subscriptions.
 
 import { createChart, CandlestickSeries, HistogramSeries, LineSeries } from "/assets/vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
 import { gql, subscribe, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, lit, dark } from "/assets/js/common.js";
@@ -12,6 +14,7 @@ const ORDER_FIELDS = "id account market side kind status doneReason price restin
 const INTERVALS = [["M1", "1m"], ["M5", "5m"], ["M15", "15m"], ["H1", "1h"], ["H4", "4h"], ["D1", "1d"]];
 
 let markets = [];
+let perps = new Map(); // perpetual symbol -> its collateral
 let market = null; // the selected market's symbol
 let interval = "M1";
 let stops = []; // ends the selected market's subscriptions
@@ -45,8 +48,9 @@ addEventListener("hashchange", () => selectMarket(decodeURIComponent(location.ha
 // --- markets and tickers ----------------------------------------------------------
 
 async function loadMarkets() {
-  const data = await gql("{ markets { symbol base quote tickSize lotSize minNotional status lastPrice } assets { code } }");
+  const data = await gql("{ markets { symbol base quote tickSize lotSize minNotional status lastPrice } assets { code } perpetuals { symbol collateral } }");
   markets = data.markets;
+  perps = new Map(data.perpetuals.map((p) => [p.symbol, p.collateral]));
   const list = document.getElementById("market-list");
   list.replaceChildren(
     ...markets.map((m) =>
@@ -107,7 +111,18 @@ function selectMarket(symbol) {
   startBook();
   startTape();
   loadCandles();
+  const perp = perps.has(symbol);
+  for (const e of document.querySelectorAll("[data-perp]")) e.hidden = !perp;
+  if (perp && me.account != null) loadLeverage().catch(reportError);
   if (me.account != null) refreshAccount();
+}
+
+/** The leverage selector: 1x up to the most the account may use on the market. */
+async function loadLeverage() {
+  const d = await gql(`{ leverage(market: ${lit(market)}) { cap leverage } perpetual(symbol: ${lit(market)}) { brackets { maxLeverage } } }`);
+  const most = Math.min(d.leverage.cap, d.perpetual.brackets[0].maxLeverage);
+  const steps = [...new Set([1, 2, 3, 5, 10, 20, 25, 50, 75, 100, 125, d.leverage.leverage, most])].filter((x) => x <= most).sort((a, b) => a - b);
+  document.getElementById("leverage").replaceChildren(...steps.map((x) => el("option", { value: String(x), selected: x === d.leverage.leverage }, `${x}x`)));
 }
 
 // --- the book ---------------------------------------------------------------------
@@ -316,6 +331,13 @@ function setUpEntry() {
   };
   form.addEventListener("change", show);
   show();
+  document.getElementById("leverage").addEventListener("change", async (ev) => {
+    ev.stopPropagation();
+    const status = document.getElementById("leverage-status");
+    const leverage = Number(ev.target.value);
+    const r = await attempt(status, async () => (await gql(`mutation($m: String!, $l: Int!) { setLeverage(market: $m, leverage: $l) { ${RECEIPT} } }`, { m: market, l: leverage })).setLeverage, (r) => `${receiptText(r)}: ${leverage}x`);
+    if (r) refreshAccount();
+  });
   const status = document.getElementById("order-status");
   const withFills = (r) => `${receiptText(r)}${r.trades && r.trades.length ? `, ${r.trades.length} fill(s)` : ""}`;
   form.addEventListener("submit", async (ev) => {
@@ -341,6 +363,7 @@ async function place(f) {
     return { ...d.placeBracketOrder, report: "bracket" };
   }
   const input = { ...common, kind: f.kind };
+  if (perps.has(market) && f.reduceOnly) input.reduceOnly = true;
   const byQuote = (f.kind === "MARKET" || f.kind === "STOP_MARKET") && f.sizeBy === "quote";
   if (byQuote) input.quoteQuantity = f.quoteQuantity;
   else input.quantity = f.quantity;
@@ -356,6 +379,45 @@ async function place(f) {
   }
   const d = await gql(`mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { ${RECEIPT} } }`, { i: input });
   return d.placeOrder;
+}
+
+// --- positions on perpetuals -------------------------------------------------------
+
+// A function, not a const: the account loads before this module's body has run.
+function perpQuery(collateral) {
+  return `
+  positions { market size entryPrice mark unrealizedPnl realizedPnl funding leverage initialMargin maintenanceMargin liquidationPrice }
+  margin(collateral: ${lit(collateral)}) { collateral wallet equity maintenance marginRatio unrealizedPnl notional notionalCap }
+  liquidations(last: 20) { seq timeMs what market quantity price equity maintenance }
+  insuranceFund { asset balance positions { market size cost } }`;
+}
+
+function showPositions(d) {
+  const m = d.margin;
+  const stat = (name, v, id) => el("div", {}, el("span", {}, name), el("span", { id }, v == null ? "–" : String(v)));
+  document.getElementById("margin").replaceChildren(
+    stat(`Equity (${m.collateral})`, m.equity, "margin-equity"), stat("Maintenance", m.maintenance, "margin-maintenance"),
+    stat("Margin ratio", m.marginRatio, "margin-ratio"), stat("Unrealized", m.unrealizedPnl), stat("Notional", m.notional),
+    stat("Notional cap", m.notionalCap),
+  );
+  const open = d.positions.filter((p) => Number(p.size) !== 0);
+  fillTable(document.getElementById("positions"), open.map((p) => [
+    p.market, num(p.size, Number(p.size) < 0 ? "sell" : "buy"), num(p.entryPrice), num(p.mark), num(p.unrealizedPnl), num(p.realizedPnl), num(p.funding),
+    `${p.leverage}x`, num(p.initialMargin), num(p.maintenanceMargin), num(p.liquidationPrice),
+    el("td", {}, el("button", { type: "button", "aria-label": `Close the ${p.market} position`, onclick: () => closePosition(p.market) }, "Close")),
+  ]), "No open positions");
+  fillTable(document.getElementById("liquidations"), [...d.liquidations].reverse().map((l) => [
+    String(l.seq), time(l.timeMs), l.what.replace(/_/g, " "), l.market || "", num(l.quantity), num(l.price), num(l.equity), num(l.maintenance),
+  ]), "No liquidations");
+  fillTable(document.getElementById("insurance"), d.insuranceFund.map((f) => [
+    f.asset, num(f.balance), f.positions.map((p) => `${p.market} ${p.size} (cost ${p.cost})`).join(", ") || "none",
+  ]), "The fund holds nothing yet");
+}
+
+async function closePosition(symbol) {
+  const status = document.getElementById("positions-status");
+  const r = await attempt(status, async () => (await gql(`mutation($m: String!) { closePosition(market: $m) { ${RECEIPT} } }`, { m: symbol })).closePosition);
+  if (r) refreshAccount();
 }
 
 // --- the account ------------------------------------------------------------------
@@ -412,6 +474,7 @@ function startAccount() {
       refreshAccount();
     });
   };
+  if (perps.size) subscribe("subscription { myPositions { market } }", {}, () => refreshAccount());
   follow("myOrders", "updatedSeq");
   follow("myWallet", "seq");
   follow("ledger", "seq");
@@ -445,9 +508,11 @@ async function loadAccount() {
       ledger(first: 100) { nodes { seq timeMs asset kind amount balance reference } }
       portfolio(valueIn: $v) { valueIn totalValue balances { asset available held total value } }
       ${valueIn ? "equityHistory(valueIn: $v) { timeMs value }" : ""}
+      ${perps.size ? perpQuery(perps.get(market) || [...perps.values()][0]) : ""}
     }`,
     { v: valueIn },
   );
+  if (perps.size) showPositions(d);
   // An amend form on an order that is no longer open has nothing left to amend.
   if (amending && !d.open.nodes.some((o) => o.id === amending.id)) amending = null;
   fillTable(document.getElementById("open-orders"), d.open.nodes.map(openRow), "No open orders");
