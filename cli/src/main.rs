@@ -1,5 +1,17 @@
 //! The `tape` binary.
 
+/// std's `eprintln!`, but each line in one write. Tools run side by side on one
+/// terminal or file (`tape clock &` beside `tape produce`), and std's unbuffered
+/// stderr writes a line in pieces, one per argument, which interleave with
+/// another process's. Declared before the modules, so it is theirs too.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let line = format!("{}\n", format_args!($($arg)*));
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }};
+}
+
 mod bench;
 mod bench_batch;
 mod bench_e2e;

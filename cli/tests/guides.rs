@@ -259,10 +259,10 @@ fn the_market_makers_worked_example_runs_as_written() {
         !out.contains("already open"),
         "a tool hit the log's lock:\n{out}"
     );
-    // Only the line's start: `tape clock`, beside it, writes to the same
-    // output, and a line's pieces can interleave with another process's.
+    // Whole lines: `tape clock`, beside it, writes to the same output, and each
+    // tool writes a line in one write, so none is cut by another's.
     assert_eq!(
-        out.matches("tape produce: appended ").count(),
+        out.matches("tape produce: appended 1 command(s)").count(),
         2,
         "both orders appended:\n{out}"
     );
