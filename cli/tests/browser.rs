@@ -16,8 +16,13 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
+/// One browser test at a time: two servers and two chromiums on this 2-core
+/// machine starve each other's waits.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_trade_operate_and_audit_in_chromium() {
+    let _one = ONE_BROWSER.lock().await;
     // A checkpoint every 10 commands, so the auditor page has one to show.
     let s = Server::start(&["--demo", "--checkpoint-every", "10"]);
     // The pages list the markets once on load: wait for the demo's to be projected.
@@ -37,6 +42,7 @@ async fn the_pages_trade_operate_and_audit_in_chromium() {
 /// the positions panel, the ledger and the insurance fund (`web/tests/perp.mjs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_position_at_10x_is_liquidated_on_the_trading_page_in_chromium() {
+    let _one = ONE_BROWSER.lock().await;
     let s = Server::start(&["--demo"]);
     for _ in 0..100 {
         let d = s.ok(ADMIN, "{ markets { symbol } }", json!({})).await;
