@@ -126,12 +126,7 @@ impl Core {
         out: &mut Vec<Event>,
     ) -> Outcome {
         let (a, minor) = self.custody_amount(asset, amount)?;
-        if self.custody.deposit_refs.contains(&(a, *reference)) {
-            return Err(RejectReason::DuplicateDepositReference);
-        }
-        if self.custody.deposit_refs.len() >= self.cfg.deposit_references_max {
-            return Err(RejectReason::TooManyDeposits);
-        }
+        self.check_deposit_reference(a, reference)?;
         self.admit_account(account)?;
         let b = self.ledger.balance(account, a).unwrap_or_default();
         if b.total() + u128::from(minor) > u128::from(u64::MAX) {
@@ -166,12 +161,7 @@ impl Core {
         out: &mut Vec<Event>,
     ) -> Outcome {
         let (a, minor) = self.custody_amount(asset, amount)?;
-        if self.custody.deposit_refs.contains(&(a, *reference)) {
-            return Err(RejectReason::DuplicateDepositReference);
-        }
-        if self.custody.deposit_refs.len() >= self.cfg.deposit_references_max {
-            return Err(RejectReason::TooManyDeposits);
-        }
+        self.check_deposit_reference(a, reference)?;
         let fund = self.ledger.system(a).insurance;
         if fund + i128::from(minor) > i128::from(u64::MAX) {
             return Err(RejectReason::OutOfRange);
@@ -188,6 +178,17 @@ impl Core {
             out,
         );
         Ok(0)
+    }
+
+    /// A deposit's (or the fund's) reference: new for its asset, and room for it.
+    fn check_deposit_reference(&self, a: u16, reference: &ExternalRef) -> Result<(), RejectReason> {
+        if self.custody.deposit_refs.contains(&(a, *reference)) {
+            return Err(RejectReason::DuplicateDepositReference);
+        }
+        if self.custody.deposit_refs.len() >= self.cfg.deposit_references_max {
+            return Err(RejectReason::TooManyDeposits);
+        }
+        Ok(())
     }
 
     /// An enabled asset and an amount of it in minor units.

@@ -266,10 +266,7 @@ impl Core {
         let amount = self.funding_amount(m, &round, lots);
         let mk = &self.markets[m];
         let (asset, symbol) = (mk.quote, mk.spec.symbol);
-        let size = Dec::from_minor(
-            i128::from(lots) * i128::from(mk.lot_minor),
-            u32::from(mk.base_scale),
-        );
+        let size = mk.size_dec(lots);
         let minor = u64::try_from(amount.unsigned_abs()).expect("below a position's value");
         let cause = Cause::Funding(symbol);
         if amount < 0 {

@@ -293,8 +293,7 @@ impl Core {
             let fund = perp.fund;
             let lots = lots + i128::from(fund.lots);
             let longs = longs + fund.lots.max(0).unsigned_abs();
-            let fund_cost = i128::from(fund.cost);
-            let cost = cost + if fund.lots < 0 { -fund_cost } else { fund_cost };
+            let cost = cost + fund.signed_cost();
             let pool = perp.funding.pool;
             let what = if lots != 0 {
                 Some(format!("positions sum to {lots} lots"))

@@ -650,19 +650,10 @@ impl Core {
         let cause = Cause::Position(symbol);
         self.ledger
             .post(&self.assets, asset, from, to, amount, cause, out);
-        let scale = u32::from(mk.quote_scale);
-        let cost = if fund.lots < 0 {
-            -i128::from(fund.cost)
-        } else {
-            i128::from(fund.cost)
-        };
         out.push(Event::InsurancePosition {
             market: symbol,
-            size: Dec::from_minor(
-                i128::from(fund.lots) * i128::from(mk.lot_minor),
-                u32::from(mk.base_scale),
-            ),
-            cost: Dec::from_minor(cost, scale),
+            size: mk.size_dec(fund.lots),
+            cost: Dec::from_minor(fund.signed_cost(), u32::from(mk.quote_scale)),
         });
     }
 

@@ -727,12 +727,11 @@ impl Core {
             .get(account, m)
             .cloned()
             .unwrap_or(Pos::new(0));
-        let lots = i128::from(pos.lots) * i128::from(mk.lot_minor);
         out.push(Event::PositionChanged {
             account,
             market: mk.spec.symbol,
             trade: trade.map(TradeId),
-            size: Dec::from_minor(lots, u32::from(mk.base_scale)),
+            size: mk.size_dec(pos.lots),
             cost: Dec::from_minor(pos.signed_cost(), scale),
             realized_pnl: Dec::from_minor(realized, scale),
             leverage: pos.leverage,

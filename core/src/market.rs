@@ -335,6 +335,14 @@ impl Market {
         )
     }
 
+    /// A position's signed size in lots, in the underlying.
+    pub fn size_dec(&self, lots: i64) -> Dec {
+        Dec::from_minor(
+            i128::from(lots) * i128::from(self.lot_minor),
+            u32::from(self.base_scale),
+        )
+    }
+
     pub fn quote_dec(&self, minor: u64) -> Dec {
         Dec::from_minor(i128::from(minor), u32::from(self.quote_scale))
     }

@@ -48,6 +48,12 @@ pub(crate) struct FundPos {
     pub cost: u64,
 }
 
+impl FundPos {
+    pub fn signed_cost(&self) -> i128 {
+        crate::positions::signed_cost(self.lots, self.cost)
+    }
+}
+
 /// A funding round under way: each position that had a size when it began pays
 /// or receives `rate_ppb` of its value at `mark_ticks`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -98,11 +98,7 @@ impl Pos {
 
     /// The signed cost: the cost with the size's sign.
     pub fn signed_cost(&self) -> i128 {
-        if self.lots < 0 {
-            -i128::from(self.cost)
-        } else {
-            i128::from(self.cost)
-        }
+        signed_cost(self.lots, self.cost)
     }
 
     /// The notional its margin covers: the position's cost, plus the larger of
@@ -143,6 +139,15 @@ impl Pos {
         } else {
             cost - value
         }
+    }
+}
+
+/// A cost with the sign of its position's size.
+pub(crate) fn signed_cost(lots: i64, cost: u64) -> i128 {
+    if lots < 0 {
+        -i128::from(cost)
+    } else {
+        i128::from(cost)
     }
 }
 

@@ -142,9 +142,8 @@ impl Core {
         let scale = u32::from(mk.quote_scale);
         let money = |v: i128| Dec::from_minor(v, scale);
         let (value, unrealized) = self.value_at_mark(m, pos);
-        let lots = i128::from(pos.lots) * i128::from(mk.lot_minor);
         Some(PositionInfo {
-            size: Dec::from_minor(lots, u32::from(mk.base_scale)),
+            size: mk.size_dec(pos.lots),
             cost: money(pos.signed_cost()),
             mark: perp.mark_ticks().map(|t| mk.price_dec(t)),
             unrealized_pnl: money(unrealized),
@@ -210,13 +209,8 @@ impl Core {
             .filter(|(m, p)| self.markets[*m].quote == a && p.fund.lots != 0)
             .map(|(m, p)| {
                 let mk = &self.markets[m];
-                let lots = i128::from(p.fund.lots) * i128::from(mk.lot_minor);
-                let cost = i128::from(p.fund.cost) * i128::from(p.fund.lots.signum());
-                (
-                    mk.spec.symbol,
-                    Dec::from_minor(lots, u32::from(mk.base_scale)),
-                    Dec::from_minor(cost, u32::from(mk.quote_scale)),
-                )
+                let cost = Dec::from_minor(p.fund.signed_cost(), u32::from(mk.quote_scale));
+                (mk.spec.symbol, mk.size_dec(p.fund.lots), cost)
             })
             .collect()
     }
