@@ -33,6 +33,7 @@ mod logs;
 mod metrics;
 mod mm;
 mod oracle;
+mod pol;
 mod read_side;
 mod replay;
 mod service;
@@ -106,6 +107,9 @@ enum Cmd {
     /// The auditors' tools.
     #[command(subcommand)]
     Replay(replay::Replay),
+    /// Proof of liabilities: build and commit a round, export its proofs, check one.
+    #[command(subcommand)]
+    Pol(pol::Pol),
     /// Runs a short scripted session in an in-memory core and prints every event as
     /// a JSON line, then the balances and the state hash.
     Demo,
@@ -159,6 +163,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Clock(args) => clock::run(args).await,
             Cmd::Oracle(args) => oracle::run(args).await,
             Cmd::Replay(r) => replay::run(r).await,
+            Cmd::Pol(p) => pol::run(p).await,
             Cmd::Leader(args) => control::leader(args).await,
             Cmd::Promote(args) => control::promote(args).await,
             Cmd::Demo => demo::run(),

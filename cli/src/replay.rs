@@ -110,6 +110,11 @@ pub struct VerifyArgs {
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// The proof-of-liabilities round secret (its file): rebuild every round's
+    /// tree at its checkpoint and check its root, byte for byte. Without it, a
+    /// round's checkpoint, state hash and totals are still checked.
+    #[arg(long)]
+    pub pol_secret: Option<std::path::PathBuf>,
 }
 
 pub async fn run(r: Replay) -> anyhow::Result<()> {
@@ -136,7 +141,13 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         bar.set_length(total);
         bar.set_position(done);
     };
-    match tape_replay::verify(&commands, &events, CoreConfig::default(), progress).await {
+    let secret = match &args.pol_secret {
+        Some(path) => Some(crate::pol::parse_secret(&std::fs::read_to_string(path)?)?),
+        None => None,
+    };
+    let verified =
+        tape_replay::verify_with(&commands, &events, CoreConfig::default(), secret, progress);
+    match verified.await {
         Ok(v) => {
             bar.finish_and_clear();
             let secs = started.elapsed().as_secs_f64();
@@ -159,10 +170,16 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                     v.fences, v.fenced
                 );
             }
+            if v.liability_rounds > 0 {
+                eprintln!(
+                    "checked {} liabilities rounds against their checkpoints and totals; rebuilt {} roots from the round secret",
+                    v.liability_rounds, v.roots_rebuilt
+                );
+            }
             if args.json {
                 println!(
-                    r#"{{"verified":true,"commands":{},"events":{},"checkpoints":{},"state_hash":"{}","copies":{},"fences":{},"fenced":{}}}"#,
-                    v.commands, v.events, v.checkpoints, v.state_hash, v.copies, v.fences, v.fenced
+                    r#"{{"verified":true,"commands":{},"events":{},"checkpoints":{},"state_hash":"{}","copies":{},"fences":{},"fenced":{},"liability_rounds":{},"roots_rebuilt":{}}}"#,
+                    v.commands, v.events, v.checkpoints, v.state_hash, v.copies, v.fences, v.fenced, v.liability_rounds, v.roots_rebuilt
                 );
             } else {
                 println!(

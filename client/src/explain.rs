@@ -227,6 +227,18 @@ impl Explainer<'_> {
             R::TimeBeyondHorizon | R::ClockJumpTooLarge | R::TimeoutTooLong => self.time(reason),
             R::TooManyOpenOrders | R::TooManyAccounts | R::TooManyApiKeys | R::TooManyPendingWithdrawals | R::TooManyDeposits | R::TooManyParents | R::BatchSize => self.capacity(reason),
             R::InvalidPerpetualSpec | R::NotAPerpetual | R::IndexMoveTooLarge | R::IndexSourceTimeNotAfter | R::IndexSourceTimeAhead | R::IndexOutsideLimits | R::PerpetualTradingNotBuilt | R::InvalidLeverage | R::LeverageAboveCap | R::InsufficientMargin | R::NoIndexPrice | R::MarketReduceOnly | R::WouldIncreasePosition | R::NoPosition | R::OpenInterestCap | R::PositionNotionalCap | R::AccountNotionalCap => self.perpetual(reason),
+            R::LiabilityRound => self.liabilities(true),
+            R::LiabilityRecord => self.liabilities(false),
+        }
+    }
+
+    fn liabilities(&self, round: bool) -> String {
+        let Command::CommitLiabilities(c) = self.command else {
+            return "only a liabilities commitment is refused this way".into();
+        };
+        match round {
+            true => format!("round {} at checkpoint {} is not the next round, or its checkpoint is not after the last round's (`liabilityRounds` lists them)", c.round, c.checkpoint),
+            false => format!("round {}'s record is not in this engine's shape: algorithm {} (this build: 1), height {} (1 to 32) and one total per asset, in the assets' order", c.round, c.algorithm, c.height),
         }
     }
 

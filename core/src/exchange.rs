@@ -64,6 +64,8 @@ pub struct Core {
     /// Each key's signing streams: what stops a signed record from running twice.
     pub(crate) signing: Signing,
     pub(crate) pending: Vec<Pending>,
+    /// The last proof-of-liabilities round on the log.
+    pub(crate) liabilities: Option<crate::liabilities::LastRound>,
 }
 
 impl Default for Core {
@@ -96,6 +98,7 @@ impl Core {
             dedupe: Dedupe::default(),
             signing: Signing::default(),
             pending: Vec::new(),
+            liabilities: None,
         }
     }
 
@@ -412,6 +415,7 @@ impl Core {
             Command::ClosePosition { account, market } => {
                 self.close_position(*account, market, out)
             }
+            Command::CommitLiabilities(c) => self.commit_liabilities(c, out),
         }
     }
 

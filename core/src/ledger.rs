@@ -70,7 +70,7 @@ pub struct Ledger {
 /// The ledger as the snapshot lists it: accounts by id, each with its balances.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct LedgerSnapshot {
-    accounts: Vec<(AccountId, Vec<Balance>)>,
+    pub(crate) accounts: Vec<(AccountId, Vec<Balance>)>,
     system: Vec<SystemTotals>,
 }
 

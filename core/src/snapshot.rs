@@ -25,7 +25,7 @@ use crate::restrictions::{Allowed, Restrictions};
 use crate::signing::{Signing, Stream};
 
 /// Bumped whenever the snapshot layout changes.
-const SNAPSHOT_FORMAT: u16 = 10;
+const SNAPSHOT_FORMAT: u16 = 11;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -62,6 +62,8 @@ struct Snapshot {
     signing: Vec<(u64, Stream)>,
     /// Armed dead-man switches: (account, deadline), by account.
     dead_men: Vec<(AccountId, u64)>,
+    /// The last proof-of-liabilities round.
+    liabilities: Option<crate::liabilities::LastRound>,
 }
 
 /// The state hash of canonical snapshot bytes (for callers that keep the bytes too).
@@ -92,6 +94,7 @@ impl Core {
             dedupe: self.dedupe.entries().collect(),
             signing: self.signing.entries().collect(),
             dead_men: self.dead_men.entries().collect(),
+            liabilities: self.liabilities,
         };
         tape_schemas::codec::to_bincode_large(&snapshot).expect("a snapshot always encodes")
     }
@@ -150,6 +153,7 @@ impl Core {
         }
         core.signing = Signing::from_entries(s.signing).ok_or("signing streams out of order")?;
         core.dead_men = DeadMen::restore(s.dead_men);
+        core.liabilities = s.liabilities;
         Ok(core)
     }
 }

@@ -76,24 +76,43 @@ impl SnapshotStore {
     /// The newest snapshot that reads back intact.
     pub fn latest(&self) -> std::io::Result<Option<Saved>> {
         for n in self.list()?.into_iter().rev() {
-            let path = self.dir.join(name(n));
-            let bytes = std::fs::read(&path)?;
-            if bytes.len() < 32 {
-                tracing::warn!(path = %path.display(), "snapshot too short; skipping it");
-                continue;
-            }
-            let (body, sum) = bytes.split_at(bytes.len() - 32);
-            if blake3::hash(body).as_bytes() != sum {
-                tracing::warn!(path = %path.display(), "snapshot checksum mismatch; skipping it");
-                continue;
-            }
-            match tape_schemas::codec::from_bincode_large::<Saved>(body) {
-                Ok(s) => return Ok(Some(s)),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "snapshot does not decode; skipping it")
-                }
+            if let Some(s) = self.read(n)? {
+                return Ok(Some(s));
             }
         }
         Ok(None)
+    }
+
+    /// The snapshots kept, by the next command offset, newest first.
+    pub fn newest_first(&self) -> std::io::Result<Vec<u64>> {
+        let mut v = self.list()?;
+        v.reverse();
+        Ok(v)
+    }
+
+    /// The snapshot taken before command `next_command`, if it reads back intact.
+    pub fn read(&self, next_command: u64) -> std::io::Result<Option<Saved>> {
+        let path = self.dir.join(name(next_command));
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if bytes.len() < 32 {
+            tracing::warn!(path = %path.display(), "snapshot too short; skipping it");
+            return Ok(None);
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 32);
+        if blake3::hash(body).as_bytes() != sum {
+            tracing::warn!(path = %path.display(), "snapshot checksum mismatch; skipping it");
+            return Ok(None);
+        }
+        match tape_schemas::codec::from_bincode_large::<Saved>(body) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "snapshot does not decode; skipping it");
+                Ok(None)
+            }
+        }
     }
 }

@@ -174,6 +174,12 @@ impl TreeFile {
         Ok(None)
     }
 
+    /// The proof of the `k`-th account by id (`k < header.accounts`).
+    pub fn proof_by_rank(&self, k: u64) -> Result<Proof, TreeFileError> {
+        let (account, place, salt) = self.entry(k)?;
+        self.proof_at(account, place, salt)
+    }
+
     fn proof_at(&self, account: u64, place: u64, salt: Digest) -> Result<Proof, TreeFileError> {
         let (_, balances) = self.node(0, place)?;
         let path = (0..self.header.published.height)

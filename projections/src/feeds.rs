@@ -129,6 +129,7 @@ impl FeedRouter {
             | Event::MarketCreated(_)
             | Event::MarketUpdated { .. }
             | Event::Checkpoint { .. }
+            | Event::LiabilitiesCommitted(_)
             | Event::InsurancePosition { .. }
             | Event::NotionalCapSet { account: None, .. }
             | Event::CredentialsRequired { .. } => {}

@@ -62,6 +62,8 @@ pub const POSITION: u8 = b'V';
 pub const LIQUIDATION: u8 = b'Y';
 /// Account id (`u64::MAX`: the default), collateral → its notional cap (`Dec`).
 pub const NOTIONAL_CAP: u8 = b'N';
+/// Round -> `LiabilityRoundView`: the proof-of-liabilities rounds on the log.
+pub const LIABILITY_ROUND: u8 = b'R';
 /// The liquidation counts and the insurance fund (`MarginTotals`).
 pub const MARGIN_TOTALS: &[u8] = b"\x00margin-totals";
 

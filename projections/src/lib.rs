@@ -48,7 +48,7 @@ impl From<sled::Error> for ProjectionError {
 
 /// The read models' layout; bumped whenever a stored view changes shape (read
 /// models of another layout are rebuilt from the log on open).
-pub const VIEWS_FORMAT: u32 = 6;
+pub const VIEWS_FORMAT: u32 = 7;
 
 /// Opens (or creates) the read models in `dir`: the projector that writes them and
 /// a read handle on them.

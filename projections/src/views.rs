@@ -483,6 +483,15 @@ pub struct EngineCheckpointView {
     pub state_hash: Hash32,
 }
 
+/// A proof-of-liabilities round as the log published it, and where.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct LiabilityRoundView {
+    pub commitment: LiabilityCommitment,
+    /// The events-log seq of the `LiabilitiesCommitted` event and its time.
+    pub seq: u64,
+    pub time_ms: u64,
+}
+
 /// What an account may do, once an operator has set it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct RestrictionsView {

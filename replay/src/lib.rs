@@ -24,6 +24,7 @@
 // the reason beside it. `.ci/run` denies warnings, so this is a gate.
 #![warn(clippy::too_many_lines)]
 
+pub mod liabilities;
 pub mod statement;
 
 use std::time::Duration;
@@ -46,6 +47,10 @@ pub struct Verified {
     pub fences: u64,
     /// Records of deposed epochs after a fence, ignored.
     pub fenced: u64,
+    /// Proof-of-liabilities rounds whose checkpoint, state hash and totals were
+    /// checked, and of those, the ones whose root was rebuilt from the secret.
+    pub liability_rounds: u64,
+    pub roots_rebuilt: u64,
 }
 
 /// How far back (in `seq`) a copy of an earlier event can be checked.
@@ -71,7 +76,7 @@ pub enum VerifyError {
 }
 
 /// Records read per batch from either log.
-const READ_BATCH_RECORDS: usize = 16_384;
+pub(crate) const READ_BATCH_RECORDS: usize = 16_384;
 
 /// A stored event whose `seq` and chain link have been checked: where its bytes sit
 /// in its batch's buffer.
@@ -390,11 +395,35 @@ pub async fn verify<C: Log, E: Log>(
     commands: &C,
     events: &E,
     core: CoreConfig,
+    progress: impl FnMut(u64, u64),
+) -> Result<Verified, VerifyError>
+where
+    E::Reader: 'static,
+{
+    verify_with(commands, events, core, None, progress).await
+}
+
+/// `verify`, and with the operator's proof-of-liabilities secret, every round's
+/// tree rebuilt at its checkpoint: its root must be the one on the log.
+pub async fn verify_with<C: Log, E: Log>(
+    commands: &C,
+    events: &E,
+    core: CoreConfig,
+    pol_secret: Option<Vec<u8>>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Verified, VerifyError>
 where
     E::Reader: 'static,
 {
+    let mut checks = liabilities::Checks::default();
+    if let Some(secret) = pol_secret {
+        let rounds = liabilities::rounds_on_log(events)
+            .await?
+            .into_iter()
+            .map(|c| (c.checkpoint, (c.round, c.height)))
+            .collect();
+        checks.rebuild = Some(liabilities::Rebuild { secret, rounds });
+    }
     let commands_total = commands.end_offset().await?;
     let events_total = events.end_offset().await?;
     let (tx, rx) = mpsc::channel(4);
@@ -411,7 +440,7 @@ where
         fences: 0,
         fenced: 0,
     };
-    let result = reexecute(commands, commands_total, &mut stored, core, &mut progress).await;
+    let result = reexecute(commands, commands_total, &mut stored, core, checks, &mut progress).await;
     drop(stored);
     let _ = checker.await;
     result
@@ -425,6 +454,7 @@ struct Reexec {
     checkpoints: u64,
     produced: Vec<Event>,
     buf: Vec<u8>,
+    liabilities: liabilities::Checks,
 }
 
 impl Reexec {
@@ -439,7 +469,11 @@ impl Reexec {
         let produced = std::mem::take(&mut self.produced);
         for event in &produced {
             let what = "re-execution produces a different event";
+            let seq = self.next_seq;
             self.expect(stored, offset, time_ms, event, what).await?;
+            if let Event::LiabilitiesCommitted(c) = event {
+                self.liabilities.commitment(c, seq, offset)?;
+            }
         }
         self.produced = produced;
         // Only a checkpoint may follow a command's own events with the same
@@ -463,14 +497,17 @@ impl Reexec {
         offset: u64,
         time_ms: u64,
     ) -> Result<(), VerifyError> {
+        let state_hash = Hash32(self.core.state_hash());
         let event = Event::Checkpoint {
             commands_applied: offset + 1,
-            state_hash: Hash32(self.core.state_hash()),
+            state_hash,
         };
         let what = "checkpoint state hash or envelope differs";
         let seq = self.next_seq;
         self.expect(stored, offset, time_ms, &event, what).await?;
         self.invariants(seq, offset, "invariant broken at checkpoint")?;
+        self.liabilities
+            .checkpoint(&self.core, offset + 1, seq, state_hash);
         self.checkpoints += 1;
         Ok(())
     }
@@ -513,6 +550,7 @@ async fn reexecute<C: Log>(
     commands_total: u64,
     stored: &mut Stored,
     core: CoreConfig,
+    liabilities: liabilities::Checks,
     progress: &mut impl FnMut(u64, u64),
 ) -> Result<Verified, VerifyError> {
     let mut reader = commands.reader(0).await?;
@@ -522,6 +560,7 @@ async fn reexecute<C: Log>(
         checkpoints: 0,
         produced: Vec::with_capacity(64),
         buf: Vec::with_capacity(512),
+        liabilities,
     };
     let mut done = 0u64;
     while done < commands_total {
@@ -560,5 +599,7 @@ async fn reexecute<C: Log>(
         copies: stored.copies,
         fences: stored.fences,
         fenced: stored.fenced,
+        liability_rounds: state.liabilities.rounds,
+        roots_rebuilt: state.liabilities.rebuilt,
     })
 }

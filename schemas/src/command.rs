@@ -228,6 +228,11 @@ pub enum Command {
         asset: AssetCode,
         cap: Option<Dec>,
     },
+    /// Publishes a proof-of-liabilities round (admin; `tape pol` builds it):
+    /// the next round number, a checkpoint after the last round's, the tree's
+    /// root and one total per asset. Auditors check the root and the totals
+    /// against the log (`tape replay`).
+    CommitLiabilities(crate::LiabilityCommitment),
 }
 
 /// A trading command inside a [`Command::Batch`]: the batch names the account.
@@ -340,7 +345,8 @@ impl Command {
             | Command::CreatePerpetual(_)
             | Command::SetIndexPrice { .. }
             | Command::SetLeverageTiers(_)
-            | Command::FundInsurance { .. } => None,
+            | Command::FundInsurance { .. }
+            | Command::CommitLiabilities(_) => None,
             Command::SetNotionalCap { account, .. } => *account,
         }
     }

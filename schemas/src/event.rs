@@ -335,6 +335,8 @@ pub enum Event {
         size: Dec,
         amount: Dec,
     },
+    /// A proof-of-liabilities round was published (`CommitLiabilities`).
+    LiabilitiesCommitted(crate::LiabilityCommitment),
 }
 
 /// A 32-byte hash: hex in JSON, raw bytes in bincode.

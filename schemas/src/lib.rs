@@ -14,6 +14,7 @@ pub mod control;
 pub mod event;
 pub mod feeds;
 pub mod ids;
+pub mod liabilities;
 pub mod limits;
 pub mod money;
 pub mod perp;
@@ -30,6 +31,7 @@ pub use control::{Change, ControlRecord, Leadership};
 pub use event::*;
 pub use feeds::{AccountRecord, AccountUpdate, FillSide, MarketRecord, MarketUpdate};
 pub use ids::*;
+pub use liabilities::{LiabilityCommitment, LiabilityTotal, LIABILITY_ASSETS_MAX};
 pub use money::Dec;
 pub use perp::{
     BracketTerms, IndexRules, LeverageBracket, LeverageTier, LiquidationStage, PerpetualSpec,

@@ -166,6 +166,13 @@ pub enum RejectReason {
     /// The order would take the account's notional on the perpetuals settled in
     /// the collateral above its cap (`SetNotionalCap`).
     AccountNotionalCap,
+    /// A liabilities round that is not the next one, or whose checkpoint is not
+    /// after the last round's.
+    LiabilityRound,
+    /// A liabilities commitment whose shape is wrong: an algorithm this build
+    /// does not know, a height outside 1 to 32, or totals that are not one per
+    /// asset in order.
+    LiabilityRecord,
 }
 
 /// Why an order left the book (or never rested).

@@ -53,6 +53,14 @@ impl Projector {
                 };
                 self.put(keys::ENGINE_CHECKPOINT.to_vec(), enc(&view));
             }
+            Event::LiabilitiesCommitted(c) => {
+                let view = LiabilityRoundView {
+                    commitment: c.clone(),
+                    seq: at.seq,
+                    time_ms: at.time_ms,
+                };
+                self.put(Key::new(keys::LIABILITY_ROUND).u64(c.round).build(), enc(&view));
+            }
             _ => {} // not this view's
         }
         Ok(())
@@ -79,6 +87,15 @@ impl Views {
     /// The engine's last checkpoint, once one has been written.
     pub fn engine_checkpoint(&self) -> Result<Option<EngineCheckpointView>, ProjectionError> {
         self.get(keys::ENGINE_CHECKPOINT)
+    }
+
+    /// The proof-of-liabilities rounds, oldest first.
+    pub fn liability_rounds(&self) -> Result<Vec<LiabilityRoundView>, ProjectionError> {
+        self.scan(vec![keys::LIABILITY_ROUND])
+    }
+
+    pub fn liability_round(&self, round: u64) -> Result<Option<LiabilityRoundView>, ProjectionError> {
+        self.get(&Key::new(keys::LIABILITY_ROUND).u64(round).build())
     }
 
     /// Every account an operator has set restrictions on (lifted ones included).

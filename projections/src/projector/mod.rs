@@ -393,7 +393,8 @@ impl Projector {
             | Event::ApiKeyRevoked { .. }
             | Event::CredentialsRequired { .. }
             | Event::AccountRestrictionsSet { .. }
-            | Event::Checkpoint { .. } => self.access(at, event),
+            | Event::Checkpoint { .. }
+            | Event::LiabilitiesCommitted(_) => self.access(at, event),
             // Shown by other events (a deposit by its posting) or by no view at all.
             Event::AccountFeesSet { .. }
             | Event::WithdrawalLimitSet { .. }
