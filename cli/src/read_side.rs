@@ -35,6 +35,8 @@ pub struct GatewayArgs {
     pub outcome_wait_ms: u64,
     #[command(flatten)]
     pub views: ViewsArgs,
+    #[command(flatten)]
+    pub pol: crate::pol::PolDir,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -137,6 +139,7 @@ pub async fn serve(
     config.rate_burst = args.rate_burst;
     config.outcome_wait = Duration::from_millis(args.outcome_wait_ms);
     config.ready_at_offset = events_end;
+    config.pol_dir = Some(args.pol.dir(logs));
     let sources = tape_gateway::Sources {
         views,
         submitter: Submitter::start(door),

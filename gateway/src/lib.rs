@@ -58,6 +58,8 @@ pub struct GatewayConfig {
     /// (`/health` answers 503 until then, and an API key it does not know yet is
     /// answered "catching up, retry" rather than "unknown"): the log's end at start.
     pub ready_at_offset: u64,
+    /// Where `tape pol build` keeps the rounds' trees: proofs are read from there.
+    pub pol_dir: Option<std::path::PathBuf>,
 }
 
 impl GatewayConfig {
@@ -73,6 +75,7 @@ impl GatewayConfig {
             requests_in_flight_max: 1_024,
             websockets_max: 10_000,
             ready_at_offset: 0,
+            pol_dir: None,
         }
     }
 }

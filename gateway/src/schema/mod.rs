@@ -24,6 +24,7 @@ mod account;
 mod admin;
 mod commands;
 mod custody;
+mod liabilities;
 mod market_data;
 mod orders;
 mod subscriptions;
@@ -42,6 +43,7 @@ pub struct Query(
     orders::OrdersQuery,
     custody::CustodyQuery,
     admin::AdminQuery,
+    liabilities::LiabilitiesQuery,
 );
 
 // Every mutation, one part per subject.
