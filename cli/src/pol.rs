@@ -44,7 +44,9 @@ pub struct PolDir {
 
 impl PolDir {
     pub fn dir(&self, logs: &LogArgs) -> PathBuf {
-        self.pol_dir.clone().unwrap_or_else(|| logs.data.join("pol"))
+        self.pol_dir
+            .clone()
+            .unwrap_or_else(|| logs.data.join("pol"))
     }
 }
 
@@ -156,7 +158,9 @@ pub fn tree_path(dir: &Path, round: u64) -> PathBuf {
 async fn checkpoint_snapshot(logs: &LogArgs) -> anyhow::Result<(Saved, u64, Hash32)> {
     let store = SnapshotStore::open(logs.snapshots_dir(), 3)?;
     for n in store.newest_first()? {
-        let Some(saved) = store.read(n)? else { continue };
+        let Some(saved) = store.read(n)? else {
+            continue;
+        };
         let state_hash = Hash32(tape_core::state_hash_of(&saved.core));
         let seq = saved.next_seq.saturating_sub(1);
         if seq == 0 {
@@ -185,7 +189,8 @@ async fn checkpoint_snapshot(logs: &LogArgs) -> anyhow::Result<(Saved, u64, Hash
 async fn build(args: BuildArgs) -> anyhow::Result<()> {
     let secret = secret(&args.secret, &args.logs)?;
     let (saved, checkpoint_seq, state_hash) = checkpoint_snapshot(&args.logs).await?;
-    let core = tape_core::Core::restore(&saved.core).context("restoring the checkpoint's snapshot")?;
+    let core =
+        tape_core::Core::restore(&saved.core).context("restoring the checkpoint's snapshot")?;
     let round = core.last_liability_round().map_or(0, |r| r.round) + 1;
     let started = Instant::now();
     let leaves = core.liability_leaves();
@@ -247,7 +252,10 @@ async fn commit(args: &BuildArgs, commitment: LiabilityCommitment) -> anyhow::Re
             }
         }
     }
-    anyhow::bail!("no answer for round {round} (command offset {offset}) within {} ms", args.wait_ms)
+    anyhow::bail!(
+        "no answer for round {round} (command offset {offset}) within {} ms",
+        args.wait_ms
+    )
 }
 
 /// A round's record as verifiers read it: the published values and the assets.

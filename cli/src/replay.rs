@@ -179,7 +179,15 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             if args.json {
                 println!(
                     r#"{{"verified":true,"commands":{},"events":{},"checkpoints":{},"state_hash":"{}","copies":{},"fences":{},"fenced":{},"liability_rounds":{},"roots_rebuilt":{}}}"#,
-                    v.commands, v.events, v.checkpoints, v.state_hash, v.copies, v.fences, v.fenced, v.liability_rounds, v.roots_rebuilt
+                    v.commands,
+                    v.events,
+                    v.checkpoints,
+                    v.state_hash,
+                    v.copies,
+                    v.fences,
+                    v.fenced,
+                    v.liability_rounds,
+                    v.roots_rebuilt
                 );
             } else {
                 println!(

@@ -83,7 +83,10 @@ impl Core {
             return Err(RejectReason::LiabilityRound);
         }
         let assets_in_order = c.totals.len() == self.assets.len()
-            && c.totals.iter().zip(self.assets.iter()).all(|(t, a)| t.asset == a.code);
+            && c.totals
+                .iter()
+                .zip(self.assets.iter())
+                .all(|(t, a)| t.asset == a.code);
         let shape = c.algorithm == LIABILITY_ALGORITHM
             && (1..=32).contains(&c.height)
             && (1..=tape_schemas::LIABILITY_ASSETS_MAX).contains(&c.totals.len())

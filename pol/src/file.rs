@@ -67,7 +67,8 @@ impl Tree {
         let text = serde_json::to_vec(&header).expect("a header encodes");
         let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(io)?);
         w.write_all(MAGIC).map_err(io)?;
-        w.write_all(&(text.len() as u32).to_be_bytes()).map_err(io)?;
+        w.write_all(&(text.len() as u32).to_be_bytes())
+            .map_err(io)?;
         w.write_all(&text).map_err(io)?;
         for level in &self.levels {
             for (h, sums) in level.hashes.iter().zip(level.sums.chunks(self.assets)) {

@@ -29,14 +29,16 @@ pub mod u128s {
         let texts = Vec::<String>::deserialize(d)?;
         texts
             .iter()
-            .map(|t| match t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty() {
-                true => t.parse::<u128>().map_err(|_| {
-                    D::Error::custom(format!("sum {t} does not fit in 128 bits"))
-                }),
-                false => Err(D::Error::custom(format!(
-                    "sum {t:?} is not an unsigned integer"
-                ))),
-            })
+            .map(
+                |t| match t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty() {
+                    true => t
+                        .parse::<u128>()
+                        .map_err(|_| D::Error::custom(format!("sum {t} does not fit in 128 bits"))),
+                    false => Err(D::Error::custom(format!(
+                        "sum {t:?} is not an unsigned integer"
+                    ))),
+                },
+            )
             .collect()
     }
 }

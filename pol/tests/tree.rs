@@ -36,8 +36,14 @@ fn every_accounts_proof_verifies_and_its_leaf_holds_its_balances() {
             *t += s;
         }
     }
-    assert_eq!(totals, t.published.totals, "the root's sums are the accounts' total");
-    assert!(t.proof(999).is_none(), "an account without a leaf has no proof");
+    assert_eq!(
+        totals, t.published.totals,
+        "the root's sums are the accounts' total"
+    );
+    assert!(
+        t.proof(999).is_none(),
+        "an account without a leaf has no proof"
+    );
     assert_eq!(t.proofs().count(), 300);
 }
 
@@ -64,7 +70,13 @@ fn the_tree_is_padded_to_its_height_whatever_the_number_of_accounts() {
         assert!(p.index < 512);
     }
     let err = Tree::build(SECRET, 1, 1, 3, &balances(9, 1)).err().unwrap();
-    assert_eq!(err, BuildError::TooMany { accounts: 9, height: 3 });
+    assert_eq!(
+        err,
+        BuildError::TooMany {
+            accounts: 9,
+            height: 3
+        }
+    );
     assert_eq!(height_for(1_000_000, 20), 20);
     assert_eq!(height_for(1_048_577, 20), 21);
 }
@@ -135,10 +147,17 @@ fn the_max_node_attack_fails() {
         sums.iter_mut().zip(&sib.sums).for_each(|(s, t)| *s += t);
     }
     let sibling = &victim.path[level];
-    let max: Vec<u128> = sums.iter().zip(&sibling.sums).map(|(a, b)| *a.max(b)).collect();
+    let max: Vec<u128> = sums
+        .iter()
+        .zip(&sibling.sums)
+        .map(|(a, b)| *a.max(b))
+        .collect();
     let real_total: Vec<u128> = sums.iter().zip(&sibling.sums).map(|(a, b)| a + b).collect();
     let shrink: Vec<u128> = real_total.iter().zip(&max).map(|(r, m)| r - m).collect();
-    assert!(shrink.iter().any(|s| *s > 0), "the attack shrinks the total");
+    assert!(
+        shrink.iter().any(|s| *s > 0),
+        "the attack shrinks the total"
+    );
     let mut forged = t.published.clone();
     for (t, s) in forged.totals.iter_mut().zip(&shrink) {
         *t -= s;
@@ -218,7 +237,10 @@ fn a_proof_is_read_back_from_the_tree_file_and_its_json_round_trips() {
     }
     assert!(f.proof(1).unwrap().is_none());
     std::fs::write(&path, b"TAPEPOL1 not really").unwrap();
-    assert!(matches!(TreeFile::open(&path), Err(TreeFileError::NotATree(_))));
+    assert!(matches!(
+        TreeFile::open(&path),
+        Err(TreeFileError::NotATree(_))
+    ));
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -84,7 +84,11 @@ impl Checks {
         let Some(f) = self.facts.get(&c.checkpoint) else {
             let expected = format!("one of the last {CHECKPOINTS_KEPT} checkpoints");
             let found = format!("checkpoint {}", c.checkpoint);
-            return Err(bad("names a checkpoint the log does not have", expected, found));
+            return Err(bad(
+                "names a checkpoint the log does not have",
+                expected,
+                found,
+            ));
         };
         if (c.checkpoint_seq, c.state_hash) != (f.seq, f.state_hash) {
             let expected = format!("seq {} state hash {}", f.seq, f.state_hash);
@@ -93,7 +97,11 @@ impl Checks {
         }
         if c.totals != f.totals {
             let (expected, found) = (format!("{:?}", f.totals), format!("{:?}", c.totals));
-            return Err(bad("publishes totals the ledger did not hold", expected, found));
+            return Err(bad(
+                "publishes totals the ledger did not hold",
+                expected,
+                found,
+            ));
         }
         if let Some(r) = &self.rebuild {
             let expected = match f.root {
@@ -102,7 +110,11 @@ impl Checks {
             };
             if expected != c.root {
                 let (e, found) = (format!("root {expected}"), format!("root {}", c.root));
-                return Err(bad("has a root the round secret does not rebuild", e, found));
+                return Err(bad(
+                    "has a root the round secret does not rebuild",
+                    e,
+                    found,
+                ));
             }
             self.rebuilt += 1;
         }

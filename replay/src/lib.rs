@@ -440,7 +440,15 @@ where
         fences: 0,
         fenced: 0,
     };
-    let result = reexecute(commands, commands_total, &mut stored, core, checks, &mut progress).await;
+    let result = reexecute(
+        commands,
+        commands_total,
+        &mut stored,
+        core,
+        checks,
+        &mut progress,
+    )
+    .await;
     drop(stored);
     let _ = checker.await;
     result

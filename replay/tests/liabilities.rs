@@ -79,7 +79,14 @@ async fn replay(
     let (c, e) = (open("commands"), open("events"));
     c.append(commands.to_vec()).await.unwrap();
     e.append(events).await.unwrap();
-    verify_with(&c, &e, Default::default(), secret.map(<[u8]>::to_vec), |_, _| {}).await
+    verify_with(
+        &c,
+        &e,
+        Default::default(),
+        secret.map(<[u8]>::to_vec),
+        |_, _| {},
+    )
+    .await
 }
 
 fn refusal(r: Result<tape_replay::Verified, VerifyError>) -> String {
@@ -107,7 +114,10 @@ async fn totals_the_ledger_did_not_hold_fail_replay() {
     let t = c.totals.iter_mut().find(|t| t.users > 0).unwrap();
     t.users -= 1;
     let what = refusal(replay(&with_round(&commands, c), None).await);
-    assert_eq!(what, "liabilities round 1 publishes totals the ledger did not hold");
+    assert_eq!(
+        what,
+        "liabilities round 1 publishes totals the ledger did not hold"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +127,10 @@ async fn a_root_the_secret_does_not_rebuild_fails_replay() {
     let c = honest_round(&commands, b"another secret, not the operator's");
     let log = with_round(&commands, c);
     let what = refusal(replay(&log, Some(SECRET)).await);
-    assert_eq!(what, "liabilities round 1 has a root the round secret does not rebuild");
+    assert_eq!(
+        what,
+        "liabilities round 1 has a root the round secret does not rebuild"
+    );
     // Without the secret only the checkpoint and the totals can be checked.
     assert!(replay(&log, None).await.is_ok());
 }
@@ -132,5 +145,8 @@ async fn a_round_that_misnames_its_checkpoint_fails_replay() {
     let mut c = honest_round(&commands, SECRET);
     c.checkpoint = 600;
     let what = refusal(replay(&with_round(&commands, c), None).await);
-    assert_eq!(what, "liabilities round 1 names a checkpoint the log does not have");
+    assert_eq!(
+        what,
+        "liabilities round 1 names a checkpoint the log does not have"
+    );
 }

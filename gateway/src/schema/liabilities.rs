@@ -76,7 +76,12 @@ fn round_of(st: &AppState, v: LiabilityRoundView) -> LiabilityRound {
         .iter()
         .map(|t| LiabilityTotal {
             asset: t.asset.to_string(),
-            scale: st.views.asset(&t.asset).ok().flatten().map_or(0, |a| a.scale),
+            scale: st
+                .views
+                .asset(&t.asset)
+                .ok()
+                .flatten()
+                .map_or(0, |a| a.scale),
             users: t.users.to_string(),
             fees: t.fees.to_string(),
             insurance: t.insurance.to_string(),
@@ -129,18 +134,29 @@ impl LiabilitiesQuery {
         let st = state(ctx);
         let round = match round {
             Some(r) => r,
-            None => st.views.liability_rounds().map_err(store)?.last().map_or(0, |v| v.commitment.round),
+            None => st
+                .views
+                .liability_rounds()
+                .map_err(store)?
+                .last()
+                .map_or(0, |v| v.commitment.round),
         };
         let missing = |what: String| coded(Code::NotFound, what);
         let Some(view) = st.views.liability_round(round).map_err(store)? else {
             return Err(missing(format!("no liabilities round {round} on the log")));
         };
         let Some(dir) = st.config.pol_dir.as_ref() else {
-            return Err(coded(Code::Unavailable, "this gateway serves no proofs (no --pol-dir)"));
+            return Err(coded(
+                Code::Unavailable,
+                "this gateway serves no proofs (no --pol-dir)",
+            ));
         };
         let path = dir.join(tree_name(round));
         let file = tape_pol::TreeFile::open(&path).map_err(|e| {
-            coded(Code::Unavailable, format!("round {round}'s proofs are not here: {e}"))
+            coded(
+                Code::Unavailable,
+                format!("round {round}'s proofs are not here: {e}"),
+            )
         })?;
         if file.header.published.root != view.commitment.root.0 {
             let what = format!("the tree kept for round {round} is not the one committed");
@@ -149,7 +165,12 @@ impl LiabilitiesQuery {
         let proof = file
             .proof(account.0)
             .map_err(|e| coded(Code::Unavailable, e.to_string()))?
-            .ok_or_else(|| missing(format!("account {} has no leaf in round {round}: it did not exist at checkpoint {}", account.0, view.commitment.checkpoint)))?;
+            .ok_or_else(|| {
+                missing(format!(
+                    "account {} has no leaf in round {round}: it did not exist at checkpoint {}",
+                    account.0, view.commitment.checkpoint
+                ))
+            })?;
         let sums = |v: &[u128]| v.iter().map(u128::to_string).collect();
         Ok(LiabilityProof {
             round,

@@ -59,7 +59,10 @@ impl Projector {
                     seq: at.seq,
                     time_ms: at.time_ms,
                 };
-                self.put(Key::new(keys::LIABILITY_ROUND).u64(c.round).build(), enc(&view));
+                self.put(
+                    Key::new(keys::LIABILITY_ROUND).u64(c.round).build(),
+                    enc(&view),
+                );
             }
             _ => {} // not this view's
         }
@@ -94,7 +97,10 @@ impl Views {
         self.scan(vec![keys::LIABILITY_ROUND])
     }
 
-    pub fn liability_round(&self, round: u64) -> Result<Option<LiabilityRoundView>, ProjectionError> {
+    pub fn liability_round(
+        &self,
+        round: u64,
+    ) -> Result<Option<LiabilityRoundView>, ProjectionError> {
         self.get(&Key::new(keys::LIABILITY_ROUND).u64(round).build())
     }
 
