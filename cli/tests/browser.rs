@@ -61,6 +61,22 @@ async fn a_position_at_10x_is_liquidated_on_the_trading_page_in_chromium() {
     assert!(stdout.contains("perp page clean"), "{stdout}");
 }
 
+/// The browser test for proof of liabilities: a trader verifies their
+/// balance in round 1 with one click on the auditor page (`web/tests/pol.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trader_verifies_their_liabilities_proof_on_the_auditor_page_in_chromium() {
+    let _one = ONE_BROWSER.lock().await;
+    let s = Server::start(&["--demo", "--checkpoint-every", "2"]);
+    let data = s.data.path().display().to_string();
+    let stdout = run_node(
+        "pol.mjs",
+        s,
+        &[("TAPE_BIN", TAPE.into()), ("TAPE_DATA", data)],
+    )
+    .await;
+    assert!(stdout.contains("pol page clean"), "{stdout}");
+}
+
 /// Runs `web/tests/<script>` with node against `s`; its stdout. Fails (never
 /// skips) without node, the npm packages or chromium.
 async fn run_node(script: &str, s: Server, env: &[(&str, String)]) -> String {

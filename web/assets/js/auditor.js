@@ -3,6 +3,7 @@
 // model over GraphQL. `tape replay verify` stays the proof; these are the look.
 
 import { gql, start, me, el, fillTable, num, time, onSubmit, fields, download } from "/assets/js/common.js";
+import { verifyLiabilityProof } from "/assets/js/pol.js";
 
 await start("Auditor");
 if (me.role !== "AUDITOR" && me.role !== "ADMIN") {
@@ -96,3 +97,64 @@ onSubmit(balances, async (data) => {
   fillTable(document.getElementById("balances"), list.map((b) => [b.asset, num(b.entry.balance), num(b.entry.seq)]), "No balance at that point");
   return f.seq != null ? `At seq ${f.seq}` : f.at ? `At ${f.at} UTC` : "Now";
 });
+
+/** Minor units (a decimal string) as an amount with `scale` decimals. */
+function minor(units, scale) {
+  const n = BigInt(units);
+  if (!scale) return n.toString();
+  const p = 10n ** BigInt(scale);
+  return `${n / p}.${(n % p).toString().padStart(scale, "0")}`;
+}
+
+const ROUND_FIELDS = "round timeMs checkpoint checkpointSeq stateHash height algorithm root totals { asset scale users }";
+let rounds = [];
+
+async function liabilityRounds() {
+  rounds = (await gql(`{ liabilityRounds { ${ROUND_FIELDS} } }`)).liabilityRounds;
+  fillTable(
+    document.getElementById("pol-rounds"),
+    rounds.map((r) => [
+      String(r.round),
+      time(r.timeMs),
+      num(r.checkpoint),
+      el("code", { title: r.root }, `${r.root.slice(0, 16)}…`),
+      el("span", {}, ...r.totals.map((t) => el("div", { class: "num" }, `${minor(t.users, t.scale)} ${t.asset}`))),
+    ]),
+    "No round published yet (tape pol build)",
+  );
+  const select = document.getElementById("pol-round");
+  const chosen = select.value;
+  select.replaceChildren(...rounds.map((r) => el("option", { value: String(r.round) }, `Round ${r.round}`)));
+  if (chosen && rounds.some((r) => String(r.round) === chosen)) select.value = chosen;
+  document.getElementById("pol-verify").disabled = rounds.length === 0;
+}
+
+if (me.role === "AUDITOR" || me.role === "ADMIN") document.getElementById("pol-account-label").hidden = false;
+
+const polForm = document.getElementById("pol-form");
+polForm.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const out = document.getElementById("pol-result");
+  out.className = "status";
+  out.textContent = "Verifying…";
+  try {
+    const f = fields(polForm, new FormData(polForm));
+    const round = rounds.find((r) => String(r.round) === String(f.round));
+    if (!round) throw new Error("choose a round");
+    const d = await gql(
+      `query($r: Int, $a: Int) { myLiabilityProof(round: $r, account: $a) { round account salt index balances assets path { hash sums } } }`,
+      { r: round.round, a: f.account != null && f.account !== "" ? Number(f.account) : null },
+    );
+    const proof = d.myLiabilityProof;
+    const balances = await verifyLiabilityProof(proof, round);
+    const held = balances.map((b, i) => `${minor(b, round.totals[i].scale)} ${round.totals[i].asset}`).join(", ");
+    out.className = "status ok";
+    out.textContent = `Verified: account ${proof.account} is in round ${round.round} with ${held}; the path leads to root ${round.root.slice(0, 16)}… and adds up to the published totals.`;
+  } catch (e) {
+    out.className = "status error";
+    out.textContent = `NOT verified: ${e.message ?? e}`;
+  }
+});
+
+await liabilityRounds();
+setInterval(liabilityRounds, 10000);
