@@ -38,7 +38,7 @@ impl Core {
             .map(|(i, a)| {
                 let system = self.ledger.system(i);
                 LiabilityTotal {
-                    asset: a.code.clone(),
+                    asset: a.code,
                     users: users[i as usize],
                     fees: system.fees,
                     insurance: system.insurance,

@@ -266,7 +266,7 @@ impl Tree {
                 };
             }
         });
-        order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        order.sort_unstable_by_key(|e| e.0);
         let mut index = Vec::with_capacity(n);
         for (place, (_, who)) in order.iter().enumerate() {
             if let Some(j) = who {
