@@ -404,6 +404,24 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
             6 => Command::RevokeApiKey {
                 key: ApiKeyId(1 + b % 6),
             },
+            // Liabilities rounds in shapes the engine refuses (round 0, or not one
+            // total per asset): an accepted round names a checkpoint, which only
+            // `tape pol` can (and replay checks it).
+            7 if b.is_multiple_of(5) => Command::CommitLiabilities(LiabilityCommitment {
+                round: b % 2,
+                checkpoint: a % 10_000,
+                checkpoint_seq: c,
+                state_hash: Hash32([a as u8; 32]),
+                height: (b % 40) as u8,
+                algorithm: (c % 3) as u16,
+                root: Hash32([b as u8; 32]),
+                totals: vec![LiabilityTotal {
+                    asset,
+                    users: u128::from(a),
+                    fees: b,
+                    insurance: i128::from(c as i64),
+                }],
+            }),
             _ => Command::SetWithdrawalLimit {
                 account,
                 asset,
