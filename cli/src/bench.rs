@@ -33,6 +33,9 @@ pub enum Bench {
     /// The margin engine in the core: index updates over many positions, a margin
     /// order against a spot one, and a liquidation storm.
     Margin(crate::bench_margin::MarginArgs),
+    /// Proof of liabilities: the tree and every proof over a million accounts,
+    /// the tree file, a proof's size and the Python verifier's time.
+    Pol(crate::bench_pol::PolArgs),
 }
 
 #[derive(Args)]
@@ -81,6 +84,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Order(args) => crate::bench_order::order(args).await,
         Bench::Failover(args) => crate::bench_failover::run(args).await,
         Bench::Margin(args) => crate::bench_margin::run(args),
+        Bench::Pol(args) => crate::bench_pol::run(args),
     }
 }
 

@@ -18,6 +18,7 @@ mod bench_e2e;
 mod bench_failover;
 mod bench_margin;
 mod bench_order;
+mod bench_pol;
 mod bench_read;
 mod clock;
 mod config;

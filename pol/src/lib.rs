@@ -355,6 +355,29 @@ impl Tree {
             .map(|&(account, place, salt)| self.proof_at(account, place, salt))
     }
 
+    /// The compact bytes (`Proof::to_bytes`) of the `k`-th account's proof by id,
+    /// appended to `out` without building a `Proof`: how every proof of a round
+    /// is made in one pass.
+    pub fn proof_bytes(&self, k: usize, out: &mut Vec<u8>) {
+        let (account, place, salt) = self.index[k];
+        let (a, p, h) = (self.assets, place as usize, self.published.height);
+        out.extend_from_slice(&self.published.round.to_be_bytes());
+        out.extend_from_slice(&account.to_be_bytes());
+        out.extend_from_slice(&place.to_be_bytes());
+        out.extend_from_slice(&salt);
+        out.extend_from_slice(&[a as u8, h]);
+        for s in &self.levels[0].sums[p * a..(p + 1) * a] {
+            out.extend_from_slice(&s.to_be_bytes());
+        }
+        for (level, l) in self.levels.iter().enumerate().take(h as usize) {
+            let s = (p >> level) ^ 1;
+            out.extend_from_slice(&l.hashes[s]);
+            for x in &l.sums[s * a..(s + 1) * a] {
+                out.extend_from_slice(&x.to_be_bytes());
+            }
+        }
+    }
+
     fn proof_at(&self, account: u64, place: u64, salt: Digest) -> Proof {
         let a = self.assets;
         let p = place as usize;
