@@ -70,6 +70,11 @@ pub struct BuildArgs {
     /// How long to wait for the engine's answer (milliseconds).
     #[arg(long, default_value_t = 10_000)]
     pub wait_ms: u64,
+    /// Keep running: a round at the newest checkpoint whenever it stands this many
+    /// commands or more after the last round's (a multiple of the engine's
+    /// --checkpoint-every: a round every K checkpoints). Ctrl-C stops it.
+    #[arg(long)]
+    pub every_commands: Option<u64>,
 }
 
 #[derive(Args)]
@@ -188,7 +193,49 @@ async fn checkpoint_snapshot(logs: &LogArgs) -> anyhow::Result<(Saved, u64, Hash
 
 async fn build(args: BuildArgs) -> anyhow::Result<()> {
     let secret = secret(&args.secret, &args.logs)?;
-    let (saved, checkpoint_seq, state_hash) = checkpoint_snapshot(&args.logs).await?;
+    let Some(every) = args.every_commands else {
+        let (saved, seq, hash) = checkpoint_snapshot(&args.logs).await?;
+        return round_at(&args, &secret, saved, seq, hash).await;
+    };
+    let every = every.max(1);
+    // The last round committed here: newer than any snapshot until the next one.
+    let mut committed = 0u64;
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        match checkpoint_snapshot(&args.logs).await {
+            Ok((saved, seq, hash)) => {
+                let core = tape_core::Core::restore(&saved.core)?;
+                let last = core
+                    .last_liability_round()
+                    .map_or(0, |r| r.checkpoint)
+                    .max(committed);
+                let due = last == 0 || saved.next_command >= last.saturating_add(every);
+                if due && saved.next_command > last {
+                    let checkpoint = saved.next_command;
+                    match round_at(&args, &secret, saved, seq, hash).await {
+                        Ok(()) => committed = checkpoint,
+                        Err(e) => eprintln!("tape pol: {e:#}"),
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "no checkpoint to build a round at yet"),
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Builds the round at this checkpoint's snapshot, keeps its tree and commits it.
+async fn round_at(
+    args: &BuildArgs,
+    secret: &[u8],
+    saved: Saved,
+    checkpoint_seq: u64,
+    state_hash: Hash32,
+) -> anyhow::Result<()> {
     let core =
         tape_core::Core::restore(&saved.core).context("restoring the checkpoint's snapshot")?;
     let round = core.last_liability_round().map_or(0, |r| r.round) + 1;
@@ -201,7 +248,7 @@ async fn build(args: BuildArgs) -> anyhow::Result<()> {
     };
     let height = tape_pol::height_for(balances.accounts.len(), args.height);
     let checkpoint = saved.next_command;
-    let tree = tape_pol::Tree::build(&secret, round, checkpoint, height, &balances)?;
+    let tree = tape_pol::Tree::build(secret, round, checkpoint, height, &balances)?;
     let built = started.elapsed();
     let totals = core.liability_totals();
     let codes: Vec<String> = totals.iter().map(|t| t.asset.to_string()).collect();
@@ -224,7 +271,7 @@ async fn build(args: BuildArgs) -> anyhow::Result<()> {
         built.as_secs_f64(),
         commitment.root
     );
-    commit(&args, commitment).await
+    commit(args, commitment).await
 }
 
 async fn commit(args: &BuildArgs, commitment: LiabilityCommitment) -> anyhow::Result<()> {

@@ -73,8 +73,14 @@ impl Drop for Run {
 
 /// `tape run --demo` with its data in `dir/data` (the guides' `./data`); its address.
 fn tape_run(dir: &Path) -> (Run, String) {
+    tape_run_with(dir, &["run", "--demo"])
+}
+
+/// `tape <args>` (a `tape run` as a guide writes it) on a free port; its address.
+fn tape_run_with(dir: &Path, args: &[&str]) -> (Run, String) {
     let mut child = Command::new(TAPE)
-        .args(["run", "--demo", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
         .current_dir(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -189,6 +195,58 @@ fn the_margin_guides_worked_example_runs_as_written() {
     assert!(
         out.contains(r#""maxLeverage":125"#) && out.contains(r#""maintenanceAmount":"1300"#),
         "the perpetual over GraphQL: {out}"
+    );
+}
+
+#[test]
+fn the_auditors_proof_of_liabilities_example_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let section = code_between(
+        "auditors.md",
+        "## Proof of liabilities",
+        "`tape pol build` prints",
+    );
+    // The guide's `tape run` line is what runs beside the commands.
+    let (run_line, script): (Vec<&str>, Vec<&str>) = section
+        .lines()
+        .partition(|l| l.contains("--bin tape -- run "));
+    let run_args: Vec<&str> = run_line[0]
+        .split("--bin tape -- ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let (_run, addr) = tape_run_with(dir.path(), &run_args);
+    // The demo's nine commands are applied: the checkpoint after them is on disk.
+    let snapshot = dir.path().join("data/snapshots/00000000000000000009.snap");
+    for _ in 0..200 {
+        if snapshot.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = bash(dir.path(), &runnable(&script.join("\n"), &addr));
+    assert!(
+        out.contains("committed round 1 at seq"),
+        "tape pol build: {out}"
+    );
+    assert!(
+        out.contains("round 1 at checkpoint 9"),
+        "the demo's last checkpoint: {out}"
+    );
+    // The exported proof, then the trader's from GraphQL, verify in Python.
+    assert_eq!(
+        out.matches("verified: account 1 is in round 1").count(),
+        2,
+        "verify_liabilities.py: {out}"
+    );
+    assert!(
+        out.contains("with 10.00000000 BTC, 0.00000000 ETH, 100000.000000 USDT"),
+        "the trader's balances from the API: {out}"
+    );
+    assert!(
+        out.contains("checked 1 liabilities rounds") && out.contains("rebuilt 1 roots"),
+        "tape replay verify --pol-secret: {out}"
     );
 }
 

@@ -72,9 +72,22 @@ except v.NotVerified:
 print(f"{good} verified, {bad_caught} tampered caught")
 "#;
 
+/// Waits until the read side has the demo's assets.
+async fn demo_seeded(s: &Server) {
+    for _ in 0..100 {
+        let d = s.ok(ADMIN, "{ assets { code } }", json!({})).await;
+        if d["assets"].as_array().is_some_and(|a| a.len() == 3) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the demo's assets never reached the read side");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_is_committed_and_every_accounts_proof_verifies_in_python() {
     let s = Server::start(&["--demo", "--checkpoint-every", "4"]);
+    demo_seeded(&s).await;
     let data = s.data.path().display().to_string();
     for (account, amount) in [(3, "1.5"), (4, "0.25"), (5, "7"), (6, "0.00000001")] {
         s.deposit(account, "BTC", amount).await;
@@ -194,4 +207,62 @@ async fn a_round_is_committed_and_every_accounts_proof_verifies_in_python() {
         "{}",
         text(&replayed)
     );
+}
+
+/// `tape pol build --every-commands` beside `tape run`: a round at the newest
+/// checkpoint each time it stands that many commands after the last round's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_follow_the_checkpoints_on_a_schedule() {
+    let s = Server::start(&["--demo", "--checkpoint-every", "3"]);
+    demo_seeded(&s).await;
+    let data = s.data.path().display().to_string();
+    let mut every = Command::new(TAPE)
+        .args([
+            "pol",
+            "build",
+            "--data",
+            &data,
+            "--height",
+            "8",
+            "--every-commands",
+            "6",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rounds = |v: serde_json::Value| -> Vec<(u64, u64)> {
+        v["liabilityRounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["round"].as_u64().unwrap(),
+                    r["checkpoint"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for i in 0..300u64 {
+        s.deposit(20 + i, "USDT", "1").await;
+        seen = rounds(
+            s.ok(ADMIN, "{ liabilityRounds { round checkpoint } }", json!({}))
+                .await,
+        );
+        if seen.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = every.kill();
+    let _ = every.wait();
+    assert!(seen.len() >= 3, "three rounds on the schedule: {seen:?}");
+    // Newest first: each round's checkpoint at least 6 commands after the one before.
+    for w in seen.windows(2) {
+        assert_eq!(w[0].0, w[1].0 + 1, "{seen:?}");
+        assert!(w[0].1 >= w[1].1 + 6 && w[0].1 % 3 == 0, "{seen:?}");
+    }
 }

@@ -68,6 +68,7 @@ async function reload() {
       accountRestrictions { account canTrade canWithdraw updatedMs }
       perpetuals { symbol index indexSourceMs stale mark openInterest openInterestMax fundingRate }
       insuranceFund { asset balance liquidationsUnderWay positions { market size cost } }
+      liabilityRounds { round timeMs checkpoint height root proofsAvailable totals { asset scale users fees insurance } }
     }`);
     const age = (ms) => (ms == null ? "–" : `${Math.max(0, Math.round((Date.now() - ms) / 100) / 10)} s`);
     fillTable(document.getElementById("perpetuals"), d.perpetuals.map((p) => [
@@ -76,6 +77,11 @@ async function reload() {
     fillTable(document.getElementById("insurance"), d.insuranceFund.map((f) => [
       f.asset, num(f.balance, Number(f.balance) < 0 ? "sell" : ""), f.positions.map((p) => `${p.market} ${p.size}`).join(", ") || "none", num(String(f.liquidationsUnderWay)),
     ]), "The fund holds nothing yet");
+    const per = (r, field) => el("span", {}, ...r.totals.map((t) => el("div", { class: "num" }, `${minorUnits(t[field], t.scale)} ${t.asset}`)));
+    fillTable(document.getElementById("pol-rounds"), d.liabilityRounds.map((r) => [
+      String(r.round), time(r.timeMs), num(r.checkpoint), num(r.height), el("code", { title: r.root }, `${r.root.slice(0, 16)}…`),
+      per(r, "users"), per(r, "fees"), per(r, "insurance"), r.proofsAvailable ? "yes" : "not here",
+    ]), "No round yet");
     fillTable(document.getElementById("markets"), d.markets.map(marketRow), "No markets yet");
     fillTable(document.getElementById("assets"), d.assets.map((a) => [a.code, num(a.scale), a.enabled ? "yes" : "no"]), "No assets yet");
     fillTable(document.getElementById("withdrawals"), d.withdrawals.nodes.map(withdrawalRow), "None waiting");
@@ -186,4 +192,14 @@ function setUpForms() {
     const set = async () => (await gql(`mutation($r: Boolean!) { requireCredentials(required: $r) { ${RECEIPT} } }`, { r: required })).requireCredentials;
     if (await attempt(status, set)) health();
   });
+}
+
+/** Minor units (a decimal string, maybe signed) as an amount with `scale` decimals. */
+function minorUnits(units, scale) {
+  let n = BigInt(units);
+  const sign = n < 0n ? "-" : "";
+  if (n < 0n) n = -n;
+  if (!scale) return sign + n.toString();
+  const p = 10n ** BigInt(scale);
+  return `${sign}${n / p}.${(n % p).toString().padStart(scale, "0")}`;
 }
