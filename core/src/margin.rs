@@ -97,7 +97,7 @@ impl Core {
             OrderType::Limit { .. } => self.place_perp_limit(&p, mark, reduce_only, out),
             OrderType::Market { size } => self.place_perp_market(&p, size, reduce_only, out),
             OrderType::StopMarket { .. } | OrderType::StopLimit { .. } => {
-                Err(RejectReason::PerpetualTradingNotBuilt)
+                self.place_perp_stop(&p, reduce_only, out)
             }
         }
     }
@@ -142,20 +142,11 @@ impl Core {
         reduce_only: bool,
         out: &mut Vec<Event>,
     ) -> Outcome {
-        let iceberg = matches!(
-            p.n.order_type,
-            OrderType::Limit {
-                display_quantity: Some(_),
-                ..
-            }
-        );
-        if iceberg {
-            return Err(RejectReason::PerpetualTradingNotBuilt);
-        }
         let t = self.limit_terms(p)?;
         let (ticks, lots, time_in_force, post_only) =
             (t.ticks, t.lots, t.time_in_force, t.post_only);
         let (m, n) = (p.m, p.n);
+        let display_lots = self.display_lots(m, t.display_quantity, lots, t.rests)?;
         self.check_new_orders(n.account, 1, n.client_order_id.as_ref())?;
         let ppm = hold_ppm(p.fees);
         let order = (n.side, ticks, lots, ppm);
@@ -166,6 +157,7 @@ impl Core {
         let draft = Draft {
             price_ticks: ticks,
             lots,
+            display_lots,
             tif: time_in_force,
             post_only,
             reduce_only,
@@ -247,7 +239,7 @@ impl Core {
     }
 
     /// Refuses an account short of margin in `m`'s collateral: it may only reduce.
-    fn check_not_short(&self, account: AccountId, m: u32) -> Result<(), RejectReason> {
+    pub(crate) fn check_not_short(&self, account: AccountId, m: u32) -> Result<(), RejectReason> {
         let margin = self.positions.margin(account, self.markets[m].quote);
         if u128::from(margin.held) < margin.required {
             return Err(RejectReason::InsufficientMargin);
@@ -258,7 +250,7 @@ impl Core {
     /// The checks of a new limit order on a perpetual, as if it rested whole:
     /// reduce-only rules, or the caps and the margin (at its limit price, with its
     /// loss against the mark). `Ok` with the leverage its position will be held at.
-    fn check_perp_order(
+    pub(crate) fn check_perp_order(
         &self,
         m: u32,
         account: AccountId,
@@ -356,7 +348,7 @@ impl Core {
 
     /// Holds an existing position's margin at `leverage` if that is lower than
     /// what it is held at (a tier cap lowered since): the checks counted it.
-    fn lower_leverage(&mut self, m: u32, account: AccountId, leverage: u32, out: &mut Vec<Event>) {
+    pub(crate) fn lower_leverage(&mut self, m: u32, account: AccountId, leverage: u32, out: &mut Vec<Event>) {
         let cause = Cause::Position(self.markets[m].spec.symbol);
         let Some(pos) = self.positions.get_mut(account, m) else {
             return;
@@ -408,7 +400,7 @@ impl Core {
 
     /// Holds what the account requires beyond what is held, as far as its
     /// available balance goes; an account left short may only reduce.
-    fn top_up(&mut self, account: AccountId, asset: u16, cause: Cause, out: &mut Vec<Event>) {
+    pub(crate) fn top_up(&mut self, account: AccountId, asset: u16, cause: Cause, out: &mut Vec<Event>) {
         self.release_excess(account, asset, cause, out);
         let mut margin = self.positions.margin(account, asset);
         let missing = margin.required.saturating_sub(u128::from(margin.held));
@@ -763,7 +755,13 @@ impl Core {
                 self.markets[m].set_mark(mark);
             }
             let mk = &self.markets[m];
-            let resting: Vec<Order> = mk.book.orders().cloned().collect();
+            // Stops wait outside the position's sums: they hold no margin.
+            let resting: Vec<Order> = mk
+                .book
+                .orders()
+                .filter(|o| o.kind == OrderKind::Limit)
+                .cloned()
+                .collect();
             for o in resting {
                 let notional = u128::from(o.open_lots) * self.per_lot(m, o.price_ticks);
                 let pos = self.positions.get_mut(o.account, m);

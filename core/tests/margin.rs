@@ -817,3 +817,198 @@ fn a_mark_that_crosses_no_trigger_checks_no_account() {
     assert!(position(&h, CAROL).is_some());
     assert_restores(&h);
 }
+
+fn stop_market(trigger: &str, qty: &str) -> OrderType {
+    OrderType::StopMarket {
+        trigger_price: d(trigger),
+        size: MarketSize::Base(d(qty)),
+    }
+}
+
+fn stop_limit(trigger: &str, price: &str, qty: &str) -> OrderType {
+    OrderType::StopLimit {
+        trigger_price: d(trigger),
+        price: d(price),
+        quantity: d(qty),
+        time_in_force: TimeInForce::Gtc,
+    }
+}
+
+fn done_reason(events: &[Event], order: u64) -> Option<DoneReason> {
+    done(events, order).map(|(r, _)| r)
+}
+
+#[test]
+fn a_reduce_only_stop_loss_closes_the_long_when_the_last_price_falls() {
+    let mut h = alice_short_bob_long();
+    let held = h.held(BOB, "USDT");
+    let stop = Command::PlaceReduceOnly(perp_order(BOB, Side::Sell, stop_market("49000", "1")));
+    let (id, _) = h.ok(stop);
+    assert_eq!(h.held(BOB, "USDT"), held, "a waiting stop holds no margin");
+    assert_restores(&h);
+    // Carol bids 49,000 and 48,900; Alice sells into the first: the last price
+    // reaches the trigger and Bob's stop sells into the second.
+    h.ok(place(CAROL, Side::Buy, "49000", "1"));
+    h.ok(place(CAROL, Side::Buy, "48900", "1"));
+    let (_, events) = h.ok(place(ALICE, Side::Sell, "49000", "1"));
+    assert!(events.iter().any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == id)));
+    assert_eq!(done_reason(&events, id), Some(DoneReason::Filled));
+    assert_eq!(size(&h, BOB), Dec::ZERO, "the stop-loss closed the long");
+    assert_eq!(size(&h, CAROL), d("2"));
+    assert_restores(&h);
+}
+
+#[test]
+fn a_reduce_only_stop_needs_a_position_it_reduces() {
+    let mut h = alice_short_bob_long();
+    let buy = |who| Command::PlaceReduceOnly(perp_order(who, Side::Buy, stop_market("51000", "1")));
+    assert_eq!(h.rejected(buy(CAROL)), RejectReason::NoPosition);
+    assert_eq!(h.rejected(buy(BOB)), RejectReason::WouldIncreasePosition);
+    h.ok(buy(ALICE));
+    // Perpetuals are sized in contracts: no stop with a quote budget.
+    let budget = OrderType::StopMarket {
+        trigger_price: d("51000"),
+        size: MarketSize::Quote(d("1000")),
+    };
+    let quote = Command::PlaceOrder(perp_order(CAROL, Side::Buy, budget));
+    assert_eq!(h.rejected(quote), RejectReason::UnsupportedOrderType);
+}
+
+#[test]
+fn a_stop_limit_waits_without_margin_and_rests_with_it_once_triggered() {
+    let mut h = alice_short_bob_long();
+    let before = h.held(CAROL, "USDT");
+    let (id, _) = h.ok(Command::PlaceOrder(perp_order(
+        CAROL,
+        Side::Buy,
+        stop_limit("50500", "50400", "2"),
+    )));
+    assert_eq!(h.held(CAROL, "USDT"), before);
+    assert_restores(&h);
+    // Alice buys from Bob's offer at 50,500: Carol's stop triggers, finds no
+    // offer at 50,400 or below, and rests with its margin held.
+    h.ok(reduce_only(BOB, Side::Sell, "50500", "1"));
+    let (_, events) = h.ok(reduce_only(ALICE, Side::Buy, "50500", "1"));
+    assert!(events.iter().any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == id)));
+    assert!(events.iter().any(|e| matches!(e, Event::OrderRested { order, .. } if order.0 == id)));
+    // 2 × 50,400 at 5x plus the worst fee (0.2%).
+    let margin = (2 * 50_400 / 5 + 2 * 50_400 * 2 / 1000) * USDT;
+    assert_eq!(h.held(CAROL, "USDT") - before, margin);
+    assert_restores(&h);
+    // Cancelled, it releases that margin.
+    h.ok(Command::CancelOrder {
+        account: CAROL,
+        order: OrderRef::Id(OrderId(id)),
+    });
+    assert_eq!(h.held(CAROL, "USDT"), before);
+}
+
+#[test]
+fn a_stop_the_margin_cannot_carry_at_its_trigger_ends_without_trading() {
+    let mut h = alice_short_bob_long();
+    let poor = AccountId(9);
+    h.deposit(poor, "USDT", "100");
+    let (id, _) = h.ok(Command::PlaceOrder(perp_order(
+        poor,
+        Side::Buy,
+        stop_market("50500", "1"),
+    )));
+    h.ok(reduce_only(BOB, Side::Sell, "50500", "0.5"));
+    h.ok(place(CAROL, Side::Sell, "50600", "1"));
+    let (_, events) = h.ok(reduce_only(ALICE, Side::Buy, "50500", "0.5"));
+    assert_eq!(done(&events, id), Some((DoneReason::InsufficientMargin, Dec::ZERO)));
+    assert!(position(&h, poor).is_none());
+    assert_eq!(h.available(poor, "USDT"), 100 * USDT, "nothing was spent");
+}
+
+#[test]
+fn a_stop_triggered_on_a_stale_index_ends_unless_it_reduces() {
+    let mut h = alice_short_bob_long();
+    let (id, _) = h.ok(Command::PlaceOrder(perp_order(
+        CAROL,
+        Side::Buy,
+        stop_market("50100", "1"),
+    )));
+    h.time_ms += STALE_MS;
+    h.ok(Command::ClockTick);
+    h.ok(reduce_only(BOB, Side::Sell, "50100", "0.5"));
+    let (_, events) = h.ok(reduce_only(ALICE, Side::Buy, "50100", "0.5"));
+    assert_eq!(done(&events, id), Some((DoneReason::IndexStale, Dec::ZERO)));
+    assert!(position(&h, CAROL).is_none());
+}
+
+#[test]
+fn an_iceberg_on_a_perpetual_shows_a_slice_and_holds_margin_for_all_of_it() {
+    let mut h = market();
+    let iceberg = OrderType::Limit {
+        price: d("50000"),
+        quantity: d("2"),
+        time_in_force: TimeInForce::Gtc,
+        post_only: false,
+        display_quantity: Some(d("0.5")),
+    };
+    let (id, events) = h.ok(Command::PlaceOrder(perp_order(ALICE, Side::Sell, iceberg)));
+    assert!(events.iter().any(|e| matches!(e, Event::OrderRested { visible, hidden, .. } if *visible == d("0.5") && *hidden == d("1.5"))));
+    // The whole 2 at 5x with the worst fee.
+    assert_eq!(h.held(ALICE, "USDT"), (20_000 + 200) * USDT);
+    let (_, events) = h.ok(place(BOB, Side::Buy, "50000", "0.5"));
+    assert!(events.iter().any(|e| matches!(e, Event::OrderRefilled { order, .. } if order.0 == id)));
+    assert_eq!(size(&h, ALICE), d("-0.5"));
+    assert_restores(&h);
+}
+
+fn amend_to(account: AccountId, id: u64, price: Option<&str>, qty: Option<&str>) -> Command {
+    Command::AmendOrder {
+        account,
+        order: OrderRef::Id(OrderId(id)),
+        price: price.map(d),
+        quantity: qty.map(d),
+    }
+}
+
+#[test]
+fn amending_a_perpetual_order_moves_its_margin_with_its_terms() {
+    let mut h = market();
+    let before = h.held(CAROL, "USDT");
+    let (id, _) = h.ok(place(CAROL, Side::Buy, "49000", "1"));
+    // 49,000 at 5x plus the worst fee (0.2%).
+    assert_eq!(h.held(CAROL, "USDT") - before, (9_800 + 98) * USDT);
+    let (_, events) = h.ok(amend_to(CAROL, id, Some("48000"), Some("2")));
+    assert!(events.iter().any(|e| matches!(e, Event::OrderAmended { requeued: true, .. })));
+    assert_eq!(h.held(CAROL, "USDT") - before, (19_200 + 192) * USDT);
+    // Smaller at the same price keeps its place and releases the difference.
+    let (_, events) = h.ok(amend_to(CAROL, id, None, Some("0.5")));
+    assert!(events.iter().any(|e| matches!(e, Event::OrderAmended { requeued: false, .. })));
+    assert_eq!(h.held(CAROL, "USDT") - before, (4_800 + 48) * USDT);
+    assert_restores(&h);
+    // A new price that crosses trades: Alice's offer at 48,500 fills it.
+    h.ok(place(ALICE, Side::Sell, "48500", "0.5"));
+    let (_, events) = h.ok(amend_to(CAROL, id, Some("48500"), None));
+    assert_eq!(trades(&events).len(), 1);
+    assert_eq!(size(&h, CAROL), d("0.5"));
+    assert_restores(&h);
+}
+
+#[test]
+fn an_amend_the_margin_cannot_carry_is_refused_and_changes_nothing() {
+    let mut h = market();
+    let poor = AccountId(9);
+    h.deposit(poor, "USDT", "2000");
+    let (id, _) = h.ok(place(poor, Side::Buy, "49000", "0.1"));
+    let held = h.held(poor, "USDT");
+    let snapshot = h.core.snapshot();
+    assert_eq!(
+        h.rejected(amend_to(poor, id, None, Some("1"))),
+        RejectReason::InsufficientMargin
+    );
+    assert_eq!(h.held(poor, "USDT"), held);
+    assert_eq!(h.core.snapshot(), snapshot, "a refused amend changes nothing");
+    // A reduce-only order may not outgrow its position.
+    let mut h = alice_short_bob_long();
+    let (id, _) = h.ok(reduce_only(BOB, Side::Sell, "51000", "0.5"));
+    assert_eq!(
+        h.rejected(amend_to(BOB, id, None, Some("2"))),
+        RejectReason::WouldIncreasePosition
+    );
+    h.ok(amend_to(BOB, id, Some("50900"), Some("1")));
+}

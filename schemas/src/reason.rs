@@ -135,9 +135,9 @@ pub enum RejectReason {
     IndexSourceTimeAhead,
     /// An index price outside the market's `[min_price, max_price]`.
     IndexOutsideLimits,
-    /// An order type perpetual markets do not take yet: stops, icebergs, sliced
-    /// and bracket orders, and amends (limit and market orders, reduce-only or
-    /// not, and `ClosePosition` are built).
+    /// An order type perpetual markets do not take yet: sliced and bracket
+    /// orders (limit, iceberg, market and stop orders, reduce-only or not,
+    /// amends and `ClosePosition` are built).
     PerpetualTradingNotBuilt,
     /// A leverage of 0 or above 1,000, or tier caps that fall from beginner to
     /// advanced.
@@ -205,4 +205,7 @@ pub enum DoneReason {
     InsufficientMargin,
     /// Cancelled because its account is being liquidated.
     Liquidation,
+    /// A perpetual's stop that triggered while the index was stale: the market
+    /// only reduces, and the stop was not reduce-only.
+    IndexStale,
 }

@@ -90,6 +90,15 @@ impl Core {
         quantity: Option<Dec>,
         out: &mut Vec<Event>,
     ) -> Outcome {
+        let id = self.resolve(account, r)?;
+        let &(m, slot) = self
+            .orders
+            .live
+            .get(&id)
+            .ok_or(RejectReason::NotAmendable)?;
+        if self.perps.contains(m) {
+            return self.amend_perp(account, (m, slot), price, quantity, out);
+        }
         let a = self.check_amend(account, r, price, quantity)?;
         let cause = Cause::Order(OrderId(a.id));
         if a.held > a.old_held {
@@ -171,6 +180,38 @@ impl Core {
         self.check_spot(m)?;
         let mk = &self.markets[m];
         let o = mk.book.get(slot);
+        let (ticks, lots) = self.amend_terms(m, o, price, quantity)?;
+        let (asset, held) = self.limit_hold(m, o.side, ticks, lots, crate::fees::max_ppm(o))?;
+        if held > o.held_minor {
+            self.check_funds(account, asset, sub(held, o.held_minor, "amend hold"))?;
+        }
+        Ok(Amend {
+            id,
+            m,
+            slot,
+            ticks,
+            lots,
+            asset,
+            held,
+            old_held: o.held_minor,
+            keeps_priority: ticks == o.price_ticks && lots < o.open_lots,
+            // A new price that does not cross just moves to the back of its level;
+            // only a crossing amend has to run through the matcher.
+            crosses: ticks != o.price_ticks && self.would_cross(m, o.side, ticks),
+        })
+    }
+
+    /// The new price and size of an amend to a resting limit order, checked as
+    /// every market checks them: something changes, the size, the notional, the
+    /// band and post-only.
+    pub(crate) fn amend_terms(
+        &self,
+        m: u32,
+        o: &Order,
+        price: Option<Dec>,
+        quantity: Option<Dec>,
+    ) -> Result<(u64, u64), RejectReason> {
+        let mk = &self.markets[m];
         if o.kind != OrderKind::Limit {
             return Err(RejectReason::NotAmendable);
         }
@@ -191,24 +232,7 @@ impl Core {
                 return Err(RejectReason::PostOnlyWouldTrade);
             }
         }
-        let (asset, held) = self.limit_hold(m, o.side, ticks, lots, crate::fees::max_ppm(o))?;
-        if held > o.held_minor {
-            self.check_funds(account, asset, sub(held, o.held_minor, "amend hold"))?;
-        }
-        Ok(Amend {
-            id,
-            m,
-            slot,
-            ticks,
-            lots,
-            asset,
-            held,
-            old_held: o.held_minor,
-            keeps_priority: ticks == o.price_ticks && lots < o.open_lots,
-            // A new price that does not cross just moves to the back of its level;
-            // only a crossing amend has to run through the matcher.
-            crosses: ticks != o.price_ticks && self.would_cross(m, o.side, ticks),
-        })
+        Ok((ticks, lots))
     }
 
     /// Resolves an order reference to a live order id or a parent id of `account`.

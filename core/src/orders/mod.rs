@@ -9,6 +9,7 @@ use tape_schemas::*;
 mod amend;
 mod bracket;
 mod iceberg;
+pub(crate) use iceberg::shown;
 pub(crate) mod index;
 mod limit;
 mod market;

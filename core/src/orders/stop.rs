@@ -115,6 +115,10 @@ impl Core {
                 market: mk.spec.symbol,
                 last_price: mk.price_dec(last),
             });
+            if self.perps.contains(mm) {
+                self.run_perp_stop(mm, o, out);
+                continue;
+            }
             match o.kind {
                 OrderKind::StopLimit => {
                     o.kind = OrderKind::Limit;
