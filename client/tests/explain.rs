@@ -591,12 +591,20 @@ fn cases() -> Vec<(RejectReason, CommandEnvelope, Vec<&'static str>)> {
         (
             R::LiabilityRound,
             plain(liabilities(3, 40, 1, 20)),
-            vec!["round 3 at checkpoint 40", "not the next round", "liabilityRounds"],
+            vec![
+                "round 3 at checkpoint 40",
+                "not the next round",
+                "liabilityRounds",
+            ],
         ),
         (
             R::LiabilityRecord,
             plain(liabilities(1, 40, 2, 33)),
-            vec!["algorithm 2 (this build: 1)", "height 33 (1 to 32)", "one total per asset"],
+            vec![
+                "algorithm 2 (this build: 1)",
+                "height 33 (1 to 32)",
+                "one total per asset",
+            ],
         ),
     ]
 }
@@ -604,9 +612,11 @@ fn cases() -> Vec<(RejectReason, CommandEnvelope, Vec<&'static str>)> {
 /// A liabilities round's commitment with one total (BTC).
 fn liabilities(round: u64, checkpoint: u64, algorithm: u16, height: u8) -> Command {
     let zero = "0".repeat(64);
-    command(json!({"commit_liabilities": {"round": round, "checkpoint": checkpoint,
+    command(
+        json!({"commit_liabilities": {"round": round, "checkpoint": checkpoint,
         "checkpoint_seq": 7, "state_hash": zero, "height": height, "algorithm": algorithm,
-        "root": zero, "totals": [{"asset": "BTC", "users": 5, "fees": 0, "insurance": 0}]}}))
+        "root": zero, "totals": [{"asset": "BTC", "users": 5, "fees": 0, "insurance": 0}]}}),
+    )
 }
 
 /// Account 1's buy on BTC-PERP of `order_type`.

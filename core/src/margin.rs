@@ -348,7 +348,13 @@ impl Core {
 
     /// Holds an existing position's margin at `leverage` if that is lower than
     /// what it is held at (a tier cap lowered since): the checks counted it.
-    pub(crate) fn lower_leverage(&mut self, m: u32, account: AccountId, leverage: u32, out: &mut Vec<Event>) {
+    pub(crate) fn lower_leverage(
+        &mut self,
+        m: u32,
+        account: AccountId,
+        leverage: u32,
+        out: &mut Vec<Event>,
+    ) {
         let cause = Cause::Position(self.markets[m].spec.symbol);
         let Some(pos) = self.positions.get_mut(account, m) else {
             return;
@@ -400,7 +406,13 @@ impl Core {
 
     /// Holds what the account requires beyond what is held, as far as its
     /// available balance goes; an account left short may only reduce.
-    pub(crate) fn top_up(&mut self, account: AccountId, asset: u16, cause: Cause, out: &mut Vec<Event>) {
+    pub(crate) fn top_up(
+        &mut self,
+        account: AccountId,
+        asset: u16,
+        cause: Cause,
+        out: &mut Vec<Event>,
+    ) {
         self.release_excess(account, asset, cause, out);
         let mut margin = self.positions.margin(account, asset);
         let missing = margin.required.saturating_sub(u128::from(margin.held));

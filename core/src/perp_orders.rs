@@ -123,7 +123,9 @@ impl Core {
         }
         let pos = self.positions.get(o.account, m);
         if o.reduce_only {
-            let pos = pos.filter(|p| p.lots != 0).ok_or(RejectReason::NoPosition)?;
+            let pos = pos
+                .filter(|p| p.lots != 0)
+                .ok_or(RejectReason::NoPosition)?;
             if pos.reducible(o.side) == 0 {
                 return Err(RejectReason::WouldIncreasePosition);
             }
@@ -185,14 +187,14 @@ impl Core {
         }
         let keeps_priority = ticks == o.price_ticks && lots < o.open_lots;
         let crosses = ticks != o.price_ticks && self.would_cross(m, o.side, ticks);
+        if !keeps_priority {
+            self.markets[m].book.unlink(slot);
+        }
         self.amended(m, slot, ticks, lots, keeps_priority, out);
         let cause = Cause::Order(OrderId(o.id));
         let asset = self.markets[m].quote;
         if crosses {
-            let mk = &mut self.markets[m];
-            mk.book.unlink(slot);
-            let moved = mk.book.remove(slot);
-            self.orders.live.remove(&moved.id);
+            let moved = self.lift(m, slot);
             self.top_up(account, asset, cause, out);
             self.run_limit(m, moved, out);
             return Ok(o.id);
@@ -201,7 +203,6 @@ impl Core {
         self.top_up(account, asset, cause, out);
         if !keeps_priority {
             let mk = &mut self.markets[m];
-            mk.book.unlink(slot);
             mk.book.push_back(slot);
             let moved = mk.book.get(slot);
             out.push(Event::OrderRested {

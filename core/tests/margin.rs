@@ -436,32 +436,30 @@ fn the_mark_is_the_median_of_index_book_and_last_trade_held_near_the_index() {
 }
 
 #[test]
-fn other_order_types_on_a_perpetual_say_they_are_not_built() {
+fn sliced_and_bracket_orders_on_a_perpetual_say_they_are_not_built() {
     let mut h = market();
-    let stop = OrderType::StopMarket {
-        trigger_price: d("51000"),
-        size: MarketSize::Base(d("1")),
-    };
-    assert_eq!(
-        h.rejected(Command::PlaceOrder(perp_order(ALICE, Side::Buy, stop))),
-        RejectReason::PerpetualTradingNotBuilt
-    );
-    let iceberg = OrderType::Limit {
-        price: d("50000"),
-        quantity: d("1"),
-        time_in_force: TimeInForce::Gtc,
+    let sliced = Command::PlaceSliced(NewSliced {
+        account: ALICE,
+        market: sym(PERP),
+        side: Side::Buy,
+        lower_price: d("49000"),
+        upper_price: d("49500"),
+        count: 2,
+        total_quantity: d("1"),
         post_only: false,
-        display_quantity: Some(d("0.1")),
-    };
-    assert_eq!(
-        h.rejected(Command::PlaceOrder(perp_order(ALICE, Side::Buy, iceberg))),
-        RejectReason::PerpetualTradingNotBuilt
-    );
-    let (id, _) = h.ok(place(ALICE, Side::Buy, "49000", "1"));
-    assert_eq!(
-        h.rejected(amend(ALICE, id, Some("49500"), None)),
-        RejectReason::PerpetualTradingNotBuilt
-    );
+        client_order_id: None,
+    });
+    assert_eq!(h.rejected(sliced), RejectReason::PerpetualTradingNotBuilt);
+    let bracket = Command::PlaceBracket(NewBracket {
+        account: ALICE,
+        market: sym(PERP),
+        side: Side::Buy,
+        entry_price: d("49000"),
+        quantity: d("1"),
+        exit_price: d("51000"),
+        client_order_id: None,
+    });
+    assert_eq!(h.rejected(bracket), RejectReason::PerpetualTradingNotBuilt);
     // Before any index there is no mark to margin against.
     let mut h = with_perp();
     assert_eq!(
@@ -851,7 +849,9 @@ fn a_reduce_only_stop_loss_closes_the_long_when_the_last_price_falls() {
     h.ok(place(CAROL, Side::Buy, "49000", "1"));
     h.ok(place(CAROL, Side::Buy, "48900", "1"));
     let (_, events) = h.ok(place(ALICE, Side::Sell, "49000", "1"));
-    assert!(events.iter().any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == id)));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == id)));
     assert_eq!(done_reason(&events, id), Some(DoneReason::Filled));
     assert_eq!(size(&h, BOB), Dec::ZERO, "the stop-loss closed the long");
     assert_eq!(size(&h, CAROL), d("2"));
@@ -889,10 +889,14 @@ fn a_stop_limit_waits_without_margin_and_rests_with_it_once_triggered() {
     // offer at 50,400 or below, and rests with its margin held.
     h.ok(reduce_only(BOB, Side::Sell, "50500", "1"));
     let (_, events) = h.ok(reduce_only(ALICE, Side::Buy, "50500", "1"));
-    assert!(events.iter().any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == id)));
-    assert!(events.iter().any(|e| matches!(e, Event::OrderRested { order, .. } if order.0 == id)));
-    // 2 × 50,400 at 5x plus the worst fee (0.2%).
-    let margin = (2 * 50_400 / 5 + 2 * 50_400 * 2 / 1000) * USDT;
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == id)));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderRested { order, .. } if order.0 == id)));
+    // 2 × 50,400 at 5x plus the worst fee (0.2%): 20,160 + 201.6.
+    let margin = 20_160 * USDT + 201_600_000;
     assert_eq!(h.held(CAROL, "USDT") - before, margin);
     assert_restores(&h);
     // Cancelled, it releases that margin.
@@ -904,21 +908,28 @@ fn a_stop_limit_waits_without_margin_and_rests_with_it_once_triggered() {
 }
 
 #[test]
-fn a_stop_the_margin_cannot_carry_at_its_trigger_ends_without_trading() {
+fn a_stop_the_margin_cannot_carry_at_its_trigger_ends_with_what_it_could_take() {
     let mut h = alice_short_bob_long();
     let poor = AccountId(9);
     h.deposit(poor, "USDT", "100");
-    let (id, _) = h.ok(Command::PlaceOrder(perp_order(
-        poor,
-        Side::Buy,
-        stop_market("50500", "1"),
-    )));
+    // A stop-limit is checked whole at its trigger, as a new limit order: it
+    // ends without trading. A stop-market runs as a market order: it takes what
+    // the margin carries, fill by fill, and ends there.
+    let buy = |t| Command::PlaceOrder(perp_order(poor, Side::Buy, t));
+    let (limit, _) = h.ok(buy(stop_limit("50500", "50700", "1")));
+    let (market, _) = h.ok(buy(stop_market("50500", "1")));
     h.ok(reduce_only(BOB, Side::Sell, "50500", "0.5"));
     h.ok(place(CAROL, Side::Sell, "50600", "1"));
     let (_, events) = h.ok(reduce_only(ALICE, Side::Buy, "50500", "0.5"));
-    assert_eq!(done(&events, id), Some((DoneReason::InsufficientMargin, Dec::ZERO)));
-    assert!(position(&h, poor).is_none());
-    assert_eq!(h.available(poor, "USDT"), 100 * USDT, "nothing was spent");
+    assert_eq!(
+        done(&events, limit),
+        Some((DoneReason::InsufficientMargin, Dec::ZERO))
+    );
+    let (reason, filled) = done(&events, market).unwrap();
+    assert_eq!(reason, DoneReason::InsufficientMargin);
+    assert!(filled > Dec::ZERO && filled < d("0.01"), "{filled}");
+    assert_eq!(size(&h, poor), filled);
+    assert_restores(&h);
 }
 
 #[test]
@@ -952,7 +963,9 @@ fn an_iceberg_on_a_perpetual_shows_a_slice_and_holds_margin_for_all_of_it() {
     // The whole 2 at 5x with the worst fee.
     assert_eq!(h.held(ALICE, "USDT"), (20_000 + 200) * USDT);
     let (_, events) = h.ok(place(BOB, Side::Buy, "50000", "0.5"));
-    assert!(events.iter().any(|e| matches!(e, Event::OrderRefilled { order, .. } if order.0 == id)));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderRefilled { order, .. } if order.0 == id)));
     assert_eq!(size(&h, ALICE), d("-0.5"));
     assert_restores(&h);
 }
@@ -974,11 +987,19 @@ fn amending_a_perpetual_order_moves_its_margin_with_its_terms() {
     // 49,000 at 5x plus the worst fee (0.2%).
     assert_eq!(h.held(CAROL, "USDT") - before, (9_800 + 98) * USDT);
     let (_, events) = h.ok(amend_to(CAROL, id, Some("48000"), Some("2")));
-    assert!(events.iter().any(|e| matches!(e, Event::OrderAmended { requeued: true, .. })));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderAmended { requeued: true, .. })));
     assert_eq!(h.held(CAROL, "USDT") - before, (19_200 + 192) * USDT);
     // Smaller at the same price keeps its place and releases the difference.
     let (_, events) = h.ok(amend_to(CAROL, id, None, Some("0.5")));
-    assert!(events.iter().any(|e| matches!(e, Event::OrderAmended { requeued: false, .. })));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::OrderAmended {
+            requeued: false,
+            ..
+        }
+    )));
     assert_eq!(h.held(CAROL, "USDT") - before, (4_800 + 48) * USDT);
     assert_restores(&h);
     // A new price that crosses trades: Alice's offer at 48,500 fills it.
@@ -1002,7 +1023,11 @@ fn an_amend_the_margin_cannot_carry_is_refused_and_changes_nothing() {
         RejectReason::InsufficientMargin
     );
     assert_eq!(h.held(poor, "USDT"), held);
-    assert_eq!(h.core.snapshot(), snapshot, "a refused amend changes nothing");
+    assert_eq!(
+        h.core.snapshot(),
+        snapshot,
+        "a refused amend changes nothing"
+    );
     // A reduce-only order may not outgrow its position.
     let mut h = alice_short_bob_long();
     let (id, _) = h.ok(reduce_only(BOB, Side::Sell, "51000", "0.5"));

@@ -597,6 +597,23 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
     bound(&mut perp, leverage(0), RejectReason::InvalidLeverage);
     bound(&mut perp, leverage(6), RejectReason::LeverageAboveCap);
 
+    let commit = |h: &H, round, algorithm| {
+        Command::CommitLiabilities(LiabilityCommitment {
+            round,
+            checkpoint: 10,
+            checkpoint_seq: 1,
+            state_hash: Hash32::default(),
+            height: 20,
+            algorithm,
+            root: Hash32::default(),
+            totals: h.core.liability_totals(),
+        })
+    };
+    let skips = commit(&perp, 2, tape_core::LIABILITY_ALGORITHM);
+    bound(&mut perp, skips, RejectReason::LiabilityRound);
+    let unknown = commit(&perp, 1, 9);
+    bound(&mut perp, unknown, RejectReason::LiabilityRecord);
+
     let missing: Vec<_> = all_reasons().difference(&seen).cloned().collect();
     assert!(missing.is_empty(), "no test produces {missing:?}");
 }
@@ -626,12 +643,18 @@ fn perp_orders(
     let place = |account, side, price, qty| {
         Command::PlaceOrder(on("BTC-PERP", account, side, gtc(price, qty)))
     };
-    let stop = OrderType::StopMarket {
-        trigger_price: d("100"),
-        size: MarketSize::Base(d("1")),
-    };
-    let stop = Command::PlaceOrder(on("BTC-PERP", ALICE, Side::Buy, stop));
-    bound(perp, stop, RejectReason::PerpetualTradingNotBuilt);
+    let sliced = Command::PlaceSliced(NewSliced {
+        account: ALICE,
+        market: sym("BTC-PERP"),
+        side: Side::Buy,
+        lower_price: d("99"),
+        upper_price: d("100"),
+        count: 2,
+        total_quantity: d("1"),
+        post_only: false,
+        client_order_id: None,
+    });
+    bound(perp, sliced, RejectReason::PerpetualTradingNotBuilt);
     let dave = AccountId(4);
     perp.deposit(dave, "USDT", "10");
     let r = RejectReason::InsufficientMargin;

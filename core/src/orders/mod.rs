@@ -420,6 +420,14 @@ impl Core {
         out.push(event);
     }
 
+    /// Takes an order already unlinked from its level out of the book and the
+    /// live index, to go on (through the matcher, after an amend).
+    pub(crate) fn lift(&mut self, m: u32, slot: Slot) -> Order {
+        let o = self.markets[m].book.remove(slot);
+        self.orders.live.remove(&o.id);
+        o
+    }
+
     /// Takes a live order out of its market and ends it.
     pub(crate) fn remove_order(
         &mut self,
