@@ -167,10 +167,27 @@ fn random_streams_reach_every_kind_of_effect() {
                     .unwrap()
                     .to_string(),
             };
+            // Stops, icebergs and amends on the perpetual, besides spot's.
+            let perp: Symbol = tape_testkit::random::PERPETUAL.parse().unwrap();
+            match ev {
+                Event::OrderTriggered { market, .. }
+                | Event::OrderRefilled { market, .. }
+                | Event::OrderAmended { market, .. }
+                    if *market == perp =>
+                {
+                    seen.insert(format!("perp {name}"));
+                }
+                _ => {}
+            }
             seen.insert(name);
         }
     }
     for wanted in [
+        "perp OrderTriggered",
+        "perp OrderRefilled",
+        "perp OrderAmended",
+        "rejected LiabilityRound",
+        "rejected LiabilityRecord",
         "duplicate",
         "Trade",
         "OrderTriggered",
