@@ -92,6 +92,65 @@ pub fn run(args: PolArgs) -> anyhow::Result<()> {
     println!("  one proof: {bytes} bytes compact, {json} bytes as JSON");
     python(&dir, &proof, &tree.published)?;
     std::fs::remove_dir_all(&dir)?;
+    from_core(&args)
+}
+
+/// What `tape pol build` does before the tree: a core with the accounts funded
+/// (every account a deposit in each asset), its snapshot restored as at a
+/// checkpoint, and the leaves and totals read out of it.
+fn from_core(args: &PolArgs) -> anyhow::Result<()> {
+    use tape_schemas::{AssetSpec, Command, CommandEnvelope, CommandId, Dec};
+    let mut core = tape_core::Core::default();
+    let mut out = Vec::new();
+    let mut time = 1_000u64;
+    let mut apply = |core: &mut tape_core::Core, command: Command| {
+        time += 1;
+        out.clear();
+        core.apply(&CommandEnvelope::new(CommandId::default(), time, command), &mut out);
+    };
+    let codes: Vec<tape_schemas::AssetCode> =
+        (0..args.assets).map(|i| format!("A{i}").parse().expect("a code")).collect();
+    for code in &codes {
+        let spec = AssetSpec {
+            code: *code,
+            scale: 6,
+            daily_withdrawal_limit: None,
+        };
+        apply(&mut core, Command::CreateAsset(spec));
+    }
+    let t = Instant::now();
+    for account in 1..=args.accounts {
+        for code in &codes {
+            apply(&mut core, Command::Deposit {
+                account: tape_schemas::AccountId(account),
+                asset: *code,
+                amount: Dec::from_minor(i128::from(account % 1_000_000 + 1), 6),
+                reference: format!("{account}").parse().expect("a reference"),
+            });
+        }
+    }
+    let funded = t.elapsed().as_secs_f64();
+    let snapshot = core.snapshot();
+    drop(core);
+    let (mut restore, mut leaves) = (vec![], vec![]);
+    for _ in 0..args.runs.max(1) {
+        let t = Instant::now();
+        let core = tape_core::Core::restore(&snapshot)?;
+        restore.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let l = core.liability_leaves();
+        let totals = core.liability_totals();
+        leaves.push(t.elapsed().as_secs_f64());
+        std::hint::black_box((l.sums.len(), totals.len()));
+    }
+    let med = |v: &Vec<f64>| crate::bench::median(v.clone());
+    println!(
+        "  from a core of {} funded accounts ({funded:.1} s of deposits; a {} MB snapshot):",
+        args.accounts,
+        snapshot.len() >> 20
+    );
+    println!("    restore the checkpoint's snapshot: {:.3} s", med(&restore));
+    println!("    read the leaves and totals out of the core: {:.3} s", med(&leaves));
     Ok(())
 }
 
