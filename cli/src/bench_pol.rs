@@ -106,10 +106,13 @@ fn from_core(args: &PolArgs) -> anyhow::Result<()> {
     let mut apply = |core: &mut tape_core::Core, command: Command| {
         time += 1;
         out.clear();
-        core.apply(&CommandEnvelope::new(CommandId::default(), time, command), &mut out);
+        // A new id each: the answer window would take a repeated one for a retry.
+        let id = CommandId(uuid::Uuid::from_u128(u128::from(time)));
+        core.apply(&CommandEnvelope::new(id, time, command), &mut out);
     };
-    let codes: Vec<tape_schemas::AssetCode> =
-        (0..args.assets).map(|i| format!("A{i}").parse().expect("a code")).collect();
+    let codes: Vec<tape_schemas::AssetCode> = (0..args.assets)
+        .map(|i| format!("A{i}").parse().expect("a code"))
+        .collect();
     for code in &codes {
         let spec = AssetSpec {
             code: *code,
@@ -121,12 +124,15 @@ fn from_core(args: &PolArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     for account in 1..=args.accounts {
         for code in &codes {
-            apply(&mut core, Command::Deposit {
-                account: tape_schemas::AccountId(account),
-                asset: *code,
-                amount: Dec::from_minor(i128::from(account % 1_000_000 + 1), 6),
-                reference: format!("{account}").parse().expect("a reference"),
-            });
+            apply(
+                &mut core,
+                Command::Deposit {
+                    account: tape_schemas::AccountId(account),
+                    asset: *code,
+                    amount: Dec::from_minor(i128::from(account % 1_000_000 + 1), 6),
+                    reference: format!("{account}").parse().expect("a reference"),
+                },
+            );
         }
     }
     let funded = t.elapsed().as_secs_f64();
@@ -149,8 +155,14 @@ fn from_core(args: &PolArgs) -> anyhow::Result<()> {
         args.accounts,
         snapshot.len() >> 20
     );
-    println!("    restore the checkpoint's snapshot: {:.3} s", med(&restore));
-    println!("    read the leaves and totals out of the core: {:.3} s", med(&leaves));
+    println!(
+        "    restore the checkpoint's snapshot: {:.3} s",
+        med(&restore)
+    );
+    println!(
+        "    read the leaves and totals out of the core: {:.3} s",
+        med(&leaves)
+    );
     Ok(())
 }
 

@@ -70,7 +70,7 @@ pub struct Ledger {
 /// The ledger as the snapshot lists it: accounts by id, each with its balances.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct LedgerSnapshot {
-    pub(crate) accounts: Vec<(AccountId, Vec<Balance>)>,
+    accounts: Vec<(AccountId, Vec<Balance>)>,
     system: Vec<SystemTotals>,
 }
 
@@ -117,6 +117,17 @@ impl Ledger {
     #[cfg(feature = "test-hooks")]
     pub fn corrupt(&mut self, id: AccountId, asset: u16, balance: Balance) {
         *self.accounts.entry(id).or_default().balance_mut(asset) = balance;
+    }
+
+    /// Every account's balances by asset index, by account id.
+    pub(crate) fn accounts_by_id(&self) -> Vec<(AccountId, &[Balance])> {
+        let mut v: Vec<(AccountId, &[Balance])> = self
+            .accounts
+            .iter()
+            .map(|(id, a)| (*id, a.balances.as_slice()))
+            .collect();
+        v.sort_unstable_by_key(|(id, _)| *id);
+        v
     }
 
     pub(crate) fn snapshot(&self) -> LedgerSnapshot {

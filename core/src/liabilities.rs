@@ -50,7 +50,7 @@ impl Core {
     /// Every account's leaf sums, by account id.
     pub fn liability_leaves(&self) -> Leaves {
         let assets = self.assets.len();
-        let listed = self.ledger.snapshot().accounts;
+        let listed = self.ledger.accounts_by_id();
         let mut sums = vec![0u128; listed.len() * assets];
         let mut accounts = Vec::with_capacity(listed.len());
         for (k, (id, balances)) in listed.iter().enumerate() {
