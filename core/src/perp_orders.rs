@@ -197,6 +197,9 @@ impl Core {
             let moved = self.lift(m, slot);
             self.top_up(account, asset, cause, out);
             self.run_limit(m, moved, out);
+            // Its rest left the sums above: an order that ends without resting
+            // or trading leaves no empty entry behind.
+            self.positions.forget_if_empty(account, m);
             return Ok(o.id);
         }
         self.rerest(m, &o, lots, ticks);
@@ -217,7 +220,10 @@ impl Core {
         Ok(o.id)
     }
 
-    /// Takes a resting order's rest out of its position's sums.
+    /// Takes a resting order's rest out of its position's sums. A resting
+    /// perpetual order always has its position entry (`margin_to_rest` made it,
+    /// and `forget_if_empty` keeps an entry while anything rests), so no command
+    /// reaches the `expect`s here and in `rerest`.
     fn unrest(&mut self, m: u32, o: &Order) {
         let notional = u128::from(o.open_lots) * self.per_lot(m, o.price_ticks);
         let pos = self.positions.get_mut(o.account, m);

@@ -42,6 +42,11 @@ pub(crate) struct Checks {
 
 impl Checks {
     /// Notes the checkpoint after `commands_applied` commands, written at `seq`.
+    ///
+    /// A rebuilt tree has `2^height` leaves as the round committed it (the engine
+    /// takes 1 to 32): memory grows with it, 2^20 leaves of 4 assets are ~250 MB.
+    /// Only an admin key can commit a round, and this runs only with the round
+    /// secret, in the auditor's hands; a stranger's command cannot size it.
     pub fn checkpoint(&mut self, core: &Core, commands_applied: u64, seq: u64, state_hash: Hash32) {
         let root = self.rebuild.as_ref().and_then(|r| {
             let (round, height) = *r.rounds.get(&commands_applied)?;

@@ -16,6 +16,7 @@ import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import { until as poll, post } from "./lib.mjs";
 
 const URL_ = process.env.TAPE_URL;
 const ADMIN = process.env.TAPE_ADMIN_TOKEN;
@@ -27,22 +28,8 @@ const host = new URL(URL_).host;
 
 const problems = [];
 const step = (s) => console.log(`face: ${s}`);
-
-/** Polls `f` until it returns a truthy value; fails with `what` after `ms`. */
-async function until(what, f, ms = 15000) {
-  const end = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      last = await f();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (what, f, ms = 15000) => poll(what, f, ms);
+const gql = (token, query, variables) => post(URL_, token, query, variables);
 
 /** The text of each cell of each row of a table body. */
 function rows(page, selector) {
@@ -50,15 +37,6 @@ function rows(page, selector) {
 }
 
 const same = (a, b) => Number(a) === Number(b);
-
-async function gql(token, query, variables = {}) {
-  const r = await fetch(`${URL_}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  return r.json();
-}
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
 

@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { until, data } from "./lib.mjs";
 
 const URL_ = process.env.TAPE_URL;
 const ADMIN = process.env.TAPE_ADMIN_TOKEN;
@@ -27,32 +28,7 @@ fs.mkdirSync(OUT, { recursive: true });
 const PERP = "BTC-USDT-PERP";
 const problems = [];
 const step = (s) => console.log(`perp: ${s}`);
-
-async function until(what, f, ms = 20000) {
-  const end = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      last = await f();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function gql(token, query) {
-  const r = await fetch(`${URL_}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query }),
-  });
-  const d = await r.json();
-  assert.ok(!d.errors, JSON.stringify(d.errors));
-  return d.data;
-}
+const gql = (token, query, variables) => data(URL_, token, query, variables);
 
 const oracle = (prices, demo = false) =>
   execFileSync(BIN, ["oracle", "--every-ms", "10", "--data", DATA, ...(demo ? ["--demo"] : [])], { input: prices, stdio: ["pipe", "pipe", "pipe"] });

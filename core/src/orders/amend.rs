@@ -99,7 +99,7 @@ impl Core {
         if self.perps.contains(m) {
             return self.amend_perp(account, (m, slot), price, quantity, out);
         }
-        let a = self.check_amend(account, r, price, quantity)?;
+        let a = self.check_amend(account, (id, m, slot), price, quantity)?;
         let cause = Cause::Order(OrderId(a.id));
         if a.held > a.old_held {
             let more = sub(a.held, a.old_held, "amend hold");
@@ -166,18 +166,12 @@ impl Core {
     fn check_amend(
         &self,
         account: AccountId,
-        r: &OrderRef,
+        (id, m, slot): (u64, u32, Slot),
         price: Option<Dec>,
         quantity: Option<Dec>,
     ) -> Result<Amend, RejectReason> {
-        let id = self.resolve(account, r)?;
-        let &(m, slot) = self
-            .orders
-            .live
-            .get(&id)
-            .ok_or(RejectReason::NotAmendable)?;
+        // Perpetuals' orders are amended by `amend_perp`.
         self.check_can_trade(account, m)?;
-        self.check_spot(m)?;
         let mk = &self.markets[m];
         let o = mk.book.get(slot);
         let (ticks, lots) = self.amend_terms(m, o, price, quantity)?;
