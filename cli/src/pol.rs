@@ -155,7 +155,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 pub fn tree_path(dir: &Path, round: u64) -> PathBuf {
-    dir.join(format!("round-{round:08}.tree"))
+    dir.join(tape_pol::tree_file_name(round))
 }
 
 /// The newest snapshot taken at a checkpoint (one written on shutdown is not),

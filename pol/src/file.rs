@@ -38,6 +38,12 @@ pub enum TreeFileError {
     NotATree(PathBuf),
 }
 
+/// The name a round's tree file is kept under (by `tape pol build`, and found
+/// by the gateway).
+pub fn tree_file_name(round: u64) -> String {
+    format!("round-{round:08}.tree")
+}
+
 /// A round's tree file, open for reading proofs.
 pub struct TreeFile {
     file: File,

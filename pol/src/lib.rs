@@ -29,7 +29,7 @@ use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-pub use file::{TreeFile, TreeFileError};
+pub use file::{tree_file_name, TreeFile, TreeFileError};
 
 /// The construction's version, committed on the log beside each root.
 pub const ALGORITHM: u16 = 1;

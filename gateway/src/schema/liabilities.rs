@@ -91,7 +91,7 @@ fn round_of(st: &AppState, v: LiabilityRoundView) -> LiabilityRound {
         .config
         .pol_dir
         .as_ref()
-        .is_some_and(|d| d.join(tree_name(c.round)).exists());
+        .is_some_and(|d| d.join(tape_pol::tree_file_name(c.round)).exists());
     LiabilityRound {
         round: c.round,
         checkpoint: c.checkpoint,
@@ -105,11 +105,6 @@ fn round_of(st: &AppState, v: LiabilityRoundView) -> LiabilityRound {
         time_ms: v.time_ms,
         proofs_available,
     }
-}
-
-/// The file `tape pol build` keeps a round's tree in.
-pub fn tree_name(round: u64) -> String {
-    format!("round-{round:08}.tree")
 }
 
 #[Object]
@@ -151,7 +146,7 @@ impl LiabilitiesQuery {
                 "this gateway serves no proofs (no --pol-dir)",
             ));
         };
-        let path = dir.join(tree_name(round));
+        let path = dir.join(tape_pol::tree_file_name(round));
         let file = tape_pol::TreeFile::open(&path).map_err(|e| {
             coded(
                 Code::Unavailable,

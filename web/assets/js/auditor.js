@@ -2,7 +2,7 @@
 // statement as CSV, and its balances at a seq or a time, all from the ledger read
 // model over GraphQL. `tape replay verify` stays the proof; these are the look.
 
-import { gql, start, me, el, fillTable, num, time, onSubmit, fields, download } from "/assets/js/common.js";
+import { gql, start, me, el, fillTable, num, time, onSubmit, fields, download, minorUnits } from "/assets/js/common.js";
 import { verifyLiabilityProof } from "/assets/js/pol.js";
 
 await start("Auditor");
@@ -98,13 +98,6 @@ onSubmit(balances, async (data) => {
   return f.seq != null ? `At seq ${f.seq}` : f.at ? `At ${f.at} UTC` : "Now";
 });
 
-/** Minor units (a decimal string) as an amount with `scale` decimals. */
-function minor(units, scale) {
-  const n = BigInt(units);
-  if (!scale) return n.toString();
-  const p = 10n ** BigInt(scale);
-  return `${n / p}.${(n % p).toString().padStart(scale, "0")}`;
-}
 
 const ROUND_FIELDS = "round timeMs checkpoint checkpointSeq stateHash height algorithm root totals { asset scale users }";
 let rounds = [];
@@ -118,7 +111,7 @@ async function liabilityRounds() {
       time(r.timeMs),
       num(r.checkpoint),
       el("code", { title: r.root }, `${r.root.slice(0, 16)}…`),
-      el("span", {}, ...r.totals.map((t) => el("div", { class: "num" }, `${minor(t.users, t.scale)} ${t.asset}`))),
+      el("span", {}, ...r.totals.map((t) => el("div", { class: "num" }, `${minorUnits(t.users, t.scale)} ${t.asset}`))),
     ]),
     "No round published yet (tape pol build)",
   );
@@ -147,7 +140,7 @@ polForm.addEventListener("submit", async (ev) => {
     );
     const proof = d.myLiabilityProof;
     const balances = await verifyLiabilityProof(proof, round);
-    const held = balances.map((b, i) => `${minor(b, round.totals[i].scale)} ${round.totals[i].asset}`).join(", ");
+    const held = balances.map((b, i) => `${minorUnits(b, round.totals[i].scale)} ${round.totals[i].asset}`).join(", ");
     out.className = "status ok";
     out.textContent = `Verified: account ${proof.account} is in round ${round.round} with ${held}; the path leads to root ${round.root.slice(0, 16)}… and adds up to the published totals.`;
   } catch (e) {

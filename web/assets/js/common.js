@@ -325,3 +325,13 @@ export function download(name, text, type = "text/csv") {
 export function lit(s) {
   return JSON.stringify(String(s));
 }
+
+/** Minor units (a decimal string, maybe signed) as an amount with `scale` decimals. */
+export function minorUnits(units, scale) {
+  let n = BigInt(units);
+  const sign = n < 0n ? "-" : "";
+  if (n < 0n) n = -n;
+  if (!scale) return sign + n.toString();
+  const p = 10n ** BigInt(scale);
+  return `${sign}${n / p}.${(n % p).toString().padStart(scale, "0")}`;
+}

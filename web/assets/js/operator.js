@@ -4,7 +4,7 @@
 // the credentials mode; perpetuals (index freshness, open interest, funding) and the
 // insurance fund with the liquidation backlog. Admin keys act; auditor keys see.
 
-import { gql, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, metrics } from "/assets/js/common.js";
+import { gql, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, metrics, minorUnits } from "/assets/js/common.js";
 
 const RECEIPT = "commandId status id reason message";
 
@@ -194,12 +194,3 @@ function setUpForms() {
   });
 }
 
-/** Minor units (a decimal string, maybe signed) as an amount with `scale` decimals. */
-function minorUnits(units, scale) {
-  let n = BigInt(units);
-  const sign = n < 0n ? "-" : "";
-  if (n < 0n) n = -n;
-  if (!scale) return sign + n.toString();
-  const p = 10n ** BigInt(scale);
-  return `${sign}${n / p}.${(n % p).toString().padStart(scale, "0")}`;
-}
