@@ -110,7 +110,7 @@ impl Explainer<'_> {
         };
         match self.command {
             Command::PlaceOrder(o) | Command::PlaceReduceOnly(o) => self.order_terms(&mut t, o),
-            Command::PlaceSliced(s) => {
+            Command::PlaceSliced(s) | Command::PlaceSlicedReduceOnly(s) => {
                 (t.market, t.side, t.quantity) =
                     (Some(s.market), Some(s.side), Some(s.total_quantity));
                 t.price = Some(s.upper_price);
@@ -254,7 +254,8 @@ impl Explainer<'_> {
         let market = market.map_or_else(|| "the market".into(), |s| s.to_string());
         match (reason, self.command) {
             (R::InvalidPerpetualSpec, _) => "a perpetual needs 1 to 16 brackets with rising notional caps, leverage from 1 to 1,000 and not rising, maintenance rates not falling and below the initial rate (1 / leverage); a max index move of 1 to 1,000,000 ppm; an index staleness limit of 1 ms to one day; a mark basis of at most 100,000 ppm; a funding interval of one minute to one day; index limits on the tick with min ≤ max; and an open interest cap on the lot (docs/margin.md)".into(),
-            (R::NotAPerpetual, _) => format!("{market} is a spot market; index prices are for perpetual markets"),
+            (R::NotAPerpetual, Command::SetIndexPrice { .. }) => format!("{market} is a spot market; index prices are for perpetual markets"),
+            (R::NotAPerpetual, _) => format!("{market} is a spot market; positions, leverage, reduce-only orders and `ClosePosition` are for perpetual markets"),
             (R::IndexMoveTooLarge, Command::SetIndexPrice { market: m, price, .. }) => match self.facts.index(m) {
                 Some((last, ppm)) => format!(
                     "one update moves the index of {market} at most {} ({ppm} ppm) from its last, {last}; {price} is {} away: post intermediate prices to move further",
@@ -269,12 +270,12 @@ impl Explainer<'_> {
             (R::InvalidLeverage, Command::SetLeverage { leverage, .. }) => format!("a leverage is 1 to 1,000; {leverage} was asked for"),
             (R::InvalidLeverage, _) => "tier caps are 1 to 1,000 and do not fall from beginner to intermediate to advanced".into(),
             (R::LeverageAboveCap, Command::SetLeverage { account, leverage, .. }) => format!("{leverage}x is above what account {account} may use on {market}: the lower of its tier's cap (5x, 10x or 20x by default) and the market's first bracket's max leverage (the `leverage` query shows both)"),
-            (R::PerpetualTradingNotBuilt, _) => format!("{market} is a perpetual market: it takes limit (icebergs too), market and stop orders, reduce-only or not, amends and `ClosePosition`; sliced and bracket orders are not built for perpetuals yet"),
+            (R::PerpetualTradingNotBuilt, _) => format!("{market} is a perpetual market, and the engine that refused this took no sliced or bracket orders on perpetuals; engines since take every order type there, so send it again"),
             (R::InsufficientMargin, Command::SetLeverage { leverage, .. }) => format!("at {leverage}x the position on {market} needs more initial margin than the account can spend (its available balance less unrealized losses): deposit, or reduce the position first"),
             (R::InsufficientMargin, _) => format!("the account cannot carry this order on {market}: its initial margin (the notional at the limit price over the leverage, net of orders that reduce the position), its worst fee and its loss against the mark need more than the account can spend (available less unrealized losses); or the account is short of margin and may only reduce (docs/margin.md)"),
             (R::NoIndexPrice, _) => format!("{market} has no index price yet, so no mark to margin against: the oracle posts one first (`tape oracle`)"),
             (R::MarketReduceOnly, _) => format!("the index of {market} is stale, so the market only reduces positions: send the order reduce-only (`PlaceReduceOnly`) or close the position until a fresh index arrives"),
-            (R::WouldIncreasePosition, _) => format!("a reduce-only order on {market} must be on the side opposite the position and no larger than it"),
+            (R::WouldIncreasePosition, _) => format!("a reduce-only order on {market} must be on the side opposite the position and no larger than it (a reduce-only sliced order's children together)"),
             (R::NoPosition, _) => format!("the account has no position on {market} to reduce or close"),
             (R::OpenInterestCap, _) => format!("the order would take the open interest of {market} above the cap it was created with (`open_interest_max`)"),
             (R::PositionNotionalCap, _) => format!("the position on {market} with its open orders would be larger than the last leverage bracket's notional cap"),
@@ -649,7 +650,7 @@ impl Explainer<'_> {
                 _ => "a GTD order must expire after the engine's clock".into(),
             },
             RejectReason::InvalidSlice => match self.command {
-                Command::PlaceSliced(s) => format!(
+                Command::PlaceSliced(s) | Command::PlaceSlicedReduceOnly(s) => format!(
                     "a sliced order has 1 to {} children, a lower price at or below the upper one (different when there are several), and at least one lot a child; {} children from {} to {} for {} were asked",
                     LIMITS.slices_max, s.count, s.lower_price, s.upper_price, s.total_quantity
                 ),

@@ -514,7 +514,7 @@ fn cases() -> Vec<(RejectReason, CommandEnvelope, Vec<&'static str>)> {
             )),
             vec![
                 "BTC-PERP is a perpetual market",
-                "not built for perpetuals yet",
+                "engines since take every order type there",
             ],
         ),
         (

@@ -343,11 +343,19 @@ impl Core {
         self.drain_pending(out);
     }
 
+    /// A clock tick's own effect: quiet markets still shed the signing streams
+    /// that have died.
+    fn tick(&mut self) -> Outcome {
+        self.signing.sweep(self.clock.now());
+        Ok(0)
+    }
+
     /// Runs one command's own effects; `Err` means it changed nothing.
     fn execute(&mut self, command: &Command, out: &mut Vec<Event>) -> Outcome {
         match command {
             Command::PlaceOrder(order) => self.place_order(order, out),
-            Command::PlaceSliced(sliced) => self.place_sliced(sliced, out),
+            Command::PlaceSliced(sliced) => self.place_sliced(sliced, false, out),
+            Command::PlaceSlicedReduceOnly(sliced) => self.place_sliced(sliced, true, out),
             Command::PlaceBracket(bracket) => self.place_bracket(bracket, out),
             Command::CancelOrder { account, order } => self.cancel_order(*account, order, out),
             Command::CancelAll { account, market } => {
@@ -390,11 +398,7 @@ impl Core {
             } => self.create_api_key(*role, *account, *secret_hash, *mac_key, out),
             Command::RevokeApiKey { key } => self.revoke_api_key(*key, out),
             Command::RequireCredentials { required } => self.require_credentials(*required, out),
-            Command::ClockTick | Command::AllowClockJump => {
-                // Quiet markets still shed the signing streams that have died.
-                self.signing.sweep(self.clock.now());
-                Ok(0)
-            }
+            Command::ClockTick | Command::AllowClockJump => self.tick(),
             Command::CreateAsset(_)
             | Command::SetAssetEnabled { .. }
             | Command::CreateMarket(_)

@@ -252,8 +252,8 @@ impl Core {
     }
 
     /// After a command's own effects: the touched accounts checked exactly, then
-    /// at most `LIQUIDATION_STEPS_MAX` steps of the backlog, then the accounts
-    /// those steps touched.
+    /// at most `LIQUIDATION_STEPS_MAX` steps of the backlog, each followed by
+    /// the stops its trades triggered and the accounts it touched.
     pub(crate) fn settle_margin(&mut self, out: &mut Vec<Event>) {
         if self.perps.is_empty() {
             return;
@@ -270,6 +270,9 @@ impl Core {
                 break;
             }
             self.liquidation_step(next.0, next.1, out);
+            // A reduction that traded may have reached stops: they run now, in
+            // the command whose step moved the price, not before the next one.
+            self.drain_pending(out);
             self.check_touched(out);
         }
     }

@@ -258,10 +258,44 @@ impl Core {
         mark: u64,
         reduce_only: bool,
     ) -> Result<u32, RejectReason> {
+        self.check_perp_orders(m, account, (side, &[(ticks, lots)], ppm), mark, reduce_only)
+    }
+
+    /// The checks of new limit orders on one side of a perpetual (a sliced
+    /// order's children, a bracket's entry), with the market's index fresh
+    /// unless they only reduce.
+    pub(crate) fn check_perp_entry(
+        &self,
+        m: u32,
+        account: AccountId,
+        orders: (Side, &[(u64, u64)], u32),
+        reduce_only: bool,
+    ) -> Result<u32, RejectReason> {
+        let perp = self.perps.get(m).ok_or(RejectReason::NotAPerpetual)?;
+        let mark = perp.mark_ticks().ok_or(RejectReason::NoIndexPrice)?;
+        if perp.is_stale() && !reduce_only {
+            return Err(RejectReason::MarketReduceOnly);
+        }
+        self.check_perp_orders(m, account, orders, mark, reduce_only)
+    }
+
+    /// `check_perp_order` for orders at (ticks, lots) on one side, all resting
+    /// together.
+    fn check_perp_orders(
+        &self,
+        m: u32,
+        account: AccountId,
+        (side, orders, ppm): (Side, &[(u64, u64)], u32),
+        mark: u64,
+        reduce_only: bool,
+    ) -> Result<u32, RejectReason> {
         let current = self.positions.get(account, m);
         let mut pos = current
             .cloned()
             .unwrap_or_else(|| Pos::new(self.effective_leverage(account, m)));
+        // Each order's lots and notional fit u64 (`check_limit`); a slice has
+        // at most `slices_max` of them.
+        let lots: u64 = orders.iter().map(|o| o.1).sum();
         if reduce_only {
             if pos.lots == 0 {
                 return Err(RejectReason::NoPosition);
@@ -274,7 +308,10 @@ impl Core {
         self.check_not_short(account, m)?;
         let perp = self.perps.get(m).ok_or(RejectReason::NotAPerpetual)?;
         pos.leverage = pos.leverage.min(self.effective_leverage(account, m));
-        let notional = u128::from(lots) * self.per_lot(m, ticks);
+        let notional: u128 = orders
+            .iter()
+            .map(|&(ticks, l)| u128::from(l) * self.per_lot(m, ticks))
+            .sum();
         pos.resting_mut(side).add(lots, notional, ppm);
         let exposure = pos.exposure();
         if exposure > u128::from(perp.position_cap()) {
@@ -291,12 +328,17 @@ impl Core {
         let asset = self.markets[m].quote;
         let margin = self.positions.margin(account, asset);
         let total = margin.required - current.map_or(0, |p| p.required) + required;
-        let open_loss = match side {
-            Side::Buy => ticks.saturating_sub(mark),
-            Side::Sell => mark.saturating_sub(ticks),
-        };
-        let need = total.saturating_sub(u128::from(margin.held))
-            + u128::from(lots) * self.per_lot(m, open_loss);
+        let open_loss: u128 = orders
+            .iter()
+            .map(|&(ticks, l)| {
+                let loss = match side {
+                    Side::Buy => ticks.saturating_sub(mark),
+                    Side::Sell => mark.saturating_sub(ticks),
+                };
+                u128::from(l) * self.per_lot(m, loss)
+            })
+            .sum();
+        let need = total.saturating_sub(u128::from(margin.held)) + open_loss;
         if need > u128::from(self.spendable(account, asset)) {
             return Err(RejectReason::InsufficientMargin);
         }

@@ -435,31 +435,241 @@ fn the_mark_is_the_median_of_index_book_and_last_trade_held_near_the_index() {
     assert_eq!(mark(&h), d("50200"));
 }
 
-#[test]
-fn sliced_and_bracket_orders_on_a_perpetual_say_they_are_not_built() {
-    let mut h = market();
-    let sliced = Command::PlaceSliced(NewSliced {
-        account: ALICE,
+fn sliced(
+    account: AccountId,
+    side: Side,
+    lower: &str,
+    upper: &str,
+    count: u32,
+    total: &str,
+) -> NewSliced {
+    NewSliced {
+        account,
         market: sym(PERP),
-        side: Side::Buy,
-        lower_price: d("49000"),
-        upper_price: d("49500"),
-        count: 2,
-        total_quantity: d("1"),
+        side,
+        lower_price: d(lower),
+        upper_price: d(upper),
+        count,
+        total_quantity: d(total),
         post_only: false,
         client_order_id: None,
-    });
-    assert_eq!(h.rejected(sliced), RejectReason::PerpetualTradingNotBuilt);
-    let bracket = Command::PlaceBracket(NewBracket {
-        account: ALICE,
+    }
+}
+
+fn bracket_order(account: AccountId, side: Side, entry: &str, qty: &str, exit: &str) -> Command {
+    Command::PlaceBracket(NewBracket {
+        account,
         market: sym(PERP),
-        side: Side::Buy,
-        entry_price: d("49000"),
-        quantity: d("1"),
-        exit_price: d("51000"),
+        side,
+        entry_price: d(entry),
+        quantity: d(qty),
+        exit_price: d(exit),
         client_order_id: None,
+    })
+}
+
+#[test]
+fn a_sliced_order_on_a_perpetual_holds_margin_for_every_child() {
+    let mut h = market();
+    // 0.1 at each of 50,000, 50,500 and 51,000: 15,150 at 5x plus the worst fee
+    // (0.2%), held as the position's margin; the children hold nothing of their own.
+    let (parent, events) = h.ok(Command::PlaceSliced(sliced(
+        ALICE,
+        Side::Sell,
+        "50000",
+        "51000",
+        3,
+        "0.3",
+    )));
+    let children: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderAccepted {
+                order,
+                parent: Some(p),
+                held,
+                ..
+            } if p.0 == parent => {
+                assert_eq!(*held, Dec::ZERO);
+                Some(order.0)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(children.len(), 3, "{events:#?}");
+    assert_eq!(h.held(ALICE, "USDT"), 3_060_300_000);
+    // Bob takes the first child and half the second.
+    let (_, events) = h.ok(place(BOB, Side::Buy, "50500", "0.15"));
+    assert_eq!(trades(&events).len(), 2);
+    assert_eq!(size(&h, ALICE), d("-0.15"));
+    assert_done(&events, children[0], DoneReason::Filled, "0.1");
+    // Cancelling the parent cancels what is left, and releases its margin down
+    // to the position's: 0.15 × 50,333.33 at 5x.
+    h.ok(cancel(ALICE, parent));
+    assert!(children.iter().all(|&c| !h.is_open(ALICE, c)));
+    let alice = position(&h, ALICE).expect("a position");
+    let held = Dec::from_minor(i128::from(h.held(ALICE, "USDT")), 6);
+    assert_eq!(held, alice.initial_margin);
+    // The margin is checked for the children together: Dave's 1,000 carries 0.1
+    // at 49,000 (980 at 5x and a 9.80 fee), not another 0.1 at 49,500 beside it.
+    h.deposit(DAVE, "USDT", "1000");
+    let two = sliced(DAVE, Side::Buy, "49000", "49500", 2, "0.2");
+    assert_eq!(
+        h.rejected(Command::PlaceSliced(two)),
+        RejectReason::InsufficientMargin
+    );
+    h.ok(Command::PlaceSliced(sliced(
+        DAVE,
+        Side::Buy,
+        "49000",
+        "49000",
+        1,
+        "0.1",
+    )));
+    // A stale index leaves only reduce-only slices.
+    h.time_ms += STALE_MS;
+    h.ok(Command::ClockTick);
+    let more = sliced(ALICE, Side::Sell, "50000", "51000", 2, "0.2");
+    assert_eq!(
+        h.rejected(Command::PlaceSliced(more)),
+        RejectReason::MarketReduceOnly
+    );
+    assert_restores(&h);
+}
+
+#[test]
+fn a_reduce_only_sliced_order_scales_out_of_a_position() {
+    let mut h = alice_short_bob_long();
+    let held = h.held(BOB, "USDT");
+    let out = |account, side, total| {
+        Command::PlaceSlicedReduceOnly(sliced(account, side, "51000", "52000", 2, total))
+    };
+    // All the children together may not outgrow the position, nor grow it.
+    assert_eq!(
+        h.rejected(out(BOB, Side::Sell, "1.5")),
+        RejectReason::WouldIncreasePosition
+    );
+    assert_eq!(
+        h.rejected(out(BOB, Side::Buy, "1")),
+        RejectReason::WouldIncreasePosition
+    );
+    assert_eq!(
+        h.rejected(out(CAROL, Side::Sell, "1")),
+        RejectReason::NoPosition
+    );
+    let spot = NewSliced {
+        market: sym(BTC_USDT),
+        ..sliced(BOB, Side::Sell, "51000", "52000", 2, "1")
+    };
+    assert_eq!(
+        h.rejected(Command::PlaceSlicedReduceOnly(spot)),
+        RejectReason::NotAPerpetual
+    );
+    // A stale index still lets a position be scaled out of.
+    h.time_ms += STALE_MS;
+    h.ok(Command::ClockTick);
+    let (parent, events) = h.ok(out(BOB, Side::Sell, "1"));
+    // 0.5 at 51,000 and 0.5 at 52,000 add only their worst fee (0.2% of 51,500).
+    assert_eq!(h.held(BOB, "USDT"), held + 103 * USDT, "{events:#?}");
+    // Alice's reduce-only buy takes both; Bob is flat and the parent is done.
+    let (_, events) = h.ok(reduce_only(ALICE, Side::Buy, "52000", "1"));
+    assert_eq!(trades(&events).len(), 2);
+    assert_eq!((size(&h, ALICE), size(&h, BOB)), (Dec::ZERO, Dec::ZERO));
+    assert_eq!(h.rejected(cancel(BOB, parent)), RejectReason::UnknownOrder);
+    assert_restores(&h);
+}
+
+#[test]
+fn a_bracket_on_a_perpetual_exits_with_a_reduce_only_order() {
+    let mut h = market();
+    h.ok(place(ALICE, Side::Sell, "50000", "1"));
+    // Bob's entry takes Alice's 1 at once; his exit rests reduce-only for it at
+    // 52,000, adding only its worst fee (0.2%) to his position's 10,000.
+    let (entry, events) = h.ok(bracket_order(BOB, Side::Buy, "50000", "1", "52000"));
+    let exit = events
+        .iter()
+        .find_map(|e| match e {
+            Event::BracketExitPlaced { entry: e, exit } if e.0 == entry => Some(exit.0),
+            _ => None,
+        })
+        .expect("the exit is placed");
+    assert_eq!(size(&h, BOB), d("1"));
+    assert_eq!(h.held(BOB, "USDT"), (10_000 + 104) * USDT);
+    assert_restores(&h);
+    // Carol lifts the exit: Bob is flat, and the report's P&L is 51,948 (the exit
+    // less the maker's 0.1%) less 50,100 (the entry and the taker's 0.2%).
+    let (_, events) = h.ok(place(CAROL, Side::Buy, "52000", "1"));
+    assert_done(&events, exit, DoneReason::Filled, "1");
+    assert_eq!(size(&h, BOB), Dec::ZERO);
+    let pnl = events.iter().find_map(|e| match e {
+        Event::BracketPnl { realized_pnl, .. } => Some(*realized_pnl),
+        _ => None,
     });
-    assert_eq!(h.rejected(bracket), RejectReason::PerpetualTradingNotBuilt);
+    assert_eq!(pnl, Some(d("1848")));
+    // The entry is checked as a new order: margin, and a profitable exit.
+    h.deposit(DAVE, "USDT", "1000");
+    let big = bracket_order(DAVE, Side::Buy, "50000", "1", "52000");
+    assert_eq!(h.rejected(big), RejectReason::InsufficientMargin);
+    let wrong_way = bracket_order(DAVE, Side::Buy, "50000", "0.01", "49000");
+    assert_eq!(h.rejected(wrong_way), RejectReason::InvalidBracket);
+    assert_restores(&h);
+}
+
+#[test]
+fn a_bracket_exit_covers_no_more_than_the_position_left() {
+    let mut h = market();
+    h.ok(place(ALICE, Side::Sell, "50000", "0.4"));
+    // Bob's entry for 1 takes 0.4 and rests for the rest.
+    let (entry, _) = h.ok(bracket_order(BOB, Side::Buy, "50000", "1", "52000"));
+    // He sells 0.3 of it to Carol's bid above his entry, then the entry ends
+    // by its fill.
+    h.ok(place(CAROL, Side::Buy, "50100", "0.3"));
+    h.ok(reduce_only(BOB, Side::Sell, "50100", "0.3"));
+    assert_eq!(size(&h, BOB), d("0.1"));
+    let (_, events) = h.ok(place(ALICE, Side::Sell, "50000", "0.6"));
+    assert_done(&events, entry, DoneReason::Filled, "1");
+    // The exit reduces what is there (0.7), not the whole entry fill (1).
+    let exit = events.iter().find_map(|e| match e {
+        Event::OrderAccepted {
+            order,
+            parent: Some(p),
+            order_type: OrderType::Limit { quantity, .. },
+            ..
+        } if p.0 == entry && order.0 != entry => Some(*quantity),
+        _ => None,
+    });
+    assert_eq!(exit, Some(d("0.7")), "{events:#?}");
+    assert_restores(&h);
+}
+
+#[test]
+fn a_bracket_whose_position_is_gone_when_its_entry_ends_gets_no_exit() {
+    let mut h = market();
+    h.deposit(DAVE, "USDT", "100000");
+    // Dave's entry sells 0.2 at 50,000; Carol takes 0.1 of it.
+    let (entry, _) = h.ok(bracket_order(DAVE, Side::Sell, "50000", "0.2", "48000"));
+    h.ok(place(CAROL, Side::Buy, "50000", "0.1"));
+    assert_eq!(size(&h, DAVE), d("-0.1"));
+    // He buys it back from Alice at 49,000, then sends a buy that cancels his own
+    // entry (self-trade prevention, cancelling the maker): the entry ends with a
+    // fill while Dave has no position for its exit to reduce.
+    h.ok(place(ALICE, Side::Sell, "49000", "0.1"));
+    h.ok(reduce_only(DAVE, Side::Buy, "49000", "0.1"));
+    let buy = NewOrder {
+        stp: StpMode::CancelMaker,
+        ..perp_order(DAVE, Side::Buy, gtc("50000", "0.1"))
+    };
+    let (_, events) = h.ok(Command::PlaceOrder(buy));
+    let rejected = events.iter().find_map(|e| match e {
+        Event::BracketExitRejected { entry: e, reason } if e.0 == entry => Some(*reason),
+        _ => None,
+    });
+    assert_eq!(rejected, Some(RejectReason::NoPosition), "{events:#?}");
+    assert_restores(&h);
+}
+
+#[test]
+fn perpetual_orders_need_an_index_and_reduce_only_needs_a_perpetual() {
     // Before any index there is no mark to margin against.
     let mut h = with_perp();
     assert_eq!(
@@ -855,6 +1065,33 @@ fn a_reduce_only_stop_loss_closes_the_long_when_the_last_price_falls() {
     assert_eq!(done_reason(&events, id), Some(DoneReason::Filled));
     assert_eq!(size(&h, BOB), Dec::ZERO, "the stop-loss closed the long");
     assert_eq!(size(&h, CAROL), d("2"));
+    assert_restores(&h);
+}
+
+#[test]
+fn stops_a_liquidation_trade_reaches_trigger_in_the_same_command() {
+    let mut h = dave_long_at_20x();
+    h.ok(place(BOB, Side::Buy, "47600", "0.5"));
+    // Alice's sell stop waits for a last price at or below 47,700.
+    let stop = Command::PlaceOrder(perp_order(
+        ALICE,
+        Side::Sell,
+        stop_limit("47700", "48000", "0.1"),
+    ));
+    let (id, _) = h.ok(stop);
+    // The index at 47,650 liquidates part of Dave's long into Bob's bid at
+    // 47,600: that trade triggers her stop in the index's own command.
+    h.time_ms += 1_000;
+    let (_, events) = h.ok(index("47650", h.time_ms));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::OrderTriggered { order, .. } if order.0 == id)),
+        "{events:#?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::OrderRested { order, .. } if order.0 == id)));
     assert_restores(&h);
 }
 

@@ -614,6 +614,9 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
     let unknown = commit(&perp, 1, 9);
     bound(&mut perp, unknown, RejectReason::LiabilityRecord);
 
+    // Reasons no command produces any more, kept so that old logs decode.
+    let retired = [RejectReason::PerpetualTradingNotBuilt];
+    seen.extend(retired.iter().map(|r| format!("{r:?}")));
     let missing: Vec<_> = all_reasons().difference(&seen).cloned().collect();
     assert!(missing.is_empty(), "no test produces {missing:?}");
 }
@@ -643,7 +646,7 @@ fn perp_orders(
     let place = |account, side, price, qty| {
         Command::PlaceOrder(on("BTC-PERP", account, side, gtc(price, qty)))
     };
-    let sliced = Command::PlaceSliced(NewSliced {
+    let sliced = Command::PlaceSlicedReduceOnly(NewSliced {
         account: ALICE,
         market: sym("BTC-PERP"),
         side: Side::Buy,
@@ -654,7 +657,7 @@ fn perp_orders(
         post_only: false,
         client_order_id: None,
     });
-    bound(perp, sliced, RejectReason::PerpetualTradingNotBuilt);
+    bound(perp, sliced, RejectReason::NoPosition);
     let dave = AccountId(4);
     perp.deposit(dave, "USDT", "10");
     let r = RejectReason::InsufficientMargin;

@@ -233,6 +233,10 @@ pub enum Command {
     /// root and one total per asset. Auditors check the root and the totals
     /// against the log (`tape replay`).
     CommitLiabilities(crate::LiabilityCommitment),
+    /// A sliced order on a perpetual whose children may only shrink the
+    /// account's position: on the side opposite it, and all of them together
+    /// at most its size.
+    PlaceSlicedReduceOnly(NewSliced),
 }
 
 /// A trading command inside a [`Command::Batch`]: the batch names the account.
@@ -327,7 +331,7 @@ impl Command {
             | Command::SetLeverage { account, .. }
             | Command::ClosePosition { account, .. } => Some(*account),
             Command::PlaceOrder(o) | Command::PlaceReduceOnly(o) => Some(o.account),
-            Command::PlaceSliced(o) => Some(o.account),
+            Command::PlaceSliced(o) | Command::PlaceSlicedReduceOnly(o) => Some(o.account),
             Command::PlaceBracket(o) => Some(o.account),
             Command::CreateApiKey { account, .. } => *account,
             Command::CreateAsset(_)
@@ -364,6 +368,7 @@ impl Command {
                 | Command::PlaceReduceOnly(_)
                 | Command::ClosePosition { .. }
                 | Command::PlaceSliced(_)
+                | Command::PlaceSlicedReduceOnly(_)
                 | Command::PlaceBracket(_)
                 | Command::CancelOrder { .. }
                 | Command::CancelAll { .. }

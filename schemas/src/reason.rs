@@ -135,9 +135,9 @@ pub enum RejectReason {
     IndexSourceTimeAhead,
     /// An index price outside the market's `[min_price, max_price]`.
     IndexOutsideLimits,
-    /// An order type perpetual markets do not take yet: sliced and bracket
-    /// orders (limit, iceberg, market and stop orders, reduce-only or not,
-    /// amends and `ClosePosition` are built).
+    /// Retired: no command produces it any more. It named the order types
+    /// perpetuals did not take yet (sliced and bracket orders, built since);
+    /// it stays so that logs which carry it still decode.
     PerpetualTradingNotBuilt,
     /// A leverage of 0 or above 1,000, or tier caps that fall from beginner to
     /// advanced.

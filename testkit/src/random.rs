@@ -305,17 +305,29 @@ pub fn command(kind: u8, a: u64, b: u64, c: u64, now: u64, step: u64) -> Command
             account,
             market: (b.is_multiple_of(2)).then_some(market),
         },
-        22 => Command::PlaceSliced(NewSliced {
-            account,
-            market,
-            side,
-            lower_price: price(b),
-            upper_price: price(b.wrapping_add(c % 400)),
-            count: (c % 7) as u32,
-            total_quantity: qty(a >> 16),
-            post_only: a.is_multiple_of(2),
-            client_order_id: cid,
-        }),
+        22 => {
+            let sliced = NewSliced {
+                account,
+                market,
+                side,
+                lower_price: price(b),
+                upper_price: price(b.wrapping_add(c % 400)),
+                count: (c % 7) as u32,
+                total_quantity: qty(a >> 16),
+                post_only: a.is_multiple_of(2),
+                client_order_id: cid,
+            };
+            // Now and then reduce-only: scaling out of a position on the
+            // perpetual (or refused on a spot market).
+            match a % 5 {
+                1 => Command::PlaceSlicedReduceOnly(NewSliced {
+                    market: PERPETUAL.parse().unwrap(),
+                    ..sliced
+                }),
+                2 => Command::PlaceSlicedReduceOnly(sliced),
+                _ => Command::PlaceSliced(sliced),
+            }
+        }
         23 => Command::PlaceBracket(NewBracket {
             account,
             market,

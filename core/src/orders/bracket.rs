@@ -6,10 +6,12 @@ use super::*;
 use crate::checked::add;
 
 impl Core {
+    /// `PlaceBracket`. On a perpetual the entry is checked as a new limit order
+    /// (the caps and the margin) and the exit, placed once the entry is done,
+    /// only reduces the position the entry opened.
     pub(crate) fn place_bracket(&mut self, b: &NewBracket, out: &mut Vec<Event>) -> Outcome {
         let m = self.markets.id(&b.market)?;
         self.check_can_trade(b.account, m)?;
-        self.check_spot(m)?;
         let (ticks, lots) = self.check_limit(m, b.entry_price, b.quantity)?;
         let exit_ticks = self.markets[m].price_ticks(b.exit_price)?;
         let profitable = match b.side {
@@ -22,8 +24,17 @@ impl Core {
         self.check_new_orders(b.account, 1, b.client_order_id.as_ref())?;
         self.check_new_parent()?;
         let fees = self.fees_for(b.account, m);
-        let (asset, held) = self.limit_hold(m, b.side, ticks, lots, crate::fees::hold_ppm(fees))?;
-        self.check_funds(b.account, asset, held)?;
+        let ppm = crate::fees::hold_ppm(fees);
+        let held = if self.perps.contains(m) {
+            let leverage =
+                self.check_perp_entry(m, b.account, (b.side, &[(ticks, lots)], ppm), false)?;
+            self.lower_leverage(m, b.account, leverage, out);
+            0
+        } else {
+            let (asset, held) = self.limit_hold(m, b.side, ticks, lots, ppm)?;
+            self.check_funds(b.account, asset, held)?;
+            held
+        };
         let id = self.orders.next_id;
         let draft = Draft::child(
             b.account,
@@ -65,6 +76,25 @@ impl Core {
         Ok(id)
     }
 
+    /// A bracket's exit: (lots, hold). On a spot market, for what the entry
+    /// filled, held as a new limit order; on a perpetual, reduce-only, for what
+    /// the entry filled and the position still has, holding nothing.
+    fn exit_terms(&self, b: &Bracket, fees: FeeRates) -> Result<(u64, u64), RejectReason> {
+        let (m, side) = (b.market, b.side.opposite());
+        self.check_can_trade(b.account, m)?;
+        if self.perps.contains(m) {
+            let pos = self.positions.get(b.account, m);
+            return match pos.map_or(0, |p| p.reducible(side)) {
+                0 => Err(RejectReason::NoPosition),
+                r => Ok((b.entry_filled_lots.min(r), 0)),
+            };
+        }
+        let ppm = crate::fees::hold_ppm(fees);
+        let (asset, held) = self.limit_hold(m, side, b.exit_ticks, b.entry_filled_lots, ppm)?;
+        self.check_funds(b.account, asset, held)?;
+        Ok((b.entry_filled_lots, held))
+    }
+
     /// Places a bracket's exit for what its entry filled.
     pub(crate) fn place_exit(&mut self, entry: u64, out: &mut Vec<Event>) {
         let Some(Parent::Bracket(b)) = self.orders.parents.get(&entry) else {
@@ -74,19 +104,8 @@ impl Core {
         let side = b.side.opposite();
         let m = b.market;
         let fees = self.fees_for(b.account, m);
-        let checked = self.check_can_trade(b.account, m).and_then(|()| {
-            let (asset, held) = self.limit_hold(
-                m,
-                side,
-                b.exit_ticks,
-                b.entry_filled_lots,
-                crate::fees::hold_ppm(fees),
-            )?;
-            self.check_funds(b.account, asset, held)?;
-            Ok(held)
-        });
-        let held = match checked {
-            Ok(held) => held,
+        let (lots, held) = match self.exit_terms(&b, fees) {
+            Ok(terms) => terms,
             Err(reason) => {
                 self.orders.parents.remove(&entry);
                 out.push(Event::BracketExitRejected {
@@ -96,17 +115,20 @@ impl Core {
                 return;
             }
         };
-        let draft = Draft::child(
-            b.account,
-            side,
-            b.exit_ticks,
-            b.entry_filled_lots,
-            held,
-            fees,
-            false,
-            entry,
-            None,
-        );
+        let draft = Draft {
+            reduce_only: self.perps.contains(m),
+            ..Draft::child(
+                b.account,
+                side,
+                b.exit_ticks,
+                lots,
+                held,
+                fees,
+                false,
+                entry,
+                None,
+            )
+        };
         let o = self.new_order(draft);
         if let Some(Parent::Bracket(b)) = self.orders.parents.get_mut(&entry) {
             b.exit = Some(o.id);
@@ -118,7 +140,7 @@ impl Core {
         let mk = &self.markets[m];
         let order_type = OrderType::Limit {
             price: mk.price_dec(b.exit_ticks),
-            quantity: mk.qty_dec(b.entry_filled_lots),
+            quantity: mk.qty_dec(lots),
             time_in_force: TimeInForce::Gtc,
             post_only: false,
             display_quantity: None,

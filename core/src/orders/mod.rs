@@ -162,14 +162,6 @@ impl Core {
         Ok(())
     }
 
-    /// Refuses order types perpetuals do not take yet.
-    pub(crate) fn check_spot(&self, m: u32) -> Result<(), RejectReason> {
-        if self.perps.contains(m) {
-            return Err(RejectReason::PerpetualTradingNotBuilt);
-        }
-        Ok(())
-    }
-
     /// Room for `count` more open orders, and a client id not in use. Callers have
     /// checked the account with `check_can_trade` first.
     pub(crate) fn check_new_orders(
@@ -475,7 +467,7 @@ impl Core {
             filled,
         });
         if o.parent != 0 {
-            self.child_done(o.parent, o.id);
+            self.child_done(o.parent, o.id, reason);
         }
     }
 

@@ -91,14 +91,15 @@ impl TradingMutation {
         submit_batch(ctx, Command::Batch { account, items }, n, command_id).await
     }
 
-    /// `count` limit orders evenly spaced from `lowerPrice` to `upperPrice`.
+    /// `count` limit orders evenly spaced from `lowerPrice` to `upperPrice`
+    /// (reduce-only on a perpetual with `reduceOnly`).
     async fn place_sliced_order(
         &self,
         ctx: &Context<'_>,
         input: PlaceSlicedInput,
         command_id: Option<String>,
     ) -> Result<CommandReceipt> {
-        let command = Command::PlaceSliced(NewSliced {
+        let sliced = NewSliced {
             account: tradable(ctx, input.account)?,
             market: market_symbol(ctx, &input.market)?,
             side: input.side.into(),
@@ -108,11 +109,16 @@ impl TradingMutation {
             total_quantity: input.total_quantity.0,
             post_only: input.post_only,
             client_order_id: client_order_id(input.client_order_id.as_deref())?,
-        });
+        };
+        let command = match input.reduce_only {
+            true => Command::PlaceSlicedReduceOnly(sliced),
+            false => Command::PlaceSliced(sliced),
+        };
         submit(ctx, command, command_id).await
     }
 
-    /// An entry limit order and, once it has filled, an exit at `exitPrice`.
+    /// An entry limit order and, once it has filled, an exit at `exitPrice`. On
+    /// a perpetual the exit only reduces the position the entry opened.
     async fn place_bracket_order(
         &self,
         ctx: &Context<'_>,

@@ -308,6 +308,10 @@ pub struct PlaceSlicedInput {
     #[graphql(default)]
     pub post_only: bool,
     pub client_order_id: Option<String>,
+    /// Perpetuals: every child may only shrink the account's position (on the
+    /// side opposite it; the children together at most its size).
+    #[graphql(default)]
+    pub reduce_only: bool,
 }
 
 #[derive(InputObject)]
