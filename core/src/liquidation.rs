@@ -58,6 +58,13 @@ pub(crate) struct Watch {
     cursor: Option<(AccountId, u16)>,
     /// Accounts to check exactly at the end of the command.
     dirty: BTreeSet<AccountId>,
+    /// For each split in `budgets`: the account's unrealized loss with every
+    /// position at its trigger. No mark has crossed a trigger since the split,
+    /// so it bounds the loss now, and an order that fits with it fits without
+    /// walking the positions (`Core::can_spend`). Dropped with the split; not in
+    /// the snapshot (a restored core walks until it splits again), so it never
+    /// decides anything the exact walk would not.
+    loss_bounds: BTreeMap<(AccountId, u16), u128>,
 }
 
 /// The watch as the snapshot lists it.
@@ -100,6 +107,7 @@ impl Watch {
     /// A position of the account changed: its slack is split again at the check.
     pub fn position_changed(&mut self, account: AccountId, asset: u16) {
         self.budgets.remove(&(account, asset));
+        self.loss_bounds.remove(&(account, asset));
         self.dirty.insert(account);
     }
 
@@ -130,7 +138,14 @@ impl Watch {
             .collect();
         for k in keys {
             self.budgets.remove(&k);
+            self.loss_bounds.remove(&k);
         }
+    }
+
+    /// The bound on the account's unrealized loss since its last split, if the
+    /// split stands.
+    pub fn loss_bound(&self, account: AccountId, asset: u16) -> Option<u128> {
+        self.loss_bounds.get(&(account, asset)).copied()
     }
 
     /// How many positions on `m` a mark of `mark` would cross.
@@ -361,6 +376,7 @@ impl Core {
             .map(|(m, p)| (m, p.lots, self.value_at_mark(m, p).0))
             .collect();
         let total: u128 = open.iter().map(|o| o.2).sum::<u128>().max(1);
+        let mut loss_bound = 0u128;
         for (m, lots, value) in open {
             let perp = self.perps.get(m).expect("positions are on perpetuals");
             let mark = perp.mark_ticks().unwrap_or(0);
@@ -377,6 +393,26 @@ impl Core {
                 mark.saturating_add(ticks)
             };
             self.watch.set(account, m, lots > 0, trigger);
+            let loss = self.loss_at(account, m, trigger);
+            loss_bound = loss_bound.saturating_add(loss);
+        }
+        self.watch.loss_bounds.insert((account, asset), loss_bound);
+    }
+
+    /// A position's unrealized loss with its mark at `ticks` (`u128::MAX` when
+    /// that is past any price a position's value fits at).
+    fn loss_at(&self, account: AccountId, m: u32, ticks: u64) -> u128 {
+        let Some(p) = self.positions.get(account, m) else {
+            return 0;
+        };
+        let per_lot = self.per_lot(m, ticks);
+        let value = u128::from(p.lots.unsigned_abs()).checked_mul(per_lot);
+        let cost = u128::from(p.cost);
+        match (p.lots > 0, value) {
+            (true, Some(v)) => cost.saturating_sub(v),
+            (true, None) => 0,
+            (false, Some(v)) => v.saturating_sub(cost),
+            (false, None) => u128::MAX,
         }
     }
 

@@ -339,10 +339,24 @@ impl Core {
             })
             .sum();
         let need = total.saturating_sub(u128::from(margin.held)) + open_loss;
-        if need > u128::from(self.spendable(account, asset)) {
+        if !self.can_spend(account, asset, need) {
             return Err(RejectReason::InsufficientMargin);
         }
         Ok(pos.leverage)
+    }
+
+    /// `need <= spendable(account, asset)`, without walking the account's
+    /// positions when the watch's bound on its unrealized loss shows it.
+    fn can_spend(&self, account: AccountId, asset: u16, need: u128) -> bool {
+        if let Some(bound) = self.watch.loss_bound(account, asset) {
+            let margin = self.positions.margin(account, asset);
+            let short = margin.required.saturating_sub(u128::from(margin.held));
+            let available = u128::from(self.ledger.available(account, asset));
+            if need <= available.saturating_sub(short.saturating_add(bound)) {
+                return true;
+            }
+        }
+        need <= u128::from(self.spendable(account, asset))
     }
 
     /// Whether the account can carry its position on `m` (if any) at `leverage`.

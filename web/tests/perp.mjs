@@ -6,7 +6,8 @@
 // `tape oracle --demo` creates BTC-USDT-PERP. Account 7 (600 USDT, the
 // intermediate tier: 10x) picks 10x with the page's leverage selector and buys
 // 0.1 at 50,000 from account 2; the positions panel shows it with its liquidation
-// price. `tape oracle` then walks the index down to 44,200, below it: the
+// price. A reduce-only sliced sell scales out of it in two children (one larger
+// than the position is refused). `tape oracle` then walks the index down to 44,200, below it: the
 // position is gone, the panel's liquidations show the insurance fund taking it
 // over, the ledger shows the realized loss and the fund holds the position.
 
@@ -77,6 +78,31 @@ try {
   assert.ok(liq > 44000 && liq < 44400, `liquidation price ${liq} in ${row}`);
   step(`the positions panel shows 0.1 long at 10x, liquidation price ${liq}`);
   await page.screenshot({ path: path.join(OUT, "perp-position.png"), fullPage: true });
+
+  // Scaling out: a reduce-only sliced sell of the whole 0.1 over 52,000–53,000.
+  await page.selectOption("#kind", "SLICED");
+  await page.fill("#order-form [name=lowerPrice]", "52000");
+  await page.fill("#order-form [name=upperPrice]", "53000");
+  await page.fill("#order-form [name=count]", "2");
+  await page.fill("#order-form [name=totalQuantity]", "0.1");
+  await page.check("#order-form [name=reduceOnly]");
+  await page.click("#place");
+  await until("the sliced order accepted", async () => /^Accepted \(#\d+\)$/.test((await page.textContent("#order-status")).trim()));
+  await page.click("#tab-open");
+  await until("two reduce-only children resting", async () => {
+    const t = await text(page, "#open-orders");
+    return (t.match(/BTC-USDT-PERP/g) || []).length === 2 && t.includes("52000") && t.includes("53000");
+  });
+  // More than the position is refused with the engine's reason.
+  await page.fill("#order-form [name=totalQuantity]", "0.2");
+  await page.click("#place");
+  await until("the larger slice refused", async () => /would_increase_position|WOULD_INCREASE_POSITION|increase/i.test(await page.textContent("#order-status")));
+  // A bracket is never reduce-only: the page says why before sending it.
+  await page.selectOption("#kind", "BRACKET");
+  await page.click("#place");
+  await until("the page's bracket note", async () => /exit is always reduce-only/.test(await page.textContent("#order-status")));
+  await page.uncheck("#order-form [name=reduceOnly]");
+  step("a reduce-only sliced sell rests as two children; one larger than the position is refused");
 
   oracle("47500\n45200\n44200\n");
   await until("the liquidation in the panel", async () => /take over/.test(await text(page, "#liquidations")));

@@ -354,10 +354,12 @@ async function place(f) {
   const common = { market, side: f.side, clientOrderId: f.clientOrderId };
   if (f.kind === "SLICED") {
     const input = { ...common, lowerPrice: f.lowerPrice, upperPrice: f.upperPrice, count: Number(f.count), totalQuantity: f.totalQuantity, postOnly: f.postOnly };
+    if (perps.has(market) && f.reduceOnly) input.reduceOnly = true;
     const d = await gql(`mutation($i: PlaceSlicedInput!) { placeSlicedOrder(input: $i) { ${RECEIPT} } }`, { i: input });
     return { ...d.placeSlicedOrder, report: "sliced" };
   }
   if (f.kind === "BRACKET") {
+    if (perps.has(market) && f.reduceOnly) throw new Error("A bracket's entry opens a position and its exit is always reduce-only: untick Reduce only to place one.");
     const input = { ...common, entryPrice: f.entryPrice, quantity: f.quantity, exitPrice: f.exitPrice };
     const d = await gql(`mutation($i: PlaceBracketInput!) { placeBracketOrder(input: $i) { ${RECEIPT} } }`, { i: input });
     return { ...d.placeBracketOrder, report: "bracket" };
