@@ -18,9 +18,14 @@
 //! the command. An account below maintenance joins the backlog. Each
 //! command then runs at most `LIQUIDATION_STEPS_MAX` liquidation steps, taking the
 //! backlog in turn: cancel the account's perpetual orders, then reduce its largest
-//! position with an IOC reduce-only order no worse than the bankruptcy price. What
-//! the book cannot take stays in the backlog for the next commands. The insurance
-//! fund taking positions over and auto-deleveraging are not built yet (issue 22).
+//! position with an IOC reduce-only order no worse than the bankruptcy price; what
+//! the book cannot take there the insurance fund takes over at that price, or,
+//! when the fund cannot, auto-deleveraging closes against the opposite positions
+//! ranked first. What is left stays in the backlog for the next commands.
+//!
+//! The split also bounds the account's unrealized loss (every position at its
+//! trigger), so an order that fits with that bound needs no walk of the
+//! account's positions (`Core::can_spend`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -369,15 +374,15 @@ impl Core {
         let wallet = self.wallet(account, asset);
         self.watch.budgets.insert((account, asset), wallet);
         let slack = slack.max(0).unsigned_abs();
-        let open: Vec<(u32, i64, u128)> = self
+        let open: Vec<(u32, i64, u64, u128)> = self
             .positions
             .of(account)
             .filter(|(m, p)| self.markets[*m].quote == asset && p.lots != 0)
-            .map(|(m, p)| (m, p.lots, self.value_at_mark(m, p).0))
+            .map(|(m, p)| (m, p.lots, p.cost, self.value_at_mark(m, p).0))
             .collect();
-        let total: u128 = open.iter().map(|o| o.2).sum::<u128>().max(1);
+        let total: u128 = open.iter().map(|o| o.3).sum::<u128>().max(1);
         let mut loss_bound = 0u128;
-        for (m, lots, value) in open {
+        for (m, lots, cost, value) in open {
             let perp = self.perps.get(m).expect("positions are on perpetuals");
             let mark = perp.mark_ticks().unwrap_or(0);
             let share = slack * value / total;
@@ -393,27 +398,10 @@ impl Core {
                 mark.saturating_add(ticks)
             };
             self.watch.set(account, m, lots > 0, trigger);
-            let loss = self.loss_at(account, m, trigger);
+            let loss = loss_at(lots, cost, self.per_lot(m, trigger));
             loss_bound = loss_bound.saturating_add(loss);
         }
         self.watch.loss_bounds.insert((account, asset), loss_bound);
-    }
-
-    /// A position's unrealized loss with its mark at `ticks` (`u128::MAX` when
-    /// that is past any price a position's value fits at).
-    fn loss_at(&self, account: AccountId, m: u32, ticks: u64) -> u128 {
-        let Some(p) = self.positions.get(account, m) else {
-            return 0;
-        };
-        let per_lot = self.per_lot(m, ticks);
-        let value = u128::from(p.lots.unsigned_abs()).checked_mul(per_lot);
-        let cost = u128::from(p.cost);
-        match (p.lots > 0, value) {
-            (true, Some(v)) => cost.saturating_sub(v),
-            (true, None) => 0,
-            (false, Some(v)) => v.saturating_sub(cost),
-            (false, None) => u128::MAX,
-        }
     }
 
     /// One step for an account in the backlog: over if its slack is back; else
@@ -743,5 +731,18 @@ impl Core {
             quantity: self.markets[m].qty_dec(n - left),
             price: Some(price),
         });
+    }
+}
+
+/// The unrealized loss of a position of `lots` at `cost` with one lot worth
+/// `per_lot` (`u128::MAX` when its value is past any that fits).
+fn loss_at(lots: i64, cost: u64, per_lot: u128) -> u128 {
+    let value = u128::from(lots.unsigned_abs()).checked_mul(per_lot);
+    let cost = u128::from(cost);
+    match (lots > 0, value) {
+        (true, Some(v)) => cost.saturating_sub(v),
+        (true, None) => 0,
+        (false, Some(v)) => v.saturating_sub(cost),
+        (false, None) => u128::MAX,
     }
 }

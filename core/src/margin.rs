@@ -7,8 +7,8 @@
 //! settled in it. What an account may spend (`spendable`) is its available balance
 //! less its unrealized losses at the marks and less any margin it is short of.
 //! An account that cannot pay a loss or fee from its collateral is paid for by the
-//! insurance fund, whose balance then goes negative: bad debt. Liquidation, which
-//! is what keeps that from happening, is not built yet (issue 22).
+//! insurance fund, whose balance then goes negative: bad debt. Liquidation
+//! (`liquidation.rs`) is what keeps that from happening.
 
 use tape_schemas::*;
 
