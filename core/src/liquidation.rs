@@ -51,25 +51,32 @@ pub(crate) struct Watch {
     shorts: BTreeSet<(u32, u64, AccountId)>,
     /// Each watched position's (long, trigger).
     triggers: BTreeMap<(AccountId, u32), (bool, u64)>,
-    /// Each account's wallet (available plus held margin) when its slack was last
-    /// split, by (account, collateral asset). The triggers bound what the marks
+    /// Each account's last split of its slack (its wallet then, and the bound on
+    /// its loss), by (account, collateral asset). The triggers bound what the marks
     /// can take from the slack since then, so while the wallet is no lower the
     /// split stands; a fill or a crossed trigger drops the entry, so the next
     /// check splits again.
-    budgets: BTreeMap<(AccountId, u16), i128>,
+    budgets: BTreeMap<(AccountId, u16), Split>,
     /// Accounts below maintenance, by (account, collateral asset).
     backlog: BTreeSet<(AccountId, u16)>,
     /// Where the next liquidation step starts in the backlog.
     cursor: Option<(AccountId, u16)>,
     /// Accounts to check exactly at the end of the command.
     dirty: BTreeSet<AccountId>,
-    /// For each split in `budgets`: the account's unrealized loss with every
-    /// position at its trigger. No mark has crossed a trigger since the split,
-    /// so it bounds the loss now, and an order that fits with it fits without
-    /// walking the positions (`Core::can_spend`). Dropped with the split; not in
-    /// the snapshot (a restored core walks until it splits again), so it never
-    /// decides anything the exact walk would not.
-    loss_bounds: BTreeMap<(AccountId, u16), u128>,
+}
+
+/// An account's last split of its slack in one collateral asset.
+#[derive(Clone, Copy, Debug)]
+struct Split {
+    /// Its wallet (available plus held margin) at the split.
+    wallet: i128,
+    /// Its unrealized loss with every position at its trigger. No mark has
+    /// crossed a trigger since the split, so it bounds the loss now, and an
+    /// order that fits with it fits without walking the positions
+    /// (`Core::can_spend`). Not in the snapshot: a restored split has
+    /// `u128::MAX` (no bound) until the next, so it never decides anything the
+    /// exact walk would not.
+    loss_bound: u128,
 }
 
 /// The watch as the snapshot lists it.
@@ -112,7 +119,6 @@ impl Watch {
     /// A position of the account changed: its slack is split again at the check.
     pub fn position_changed(&mut self, account: AccountId, asset: u16) {
         self.budgets.remove(&(account, asset));
-        self.loss_bounds.remove(&(account, asset));
         self.dirty.insert(account);
     }
 
@@ -143,14 +149,13 @@ impl Watch {
             .collect();
         for k in keys {
             self.budgets.remove(&k);
-            self.loss_bounds.remove(&k);
         }
     }
 
     /// The bound on the account's unrealized loss since its last split, if the
     /// split stands.
     pub fn loss_bound(&self, account: AccountId, asset: u16) -> Option<u128> {
-        self.loss_bounds.get(&(account, asset)).copied()
+        self.budgets.get(&(account, asset)).map(|s| s.loss_bound)
     }
 
     /// How many positions on `m` a mark of `mark` would cross.
@@ -183,7 +188,7 @@ impl Watch {
     pub fn snapshot(&self) -> WatchSnapshot {
         WatchSnapshot {
             triggers: self.triggers.iter().map(|(k, v)| (*k, *v)).collect(),
-            budgets: self.budgets.iter().map(|(k, v)| (*k, *v)).collect(),
+            budgets: self.budgets.iter().map(|(k, v)| (*k, v.wallet)).collect(),
             backlog: self.backlog.iter().copied().collect(),
             cursor: self.cursor,
         }
@@ -192,7 +197,14 @@ impl Watch {
     pub fn restore(s: WatchSnapshot) -> Watch {
         let mut w = Watch {
             backlog: s.backlog.into_iter().collect(),
-            budgets: s.budgets.into_iter().collect(),
+            budgets: s
+                .budgets
+                .into_iter()
+                .map(|(k, wallet)| {
+                    let loss_bound = u128::MAX;
+                    (k, Split { wallet, loss_bound })
+                })
+                .collect(),
             cursor: s.cursor,
             ..Watch::default()
         };
@@ -336,7 +348,7 @@ impl Core {
     /// split among the positions again.
     fn check_account(&mut self, account: AccountId, asset: u16, out: &mut Vec<Event>) {
         let wallet = self.wallet(account, asset);
-        let split_at = self.watch.budgets.get(&(account, asset)).copied();
+        let split_at = self.watch.budgets.get(&(account, asset)).map(|s| s.wallet);
         if split_at.is_some_and(|w| wallet >= w) {
             return; // nothing but the marks took from the slack since the split
         }
@@ -372,7 +384,6 @@ impl Core {
     /// share of `slack` (in proportion to its value) would be used up.
     fn split_slack(&mut self, account: AccountId, asset: u16, slack: i128) {
         let wallet = self.wallet(account, asset);
-        self.watch.budgets.insert((account, asset), wallet);
         let slack = slack.max(0).unsigned_abs();
         let open: Vec<(u32, i64, u64, u128)> = self
             .positions
@@ -401,7 +412,8 @@ impl Core {
             let loss = loss_at(lots, cost, self.per_lot(m, trigger));
             loss_bound = loss_bound.saturating_add(loss);
         }
-        self.watch.loss_bounds.insert((account, asset), loss_bound);
+        let split = Split { wallet, loss_bound };
+        self.watch.budgets.insert((account, asset), split);
     }
 
     /// One step for an account in the backlog: over if its slack is back; else
