@@ -249,8 +249,8 @@ impl Core {
     }
 
     /// Every open position of an account outside the liquidation backlog is
-    /// watched on its side, and every such account covers its maintenance margin,
-    /// with its unrealized loss within the watch's bound on it.
+    /// watched on its side, and every such account covers its maintenance margin;
+    /// every unrealized figure kept up to date is what a walk gives.
     fn check_watched(&self) -> Result<(), InvariantViolation> {
         let mut accounts = std::collections::BTreeSet::new();
         for (account, m, pos) in self.positions.all() {
@@ -267,17 +267,17 @@ impl Core {
                 });
             }
         }
-        for (account, asset) in accounts {
-            let loss = -self.unrealized(account, asset).min(0);
-            if let Some(bound) = self.watch.loss_bound(account, asset) {
-                if loss.unsigned_abs() > bound {
-                    return Err(InvariantViolation::Margin {
-                        account,
-                        asset: self.assets.get(asset).code.to_string(),
-                        what: format!("unrealized loss {loss} above the watch's bound {bound}"),
-                    });
-                }
+        for (account, asset, kept) in self.positions.kept() {
+            let walked = self.walk_unrealized(account, asset).0;
+            if kept != walked {
+                return Err(InvariantViolation::Margin {
+                    account,
+                    asset: self.assets.get(asset).code.to_string(),
+                    what: format!("unrealized {kept} kept, {walked} walked"),
+                });
             }
+        }
+        for (account, asset) in accounts {
             let health = self.health(account, asset);
             if health.slack() < 0 {
                 return Err(InvariantViolation::Margin {

@@ -22,10 +22,6 @@
 //! the book cannot take there the insurance fund takes over at that price, or,
 //! when the fund cannot, auto-deleveraging closes against the opposite positions
 //! ranked first. What is left stays in the backlog for the next commands.
-//!
-//! The split also bounds the account's unrealized loss (every position at its
-//! trigger), so an order that fits with that bound needs no walk of the
-//! account's positions (`Core::can_spend`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,32 +47,18 @@ pub(crate) struct Watch {
     shorts: BTreeSet<(u32, u64, AccountId)>,
     /// Each watched position's (long, trigger).
     triggers: BTreeMap<(AccountId, u32), (bool, u64)>,
-    /// Each account's last split of its slack (its wallet then, and the bound on
-    /// its loss), by (account, collateral asset). The triggers bound what the marks
+    /// Each account's wallet (available plus held margin) when its slack was last
+    /// split, by (account, collateral asset). The triggers bound what the marks
     /// can take from the slack since then, so while the wallet is no lower the
     /// split stands; a fill or a crossed trigger drops the entry, so the next
     /// check splits again.
-    budgets: BTreeMap<(AccountId, u16), Split>,
+    budgets: BTreeMap<(AccountId, u16), i128>,
     /// Accounts below maintenance, by (account, collateral asset).
     backlog: BTreeSet<(AccountId, u16)>,
     /// Where the next liquidation step starts in the backlog.
     cursor: Option<(AccountId, u16)>,
     /// Accounts to check exactly at the end of the command.
     dirty: BTreeSet<AccountId>,
-}
-
-/// An account's last split of its slack in one collateral asset.
-#[derive(Clone, Copy, Debug)]
-struct Split {
-    /// Its wallet (available plus held margin) at the split.
-    wallet: i128,
-    /// Its unrealized loss with every position at its trigger. No mark has
-    /// crossed a trigger since the split, so it bounds the loss now, and an
-    /// order that fits with it fits without walking the positions
-    /// (`Core::can_spend`). Not in the snapshot: a restored split has
-    /// `u128::MAX` (no bound) until the next, so it never decides anything the
-    /// exact walk would not.
-    loss_bound: u128,
 }
 
 /// The watch as the snapshot lists it.
@@ -152,12 +134,6 @@ impl Watch {
         }
     }
 
-    /// The bound on the account's unrealized loss since its last split, if the
-    /// split stands.
-    pub fn loss_bound(&self, account: AccountId, asset: u16) -> Option<u128> {
-        self.budgets.get(&(account, asset)).map(|s| s.loss_bound)
-    }
-
     /// How many positions on `m` a mark of `mark` would cross.
     pub fn crossing(&self, m: u32, mark: u64) -> usize {
         self.crossed_by(m, mark).count()
@@ -188,7 +164,7 @@ impl Watch {
     pub fn snapshot(&self) -> WatchSnapshot {
         WatchSnapshot {
             triggers: self.triggers.iter().map(|(k, v)| (*k, *v)).collect(),
-            budgets: self.budgets.iter().map(|(k, v)| (*k, v.wallet)).collect(),
+            budgets: self.budgets.iter().map(|(k, v)| (*k, *v)).collect(),
             backlog: self.backlog.iter().copied().collect(),
             cursor: self.cursor,
         }
@@ -197,14 +173,7 @@ impl Watch {
     pub fn restore(s: WatchSnapshot) -> Watch {
         let mut w = Watch {
             backlog: s.backlog.into_iter().collect(),
-            budgets: s
-                .budgets
-                .into_iter()
-                .map(|(k, wallet)| {
-                    let loss_bound = u128::MAX;
-                    (k, Split { wallet, loss_bound })
-                })
-                .collect(),
+            budgets: s.budgets.into_iter().collect(),
             cursor: s.cursor,
             ..Watch::default()
         };
@@ -348,7 +317,7 @@ impl Core {
     /// split among the positions again.
     fn check_account(&mut self, account: AccountId, asset: u16, out: &mut Vec<Event>) {
         let wallet = self.wallet(account, asset);
-        let split_at = self.watch.budgets.get(&(account, asset)).map(|s| s.wallet);
+        let split_at = self.watch.budgets.get(&(account, asset)).copied();
         if split_at.is_some_and(|w| wallet >= w) {
             return; // nothing but the marks took from the slack since the split
         }
@@ -384,16 +353,16 @@ impl Core {
     /// share of `slack` (in proportion to its value) would be used up.
     fn split_slack(&mut self, account: AccountId, asset: u16, slack: i128) {
         let wallet = self.wallet(account, asset);
+        self.watch.budgets.insert((account, asset), wallet);
         let slack = slack.max(0).unsigned_abs();
-        let open: Vec<(u32, i64, u64, u128)> = self
+        let open: Vec<(u32, i64, u128)> = self
             .positions
             .of(account)
             .filter(|(m, p)| self.markets[*m].quote == asset && p.lots != 0)
-            .map(|(m, p)| (m, p.lots, p.cost, self.value_at_mark(m, p).0))
+            .map(|(m, p)| (m, p.lots, self.value_at_mark(m, p).0))
             .collect();
-        let total: u128 = open.iter().map(|o| o.3).sum::<u128>().max(1);
-        let mut loss_bound = 0u128;
-        for (m, lots, cost, value) in open {
+        let total: u128 = open.iter().map(|o| o.2).sum::<u128>().max(1);
+        for (m, lots, value) in open {
             let perp = self.perps.get(m).expect("positions are on perpetuals");
             let mark = perp.mark_ticks().unwrap_or(0);
             let share = slack * value / total;
@@ -409,11 +378,7 @@ impl Core {
                 mark.saturating_add(ticks)
             };
             self.watch.set(account, m, lots > 0, trigger);
-            let loss = loss_at(lots, cost, self.per_lot(m, trigger));
-            loss_bound = loss_bound.saturating_add(loss);
         }
-        let split = Split { wallet, loss_bound };
-        self.watch.budgets.insert((account, asset), split);
     }
 
     /// One step for an account in the backlog: over if its slack is back; else
@@ -743,18 +708,5 @@ impl Core {
             quantity: self.markets[m].qty_dec(n - left),
             price: Some(price),
         });
-    }
-}
-
-/// The unrealized loss of a position of `lots` at `cost` with one lot worth
-/// `per_lot` (`u128::MAX` when its value is past any that fits).
-fn loss_at(lots: i64, cost: u64, per_lot: u128) -> u128 {
-    let value = u128::from(lots.unsigned_abs()).checked_mul(per_lot);
-    let cost = u128::from(cost);
-    match (lots > 0, value) {
-        (true, Some(v)) => cost.saturating_sub(v),
-        (true, None) => 0,
-        (false, Some(v)) => v.saturating_sub(cost),
-        (false, None) => u128::MAX,
     }
 }

@@ -37,11 +37,33 @@ impl Core {
     /// An account's unrealized profit and loss at the marks, over its positions
     /// settled in `asset`.
     pub(crate) fn unrealized(&self, account: AccountId, asset: u16) -> i128 {
+        match self.positions.kept_unrealized(account, asset) {
+            Some(v) => v,
+            None => self.walk_unrealized(account, asset).0,
+        }
+    }
+
+    /// `unrealized` walked over the account's positions: (figure, positions).
+    pub(crate) fn walk_unrealized(&self, account: AccountId, asset: u16) -> (i128, usize) {
         self.positions
             .of(account)
             .filter(|(m, _)| self.markets[*m].quote == asset)
-            .map(|(m, p)| self.unrealized_of(m, p))
-            .sum()
+            .fold((0, 0), |(sum, n), (m, p)| {
+                (sum + self.unrealized_of(m, p), n + 1)
+            })
+    }
+
+    /// Keeps the account's unrealized profit and loss in `asset` until a mark
+    /// moves or a position changes size, for an account with enough positions
+    /// that its orders would otherwise each walk them.
+    pub(crate) fn keep_unrealized(&mut self, account: AccountId, asset: u16) {
+        if self.positions.kept_unrealized(account, asset).is_some() {
+            return;
+        }
+        let (v, n) = self.walk_unrealized(account, asset);
+        if n >= crate::positions::UNREALIZED_KEPT_FROM {
+            self.positions.keep_unrealized(account, asset, v);
+        }
     }
 
     pub(crate) fn unrealized_of(&self, m: u32, p: &Pos) -> i128 {
@@ -88,6 +110,7 @@ impl Core {
         if perp.is_stale() && !reduce_only {
             return Err(RejectReason::MarketReduceOnly);
         }
+        self.keep_unrealized(n.account, self.markets[m].quote);
         let p = Placing {
             m,
             n,
@@ -339,24 +362,10 @@ impl Core {
             })
             .sum();
         let need = total.saturating_sub(u128::from(margin.held)) + open_loss;
-        if !self.can_spend(account, asset, need) {
+        if need > u128::from(self.spendable(account, asset)) {
             return Err(RejectReason::InsufficientMargin);
         }
         Ok(pos.leverage)
-    }
-
-    /// `need <= spendable(account, asset)`, without walking the account's
-    /// positions when the watch's bound on its unrealized loss shows it.
-    fn can_spend(&self, account: AccountId, asset: u16, need: u128) -> bool {
-        if let Some(bound) = self.watch.loss_bound(account, asset) {
-            let margin = self.positions.margin(account, asset);
-            let short = margin.required.saturating_sub(u128::from(margin.held));
-            let available = u128::from(self.ledger.available(account, asset));
-            if need <= available.saturating_sub(short.saturating_add(bound)) {
-                return true;
-            }
-        }
-        need <= u128::from(self.spendable(account, asset))
     }
 
     /// Whether the account can carry its position on `m` (if any) at `leverage`.

@@ -157,6 +157,7 @@ impl Core {
         out: &mut Vec<Event>,
     ) -> Outcome {
         self.check_can_trade(account, m)?;
+        self.keep_unrealized(account, self.markets[m].quote);
         let perp = self.perps.get(m).ok_or(RejectReason::NotAPerpetual)?;
         let mark = perp.mark_ticks().ok_or(RejectReason::NoIndexPrice)?;
         let stale = perp.is_stale();

@@ -695,6 +695,7 @@ impl crate::exchange::Core {
         let book = (mk.book.mid(), mk.last_ticks());
         let (mark, stale) = self.perps.set_index(m, index, book, now);
         self.markets[m].set_mark(mark);
+        self.positions.marks_moved();
         self.watch.crossed(m, mark);
         self.sample_premium(m);
         let mk = &self.markets[m];

@@ -234,7 +234,18 @@ pub(crate) struct Positions {
     /// Each position with a size, as (market, long, `rank_key`, account): the
     /// deleveraging order, and the funding rounds' walk over a market.
     ranked: BTreeSet<(u32, bool, u128, AccountId)>,
+    /// Each account's unrealized profit and loss in a collateral asset as last
+    /// walked, with `marks_version` then (`Core::unrealized`). A new mark on any
+    /// market moves the version; a change of size drops the account's entries.
+    /// Kept only for accounts with `UNREALIZED_KEPT_FROM` positions or more in
+    /// the asset (fewer are cheaper to walk), and not in the snapshot: it only
+    /// spares walks, and never holds a figure the walk would not give.
+    unrealized: BTreeMap<(AccountId, u16), (u64, i128)>,
+    marks_version: u64,
 }
+
+/// Positions from which an account's unrealized profit and loss is kept.
+pub(crate) const UNREALIZED_KEPT_FROM: usize = 4;
 
 /// A position as the snapshot lists it: what its resting orders do not rebuild.
 #[derive(Serialize, Deserialize)]
@@ -285,10 +296,46 @@ impl Positions {
         }
         pos.lots = lots;
         pos.cost = cost;
+        let kept: Vec<(AccountId, u16)> = self
+            .unrealized
+            .range((account, 0)..=(account, u16::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in kept {
+            self.unrealized.remove(&k);
+        }
         if lots != 0 {
             self.ranked
                 .insert((m, lots > 0, rank_key(lots, cost), account));
         }
+    }
+
+    /// A mark moved: every kept unrealized figure is out of date.
+    pub fn marks_moved(&mut self) {
+        self.marks_version = self.marks_version.wrapping_add(1);
+    }
+
+    /// The account's unrealized profit and loss in `asset`, if it is kept and
+    /// no mark has moved since.
+    pub fn kept_unrealized(&self, account: AccountId, asset: u16) -> Option<i128> {
+        match self.unrealized.get(&(account, asset)) {
+            Some(&(version, v)) if version == self.marks_version => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Keeps the account's unrealized profit and loss in `asset`, just walked.
+    pub fn keep_unrealized(&mut self, account: AccountId, asset: u16, v: i128) {
+        let version = self.marks_version;
+        self.unrealized.insert((account, asset), (version, v));
+    }
+
+    /// Every kept figure that is up to date: (account, asset, figure).
+    pub fn kept(&self) -> impl Iterator<Item = (AccountId, u16, i128)> + '_ {
+        self.unrealized
+            .iter()
+            .filter(|(_, (version, _))| *version == self.marks_version)
+            .map(|(&(a, asset), &(_, v))| (a, asset, v))
     }
 
     /// The positions of one market and side with a size, from `after` (exclusive)

@@ -26,6 +26,7 @@ impl Core {
         let fees = self.fees_for(b.account, m);
         let ppm = crate::fees::hold_ppm(fees);
         let held = if self.perps.contains(m) {
+            self.keep_unrealized(b.account, self.markets[m].quote);
             let leverage =
                 self.check_perp_entry(m, b.account, (b.side, &[(ticks, lots)], ppm), false)?;
             self.lower_leverage(m, b.account, leverage, out);

@@ -24,6 +24,7 @@ impl Core {
         self.check_new_orders(s.account, children.len(), s.client_order_id.as_ref())?;
         self.check_new_parent()?;
         let holds = if perp {
+            self.keep_unrealized(s.account, self.markets[m].quote);
             let order = (s.side, children.as_slice(), hold_ppm(fees));
             let leverage = self.check_perp_entry(m, s.account, order, reduce_only)?;
             self.lower_leverage(m, s.account, leverage, out);
