@@ -79,10 +79,12 @@ try {
   step(`the positions panel shows 0.1 long at 10x, liquidation price ${liq}`);
   await page.screenshot({ path: path.join(OUT, "perp-position.png"), fullPage: true });
 
-  // Scaling out: a reduce-only sliced sell of the whole 0.1 over 52,000–53,000.
+  // Scaling out: a reduce-only sliced sell of the whole 0.1 over 51,000–52,000
+  // (within the demo market's 5% band).
   await page.selectOption("#kind", "SLICED");
-  await page.fill("#order-form [name=lowerPrice]", "52000");
-  await page.fill("#order-form [name=upperPrice]", "53000");
+  await page.check("#order-form [name=side][value=SELL]");
+  await page.fill("#order-form [name=lowerPrice]", "51000");
+  await page.fill("#order-form [name=upperPrice]", "52000");
   await page.fill("#order-form [name=count]", "2");
   await page.fill("#order-form [name=totalQuantity]", "0.1");
   await page.check("#order-form [name=reduceOnly]");
@@ -91,7 +93,7 @@ try {
   await page.click("#tab-open");
   await until("two reduce-only children resting", async () => {
     const t = await text(page, "#open-orders");
-    return (t.match(/BTC-USDT-PERP/g) || []).length === 2 && t.includes("52000") && t.includes("53000");
+    return (t.match(/BTC-USDT-PERP/g) || []).length === 2 && t.includes("51000") && t.includes("52000");
   });
   // More than the position is refused with the engine's reason.
   await page.fill("#order-form [name=totalQuantity]", "0.2");
