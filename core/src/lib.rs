@@ -43,6 +43,7 @@ mod margin;
 mod market;
 mod matching;
 mod orders;
+mod perp_fills;
 mod perp_orders;
 mod perps;
 mod positions;

@@ -8,7 +8,7 @@ use tape_schemas::*;
 use crate::book::{Order, Slot};
 use crate::exchange::{Core, Pending};
 use crate::fees::{affordable_lots, Fees};
-use crate::margin::PerpFill;
+use crate::perp_fills::PerpFill;
 use crate::market::Market;
 use crate::settlement::Fill;
 
