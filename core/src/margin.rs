@@ -11,13 +11,11 @@
 
 use tape_schemas::*;
 
-use crate::book::{Order, OrderKind, Slot};
+use crate::book::{Order, OrderKind};
 use crate::exchange::{Core, Outcome};
 use crate::fees::{hold_ppm, max_ppm};
-use crate::matching::Taker;
 use crate::orders::{Draft, Placing};
-use crate::positions::{after_fill, Pos};
-use crate::settlement::Fill;
+use crate::positions::Pos;
 
 impl Core {
     /// The collateral minor units of one lot at `ticks`.
@@ -83,7 +81,7 @@ impl Core {
     }
 
     /// Whether the account's available balance covers what it owes.
-    fn can_carry(&self, account: AccountId, asset: u16) -> bool {
+    pub(crate) fn can_carry(&self, account: AccountId, asset: u16) -> bool {
         self.owed(account, asset) <= u128::from(self.ledger.available(account, asset))
     }
 
@@ -243,7 +241,7 @@ impl Core {
     /// `m` at `exposure` (its other positions as they are). What does not grow
     /// the exposure always fits: an account above a cap lowered under it may
     /// still reduce.
-    fn account_notional_fits(&self, account: AccountId, m: u32, exposure: u128) -> bool {
+    pub(crate) fn account_notional_fits(&self, account: AccountId, m: u32, exposure: u128) -> bool {
         let asset = self.markets[m].quote;
         let Some(cap) = self.leverage.notional_cap(account, asset) else {
             return true;

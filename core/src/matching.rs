@@ -8,8 +8,8 @@ use tape_schemas::*;
 use crate::book::{Order, Slot};
 use crate::exchange::{Core, Pending};
 use crate::fees::{affordable_lots, Fees};
-use crate::perp_fills::PerpFill;
 use crate::market::Market;
+use crate::perp_fills::PerpFill;
 use crate::settlement::Fill;
 
 /// An order while it takes liquidity.
