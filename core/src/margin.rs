@@ -49,10 +49,8 @@ impl Core {
         if self.positions.kept_unrealized(account, asset).is_some() {
             return;
         }
-        let (v, n) = self.walk_unrealized(account, asset);
-        if n >= crate::positions::UNREALIZED_KEPT_FROM {
-            self.positions.keep_unrealized(account, asset, v);
-        }
+        let walked = self.walk_unrealized(account, asset);
+        self.positions.keep_unrealized(account, asset, walked);
     }
 
     pub(crate) fn unrealized_of(&self, m: u32, p: &Pos) -> i128 {

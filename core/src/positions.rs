@@ -245,7 +245,7 @@ pub(crate) struct Positions {
 }
 
 /// Positions from which an account's unrealized profit and loss is kept.
-pub(crate) const UNREALIZED_KEPT_FROM: usize = 4;
+const UNREALIZED_KEPT_FROM: usize = 4;
 
 /// A position as the snapshot lists it: what its resting orders do not rebuild.
 #[derive(Serialize, Deserialize)]
@@ -324,10 +324,18 @@ impl Positions {
         }
     }
 
-    /// Keeps the account's unrealized profit and loss in `asset`, just walked.
-    pub fn keep_unrealized(&mut self, account: AccountId, asset: u16, v: i128) {
-        let version = self.marks_version;
-        self.unrealized.insert((account, asset), (version, v));
+    /// Keeps the account's unrealized profit and loss in `asset`, just walked
+    /// over its `positions` there, if they are enough to be worth keeping.
+    pub fn keep_unrealized(
+        &mut self,
+        account: AccountId,
+        asset: u16,
+        (v, positions): (i128, usize),
+    ) {
+        if positions >= UNREALIZED_KEPT_FROM {
+            let version = self.marks_version;
+            self.unrealized.insert((account, asset), (version, v));
+        }
     }
 
     /// Every kept figure that is up to date: (account, asset, figure).

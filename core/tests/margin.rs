@@ -586,13 +586,7 @@ fn a_bracket_on_a_perpetual_exits_with_a_reduce_only_order() {
     // Bob's entry takes Alice's 1 at once; his exit rests reduce-only for it at
     // 52,000, adding only its worst fee (0.2%) to his position's 10,000.
     let (entry, events) = h.ok(bracket_order(BOB, Side::Buy, "50000", "1", "52000"));
-    let exit = events
-        .iter()
-        .find_map(|e| match e {
-            Event::BracketExitPlaced { entry: e, exit } if e.0 == entry => Some(exit.0),
-            _ => None,
-        })
-        .expect("the exit is placed");
+    let exit = bracket_exit(&events, entry).expect("the exit is placed");
     assert_eq!(size(&h, BOB), d("1"));
     assert_eq!(h.held(BOB, "USDT"), (10_000 + 104) * USDT);
     assert_restores(&h);

@@ -81,13 +81,7 @@ fn bracket_places_its_exit_when_the_entry_fills_and_reports_pnl_with_fees() {
         client_order_id: None,
     }));
     let (_, events) = h.limit(BOB, Side::Sell, "100", "1");
-    let exit = events
-        .iter()
-        .find_map(|e| match e {
-            Event::BracketExitPlaced { entry: en, exit } if en.0 == entry => Some(exit.0),
-            _ => None,
-        })
-        .expect("exit placed");
+    let exit = bracket_exit(&events, entry).expect("exit placed");
     assert!(h.is_open(ALICE, exit));
     let (_, events) = h.limit(CAROL, Side::Buy, "110", "1");
     // Entry: paid 100 + 0.1 maker fee; exit: got 110 - 0.11 maker fee.

@@ -309,6 +309,14 @@ pub fn done(events: &[Event], order: u64) -> Option<(DoneReason, Dec)> {
 
 /// Asserts that `order` ended in `events` for `reason` with `filled` filled.
 #[track_caller]
+/// The exit a bracket's entry placed in these events, if any.
+pub fn bracket_exit(events: &[Event], entry: u64) -> Option<u64> {
+    events.iter().find_map(|e| match e {
+        Event::BracketExitPlaced { entry: en, exit } if en.0 == entry => Some(exit.0),
+        _ => None,
+    })
+}
+
 pub fn assert_done(events: &[Event], order: u64, reason: DoneReason, filled: &str) {
     assert_eq!(
         done(events, order),
