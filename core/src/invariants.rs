@@ -267,6 +267,7 @@ impl Core {
                 });
             }
         }
+        self.check_budgets()?;
         for (account, asset, kept) in self.positions.kept() {
             let walked = self.walk_unrealized(account, asset).0;
             if kept != walked {
@@ -288,6 +289,46 @@ impl Core {
                         health.equity, health.maintenance
                     ),
                 });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every budget stands on triggers that cover it: each open position of the
+    /// account in the asset is watched on its side by a trigger the mark has not
+    /// crossed, and the budget is no lower than minus the sum of their floors.
+    /// So a wallet at or above the budget means the account covers its
+    /// maintenance at every mark those triggers allow.
+    fn check_budgets(&self) -> Result<(), InvariantViolation> {
+        for (account, asset, budget) in self.watch.budgets() {
+            let fail = |what: String| InvariantViolation::Margin {
+                account,
+                asset: self.assets.get(asset).code.to_string(),
+                what,
+            };
+            let mut floors = 0i128;
+            for (m, p) in self.positions.of(account) {
+                if self.markets[m].quote != asset || p.lots == 0 {
+                    continue;
+                }
+                let mark = self.markets[m].mark().unwrap_or(0);
+                let standing = match self.watch.trigger(account, m) {
+                    Some((true, t)) => p.lots > 0 && mark > t,
+                    Some((false, t)) => p.lots < 0 && mark < t,
+                    None => false,
+                };
+                let Some((_, t)) = self.watch.trigger(account, m).filter(|_| standing) else {
+                    return Err(fail(format!(
+                        "a budget stands without a trigger standing on market {m}"
+                    )));
+                };
+                floors += self.floor_at(m, p, t);
+            }
+            if budget < -floors {
+                return Err(fail(format!(
+                    "budget {budget} below the {} its triggers cover",
+                    -floors
+                )));
             }
         }
         Ok(())

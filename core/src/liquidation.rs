@@ -47,11 +47,11 @@ pub(crate) struct Watch {
     shorts: BTreeSet<(u32, u64, AccountId)>,
     /// Each watched position's (long, trigger).
     triggers: BTreeMap<(AccountId, u32), (bool, u64)>,
-    /// Each account's wallet (available plus held margin) when its slack was last
-    /// split, by (account, collateral asset). The triggers bound what the marks
-    /// can take from the slack since then, so while the wallet is no lower the
-    /// split stands; a fill or a crossed trigger drops the entry, so the next
-    /// check splits again.
+    /// The lowest wallet (available plus held margin) at which an account's
+    /// triggers cover it, by (account, collateral asset): minus the sum of its
+    /// positions' floors (`Core::floor_at`). While the wallet is no lower and no
+    /// trigger is crossed, its slack is not below zero; a change of size or a
+    /// crossed trigger drops the entry, so the next check looks again.
     budgets: BTreeMap<(AccountId, u16), i128>,
     /// Accounts below maintenance, by (account, collateral asset).
     backlog: BTreeSet<(AccountId, u16)>,
@@ -147,6 +147,11 @@ impl Watch {
         self.backlog.contains(&(account, asset))
     }
 
+    /// Every account's budget: (account, collateral asset, lowest wallet).
+    pub fn budgets(&self) -> impl Iterator<Item = (AccountId, u16, i128)> + '_ {
+        self.budgets.iter().map(|(&(a, asset), &b)| (a, asset, b))
+    }
+
     pub fn trigger(&self, account: AccountId, m: u32) -> Option<(bool, u64)> {
         self.triggers.get(&(account, m)).copied()
     }
@@ -194,6 +199,20 @@ impl Health {
     pub fn slack(&self) -> i128 {
         self.equity - self.maintenance as i128
     }
+}
+
+/// An account's open positions in one collateral asset, as a check sees them
+/// (`Core::look`).
+#[derive(Default)]
+struct Look {
+    /// The sum of the floors of the positions whose triggers stand.
+    standing: i128,
+    any_standing: bool,
+    /// The others: (market, lots, value at the mark).
+    fresh: Vec<(u32, i64, u128)>,
+    /// The others' unrealized profit and loss and maintenance at the marks.
+    upnl: i128,
+    maintenance: u128,
 }
 
 impl Core {
@@ -313,15 +332,31 @@ impl Core {
         }
     }
 
-    /// An exact check: below maintenance joins the backlog; else the slack is
-    /// split among the positions again.
+    /// An exact check: below maintenance joins the backlog; else the positions
+    /// without a standing trigger are indexed with what the others leave over,
+    /// or, when that is not enough, the slack is split among all of them again.
     fn check_account(&mut self, account: AccountId, asset: u16, out: &mut Vec<Event>) {
         let wallet = self.wallet(account, asset);
-        let split_at = self.watch.budgets.get(&(account, asset)).copied();
-        if split_at.is_some_and(|w| wallet >= w) {
+        let budget = self.watch.budgets.get(&(account, asset)).copied();
+        if budget.is_some_and(|b| wallet >= b) {
             return; // nothing but the marks took from the slack since the split
         }
-        let health = self.health(account, asset);
+        let look = self.look(account, asset);
+        let over = wallet + look.standing + look.upnl - look.maintenance as i128;
+        if over >= 0 {
+            let floors = look.standing + self.index_shares(account, &look.fresh, over);
+            self.watch.budgets.insert((account, asset), -floors);
+            return;
+        }
+        // With no trigger standing, what is over is the slack itself.
+        let health = if look.any_standing {
+            self.health(account, asset)
+        } else {
+            Health {
+                equity: wallet + look.upnl,
+                maintenance: look.maintenance,
+            }
+        };
         if health.slack() < 0 {
             self.watch.forget_budgets(account);
             self.watch.backlog.insert((account, asset));
@@ -341,6 +376,42 @@ impl Core {
         }
     }
 
+    /// The account's open positions in `asset` as a check sees them: the floors
+    /// of those whose trigger still stands (on their side, not crossed by the
+    /// mark), and the others (new, flipped or crossed) at the marks.
+    fn look(&self, account: AccountId, asset: u16) -> Look {
+        let watched: Vec<(u32, (bool, u64))> = self
+            .watch
+            .triggers
+            .range((account, 0)..=(account, u32::MAX))
+            .map(|(&(_, m), &t)| (m, t))
+            .collect();
+        let mut look = Look::default();
+        for (m, p) in self.positions.of(account) {
+            if self.markets[m].quote != asset || p.lots == 0 {
+                continue;
+            }
+            let mark = self.markets[m].mark().unwrap_or(0);
+            let standing = watched
+                .binary_search_by_key(&m, |w| w.0)
+                .ok()
+                .map(|i| watched[i].1)
+                .filter(|&(long, t)| {
+                    long == (p.lots > 0) && if long { mark > t } else { mark < t }
+                });
+            if let Some((_, t)) = standing {
+                look.any_standing = true;
+                look.standing += self.floor_at(m, p, t);
+            } else {
+                let (value, upnl) = self.value_at_mark(m, p);
+                look.upnl += upnl;
+                look.maintenance += self.perps.get(m).map_or(0, |x| x.maintenance(value));
+                look.fresh.push((m, p.lots, value));
+            }
+        }
+        look
+    }
+
     fn money(&self, asset: u16, h: &Health) -> (Dec, Dec) {
         let scale = u32::from(self.assets.get(asset).scale);
         (
@@ -352,17 +423,28 @@ impl Core {
     /// Indexes each open position settled in `asset` by the mark at which its
     /// share of `slack` (in proportion to its value) would be used up.
     fn split_slack(&mut self, account: AccountId, asset: u16, slack: i128) {
-        let wallet = self.wallet(account, asset);
-        self.watch.budgets.insert((account, asset), wallet);
-        let slack = slack.max(0).unsigned_abs();
         let open: Vec<(u32, i64, u128)> = self
             .positions
             .of(account)
             .filter(|(m, p)| self.markets[*m].quote == asset && p.lots != 0)
             .map(|(m, p)| (m, p.lots, self.value_at_mark(m, p).0))
             .collect();
+        let floors = self.index_shares(account, &open, slack);
+        self.watch.budgets.insert((account, asset), -floors);
+    }
+
+    /// Indexes each of `open` (market, lots, value) by the mark at which its
+    /// share of `slack` (in proportion to its value, less what rounding may
+    /// take) would be used up; the sum of their floors.
+    fn index_shares(&mut self, account: AccountId, open: &[(u32, i64, u128)], slack: i128) -> i128 {
+        let rounding: i128 = open
+            .iter()
+            .map(|o| self.perps.get(o.0).map_or(0, |p| p.rounding_minor()))
+            .sum();
+        let slack = (slack - rounding).max(0).unsigned_abs();
         let total: u128 = open.iter().map(|o| o.2).sum::<u128>().max(1);
-        for (m, lots, value) in open {
+        let mut floors = 0;
+        for &(m, lots, value) in open {
             let perp = self.perps.get(m).expect("positions are on perpetuals");
             let mark = perp.mark_ticks().unwrap_or(0);
             let share = slack * value / total;
@@ -378,7 +460,34 @@ impl Core {
                 mark.saturating_add(ticks)
             };
             self.watch.set(account, m, lots > 0, trigger);
+            let pos = self.positions.get(account, m).expect("an open position");
+            floors += self.floor_at(m, pos, trigger);
         }
+        floors
+    }
+
+    /// The least a position's profit less its maintenance margin can be at any
+    /// mark its trigger has not crossed: at the trigger's edge (above it for a
+    /// long, below it for a short, within the marks there can be), less what
+    /// rounding may stray. A long's profit grows with the mark faster than its
+    /// maintenance, and a short's shrinks, so the edge is the worst.
+    pub(crate) fn floor_at(&self, m: u32, p: &crate::positions::Pos, trigger: u64) -> i128 {
+        let perp = self.perps.get(m).expect("positions are on perpetuals");
+        let edge = if p.lots > 0 {
+            trigger.saturating_add(1)
+        } else {
+            trigger.saturating_sub(1)
+        };
+        self.margin_at(m, p, edge.min(perp.highest_mark())) - perp.rounding_minor()
+    }
+
+    /// A position's profit less its maintenance margin at a mark of `ticks`.
+    fn margin_at(&self, m: u32, p: &crate::positions::Pos, ticks: u64) -> i128 {
+        let per_lot = self.per_lot(m, ticks);
+        let value = u128::from(p.lots.unsigned_abs()) * per_lot;
+        let maintenance = self.perps.get(m).map_or(0, |x| x.maintenance(value));
+        // A value within half a u64 (`Perp::new`), its maintenance below it.
+        p.unrealized(per_lot) - i128::try_from(maintenance).expect("below the value")
     }
 
     /// One step for an account in the backlog: over if its slack is back; else

@@ -269,6 +269,24 @@ impl Perp {
             .saturating_sub(u128::from(b.cum_minor))
     }
 
+    /// The highest mark there can be: the highest index with the whole basis.
+    pub fn highest_mark(&self) -> u64 {
+        let band = u128::from(self.max_ticks) * u128::from(self.spec.mark_basis_max_ppm) / PPM;
+        // `Perp::new` keeps the basis within 10%, so the sum fits.
+        self.max_ticks
+            .saturating_add(u64::try_from(band).unwrap_or(u64::MAX))
+    }
+
+    /// How far the rounded maintenance margin can stray from a straight line
+    /// through the brackets, in minor units: each bracket's maintenance amount
+    /// is rounded down once, and the margin itself up once. So between any two
+    /// marks a position's profit less its maintenance moves against the mark's
+    /// direction by at most this.
+    pub fn rounding_minor(&self) -> i128 {
+        // At most `PERP_BRACKETS_MAX` brackets.
+        i128::try_from(self.brackets.len()).unwrap_or(i128::MAX)
+    }
+
     /// The most leverage any position here may have (its first bracket's).
     pub fn first_bracket_max(&self) -> u32 {
         // `Perp::new` refuses a spec without brackets, so there is a first.

@@ -25,7 +25,7 @@ use crate::restrictions::{Allowed, Restrictions};
 use crate::signing::{Signing, Stream};
 
 /// Bumped whenever the snapshot layout changes.
-const SNAPSHOT_FORMAT: u16 = 11;
+const SNAPSHOT_FORMAT: u16 = 12;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
