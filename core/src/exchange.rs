@@ -50,7 +50,7 @@ pub struct Core {
     /// Positions on perpetuals and each account's margin.
     pub(crate) positions: crate::positions::Positions,
     /// Which accounts a new mark must check, and the liquidation backlog.
-    pub(crate) watch: crate::liquidation::Watch,
+    pub(crate) watch: crate::watch::Watch,
     pub(crate) ledger: Ledger,
     pub(crate) fees: Fees,
     pub(crate) restrictions: Restrictions,

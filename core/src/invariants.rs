@@ -8,6 +8,7 @@ use tape_schemas::*;
 use crate::book::{Order, OrderKind};
 use crate::exchange::Core;
 use crate::market::Market;
+use crate::watch::Cover;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvariantViolation {
@@ -42,6 +43,8 @@ pub enum InvariantViolation {
         asset: String,
         what: String,
     },
+    #[error("liquidation watch: {what}")]
+    Watch { what: String },
 }
 
 impl Core {
@@ -259,7 +262,7 @@ impl Core {
                 continue;
             }
             accounts.insert((account, asset));
-            if self.watch.trigger(account, m).map(|t| t.0) != Some(pos.lots > 0) {
+            if self.watch.trigger(account, m).map(|t| t.long) != Some(pos.lots > 0) {
                 return Err(InvariantViolation::Margin {
                     account,
                     asset: self.assets.get(asset).code.to_string(),
@@ -267,7 +270,7 @@ impl Core {
                 });
             }
         }
-        self.check_budgets()?;
+        self.check_triggers()?;
         for (account, asset, kept) in self.positions.kept() {
             let walked = self.walk_unrealized(account, asset).0;
             if kept != walked {
@@ -294,42 +297,60 @@ impl Core {
         Ok(())
     }
 
-    /// Every budget stands on triggers that cover it: each open position of the
-    /// account in the asset is watched on its side by a trigger the mark has not
-    /// crossed, and the budget is no lower than minus the sum of their floors.
-    /// So a wallet at or above the budget means the account covers its
-    /// maintenance at every mark those triggers allow.
-    fn check_budgets(&self) -> Result<(), InvariantViolation> {
-        for (account, asset, budget) in self.watch.budgets() {
-            let fail = |what: String| InvariantViolation::Margin {
-                account,
-                asset: self.assets.get(asset).code.to_string(),
-                what,
+    /// Every trigger stands for an open position outside the backlog, on its
+    /// side, not crossed by its market's mark, with the floor its position has
+    /// there; each account's cover is the sum of its triggers; nothing is left
+    /// over from the command. So a wallet of at least minus the cover means the
+    /// account covers its maintenance at every mark its triggers allow.
+    fn check_triggers(&self) -> Result<(), InvariantViolation> {
+        let fail = |account: AccountId, asset: u16, what: String| InvariantViolation::Margin {
+            account,
+            asset: self.assets.get(asset).code.to_string(),
+            what,
+        };
+        let mut covers: BTreeMap<(AccountId, u16), Cover> = BTreeMap::new();
+        for (account, m, t) in self.watch.triggers() {
+            let mk = &self.markets[m];
+            let standing = self.positions.get(account, m).filter(|p| {
+                p.lots != 0
+                    && (p.lots > 0) == t.long
+                    && mk.quote == t.asset
+                    && !self.watch.in_backlog(account, t.asset)
+                    && !t.crossed_by(mk.mark().unwrap_or(0))
+            });
+            let Some(p) = standing else {
+                return Err(fail(
+                    account,
+                    t.asset,
+                    format!("its trigger on market {m} does not stand"),
+                ));
             };
-            let mut floors = 0i128;
-            for (m, p) in self.positions.of(account) {
-                if self.markets[m].quote != asset || p.lots == 0 {
-                    continue;
-                }
-                let mark = self.markets[m].mark().unwrap_or(0);
-                let standing = match self.watch.trigger(account, m) {
-                    Some((true, t)) => p.lots > 0 && mark > t,
-                    Some((false, t)) => p.lots < 0 && mark < t,
-                    None => false,
-                };
-                let Some((_, t)) = self.watch.trigger(account, m).filter(|_| standing) else {
-                    return Err(fail(format!(
-                        "a budget stands without a trigger standing on market {m}"
-                    )));
-                };
-                floors += self.floor_at(m, p, t);
+            let floor = self.floor_at(m, p, t.ticks);
+            if floor != t.floor {
+                return Err(fail(
+                    account,
+                    t.asset,
+                    format!(
+                        "its trigger on market {m} keeps a floor of {}, not {floor}",
+                        t.floor
+                    ),
+                ));
             }
-            if budget < -floors {
-                return Err(fail(format!(
-                    "budget {budget} below the {} its triggers cover",
-                    -floors
-                )));
-            }
+            let c = covers.entry((account, t.asset)).or_default();
+            c.floors += floor;
+            c.triggers += 1;
+        }
+        let kept: BTreeMap<(AccountId, u16), Cover> =
+            self.watch.covers().map(|(a, s, c)| ((a, s), c)).collect();
+        if kept != covers {
+            return Err(InvariantViolation::Watch {
+                what: "the covers are not the sums of the triggers".into(),
+            });
+        }
+        if !self.watch.settled() {
+            return Err(InvariantViolation::Watch {
+                what: "accounts or positions were left unchecked".into(),
+            });
         }
         Ok(())
     }

@@ -53,6 +53,7 @@ mod settlement;
 mod signing;
 mod snapshot;
 mod units;
+mod watch;
 
 pub use exchange::{ApiKey, Core, CoreConfig, PREFETCH_AHEAD};
 pub use invariants::InvariantViolation;

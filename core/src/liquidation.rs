@@ -25,169 +25,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
 use tape_schemas::*;
 
 use crate::book::OrderKind;
 use crate::exchange::Core;
 use crate::orders::Draft;
-use crate::positions::PPM;
+use crate::positions::{Pos, PPM};
+use crate::watch::Trigger;
 
 /// Liquidation steps per command, across the backlog.
 pub const LIQUIDATION_STEPS_MAX: usize = 8;
 /// Opposite positions one deleveraging step closes at most.
 pub const DELEVERAGE_MAX: usize = 16;
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Watch {
-    /// (market, trigger, account) of long positions: a mark at or below the
-    /// trigger checks the account.
-    longs: BTreeSet<(u32, u64, AccountId)>,
-    /// Short positions: a mark at or above the trigger checks the account.
-    shorts: BTreeSet<(u32, u64, AccountId)>,
-    /// Each watched position's (long, trigger).
-    triggers: BTreeMap<(AccountId, u32), (bool, u64)>,
-    /// The lowest wallet (available plus held margin) at which an account's
-    /// triggers cover it, by (account, collateral asset): minus the sum of its
-    /// positions' floors (`Core::floor_at`). While the wallet is no lower and no
-    /// trigger is crossed, its slack is not below zero; a change of size or a
-    /// crossed trigger drops the entry, so the next check looks again.
-    budgets: BTreeMap<(AccountId, u16), i128>,
-    /// Accounts below maintenance, by (account, collateral asset).
-    backlog: BTreeSet<(AccountId, u16)>,
-    /// Where the next liquidation step starts in the backlog.
-    cursor: Option<(AccountId, u16)>,
-    /// Accounts to check exactly at the end of the command.
-    dirty: BTreeSet<AccountId>,
-}
-
-/// The watch as the snapshot lists it.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct WatchSnapshot {
-    triggers: Vec<((AccountId, u32), (bool, u64))>,
-    budgets: Vec<((AccountId, u16), i128)>,
-    backlog: Vec<(AccountId, u16)>,
-    cursor: Option<(AccountId, u16)>,
-}
-
-impl Watch {
-    fn set(&mut self, account: AccountId, m: u32, long: bool, trigger: u64) {
-        self.unset(account, m);
-        self.triggers.insert((account, m), (long, trigger));
-        let side = if long {
-            &mut self.longs
-        } else {
-            &mut self.shorts
-        };
-        side.insert((m, trigger, account));
-    }
-
-    fn unset(&mut self, account: AccountId, m: u32) {
-        if let Some((long, trigger)) = self.triggers.remove(&(account, m)) {
-            let side = if long {
-                &mut self.longs
-            } else {
-                &mut self.shorts
-            };
-            side.remove(&(m, trigger, account));
-        }
-    }
-
-    /// Marks an account for an exact check at the end of the command.
-    pub fn touch(&mut self, account: AccountId) {
-        self.dirty.insert(account);
-    }
-
-    /// A position of the account changed: its slack is split again at the check.
-    pub fn position_changed(&mut self, account: AccountId, asset: u16) {
-        self.budgets.remove(&(account, asset));
-        self.dirty.insert(account);
-    }
-
-    /// The watched positions on `m` a mark of `mark` crosses.
-    fn crossed_by(&self, m: u32, mark: u64) -> impl Iterator<Item = AccountId> + '_ {
-        let lo = AccountId(0);
-        let hi = AccountId(u64::MAX);
-        let longs = self.longs.range((m, mark, lo)..=(m, u64::MAX, hi));
-        let shorts = self.shorts.range((m, 0, lo)..=(m, mark, hi));
-        longs.chain(shorts).map(|k| k.2)
-    }
-
-    /// The accounts whose positions on `m` a mark of `mark` crosses, marked for a
-    /// check that splits their slack again.
-    pub fn crossed(&mut self, m: u32, mark: u64) {
-        let crossed: Vec<AccountId> = self.crossed_by(m, mark).collect();
-        for account in crossed {
-            self.forget_budgets(account);
-            self.dirty.insert(account);
-        }
-    }
-
-    fn forget_budgets(&mut self, account: AccountId) {
-        let keys: Vec<(AccountId, u16)> = self
-            .budgets
-            .range((account, 0)..=(account, u16::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in keys {
-            self.budgets.remove(&k);
-        }
-    }
-
-    /// How many positions on `m` a mark of `mark` would cross.
-    pub fn crossing(&self, m: u32, mark: u64) -> usize {
-        self.crossed_by(m, mark).count()
-    }
-
-    pub fn backlog_len(&self) -> usize {
-        self.backlog.len()
-    }
-
-    pub fn in_backlog(&self, account: AccountId, asset: u16) -> bool {
-        self.backlog.contains(&(account, asset))
-    }
-
-    /// Every account's budget: (account, collateral asset, lowest wallet).
-    pub fn budgets(&self) -> impl Iterator<Item = (AccountId, u16, i128)> + '_ {
-        self.budgets.iter().map(|(&(a, asset), &b)| (a, asset, b))
-    }
-
-    pub fn trigger(&self, account: AccountId, m: u32) -> Option<(bool, u64)> {
-        self.triggers.get(&(account, m)).copied()
-    }
-
-    /// The next backlog entry at or after the cursor (wrapping round).
-    fn next_in_backlog(&self) -> Option<(AccountId, u16)> {
-        let from = self.cursor.unwrap_or((AccountId(0), 0));
-        self.backlog
-            .range(from..)
-            .next()
-            .or_else(|| self.backlog.first())
-            .copied()
-    }
-
-    pub fn snapshot(&self) -> WatchSnapshot {
-        WatchSnapshot {
-            triggers: self.triggers.iter().map(|(k, v)| (*k, *v)).collect(),
-            budgets: self.budgets.iter().map(|(k, v)| (*k, *v)).collect(),
-            backlog: self.backlog.iter().copied().collect(),
-            cursor: self.cursor,
-        }
-    }
-
-    pub fn restore(s: WatchSnapshot) -> Watch {
-        let mut w = Watch {
-            backlog: s.backlog.into_iter().collect(),
-            budgets: s.budgets.into_iter().collect(),
-            cursor: s.cursor,
-            ..Watch::default()
-        };
-        for ((account, m), (long, trigger)) in s.triggers {
-            w.set(account, m, long, trigger);
-        }
-        w
-    }
-}
 
 /// An account's margin in one collateral asset, in minor units.
 pub(crate) struct Health {
@@ -201,16 +50,12 @@ impl Health {
     }
 }
 
-/// An account's open positions in one collateral asset, as a check sees them
-/// (`Core::look`).
+/// An account's fresh positions that are open, as a check sees them.
 #[derive(Default)]
 struct Look {
-    /// The sum of the floors of the positions whose triggers stand.
-    standing: i128,
-    any_standing: bool,
-    /// The others: (market, lots, value at the mark).
-    fresh: Vec<(u32, i64, u128)>,
-    /// The others' unrealized profit and loss and maintenance at the marks.
+    /// (market, lots, value at the mark).
+    open: Vec<(u32, i64, u128)>,
+    /// Their unrealized profit and loss and maintenance at the marks.
     upnl: i128,
     maintenance: u128,
 }
@@ -298,116 +143,90 @@ impl Core {
     }
 
     fn check_touched(&mut self, out: &mut Vec<Event>) {
-        while let Some(account) = self.watch.dirty.pop_first() {
+        while let Some(account) = self.watch.next_dirty() {
+            let fresh = self.watch.take_fresh(account);
             for asset in self.collaterals(account) {
                 if !self.watch.in_backlog(account, asset) {
-                    self.check_account(account, asset, out);
+                    let fresh: Vec<u32> = fresh
+                        .iter()
+                        .copied()
+                        .filter(|&m| self.markets[m].quote == asset)
+                        .collect();
+                    self.check_account(account, asset, &fresh, out);
                 }
             }
-            // Positions that are gone leave the index.
-            self.unwatch_closed(account);
         }
     }
 
-    /// Triggers of positions the account no longer holds are dropped.
-    fn unwatch_closed(&mut self, account: AccountId) {
-        let watched: Vec<u32> = self
-            .watch
-            .triggers
-            .range((account, 0)..=(account, u32::MAX))
-            .map(|((_, m), _)| *m)
-            .collect();
-        for m in watched {
-            if self.positions.get(account, m).is_none_or(|p| p.lots == 0) {
-                self.watch.unset(account, m);
-            }
-        }
-        let watched = &self.watch.triggers;
-        if watched
-            .range((account, 0)..=(account, u32::MAX))
-            .next()
-            .is_none()
-        {
-            self.watch.forget_budgets(account);
-        }
-    }
-
-    /// An exact check: below maintenance joins the backlog; else the positions
-    /// without a standing trigger are indexed with what the others leave over,
-    /// or, when that is not enough, the slack is split among all of them again.
-    fn check_account(&mut self, account: AccountId, asset: u16, out: &mut Vec<Event>) {
+    /// An exact check of an account whose `fresh` positions (in `asset`) lost
+    /// their triggers: below maintenance it joins the backlog; else the fresh
+    /// positions are indexed with what the standing triggers leave over, or,
+    /// when that is not enough, the slack is split among all of them again.
+    fn check_account(
+        &mut self,
+        account: AccountId,
+        asset: u16,
+        fresh: &[u32],
+        out: &mut Vec<Event>,
+    ) {
         let wallet = self.wallet(account, asset);
-        let budget = self.watch.budgets.get(&(account, asset)).copied();
-        if budget.is_some_and(|b| wallet >= b) {
-            return; // nothing but the marks took from the slack since the split
+        let cover = self.watch.cover(account, asset);
+        if fresh.is_empty() && wallet + cover.floors >= 0 {
+            return; // the triggers standing cover the account
         }
-        let look = self.look(account, asset);
-        let over = wallet + look.standing + look.upnl - look.maintenance as i128;
+        let look = self.look(account, fresh);
+        let over = wallet + cover.floors + look.upnl - look.maintenance as i128;
         if over >= 0 {
-            let floors = look.standing + self.index_shares(account, &look.fresh, over);
-            self.watch.budgets.insert((account, asset), -floors);
+            self.index_shares(account, asset, &look.open, over);
             return;
         }
         // With no trigger standing, what is over is the slack itself.
-        let health = if look.any_standing {
-            self.health(account, asset)
-        } else {
+        let health = if cover.triggers == 0 {
             Health {
                 equity: wallet + look.upnl,
                 maintenance: look.maintenance,
             }
-        };
-        if health.slack() < 0 {
-            self.watch.forget_budgets(account);
-            self.watch.backlog.insert((account, asset));
-            let positions: Vec<u32> = self.positions.of(account).map(|(m, _)| m).collect();
-            for m in positions {
-                self.watch.unset(account, m);
-            }
-            let (equity, maintenance) = self.money(asset, &health);
-            out.push(Event::LiquidationStarted {
-                account,
-                asset: self.assets.get(asset).code,
-                equity,
-                maintenance,
-            });
         } else {
-            self.split_slack(account, asset, health.slack());
+            self.health(account, asset)
+        };
+        if health.slack() >= 0 {
+            return self.split_slack(account, asset, health.slack());
+        }
+        self.unwatch(account, asset);
+        self.watch.start_liquidation(account, asset);
+        let (equity, maintenance) = self.money(asset, &health);
+        out.push(Event::LiquidationStarted {
+            account,
+            asset: self.assets.get(asset).code,
+            equity,
+            maintenance,
+        });
+    }
+
+    /// The account's positions in `asset` leave the index.
+    fn unwatch(&mut self, account: AccountId, asset: u16) {
+        let watched: Vec<u32> = self
+            .positions
+            .of(account)
+            .filter(|(m, _)| self.markets[*m].quote == asset)
+            .map(|(m, _)| m)
+            .collect();
+        for m in watched {
+            self.watch.unset(account, m);
         }
     }
 
-    /// The account's open positions in `asset` as a check sees them: the floors
-    /// of those whose trigger still stands (on their side, not crossed by the
-    /// mark), and the others (new, flipped or crossed) at the marks.
-    fn look(&self, account: AccountId, asset: u16) -> Look {
-        let watched: Vec<(u32, (bool, u64))> = self
-            .watch
-            .triggers
-            .range((account, 0)..=(account, u32::MAX))
-            .map(|(&(_, m), &t)| (m, t))
-            .collect();
+    /// The open ones of an account's fresh positions, at the marks.
+    fn look(&self, account: AccountId, fresh: &[u32]) -> Look {
         let mut look = Look::default();
-        for (m, p) in self.positions.of(account) {
-            if self.markets[m].quote != asset || p.lots == 0 {
+        for &m in fresh {
+            let Some(p) = self.positions.get(account, m).filter(|p| p.lots != 0) else {
                 continue;
-            }
-            let mark = self.markets[m].mark().unwrap_or(0);
-            let standing = watched
-                .binary_search_by_key(&m, |w| w.0)
-                .ok()
-                .map(|i| watched[i].1)
-                .filter(|&(long, t)| {
-                    long == (p.lots > 0) && if long { mark > t } else { mark < t }
-                });
-            if let Some((_, t)) = standing {
-                look.any_standing = true;
-                look.standing += self.floor_at(m, p, t);
-            } else {
-                let (value, upnl) = self.value_at_mark(m, p);
-                look.upnl += upnl;
-                look.maintenance += self.perps.get(m).map_or(0, |x| x.maintenance(value));
-                look.fresh.push((m, p.lots, value));
-            }
+            };
+            let (value, upnl) = self.value_at_mark(m, p);
+            look.upnl += upnl;
+            look.maintenance += self.perps.get(m).map_or(0, |x| x.maintenance(value));
+            look.open.push((m, p.lots, value));
         }
         look
     }
@@ -423,27 +242,32 @@ impl Core {
     /// Indexes each open position settled in `asset` by the mark at which its
     /// share of `slack` (in proportion to its value) would be used up.
     fn split_slack(&mut self, account: AccountId, asset: u16, slack: i128) {
+        self.unwatch(account, asset);
         let open: Vec<(u32, i64, u128)> = self
             .positions
             .of(account)
             .filter(|(m, p)| self.markets[*m].quote == asset && p.lots != 0)
             .map(|(m, p)| (m, p.lots, self.value_at_mark(m, p).0))
             .collect();
-        let floors = self.index_shares(account, &open, slack);
-        self.watch.budgets.insert((account, asset), -floors);
+        self.index_shares(account, asset, &open, slack);
     }
 
     /// Indexes each of `open` (market, lots, value) by the mark at which its
     /// share of `slack` (in proportion to its value, less what rounding may
-    /// take) would be used up; the sum of their floors.
-    fn index_shares(&mut self, account: AccountId, open: &[(u32, i64, u128)], slack: i128) -> i128 {
+    /// take) would be used up.
+    fn index_shares(
+        &mut self,
+        account: AccountId,
+        asset: u16,
+        open: &[(u32, i64, u128)],
+        slack: i128,
+    ) {
         let rounding: i128 = open
             .iter()
             .map(|o| self.perps.get(o.0).map_or(0, |p| p.rounding_minor()))
             .sum();
         let slack = (slack - rounding).max(0).unsigned_abs();
         let total: u128 = open.iter().map(|o| o.2).sum::<u128>().max(1);
-        let mut floors = 0;
         for &(m, lots, value) in open {
             let perp = self.perps.get(m).expect("positions are on perpetuals");
             let mark = perp.mark_ticks().unwrap_or(0);
@@ -451,7 +275,7 @@ impl Core {
             // Slack lost per tick: at most the size's value of a tick for a long,
             // that × (1 + the highest maintenance rate) for a short.
             let per_tick = u128::from(lots.unsigned_abs()) * self.per_lot(m, 1);
-            let trigger = if lots > 0 {
+            let ticks = if lots > 0 {
                 let ticks = u64::try_from(share / per_tick.max(1)).unwrap_or(u64::MAX);
                 mark.saturating_sub(ticks)
             } else {
@@ -459,19 +283,26 @@ impl Core {
                 let ticks = u64::try_from(share * PPM / per_tick.max(1)).unwrap_or(u64::MAX);
                 mark.saturating_add(ticks)
             };
-            self.watch.set(account, m, lots > 0, trigger);
             let pos = self.positions.get(account, m).expect("an open position");
-            floors += self.floor_at(m, pos, trigger);
+            let floor = self.floor_at(m, pos, ticks);
+            let long = lots > 0;
+            let trigger = Trigger {
+                long,
+                ticks,
+                asset,
+                floor,
+            };
+            self.watch.set(account, m, trigger);
         }
-        floors
     }
 
     /// The least a position's profit less its maintenance margin can be at any
-    /// mark its trigger has not crossed: at the trigger's edge (above it for a
-    /// long, below it for a short, within the marks there can be), less what
-    /// rounding may stray. A long's profit grows with the mark faster than its
-    /// maintenance, and a short's shrinks, so the edge is the worst.
-    pub(crate) fn floor_at(&self, m: u32, p: &crate::positions::Pos, trigger: u64) -> i128 {
+    /// mark a trigger at `trigger` ticks has not crossed: at the trigger's edge
+    /// (above it for a long, below it for a short, within the marks there can
+    /// be), less what rounding may stray. A long's profit grows with the mark
+    /// faster than its maintenance, and a short's shrinks, so the edge is the
+    /// worst.
+    pub(crate) fn floor_at(&self, m: u32, p: &Pos, trigger: u64) -> i128 {
         let perp = self.perps.get(m).expect("positions are on perpetuals");
         let edge = if p.lots > 0 {
             trigger.saturating_add(1)
@@ -482,7 +313,7 @@ impl Core {
     }
 
     /// A position's profit less its maintenance margin at a mark of `ticks`.
-    fn margin_at(&self, m: u32, p: &crate::positions::Pos, ticks: u64) -> i128 {
+    fn margin_at(&self, m: u32, p: &Pos, ticks: u64) -> i128 {
         let per_lot = self.per_lot(m, ticks);
         let value = u128::from(p.lots.unsigned_abs()) * per_lot;
         let maintenance = self.perps.get(m).map_or(0, |x| x.maintenance(value));
@@ -502,7 +333,7 @@ impl Core {
         let Some(m) = open else { return };
         // The next step goes to the next account in the backlog (round the
         // backlog); this one is checked again when its turn comes.
-        self.watch.cursor = Some((account, asset.saturating_add(1)));
+        self.watch.set_cursor((account, asset.saturating_add(1)));
         let (lots, ticks) = self.reduce_at_bankruptcy(account, m, &health, out);
         if lots == 0 {
             // Nothing in the book within the bankruptcy price: the insurance fund
@@ -526,7 +357,7 @@ impl Core {
         health: &Health,
         out: &mut Vec<Event>,
     ) {
-        self.watch.backlog.remove(&(account, asset));
+        self.watch.end_liquidation(account, asset);
         let (equity, maintenance) = self.money(asset, health);
         out.push(Event::LiquidationEnded {
             account,

@@ -224,7 +224,7 @@ impl Core {
         self.top_up(account, asset, cause, out);
         self.position_changed(m, account, trade, f.realized, out);
         self.positions.forget_if_empty(account, m);
-        self.watch.position_changed(account, asset);
+        self.watch.position_changed(account, m);
     }
 
     /// An account's position on `m`, opened (at its leverage, owing no funding

@@ -50,7 +50,7 @@ struct Snapshot {
     perps: Vec<PerpSnapshot>,
     leverage: LeverageSnapshot,
     positions: crate::positions::PositionsSnapshot,
-    watch: crate::liquidation::WatchSnapshot,
+    watch: crate::watch::WatchSnapshot,
     ledger: LedgerSnapshot,
     fees: Vec<(AccountId, u32, FeeRates)>,
     restrictions: Vec<(AccountId, Allowed)>,
@@ -141,7 +141,7 @@ impl Core {
         let (ledger, perps) = (&core.ledger, &core.perps);
         core.leverage = Leverage::restore(s.leverage, |a| ledger.exists(a), |m| perps.contains(m))?;
         core.restore_positions(s.positions)?;
-        core.watch = crate::liquidation::Watch::restore(s.watch);
+        core.watch = crate::watch::Watch::restore(s.watch);
         let markets = u32::try_from(core.markets.len()).unwrap_or(u32::MAX);
         core.fees = Fees::restore(s.fees, markets)?;
         core.restrictions = Restrictions::restore(s.restrictions)?;

@@ -16,27 +16,6 @@ const DAVE: AccountId = AccountId(4);
 /// One USDT in minor units.
 const USDT: u64 = 1_000_000;
 
-fn perp_order(account: AccountId, side: Side, order_type: OrderType) -> NewOrder {
-    NewOrder {
-        account,
-        market: sym(PERP),
-        side,
-        order_type,
-        client_order_id: None,
-        stp: StpMode::CancelTaker,
-    }
-}
-
-fn gtc(price: &str, qty: &str) -> OrderType {
-    OrderType::Limit {
-        price: d(price),
-        quantity: d(qty),
-        time_in_force: TimeInForce::Gtc,
-        post_only: false,
-        display_quantity: None,
-    }
-}
-
 fn place(account: AccountId, side: Side, price: &str, qty: &str) -> Command {
     Command::PlaceOrder(perp_order(account, side, gtc(price, qty)))
 }
@@ -663,30 +642,6 @@ fn a_bracket_whose_position_is_gone_when_its_entry_ends_gets_no_exit() {
 }
 
 /// BTC-PERP and three more perpetuals like it, each indexed at `price` now.
-fn four_perps(h: &mut H) -> [Symbol; 4] {
-    let symbols = [PERP, "BTC-PERP-2", "BTC-PERP-3", "BTC-PERP-4"].map(sym);
-    for s in &symbols[1..] {
-        let spec = PerpetualSpec {
-            market: tape_testkit::spec(s.as_str(), "BTC", "USDT"),
-            ..perp_spec()
-        };
-        h.ok(Command::CreatePerpetual(spec));
-    }
-    symbols
-}
-
-fn index_all(h: &mut H, symbols: &[Symbol], price: &str) {
-    h.time_ms += 1_000;
-    for s in symbols {
-        let time = h.time_ms;
-        h.ok(Command::SetIndexPrice {
-            market: *s,
-            price: d(price),
-            source_ms: time,
-        });
-    }
-}
-
 #[test]
 fn an_account_with_many_positions_is_margined_at_the_marks_of_now() {
     let mut h = market();

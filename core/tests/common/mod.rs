@@ -390,3 +390,51 @@ pub fn with_perp() -> H {
     h.ok(Command::CreatePerpetual(perp_spec()));
     h
 }
+
+/// An order on BTC-PERP.
+pub fn perp_order(account: AccountId, side: Side, order_type: OrderType) -> NewOrder {
+    NewOrder {
+        account,
+        market: sym(PERP),
+        side,
+        order_type,
+        client_order_id: None,
+        stp: StpMode::CancelTaker,
+    }
+}
+
+pub fn gtc(price: &str, qty: &str) -> OrderType {
+    OrderType::Limit {
+        price: d(price),
+        quantity: d(qty),
+        time_in_force: TimeInForce::Gtc,
+        post_only: false,
+        display_quantity: None,
+    }
+}
+
+/// BTC-PERP and three more like it.
+pub fn four_perps(h: &mut H) -> [Symbol; 4] {
+    let symbols = [PERP, "BTC-PERP-2", "BTC-PERP-3", "BTC-PERP-4"].map(sym);
+    for s in &symbols[1..] {
+        let spec = PerpetualSpec {
+            market: spec(s.as_str(), "BTC", "USDT"),
+            ..perp_spec()
+        };
+        h.ok(Command::CreatePerpetual(spec));
+    }
+    symbols
+}
+
+/// Every market's index at `price`, a second on.
+pub fn index_all(h: &mut H, symbols: &[Symbol], price: &str) {
+    h.time_ms += 1_000;
+    for s in symbols {
+        let time = h.time_ms;
+        h.ok(Command::SetIndexPrice {
+            market: *s,
+            price: d(price),
+            source_ms: time,
+        });
+    }
+}

@@ -1,0 +1,245 @@
+//! The liquidation watch: each open position outside the backlog indexed by the
+//! mark at which its share of its account's slack would be used up, and what
+//! each account's triggers guarantee. `liquidation.rs` decides what to index and
+//! when; this file only keeps the index and its sums consistent.
+//!
+//! A trigger carries its position's floor: the least the position's profit less
+//! its maintenance margin can be at any mark the trigger has not crossed
+//! (`Core::floor_at`). An account's cover in a collateral asset is the sum of the
+//! floors of its triggers there. While none is crossed and no position changed,
+//! a wallet (available plus held margin) of at least minus the cover means the
+//! account covers its maintenance: nothing needs to be looked at.
+//!
+//! A change of a position's size, or a mark crossing its trigger, takes the
+//! trigger out (with its floor) and leaves the position fresh: the next check
+//! indexes only the fresh positions, with what the standing ones leave over.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use tape_schemas::AccountId;
+
+/// One watched position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Trigger {
+    pub long: bool,
+    /// A mark at or below this (a long), at or above it (a short) crosses it.
+    pub ticks: u64,
+    /// The collateral asset of the position's market.
+    pub asset: u16,
+    /// The least its profit less maintenance can be while it is not crossed.
+    pub floor: i128,
+}
+
+impl Trigger {
+    /// Whether a mark of `mark` crosses it.
+    pub fn crossed_by(&self, mark: u64) -> bool {
+        if self.long {
+            mark <= self.ticks
+        } else {
+            mark >= self.ticks
+        }
+    }
+}
+
+/// What an account's triggers in one collateral asset guarantee.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cover {
+    /// The sum of their floors.
+    pub floors: i128,
+    /// How many there are.
+    pub triggers: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Watch {
+    /// (market, trigger, account) of long positions: a mark at or below the
+    /// trigger crosses it.
+    longs: BTreeSet<(u32, u64, AccountId)>,
+    /// Short positions: a mark at or above the trigger crosses it.
+    shorts: BTreeSet<(u32, u64, AccountId)>,
+    triggers: BTreeMap<(AccountId, u32), Trigger>,
+    /// The sums of `triggers`, by (account, collateral asset).
+    covers: BTreeMap<(AccountId, u16), Cover>,
+    /// Positions whose trigger was taken out in this command (a change of size,
+    /// a crossing): the check indexes them again. Empty between commands.
+    fresh: BTreeSet<(AccountId, u32)>,
+    /// Accounts below maintenance, by (account, collateral asset).
+    backlog: BTreeSet<(AccountId, u16)>,
+    /// Where the next liquidation step starts in the backlog.
+    cursor: Option<(AccountId, u16)>,
+    /// Accounts to check at the end of the command. Empty between commands.
+    dirty: BTreeSet<AccountId>,
+}
+
+/// The watch as the snapshot lists it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WatchSnapshot {
+    triggers: Vec<((AccountId, u32), Trigger)>,
+    backlog: Vec<(AccountId, u16)>,
+    cursor: Option<(AccountId, u16)>,
+}
+
+impl Watch {
+    /// Indexes a position (taking out the trigger it had).
+    pub fn set(&mut self, account: AccountId, m: u32, t: Trigger) {
+        self.unset(account, m);
+        self.triggers.insert((account, m), t);
+        let c = self.covers.entry((account, t.asset)).or_default();
+        c.floors += t.floor;
+        c.triggers += 1;
+        self.side(t.long).insert((m, t.ticks, account));
+    }
+
+    fn side(&mut self, long: bool) -> &mut BTreeSet<(u32, u64, AccountId)> {
+        if long {
+            &mut self.longs
+        } else {
+            &mut self.shorts
+        }
+    }
+
+    /// Takes a position's trigger out, with its floor.
+    pub fn unset(&mut self, account: AccountId, m: u32) {
+        let Some(t) = self.triggers.remove(&(account, m)) else {
+            return;
+        };
+        self.side(t.long).remove(&(m, t.ticks, account));
+        let key = (account, t.asset);
+        if let Some(c) = self.covers.get_mut(&key) {
+            c.floors -= t.floor;
+            c.triggers -= 1;
+            if c.triggers == 0 {
+                self.covers.remove(&key);
+            }
+        }
+    }
+
+    /// Marks an account for a check at the end of the command.
+    pub fn touch(&mut self, account: AccountId) {
+        self.dirty.insert(account);
+    }
+
+    /// A position changed size: its trigger no longer says anything, and the
+    /// check indexes it again.
+    pub fn position_changed(&mut self, account: AccountId, m: u32) {
+        self.unset(account, m);
+        self.fresh.insert((account, m));
+        self.dirty.insert(account);
+    }
+
+    /// The watched positions on `m` a mark of `mark` crosses.
+    fn crossed_by(&self, m: u32, mark: u64) -> impl Iterator<Item = AccountId> + '_ {
+        let lo = AccountId(0);
+        let hi = AccountId(u64::MAX);
+        let longs = self.longs.range((m, mark, lo)..=(m, u64::MAX, hi));
+        let shorts = self.shorts.range((m, 0, lo)..=(m, mark, hi));
+        longs.chain(shorts).map(|k| k.2)
+    }
+
+    /// The positions on `m` a mark of `mark` crosses lose their triggers and
+    /// are checked at the end of the command.
+    pub fn crossed(&mut self, m: u32, mark: u64) {
+        let crossed: Vec<AccountId> = self.crossed_by(m, mark).collect();
+        for account in crossed {
+            self.position_changed(account, m);
+        }
+    }
+
+    /// How many positions on `m` a mark of `mark` would cross.
+    pub fn crossing(&self, m: u32, mark: u64) -> usize {
+        self.crossed_by(m, mark).count()
+    }
+
+    /// The next account to check, taken off the list.
+    pub fn next_dirty(&mut self) -> Option<AccountId> {
+        self.dirty.pop_first()
+    }
+
+    /// The account's fresh positions, taken off the list.
+    pub fn take_fresh(&mut self, account: AccountId) -> Vec<u32> {
+        let mut taken = Vec::new();
+        while let Some(&(a, m)) = self.fresh.range((account, 0)..).next() {
+            if a != account {
+                break;
+            }
+            self.fresh.remove(&(a, m));
+            taken.push(m);
+        }
+        taken
+    }
+
+    pub fn cover(&self, account: AccountId, asset: u16) -> Cover {
+        self.covers
+            .get(&(account, asset))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn start_liquidation(&mut self, account: AccountId, asset: u16) {
+        self.backlog.insert((account, asset));
+    }
+
+    pub fn end_liquidation(&mut self, account: AccountId, asset: u16) {
+        self.backlog.remove(&(account, asset));
+    }
+
+    pub fn backlog_len(&self) -> usize {
+        self.backlog.len()
+    }
+
+    pub fn in_backlog(&self, account: AccountId, asset: u16) -> bool {
+        self.backlog.contains(&(account, asset))
+    }
+
+    /// The next backlog entry at or after the cursor (wrapping round).
+    pub fn next_in_backlog(&self) -> Option<(AccountId, u16)> {
+        let from = self.cursor.unwrap_or((AccountId(0), 0));
+        self.backlog
+            .range(from..)
+            .next()
+            .or_else(|| self.backlog.first())
+            .copied()
+    }
+
+    pub fn set_cursor(&mut self, at: (AccountId, u16)) {
+        self.cursor = Some(at);
+    }
+
+    pub fn trigger(&self, account: AccountId, m: u32) -> Option<Trigger> {
+        self.triggers.get(&(account, m)).copied()
+    }
+
+    pub fn triggers(&self) -> impl Iterator<Item = (AccountId, u32, Trigger)> + '_ {
+        self.triggers.iter().map(|(&(a, m), &t)| (a, m, t))
+    }
+
+    pub fn covers(&self) -> impl Iterator<Item = (AccountId, u16, Cover)> + '_ {
+        self.covers.iter().map(|(&(a, s), &c)| (a, s, c))
+    }
+
+    /// Whether nothing is left over from a command (the invariants ask).
+    pub fn settled(&self) -> bool {
+        self.fresh.is_empty() && self.dirty.is_empty()
+    }
+
+    pub fn snapshot(&self) -> WatchSnapshot {
+        WatchSnapshot {
+            triggers: self.triggers.iter().map(|(k, v)| (*k, *v)).collect(),
+            backlog: self.backlog.iter().copied().collect(),
+            cursor: self.cursor,
+        }
+    }
+
+    pub fn restore(s: WatchSnapshot) -> Watch {
+        let mut w = Watch {
+            backlog: s.backlog.into_iter().collect(),
+            cursor: s.cursor,
+            ..Watch::default()
+        };
+        for ((account, m), t) in s.triggers {
+            w.set(account, m, t);
+        }
+        w
+    }
+}

@@ -1,0 +1,168 @@
+//! The liquidation watch (issue 22): a fill on one market indexes that position
+//! again and leaves the account's other triggers standing, and however an
+//! account's positions change, its liquidation starts in the command whose mark
+//! takes it below maintenance: not before, not after. Every command is checked
+//! against every invariant (`H::apply`), the watch's own among them.
+
+mod common;
+
+use common::*;
+use tape_core::Core;
+use tape_schemas::*;
+
+const DAVE: AccountId = AccountId(4);
+
+/// Minor units of USDT (6 decimals) in a decimal of at most 6 places.
+fn usdt(v: Dec) -> i128 {
+    v.mantissa() * 10i128.pow(6 - v.scale())
+}
+
+/// Dave long 0.1 on each of four perpetuals at 50,000 (5x), Alice short.
+fn dave_long_on_four() -> (H, [Symbol; 4]) {
+    let mut h = with_perp();
+    h.ok(index("50000", h.time_ms));
+    let symbols = four_perps(&mut h);
+    index_all(&mut h, &symbols, "50000");
+    h.deposit(DAVE, "USDT", "5000");
+    for s in symbols {
+        trade(&mut h, s, "50000", "0.1");
+    }
+    (h, symbols)
+}
+
+/// Alice sells `qty` on `s` at `price` and Dave buys it (a negative `qty`: the
+/// other way round, Dave reducing only).
+fn trade(h: &mut H, s: Symbol, price: &str, qty: &str) {
+    let (maker, taker, qty) = match qty.strip_prefix('-') {
+        Some(q) => (Side::Buy, Side::Sell, q),
+        None => (Side::Sell, Side::Buy, qty),
+    };
+    let on = |account, side| NewOrder {
+        market: s,
+        ..perp_order(account, side, gtc(price, qty))
+    };
+    h.ok(Command::PlaceOrder(on(ALICE, maker)));
+    let order = on(DAVE, taker);
+    h.ok(match taker {
+        // Reduce-only: it goes through even while he is short of margin.
+        Side::Sell => Command::PlaceReduceOnly(order),
+        Side::Buy => Command::PlaceOrder(order),
+    });
+}
+
+/// Dave's trigger on `s`: the highest price below the mark (in ticks of 0.01)
+/// at which the watch would look at his long there.
+fn trigger(h: &H, s: Symbol) -> Option<u64> {
+    let mark = h.core.position(DAVE, &s)?.mark?;
+    let crosses = |t: u64| h.core.accounts_a_mark_crosses(&s, t).unwrap_or(0) > 0;
+    // Below the mark only longs are crossed, and more of them the lower it goes.
+    let (mut lo, mut hi) = (0u64, u64::try_from(usdt(mark) / 10_000).ok()?);
+    if !crosses(lo) {
+        return None;
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if crosses(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
+}
+
+#[test]
+fn a_fill_on_one_market_leaves_the_triggers_on_the_others_standing() {
+    let (mut h, s) = dave_long_on_four();
+    let before: Vec<Option<u64>> = s.iter().map(|&m| trigger(&h, m)).collect();
+    assert!(before.iter().all(Option::is_some), "{before:?}");
+    // Dave closes his first position at no loss: only it leaves the index.
+    trade(&mut h, s[0], "50000", "-0.1");
+    assert_eq!(trigger(&h, s[0]), None);
+    for i in 1..4 {
+        assert_eq!(trigger(&h, s[i]), before[i], "market {i}");
+    }
+    // He adds to the second: it is indexed again, the others stand.
+    trade(&mut h, s[1], "50000", "0.1");
+    let after = trigger(&h, s[1]).expect("watched");
+    assert!(
+        after > before[1].expect("watched"),
+        "twice the size: closer"
+    );
+    for i in 2..4 {
+        assert_eq!(trigger(&h, s[i]), before[i], "market {i}");
+    }
+}
+
+/// What Dave's equity and maintenance would be with `s`'s mark at `mark`: his
+/// wallet, each position's value less its cost, each position's maintenance at
+/// 0.4% (its first bracket) rounded up.
+fn predict(core: &Core, symbols: &[Symbol], s: Symbol, mark: Dec) -> (i128, i128) {
+    let m = core.margin(DAVE, &code("USDT")).expect("an account");
+    let (mut equity, mut maintenance) = (usdt(m.wallet), 0i128);
+    for &x in symbols {
+        let Some(p) = core.position(DAVE, &x).filter(|p| p.size.mantissa() != 0) else {
+            continue;
+        };
+        let at = if x == s {
+            mark
+        } else {
+            p.mark.expect("a mark")
+        };
+        // Lots of 0.0001 at ticks of 0.01: a value in whole minor units.
+        let value = p.size.mantissa() * at.mantissa() * 10i128.pow(6)
+            / 10i128.pow(p.size.scale() + at.scale());
+        equity += value - usdt(p.cost);
+        maintenance += (value * 4_000 + 999_999) / 1_000_000;
+    }
+    (equity, maintenance)
+}
+
+#[test]
+fn a_liquidation_starts_in_the_command_whose_mark_takes_the_account_below_maintenance() {
+    let (mut h, s) = dave_long_on_four();
+    // His positions change between the moves: one closed at a loss, one grown,
+    // one shrunk; the fourth is left alone. Every market falls 4% a round.
+    let mut price = 50_000u64;
+    let mut liquidated = false;
+    for round in 0..12 {
+        // At the marks of the last round.
+        match round {
+            0 => trade(&mut h, s[1], &price.to_string(), "0.05"),
+            2 => trade(&mut h, s[0], &price.to_string(), "-0.1"),
+            4 => trade(&mut h, s[2], &price.to_string(), "-0.04"),
+            _ => {}
+        }
+        price = price * 96 / 100;
+        for &x in &s {
+            h.time_ms += 1_000;
+            let time = h.time_ms;
+            let before = h.core.clone();
+            let (_, events) = h.ok(Command::SetIndexPrice {
+                market: x,
+                price: d(&price.to_string()),
+                source_ms: time,
+            });
+            let mark = events
+                .iter()
+                .find_map(|e| match e {
+                    Event::IndexPriceSet { mark, .. } => Some(*mark),
+                    _ => None,
+                })
+                .expect("the index is set");
+            let started = events.iter().any(
+                |e| matches!(e, Event::LiquidationStarted { account, .. } if *account == DAVE),
+            );
+            if !liquidated {
+                let (equity, maintenance) = predict(&before, &s, x, mark);
+                assert_eq!(
+                    started,
+                    equity < maintenance,
+                    "round {round} on {x}: equity {equity}, maintenance {maintenance}"
+                );
+            }
+            liquidated |= started;
+        }
+    }
+    assert!(liquidated, "the moves take him below maintenance");
+}
