@@ -252,24 +252,31 @@ impl Core {
     }
 
     /// Every open position of an account outside the liquidation backlog is
-    /// watched on its side, and every such account covers its maintenance margin;
-    /// every unrealized figure kept up to date is what a walk gives.
+    /// watched on its side, and every such account covers its maintenance margin
+    /// unless a mark crossed one of its triggers and the sweep has not reached
+    /// it yet; every unrealized figure kept up to date is what a walk gives.
     fn check_watched(&self) -> Result<(), InvariantViolation> {
         let mut accounts = std::collections::BTreeSet::new();
+        let mut waiting = std::collections::BTreeSet::new();
         for (account, m, pos) in self.positions.all() {
             let asset = self.markets[m].quote;
             if pos.lots == 0 || self.watch.in_backlog(account, asset) {
                 continue;
             }
             accounts.insert((account, asset));
-            if self.watch.trigger(account, m).map(|t| t.long) != Some(pos.lots > 0) {
+            let trigger = self.watch.trigger(account, m);
+            if trigger.map(|t| t.long) != Some(pos.lots > 0) {
                 return Err(InvariantViolation::Margin {
                     account,
                     asset: self.assets.get(asset).code.to_string(),
                     what: format!("its position on market {m} is not watched"),
                 });
             }
+            if trigger.is_some_and(|t| t.crossed_by(self.markets[m].mark().unwrap_or(0))) {
+                waiting.insert((account, asset));
+            }
         }
+        accounts.retain(|a| !waiting.contains(a));
         self.check_triggers()?;
         for (account, asset, kept) in self.positions.kept() {
             let walked = self.walk_unrealized(account, asset).0;
@@ -298,8 +305,8 @@ impl Core {
     }
 
     /// Every trigger stands for an open position outside the backlog, on its
-    /// side, not crossed by its market's mark, with the floor its position has
-    /// there; each account's cover is the sum of its triggers; nothing is left
+    /// side, not crossed by its market's mark unless that market waits for a
+    /// sweep, with the floor its position has there; each account's cover is the sum of its triggers; nothing is left
     /// over from the command. So a wallet of at least minus the cover means the
     /// account covers its maintenance at every mark its triggers allow.
     fn check_triggers(&self) -> Result<(), InvariantViolation> {
@@ -316,7 +323,7 @@ impl Core {
                     && (p.lots > 0) == t.long
                     && mk.quote == t.asset
                     && !self.watch.in_backlog(account, t.asset)
-                    && !t.crossed_by(mk.mark().unwrap_or(0))
+                    && (!t.crossed_by(mk.mark().unwrap_or(0)) || self.watch.sweeping(m))
             });
             let Some(p) = standing else {
                 return Err(fail(

@@ -37,6 +37,9 @@ use crate::watch::Trigger;
 pub const LIQUIDATION_STEPS_MAX: usize = 8;
 /// Opposite positions one deleveraging step closes at most.
 pub const DELEVERAGE_MAX: usize = 16;
+/// Positions crossed by a new mark that one command checks at most; the rest
+/// wait in the index for the next commands.
+pub const CROSSED_CHECKS_MAX: usize = 256;
 
 /// An account's margin in one collateral asset, in minor units.
 pub(crate) struct Health {
@@ -109,11 +112,15 @@ impl Core {
     }
 
     /// The collateral assets an account has positions in.
-    fn collaterals(&self, account: AccountId) -> BTreeSet<u16> {
-        self.positions
+    fn collaterals(&self, account: AccountId) -> Vec<u16> {
+        let mut assets: Vec<u16> = self
+            .positions
             .of(account)
             .map(|(m, _)| self.markets[m].quote)
-            .collect()
+            .collect();
+        assets.sort_unstable();
+        assets.dedup();
+        assets
     }
 
     /// After a command's own effects: the touched accounts checked exactly, then
@@ -125,6 +132,7 @@ impl Core {
         }
         self.run_funding(out);
         self.check_touched(out);
+        self.sweep_crossed(out);
         // Each account in the backlog takes at most one step per command.
         let mut stepped = BTreeSet::new();
         for _ in 0..LIQUIDATION_STEPS_MAX {
@@ -140,6 +148,20 @@ impl Core {
             self.drain_pending(out);
             self.check_touched(out);
         }
+    }
+
+    /// Checks at most `CROSSED_CHECKS_MAX` positions the marks crossed, the
+    /// perpetuals in turn.
+    fn sweep_crossed(&mut self, out: &mut Vec<Event>) {
+        let mut left = CROSSED_CHECKS_MAX;
+        while left > 0 {
+            let Some(m) = self.watch.next_sweep() else {
+                break;
+            };
+            let mark = self.markets[m].mark().unwrap_or(0);
+            left -= self.watch.sweep(m, mark, left);
+        }
+        self.check_touched(out);
     }
 
     fn check_touched(&mut self, out: &mut Vec<Event>) {
@@ -192,7 +214,9 @@ impl Core {
         if health.slack() >= 0 {
             return self.split_slack(account, asset, health.slack());
         }
-        self.unwatch(account, asset);
+        if cover.triggers > 0 {
+            self.unwatch(account, asset);
+        }
         self.watch.start_liquidation(account, asset);
         let (equity, maintenance) = self.money(asset, &health);
         out.push(Event::LiquidationStarted {
@@ -253,8 +277,12 @@ impl Core {
     }
 
     /// Indexes each of `open` (market, lots, value) by the mark at which its
-    /// share of `slack` (in proportion to its value, less what rounding may
-    /// take) would be used up.
+    /// share of `slack` (in proportion to its value) would be used up. Twice
+    /// each position's rounding allowance is kept back: once for the margin
+    /// straying between the mark and the trigger's edge, once for the floor's
+    /// own allowance. So a slack at least that large leaves the account covered
+    /// (its wallet no lower than minus the floors); a smaller one leaves the
+    /// triggers at the mark, where any move against the account crosses them.
     fn index_shares(
         &mut self,
         account: AccountId,
@@ -266,7 +294,7 @@ impl Core {
             .iter()
             .map(|o| self.perps.get(o.0).map_or(0, |p| p.rounding_minor()))
             .sum();
-        let slack = (slack - rounding).max(0).unsigned_abs();
+        let slack = (slack - 2 * rounding).max(0).unsigned_abs();
         let total: u128 = open.iter().map(|o| o.2).sum::<u128>().max(1);
         for &(m, lots, value) in open {
             let perp = self.perps.get(m).expect("positions are on perpetuals");
@@ -275,13 +303,15 @@ impl Core {
             // Slack lost per tick: at most the size's value of a tick for a long,
             // that × (1 + the highest maintenance rate) for a short.
             let per_tick = u128::from(lots.unsigned_abs()) * self.per_lot(m, 1);
+            // At least a tick away, so the mark it is set at does not cross it
+            // (its floor is taken at its edge, so any trigger is sound).
             let ticks = if lots > 0 {
                 let ticks = u64::try_from(share / per_tick.max(1)).unwrap_or(u64::MAX);
-                mark.saturating_sub(ticks)
+                mark.saturating_sub(ticks.max(1))
             } else {
                 let per_tick = per_tick * (PPM + u128::from(perp.highest_maintenance_ppm()));
                 let ticks = u64::try_from(share * PPM / per_tick.max(1)).unwrap_or(u64::MAX);
-                mark.saturating_add(ticks)
+                mark.saturating_add(ticks.max(1))
             };
             let pos = self.positions.get(account, m).expect("an open position");
             let floor = self.floor_at(m, pos, ticks);

@@ -250,4 +250,16 @@ impl Core {
     pub fn liquidation_backlog(&self) -> usize {
         self.watch.backlog_len()
     }
+
+    /// Perpetuals whose mark crossed positions that wait for a check (each
+    /// command checks at most `CROSSED_CHECKS_MAX`).
+    pub fn liquidation_sweeps(&self) -> usize {
+        self.watch.sweeps_len()
+    }
+
+    /// Positions crossed by their marks that wait for a check: a walk over
+    /// them, for benchmarks and tools.
+    pub fn crossed_positions_waiting(&self) -> usize {
+        self.watch.waiting(|m| self.markets[m].mark().unwrap_or(0))
+    }
 }

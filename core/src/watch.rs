@@ -10,9 +10,12 @@
 //! a wallet (available plus held margin) of at least minus the cover means the
 //! account covers its maintenance: nothing needs to be looked at.
 //!
-//! A change of a position's size, or a mark crossing its trigger, takes the
-//! trigger out (with its floor) and leaves the position fresh: the next check
-//! indexes only the fresh positions, with what the standing ones leave over.
+//! A change of a position's size, or a sweep of the positions a mark crossed,
+//! takes the trigger out (with its floor) and leaves the position fresh: the
+//! next check indexes only the fresh positions, with what the standing ones
+//! leave over. A new mark only marks its perpetual for a sweep; each command
+//! then sweeps a bounded number of crossed positions, the most at risk first,
+//! so a mark that crosses a million accounts does not stall the engine.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,6 +73,12 @@ pub(crate) struct Watch {
     cursor: Option<(AccountId, u16)>,
     /// Accounts to check at the end of the command. Empty between commands.
     dirty: BTreeSet<AccountId>,
+    /// Perpetuals whose mark crossed triggers not all checked yet: each command
+    /// checks at most `CROSSED_CHECKS_MAX` (`Core::sweep_crossed`), the rest wait,
+    /// still in the index, for the next commands.
+    sweeps: BTreeSet<u32>,
+    /// Where the next sweep starts among them.
+    sweep_cursor: u32,
 }
 
 /// The watch as the snapshot lists it.
@@ -78,6 +87,8 @@ pub(crate) struct WatchSnapshot {
     triggers: Vec<((AccountId, u32), Trigger)>,
     backlog: Vec<(AccountId, u16)>,
     cursor: Option<(AccountId, u16)>,
+    sweeps: Vec<u32>,
+    sweep_cursor: u32,
 }
 
 impl Watch {
@@ -137,13 +148,58 @@ impl Watch {
         longs.chain(shorts).map(|k| k.2)
     }
 
-    /// The positions on `m` a mark of `mark` crosses lose their triggers and
-    /// are checked at the end of the command.
-    pub fn crossed(&mut self, m: u32, mark: u64) {
-        let crossed: Vec<AccountId> = self.crossed_by(m, mark).collect();
-        for account in crossed {
+    /// A new mark on `m`: the positions it crosses are swept, from the end of
+    /// this command on.
+    pub fn crossed(&mut self, m: u32) {
+        self.sweeps.insert(m);
+    }
+
+    /// The next perpetual to sweep, from the cursor on (wrapping round).
+    pub fn next_sweep(&self) -> Option<u32> {
+        self.sweeps
+            .range(self.sweep_cursor..)
+            .next()
+            .or_else(|| self.sweeps.first())
+            .copied()
+    }
+
+    /// Takes the triggers out of at most `max` positions on `m` that a mark of
+    /// `mark` crosses, the most at risk first (a long's highest trigger, a
+    /// short's lowest), and leaves them fresh: how many. Fewer than `max`: the
+    /// sweep of `m` is over.
+    pub fn sweep(&mut self, m: u32, mark: u64, max: usize) -> usize {
+        let (lo, hi) = (AccountId(0), AccountId(u64::MAX));
+        let longs = self.longs.range((m, mark, lo)..=(m, u64::MAX, hi)).rev();
+        let shorts = self.shorts.range((m, 0, lo)..=(m, mark, hi));
+        let taken: Vec<AccountId> = longs.chain(shorts).take(max).map(|k| k.2).collect();
+        for &account in &taken {
             self.position_changed(account, m);
         }
+        if taken.len() < max {
+            self.sweeps.remove(&m);
+        } else {
+            self.sweep_cursor = m.saturating_add(1);
+        }
+        taken.len()
+    }
+
+    /// Whether positions on `m` crossed by its mark wait for a check.
+    pub fn sweeping(&self, m: u32) -> bool {
+        self.sweeps.contains(&m)
+    }
+
+    /// How many perpetuals have crossed positions waiting for a check.
+    pub fn sweeps_len(&self) -> usize {
+        self.sweeps.len()
+    }
+
+    /// How many positions crossed by their marks wait for a check, on the
+    /// perpetuals `mark_of` gives marks for.
+    pub fn waiting(&self, mark_of: impl Fn(u32) -> u64) -> usize {
+        self.sweeps
+            .iter()
+            .map(|&m| self.crossed_by(m, mark_of(m)).count())
+            .sum()
     }
 
     /// How many positions on `m` a mark of `mark` would cross.
@@ -228,6 +284,8 @@ impl Watch {
             triggers: self.triggers.iter().map(|(k, v)| (*k, *v)).collect(),
             backlog: self.backlog.iter().copied().collect(),
             cursor: self.cursor,
+            sweeps: self.sweeps.iter().copied().collect(),
+            sweep_cursor: self.sweep_cursor,
         }
     }
 
@@ -235,6 +293,8 @@ impl Watch {
         let mut w = Watch {
             backlog: s.backlog.into_iter().collect(),
             cursor: s.cursor,
+            sweeps: s.sweeps.into_iter().collect(),
+            sweep_cursor: s.sweep_cursor,
             ..Watch::default()
         };
         for ((account, m), t) in s.triggers {

@@ -166,3 +166,53 @@ fn a_liquidation_starts_in_the_command_whose_mark_takes_the_account_below_mainte
     }
     assert!(liquidated, "the moves take him below maintenance");
 }
+
+#[test]
+fn a_mark_that_crosses_more_accounts_than_a_command_checks_leaves_the_rest_for_the_next() {
+    let mut h = with_perp();
+    h.ok(index("50000", h.time_ms));
+    // 300 accounts, each long 0.05 at 50,000 with the same collateral: one move
+    // crosses them all.
+    let accounts: Vec<AccountId> = (100..400).map(AccountId).collect();
+    h.ok(Command::PlaceOrder(perp_order(
+        ALICE,
+        Side::Sell,
+        gtc("50000", "15"),
+    )));
+    for &a in &accounts {
+        h.deposit(a, "USDT", "550");
+        h.ok(Command::PlaceOrder(perp_order(
+            a,
+            Side::Buy,
+            gtc("50000", "0.05"),
+        )));
+    }
+    // Down 5% at a time: at 38,690 each has lost more than he holds.
+    let started = |events: &[Event]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::LiquidationStarted { .. }))
+            .count()
+    };
+    let mut crossing = Vec::new();
+    for price in ["47500", "45125", "42869", "40726", "38690"] {
+        h.time_ms += 1_000;
+        crossing = h.ok(index(price, h.time_ms)).1;
+        if started(&crossing) > 0 {
+            break;
+        }
+    }
+    // The command checks at most 256 of them; the others wait, visibly.
+    assert_eq!(started(&crossing), 256);
+    assert_eq!(h.core.crossed_positions_waiting(), 44);
+    assert_eq!(h.core.liquidation_sweeps(), 1);
+    // The next command, a clock tick, checks the rest.
+    h.time_ms += 1_000;
+    let (_, tick) = h.ok(Command::ClockTick);
+    assert_eq!(started(&tick), 44);
+    assert_eq!(h.core.crossed_positions_waiting(), 0);
+    assert_eq!(h.core.liquidation_sweeps(), 0);
+    // All 300 are below maintenance: each is in the backlog, or was taken over
+    // by one of the two commands' eight liquidation steps.
+    assert_eq!(h.core.liquidation_backlog() + 16, 300);
+}
