@@ -166,6 +166,9 @@ impl Core {
 
     fn check_touched(&mut self, out: &mut Vec<Event>) {
         while let Some(account) = self.watch.next_dirty() {
+            let markets = &self.markets;
+            let mark_of = |m: u32| markets[m].mark().unwrap_or(0);
+            self.watch.sweep_account(account, mark_of);
             let fresh = self.watch.take_fresh(account);
             for asset in self.collaterals(account) {
                 if !self.watch.in_backlog(account, asset) {

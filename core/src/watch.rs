@@ -183,6 +183,23 @@ impl Watch {
         taken.len()
     }
 
+    /// While sweeps are under way, an account checked for another reason takes
+    /// its crossed positions into the check too (their floors no longer hold).
+    pub fn sweep_account(&mut self, account: AccountId, mark_of: impl Fn(u32) -> u64) {
+        if self.sweeps.is_empty() {
+            return;
+        }
+        let crossed: Vec<u32> = self
+            .triggers
+            .range((account, 0)..=(account, u32::MAX))
+            .filter(|(&(_, m), t)| self.sweeps.contains(&m) && t.crossed_by(mark_of(m)))
+            .map(|(&(_, m), _)| m)
+            .collect();
+        for m in crossed {
+            self.position_changed(account, m);
+        }
+    }
+
     /// Whether positions on `m` crossed by its mark wait for a check.
     pub fn sweeping(&self, m: u32) -> bool {
         self.sweeps.contains(&m)
