@@ -66,6 +66,14 @@ pub fn engine(stats: Arc<EngineStats>, commands: Arc<AnyLog>, mut shutdown: watc
         "tape_engine_credentials_required",
         "1 when commands must carry credentials",
     );
+    let backlog = gauge(
+        "tape_liquidation_backlog",
+        "Accounts below maintenance waiting for liquidation steps (8 a command)",
+    );
+    let sweeps = gauge(
+        "tape_liquidation_sweeps",
+        "Perpetuals whose mark crossed positions not all checked yet (256 a command)",
+    );
     tokio::spawn(async move {
         let mut last = stats.read();
         let mut at = Instant::now();
@@ -88,6 +96,8 @@ pub fn engine(stats: Arc<EngineStats>, commands: Arc<AnyLog>, mut shutdown: watc
             snapshot_age.set(age_seconds(now.snapshot_unix_ms));
             trusted_behind.set(age_seconds(now.trusted_ms));
             credentials_required.set(i64::from(now.credentials_required));
+            backlog.set(now.liquidation_backlog as i64);
+            sweeps.set(now.liquidation_sweeps as i64);
             last = now;
         }
     });

@@ -465,6 +465,9 @@ async fn health_metrics_and_graphiql_are_served() {
             let behind = value(&body, "tape_engine_trusted_time_behind_seconds");
             assert!(behind.is_some_and(|b| (0..60).contains(&b)), "{body}");
             assert_eq!(value(&body, "tape_engine_credentials_required"), Some(0));
+            // No perpetual here: nothing waits for liquidation.
+            assert_eq!(value(&body, "tape_liquidation_backlog"), Some(0));
+            assert_eq!(value(&body, "tape_liquidation_sweeps"), Some(0));
             break;
         }
         assert!(

@@ -238,6 +238,7 @@ impl<C: Log, E: Log> Engine<C, E> {
             applier.core.trusted_ms(),
             applier.core.credentials_required(),
         );
+        self.stats.liquidations(&applier.core);
         Ok(Recovered {
             applier,
             sealer,
@@ -293,6 +294,7 @@ impl<C: Log, E: Log> Engine<C, E> {
                 applier.core.trusted_ms(),
                 applier.core.credentials_required(),
             );
+            self.stats.liquidations(&applier.core);
             if !sealing.send(batch).await {
                 break; // the writer stopped; its result says why
             }

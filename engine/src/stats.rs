@@ -11,6 +11,8 @@ pub struct EngineStats {
     snapshot_unix_ms: AtomicU64,
     trusted_ms: AtomicU64,
     credentials_required: std::sync::atomic::AtomicBool,
+    liquidation_backlog: AtomicU64,
+    liquidation_sweeps: AtomicU64,
 }
 
 /// A consistent-enough reading of [`EngineStats`].
@@ -28,6 +30,10 @@ pub struct StatsReading {
     /// The core's trusted time (`Core::trusted_ms`; 0: none yet).
     pub trusted_ms: u64,
     pub credentials_required: bool,
+    /// Accounts below maintenance waiting for liquidation steps.
+    pub liquidation_backlog: u64,
+    /// Perpetuals whose mark crossed positions not all checked yet.
+    pub liquidation_sweeps: u64,
 }
 
 impl EngineStats {
@@ -41,6 +47,15 @@ impl EngineStats {
         self.trusted_ms.store(trusted_ms, Ordering::Relaxed);
         self.credentials_required
             .store(credentials_required, Ordering::Relaxed);
+    }
+
+    /// The core's liquidation work carried over after a batch.
+    pub(crate) fn liquidations(&self, core: &tape_core::Core) {
+        let (backlog, sweeps) = (core.liquidation_backlog(), core.liquidation_sweeps());
+        self.liquidation_backlog
+            .store(backlog as u64, Ordering::Relaxed);
+        self.liquidation_sweeps
+            .store(sweeps as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn durable(&self, seq: u64) {
@@ -63,6 +78,8 @@ impl EngineStats {
             snapshot_unix_ms: self.snapshot_unix_ms.load(Ordering::Relaxed),
             trusted_ms: self.trusted_ms.load(Ordering::Relaxed),
             credentials_required: self.credentials_required.load(Ordering::Relaxed),
+            liquidation_backlog: self.liquidation_backlog.load(Ordering::Relaxed),
+            liquidation_sweeps: self.liquidation_sweeps.load(Ordering::Relaxed),
         }
     }
 }
