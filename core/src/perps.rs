@@ -714,7 +714,7 @@ impl crate::exchange::Core {
         let (mark, stale) = self.perps.set_index(m, index, book, now);
         self.markets[m].set_mark(mark);
         self.positions.marks_moved();
-        self.watch.crossed(m);
+        self.watch.crossed(m, mark);
         self.sample_premium(m);
         let mk = &self.markets[m];
         out.push(tape_schemas::Event::IndexPriceSet {

@@ -150,8 +150,10 @@ impl Watch {
 
     /// A new mark on `m`: the positions it crosses are swept, from the end of
     /// this command on.
-    pub fn crossed(&mut self, m: u32) {
-        self.sweeps.insert(m);
+    pub fn crossed(&mut self, m: u32, mark: u64) {
+        if self.crossed_by(m, mark).next().is_some() {
+            self.sweeps.insert(m);
+        }
     }
 
     /// The next perpetual to sweep, from the cursor on (wrapping round).
