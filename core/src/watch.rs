@@ -151,7 +151,14 @@ impl Watch {
     /// A new mark on `m`: the positions it crosses are swept, from the end of
     /// this command on.
     pub fn crossed(&mut self, m: u32, mark: u64) {
-        if self.crossed_by(m, mark).next().is_some() {
+        // The long with the lowest trigger at or above the mark, the short with
+        // the highest at or below it: one descent each.
+        let long = self.longs.range((m, mark, AccountId(0))..).next();
+        let short = self
+            .shorts
+            .range(..=(m, mark, AccountId(u64::MAX)))
+            .next_back();
+        if long.is_some_and(|k| k.0 == m) || short.is_some_and(|k| k.0 == m) {
             self.sweeps.insert(m);
         }
     }
