@@ -87,6 +87,9 @@ try {
   // --- the operator makes keys ------------------------------------------------
   const ops = await open("operator", "/operator", ADMIN);
   await ops.waitForSelector('#health [data-metric="engine-lag"]');
+  // The engine's liquidation work carried over: none on a fresh exchange.
+  const sweeps = await ops.textContent('#health [data-metric="liquidation-sweeps"] .v');
+  assert.equal(sweeps.trim(), "0", "perpetuals with crossed positions to check");
   const newKey = async (role, account) => {
     await ops.selectOption("#key-form select[name=role]", role);
     await ops.fill("#key-form input[name=account]", account == null ? "" : String(account));

@@ -2,7 +2,8 @@
 // markets (create, halt, resume, disable, fees), assets, deposits, withdrawals
 // waiting for approval, API keys (the secret shown once), account restrictions and
 // the credentials mode; perpetuals (index freshness, open interest, funding) and the
-// insurance fund with the liquidation backlog. Admin keys act; auditor keys see.
+// insurance fund with the liquidation backlog, and the engine's own count of the
+// liquidation work it carries to its next commands. Admin keys act; auditor keys see.
 
 import { gql, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, metrics, minorUnits } from "/assets/js/common.js";
 
@@ -45,6 +46,8 @@ async function health() {
       card("Snapshot age", age < 0 ? "none yet" : secs(age), age > 3600, "snapshot-age"),
       card("Trusted time behind", behind < 0 ? "none yet" : secs(behind), behind > 60, "trusted-time"),
       card("Last checkpoint", s.system.lastCheckpoint ? `seq ${s.system.lastCheckpoint.seq}` : "none yet", false, "checkpoint"),
+      card("Liquidations waiting for steps", m.tape_liquidation_backlog, m.tape_liquidation_backlog > 0, "liquidation-backlog"),
+      card("Perpetuals with crossed positions to check", m.tape_liquidation_sweeps, m.tape_liquidation_sweeps > 0, "liquidation-sweeps"),
     );
     const cred = document.getElementById("credentials");
     cred.textContent = s.system.credentialsRequired
