@@ -10,8 +10,6 @@ use common::*;
 use tape_core::Core;
 use tape_schemas::*;
 
-const DAVE: AccountId = AccountId(4);
-
 /// Minor units of USDT (6 decimals) in a decimal of at most 6 places.
 fn usdt(v: Dec) -> i128 {
     v.mantissa() * 10i128.pow(6 - v.scale())

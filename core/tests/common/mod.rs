@@ -438,3 +438,82 @@ pub fn index_all(h: &mut H, symbols: &[Symbol], price: &str) {
         });
     }
 }
+
+// Trading on BTC-PERP: Dave and helpers the perpetual tests share.
+
+pub const DAVE: AccountId = AccountId(4);
+/// One USDT in minor units.
+pub const USDT: u64 = 1_000_000;
+
+/// A limit order on BTC-PERP.
+pub fn place(account: AccountId, side: Side, price: &str, qty: &str) -> Command {
+    Command::PlaceOrder(perp_order(account, side, gtc(price, qty)))
+}
+
+/// A reduce-only limit order on BTC-PERP.
+pub fn reduce_only(account: AccountId, side: Side, price: &str, qty: &str) -> Command {
+    Command::PlaceReduceOnly(perp_order(account, side, gtc(price, qty)))
+}
+
+/// Closes the account's BTC-PERP position.
+pub fn close(account: AccountId) -> Command {
+    Command::ClosePosition {
+        account,
+        market: sym(PERP),
+    }
+}
+
+/// BTC-PERP with its index at 50,000.
+pub fn market() -> H {
+    let mut h = with_perp();
+    h.ok(index("50000", h.time_ms));
+    h
+}
+
+/// The next index, a second later.
+pub fn next_index(h: &mut H, price: &str) {
+    h.time_ms += 1_000;
+    h.ok(index(price, h.time_ms));
+}
+
+pub fn position(h: &H, account: AccountId) -> Option<tape_core::PositionInfo> {
+    h.core.position(account, &sym(PERP))
+}
+
+/// The account's size on BTC-PERP (zero without a position).
+pub fn size(h: &H, account: AccountId) -> Dec {
+    position(h, account).map_or(Dec::ZERO, |p| p.size)
+}
+
+/// The core restores from its snapshot to the same state.
+pub fn assert_restores(h: &H) {
+    let bytes = h.core.snapshot();
+    let restored = tape_core::Core::restore(&bytes).expect("the snapshot restores");
+    assert_eq!(restored.snapshot(), bytes, "restored to the same state");
+}
+
+/// Alice sells 1 BTC-PERP to Bob at 50,000, both at the beginner's 5x.
+pub fn alice_short_bob_long() -> H {
+    let mut h = market();
+    h.ok(place(ALICE, Side::Sell, "50000", "1"));
+    h.ok(place(BOB, Side::Buy, "50000", "1"));
+    h
+}
+
+/// A stop-market order's terms.
+pub fn stop_market(trigger: &str, qty: &str) -> OrderType {
+    OrderType::StopMarket {
+        trigger_price: d(trigger),
+        size: MarketSize::Base(d(qty)),
+    }
+}
+
+/// A stop-limit order's terms.
+pub fn stop_limit(trigger: &str, price: &str, qty: &str) -> OrderType {
+    OrderType::StopLimit {
+        trigger_price: d(trigger),
+        price: d(price),
+        quantity: d(qty),
+        time_in_force: TimeInForce::Gtc,
+    }
+}
