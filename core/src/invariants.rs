@@ -354,10 +354,55 @@ impl Core {
                 what: "the covers are not the sums of the triggers".into(),
             });
         }
+        self.check_covered(&kept)?;
         if !self.watch.settled() {
             return Err(InvariantViolation::Watch {
                 what: "accounts or positions were left unchecked".into(),
             });
+        }
+        Ok(())
+    }
+
+    /// Every account outside the backlog whose triggers all stand is covered by
+    /// them (its wallet at least minus its cover), unless its slack is within
+    /// twice its rounding allowance of zero: then its triggers sit a tick from
+    /// the marks instead.
+    fn check_covered(
+        &self,
+        covers: &BTreeMap<(AccountId, u16), Cover>,
+    ) -> Result<(), InvariantViolation> {
+        for (&(account, asset), cover) in covers {
+            let wallet = self.wallet(account, asset);
+            if wallet + cover.floors >= 0 || self.watch.in_backlog(account, asset) {
+                continue;
+            }
+            let mut rounding = 0;
+            for (m, p) in self.positions.of(account) {
+                let mark = self.markets[m].mark().unwrap_or(0);
+                if self.markets[m].quote != asset || p.lots == 0 {
+                    continue;
+                }
+                if self
+                    .watch
+                    .trigger(account, m)
+                    .is_some_and(|t| t.crossed_by(mark))
+                {
+                    rounding = i128::MAX / 4; // waiting for a sweep
+                    break;
+                }
+                rounding += self.perps.get(m).map_or(0, |x| x.rounding_minor());
+            }
+            let slack = self.health(account, asset).slack();
+            if slack >= 2 * rounding {
+                return Err(InvariantViolation::Margin {
+                    account,
+                    asset: self.assets.get(asset).code.to_string(),
+                    what: format!(
+                        "not covered by its triggers: wallet {wallet}, cover {}, slack {slack}",
+                        cover.floors
+                    ),
+                });
+            }
         }
         Ok(())
     }

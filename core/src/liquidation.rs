@@ -61,12 +61,14 @@ struct Look {
     /// Their unrealized profit and loss and maintenance at the marks.
     upnl: i128,
     maintenance: u128,
+    /// The sum of their rounding allowances (`Perp::rounding_minor`).
+    rounding: i128,
 }
 
 impl Core {
     /// What an account's margin counts of its collateral: available plus held
     /// for margin (a spot order's hold or a withdrawal's is not).
-    fn wallet(&self, account: AccountId, asset: u16) -> i128 {
+    pub(crate) fn wallet(&self, account: AccountId, asset: u16) -> i128 {
         let margin = self.positions.margin(account, asset);
         i128::from(self.ledger.available(account, asset)) + i128::from(margin.held)
     }
@@ -170,6 +172,12 @@ impl Core {
             let mark_of = |m: u32| markets[m].mark().unwrap_or(0);
             self.watch.sweep_account(account, mark_of);
             let fresh = self.watch.take_fresh(account);
+            // A fresh position may have been indexed again since it changed (a
+            // liquidation that ended splits the slack at once): its trigger and
+            // floor go, so the check counts it once, at its mark.
+            for &m in &fresh {
+                self.watch.unset(account, m);
+            }
             for asset in self.collaterals(account) {
                 if !self.watch.in_backlog(account, asset) {
                     let fresh: Vec<u32> = fresh
@@ -201,7 +209,10 @@ impl Core {
         }
         let look = self.look(account, fresh);
         let over = wallet + cover.floors + look.upnl - look.maintenance as i128;
-        if over >= 0 {
+        // Enough over to cover the fresh positions' rounding too: the account
+        // stays covered (its wallet at least minus its cover). Else the exact
+        // check below, which splits all of its slack again.
+        if over >= 2 * look.rounding {
             self.index_shares(account, asset, &look.open, over);
             return;
         }
@@ -252,7 +263,9 @@ impl Core {
             };
             let (value, upnl) = self.value_at_mark(m, p);
             look.upnl += upnl;
-            look.maintenance += self.perps.get(m).map_or(0, |x| x.maintenance(value));
+            let perp = self.perps.get(m).expect("positions are on perpetuals");
+            look.maintenance += perp.maintenance(value);
+            look.rounding += perp.rounding_minor();
             look.open.push((m, p.lots, value));
         }
         look

@@ -214,3 +214,86 @@ fn a_mark_that_crosses_more_accounts_than_a_command_checks_leaves_the_rest_for_t
     // by one of the two commands' eight liquidation steps.
     assert_eq!(h.core.liquidation_backlog() + 16, 300);
 }
+
+#[test]
+fn a_liquidation_that_ends_by_selling_a_winner_leaves_the_account_covered() {
+    // Dave (advanced, 20x) is long 1 on X at 50,000 and short 0.2 on Y at
+    // 50,000, with 3,200: 3,000 held, the rest paid in fees.
+    let mut h = with_perp();
+    h.ok(index("50000", h.time_ms));
+    let s = four_perps(&mut h);
+    let (x, y) = (s[0], s[1]);
+    index_all(&mut h, &s[..2], "50000");
+    h.deposit(DAVE, "USDT", "3200");
+    h.ok(Command::SetAccountTier {
+        account: DAVE,
+        tier: LeverageTier::Advanced,
+    });
+    trade(&mut h, x, "50000", "1");
+    let on = |account, side, market, price: &str, qty: &str| {
+        Command::PlaceOrder(NewOrder {
+            market,
+            ..perp_order(account, side, gtc(price, qty))
+        })
+    };
+    h.ok(on(ALICE, Side::Buy, y, "50000", "0.2"));
+    h.ok(on(DAVE, Side::Sell, y, "50000", "0.2"));
+    // X rises to 52,000 (2,000 up) and stays; Y rises 1% a second until the
+    // short's loss takes Dave below maintenance. Alice bids for X at 51,990.
+    let set = |h: &mut H, market: Symbol, price: u64| {
+        let time = h.time_ms;
+        h.ok(Command::SetIndexPrice {
+            market,
+            price: d(&price.to_string()),
+            source_ms: time,
+        })
+        .1
+    };
+    h.time_ms += 1_000;
+    set(&mut h, x, 52_000);
+    h.ok(on(ALICE, Side::Buy, x, "51990", "1"));
+    let mut price = 50_000u64;
+    let mut liquidated = Vec::new();
+    while liquidated.is_empty() && price < 100_000 {
+        price = price * 101 / 100;
+        h.time_ms += 1_000;
+        set(&mut h, x, 52_000);
+        liquidated = set(&mut h, y, price)
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::LiquidationStarted { .. }
+                        | Event::LiquidationStep { .. }
+                        | Event::LiquidationEnded { .. }
+                )
+            })
+            .collect();
+    }
+    // His largest position is the winner, X: part of it is sold into Alice's bid,
+    // which restores his margin in the same step. What is left of X is indexed
+    // again (once, at its mark), and the account stays covered by its triggers
+    // (`H::apply` checks that after every command).
+    assert!(
+        matches!(
+            liquidated.as_slice(),
+            [
+                Event::LiquidationStarted { .. },
+                Event::LiquidationStep { stage: LiquidationStage::Cancel, .. },
+                Event::LiquidationStep { stage: LiquidationStage::Reduce, market, .. },
+                Event::LiquidationEnded { .. },
+            ] if *market == x
+        ) || matches!(
+            liquidated.as_slice(),
+            [
+                Event::LiquidationStarted { .. },
+                Event::LiquidationStep { stage: LiquidationStage::Reduce, market, .. },
+                Event::LiquidationEnded { .. },
+            ] if *market == x
+        ),
+        "{liquidated:#?}"
+    );
+    let left = h.core.position(DAVE, &x).expect("part of X is left");
+    assert!(left.size.mantissa() > 0);
+    assert!(trigger(&h, x).is_some(), "what is left of X is watched");
+}
