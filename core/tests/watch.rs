@@ -297,3 +297,69 @@ fn a_liquidation_that_ends_by_selling_a_winner_leaves_the_account_covered() {
     assert!(left.size.mantissa() > 0);
     assert!(trigger(&h, x).is_some(), "what is left of X is watched");
 }
+
+#[test]
+fn an_account_waiting_for_the_sweep_is_checked_whole_when_it_trades_elsewhere() {
+    let mut h = with_perp();
+    h.ok(index("50000", h.time_ms));
+    let s = four_perps(&mut h);
+    let (x, y) = (s[0], s[1]);
+    index_all(&mut h, &s[..2], "50000");
+    let on = |account, side, market, price: &str, qty: &str| {
+        Command::PlaceOrder(NewOrder {
+            market,
+            ..perp_order(account, side, gtc(price, qty))
+        })
+    };
+    // 600 accounts long 0.02 on X with the same collateral; account 100, the
+    // last the sweep reaches among equals (the lowest id), is also long 0.002
+    // on Y, with a little less to spare.
+    h.ok(on(ALICE, Side::Sell, x, "50000", "12"));
+    for a in (100..700).map(AccountId) {
+        h.deposit(a, "USDT", if a.0 == 100 { "230" } else { "220" });
+        h.ok(on(a, Side::Buy, x, "50000", "0.02"));
+    }
+    h.ok(on(ALICE, Side::Sell, y, "50000", "0.002"));
+    h.ok(on(AccountId(100), Side::Buy, y, "50000", "0.002"));
+    h.ok(on(ALICE, Side::Buy, y, "50000", "0.002"));
+    let started = |events: &[Event]| -> Vec<u64> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::LiquidationStarted { account, .. } => Some(account.0),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut crossing = Vec::new();
+    for price in ["47500", "45125", "42869", "40726", "38690"] {
+        h.time_ms += 1_000;
+        let time = h.time_ms;
+        crossing = h
+            .ok(Command::SetIndexPrice {
+                market: x,
+                price: d(price),
+                source_ms: time,
+            })
+            .1;
+        if !started(&crossing).is_empty() {
+            break;
+        }
+    }
+    // 256 checked; 344 wait, account 100 among them, below maintenance.
+    assert_eq!(started(&crossing).len(), 256);
+    assert!(!started(&crossing).contains(&100));
+    assert_eq!(h.core.crossed_positions_waiting(), 344);
+    // He sells some of Y into Alice's bid. His check counts X at its mark (its
+    // trigger is crossed, so its floor no longer holds): he is below, and his
+    // liquidation starts in this command, though the sweep would reach him only
+    // two commands on.
+    let sell = NewOrder {
+        market: y,
+        ..perp_order(AccountId(100), Side::Sell, gtc("50000", "0.001"))
+    };
+    let (_, traded) = h.ok(Command::PlaceReduceOnly(sell));
+    let now = started(&traded);
+    assert!(now.contains(&100), "{now:?}");
+    assert_eq!(now.len(), 257, "him and the sweep's 256");
+}
