@@ -1,7 +1,7 @@
 //! What must hold after every command. Tests and auditors call `check_invariants`;
 //! the engine may call it at checkpoints. It reads, never changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tape_schemas::*;
 
@@ -256,8 +256,8 @@ impl Core {
     /// unless a mark crossed one of its triggers and the sweep has not reached
     /// it yet; every unrealized figure kept up to date is what a walk gives.
     fn check_watched(&self) -> Result<(), InvariantViolation> {
-        let mut accounts = std::collections::BTreeSet::new();
-        let mut waiting = std::collections::BTreeSet::new();
+        let mut accounts = BTreeSet::new();
+        let mut waiting = BTreeSet::new();
         for (account, m, pos) in self.positions.all() {
             let asset = self.markets[m].quote;
             if pos.lots == 0 || self.watch.in_backlog(account, asset) {
@@ -277,7 +277,7 @@ impl Core {
             }
         }
         accounts.retain(|a| !waiting.contains(a));
-        self.check_triggers()?;
+        self.check_triggers(&waiting)?;
         for (account, asset, kept) in self.positions.kept() {
             let walked = self.walk_unrealized(account, asset).0;
             if kept != walked {
@@ -309,7 +309,10 @@ impl Core {
     /// sweep, with the floor its position has there; each account's cover is the sum of its triggers; nothing is left
     /// over from the command. So a wallet of at least minus the cover means the
     /// account covers its maintenance at every mark its triggers allow.
-    fn check_triggers(&self) -> Result<(), InvariantViolation> {
+    fn check_triggers(
+        &self,
+        waiting: &BTreeSet<(AccountId, u16)>,
+    ) -> Result<(), InvariantViolation> {
         let fail = |account: AccountId, asset: u16, what: String| InvariantViolation::Margin {
             account,
             asset: self.assets.get(asset).code.to_string(),
@@ -354,7 +357,7 @@ impl Core {
                 what: "the covers are not the sums of the triggers".into(),
             });
         }
-        self.check_covered(&kept)?;
+        self.check_covered(&kept, waiting)?;
         if !self.watch.settled() {
             return Err(InvariantViolation::Watch {
                 what: "accounts or positions were left unchecked".into(),
@@ -363,35 +366,29 @@ impl Core {
         Ok(())
     }
 
-    /// Every account outside the backlog whose triggers all stand is covered by
-    /// them (its wallet at least minus its cover), unless its slack is within
-    /// twice its rounding allowance of zero: then its triggers sit a tick from
-    /// the marks instead.
+    /// Every account outside the backlog whose triggers all stand (none is
+    /// `waiting` for a sweep) is covered by them (its wallet at least minus its
+    /// cover), unless its slack is within twice its rounding allowance of zero:
+    /// then its triggers sit a tick from the marks instead.
     fn check_covered(
         &self,
         covers: &BTreeMap<(AccountId, u16), Cover>,
+        waiting: &BTreeSet<(AccountId, u16)>,
     ) -> Result<(), InvariantViolation> {
         for (&(account, asset), cover) in covers {
             let wallet = self.wallet(account, asset);
-            if wallet + cover.floors >= 0 || self.watch.in_backlog(account, asset) {
+            if wallet + cover.floors >= 0
+                || self.watch.in_backlog(account, asset)
+                || waiting.contains(&(account, asset))
+            {
                 continue;
             }
-            let mut rounding = 0;
-            for (m, p) in self.positions.of(account) {
-                let mark = self.markets[m].mark().unwrap_or(0);
-                if self.markets[m].quote != asset || p.lots == 0 {
-                    continue;
-                }
-                if self
-                    .watch
-                    .trigger(account, m)
-                    .is_some_and(|t| t.crossed_by(mark))
-                {
-                    rounding = i128::MAX / 4; // waiting for a sweep
-                    break;
-                }
-                rounding += self.perps.get(m).map_or(0, |x| x.rounding_minor());
-            }
+            let rounding: i128 = self
+                .positions
+                .of(account)
+                .filter(|(m, p)| self.markets[*m].quote == asset && p.lots != 0)
+                .map(|(m, _)| self.perps.get(m).map_or(0, |x| x.rounding_minor()))
+                .sum();
             let slack = self.health(account, asset).slack();
             if slack >= 2 * rounding {
                 return Err(InvariantViolation::Margin {

@@ -342,6 +342,18 @@ impl Core {
         }
     }
 
+    /// Whether a trigger restored from a snapshot watches an open position on
+    /// its side, on a perpetual settled in its asset (the invariants then check
+    /// its floor and whether the mark crossed it).
+    pub(crate) fn trigger_stands(&self, account: AccountId, m: u32, t: &Trigger) -> bool {
+        self.perps.contains(m)
+            && self.markets[m].quote == t.asset
+            && self
+                .positions
+                .get(account, m)
+                .is_some_and(|p| p.lots != 0 && (p.lots > 0) == t.long)
+    }
+
     /// The least a position's profit less its maintenance margin can be at any
     /// mark a trigger at `trigger` ticks has not crossed: at the trigger's edge
     /// (above it for a long, below it for a short, within the marks there can

@@ -141,7 +141,9 @@ impl Core {
         let (ledger, perps) = (&core.ledger, &core.perps);
         core.leverage = Leverage::restore(s.leverage, |a| ledger.exists(a), |m| perps.contains(m))?;
         core.restore_positions(s.positions)?;
-        core.watch = crate::watch::Watch::restore(s.watch);
+        let stands = |a, m, t: &crate::watch::Trigger| core.trigger_stands(a, m, t);
+        let is_perpetual = |m| core.perps.contains(m);
+        core.watch = crate::watch::Watch::restore(s.watch, stands, is_perpetual)?;
         let markets = u32::try_from(core.markets.len()).unwrap_or(u32::MAX);
         core.fees = Fees::restore(s.fees, markets)?;
         core.restrictions = Restrictions::restore(s.restrictions)?;

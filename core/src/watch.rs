@@ -134,16 +134,23 @@ impl Watch {
     /// A position changed size: its trigger no longer says anything, and the
     /// check indexes it again.
     pub fn position_changed(&mut self, account: AccountId, m: u32) {
-        self.unset(account, m);
-        self.fresh.insert((account, m));
+        self.take_out(account, m);
         self.dirty.insert(account);
     }
 
-    /// The watched positions on `m` a mark of `mark` crosses.
+    /// The position's trigger comes out and the next check of its account
+    /// indexes it again.
+    fn take_out(&mut self, account: AccountId, m: u32) {
+        self.unset(account, m);
+        self.fresh.insert((account, m));
+    }
+
+    /// The watched positions on `m` a mark of `mark` crosses, the most at risk
+    /// first: a long's highest trigger, a short's lowest.
     fn crossed_by(&self, m: u32, mark: u64) -> impl Iterator<Item = AccountId> + '_ {
         let lo = AccountId(0);
         let hi = AccountId(u64::MAX);
-        let longs = self.longs.range((m, mark, lo)..=(m, u64::MAX, hi));
+        let longs = self.longs.range((m, mark, lo)..=(m, u64::MAX, hi)).rev();
         let shorts = self.shorts.range((m, 0, lo)..=(m, mark, hi));
         longs.chain(shorts).map(|k| k.2)
     }
@@ -173,14 +180,10 @@ impl Watch {
     }
 
     /// Takes the triggers out of at most `max` positions on `m` that a mark of
-    /// `mark` crosses, the most at risk first (a long's highest trigger, a
-    /// short's lowest), and leaves them fresh: how many. Fewer than `max`: the
-    /// sweep of `m` is over.
+    /// `mark` crosses, the most at risk first, and leaves them fresh: how many.
+    /// Fewer than `max`: the sweep of `m` is over.
     pub fn sweep(&mut self, m: u32, mark: u64, max: usize) -> usize {
-        let (lo, hi) = (AccountId(0), AccountId(u64::MAX));
-        let longs = self.longs.range((m, mark, lo)..=(m, u64::MAX, hi)).rev();
-        let shorts = self.shorts.range((m, 0, lo)..=(m, mark, hi));
-        let taken: Vec<AccountId> = longs.chain(shorts).take(max).map(|k| k.2).collect();
+        let taken: Vec<AccountId> = self.crossed_by(m, mark).take(max).collect();
         for &account in &taken {
             self.position_changed(account, m);
         }
@@ -192,8 +195,9 @@ impl Watch {
         taken.len()
     }
 
-    /// While sweeps are under way, an account checked for another reason takes
-    /// its crossed positions into the check too (their floors no longer hold).
+    /// While sweeps are under way, an account being checked for another reason
+    /// takes its crossed positions into the check too (their floors no longer
+    /// hold).
     pub fn sweep_account(&mut self, account: AccountId, mark_of: impl Fn(u32) -> u64) {
         if self.sweeps.is_empty() {
             return;
@@ -205,7 +209,7 @@ impl Watch {
             .map(|(&(_, m), _)| m)
             .collect();
         for m in crossed {
-            self.position_changed(account, m);
+            self.take_out(account, m);
         }
     }
 
@@ -315,7 +319,17 @@ impl Watch {
         }
     }
 
-    pub fn restore(s: WatchSnapshot) -> Watch {
+    /// Rebuilds the watch from the snapshot's lists, refusing a trigger that
+    /// `stands` says has no open position on its side to watch (or a floor no
+    /// position could have), and a sweep of a market that is not a perpetual.
+    pub fn restore(
+        s: WatchSnapshot,
+        stands: impl Fn(AccountId, u32, &Trigger) -> bool,
+        is_perpetual: impl Fn(u32) -> bool,
+    ) -> Result<Watch, String> {
+        if let Some(m) = s.sweeps.iter().find(|&&m| !is_perpetual(m)) {
+            return Err(format!("a sweep of market {m}, not a perpetual"));
+        }
         let mut w = Watch {
             backlog: s.backlog.into_iter().collect(),
             cursor: s.cursor,
@@ -324,8 +338,15 @@ impl Watch {
             ..Watch::default()
         };
         for ((account, m), t) in s.triggers {
+            // A floor is within a position's value, which `Perp::new` keeps
+            // within half a u64: sums of them cannot overflow.
+            if !stands(account, m, &t) || t.floor.unsigned_abs() > u128::from(u64::MAX) {
+                return Err(format!(
+                    "a trigger of account {account} on market {m} stands for nothing"
+                ));
+            }
             w.set(account, m, t);
         }
-        w
+        Ok(w)
     }
 }
