@@ -36,21 +36,6 @@ fn dave_long_at_20x() -> H {
     h
 }
 
-fn liquidation_events(events: &[Event]) -> Vec<Event> {
-    events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e,
-                Event::LiquidationStarted { .. }
-                    | Event::LiquidationStep { .. }
-                    | Event::LiquidationEnded { .. }
-            )
-        })
-        .cloned()
-        .collect()
-}
-
 #[test]
 fn a_partial_liquidation_restores_the_margin() {
     let mut h = dave_long_at_20x();

@@ -368,12 +368,20 @@ fn an_account_with_many_positions_is_margined_at_the_marks_of_now() {
     h.deposit(DAVE, "USDT", "5000");
     // Dave is long 0.1 on each: 4 × 1,000 held at 5x, 4 × 10 of fees; 960 left.
     for s in symbols {
-        let on = |account, side| NewOrder {
-            market: s,
-            ..perp_order(account, side, gtc("50000", "0.1"))
-        };
-        h.ok(Command::PlaceOrder(on(ALICE, Side::Sell)));
-        h.ok(Command::PlaceOrder(on(DAVE, Side::Buy)));
+        h.ok(Command::PlaceOrder(place_on(
+            ALICE,
+            Side::Sell,
+            s,
+            "50000",
+            "0.1",
+        )));
+        h.ok(Command::PlaceOrder(place_on(
+            DAVE,
+            Side::Buy,
+            s,
+            "50000",
+            "0.1",
+        )));
     }
     assert_eq!(h.available(DAVE, "USDT"), 960 * USDT);
     // At 49,000 he has lost 400: 560 to spend. 0.05 at 49,000 needs 494.90.

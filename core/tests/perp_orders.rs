@@ -9,27 +9,6 @@ mod common;
 use common::*;
 use tape_schemas::*;
 
-fn sliced(
-    account: AccountId,
-    side: Side,
-    lower: &str,
-    upper: &str,
-    count: u32,
-    total: &str,
-) -> NewSliced {
-    NewSliced {
-        account,
-        market: sym(PERP),
-        side,
-        lower_price: d(lower),
-        upper_price: d(upper),
-        count,
-        total_quantity: d(total),
-        post_only: false,
-        client_order_id: None,
-    }
-}
-
 fn bracket_order(account: AccountId, side: Side, entry: &str, qty: &str, exit: &str) -> Command {
     Command::PlaceBracket(NewBracket {
         account,

@@ -36,17 +36,11 @@ fn all_reasons() -> BTreeSet<String> {
     names
 }
 
-fn sliced(lower: &str, upper: &str, count: u32, total: &str) -> Command {
+/// Alice's sliced buy on BTC-USDT.
+fn spot_sliced(lower: &str, upper: &str, count: u32, total: &str) -> Command {
     Command::PlaceSliced(NewSliced {
-        account: ALICE,
         market: sym(BTC_USDT),
-        side: Side::Buy,
-        lower_price: d(lower),
-        upper_price: d(upper),
-        count,
-        total_quantity: d(total),
-        post_only: false,
-        client_order_id: None,
+        ..sliced(ALICE, Side::Buy, lower, upper, count, total)
     })
 }
 
@@ -138,12 +132,12 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
     );
     expect(
         &mut h,
-        sliced("90", "100", 0, "1"),
+        spot_sliced("90", "100", 0, "1"),
         RejectReason::InvalidSlice,
     );
     expect(
         &mut h,
-        sliced("100", "90", 2, "1"),
+        spot_sliced("100", "90", 2, "1"),
         RejectReason::InvalidSlice,
     );
     let (id, _) = h.ok(o(OrderType::StopLimit {
@@ -526,10 +520,10 @@ fn every_rejection_reason_is_reachable_and_changes_nothing() {
         withdraw("1"),
         RejectReason::TooManyPendingWithdrawals,
     );
-    tight.ok(sliced("90", "95", 2, "2"));
+    tight.ok(spot_sliced("90", "95", 2, "2"));
     bound(
         &mut tight,
-        sliced("80", "85", 2, "2"),
+        spot_sliced("80", "85", 2, "2"),
         RejectReason::TooManyParents,
     );
 
@@ -646,18 +640,11 @@ fn perp_orders(
     let place = |account, side, price, qty| {
         Command::PlaceOrder(on("BTC-PERP", account, side, gtc(price, qty)))
     };
-    let sliced = Command::PlaceSlicedReduceOnly(NewSliced {
-        account: ALICE,
+    let scale_out = Command::PlaceSlicedReduceOnly(NewSliced {
         market: sym("BTC-PERP"),
-        side: Side::Buy,
-        lower_price: d("99"),
-        upper_price: d("100"),
-        count: 2,
-        total_quantity: d("1"),
-        post_only: false,
-        client_order_id: None,
+        ..sliced(ALICE, Side::Buy, "99", "100", 2, "1")
     });
-    bound(perp, sliced, RejectReason::NoPosition);
+    bound(perp, scale_out, RejectReason::NoPosition);
     let dave = AccountId(4);
     perp.deposit(dave, "USDT", "10");
     let r = RejectReason::InsufficientMargin;

@@ -35,17 +35,49 @@ fn trade(h: &mut H, s: Symbol, price: &str, qty: &str) {
         Some(q) => (Side::Buy, Side::Sell, q),
         None => (Side::Sell, Side::Buy, qty),
     };
-    let on = |account, side| NewOrder {
-        market: s,
-        ..perp_order(account, side, gtc(price, qty))
-    };
-    h.ok(Command::PlaceOrder(on(ALICE, maker)));
-    let order = on(DAVE, taker);
+    h.ok(Command::PlaceOrder(place_on(ALICE, maker, s, price, qty)));
+    let order = place_on(DAVE, taker, s, price, qty);
     h.ok(match taker {
         // Reduce-only: it goes through even while he is short of margin.
         Side::Sell => Command::PlaceReduceOnly(order),
         Side::Buy => Command::PlaceOrder(order),
     });
+}
+
+/// Sets `market`'s index at `price`, sourced now: the command's events.
+fn set_index(h: &mut H, market: Symbol, price: &str) -> Vec<Event> {
+    let time = h.time_ms;
+    h.ok(Command::SetIndexPrice {
+        market,
+        price: d(price),
+        source_ms: time,
+    })
+    .1
+}
+
+/// The accounts whose liquidation `events` start.
+fn started(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::LiquidationStarted { account, .. } => Some(account.0),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `market` falls 5% a second from 50,000 until a liquidation starts (at 38,690
+/// at the latest): that command's events.
+fn fall_until_liquidation(h: &mut H, market: Symbol) -> Vec<Event> {
+    let mut events = Vec::new();
+    for price in ["47500", "45125", "42869", "40726", "38690"] {
+        h.time_ms += 1_000;
+        events = set_index(h, market, price);
+        if !started(&events).is_empty() {
+            break;
+        }
+    }
+    events
 }
 
 /// Dave's trigger on `s`: the highest price below the mark (in ticks of 0.01)
@@ -134,13 +166,8 @@ fn a_liquidation_starts_in_the_command_whose_mark_takes_the_account_below_mainte
         price = price * 96 / 100;
         for &x in &s {
             h.time_ms += 1_000;
-            let time = h.time_ms;
             let before = h.core.clone();
-            let (_, events) = h.ok(Command::SetIndexPrice {
-                market: x,
-                price: d(&price.to_string()),
-                source_ms: time,
-            });
+            let events = set_index(&mut h, x, &price.to_string());
             let mark = events
                 .iter()
                 .find_map(|e| match e {
@@ -148,9 +175,7 @@ fn a_liquidation_starts_in_the_command_whose_mark_takes_the_account_below_mainte
                     _ => None,
                 })
                 .expect("the index is set");
-            let started = events.iter().any(
-                |e| matches!(e, Event::LiquidationStarted { account, .. } if *account == DAVE),
-            );
+            let started = started(&events).contains(&DAVE.0);
             if !liquidated {
                 let (equity, maintenance) = predict(&before, &s, x, mark);
                 assert_eq!(
@@ -186,28 +211,15 @@ fn a_mark_that_crosses_more_accounts_than_a_command_checks_leaves_the_rest_for_t
         )));
     }
     // Down 5% at a time: at 38,690 each has lost more than he holds.
-    let started = |events: &[Event]| {
-        events
-            .iter()
-            .filter(|e| matches!(e, Event::LiquidationStarted { .. }))
-            .count()
-    };
-    let mut crossing = Vec::new();
-    for price in ["47500", "45125", "42869", "40726", "38690"] {
-        h.time_ms += 1_000;
-        crossing = h.ok(index(price, h.time_ms)).1;
-        if started(&crossing) > 0 {
-            break;
-        }
-    }
+    let crossing = fall_until_liquidation(&mut h, sym(PERP));
     // The command checks at most 256 of them; the others wait, visibly.
-    assert_eq!(started(&crossing), 256);
+    assert_eq!(started(&crossing).len(), 256);
     assert_eq!(h.core.crossed_positions_waiting(), 44);
     assert_eq!(h.core.liquidation_sweeps(), 1);
     // The next command, a clock tick, checks the rest.
     h.time_ms += 1_000;
     let (_, tick) = h.ok(Command::ClockTick);
-    assert_eq!(started(&tick), 44);
+    assert_eq!(started(&tick).len(), 44);
     assert_eq!(h.core.crossed_positions_waiting(), 0);
     assert_eq!(h.core.liquidation_sweeps(), 0);
     // All 300 are below maintenance: each is in the backlog, or was taken over
@@ -230,60 +242,45 @@ fn a_liquidation_that_ends_by_selling_a_winner_leaves_the_account_covered() {
         tier: LeverageTier::Advanced,
     });
     trade(&mut h, x, "50000", "1");
-    let on = |account, side, market, price: &str, qty: &str| {
-        Command::PlaceOrder(NewOrder {
-            market,
-            ..perp_order(account, side, gtc(price, qty))
-        })
-    };
-    h.ok(on(ALICE, Side::Buy, y, "50000", "0.2"));
-    h.ok(on(DAVE, Side::Sell, y, "50000", "0.2"));
+    h.ok(Command::PlaceOrder(place_on(
+        ALICE,
+        Side::Buy,
+        y,
+        "50000",
+        "0.2",
+    )));
+    h.ok(Command::PlaceOrder(place_on(
+        DAVE,
+        Side::Sell,
+        y,
+        "50000",
+        "0.2",
+    )));
     // X rises to 52,000 (2,000 up) and stays; Y rises 1% a second until the
     // short's loss takes Dave below maintenance. Alice bids for X at 51,990.
-    let set = |h: &mut H, market: Symbol, price: u64| {
-        let time = h.time_ms;
-        h.ok(Command::SetIndexPrice {
-            market,
-            price: d(&price.to_string()),
-            source_ms: time,
-        })
-        .1
-    };
     h.time_ms += 1_000;
-    set(&mut h, x, 52_000);
-    h.ok(on(ALICE, Side::Buy, x, "51990", "1"));
+    set_index(&mut h, x, "52000");
+    h.ok(Command::PlaceOrder(place_on(
+        ALICE,
+        Side::Buy,
+        x,
+        "51990",
+        "1",
+    )));
     let mut price = 50_000u64;
     let mut liquidated = Vec::new();
     while liquidated.is_empty() && price < 100_000 {
         price = price * 101 / 100;
         h.time_ms += 1_000;
-        set(&mut h, x, 52_000);
-        liquidated = set(&mut h, y, price)
-            .into_iter()
-            .filter(|e| {
-                matches!(
-                    e,
-                    Event::LiquidationStarted { .. }
-                        | Event::LiquidationStep { .. }
-                        | Event::LiquidationEnded { .. }
-                )
-            })
-            .collect();
+        set_index(&mut h, x, "52000");
+        liquidated = liquidation_events(&set_index(&mut h, y, &price.to_string()));
     }
     // His largest position is the winner, X: part of it is sold into Alice's bid,
-    // which restores his margin in the same step. What is left of X is indexed
-    // again (once, at its mark), and the account stays covered by its triggers
-    // (`H::apply` checks that after every command).
+    // which restores his margin in the same step (he has no orders to cancel).
+    // What is left of X is indexed again (once, at its mark), and the account
+    // stays covered by its triggers (`H::apply` checks that after every command).
     assert!(
         matches!(
-            liquidated.as_slice(),
-            [
-                Event::LiquidationStarted { .. },
-                Event::LiquidationStep { stage: LiquidationStage::Cancel, .. },
-                Event::LiquidationStep { stage: LiquidationStage::Reduce, market, .. },
-                Event::LiquidationEnded { .. },
-            ] if *market == x
-        ) || matches!(
             liquidated.as_slice(),
             [
                 Event::LiquidationStarted { .. },
@@ -305,47 +302,48 @@ fn an_account_waiting_for_the_sweep_is_checked_whole_when_it_trades_elsewhere() 
     let s = four_perps(&mut h);
     let (x, y) = (s[0], s[1]);
     index_all(&mut h, &s[..2], "50000");
-    let on = |account, side, market, price: &str, qty: &str| {
-        Command::PlaceOrder(NewOrder {
-            market,
-            ..perp_order(account, side, gtc(price, qty))
-        })
-    };
     // 600 accounts long 0.02 on X with the same collateral; account 100, the
     // last the sweep reaches among equals (the lowest id), is also long 0.002
     // on Y, with a little less to spare.
-    h.ok(on(ALICE, Side::Sell, x, "50000", "12"));
+    h.ok(Command::PlaceOrder(place_on(
+        ALICE,
+        Side::Sell,
+        x,
+        "50000",
+        "12",
+    )));
     for a in (100..700).map(AccountId) {
         h.deposit(a, "USDT", if a.0 == 100 { "230" } else { "220" });
-        h.ok(on(a, Side::Buy, x, "50000", "0.02"));
+        h.ok(Command::PlaceOrder(place_on(
+            a,
+            Side::Buy,
+            x,
+            "50000",
+            "0.02",
+        )));
     }
-    h.ok(on(ALICE, Side::Sell, y, "50000", "0.002"));
-    h.ok(on(AccountId(100), Side::Buy, y, "50000", "0.002"));
-    h.ok(on(ALICE, Side::Buy, y, "50000", "0.002"));
-    let started = |events: &[Event]| -> Vec<u64> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                Event::LiquidationStarted { account, .. } => Some(account.0),
-                _ => None,
-            })
-            .collect()
-    };
-    let mut crossing = Vec::new();
-    for price in ["47500", "45125", "42869", "40726", "38690"] {
-        h.time_ms += 1_000;
-        let time = h.time_ms;
-        crossing = h
-            .ok(Command::SetIndexPrice {
-                market: x,
-                price: d(price),
-                source_ms: time,
-            })
-            .1;
-        if !started(&crossing).is_empty() {
-            break;
-        }
-    }
+    h.ok(Command::PlaceOrder(place_on(
+        ALICE,
+        Side::Sell,
+        y,
+        "50000",
+        "0.002",
+    )));
+    h.ok(Command::PlaceOrder(place_on(
+        AccountId(100),
+        Side::Buy,
+        y,
+        "50000",
+        "0.002",
+    )));
+    h.ok(Command::PlaceOrder(place_on(
+        ALICE,
+        Side::Buy,
+        y,
+        "50000",
+        "0.002",
+    )));
+    let crossing = fall_until_liquidation(&mut h, x);
     // 256 checked; 344 wait, account 100 among them, below maintenance.
     assert_eq!(started(&crossing).len(), 256);
     assert!(!started(&crossing).contains(&100));
@@ -354,10 +352,7 @@ fn an_account_waiting_for_the_sweep_is_checked_whole_when_it_trades_elsewhere() 
     // trigger is crossed, so its floor no longer holds): he is below, and his
     // liquidation starts in this command, though the sweep would reach him only
     // two commands on.
-    let sell = NewOrder {
-        market: y,
-        ..perp_order(AccountId(100), Side::Sell, gtc("50000", "0.001"))
-    };
+    let sell = place_on(AccountId(100), Side::Sell, y, "50000", "0.001");
     let (_, traded) = h.ok(Command::PlaceReduceOnly(sell));
     let now = started(&traded);
     assert!(now.contains(&100), "{now:?}");

@@ -500,6 +500,42 @@ pub fn alice_short_bob_long() -> H {
     h
 }
 
+/// A limit order on the perpetual `market` (not only BTC-PERP).
+pub fn place_on(
+    account: AccountId,
+    side: Side,
+    market: Symbol,
+    price: &str,
+    qty: &str,
+) -> NewOrder {
+    NewOrder {
+        market,
+        ..perp_order(account, side, gtc(price, qty))
+    }
+}
+
+/// A sliced order on BTC-PERP, its children between `lower` and `upper`.
+pub fn sliced(
+    account: AccountId,
+    side: Side,
+    lower: &str,
+    upper: &str,
+    count: u32,
+    total: &str,
+) -> NewSliced {
+    NewSliced {
+        account,
+        market: sym(PERP),
+        side,
+        lower_price: d(lower),
+        upper_price: d(upper),
+        count,
+        total_quantity: d(total),
+        post_only: false,
+        client_order_id: None,
+    }
+}
+
 /// A stop-market order's terms.
 pub fn stop_market(trigger: &str, qty: &str) -> OrderType {
     OrderType::StopMarket {
@@ -516,4 +552,20 @@ pub fn stop_limit(trigger: &str, price: &str, qty: &str) -> OrderType {
         quantity: d(qty),
         time_in_force: TimeInForce::Gtc,
     }
+}
+
+/// The liquidation events among `events` (started, steps, ended).
+pub fn liquidation_events(events: &[Event]) -> Vec<Event> {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::LiquidationStarted { .. }
+                    | Event::LiquidationStep { .. }
+                    | Event::LiquidationEnded { .. }
+            )
+        })
+        .cloned()
+        .collect()
 }
