@@ -385,8 +385,9 @@ fn crossing(args: &MarginArgs, f: &mut Feed) {
             f.core.apply(&e, &mut f.out);
             times[i].push(t.elapsed().as_nanos() as f64);
             waiting[i].push(f.core.crossed_positions_waiting() as f64);
-            // The rest are checked before the next update is timed.
-            while f.core.liquidation_sweeps() > 0 {
+            // The rest are checked, and the backlog liquidated, before the
+            // next update is timed.
+            while f.core.liquidation_sweeps() > 0 || f.core.liquidation_backlog() > 0 {
                 let tick = f.envelope(Command::ClockTick);
                 f.apply_ok(&tick);
             }

@@ -7,7 +7,9 @@
 //! changes what is held: the initial margin is taken at the entry price for the
 //! position and at the limit price for orders, net of the orders that reduce it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
 use tape_schemas::{AccountId, Side};
@@ -226,21 +228,52 @@ pub(crate) fn rank_key(lots: i64, cost: u64) -> u128 {
     }
 }
 
+/// One account's positions (by market number), margins (by collateral asset)
+/// and kept unrealized figures, together: a check of the account finds all of
+/// them with one lookup, not one descent per map of a million entries.
+#[derive(Clone, Debug, Default)]
+struct Held {
+    positions: Vec<(u32, Pos)>,
+    margins: Vec<(u16, Margin)>,
+    /// (asset, `marks_version` when walked, figure): see `Positions::unrealized`.
+    unrealized: Vec<(u16, u64, i128)>,
+}
+
+impl Held {
+    fn is_empty(&self) -> bool {
+        self.positions.is_empty() && self.margins.is_empty() && self.unrealized.is_empty()
+    }
+
+    fn position(&self, m: u32) -> Option<&Pos> {
+        let i = self.positions.binary_search_by_key(&m, |e| e.0).ok()?;
+        Some(&self.positions[i].1)
+    }
+
+    fn position_mut(&mut self, m: u32) -> Option<&mut Pos> {
+        let i = self.positions.binary_search_by_key(&m, |e| e.0).ok()?;
+        Some(&mut self.positions[i].1)
+    }
+}
+
 /// Every open position and every account's margin.
+///
+/// Kept by account in a hash map, which is never iterated as it stands: every
+/// walk over all accounts (`all`, `margins`, `kept`, the snapshot) goes in
+/// account order, so nothing that reaches an event or a snapshot depends on
+/// the map's layout.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Positions {
-    by_key: BTreeMap<(AccountId, u32), Pos>,
-    margins: BTreeMap<(AccountId, u16), Margin>,
+    accounts: FxHashMap<AccountId, Held>,
     /// Each position with a size, as (market, long, `rank_key`, account): the
     /// deleveraging order, and the funding rounds' walk over a market.
     ranked: BTreeSet<(u32, bool, u128, AccountId)>,
-    /// Each account's unrealized profit and loss in a collateral asset as last
-    /// walked, with `marks_version` then (`Core::unrealized`). A new mark on any
-    /// market moves the version; a change of size drops the account's entries.
+    /// Moves with every new mark: a kept unrealized figure (each account's
+    /// unrealized profit and loss in a collateral asset as last walked, with
+    /// the version then; `Core::unrealized`) is up to date only while the
+    /// version is the same. A change of size drops the account's figures.
     /// Kept only for accounts with `UNREALIZED_KEPT_FROM` positions or more in
     /// the asset (fewer are cheaper to walk), and not in the snapshot: it only
     /// spares walks, and never holds a figure the walk would not give.
-    unrealized: BTreeMap<(AccountId, u16), (u64, i128)>,
     marks_version: u64,
 }
 
@@ -267,27 +300,36 @@ pub(crate) struct PositionsSnapshot {
 
 impl Positions {
     pub fn get(&self, account: AccountId, m: u32) -> Option<&Pos> {
-        self.by_key.get(&(account, m))
+        self.accounts.get(&account)?.position(m)
     }
 
     pub fn get_mut(&mut self, account: AccountId, m: u32) -> Option<&mut Pos> {
-        self.by_key.get_mut(&(account, m))
+        self.accounts.get_mut(&account)?.position_mut(m)
     }
 
     /// The position, opened at `leverage` and settled up to funding round
     /// `funded` if there was none.
     pub fn entry(&mut self, account: AccountId, m: u32, leverage: u32, funded: u64) -> &mut Pos {
-        self.by_key.entry((account, m)).or_insert_with(|| {
-            let mut p = Pos::new(leverage);
-            p.funded = funded;
-            p
-        })
+        let held = self.accounts.entry(account).or_default();
+        let i = match held.positions.binary_search_by_key(&m, |e| e.0) {
+            Ok(i) => i,
+            Err(i) => {
+                let mut p = Pos::new(leverage);
+                p.funded = funded;
+                held.positions.insert(i, (m, p));
+                i
+            }
+        };
+        &mut held.positions[i].1
     }
 
     /// Gives a position a new size and cost, keeping the ranking in step (every
     /// change of size goes through here).
     pub fn resize(&mut self, account: AccountId, m: u32, lots: i64, cost: u64) {
-        let Some(pos) = self.by_key.get_mut(&(account, m)) else {
+        let Some(held) = self.accounts.get_mut(&account) else {
+            return;
+        };
+        let Some(pos) = held.position_mut(m) else {
             return;
         };
         if pos.lots != 0 {
@@ -296,14 +338,7 @@ impl Positions {
         }
         pos.lots = lots;
         pos.cost = cost;
-        let kept: Vec<(AccountId, u16)> = self
-            .unrealized
-            .range((account, 0)..=(account, u16::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in kept {
-            self.unrealized.remove(&k);
-        }
+        held.unrealized.clear();
         if lots != 0 {
             self.ranked
                 .insert((m, lots > 0, rank_key(lots, cost), account));
@@ -318,10 +353,11 @@ impl Positions {
     /// The account's unrealized profit and loss in `asset`, if it is kept and
     /// no mark has moved since.
     pub fn kept_unrealized(&self, account: AccountId, asset: u16) -> Option<i128> {
-        match self.unrealized.get(&(account, asset)) {
-            Some(&(version, v)) if version == self.marks_version => Some(v),
-            _ => None,
-        }
+        let held = self.accounts.get(&account)?;
+        held.unrealized
+            .iter()
+            .find(|k| k.0 == asset && k.1 == self.marks_version)
+            .map(|k| k.2)
     }
 
     /// Keeps the account's unrealized profit and loss in `asset`, just walked
@@ -332,18 +368,38 @@ impl Positions {
         asset: u16,
         (v, positions): (i128, usize),
     ) {
-        if positions >= UNREALIZED_KEPT_FROM {
-            let version = self.marks_version;
-            self.unrealized.insert((account, asset), (version, v));
+        if positions < UNREALIZED_KEPT_FROM {
+            return;
+        }
+        let version = self.marks_version;
+        let Some(held) = self.accounts.get_mut(&account) else {
+            return; // no positions: nothing was walked
+        };
+        match held.unrealized.iter_mut().find(|k| k.0 == asset) {
+            Some(k) => *k = (asset, version, v),
+            None => held.unrealized.push((asset, version, v)),
         }
     }
 
-    /// Every kept figure that is up to date: (account, asset, figure).
+    /// The accounts with a record, in order.
+    fn ids(&self) -> Vec<AccountId> {
+        let mut ids: Vec<AccountId> = self.accounts.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Every kept figure that is up to date: (account, asset, figure), in order.
     pub fn kept(&self) -> impl Iterator<Item = (AccountId, u16, i128)> + '_ {
-        self.unrealized
-            .iter()
-            .filter(|(_, (version, _))| *version == self.marks_version)
-            .map(|(&(a, asset), &(_, v))| (a, asset, v))
+        self.ids().into_iter().flat_map(move |a| {
+            let mut kept: Vec<(AccountId, u16, i128)> = self.accounts[&a]
+                .unrealized
+                .iter()
+                .filter(|k| k.1 == self.marks_version)
+                .map(|k| (a, k.0, k.2))
+                .collect();
+            kept.sort_unstable_by_key(|k| k.1);
+            kept
+        })
     }
 
     /// The positions of one market and side with a size, from `after` (exclusive)
@@ -375,76 +431,100 @@ impl Positions {
 
     /// Forgets a position with nothing open or resting.
     pub fn forget_if_empty(&mut self, account: AccountId, m: u32) {
-        if self.by_key.get(&(account, m)).is_some_and(Pos::is_empty) {
-            self.by_key.remove(&(account, m));
+        let Some(held) = self.accounts.get_mut(&account) else {
+            return;
+        };
+        if let Ok(i) = held.positions.binary_search_by_key(&m, |e| e.0) {
+            if held.positions[i].1.is_empty() {
+                held.positions.remove(i);
+            }
+        }
+        self.forget_account_if_empty(account);
+    }
+
+    fn forget_account_if_empty(&mut self, account: AccountId) {
+        if self.accounts.get(&account).is_some_and(Held::is_empty) {
+            self.accounts.remove(&account);
         }
     }
 
     /// An account's positions, by market number.
     pub fn of(&self, account: AccountId) -> impl Iterator<Item = (u32, &Pos)> + '_ {
-        self.by_key
-            .range((account, 0)..=(account, u32::MAX))
-            .map(|((_, m), p)| (*m, p))
+        self.accounts
+            .get(&account)
+            .into_iter()
+            .flat_map(|h| h.positions.iter().map(|(m, p)| (*m, p)))
     }
 
+    /// Every position, by account and market.
     pub fn all(&self) -> impl Iterator<Item = (AccountId, u32, &Pos)> + '_ {
-        self.by_key.iter().map(|((a, m), p)| (*a, *m, p))
+        self.ids()
+            .into_iter()
+            .flat_map(move |a| self.of(a).map(move |(m, p)| (a, m, p)))
     }
 
     pub fn margin(&self, account: AccountId, asset: u16) -> Margin {
-        self.margins
-            .get(&(account, asset))
-            .copied()
-            .unwrap_or_default()
+        self.accounts
+            .get(&account)
+            .and_then(|h| h.margins.iter().find(|e| e.0 == asset))
+            .map_or_else(Margin::default, |e| e.1)
     }
 
+    /// Every account's margins, by account and asset.
     pub fn margins(&self) -> impl Iterator<Item = (AccountId, u16, Margin)> + '_ {
-        self.margins.iter().map(|((a, s), m)| (*a, *s, *m))
+        self.ids().into_iter().flat_map(move |a| {
+            self.accounts[&a]
+                .margins
+                .iter()
+                .map(move |&(s, m)| (a, s, m))
+        })
     }
 
     /// Sets an account's margin; an empty one is forgotten.
     pub fn set_margin(&mut self, account: AccountId, asset: u16, margin: Margin) {
         if margin == Margin::default() {
-            self.margins.remove(&(account, asset));
-        } else {
-            self.margins.insert((account, asset), margin);
+            if let Some(held) = self.accounts.get_mut(&account) {
+                held.margins.retain(|e| e.0 != asset);
+            }
+            return self.forget_account_if_empty(account);
+        }
+        let margins = &mut self.accounts.entry(account).or_default().margins;
+        match margins.binary_search_by_key(&asset, |e| e.0) {
+            Ok(i) => margins[i].1 = margin,
+            Err(i) => margins.insert(i, (asset, margin)),
         }
     }
 
     /// Whether the account has any position or resting order in a perpetual.
     pub fn has_any(&self, account: AccountId) -> bool {
-        self.of(account).next().is_some()
+        self.accounts
+            .get(&account)
+            .is_some_and(|h| !h.positions.is_empty())
     }
 
     pub fn snapshot(&self) -> PositionsSnapshot {
         PositionsSnapshot {
             positions: self
-                .by_key
-                .iter()
-                .map(|((a, m), p)| PosSnapshot {
-                    account: *a,
-                    market: *m,
+                .all()
+                .map(|(a, m, p)| PosSnapshot {
+                    account: a,
+                    market: m,
                     lots: p.lots,
                     cost: p.cost,
                     leverage: p.leverage,
                     funded: p.funded,
                 })
                 .collect(),
-            held: self
-                .margins
-                .iter()
-                .map(|((a, s), m)| (*a, *s, m.held))
-                .collect(),
+            held: self.margins().map(|(a, s, m)| (a, s, m.held)).collect(),
         }
     }
 
     /// Puts a restored position or margin back; `false` if it was listed twice.
     pub fn restore_position(&mut self, s: &PosSnapshot) -> bool {
-        let mut pos = Pos::new(s.leverage);
-        pos.funded = s.funded;
-        if self.by_key.insert((s.account, s.market), pos).is_some() {
+        if self.get(s.account, s.market).is_some() {
             return false;
         }
+        self.entry(s.account, s.market, s.leverage, s.funded);
         self.resize(s.account, s.market, s.lots, s.cost);
         true
     }

@@ -17,7 +17,9 @@
 //! then sweeps a bounded number of crossed positions, the most at risk first,
 //! so a mark that crosses a million accounts does not stall the engine.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
 use tape_schemas::AccountId;
@@ -54,6 +56,17 @@ pub(crate) struct Cover {
     pub triggers: u32,
 }
 
+/// One account's triggers (by market number) and covers (by collateral
+/// asset), together: one lookup finds them.
+#[derive(Clone, Debug, Default)]
+struct Watched {
+    triggers: Vec<(u32, Trigger)>,
+    covers: Vec<(u16, Cover)>,
+}
+
+/// The index. Triggers and covers are kept by account in a hash map that is
+/// never iterated as it stands: `triggers`, `covers` and the snapshot go in
+/// account order.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Watch {
     /// (market, trigger, account) of long positions: a mark at or below the
@@ -61,9 +74,8 @@ pub(crate) struct Watch {
     longs: BTreeSet<(u32, u64, AccountId)>,
     /// Short positions: a mark at or above the trigger crosses it.
     shorts: BTreeSet<(u32, u64, AccountId)>,
-    triggers: BTreeMap<(AccountId, u32), Trigger>,
-    /// The sums of `triggers`, by (account, collateral asset).
-    covers: BTreeMap<(AccountId, u16), Cover>,
+    /// Each account's triggers, and their sums by collateral asset.
+    accounts: FxHashMap<AccountId, Watched>,
     /// Positions whose trigger was taken out in this command (a change of size,
     /// a crossing): the check indexes them again. Empty between commands.
     fresh: BTreeSet<(AccountId, u32)>,
@@ -95,8 +107,14 @@ impl Watch {
     /// Indexes a position (taking out the trigger it had).
     pub fn set(&mut self, account: AccountId, m: u32, t: Trigger) {
         self.unset(account, m);
-        self.triggers.insert((account, m), t);
-        let c = self.covers.entry((account, t.asset)).or_default();
+        let w = self.accounts.entry(account).or_default();
+        let i = w.triggers.partition_point(|e| e.0 < m);
+        w.triggers.insert(i, (m, t));
+        let i = w.covers.partition_point(|e| e.0 < t.asset);
+        if w.covers.get(i).is_none_or(|e| e.0 != t.asset) {
+            w.covers.insert(i, (t.asset, Cover::default()));
+        }
+        let c = &mut w.covers[i].1;
         c.floors += t.floor;
         c.triggers += 1;
         self.side(t.long).insert((m, t.ticks, account));
@@ -112,18 +130,25 @@ impl Watch {
 
     /// Takes a position's trigger out, with its floor.
     pub fn unset(&mut self, account: AccountId, m: u32) {
-        let Some(t) = self.triggers.remove(&(account, m)) else {
+        let Some(w) = self.accounts.get_mut(&account) else {
             return;
         };
-        self.side(t.long).remove(&(m, t.ticks, account));
-        let key = (account, t.asset);
-        if let Some(c) = self.covers.get_mut(&key) {
+        let Ok(i) = w.triggers.binary_search_by_key(&m, |e| e.0) else {
+            return;
+        };
+        let t = w.triggers.remove(i).1;
+        if let Ok(i) = w.covers.binary_search_by_key(&t.asset, |e| e.0) {
+            let c = &mut w.covers[i].1;
             c.floors -= t.floor;
             c.triggers -= 1;
             if c.triggers == 0 {
-                self.covers.remove(&key);
+                w.covers.remove(i);
             }
         }
+        if w.triggers.is_empty() {
+            self.accounts.remove(&account);
+        }
+        self.side(t.long).remove(&(m, t.ticks, account));
     }
 
     /// Marks an account for a check at the end of the command.
@@ -182,8 +207,26 @@ impl Watch {
     /// Takes the triggers out of at most `max` positions on `m` that a mark of
     /// `mark` crosses, the most at risk first, and leaves them fresh: how many.
     /// Fewer than `max`: the sweep of `m` is over.
-    pub fn sweep(&mut self, m: u32, mark: u64, max: usize) -> usize {
+    ///
+    /// `warm` is given the accounts before anything is taken out (see
+    /// `Core::warm`), and their records here are read in one pass too.
+    pub fn sweep(
+        &mut self,
+        m: u32,
+        mark: u64,
+        max: usize,
+        warm: impl FnOnce(&[AccountId]),
+    ) -> usize {
         let taken: Vec<AccountId> = self.crossed_by(m, mark).take(max).collect();
+        warm(&taken);
+        let mut read = 0usize;
+        for account in &taken {
+            if let Some(w) = self.accounts.get(account) {
+                read = read.wrapping_add(w.triggers.first().map_or(0, |t| t.0 as usize));
+                read = read.wrapping_add(w.covers.first().map_or(0, |c| c.1.triggers as usize));
+            }
+        }
+        std::hint::black_box(read);
         for &account in &taken {
             self.position_changed(account, m);
         }
@@ -202,11 +245,14 @@ impl Watch {
         if self.sweeps.is_empty() {
             return;
         }
-        let crossed: Vec<u32> = self
+        let Some(w) = self.accounts.get(&account) else {
+            return;
+        };
+        let crossed: Vec<u32> = w
             .triggers
-            .range((account, 0)..=(account, u32::MAX))
-            .filter(|(&(_, m), t)| self.sweeps.contains(&m) && t.crossed_by(mark_of(m)))
-            .map(|(&(_, m), _)| m)
+            .iter()
+            .filter(|(m, t)| self.sweeps.contains(m) && t.crossed_by(mark_of(*m)))
+            .map(|(m, _)| *m)
             .collect();
         for m in crossed {
             self.take_out(account, m);
@@ -256,10 +302,10 @@ impl Watch {
     }
 
     pub fn cover(&self, account: AccountId, asset: u16) -> Cover {
-        self.covers
-            .get(&(account, asset))
-            .copied()
-            .unwrap_or_default()
+        self.accounts
+            .get(&account)
+            .and_then(|w| w.covers.iter().find(|e| e.0 == asset))
+            .map_or_else(Cover::default, |e| e.1)
     }
 
     pub fn start_liquidation(&mut self, account: AccountId, asset: u16) {
@@ -293,15 +339,32 @@ impl Watch {
     }
 
     pub fn trigger(&self, account: AccountId, m: u32) -> Option<Trigger> {
-        self.triggers.get(&(account, m)).copied()
+        let w = self.accounts.get(&account)?;
+        let i = w.triggers.binary_search_by_key(&m, |e| e.0).ok()?;
+        Some(w.triggers[i].1)
     }
 
+    /// The accounts with triggers, in order.
+    fn ids(&self) -> Vec<AccountId> {
+        let mut ids: Vec<AccountId> = self.accounts.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Every trigger, by account and market.
     pub fn triggers(&self) -> impl Iterator<Item = (AccountId, u32, Trigger)> + '_ {
-        self.triggers.iter().map(|(&(a, m), &t)| (a, m, t))
+        self.ids().into_iter().flat_map(move |a| {
+            let w = &self.accounts[&a];
+            w.triggers.iter().map(move |&(m, t)| (a, m, t))
+        })
     }
 
+    /// Every cover, by account and asset.
     pub fn covers(&self) -> impl Iterator<Item = (AccountId, u16, Cover)> + '_ {
-        self.covers.iter().map(|(&(a, s), &c)| (a, s, c))
+        self.ids().into_iter().flat_map(move |a| {
+            let w = &self.accounts[&a];
+            w.covers.iter().map(move |&(s, c)| (a, s, c))
+        })
     }
 
     /// Whether nothing is left over from a command (the invariants ask).
@@ -311,7 +374,7 @@ impl Watch {
 
     pub fn snapshot(&self) -> WatchSnapshot {
         WatchSnapshot {
-            triggers: self.triggers.iter().map(|(k, v)| (*k, *v)).collect(),
+            triggers: self.triggers().map(|(a, m, t)| ((a, m), t)).collect(),
             backlog: self.backlog.iter().copied().collect(),
             cursor: self.cursor,
             sweeps: self.sweeps.iter().copied().collect(),
