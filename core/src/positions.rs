@@ -535,6 +535,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_walk_over_all_accounts_goes_in_account_order() {
+        // Opened in an order unlike the accounts' (the hash map's is neither).
+        let mut ps = Positions::default();
+        let opened = [(907u64, 3u32), (5, 9), (61, 1), (5, 2), (907, 0), (12, 4)];
+        for (i, &(a, m)) in opened.iter().enumerate() {
+            ps.entry(AccountId(a), m, 10, 0);
+            ps.resize(AccountId(a), m, 1 + i as i64, 100);
+            let margin = Margin {
+                required: 1,
+                held: 1,
+            };
+            ps.set_margin(AccountId(a), (m % 2) as u16, margin);
+        }
+        let mut sorted: Vec<(AccountId, u32)> =
+            opened.iter().map(|&(a, m)| (AccountId(a), m)).collect();
+        sorted.sort();
+        let all: Vec<(AccountId, u32)> = ps.all().map(|(a, m, _)| (a, m)).collect();
+        assert_eq!(all, sorted);
+        let snap: Vec<(AccountId, u32)> = ps
+            .snapshot()
+            .positions
+            .iter()
+            .map(|p| (p.account, p.market))
+            .collect();
+        assert_eq!(snap, sorted);
+        let margins: Vec<(AccountId, u16)> = ps.margins().map(|(a, s, _)| (a, s)).collect();
+        let mut want = margins.clone();
+        want.sort();
+        want.dedup();
+        assert_eq!(margins, want, "by account, then asset, once each");
+        assert_eq!(margins.len(), 6);
+        // A position closed with nothing resting is forgotten; its account's
+        // record goes with its last position and margin.
+        ps.resize(AccountId(61), 1, 0, 0);
+        ps.forget_if_empty(AccountId(61), 1);
+        ps.set_margin(AccountId(61), 1, Margin::default());
+        assert!(!ps.has_any(AccountId(61)));
+        assert!(ps.margins().all(|(a, _, _)| a != AccountId(61)));
+    }
+
+    #[test]
     fn closing_in_parts_realizes_exactly_proceeds_less_cost() {
         // Long 3 lots for 1000; sold one lot at a time for 400 each.
         let mut lots = 3i64;
