@@ -430,6 +430,10 @@ impl Core {
                 Some(format!("funding pool {pool} without a round"))
             } else if (fund.lots == 0) != (fund.cost == 0) {
                 Some(format!("the insurance fund's position {fund:?}"))
+            } else if self.perps.fund_holds(m) != (fund.lots != 0) {
+                Some(format!(
+                    "the insurance fund's position {fund:?} listed wrongly"
+                ))
             } else {
                 None
             };

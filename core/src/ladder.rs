@@ -182,14 +182,16 @@ impl Ladder {
         self.outside.first_key_value().map(|(p, l)| (*p, *l))
     }
 
-    fn window_levels(&self) -> impl DoubleEndedIterator<Item = (u64, Level)> + '_ {
-        (0..WORDS).flat_map(move |w| {
-            let word = self.words[w];
-            (0..64).filter(move |b| word >> b & 1 == 1).map(move |b| {
-                let i = w * 64 + b;
-                (self.base + i as u64, self.window[i])
-            })
-        })
+    fn window_levels(&self) -> WindowLevels<'_> {
+        WindowLevels {
+            ladder: self,
+            front: 0,
+            back: if self.window.is_empty() {
+                0
+            } else {
+                WINDOW as usize
+            },
+        }
     }
 
     /// Levels from lowest to highest price.
@@ -197,6 +199,67 @@ impl Ladder {
         let below = self.outside.range(..self.base).map(|(p, l)| (*p, *l));
         let above = self.outside.range(self.base..).map(|(p, l)| (*p, *l));
         below.chain(self.window_levels()).chain(above)
+    }
+}
+
+/// The window's levels in price order, found a word of the bitmap at a time
+/// (a sparse window costs its 64 words, not its 4,096 slots).
+struct WindowLevels<'a> {
+    ladder: &'a Ladder,
+    /// Slots not yet given: `front..back`.
+    front: usize,
+    back: usize,
+}
+
+impl WindowLevels<'_> {
+    fn level(&self, i: usize) -> (u64, Level) {
+        (self.ladder.base + i as u64, self.ladder.window[i])
+    }
+}
+
+impl Iterator for WindowLevels<'_> {
+    type Item = (u64, Level);
+
+    fn next(&mut self) -> Option<(u64, Level)> {
+        while self.front < self.back {
+            let (w, b) = (self.front / 64, self.front % 64);
+            let word = self.ladder.words[w] >> b;
+            if word == 0 {
+                self.front = (w + 1) * 64;
+                continue;
+            }
+            let i = self.front + word.trailing_zeros() as usize;
+            if i >= self.back {
+                break;
+            }
+            self.front = i + 1;
+            return Some(self.level(i));
+        }
+        self.front = self.back;
+        None
+    }
+}
+
+impl DoubleEndedIterator for WindowLevels<'_> {
+    fn next_back(&mut self) -> Option<(u64, Level)> {
+        while self.back > self.front {
+            // The highest slot not yet given is `back - 1`.
+            let last = self.back - 1;
+            let (w, b) = (last / 64, last % 64);
+            let word = self.ladder.words[w] << (63 - b);
+            if word == 0 {
+                self.back = w * 64;
+                continue;
+            }
+            let i = last - word.leading_zeros() as usize;
+            if i < self.front {
+                break;
+            }
+            self.back = i;
+            return Some(self.level(i));
+        }
+        self.back = self.front;
+        None
     }
 }
 
@@ -226,6 +289,19 @@ mod tests {
                 let got: Vec<_> = ladder.iter_asc().collect();
                 let want: Vec<_> = model.iter().map(|(p, l)| (*p, *l)).collect();
                 prop_assert_eq!(got, want);
+                let got: Vec<_> = ladder.iter_asc().rev().collect();
+                let want: Vec<_> = model.iter().rev().map(|(p, l)| (*p, *l)).collect();
+                prop_assert_eq!(got, want);
+                // Both ends at once, as a walk that stops part way may leave it.
+                let mut both = ladder.iter_asc();
+                let (first, last) = (both.next(), both.next_back());
+                prop_assert_eq!(first, model.first_key_value().map(|(p, l)| (*p, *l)));
+                if model.len() > 1 {
+                    prop_assert_eq!(last, model.last_key_value().map(|(p, l)| (*p, *l)));
+                } else {
+                    prop_assert_eq!(last, None);
+                }
+                prop_assert_eq!(both.count(), model.len().saturating_sub(2));
                 prop_assert_eq!(ladder.get_mut(price).copied(), model.get(&price).copied());
             }
         }

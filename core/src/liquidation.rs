@@ -31,6 +31,7 @@ use crate::book::OrderKind;
 use crate::exchange::Core;
 use crate::ledger::Ledger;
 use crate::orders::Draft;
+use crate::perps::FundPos;
 use crate::positions::{Pos, Positions, PPM};
 use crate::watch::Trigger;
 
@@ -588,8 +589,8 @@ impl Core {
     /// positions' profit and loss at the marks.
     pub(crate) fn fund_equity(&self, asset: u16) -> i128 {
         let mut equity = self.ledger.system(asset).insurance;
-        for (m, perp) in self.perps.iter() {
-            if self.markets[m].quote != asset || perp.fund.lots == 0 {
+        for (m, perp) in self.perps.held_by_fund() {
+            if self.markets[m].quote != asset {
                 continue;
             }
             let mut p = crate::positions::Pos::new(1);
@@ -655,16 +656,18 @@ impl Core {
     /// The insurance fund's position on `m` fills `lots` on `side` at `per_lot`:
     /// what it realizes passes between the clearing party and the fund.
     fn fund_fill(&mut self, m: u32, side: Side, lots: u64, per_lot: u64, out: &mut Vec<Event>) {
-        let perp = self.perps.get_mut(m).expect("a perpetual");
-        let before = perp.fund;
+        let before = self.perps.get(m).expect("a perpetual").fund;
         let f = crate::positions::after_fill(before.lots, before.cost, side, lots, per_lot);
         // The fund's size is at most the open interest, its cost at most that at
         // twice the highest mark: within i64 and u64 (`Perp::new`).
-        perp.fund.lots = i64::try_from(f.lots).expect("within the open-interest cap");
-        perp.fund.cost = u64::try_from(f.cost).expect("within a u64");
-        let longs = i128::from(perp.fund.lots.max(0)) - i128::from(before.lots.max(0));
+        let fund = FundPos {
+            lots: i64::try_from(f.lots).expect("within the open-interest cap"),
+            cost: u64::try_from(f.cost).expect("within a u64"),
+        };
+        self.perps.set_fund(m, fund);
+        let longs = i128::from(fund.lots.max(0)) - i128::from(before.lots.max(0));
+        let perp = self.perps.get_mut(m).expect("a perpetual");
         perp.filled(longs, f.realized);
-        let fund = perp.fund;
         let mk = &self.markets[m];
         let (asset, symbol) = (mk.quote, mk.spec.symbol);
         let amount = u64::try_from(f.realized.unsigned_abs()).expect("within a fill's notional");

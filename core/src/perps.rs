@@ -109,6 +109,7 @@ pub(crate) struct Perp {
     /// The clearing party's balance: minus the Σ of the positions' signed costs
     /// (the insurance fund's included), plus the open funding round's pool.
     clearing: i128,
+    /// The insurance fund's position (written through `Perps::set_fund`).
     pub fund: FundPos,
     pub funding: Funding,
 }
@@ -461,6 +462,9 @@ pub(crate) struct Perps {
     dues: BTreeSet<(u64, u32)>,
     /// The perpetuals with a funding round under way.
     open: BTreeSet<u32>,
+    /// The perpetuals where the insurance fund holds a position: its equity is
+    /// summed over these, not over every perpetual, at each take-over.
+    fund_holds: BTreeSet<u32>,
 }
 
 impl Perps {
@@ -494,8 +498,34 @@ impl Perps {
     pub fn insert(&mut self, m: u32, perp: Perp) {
         // `m` is a market just pushed (`create_perpetual`) or a snapshot's number
         // checked unique (`restore`).
+        if perp.fund.lots != 0 {
+            self.fund_holds.insert(m);
+        }
         let old = self.by_market.insert(m, perp);
         assert!(old.is_none(), "market {m} is a perpetual once");
+    }
+
+    /// Gives the insurance fund's position on `m` a new size and cost.
+    pub fn set_fund(&mut self, m: u32, fund: FundPos) {
+        let Some(perp) = self.by_market.get_mut(&m) else {
+            return;
+        };
+        perp.fund = fund;
+        if fund.lots != 0 {
+            self.fund_holds.insert(m);
+        } else {
+            self.fund_holds.remove(&m);
+        }
+    }
+
+    /// The perpetuals where the insurance fund holds a position.
+    pub fn held_by_fund(&self) -> impl Iterator<Item = (u32, &Perp)> + '_ {
+        self.fund_holds.iter().map(|m| (*m, &self.by_market[m]))
+    }
+
+    /// Whether `m` is listed as one where the fund holds a position.
+    pub fn fund_holds(&self, m: u32) -> bool {
+        self.fund_holds.contains(&m)
     }
 
     /// The perpetuals whose funding is due at `now_ms` and that have no round
