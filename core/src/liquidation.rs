@@ -134,16 +134,16 @@ impl Core {
         }
     }
 
-    /// The collateral assets an account has positions in.
-    fn collaterals(&self, account: AccountId) -> Vec<u16> {
-        let mut assets: Vec<u16> = self
-            .positions
-            .of(account)
-            .map(|(m, _)| self.markets[m].quote)
-            .collect();
+    /// The collateral assets an account has positions in, into `assets`.
+    fn collaterals(&self, account: AccountId, assets: &mut Vec<u16>) {
+        assets.clear();
+        assets.extend(
+            self.positions
+                .of(account)
+                .map(|(m, _)| self.markets[m].quote),
+        );
         assets.sort_unstable();
         assets.dedup();
-        assets
     }
 
     /// After a command's own effects: the touched accounts checked exactly, then
@@ -192,27 +192,29 @@ impl Core {
     }
 
     fn check_touched(&mut self, out: &mut Vec<Event>) {
+        // Lists reused from account to account: a sweep checks hundreds.
+        let (mut fresh, mut assets, mut of_asset) = (Vec::new(), Vec::new(), Vec::new());
         while let Some(account) = self.watch.next_dirty() {
             let markets = &self.markets;
             let mark_of = |m: u32| markets[m].mark().unwrap_or(0);
             self.watch.sweep_account(account, mark_of);
-            let fresh = self.watch.take_fresh(account);
+            self.watch.take_fresh(account, &mut fresh);
             // A fresh position may have been indexed again since it changed (a
             // liquidation that ended splits the slack at once): its trigger and
             // floor go, so the check counts it once, at its mark.
             for &m in &fresh {
                 self.watch.unset(account, m);
             }
-            for asset in self.collaterals(account) {
+            self.collaterals(account, &mut assets);
+            for &asset in &assets {
                 if !self.watch.in_backlog(account, asset) {
-                    let fresh: Vec<u32> = fresh
-                        .iter()
-                        .copied()
-                        .filter(|&m| self.markets[m].quote == asset)
-                        .collect();
-                    self.check_account(account, asset, &fresh, out);
+                    of_asset.clear();
+                    let quote = |m: &u32| self.markets[*m].quote == asset;
+                    of_asset.extend(fresh.iter().copied().filter(quote));
+                    self.check_account(account, asset, &of_asset, out);
                 }
             }
+            self.watch.tidy(account);
         }
     }
 

@@ -128,7 +128,9 @@ impl Watch {
         }
     }
 
-    /// Takes a position's trigger out, with its floor.
+    /// Takes a position's trigger out, with its floor. The account's record
+    /// stays, even empty, for the check under way to fill again without
+    /// allocating it anew: whoever takes triggers out calls `tidy` after.
     pub fn unset(&mut self, account: AccountId, m: u32) {
         let Some(w) = self.accounts.get_mut(&account) else {
             return;
@@ -145,10 +147,19 @@ impl Watch {
                 w.covers.remove(i);
             }
         }
-        if w.triggers.is_empty() {
+        self.side(t.long).remove(&(m, t.ticks, account));
+    }
+
+    /// Forgets the account's record if it holds no trigger (the invariants
+    /// require that none is left empty between commands).
+    pub fn tidy(&mut self, account: AccountId) {
+        if self
+            .accounts
+            .get(&account)
+            .is_some_and(|w| w.triggers.is_empty())
+        {
             self.accounts.remove(&account);
         }
-        self.side(t.long).remove(&(m, t.ticks, account));
     }
 
     /// Marks an account for a check at the end of the command.
@@ -288,9 +299,9 @@ impl Watch {
         self.dirty.pop_first()
     }
 
-    /// The account's fresh positions, taken off the list.
-    pub fn take_fresh(&mut self, account: AccountId) -> Vec<u32> {
-        let mut taken = Vec::new();
+    /// The account's fresh positions, taken off the list, into `taken`.
+    pub fn take_fresh(&mut self, account: AccountId, taken: &mut Vec<u32>) {
+        taken.clear();
         while let Some(&(a, m)) = self.fresh.range((account, 0)..).next() {
             if a != account {
                 break;
@@ -298,7 +309,6 @@ impl Watch {
             self.fresh.remove(&(a, m));
             taken.push(m);
         }
-        taken
     }
 
     pub fn cover(&self, account: AccountId, asset: u16) -> Cover {
@@ -368,8 +378,12 @@ impl Watch {
     }
 
     /// Whether nothing is left over from a command (the invariants ask).
+    /// (No record is left without a trigger either; the answer does not depend
+    /// on the map's order.)
     pub fn settled(&self) -> bool {
-        self.fresh.is_empty() && self.dirty.is_empty()
+        self.fresh.is_empty()
+            && self.dirty.is_empty()
+            && self.accounts.values().all(|w| !w.triggers.is_empty())
     }
 
     pub fn snapshot(&self) -> WatchSnapshot {
