@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tape_schemas::{AccountId, Cause, Dec, Event, Party};
 
 use crate::assets::Assets;
+use crate::by_account::in_order;
 
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Balance {
@@ -121,22 +122,18 @@ impl Ledger {
 
     /// Every account's balances by asset index, by account id.
     pub(crate) fn accounts_by_id(&self) -> Vec<(AccountId, &[Balance])> {
-        let mut v: Vec<(AccountId, &[Balance])> = self
-            .accounts
-            .iter()
-            .map(|(id, a)| (*id, a.balances.as_slice()))
-            .collect();
-        v.sort_unstable_by_key(|(id, _)| *id);
-        v
+        in_order(&self.accounts)
+            .into_iter()
+            .map(|(id, a)| (id, a.balances.as_slice()))
+            .collect()
     }
 
     pub(crate) fn snapshot(&self) -> LedgerSnapshot {
-        let mut accounts: Vec<(AccountId, Vec<Balance>)> = self
-            .accounts
-            .iter()
-            .map(|(id, a)| (*id, a.balances.clone()))
+        let accounts: Vec<(AccountId, Vec<Balance>)> = self
+            .accounts_by_id()
+            .into_iter()
+            .map(|(id, balances)| (id, balances.to_vec()))
             .collect();
-        accounts.sort_unstable_by_key(|(id, _)| *id);
         LedgerSnapshot {
             accounts,
             system: self.system.clone(),

@@ -23,6 +23,7 @@
 mod admin;
 mod assets;
 mod book;
+mod by_account;
 mod checked;
 mod clock;
 mod config;

@@ -520,7 +520,10 @@ impl Perps {
 
     /// The perpetuals where the insurance fund holds a position.
     pub fn held_by_fund(&self) -> impl Iterator<Item = (u32, &Perp)> + '_ {
-        self.fund_holds.iter().map(|m| (*m, &self.by_market[m]))
+        // Listed only by `insert` and `set_fund`, for a perpetual there is.
+        self.fund_holds
+            .iter()
+            .filter_map(|m| Some((*m, self.by_market.get(m)?)))
     }
 
     /// Whether `m` is listed as one where the fund holds a position.

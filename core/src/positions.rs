@@ -14,6 +14,8 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use tape_schemas::{AccountId, Side};
 
+use crate::by_account::in_order;
+
 pub(crate) const PPM: u128 = 1_000_000;
 
 /// One side's resting orders of a position, summed.
@@ -381,25 +383,20 @@ impl Positions {
         }
     }
 
-    /// The accounts with a record, in order.
-    fn ids(&self) -> Vec<AccountId> {
-        let mut ids: Vec<AccountId> = self.accounts.keys().copied().collect();
-        ids.sort_unstable();
-        ids
-    }
-
     /// Every kept figure that is up to date: (account, asset, figure), in order.
     pub fn kept(&self) -> impl Iterator<Item = (AccountId, u16, i128)> + '_ {
-        self.ids().into_iter().flat_map(move |a| {
-            let mut kept: Vec<(AccountId, u16, i128)> = self.accounts[&a]
-                .unrealized
-                .iter()
-                .filter(|k| k.1 == self.marks_version)
-                .map(|k| (a, k.0, k.2))
-                .collect();
-            kept.sort_unstable_by_key(|k| k.1);
-            kept
-        })
+        in_order(&self.accounts)
+            .into_iter()
+            .flat_map(move |(a, held)| {
+                let mut kept: Vec<(AccountId, u16, i128)> = held
+                    .unrealized
+                    .iter()
+                    .filter(|k| k.1 == self.marks_version)
+                    .map(|k| (a, k.0, k.2))
+                    .collect();
+                kept.sort_unstable_by_key(|k| k.1);
+                kept
+            })
     }
 
     /// The positions of one market and side with a size, from `after` (exclusive)
@@ -458,9 +455,9 @@ impl Positions {
 
     /// Every position, by account and market.
     pub fn all(&self) -> impl Iterator<Item = (AccountId, u32, &Pos)> + '_ {
-        self.ids()
+        in_order(&self.accounts)
             .into_iter()
-            .flat_map(move |a| self.of(a).map(move |(m, p)| (a, m, p)))
+            .flat_map(|(a, held)| held.positions.iter().map(move |(m, p)| (a, *m, p)))
     }
 
     pub fn margin(&self, account: AccountId, asset: u16) -> Margin {
@@ -472,12 +469,9 @@ impl Positions {
 
     /// Every account's margins, by account and asset.
     pub fn margins(&self) -> impl Iterator<Item = (AccountId, u16, Margin)> + '_ {
-        self.ids().into_iter().flat_map(move |a| {
-            self.accounts[&a]
-                .margins
-                .iter()
-                .map(move |&(s, m)| (a, s, m))
-        })
+        in_order(&self.accounts)
+            .into_iter()
+            .flat_map(|(a, held)| held.margins.iter().map(move |&(s, m)| (a, s, m)))
     }
 
     /// Sets an account's margin; an empty one is forgotten.

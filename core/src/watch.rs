@@ -24,6 +24,8 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use tape_schemas::AccountId;
 
+use crate::by_account::in_order;
+
 /// One watched position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Trigger {
@@ -354,27 +356,18 @@ impl Watch {
         Some(w.triggers[i].1)
     }
 
-    /// The accounts with triggers, in order.
-    fn ids(&self) -> Vec<AccountId> {
-        let mut ids: Vec<AccountId> = self.accounts.keys().copied().collect();
-        ids.sort_unstable();
-        ids
-    }
-
     /// Every trigger, by account and market.
     pub fn triggers(&self) -> impl Iterator<Item = (AccountId, u32, Trigger)> + '_ {
-        self.ids().into_iter().flat_map(move |a| {
-            let w = &self.accounts[&a];
-            w.triggers.iter().map(move |&(m, t)| (a, m, t))
-        })
+        in_order(&self.accounts)
+            .into_iter()
+            .flat_map(|(a, w)| w.triggers.iter().map(move |&(m, t)| (a, m, t)))
     }
 
     /// Every cover, by account and asset.
     pub fn covers(&self) -> impl Iterator<Item = (AccountId, u16, Cover)> + '_ {
-        self.ids().into_iter().flat_map(move |a| {
-            let w = &self.accounts[&a];
-            w.covers.iter().map(move |&(s, c)| (a, s, c))
-        })
+        in_order(&self.accounts)
+            .into_iter()
+            .flat_map(|(a, w)| w.covers.iter().map(move |&(s, c)| (a, s, c)))
     }
 
     /// Whether nothing is left over from a command (the invariants ask).
