@@ -181,10 +181,22 @@ try {
   const iceberg = Number(/#(\d+)/.exec(await place(t1, "SELL", "LIMIT", { price: "30500", quantity: "0.2", displayQuantity: "0.05" }))?.[1]);
   assert.ok(iceberg, "the iceberg was accepted");
   await until("the iceberg showing 0.05 of 0.2", async () => (await rows(t1, "#asks")).some((r) => same(r[0], 30500) && same(r[1], 0.05)));
+  // The amend form keeps the focus and what is typed while the account reloads under
+  // it: an IOC of the trader's own that expires reloads it half way through typing.
   await t1.click("#tab-open");
   await t1.click(`button[aria-label="Amend order ${iceberg}"]`);
-  await t1.fill(`input[aria-label="New price of order ${iceberg}"]`, "30600");
-  await t1.press(`input[aria-label="New price of order ${iceberg}"]`, "Enter");
+  const newPrice = `input[aria-label="New price of order ${iceberg}"]`;
+  await t1.fill(newPrice, "");
+  await t1.keyboard.type("306");
+  const ioc = await gql(t1Token, "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { status id } }", {
+    i: { market: "BTC-USDT", side: "SELL", kind: "LIMIT", price: "31000", quantity: "0.01", timeInForce: "IOC", postOnly: false, clientOrderId: null },
+  });
+  assert.ok(ioc.data && ioc.data.placeOrder.status === "ACCEPTED", JSON.stringify(ioc));
+  await until("the expired IOC in order history", async () => (await rows(t1, "#history")).some((r) => r[0] === String(ioc.data.placeOrder.id)));
+  await t1.keyboard.type("00");
+  assert.equal(await t1.inputValue(newPrice), "30600", "what is typed across a reload stays in the amend form");
+  await t1.keyboard.press("Enter");
+  await until("the amend's answer", async () => /amended/.test(await t1.textContent("#open-status")));
   await until("the amended iceberg in the book", async () => (await rows(t1, "#asks")).some((r) => same(r[0], 30600) && same(r[1], 0.05)));
   await until("the amend in open orders", async () => (await rows(t1, "#open-orders")).some((r) => r[0] === String(iceberg) && same(r[4], 30600)));
   assert.match(await place(t1, "SELL", "STOP_LIMIT", { triggerPrice: "29000", price: "28900", quantity: "0.01" }), /^Accepted/);
@@ -209,6 +221,18 @@ try {
   await ops.click("#market-form button[type=submit]");
   await until("the new market accepted", async () => /Accepted/.test(await ops.textContent("#market-form .status")));
   await until("the new market listed", async () => (await rows(ops, "#markets")).some((r) => r[0] === "ETH-BTC" && r[1] === "active"));
+  // Its fees, typed across one of the console's reloads (every 3 s): the form stays,
+  // and so do the focus and what is typed.
+  await ops.click('button[aria-label="Fees of ETH-BTC"]');
+  const makerFee = 'input[aria-label="Maker fee of ETH-BTC (ppm)"]';
+  await ops.fill(makerFee, "");
+  await ops.keyboard.type("15");
+  await ops.$eval("#markets tr", (tr) => { tr.dataset.before = "yes"; });
+  await until("the console's next reload of its markets", async () => ops.$eval("#markets tr", (tr) => tr.dataset.before !== "yes"));
+  await ops.keyboard.type("0");
+  assert.equal(await ops.inputValue(makerFee), "150", "what is typed across a reload stays in the fees form");
+  await ops.keyboard.press("Enter");
+  await until("the new fees listed", async () => (await rows(ops, "#markets")).some((r) => r[0] === "ETH-BTC" && /^150 \//.test(r[5])));
   await t2.click("#tab-wallet");
   await t2.selectOption("#withdraw-asset", "USDT");
   await t2.fill("#withdraw-form [name=amount]", "100");

@@ -230,6 +230,22 @@ export function fillTable(tbody, rows, empty = "Nothing yet") {
   }
 }
 
+/**
+ * Runs `rebuild`, which may take `form` (an edit form kept across reloads) out of the
+ * page and put it back: whatever in it had the focus has it again, caret included,
+ * so a reload under someone typing never eats a keystroke.
+ */
+export function keepingFocus(form, rebuild) {
+  const typing = form && form.contains(document.activeElement) ? document.activeElement : null;
+  // Number inputs have no caret to read (null) or set (it throws).
+  const caret = typing && typing.selectionStart != null ? [typing.selectionStart, typing.selectionEnd, typing.selectionDirection] : null;
+  rebuild();
+  if (typing && typing.isConnected && document.activeElement !== typing) {
+    typing.focus();
+    if (caret) typing.setSelectionRange(...caret);
+  }
+}
+
 export function num(v, cls = "") {
   return el("td", { class: `num ${cls}`.trim() }, v == null ? "–" : v);
 }

@@ -5,9 +5,11 @@
 // insurance fund with the liquidation backlog, and the engine's own count of the
 // liquidation work it carries to its next commands. Admin keys act; auditor keys see.
 
-import { gql, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, metrics, minorUnits } from "/assets/js/common.js";
+import { gql, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, metrics, minorUnits, keepingFocus } from "/assets/js/common.js";
 
 const RECEIPT = "commandId status id reason message";
+// The fees form open on a market, { symbol, form }: kept across reloads.
+let editingFees = null;
 
 await start("Operator");
 const isAdmin = me.role === "ADMIN";
@@ -85,7 +87,8 @@ async function reload() {
       String(r.round), time(r.timeMs), num(r.checkpoint), num(r.height), el("code", { title: r.root }, `${r.root.slice(0, 16)}…`),
       per(r, "users"), per(r, "fees"), per(r, "insurance"), r.proofsAvailable ? "yes" : "not here",
     ]), "No round yet");
-    fillTable(document.getElementById("markets"), d.markets.map(marketRow), "No markets yet");
+    if (editingFees && !d.markets.some((m) => m.symbol === editingFees.symbol)) editingFees = null;
+    keepingFocus(editingFees && editingFees.form, () => fillTable(document.getElementById("markets"), d.markets.map(marketRow), "No markets yet"));
     fillTable(document.getElementById("assets"), d.assets.map((a) => [a.code, num(a.scale), a.enabled ? "yes" : "no"]), "No assets yet");
     fillTable(document.getElementById("withdrawals"), d.withdrawals.nodes.map(withdrawalRow), "None waiting");
     fillTable(document.getElementById("keys"), d.apiKeys.map(keyRow), "No keys yet");
@@ -115,17 +118,23 @@ function marketRow(m) {
       form.addEventListener("submit", async (e) => {
         e.preventDefault();
         const set = async () => (await gql(`mutation($m: String!, $a: Int!, $b: Int!) { setMarketFees(market: $m, makerFeePpm: $a, takerFeePpm: $b) { ${RECEIPT} } }`, { m: m.symbol, a: Number(maker.value), b: Number(taker.value) })).setMarketFees;
-        if (await attempt(status, set, (r) => `Fees of ${m.symbol}: ${receiptText(r)}`)) reload();
+        if (await attempt(status, set, (r) => `Fees of ${m.symbol}: ${receiptText(r)}`)) {
+          editingFees = null;
+          reload();
+        }
       });
+      editingFees = { symbol: m.symbol, form };
       ev.target.replaceWith(form);
       maker.focus();
     } }, "Fees")
     : null;
+  // The fees form, once open, stays in its row across the reloads (every 3 s) until saved.
+  const editing = editingFees && editingFees.symbol === m.symbol ? editingFees.form : null;
   const actions = el("td", {},
     m.status !== "HALTED" && m.status !== "DISABLED" ? set("HALTED", "Halt") : null,
     m.status !== "ACTIVE" ? set("ACTIVE", "Resume") : null,
     m.status !== "DISABLED" ? set("DISABLED", "Disable") : null,
-    fees);
+    editing || fees);
   return [m.symbol, m.status.toLowerCase(), num(m.tickSize), num(m.lotSize), num(m.minNotional), num(`${m.makerFeePpm} / ${m.takerFeePpm}`), num(m.priceBandBps), actions];
 }
 

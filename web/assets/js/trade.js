@@ -7,7 +7,7 @@
 // insurance fund). Everything live through subscriptions.
 
 import { createChart, CandlestickSeries, HistogramSeries, LineSeries } from "/assets/vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
-import { gql, subscribe, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, lit, dark } from "/assets/js/common.js";
+import { gql, subscribe, start, me, el, fillTable, num, time, showError, receiptText, reportError, attempt, onSubmit, fields, lit, dark, keepingFocus } from "/assets/js/common.js";
 import { Book } from "/assets/js/book.js";
 
 const ORDER_FIELDS = "id account market side kind status doneReason price restingPrice triggerPrice quantity quoteQuantity timeInForce postOnly clientOrderId parent filled averagePrice fees visible hidden createdMs updatedMs updatedSeq";
@@ -517,7 +517,7 @@ async function loadAccount() {
   if (perps.size) showPositions(d);
   // An amend form on an order that is no longer open has nothing left to amend.
   if (amending && !d.open.nodes.some((o) => o.id === amending.id)) amending = null;
-  fillTable(document.getElementById("open-orders"), d.open.nodes.map(openRow), "No open orders");
+  keepingFocus(amending && amending.form, () => fillTable(document.getElementById("open-orders"), d.open.nodes.map(openRow), "No open orders"));
   fillTable(document.getElementById("history"), d.history.nodes.map((o) => [
     String(o.id), time(o.updatedMs), o.market, side(o.side), kindName(o), num(o.price), num(o.quantity || o.quoteQuantity), num(o.filled), num(o.averagePrice), o.status.toLowerCase(), o.doneReason || "",
   ]), "No orders yet");
