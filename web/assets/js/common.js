@@ -18,6 +18,23 @@ export function token() {
   return sessionStorage.getItem(TOKEN) || "";
 }
 
+// Set once the page is being left (a reload after logging in or out, a link, the
+// browser going elsewhere): the requests still out are cut short then, which is no
+// fault to show, and nothing is left to act on their answers.
+let leaving = false;
+addEventListener("pagehide", () => {
+  leaving = true;
+});
+
+/** Reloads the page, quietly dropping the answers still to come. */
+function reloadPage() {
+  leaving = true;
+  location.reload();
+}
+
+/** What a request cut short by the page being left resolves to: nothing, ever. */
+const never = () => new Promise(() => {});
+
 /** POSTs a query; resolves to `data` (with `seq` from `extensions.seq`) or throws the first error. */
 export async function gql(query, variables = {}) {
   const headers = { "content-type": "application/json" };
@@ -26,13 +43,15 @@ export async function gql(query, variables = {}) {
   try {
     r = await fetch("/graphql", { method: "POST", headers, body: JSON.stringify({ query, variables }) });
   } catch (e) {
+    if (leaving) return never();
     throw new ApiError(`the server cannot be reached: ${e.message}`, "UNAVAILABLE");
   }
   let body;
   try {
     body = await r.json();
-  } catch {
-    throw new ApiError(`the server answered ${r.status} without a GraphQL body`, "UNAVAILABLE");
+  } catch (e) {
+    if (leaving) return never();
+    throw new ApiError(`the server answered ${r.status} without a GraphQL body (${e.message})`, "UNAVAILABLE");
   }
   if (body.errors && body.errors.length) {
     const e = body.errors[0];
@@ -176,7 +195,7 @@ async function whoAmI() {
     const out = el("button", { type: "button", id: "logout" }, "Log out");
     out.addEventListener("click", () => {
       sessionStorage.removeItem(TOKEN);
-      location.reload();
+      reloadPage();
     });
     box.append(el("span", { id: "whoami" }, who), out);
   } else {
@@ -185,7 +204,7 @@ async function whoAmI() {
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       sessionStorage.setItem(TOKEN, input.value.trim());
-      location.reload();
+      reloadPage();
     });
     box.append(form);
   }
