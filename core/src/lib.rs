@@ -53,6 +53,7 @@ mod restrictions;
 mod settlement;
 mod signing;
 mod snapshot;
+mod sorted;
 mod units;
 mod watch;
 

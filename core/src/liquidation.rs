@@ -658,6 +658,8 @@ impl Core {
     /// The insurance fund's position on `m` fills `lots` on `side` at `per_lot`:
     /// what it realizes passes between the clearing party and the fund.
     fn fund_fill(&mut self, m: u32, side: Side, lots: u64, per_lot: u64, out: &mut Vec<Event>) {
+        // `m` holds the position a liquidation closes: a perpetual (the two
+        // `expect`s here, as every caller's `positions.get(account, m)` shows).
         let before = self.perps.get(m).expect("a perpetual").fund;
         let f = crate::positions::after_fill(before.lots, before.cost, side, lots, per_lot);
         // The fund's size is at most the open interest, its cost at most that at

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tape_schemas::{AccountId, Side};
 
 use crate::by_account::in_order;
+use crate::sorted;
 
 pub(crate) const PPM: u128 = 1_000_000;
 
@@ -237,23 +238,13 @@ pub(crate) fn rank_key(lots: i64, cost: u64) -> u128 {
 struct Held {
     positions: Vec<(u32, Pos)>,
     margins: Vec<(u16, Margin)>,
-    /// (asset, `marks_version` when walked, figure): see `Positions::unrealized`.
-    unrealized: Vec<(u16, u64, i128)>,
+    /// By asset: (`marks_version` when walked, figure); see `marks_version`.
+    unrealized: Vec<(u16, (u64, i128))>,
 }
 
 impl Held {
     fn is_empty(&self) -> bool {
         self.positions.is_empty() && self.margins.is_empty() && self.unrealized.is_empty()
-    }
-
-    fn position(&self, m: u32) -> Option<&Pos> {
-        let i = self.positions.binary_search_by_key(&m, |e| e.0).ok()?;
-        Some(&self.positions[i].1)
-    }
-
-    fn position_mut(&mut self, m: u32) -> Option<&mut Pos> {
-        let i = self.positions.binary_search_by_key(&m, |e| e.0).ok()?;
-        Some(&mut self.positions[i].1)
     }
 }
 
@@ -302,27 +293,22 @@ pub(crate) struct PositionsSnapshot {
 
 impl Positions {
     pub fn get(&self, account: AccountId, m: u32) -> Option<&Pos> {
-        self.accounts.get(&account)?.position(m)
+        sorted::get(&self.accounts.get(&account)?.positions, m)
     }
 
     pub fn get_mut(&mut self, account: AccountId, m: u32) -> Option<&mut Pos> {
-        self.accounts.get_mut(&account)?.position_mut(m)
+        sorted::get_mut(&mut self.accounts.get_mut(&account)?.positions, m)
     }
 
     /// The position, opened at `leverage` and settled up to funding round
     /// `funded` if there was none.
     pub fn entry(&mut self, account: AccountId, m: u32, leverage: u32, funded: u64) -> &mut Pos {
         let held = self.accounts.entry(account).or_default();
-        let i = match held.positions.binary_search_by_key(&m, |e| e.0) {
-            Ok(i) => i,
-            Err(i) => {
-                let mut p = Pos::new(leverage);
-                p.funded = funded;
-                held.positions.insert(i, (m, p));
-                i
-            }
-        };
-        &mut held.positions[i].1
+        sorted::get_or_insert_with(&mut held.positions, m, || {
+            let mut p = Pos::new(leverage);
+            p.funded = funded;
+            p
+        })
     }
 
     /// Gives a position a new size and cost, keeping the ranking in step (every
@@ -331,7 +317,7 @@ impl Positions {
         let Some(held) = self.accounts.get_mut(&account) else {
             return;
         };
-        let Some(pos) = held.position_mut(m) else {
+        let Some(pos) = sorted::get_mut(&mut held.positions, m) else {
             return;
         };
         if pos.lots != 0 {
@@ -355,11 +341,8 @@ impl Positions {
     /// The account's unrealized profit and loss in `asset`, if it is kept and
     /// no mark has moved since.
     pub fn kept_unrealized(&self, account: AccountId, asset: u16) -> Option<i128> {
-        let held = self.accounts.get(&account)?;
-        held.unrealized
-            .iter()
-            .find(|k| k.0 == asset && k.1 == self.marks_version)
-            .map(|k| k.2)
+        let &(version, v) = sorted::get(&self.accounts.get(&account)?.unrealized, asset)?;
+        (version == self.marks_version).then_some(v)
     }
 
     /// Keeps the account's unrealized profit and loss in `asset`, just walked
@@ -377,10 +360,7 @@ impl Positions {
         let Some(held) = self.accounts.get_mut(&account) else {
             return; // no positions: nothing was walked
         };
-        match held.unrealized.iter_mut().find(|k| k.0 == asset) {
-            Some(k) => *k = (asset, version, v),
-            None => held.unrealized.push((asset, version, v)),
-        }
+        sorted::set(&mut held.unrealized, asset, (version, v));
     }
 
     /// Every kept figure that is up to date: (account, asset, figure), in order.
@@ -388,14 +368,10 @@ impl Positions {
         in_order(&self.accounts)
             .into_iter()
             .flat_map(move |(a, held)| {
-                let mut kept: Vec<(AccountId, u16, i128)> = held
-                    .unrealized
+                held.unrealized
                     .iter()
-                    .filter(|k| k.1 == self.marks_version)
-                    .map(|k| (a, k.0, k.2))
-                    .collect();
-                kept.sort_unstable_by_key(|k| k.1);
-                kept
+                    .filter(move |(_, (version, _))| *version == self.marks_version)
+                    .map(move |&(asset, (_, v))| (a, asset, v))
             })
     }
 
@@ -431,10 +407,8 @@ impl Positions {
         let Some(held) = self.accounts.get_mut(&account) else {
             return;
         };
-        if let Ok(i) = held.positions.binary_search_by_key(&m, |e| e.0) {
-            if held.positions[i].1.is_empty() {
-                held.positions.remove(i);
-            }
+        if sorted::get(&held.positions, m).is_some_and(Pos::is_empty) {
+            sorted::remove(&mut held.positions, m);
         }
         self.forget_account_if_empty(account);
     }
@@ -463,8 +437,8 @@ impl Positions {
     pub fn margin(&self, account: AccountId, asset: u16) -> Margin {
         self.accounts
             .get(&account)
-            .and_then(|h| h.margins.iter().find(|e| e.0 == asset))
-            .map_or_else(Margin::default, |e| e.1)
+            .and_then(|h| sorted::get(&h.margins, asset).copied())
+            .unwrap_or_default()
     }
 
     /// Every account's margins, by account and asset.
@@ -478,15 +452,15 @@ impl Positions {
     pub fn set_margin(&mut self, account: AccountId, asset: u16, margin: Margin) {
         if margin == Margin::default() {
             if let Some(held) = self.accounts.get_mut(&account) {
-                held.margins.retain(|e| e.0 != asset);
+                sorted::remove(&mut held.margins, asset);
             }
             return self.forget_account_if_empty(account);
         }
-        let margins = &mut self.accounts.entry(account).or_default().margins;
-        match margins.binary_search_by_key(&asset, |e| e.0) {
-            Ok(i) => margins[i].1 = margin,
-            Err(i) => margins.insert(i, (asset, margin)),
-        }
+        sorted::set(
+            &mut self.accounts.entry(account).or_default().margins,
+            asset,
+            margin,
+        );
     }
 
     /// Whether the account has any position or resting order in a perpetual.

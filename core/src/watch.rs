@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use tape_schemas::AccountId;
 
 use crate::by_account::in_order;
+use crate::sorted;
 
 /// One watched position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,13 +111,8 @@ impl Watch {
     pub fn set(&mut self, account: AccountId, m: u32, t: Trigger) {
         self.unset(account, m);
         let w = self.accounts.entry(account).or_default();
-        let i = w.triggers.partition_point(|e| e.0 < m);
-        w.triggers.insert(i, (m, t));
-        let i = w.covers.partition_point(|e| e.0 < t.asset);
-        if w.covers.get(i).is_none_or(|e| e.0 != t.asset) {
-            w.covers.insert(i, (t.asset, Cover::default()));
-        }
-        let c = &mut w.covers[i].1;
+        sorted::set(&mut w.triggers, m, t);
+        let c = sorted::get_or_insert_with(&mut w.covers, t.asset, Cover::default);
         c.floors += t.floor;
         c.triggers += 1;
         self.side(t.long).insert((m, t.ticks, account));
@@ -137,16 +133,14 @@ impl Watch {
         let Some(w) = self.accounts.get_mut(&account) else {
             return;
         };
-        let Ok(i) = w.triggers.binary_search_by_key(&m, |e| e.0) else {
+        let Some(t) = sorted::remove(&mut w.triggers, m) else {
             return;
         };
-        let t = w.triggers.remove(i).1;
-        if let Ok(i) = w.covers.binary_search_by_key(&t.asset, |e| e.0) {
-            let c = &mut w.covers[i].1;
+        if let Some(c) = sorted::get_mut(&mut w.covers, t.asset) {
             c.floors -= t.floor;
             c.triggers -= 1;
             if c.triggers == 0 {
-                w.covers.remove(i);
+                sorted::remove(&mut w.covers, t.asset);
             }
         }
         self.side(t.long).remove(&(m, t.ticks, account));
@@ -316,8 +310,8 @@ impl Watch {
     pub fn cover(&self, account: AccountId, asset: u16) -> Cover {
         self.accounts
             .get(&account)
-            .and_then(|w| w.covers.iter().find(|e| e.0 == asset))
-            .map_or_else(Cover::default, |e| e.1)
+            .and_then(|w| sorted::get(&w.covers, asset).copied())
+            .unwrap_or_default()
     }
 
     pub fn start_liquidation(&mut self, account: AccountId, asset: u16) {
@@ -351,9 +345,7 @@ impl Watch {
     }
 
     pub fn trigger(&self, account: AccountId, m: u32) -> Option<Trigger> {
-        let w = self.accounts.get(&account)?;
-        let i = w.triggers.binary_search_by_key(&m, |e| e.0).ok()?;
-        Some(w.triggers[i].1)
+        sorted::get(&self.accounts.get(&account)?.triggers, m).copied()
     }
 
     /// Every trigger, by account and market.
