@@ -117,7 +117,7 @@ async fn tail_control(log: KafkaLog, seen: Arc<Mutex<Seen>>) -> anyhow::Result<(
             {
                 s.standbys.insert(writer.clone(), (*matched_commands, now));
             }
-            if let Change::Won { epoch, writer } = leadership.apply(&record) {
+            if let Change::Won { epoch, writer } = leadership.apply(r.offset, &record) {
                 s.won.insert(epoch, (writer.clone(), now));
                 s.leader = Some((epoch, writer));
             }

@@ -71,14 +71,14 @@ async fn read_tail(log: &KafkaLog) -> anyhow::Result<Tail> {
             if let ControlRecord::Standby { writer, .. } = &record {
                 t.standbys.insert(writer.clone(), record.clone());
             }
-            match t.leadership.apply(&record) {
+            match t.leadership.apply(r.offset, &record) {
                 Change::Alive { seq, .. } => {
                     if let ControlRecord::Heartbeat { at_ms, .. } = record {
                         t.beat = Some((seq, at_ms));
                     }
                 }
                 Change::Won { .. } => t.beat = None,
-                Change::Nothing => {}
+                Change::Void { .. } | Change::Nothing => {}
             }
         }
         if t.leadership.anchored() || from == 0 {
@@ -194,7 +194,7 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<()> {
                     anyhow::bail!("{} refused the promotion: {why}", args.id);
                 }
             }
-            if let Change::Won { epoch, writer } = leadership.apply(&record) {
+            if let Change::Won { epoch, writer } = leadership.apply(r.offset, &record) {
                 anyhow::ensure!(
                     writer == args.id,
                     "{writer} won epoch {epoch} before {} did",

@@ -6,9 +6,11 @@
 //! leader appends a heartbeat to the control log every `heartbeat`. A standby that
 //! has read everything the leader wrote and hears no heartbeat for `silence` claims
 //! the next epoch (three silences while it has not yet heard the epoch in force:
-//! it has just started, or a new leader has just won); the first claim of that
-//! epoch in the control log wins
-//! (`tape_schemas::Leadership`). The winner appends its fence to the events log,
+//! it has just started, or a new leader has just won), naming the last heartbeat
+//! it read; the first claim of that epoch in the control log wins
+//! (`tape_schemas::Leadership`), unless the leader heartbeat after the one it
+//! named: then its view was stale (its reader lagged, or the broker was slow), the
+//! claim is void, and it follows on. The winner appends its fence to the events log,
 //! reads and checks what the old leader wrote before it, and appends from there. A
 //! leader that reads a later epoch's win stops; if it appends first, its records
 //! land after the fence, where every reader ignores them, and the append's
@@ -209,7 +211,7 @@ impl<'a, K: Log + 'static> Control<'a, K> {
                 tape_log::read_exactly(log, from, end - from, Duration::from_secs(30)).await?;
             for r in &records {
                 if let Ok(record) = codec::from_bincode::<ControlRecord>(&r.bytes) {
-                    leadership.apply(&record);
+                    leadership.apply(r.offset, &record);
                 }
             }
             if !leadership.anchored() {
@@ -284,7 +286,7 @@ impl<'a, K: Log + 'static> Control<'a, K> {
         let skip = self.skip_below;
         for r in batch.into_iter().filter(|r| r.offset >= skip) {
             match codec::from_bincode::<ControlRecord>(&r.bytes) {
-                Ok(record) => self.read(record),
+                Ok(record) => self.read(r.offset, record),
                 Err(e) => {
                     tracing::warn!(offset = r.offset, error = %e, "an undecodable control record; ignored")
                 }
@@ -298,7 +300,7 @@ impl<'a, K: Log + 'static> Control<'a, K> {
         }
     }
 
-    fn read(&mut self, record: ControlRecord) {
+    fn read(&mut self, offset: u64, record: ControlRecord) {
         if let ControlRecord::Promote {
             writer,
             min_matched,
@@ -308,7 +310,7 @@ impl<'a, K: Log + 'static> Control<'a, K> {
                 self.view.promote = Some(*min_matched);
             }
         }
-        match self.view.leadership.apply(&record) {
+        match self.view.leadership.apply(offset, &record) {
             Change::Won { epoch, writer } => {
                 self.handle.highest.store(epoch, Ordering::Release);
                 self.view.alive_at = Instant::now();
@@ -324,6 +326,16 @@ impl<'a, K: Log + 'static> Control<'a, K> {
             Change::Alive { .. } => {
                 self.view.alive_at = Instant::now();
                 self.view.heard = true;
+            }
+            Change::Void { epoch, writer } => {
+                if writer == self.options.writer && self.view.claimed == Some(epoch) {
+                    // What it had read was stale: the leader heartbeat after it.
+                    tracing::info!(
+                        epoch,
+                        "my claim after silence is void: the leader heartbeat after what I had read; following again"
+                    );
+                    self.view.claimed = None;
+                }
             }
             Change::Nothing => {}
         }
@@ -384,22 +396,26 @@ impl<'a, K: Log + 'static> Control<'a, K> {
         if self.options.shadow || !silent || !status.caught_up || self.view.diverged.is_some() {
             return Ok(());
         }
+        let heard = self.view.leadership.last_alive().unwrap_or(0);
         tracing::warn!(
             epoch = self.view.leadership.epoch,
             silent_ms = self.view.alive_at.elapsed().as_millis() as u64,
+            heard,
             "no heartbeat from the leader: claiming the next epoch"
         );
-        self.claim().await
-    }
-
-    async fn claim(&mut self) -> Result<(), EngineError> {
         let epoch = self.view.leadership.epoch + 1;
-        self.view.claimed = Some(epoch);
-        self.append(&ControlRecord::Claim {
+        self.claim(ControlRecord::ClaimSilent {
             epoch,
             writer: self.options.writer.clone(),
+            heard,
         })
         .await
+    }
+
+    /// Appends `claim` (of the next epoch) and waits to see it decided.
+    async fn claim(&mut self, claim: ControlRecord) -> Result<(), EngineError> {
+        self.view.claimed = Some(self.view.leadership.epoch + 1);
+        self.append(&claim).await
     }
 
     /// An operator asked this engine to take over.
@@ -423,7 +439,12 @@ impl<'a, K: Log + 'static> Control<'a, K> {
             }
             None => {
                 tracing::info!(matched, "promoted by an operator: claiming the next epoch");
-                self.claim().await
+                let epoch = self.view.leadership.epoch + 1;
+                self.claim(ControlRecord::Claim {
+                    epoch,
+                    writer: self.options.writer.clone(),
+                })
+                .await
             }
         }
     }

@@ -433,6 +433,14 @@ fn control_records() -> Vec<(&'static str, ControlRecord)> {
             },
         ),
         (
+            "ClaimSilent",
+            ControlRecord::ClaimSilent {
+                epoch: 4,
+                writer: w(),
+                heard: 90_210,
+            },
+        ),
+        (
             "Standby",
             ControlRecord::Standby {
                 writer: w(),

@@ -181,6 +181,7 @@ fn used_events<'a>(
     use tape_schemas::{Admit, EventRecord};
     let winners = crate::control::winners(control);
     r.takeovers = winners.len().saturating_sub(1) as u32;
+    r.void_claims = crate::control::void_claims(control);
     let mut events: Vec<&Vec<u8>> = Vec::with_capacity(expected.len());
     let mut fencing = tape_schemas::Fencing::new();
     let mut fenced_by = 0u64;

@@ -7,7 +7,9 @@
 //! What the seed varies: how many control records each engine reads per step (a
 //! reader that lags, so a deposed leader may append before it learns it lost),
 //! pauses of a whole engine process (SIGSTOP: no heartbeat, no reading, no step),
-//! crashes, and the broker refusing the control log's appends.
+//! crashes, the broker refusing the control log's appends, and claims that land
+//! some steps after they were made (a slow broker: a paused leader may wake and
+//! heartbeat first, which makes the claim void).
 
 use std::sync::atomic::Ordering;
 
@@ -48,8 +50,8 @@ impl Reading {
     /// for who leads, without taking anything in it as news.
     pub(crate) fn open(handle: LinkHandle, log: &[ControlRecord], step: u64) -> Reading {
         let mut leadership = Leadership::from_start();
-        for r in log {
-            leadership.apply(r);
+        for (offset, r) in log.iter().enumerate() {
+            leadership.apply(offset as u64, r);
         }
         handle.highest.store(leadership.epoch, Ordering::Release);
         Reading {
@@ -76,8 +78,8 @@ impl Reading {
     /// Reads up to `n` new control records.
     pub(crate) fn read(&mut self, log: &[ControlRecord], n: usize, step: u64, me: &str) {
         let upto = self.next.saturating_add(n).min(log.len());
-        for record in &log[self.next..upto] {
-            match self.leadership.apply(record) {
+        for (offset, record) in log.iter().enumerate().take(upto).skip(self.next) {
+            match self.leadership.apply(offset as u64, record) {
                 Change::Won { epoch, writer } => {
                     self.handle.highest.store(epoch, Ordering::Release);
                     self.alive_at = step;
@@ -90,6 +92,11 @@ impl Reading {
                 Change::Alive { .. } => {
                     self.alive_at = step;
                     self.heard = true;
+                }
+                Change::Void { epoch, writer } => {
+                    if writer == me && self.claimed == Some(epoch) {
+                        self.claimed = None;
+                    }
                 }
                 Change::Nothing => {}
             }
@@ -133,9 +140,10 @@ impl Reading {
         }
         let epoch = self.leadership.epoch + 1;
         self.claimed = Some(epoch);
-        Due::Claim(ControlRecord::Claim {
+        Due::Claim(ControlRecord::ClaimSilent {
             epoch,
             writer: me.to_string(),
+            heard: self.leadership.last_alive().unwrap_or(0),
         })
     }
 }
@@ -144,10 +152,20 @@ impl Reading {
 pub(crate) fn winners(log: &[ControlRecord]) -> std::collections::BTreeMap<u64, String> {
     let mut leadership = Leadership::from_start();
     let mut out = std::collections::BTreeMap::new();
-    for r in log {
-        if let Change::Won { epoch, writer } = leadership.apply(r) {
+    for (offset, r) in log.iter().enumerate() {
+        if let Change::Won { epoch, writer } = leadership.apply(offset as u64, r) {
             out.insert(epoch, writer);
         }
     }
     out
+}
+
+/// Claims after silence that the control log made void.
+pub(crate) fn void_claims(log: &[ControlRecord]) -> u32 {
+    let mut leadership = Leadership::from_start();
+    let mut void = 0;
+    for (offset, r) in log.iter().enumerate() {
+        void += matches!(leadership.apply(offset as u64, r), Change::Void { .. }) as u32;
+    }
+    void
 }

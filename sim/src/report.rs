@@ -22,6 +22,9 @@ pub struct Report {
     pub pauses: u32,
     /// Epochs won on the control log after the first.
     pub takeovers: u32,
+    /// Claims after silence the control log made void (the leader heartbeat after
+    /// what the claimer had read).
+    pub void_claims: u32,
     /// Leaders that stood down on learning a later epoch had won.
     pub depositions: u32,
     /// Fences on the events log.
@@ -39,8 +42,8 @@ impl std::fmt::Display for Report {
             f,
             "seed {} ({}, {} producers): {} steps, {} command records ({} copies), {} events ({} copies); \
              crashes: engine {} projector {}; engine errors {}; power losses {} ({} torn bytes); \
-             outages {}; damaged snapshots {}; pauses {}, takeovers {}, depositions {}, \
-             fences {}, fenced records {}",
+             outages {}; damaged snapshots {}; pauses {}, takeovers {} ({} void claims), \
+             depositions {}, fences {}, fenced records {}",
             self.seed,
             if self.disk { "embedded log" } else { "broker" },
             self.producers,
@@ -58,6 +61,7 @@ impl std::fmt::Display for Report {
             self.damaged_snapshots,
             self.pauses,
             self.takeovers,
+            self.void_claims,
             self.depositions,
             self.fences,
             self.fenced_records
@@ -83,6 +87,7 @@ pub struct Totals {
     pub damaged_snapshots: u64,
     pub pauses: u64,
     pub takeovers: u64,
+    pub void_claims: u64,
     pub depositions: u64,
     pub fences: u64,
     pub fenced_records: u64,
@@ -105,6 +110,7 @@ impl Totals {
         self.damaged_snapshots += u64::from(r.damaged_snapshots);
         self.pauses += u64::from(r.pauses);
         self.takeovers += u64::from(r.takeovers);
+        self.void_claims += u64::from(r.void_claims);
         self.depositions += u64::from(r.depositions);
         self.fences += u64::from(r.fences);
         self.fenced_records += u64::from(r.fenced_records);
@@ -118,7 +124,7 @@ impl std::fmt::Display for Totals {
             "{} seeds ({} on the embedded log, {} on the broker): {} command records ({} copies), \
              {} events ({} copies); engine crashes {}, engine errors {}, projector crashes {}, \
              power losses {} ({} torn bytes), broker outages {}, damaged snapshots {}; \
-             pauses {}, takeovers {}, depositions {}, fences {}, fenced records {}",
+             pauses {}, takeovers {} ({} void claims), depositions {}, fences {}, fenced records {}",
             self.seeds,
             self.on_disk,
             self.seeds - self.on_disk,
@@ -135,6 +141,7 @@ impl std::fmt::Display for Totals {
             self.damaged_snapshots,
             self.pauses,
             self.takeovers,
+            self.void_claims,
             self.depositions,
             self.fences,
             self.fenced_records

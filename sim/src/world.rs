@@ -118,6 +118,9 @@ pub(crate) struct World {
     /// embedded log has one engine, alone).
     pub(crate) failover: bool,
     pub(crate) control: Vec<ControlRecord>,
+    /// Claims the broker has taken and not yet stored: (the step they land, the
+    /// claim), in the order sent.
+    pub(crate) claims_in_flight: Vec<(u64, ControlRecord)>,
     /// The faults have stopped.
     pub(crate) quiet: bool,
     /// The engine that led when the run stopped: its snapshots are checked.
@@ -215,6 +218,7 @@ impl World {
             engines,
             failover: !disk,
             control: Vec::new(),
+            claims_in_flight: Vec::new(),
             quiet: false,
             final_leader: 0,
             projector: ProjectorSlot {
@@ -440,6 +444,17 @@ impl World {
     /// some of the control log (all of it once the faults stop), stands down when
     /// deposed, heartbeats when it leads, claims after silence when it stands by.
     fn control_step(&mut self) {
+        let step = self.step;
+        let landed = self
+            .claims_in_flight
+            .iter()
+            .take_while(|(at, _)| *at <= step)
+            .count();
+        self.control.extend(
+            self.claims_in_flight
+                .drain(..landed)
+                .map(|(_, claim)| claim),
+        );
         let first = self.rng.random_range(0..2);
         for host in [first, 1 - first] {
             let step = self.step;
@@ -481,8 +496,27 @@ impl World {
                         let up = step + 1 + self.rng.random_range(0..30);
                         self.down(host, up);
                     } else {
-                        trace(|| format!("step {step}: engine {host} appends {record:?}"));
-                        self.control.push(record);
+                        // A slow broker stores some claims a while after they were
+                        // sent (in order): a leader that wakes in between heartbeats
+                        // first, and the claim is void.
+                        let delay = if self.quiet || !self.chance(0.3) {
+                            0
+                        } else {
+                            self.rng.random_range(1..40)
+                        };
+                        trace(|| {
+                            format!("step {step}: engine {host} appends {record:?}, landing in {delay} steps")
+                        });
+                        let at = self
+                            .claims_in_flight
+                            .last()
+                            .map_or(step, |(at, _)| *at)
+                            .max(step + delay);
+                        self.claims_in_flight.push((at, record));
+                        if delay == 0 && self.claims_in_flight.len() == 1 {
+                            self.control
+                                .extend(self.claims_in_flight.drain(..).map(|(_, c)| c));
+                        }
                     }
                 }
             }

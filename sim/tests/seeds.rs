@@ -35,9 +35,11 @@ fn assert_injected(t: &tape_sim::Totals) {
     assert!(t.engine_crashes > 0 && t.projector_crashes > 0, "{t}");
     assert!(t.duplicate_records > 0 && t.outages > 0, "{t}");
     assert!(t.damaged_snapshots > 0, "{t}");
-    // On the broker: leaders paused and killed, standbys taking over, and deposed
-    // leaders whose late records every reader had to set aside.
+    // On the broker: leaders paused and killed, standbys taking over, claims made
+    // void by a leader that woke before they landed, and deposed leaders whose late
+    // records every reader had to set aside.
     assert!(t.pauses > 0 && t.takeovers > 0 && t.depositions > 0, "{t}");
+    assert!(t.void_claims > 0, "{t}");
     assert!(t.fences > 0 && t.fenced_records > 0, "{t}");
 }
 
