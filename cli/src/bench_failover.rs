@@ -53,6 +53,9 @@ struct Seen {
     /// writer -> (matched commands, when reported).
     standbys: BTreeMap<String, (u64, Instant)>,
     leader: Option<(u64, String)>,
+    /// Claims after silence made void: the leader heartbeat after what the claimer
+    /// had read (without that rule, each would have been a false takeover).
+    void: u64,
 }
 
 struct Shard {
@@ -117,9 +120,13 @@ async fn tail_control(log: KafkaLog, seen: Arc<Mutex<Seen>>) -> anyhow::Result<(
             {
                 s.standbys.insert(writer.clone(), (*matched_commands, now));
             }
-            if let Change::Won { epoch, writer } = leadership.apply(r.offset, &record) {
-                s.won.insert(epoch, (writer.clone(), now));
-                s.leader = Some((epoch, writer));
+            match leadership.apply(r.offset, &record) {
+                Change::Won { epoch, writer } => {
+                    s.won.insert(epoch, (writer.clone(), now));
+                    s.leader = Some((epoch, writer));
+                }
+                Change::Void { .. } => s.void += 1,
+                Change::Alive { .. } | Change::Nothing => {}
             }
         }
     }
@@ -281,7 +288,10 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
     let sent = producing.await??;
     let check = check(&args.kafka, &commands_t, &events, &all[..sent]).await;
     // Counted before the engines stop (a stopped leader's standby takes over).
-    let epochs = shard.seen.lock().unwrap().won.len() as u64;
+    let (epochs, void) = {
+        let seen = shard.seen.lock().unwrap();
+        (seen.won.len() as u64, seen.void)
+    };
     for (_, c) in engines.iter_mut() {
         signal(c, "-CONT");
         signal(c, "-TERM");
@@ -307,7 +317,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         trials.iter().map(|t| ms(t.answer)).collect(),
     );
     println!(
-        "takeovers nobody provoked: {}; trials without a takeover: {failed}",
+        "takeovers nobody provoked: {}; trials without a takeover: {failed}; claims made void (the leader heartbeat after what the claimer had read): {void}",
         epochs.saturating_sub(provoked)
     );
     check?;

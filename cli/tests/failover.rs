@@ -13,8 +13,8 @@
 //!
 //! Every trial ends with: every command answered exactly once, the events (read
 //! under the fencing rule) byte for byte a fresh derivation, `tape consume` and
-//! `tape replay verify` agreeing. Takeover times are measured by
-//! `scripts/failover-trials.sh`, not here (BENCHMARKS.md).
+//! `tape replay verify` agreeing. Takeover times are measured by `tape bench
+//! failover`, not here (BENCHMARKS.md, "Failover on Kafka").
 
 mod common;
 
@@ -54,8 +54,8 @@ impl Shard {
     /// Takeover after 1 s of silence, not the default 300 ms: CI runs these three
     /// trials side by side on two cores beside one broker, and a leader starved of
     /// CPU for a second is deposed (correctly, and harmlessly) before the trial
-    /// starts. What a takeover costs at the defaults is measured by
-    /// `scripts/failover-trials.sh` (BENCHMARKS.md), not here.
+    /// starts. What a takeover costs at the defaults is measured by `tape bench
+    /// failover` (BENCHMARKS.md), not here.
     fn engine(&self, id: &str, extra: &[&str]) -> Child {
         let dir = self.dirs.path().join(id);
         std::fs::create_dir_all(&dir).unwrap();
