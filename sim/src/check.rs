@@ -179,9 +179,9 @@ fn used_events<'a>(
     r: &mut crate::Report,
 ) -> Result<Vec<&'a Vec<u8>>, String> {
     use tape_schemas::{Admit, EventRecord};
-    let winners = crate::control::winners(control);
+    let (winners, void_claims) = crate::control::decided(control);
     r.takeovers = winners.len().saturating_sub(1) as u32;
-    r.void_claims = crate::control::void_claims(control);
+    r.void_claims = void_claims;
     let mut events: Vec<&Vec<u8>> = Vec::with_capacity(expected.len());
     let mut fencing = tape_schemas::Fencing::new();
     let mut fenced_by = 0u64;

@@ -148,24 +148,20 @@ impl Reading {
     }
 }
 
-/// Who won each epoch, as the whole control log says.
-pub(crate) fn winners(log: &[ControlRecord]) -> std::collections::BTreeMap<u64, String> {
+/// Who won each epoch, as the whole control log says, and how many claims after
+/// silence it made void.
+pub(crate) fn decided(log: &[ControlRecord]) -> (std::collections::BTreeMap<u64, String>, u32) {
     let mut leadership = Leadership::from_start();
-    let mut out = std::collections::BTreeMap::new();
-    for (offset, r) in log.iter().enumerate() {
-        if let Change::Won { epoch, writer } = leadership.apply(offset as u64, r) {
-            out.insert(epoch, writer);
-        }
-    }
-    out
-}
-
-/// Claims after silence that the control log made void.
-pub(crate) fn void_claims(log: &[ControlRecord]) -> u32 {
-    let mut leadership = Leadership::from_start();
+    let mut winners = std::collections::BTreeMap::new();
     let mut void = 0;
     for (offset, r) in log.iter().enumerate() {
-        void += matches!(leadership.apply(offset as u64, r), Change::Void { .. }) as u32;
+        match leadership.apply(offset as u64, r) {
+            Change::Won { epoch, writer } => {
+                winners.insert(epoch, writer);
+            }
+            Change::Void { .. } => void += 1,
+            Change::Alive { .. } | Change::Nothing => {}
+        }
     }
-    void
+    (winners, void)
 }
