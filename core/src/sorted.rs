@@ -1,7 +1,8 @@
 //! The short lists inside an account's records (its positions by market, its
 //! margins, triggers and covers by market or asset), kept sorted by key: a
 //! lookup is a search by halves over a few entries, and a walk over a list goes
-//! in key order with no sort.
+//! in key order with no sort. Every index below comes from the list's own binary
+//! search, so none is out of bounds.
 
 /// The value under `key`.
 pub(crate) fn get<K: Ord + Copy, V>(list: &[(K, V)], key: K) -> Option<&V> {

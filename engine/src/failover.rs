@@ -403,19 +403,24 @@ impl<'a, K: Log + 'static> Control<'a, K> {
             heard,
             "no heartbeat from the leader: claiming the next epoch"
         );
-        let epoch = self.view.leadership.epoch + 1;
-        self.claim(ControlRecord::ClaimSilent {
-            epoch,
-            writer: self.options.writer.clone(),
-            heard,
-        })
-        .await
+        self.claim(Some(heard)).await
     }
 
-    /// Appends `claim` (of the next epoch) and waits to see it decided.
-    async fn claim(&mut self, claim: ControlRecord) -> Result<(), EngineError> {
-        self.view.claimed = Some(self.view.leadership.epoch + 1);
-        self.append(&claim).await
+    /// Claims the next epoch and waits to see it decided: after silence, naming the
+    /// last sign of life it read (`heard`); unconditionally when promoted (`None`).
+    async fn claim(&mut self, heard: Option<u64>) -> Result<(), EngineError> {
+        let epoch = self.view.leadership.epoch + 1;
+        let writer = self.options.writer.clone();
+        self.view.claimed = Some(epoch);
+        self.append(&match heard {
+            Some(heard) => ControlRecord::ClaimSilent {
+                epoch,
+                writer,
+                heard,
+            },
+            None => ControlRecord::Claim { epoch, writer },
+        })
+        .await
     }
 
     /// An operator asked this engine to take over.
@@ -439,12 +444,7 @@ impl<'a, K: Log + 'static> Control<'a, K> {
             }
             None => {
                 tracing::info!(matched, "promoted by an operator: claiming the next epoch");
-                let epoch = self.view.leadership.epoch + 1;
-                self.claim(ControlRecord::Claim {
-                    epoch,
-                    writer: self.options.writer.clone(),
-                })
-                .await
+                self.claim(None).await
             }
         }
     }

@@ -122,13 +122,7 @@ impl Leadership {
                     // Only a winner heartbeats: a higher epoch's heartbeat proves its
                     // claim won, even if the claim was before this reader's window.
                     self.anchored = true;
-                    self.epoch = *epoch;
-                    self.leader = Some(writer.clone());
-                    self.alive = Some(offset);
-                    return Change::Won {
-                        epoch: *epoch,
-                        writer: writer.clone(),
-                    };
+                    return self.win(offset, *epoch, writer);
                 }
                 if *epoch == self.epoch && self.leader.as_ref() == Some(writer) {
                     self.alive = Some(offset);
@@ -161,6 +155,7 @@ impl Leadership {
         }
     }
 
+    /// `writer` leads `epoch` from the record at `offset`.
     fn win(&mut self, offset: u64, epoch: u64, writer: &str) -> Change {
         self.epoch = epoch;
         self.leader = Some(writer.to_string());
